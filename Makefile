@@ -1,0 +1,40 @@
+# podplug — the two commands: `make demo` (installs, then runs the local demo)
+# and `make test` (installs, builds what the tests need, runs every test).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Binaries built for tests (Go peers, kube-apiserver, etcd, helm) live here, keyed by version.
+export PODPLUG_CACHE ?= $(HOME)/.cache/podplug
+
+NODE_DEPS := node_modules/.installed
+
+.PHONY: all install build typecheck proto test bench demo clean
+
+all: build
+
+$(NODE_DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_DEPS)
+
+## proto: regenerate src/gen from proto/ (a test fails when src/gen is stale)
+proto: $(NODE_DEPS)
+	tools/gen-proto.sh src/gen
+
+typecheck: $(NODE_DEPS)
+	tsc -p tsconfig.json --noEmit
+
+build: $(NODE_DEPS)
+	tsc -p tsconfig.json
+
+test: $(NODE_DEPS) build
+	mocha
+
+bench: $(NODE_DEPS)
+	node bench/run.ts
+
+demo: $(NODE_DEPS)
+	node examples/demo.ts
+
+clean:
+	rm -rf dist
