@@ -7,7 +7,7 @@ export PODPLUG_CACHE ?= $(HOME)/.cache/podplug
 
 NODE_DEPS := node_modules/.installed
 
-.PHONY: all install build typecheck proto test bench demo clean
+.PHONY: all install build typecheck proto test test-deps bench demo clean
 
 all: build
 
@@ -27,7 +27,10 @@ typecheck: $(NODE_DEPS)
 build: $(NODE_DEPS)
 	tsc -p tsconfig.json
 
-test: $(NODE_DEPS) build
+# test-deps gathers what the tests need built first; mk/*.mk files add to it.
+test-deps: $(NODE_DEPS)
+
+test: test-deps build
 	mocha
 
 bench: $(NODE_DEPS)
@@ -38,3 +41,6 @@ demo: $(NODE_DEPS)
 
 clean:
 	rm -rf dist
+
+# Each part's own targets (Go peers, the test cluster, ...).
+include $(wildcard mk/*.mk)
