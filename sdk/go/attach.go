@@ -1,0 +1,164 @@
+package podplug
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+)
+
+// Reattach locates the plugin in dir and returns the go-plugin ReattachConfig
+// for it. Its ReattachFunc yields a runner that watches the socket instead of
+// a PID (the plugin lives in another container, another PID namespace).
+func Reattach(ctx context.Context, dir string, opts Options) (*plugin.ReattachConfig, error) {
+	opts = opts.withDefaults()
+	h, err := Locate(ctx, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if h.Network != "unix" {
+		return nil, fmt.Errorf("podplug: plugin in %s serves on %s %s; sidecars serve on unix sockets", dir, h.Network, h.Addr)
+	}
+	if h.Multiplex {
+		return nil, errors.New("podplug: the plugin multiplexes its broker (PLUGIN_MULTIPLEX_GRPC), which go-plugin does not support on reattach")
+	}
+	addr := &net.UnixAddr{Net: "unix", Name: h.Addr}
+	return &plugin.ReattachConfig{
+		Protocol:        h.Protocol,
+		ProtocolVersion: h.AppVersion,
+		Addr:            addr,
+		ReattachFunc: func() (runner.AttachedRunner, error) {
+			return newSocketRunner(dir, h.Addr, opts)
+		},
+	}, nil
+}
+
+// Attach fills cfg to reattach to the sidecar plugin in dir and returns the
+// client. cfg must not set Cmd, RunnerFunc, SecureConfig or
+// GRPCBrokerMultiplex (go-plugin refuses them with Reattach). go-plugin
+// ignores VersionedPlugins on reattach, so Attach copies the set for the
+// located version into cfg.Plugins when cfg.Plugins is empty.
+func Attach(ctx context.Context, cfg *plugin.ClientConfig, dir string, opts Options) (*plugin.Client, error) {
+	if cfg.Cmd != nil || cfg.RunnerFunc != nil || cfg.SecureConfig != nil || cfg.GRPCBrokerMultiplex {
+		return nil, errors.New("podplug: Attach needs a ClientConfig without Cmd, RunnerFunc, SecureConfig and GRPCBrokerMultiplex")
+	}
+	rc, err := Reattach(ctx, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Plugins == nil {
+		cfg.Plugins = cfg.VersionedPlugins[rc.ProtocolVersion]
+	}
+	if cfg.Plugins == nil {
+		return nil, fmt.Errorf("podplug: no plugin set for protocol version %d", rc.ProtocolVersion)
+	}
+	cfg.Reattach = rc
+	return plugin.NewClient(cfg), nil
+}
+
+// SetBrokerDir points TMPDIR at dir. go-plugin creates the host side of
+// broker connections (GRPCBroker.AcceptAndServe, used for callbacks) with
+// os.CreateTemp("", ...) when reattached, and only a socket inside the
+// plugin's folder is reachable from the plugin container. TMPDIR is process
+// wide: a host that serves callbacks to several sidecar plugins must set it
+// before each AcceptAndServe, or run one process per plugin.
+func SetBrokerDir(dir string) error {
+	return os.Setenv("TMPDIR", dir)
+}
+
+// socketRunner is the runner.AttachedRunner of a sidecar plugin.
+type socketRunner struct {
+	dir, sock string
+	opts      Options
+	ino       uint64 // the socket file's inode when attached
+	stop      chan struct{}
+	once      sync.Once
+}
+
+func newSocketRunner(dir, sock string, opts Options) (*socketRunner, error) {
+	ino, err := inode(sock)
+	if err != nil {
+		return nil, fmt.Errorf("podplug: %w", err)
+	}
+	if !alive(sock) {
+		return nil, fmt.Errorf("podplug: %s refuses connections", sock)
+	}
+	return &socketRunner{dir: dir, sock: sock, opts: opts, ino: ino, stop: make(chan struct{})}, nil
+}
+
+// Wait returns when the plugin is gone: the socket file was removed or
+// replaced (a restarted sidecar), or it refuses connections (the process was
+// killed), or Kill was called.
+func (r *socketRunner) Wait(ctx context.Context) error {
+	t := time.NewTicker(r.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if ino, err := inode(r.sock); err != nil || ino != r.ino {
+			return fmt.Errorf("podplug: plugin socket %s was removed or replaced", r.sock)
+		}
+		if !alive(r.sock) {
+			return fmt.Errorf("podplug: plugin socket %s refuses connections", r.sock)
+		}
+	}
+}
+
+// Kill detaches: the sidecar's lifetime belongs to Kubernetes (or whoever
+// started it). go-plugin's Client.Kill has already asked the plugin to shut
+// down over GRPCController before it calls this.
+func (r *socketRunner) Kill(context.Context) error {
+	r.once.Do(func() { close(r.stop) })
+	return nil
+}
+
+// ID is non-empty: go-plugin's Client.Kill does nothing for an empty ID.
+func (r *socketRunner) ID() string { return "podplug:" + r.sock }
+
+// PluginToHost is the identity: host and plugin mount the socket folder at
+// the same absolute path.
+func (r *socketRunner) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+// HostToPlugin checks that a host broker listener is reachable from the
+// plugin container, i.e. inside the plugin's folder.
+func (r *socketRunner) HostToPlugin(network, addr string) (string, string, error) {
+	if network != "unix" || r.opts.AnyBrokerDir {
+		return network, addr, nil
+	}
+	dir, err := filepath.Abs(r.dir)
+	if err != nil {
+		return "", "", err
+	}
+	if !strings.HasPrefix(addr, dir+string(filepath.Separator)) {
+		return "", "", fmt.Errorf("podplug: broker socket %s is outside the plugin folder %s, so the plugin cannot reach it; call podplug.SetBrokerDir(%q) (sets TMPDIR) before serving callbacks", addr, dir, dir)
+	}
+	return network, addr, nil
+}
+
+func inode(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("no inode for %s", path)
+	}
+	return st.Ino, nil
+}

@@ -1,0 +1,159 @@
+package podplug
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+)
+
+// DefaultSocketRoot is where host containers mount the podplug socket volume.
+const DefaultSocketRoot = "/var/run/podplug"
+
+// HandshakeFileName is the file a podplug (TypeScript) sidecar plugin writes
+// its handshake line to, inside its socket folder.
+const HandshakeFileName = "handshake"
+
+// Dir returns the socket folder of the injected plugin name:
+// $PODPLUG_SOCKET_ROOT/<name>, the root defaulting to /var/run/podplug.
+func Dir(name string) string {
+	root := os.Getenv("PODPLUG_SOCKET_ROOT")
+	if root == "" {
+		root = DefaultSocketRoot
+	}
+	return filepath.Join(root, name)
+}
+
+// Plugins returns the injected plugin names ($PODPLUG_PLUGINS).
+func Plugins() []string {
+	var names []string
+	for _, n := range strings.Split(os.Getenv("PODPLUG_PLUGINS"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Options tune how a sidecar plugin is found and watched.
+type Options struct {
+	// ProtocolVersion is the application protocol version to assume when the
+	// plugin writes no handshake file (an unmodified Go plugin). Default 1.
+	ProtocolVersion int
+	// Timeout bounds how long Locate waits for a live socket (the plugin
+	// container may still be starting). Default 30s.
+	Timeout time.Duration
+	// PollInterval is how often the attached runner probes the socket to
+	// notice that the plugin went away. Default 1s.
+	PollInterval time.Duration
+	// AnyBrokerDir lets host-side broker listeners live outside the plugin's
+	// folder. Leave it false in pods: the plugin container cannot reach them.
+	AnyBrokerDir bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.ProtocolVersion == 0 {
+		o.ProtocolVersion = 1
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = time.Second
+	}
+	return o
+}
+
+// Locate finds the plugin serving in dir: the line in dir/handshake when the
+// plugin wrote one, else the newest plugin* socket that accepts a connection
+// (an unmodified Go plugin names its socket plugin<random>). It retries until
+// opts.Timeout or ctx ends.
+func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	for {
+		h, err := locateOnce(dir, opts)
+		if err == nil {
+			return h, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Handshake{}, fmt.Errorf("podplug: no live plugin in %s after %s: %w", dir, opts.Timeout, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func locateOnce(dir string, opts Options) (Handshake, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, HandshakeFileName))
+	switch {
+	case err == nil:
+		h, err := ParseHandshake(string(raw))
+		if err != nil {
+			return Handshake{}, err
+		}
+		if h.Network == "unix" && !alive(h.Addr) {
+			return Handshake{}, fmt.Errorf("handshake file names %s, which refuses connections", h.Addr)
+		}
+		return h, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return Handshake{}, err
+	}
+	sock, err := liveSocket(dir)
+	if err != nil {
+		return Handshake{}, err
+	}
+	return Handshake{
+		CoreVersion: plugin.CoreProtocolVersion,
+		AppVersion:  opts.ProtocolVersion,
+		Network:     "unix",
+		Addr:        sock,
+		Protocol:    plugin.ProtocolGRPC,
+	}, nil
+}
+
+// liveSocket returns the newest plugin* socket in dir that accepts a connection.
+func liveSocket(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	type cand struct {
+		path string
+		mod  time.Time
+	}
+	var cands []cand
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "plugin") || e.Type()&fs.ModeSocket == 0 {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			cands = append(cands, cand{filepath.Join(dir, e.Name()), info.ModTime()})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].mod.After(cands[j].mod) })
+	for _, c := range cands {
+		if alive(c.path) {
+			return c.path, nil
+		}
+	}
+	return "", fmt.Errorf("no plugin* socket in %s accepts connections", dir)
+}
+
+func alive(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
