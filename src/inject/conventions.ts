@@ -1,0 +1,28 @@
+/**
+ * The names and paths docs/architecture.md fixes for injected pods. The
+ * operator, the agent, the local runtime and the SDKs all read them from here.
+ */
+
+/** The shared emptyDir every injected container mounts (plugins: a sub-folder). */
+export const SOCKET_VOLUME = 'podplug-sockets';
+/** Where the host sees all plugin folders, and each plugin its own. */
+export const SOCKET_ROOT = '/var/run/podplug';
+/** The in-pod health agent's container name and HTTP port. */
+export const AGENT_CONTAINER = 'podplug-agent';
+export const AGENT_PORT = 9801;
+/** Default agent image: the podplug image runs `podplug agent`. */
+export const DEFAULT_AGENT_IMAGE = 'ghcr.io/podplug/podplug:0.1.0';
+/** Sidecar containers are `podplug-<plugin name>`; the prefix is podplug's. */
+export const CONTAINER_PREFIX = 'podplug-';
+/** Template annotation listing the injected plugins, sorted, joined by `,`. */
+export const PLUGINS_ANNOTATION = 'podplug.io/plugins';
+
+/** The folder of plugin `name`, the same path in the host and the plugin. */
+export function pluginSocketDir(name: string): string {
+  return `${SOCKET_ROOT}/${name}`;
+}
+
+/** The sidecar container name of plugin `name`. */
+export function pluginContainerName(name: string): string {
+  return `${CONTAINER_PREFIX}${name}`;
+}

@@ -1,0 +1,225 @@
+/**
+ * The injection: pod template + Plugins -> pod template. Pure (no I/O, the
+ * input is not mutated) and idempotent: injecting into an injected template
+ * with the same Plugins gives the same template, and injecting no Plugins
+ * removes everything podplug adds. The operator and the local runtime both
+ * call it; docs/architecture.md fixes the names and paths it writes.
+ */
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PodTemplateSpec,
+  V1Probe,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import {
+  AGENT_CONTAINER,
+  AGENT_PORT,
+  CONTAINER_PREFIX,
+  DEFAULT_AGENT_IMAGE,
+  PLUGINS_ANNOTATION,
+  SOCKET_ROOT,
+  SOCKET_VOLUME,
+  pluginContainerName,
+  pluginSocketDir,
+} from './conventions.ts';
+import { InjectError } from './errors.ts';
+import type { Plugin, PluginProbeSettings } from './types.ts';
+
+/** Knobs of the injection that are not part of a Plugin. */
+export interface InjectOptions {
+  /** The image of the podplug-agent sidecar; `false` injects no agent (and no probes). */
+  agentImage?: string | false;
+  /** Pull policy of the agent image. */
+  agentImagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const COOKIE_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// The container-level settings that satisfy the `restricted` Pod Security
+// Standard whatever the pod-level securityContext says.
+function restrictedSecurityContext(): V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function probe(path: string, settings: PluginProbeSettings | undefined, defaults: Required<PluginProbeSettings>): V1Probe {
+  return {
+    httpGet: { path, port: AGENT_PORT },
+    initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
+    periodSeconds: settings?.periodSeconds ?? defaults.periodSeconds,
+    timeoutSeconds: settings?.timeoutSeconds ?? defaults.timeoutSeconds,
+    failureThreshold: settings?.failureThreshold ?? defaults.failureThreshold,
+  };
+}
+
+function validatePlugin(p: Plugin, i: number): void {
+  const at = `plugins[${i}]`;
+  const name: unknown = p?.metadata?.name;
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name.length > 50 || name === 'agent') {
+    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.metadata.name`,
+      `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not "agent"`);
+  }
+  const spec = p.spec;
+  if (typeof spec?.image !== 'string' || spec.image.length === 0) {
+    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.image`, `plugin ${name} has no image: set spec.image`);
+  }
+  const hs = spec.handshake;
+  if (typeof hs?.magicCookieKey !== 'string' || !COOKIE_KEY_RE.test(hs.magicCookieKey)) {
+    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.magicCookieKey`,
+      `plugin ${name} needs an environment-variable name as magicCookieKey`);
+  }
+  if (typeof hs.magicCookieValue !== 'string' || hs.magicCookieValue.length === 0) {
+    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.magicCookieValue`,
+      `plugin ${name} needs a non-empty magicCookieValue`);
+  }
+  const versions: unknown = hs.protocolVersions;
+  if (!Array.isArray(versions) || versions.length === 0 || !versions.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.protocolVersions`,
+      `plugin ${name} needs at least one protocol version, each a positive integer`);
+  }
+  for (const e of spec.env ?? []) {
+    if (e.name.startsWith('PLUGIN_') || e.name.startsWith('PODPLUG_')) {
+      throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.env`,
+        `plugin ${name} sets ${e.name}: PLUGIN_ and PODPLUG_ names are reserved for the handshake`);
+    }
+  }
+}
+
+/** The native sidecar that runs plugin `p`. */
+function pluginContainer(p: Plugin, withProbes: boolean): V1Container {
+  const name = p.metadata.name;
+  const hs = p.spec.handshake;
+  const env: V1EnvVar[] = [
+    { name: hs.magicCookieKey, value: hs.magicCookieValue },
+    { name: 'PLUGIN_PROTOCOL_VERSIONS', value: [...hs.protocolVersions].sort((a, b) => a - b).join(',') },
+    { name: 'PLUGIN_UNIX_SOCKET_DIR', value: pluginSocketDir(name) },
+    { name: 'PODPLUG_PLUGIN_NAME', value: name },
+    { name: 'PODPLUG_HANDSHAKE_FILE', value: `${pluginSocketDir(name)}/handshake` },
+    ...(p.spec.env ?? []).map((e) => structuredClone(e)),
+  ];
+  const c: V1Container = {
+    name: pluginContainerName(name),
+    image: p.spec.image,
+    restartPolicy: 'Always',
+    env,
+    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name }],
+    securityContext: restrictedSecurityContext(),
+  };
+  if (p.spec.imagePullPolicy) c.imagePullPolicy = p.spec.imagePullPolicy;
+  if (p.spec.command?.length) c.command = [...p.spec.command];
+  if (p.spec.args?.length) c.args = [...p.spec.args];
+  if (p.spec.resources && (p.spec.resources.limits || p.spec.resources.requests)) {
+    c.resources = structuredClone(p.spec.resources) as V1Container['resources'];
+  }
+  if (withProbes) {
+    c.livenessProbe = probe(`/livez/${name}`, p.spec.probes?.liveness,
+      { initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
+    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness,
+      { initialDelaySeconds: 0, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 1 });
+  }
+  return c;
+}
+
+/** The health agent: first native sidecar, sees every plugin folder, answers the kubelet. */
+function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePullPolicy'], names: string[]): V1Container {
+  const c: V1Container = {
+    name: AGENT_CONTAINER,
+    image,
+    args: ['agent'],
+    restartPolicy: 'Always',
+    ports: [{ name: 'podplug-agent', containerPort: AGENT_PORT, protocol: 'TCP' }],
+    env: [
+      { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
+      { name: 'PODPLUG_PLUGINS', value: names.join(',') },
+    ],
+    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }],
+    // Started only once it listens, so the plugins' first probes find it.
+    startupProbe: { httpGet: { path: '/healthz', port: AGENT_PORT }, periodSeconds: 1, failureThreshold: 30 },
+    resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+    securityContext: restrictedSecurityContext(),
+  };
+  if (pullPolicy) c.imagePullPolicy = pullPolicy;
+  return c;
+}
+
+const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
+const isPodplugEnv = (e: V1EnvVar): boolean => e.name === 'PODPLUG_SOCKET_ROOT' || e.name === 'PODPLUG_PLUGINS';
+const isPodplugMount = (m: V1VolumeMount): boolean => m.name === SOCKET_VOLUME;
+
+/**
+ * Returns `template` with `plugins` injected: one native sidecar per plugin
+ * (sorted by name) after the podplug-agent, the socket volume, and the host
+ * containers' mount and environment. Whatever podplug injected before is
+ * replaced, so the result depends only on the template's own fields.
+ * @throws InjectError with a `code` on a template without containers, an
+ *   invalid or duplicate Plugin, or a host container named like a sidecar.
+ */
+export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], options: InjectOptions = {}): V1PodTemplateSpec {
+  if (!template || typeof template !== 'object' || !template.spec || !Array.isArray(template.spec.containers)) {
+    throw new InjectError('PODPLUG_INJECT_INVALID_TEMPLATE', 'template.spec.containers',
+      'the pod template has no containers list: pass a workload\'s spec.template');
+  }
+  plugins.forEach(validatePlugin);
+  const sorted = [...plugins].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.metadata.name === sorted[i - 1]!.metadata.name) {
+      throw new InjectError('PODPLUG_INJECT_DUPLICATE_PLUGIN', 'plugins',
+        `plugin ${sorted[i]!.metadata.name} is given twice: pass each Plugin once`);
+    }
+  }
+  const out = structuredClone(template);
+  const spec = out.spec!;
+  for (const c of spec.containers) {
+    if (isPodplugContainer(c)) {
+      throw new InjectError('PODPLUG_INJECT_NAME_CONFLICT', `template.spec.containers[${c.name}]`,
+        `the host container ${c.name} uses the ${CONTAINER_PREFIX} prefix podplug reserves for its sidecars: rename it`);
+    }
+  }
+
+  // Strip what an earlier injection added, so the result is a function of the rest.
+  const initContainers = (spec.initContainers ?? []).filter((c) => !isPodplugContainer(c));
+  const volumes: V1Volume[] = (spec.volumes ?? []).filter((v) => v.name !== SOCKET_VOLUME);
+  for (const c of spec.containers) {
+    if (c.env) c.env = c.env.filter((e) => !isPodplugEnv(e));
+    if (c.volumeMounts) c.volumeMounts = c.volumeMounts.filter((m) => !isPodplugMount(m));
+    if (c.env?.length === 0) delete c.env;
+    if (c.volumeMounts?.length === 0) delete c.volumeMounts;
+  }
+  const annotations = { ...(out.metadata?.annotations ?? {}) };
+  delete annotations[PLUGINS_ANNOTATION];
+
+  if (sorted.length > 0) {
+    const names = sorted.map((p) => p.metadata.name);
+    const agentImage = options.agentImage === undefined ? DEFAULT_AGENT_IMAGE : options.agentImage;
+    const injected: V1Container[] = [];
+    if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names));
+    for (const p of sorted) injected.push(pluginContainer(p, agentImage !== false));
+    initContainers.unshift(...injected);
+    volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
+    for (const c of spec.containers) {
+      c.env = [...(c.env ?? []),
+        { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
+        { name: 'PODPLUG_PLUGINS', value: names.join(',') }];
+      c.volumeMounts = [...(c.volumeMounts ?? []), { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }];
+    }
+    annotations[PLUGINS_ANNOTATION] = names.join(',');
+  }
+
+  if (initContainers.length > 0) spec.initContainers = initContainers; else delete spec.initContainers;
+  if (volumes.length > 0) spec.volumes = volumes; else delete spec.volumes;
+  if (Object.keys(annotations).length > 0) {
+    out.metadata = { ...(out.metadata ?? {}), annotations };
+  } else if (out.metadata) {
+    delete out.metadata.annotations;
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+/**
+ * The Plugin resource (podplug.io/v1alpha1), as the CRD in
+ * crds/plugins.podplug.io.yaml defines it. Shared by the operator and the
+ * local runtime; plain JSON shapes, no classes, so a parsed manifest is one.
+ */
+import type { V1EnvVar, V1LabelSelector, V1ObjectMeta } from '@kubernetes/client-node';
+
+/** API group, version and kind of the Plugin resource. */
+export const PLUGIN_GROUP = 'podplug.io';
+export const PLUGIN_VERSION = 'v1alpha1';
+export const PLUGIN_API_VERSION = `${PLUGIN_GROUP}/${PLUGIN_VERSION}`;
+export const PLUGIN_KIND = 'Plugin';
+export const PLUGIN_PLURAL = 'plugins';
+
+/** The workload kinds a Plugin can join. */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+
+/** go-plugin's HandshakeConfig plus the protocol versions the plugin speaks. */
+export interface PluginHandshake {
+  magicCookieKey: string;
+  magicCookieValue: string;
+  protocolVersions: number[];
+}
+
+/** Probe timing; podplug fills in the handler (httpGet on the agent). */
+export interface PluginProbeSettings {
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
+
+/** Resource quantities as the API gives them: strings or integers. */
+export interface PluginResources {
+  limits?: Record<string, string | number>;
+  requests?: Record<string, string | number>;
+}
+
+/** The desired state of one plugin. */
+export interface PluginSpec {
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  command?: string[];
+  args?: string[];
+  env?: V1EnvVar[];
+  resources?: PluginResources;
+  handshake: PluginHandshake;
+  selector: V1LabelSelector;
+  workloadKinds?: WorkloadKind[];
+  probes?: { liveness?: PluginProbeSettings; readiness?: PluginProbeSettings };
+  autoMTLS?: boolean;
+}
+
+/** One status condition, in the shape of metav1.Condition. */
+export interface PluginCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+/** A workload whose pod template carries the plugin. */
+export interface PluginWorkloadRef {
+  kind: WorkloadKind;
+  name: string;
+  ready?: boolean;
+}
+
+/** What the operator observed. */
+export interface PluginStatus {
+  observedGeneration?: number;
+  workloadCount?: number;
+  readyWorkloadCount?: number;
+  workloads?: PluginWorkloadRef[];
+  conditions?: PluginCondition[];
+}
+
+/** A Plugin object. `metadata.name` names the sidecar and the socket sub-folder. */
+export interface Plugin {
+  apiVersion: typeof PLUGIN_API_VERSION;
+  kind: typeof PLUGIN_KIND;
+  metadata: V1ObjectMeta & { name: string };
+  spec: PluginSpec;
+  status?: PluginStatus;
+}
