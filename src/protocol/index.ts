@@ -1,1 +1,16 @@
-export const x: number = 1;
+/**
+ * podplug's wire layer: go-plugin's handshake, broker, controller, stdio,
+ * health, AutoMTLS and hclog, with no policy. Plugin and host SDKs build on it.
+ * @packageDocumentation
+ */
+export * from "./errors.ts";
+export * from "./handshake.ts";
+export * from "./env.ts";
+export * from "./hclog.ts";
+export * from "./logger.ts";
+export * from "./mtls.ts";
+export * from "./socket.ts";
+export * from "./transport.ts";
+export * from "./broker.ts";
+export * from "./health.ts";
+export * from "./plugin.ts";

@@ -1,0 +1,33 @@
+/**
+ * The TypeScript twin of go-plugin's examples/bidirectional host. Usage:
+ *   node examples/counter/host.ts put KEY N     (adds N through the host's AddHelper)
+ *   node examples/counter/host.ts get KEY
+ * COUNTER_PLUGIN is the plugin's shell command (default: the TypeScript plugin).
+ */
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { Client } from "../../src/host/index.ts";
+import { counterPlugin } from "./shared.ts";
+import { handshake } from "./shared.ts";
+
+const pluginCmd = process.env["COUNTER_PLUGIN"] ?? `node ${fileURLToPath(new URL("plugin.ts", import.meta.url))}`;
+const client = new Client({
+  handshake,
+  plugins: { counter: counterPlugin() },
+  cmd: { command: "sh", args: ["-c", pluginCmd] },
+  name: "counter",
+  logger: pino({ level: process.env["LOG_LEVEL"] ?? "warn" }, pino.destination(2)),
+});
+
+try {
+  const counter = await client.dispense("counter");
+  const [op, key, value] = process.argv.slice(2);
+  if (op === "get" && key) console.log((await counter.get(key)).toString());
+  else if (op === "put" && key && value !== undefined) await counter.put(key, BigInt(value), { sum: async (a, b) => a + b });
+  else throw new Error(`please only use 'get KEY' or 'put KEY N', given: ${JSON.stringify(process.argv.slice(2))}`);
+} catch (err) {
+  console.log(`Error: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await client.kill();
+}

@@ -1,0 +1,23 @@
+/**
+ * The TypeScript twin of go-plugin's examples/bidirectional/plugin-go-grpc:
+ * counters in files `kv_<key>` as `{"Value":N}` (the Go plugin's format), and
+ * every put adds through the host's AddHelper callback.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { serve } from "../../src/plugin/index.ts";
+import { counterPlugin, type Counter } from "./shared.ts";
+import { handshake } from "./shared.ts";
+
+const counter: Counter = {
+  async get(key) {
+    const data = JSON.parse(await readFile(`kv_${key}`, "utf8")) as { Value?: number };
+    return BigInt(data.Value ?? 0);
+  },
+  async put(key, value, helper) {
+    const current = await counter.get(key).catch(() => 0n);
+    const r = await helper.sum(current, value);
+    await writeFile(`kv_${key}`, `{"Value":${r}}`);
+  },
+};
+
+await serve({ handshake, plugins: { counter: counterPlugin(counter) } });

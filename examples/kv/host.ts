@@ -1,0 +1,33 @@
+/**
+ * The TypeScript twin of go-plugin's examples/grpc host. Usage:
+ *   node examples/kv/host.ts put KEY VALUE
+ *   node examples/kv/host.ts get KEY
+ * KV_PLUGIN is the plugin's shell command (default: the TypeScript plugin);
+ * point it at go-plugin's Go kv plugin and nothing else changes.
+ */
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { Client } from "../../src/host/index.ts";
+import { handshake, kvPlugin } from "./shared.ts";
+
+const pluginCmd = process.env["KV_PLUGIN"] ?? `node ${fileURLToPath(new URL("plugin.ts", import.meta.url))}`;
+const client = new Client({
+  handshake,
+  plugins: { kv: kvPlugin() },
+  cmd: { command: "sh", args: ["-c", pluginCmd] },
+  name: "kv",
+  logger: pino({ level: process.env["LOG_LEVEL"] ?? "warn" }, pino.destination(2)),
+});
+
+try {
+  const kv = await client.dispense("kv");
+  const [op, key, value] = process.argv.slice(2);
+  if (op === "get" && key) console.log((await kv.get(key)).toString());
+  else if (op === "put" && key && value !== undefined) await kv.put(key, Buffer.from(value));
+  else throw new Error(`please only use 'get KEY' or 'put KEY VALUE', given: ${JSON.stringify(process.argv.slice(2))}`);
+} catch (err) {
+  console.log(`Error: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await client.kill();
+}

@@ -1,0 +1,92 @@
+/**
+ * Finding a plugin the host did not start (sidecar mode): its socket folder
+ * holds either the handshake file a podplug plugin writes, or — for an
+ * unmodified Go plugin, which announces itself only on its own stdout — one
+ * or more `plugin*` sockets, of which the newest live one is the plugin.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { PodplugError } from "../protocol/errors.ts";
+import { CORE_PROTOCOL_VERSION, parseHandshake, type Handshake, type HandshakeExpectations } from "../protocol/handshake.ts";
+import { isLiveSocket } from "../protocol/socket.ts";
+import { HANDSHAKE_FILE_NAME } from "../plugin/sidecar.ts";
+
+/** Where and how to attach. */
+export interface AttachConfig {
+  /** The plugin's socket folder (`/var/run/podplug/<name>` in a pod). */
+  dir: string;
+  /**
+   * Protocol version to assume when the folder has no handshake file (a Go
+   * plugin). Defaults to the highest version the host offers; the operator
+   * injects exactly one version, so the two agree.
+   */
+  protocolVersion?: number;
+}
+
+/** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
+export async function locatePlugin(cfg: AttachConfig, expect: HandshakeExpectations): Promise<Handshake | undefined> {
+  const file = join(cfg.dir, HANDSHAKE_FILE_NAME);
+  if (existsSync(file)) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      return undefined; // replaced between exists and read: look again
+    }
+    const h = parseHandshake(text, { ...expect, source: file });
+    return (await isLiveSocket(h.address)) ? h : undefined;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(cfg.dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const sockets = entries
+    .filter((n) => n.startsWith("plugin"))
+    .map((n) => join(cfg.dir, n))
+    .flatMap((p) => {
+      try {
+        const st = statSync(p);
+        return st.isSocket() ? [{ p, mtime: st.mtimeMs }] : [];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const s of sockets) {
+    if (await isLiveSocket(s.p)) {
+      const version = cfg.protocolVersion ?? Math.max(...expect.versions);
+      if (!expect.versions.includes(version)) {
+        throw new PodplugError("HANDSHAKE_APP_VERSION", `attach.protocolVersion ${version} is not one of the host's versions [${expect.versions.join(" ")}].`);
+      }
+      return { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address: s.p, protocol: "grpc", serverCert: "" };
+    }
+  }
+  return undefined;
+}
+
+/** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */
+export async function waitForPlugin(cfg: AttachConfig, expect: HandshakeExpectations, timeoutMs: number, signal?: AbortSignal): Promise<Handshake> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const h = await locatePlugin(cfg, expect);
+    if (h) return h;
+    if (signal?.aborted) throw new PodplugError("CLIENT_CLOSED", `stopped waiting for a plugin in ${cfg.dir}: the client was killed.`);
+    if (Date.now() >= deadline) {
+      let seen = "nothing";
+      try {
+        seen = readdirSync(cfg.dir).join(", ") || "an empty folder";
+      } catch {
+        seen = "no such folder";
+      }
+      throw new PodplugError(
+        "SOCKET_NOT_FOUND",
+        `no live plugin in ${cfg.dir} after ${timeoutMs} ms (found: ${seen}). Is the plugin container running, and is the socket volume mounted at the same path in both containers?`,
+        { dir: cfg.dir },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

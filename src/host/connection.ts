@@ -1,0 +1,137 @@
+/**
+ * One live gRPC connection to one plugin process: the channel, the broker
+ * stream (opened at once and kept open), the stdio stream (drained at once so
+ * a Go plugin never blocks on a full pipe), and the controller.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Writable } from "node:stream";
+import type { Logger as PinoLogger } from "pino";
+import { HealthClient, type HealthCheckResponse } from "../gen/grpc/health/v1/health.ts";
+import { GRPCBrokerClient } from "../gen/plugin/grpc_broker.ts";
+import { GRPCControllerClient } from "../gen/plugin/grpc_controller.ts";
+import { GRPCStdioClient, StdioData_Channel, type StdioData } from "../gen/plugin/grpc_stdio.ts";
+import { GRPCBroker } from "../protocol/broker.ts";
+import { PodplugError } from "../protocol/errors.ts";
+import type { Handshake } from "../protocol/handshake.ts";
+import { PLUGIN_HEALTH_SERVICE } from "../protocol/health.ts";
+import { fromPino } from "../protocol/logger.ts";
+import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
+import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
+import { LineSplitter, logPluginLine } from "./logs.ts";
+
+/** Where a plugin's raw stdio goes besides the log (go-plugin's SyncStdout/SyncStderr). */
+export interface StdioSinks {
+  stdout?: Writable;
+  stderr?: Writable;
+}
+
+/** A connection to a plugin; closed for good once `close()` is called. */
+export class Connection implements PluginConnection {
+  readonly channel: grpc.Channel;
+  readonly broker: GRPCBroker;
+  readonly handshake: Handshake;
+  private readonly security: TransportSecurity;
+  private readonly health: InstanceType<typeof HealthClient>;
+  private readonly controller: InstanceType<typeof GRPCControllerClient>;
+  private readonly calls: { cancel(): void }[] = [];
+  private brokerCall: { cancel(): void } | undefined;
+  private closed = false;
+
+  constructor(handshake: Handshake, security: TransportSecurity, brokerDir: string, log: PinoLogger) {
+    this.handshake = handshake;
+    this.security = security;
+    this.channel = dialUnix(handshake.address, security);
+    this.broker = new GRPCBroker({ socketDir: brokerDir, security, logger: fromPino(log.child({ component: "broker" })) });
+    this.health = this.client(HealthClient);
+    this.controller = this.client(GRPCControllerClient);
+  }
+
+  client<C>(ctor: ClientConstructor<C>): C {
+    return new ctor("unused", this.security.channel, { channelOverride: this.channel });
+  }
+
+  /** Waits until the socket accepts gRPC (TLS included), then opens broker and stdio streams. */
+  async open(deadlineMs: number, log: PinoLogger, sinks: StdioSinks): Promise<void> {
+    await this.check(deadlineMs, true);
+    const brokerClient = this.client(GRPCBrokerClient);
+    const call = brokerClient.startStream();
+    call.on("error", (err: grpc.ServiceError) => {
+      if (!this.closed) log.debug({ code: err.code }, "broker stream ended");
+    });
+    this.brokerCall = call;
+    this.broker.attach(call);
+    this.drainStdio(log, sinks);
+  }
+
+  /** Health Check{service:"plugin"} (go-plugin's Ping). Resolves SERVING, throws otherwise. */
+  async check(timeoutMs: number, waitForReady = false): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (waitForReady) {
+      await new Promise<void>((resolve, reject) =>
+        this.health.waitForReady(deadline, (err) =>
+          err ? reject(new PodplugError("UNAVAILABLE", `could not connect to plugin at ${this.handshake.address} within ${timeoutMs} ms: ${err.message}`, {}, { cause: err })) : resolve(),
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.health.check({ service: PLUGIN_HEALTH_SERVICE }, new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, res?: HealthCheckResponse) => {
+        if (err) reject(new PodplugError("UNAVAILABLE", `plugin at ${this.handshake.address} did not answer its health check: ${err.details || err.message}`, { grpcCode: err.code }, { cause: err }));
+        else if (res?.status !== 1) reject(new PodplugError("UNAVAILABLE", `plugin at ${this.handshake.address} reports ${String(res?.status)} (not SERVING).`));
+        else resolve();
+      });
+    });
+  }
+
+  /** Opens a health Watch; `onStatus` gets each status, `onEnd` the end of the stream. */
+  watchHealth(onStatus: (serving: boolean) => void, onEnd: (err?: Error) => void): void {
+    const call = this.health.watch({ service: PLUGIN_HEALTH_SERVICE });
+    call.on("data", (r: HealthCheckResponse) => onStatus(r.status === 1));
+    call.on("error", (err: Error) => onEnd(err));
+    call.on("end", () => onEnd());
+    this.calls.push(call);
+  }
+
+  /** Asks the plugin to shut down; resolves when it answered, failed or `timeoutMs` passed. */
+  shutdown(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.controller.shutdown({}, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, () => resolve());
+    });
+  }
+
+  private drainStdio(log: PinoLogger, sinks: StdioSinks): void {
+    const stdio = this.client(GRPCStdioClient);
+    const call = stdio.streamStdio({});
+    this.calls.push(call);
+    const state = { inPanic: false };
+    const out = new LineSplitter((l) => logPluginLine(log, l, "stdout", state, "info"));
+    const err = new LineSplitter((l) => logPluginLine(log, l, "stderr", state, "info"));
+    call.on("data", (d: StdioData) => {
+      if (d.channel === StdioData_Channel.STDOUT) {
+        sinks.stdout?.write(d.data);
+        out.push(d.data);
+      } else if (d.channel === StdioData_Channel.STDERR) {
+        sinks.stderr?.write(d.data);
+        err.push(d.data);
+      }
+    });
+    call.on("error", (e: grpc.ServiceError) => {
+      if (e.code === grpc.status.UNIMPLEMENTED || e.code === grpc.status.UNAVAILABLE) {
+        if (!this.closed) log.warn({ code: e.code }, "plugin does not stream stdio; its stdout/stderr will not be forwarded");
+      }
+    });
+    call.on("end", () => {
+      out.flush();
+      err.flush();
+    });
+  }
+
+  /** Closes streams, broker and channel. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.calls) c.cancel();
+    this.brokerCall?.cancel();
+    this.broker.close();
+    this.channel.close();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Forwards what a plugin writes — hclog JSON and plain lines on its stderr,
+ * and the GRPCStdio stream — into the host's pino logger, bound to the
+ * plugin's name, at the level the plugin meant (go-plugin's rules).
+ */
+import type { Logger as PinoLogger } from "pino";
+import type { Readable } from "node:stream";
+import { parseLine, type HclogLevel } from "../protocol/hclog.ts";
+
+// pino's own keys; a plugin's field of that name is renamed rather than lost.
+const RESERVED = new Set(["level", "time", "msg", "pid", "hostname", "plugin", "stream", "v"]);
+/** Longest line kept whole (go-plugin's PluginLogBufferSize default); longer ones are split. */
+export const MAX_LINE = 64 * 1024;
+
+/** Splits a byte stream into lines, handing each to `onLine`; flush() emits the rest. */
+export class LineSplitter {
+  private buf = "";
+  private readonly onLine: (line: string) => void;
+  constructor(onLine: (line: string) => void) {
+    this.onLine = onLine;
+  }
+  push(chunk: Buffer | string): void {
+    this.buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    let i: number;
+    while ((i = this.buf.indexOf("\n")) >= 0) {
+      const line = this.buf.slice(0, i).replace(/\r$/, "");
+      this.buf = this.buf.slice(i + 1);
+      this.onLine(line);
+    }
+    while (this.buf.length > MAX_LINE) {
+      this.onLine(this.buf.slice(0, MAX_LINE));
+      this.buf = this.buf.slice(MAX_LINE);
+    }
+  }
+  flush(): void {
+    if (this.buf !== "") this.onLine(this.buf);
+    this.buf = "";
+  }
+}
+
+/** Logs one plugin line on `log` with go-plugin's level rules; `fallback` for plain lines. */
+export function logPluginLine(log: PinoLogger, line: string, stream: "stderr" | "stdout", state: { inPanic: boolean }, fallback: HclogLevel): void {
+  if (line === "") return;
+  const p = parseLine(line, state, fallback);
+  const fields: Record<string, unknown> = { stream };
+  for (const [k, v] of Object.entries(p.fields)) {
+    const key = k.startsWith("@") ? k.slice(1) : k;
+    fields[RESERVED.has(key) ? `plugin_${key}` : key] = v;
+  }
+  if (p.timestamp) fields["plugin_time"] = p.timestamp;
+  log[p.level](fields, p.message);
+}
+
+/** Reads a plugin's stderr pipe to its end. Plain lines log at debug, as go-plugin does. */
+export function forwardStderr(stderr: Readable, log: PinoLogger, tail?: (line: string) => void): void {
+  const state = { inPanic: false };
+  const split = new LineSplitter((line) => {
+    tail?.(line);
+    logPluginLine(log, line, "stderr", state, "debug");
+  });
+  stderr.on("data", (c: Buffer) => split.push(c));
+  stderr.on("end", () => split.flush());
+}

@@ -1,0 +1,187 @@
+/**
+ * The plugin SDK's entry point: `serve()` does what go-plugin's `plugin.Serve`
+ * does — cookie check, version negotiation, a Unix-socket gRPC server with
+ * health, broker, controller and stdio, the handshake line on stdout — plus
+ * podplug's sidecar mode, where the line is also written to a file for a host
+ * in another container.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { HealthService } from "../gen/grpc/health/v1/health.ts";
+import { GRPCBrokerService, type GRPCBrokerServer } from "../gen/plugin/grpc_broker.ts";
+import { GRPCControllerService } from "../gen/plugin/grpc_controller.ts";
+import { GRPCStdioService } from "../gen/plugin/grpc_stdio.ts";
+import { GRPCBroker } from "../protocol/broker.ts";
+import { controllerImplementation } from "../protocol/controller.ts";
+import { COOKIE_MISMATCH_MESSAGE, negotiateVersion, readPluginEnv, validateHandshakeConfig, type HandshakeConfig } from "../protocol/env.ts";
+import { PodplugError } from "../protocol/errors.ts";
+import { CORE_PROTOCOL_VERSION, formatHandshake, type Handshake } from "../protocol/handshake.ts";
+import type { HclogLevel } from "../protocol/hclog.ts";
+import { PluginHealth } from "../protocol/health.ts";
+import { hclogLogger, type Logger } from "../protocol/logger.ts";
+import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
+import type { PluginSet } from "../protocol/plugin.ts";
+import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
+import { StdioCapture } from "../protocol/stdio.ts";
+import { bindUnix, insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
+import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "./sidecar.ts";
+
+/** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
+export interface ServeConfig {
+  /** Must match the host's cookie; `protocolVersion` is the version of `plugins`. */
+  handshake: HandshakeConfig;
+  /** The plugins served at `handshake.protocolVersion`. */
+  plugins?: PluginSet;
+  /** Plugins per protocol version; the highest the host also offers wins. */
+  versionedPlugins?: Record<number, PluginSet>;
+  /** hclog level of the SDK's logger (default `info`; `PODPLUG_LOG_LEVEL` overrides). */
+  logLevel?: HclogLevel;
+  /** How long Shutdown/SIGTERM waits for in-flight calls before forcing (default 2000 ms). */
+  gracefulShutdownMs?: number;
+  /** Largest message the plugin accepts (default 4 MiB, grpc's default, as a Go plugin). */
+  maxReceiveMessageBytes?: number;
+  /** The environment to read (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running plugin server. */
+export interface ServedPlugin {
+  /** The negotiated application protocol version. */
+  readonly version: number;
+  /** The handshake line as announced. */
+  readonly handshake: Handshake;
+  /** hclog-JSON logger on the real stderr (a Go host shows these in its log). */
+  readonly logger: Logger;
+  readonly broker: GRPCBroker;
+  readonly health: PluginHealth;
+  /** Stops serving (graceful up to the deadline), cleans up sockets, resolves when done. */
+  stop(): Promise<void>;
+  /** Resolves when the server has stopped (Shutdown, SIGTERM or stop()). */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Serves plugins to a go-plugin (or podplug) host. Exits the process with
+ * status 1 and go-plugin's message when the magic cookie is wrong. After a
+ * controller Shutdown or SIGTERM the process exits 0 once the server stops,
+ * unless `stop()` was called directly.
+ */
+export async function serve(config: ServeConfig): Promise<ServedPlugin> {
+  const env = config.env ?? process.env;
+  validateHandshakeConfig(config.handshake, "serve()");
+  if (env[config.handshake.magicCookieKey] !== config.handshake.magicCookieValue) {
+    writeSync(2, COOKIE_MISMATCH_MESSAGE);
+    process.exit(1);
+  }
+  const penv = readPluginEnv(env);
+  const versioned: Record<number, PluginSet> = { ...config.versionedPlugins };
+  if (config.plugins) versioned[config.handshake.protocolVersion] = config.plugins;
+  const version = negotiateVersion(Object.keys(versioned).map(Number), penv.hostVersions);
+  const plugins = versioned[version] ?? {};
+
+  const level = (env["PODPLUG_LOG_LEVEL"] as HclogLevel | undefined) ?? config.logLevel ?? "info";
+  const base = penv.pluginName ? { "@module": penv.pluginName } : {};
+  const logger = hclogLogger((line) => writeSync(2, line), level, base);
+  for (const bad of penv.invalidVersions) logger.warn("host sent an invalid plugin version in PLUGIN_PROTOCOL_VERSIONS; ignored", { version: bad });
+
+  const sidecar = penv.handshakeFile !== undefined;
+  const socketDir = penv.socketDir ?? (penv.handshakeFile ? dirname(penv.handshakeFile) : tmpdir());
+  let address: string;
+  if (sidecar) {
+    address = join(socketDir, SIDECAR_SOCKET_NAME);
+    checkSocketPath(address);
+    await clearStaleSocket(address);
+  } else {
+    address = newSocketPath(socketDir);
+  }
+
+  let security: TransportSecurity = insecureTransport();
+  let serverCert = "";
+  if (penv.clientCertPem) {
+    checkCertPem(penv.clientCertPem, "PLUGIN_CLIENT_CERT");
+    const own = await generateCertificate();
+    security = mtlsTransport(own, penv.clientCertPem);
+    serverCert = certToHandshakeField(own.certPem);
+  }
+
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": config.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+    "grpc.max_send_message_length": -1,
+  });
+  const health = new PluginHealth();
+  const broker = new GRPCBroker({ socketDir, security, logger });
+  const stdio = new StdioCapture();
+  let stopping: Promise<void> | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const graceMs = config.gracefulShutdownMs ?? 2000;
+
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.debug("plugin shutting down", { graceMs });
+      health.shutdown();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      broker.close();
+      stdio.end();
+      stdio.uninstall();
+      if (sidecar && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, line);
+      resolveDone();
+    })());
+  const stopAndExit = (): void => {
+    void stop().then(() => process.exit(0));
+  };
+
+  server.addService(HealthService, health.implementation());
+  server.addService(GRPCControllerService, controllerImplementation(stopAndExit));
+  server.addService(GRPCStdioService, stdio.implementation());
+  const brokerImpl: GRPCBrokerServer = { startStream: (call) => broker.attach(call) };
+  server.addService(GRPCBrokerService, brokerImpl);
+  for (const [name, p] of Object.entries(plugins)) {
+    if (!p.grpcServer) throw new PodplugError("CONFIG_INVALID", `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`);
+    await p.grpcServer(broker, server);
+  }
+
+  await bindUnix(server, address, security);
+  if (penv.socketGroup) applySocketGroup(address, penv.socketGroup);
+
+  const handshake: Handshake = { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address, protocol: "grpc", serverCert };
+  // podplug cannot multiplex the broker: answer `false`, which a Go host reports clearly.
+  if (penv.multiplex) handshake.multiplex = false;
+  const line = formatHandshake(handshake);
+  writeSync(1, `${line}\n`);
+  if (sidecar && penv.handshakeFile) writeHandshakeFile(penv.handshakeFile, line);
+  logger.debug("plugin address", { network: "unix", address });
+
+  // From here on, what the plugin's code prints goes to the host over GRPCStdio.
+  stdio.install(sidecar);
+
+  // go-plugin plugins ignore SIGINT (the host's terminal sends it to the whole group).
+  process.on("SIGINT", () => logger.trace("plugin received interrupt signal, ignoring"));
+  process.on("SIGTERM", stopAndExit);
+  if (!sidecar) watchParent(stopAndExit);
+
+  return { version, handshake, logger, broker, health, stop, done };
+}
+
+/** A plugin started by a host exits when that host is gone (no orphans). */
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  const t = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(t);
+      onGone();
+    }
+  }, 1000);
+  t.unref();
+}

@@ -1,0 +1,250 @@
+/**
+ * go-plugin's gRPC broker (default, non-multiplexed mode), the same on both
+ * sides. The host opens one `GRPCBroker/StartStream`; each side announces a
+ * service it serves with `ConnInfo{service_id, network, address}` on that
+ * stream, and the other side dials it by id. Unclaimed announcements are
+ * dropped after 5 s; a dial waits 5 s for its announcement.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { unlinkSync } from "node:fs";
+import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
+import { PodplugError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { checkSocketPath, newSocketPath } from "./socket.ts";
+import { bindUnix, dialUnix, type TransportSecurity } from "./transport.ts";
+
+/** go-plugin's broker timeouts: wait for an announcement, keep an unclaimed one. */
+export const BROKER_TIMEOUT_MS = 5000;
+
+const MAX_ID = 0xffff_ffff;
+
+/** The bidirectional ConnInfo stream, as grpc-js gives it on either side. */
+export interface ConnInfoStream {
+  write(msg: ConnInfo): boolean;
+  end(): void;
+  on(event: "data", listener: (msg: ConnInfo) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+}
+
+/** A service this side serves through the broker. */
+export interface BrokerServer {
+  readonly id: number;
+  /** The socket the service listens on. */
+  readonly address: string;
+  /** Stops the service and removes its socket. */
+  close(): void;
+}
+
+interface Announcement {
+  info: ConnInfo;
+  timer: NodeJS.Timeout;
+}
+
+interface Waiter {
+  resolve: (info: ConnInfo) => void;
+  reject: (err: Error) => void;
+}
+
+/** Options of a {@link GRPCBroker}. */
+export interface BrokerOptions {
+  /** Folder for this side's broker sockets (the peer must be able to reach it). */
+  socketDir: string;
+  security: TransportSecurity;
+  logger: Logger;
+  /** Overrides {@link BROKER_TIMEOUT_MS} (tests). */
+  timeoutMs?: number;
+}
+
+/** One connection's broker. Ids are uint32 from 1; each side counts its own. */
+export class GRPCBroker {
+  private stream: ConnInfoStream | undefined;
+  private readonly outbox: ConnInfo[] = [];
+  private id = 0;
+  private closed = false;
+  private readonly announced = new Map<number, Announcement>();
+  private readonly waiters = new Map<number, Waiter[]>();
+  private readonly claimed = new Set<number>();
+  private readonly served = new Map<number, BrokerServer>();
+  private readonly timeoutMs: number;
+  private readonly opts: BrokerOptions;
+
+  constructor(opts: BrokerOptions) {
+    this.opts = opts;
+    this.timeoutMs = opts.timeoutMs ?? BROKER_TIMEOUT_MS;
+  }
+
+  /** Binds the broker to the StartStream call (plugin side: when it arrives; host side: once opened). */
+  attach(stream: ConnInfoStream): void {
+    if (this.closed) {
+      stream.end();
+      return;
+    }
+    this.stream = stream;
+    stream.on("data", (msg) => this.receive(msg));
+    const gone = (): void => {
+      if (this.stream === stream) this.stream = undefined;
+    };
+    stream.on("end", gone);
+    stream.on("close", gone);
+    stream.on("error", (err) => {
+      gone();
+      this.opts.logger.debug("broker stream ended", { error: err.message });
+    });
+    for (const m of this.outbox.splice(0)) stream.write(m);
+  }
+
+  /** The next unused id for {@link acceptAndServe} (go-plugin's NextId). */
+  nextId(): number {
+    this.id = this.id >= MAX_ID ? 1 : this.id + 1;
+    return this.id;
+  }
+
+  /**
+   * Serves a gRPC service under `id` on a new socket and announces it to the
+   * peer. `register` adds the services to the server (as go-plugin's serverFunc).
+   */
+  async acceptAndServe(id: number, register: (server: grpc.Server) => void): Promise<BrokerServer> {
+    this.checkOpen();
+    checkId(id);
+    if (this.served.has(id)) {
+      throw new PodplugError("BROKER_ID_IN_USE", `broker id ${id} is already being served by this side; take a fresh one from nextId().`, { id });
+    }
+    const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+    register(server);
+    const address = newSocketPath(this.opts.socketDir);
+    await bindUnix(server, address, this.opts.security);
+    const handle: BrokerServer = {
+      id,
+      address,
+      close: () => {
+        if (this.served.get(id) !== handle) return;
+        this.served.delete(id);
+        server.forceShutdown();
+        try {
+          unlinkSync(address);
+        } catch {
+          // already gone
+        }
+      },
+    };
+    this.served.set(id, handle);
+    this.send({ serviceId: id, network: "unix", address, knock: undefined });
+    return handle;
+  }
+
+  /** Waits for the peer's announcement of `id` and opens a channel to it. */
+  async dial(id: number, timeoutMs = this.timeoutMs): Promise<grpc.Channel> {
+    this.checkOpen();
+    checkId(id);
+    const info = await this.waitFor(id, timeoutMs);
+    if (info.network !== "unix") {
+      throw new PodplugError("BROKER_ID_INVALID", `broker id ${id} announced network ${JSON.stringify(info.network)}; podplug dials unix sockets only.`, { id });
+    }
+    checkSocketPath(info.address);
+    return dialUnix(info.address, this.opts.security);
+  }
+
+  /** {@link dial}, then wraps the channel in a generated client class. */
+  async dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C> {
+    const channel = await this.dial(id);
+    return new ctor("unused", this.opts.security.channel, { channelOverride: channel });
+  }
+
+  /** Stops every service this side serves and fails pending dials. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.served.values()]) s.close();
+    for (const a of this.announced.values()) clearTimeout(a.timer);
+    this.announced.clear();
+    for (const [id, ws] of this.waiters) {
+      for (const w of ws) w.reject(new PodplugError("BROKER_CLOSED", `broker closed while waiting for id ${id}; the plugin connection ended.`, { id }));
+    }
+    this.waiters.clear();
+    this.stream?.end();
+    this.stream = undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new PodplugError("BROKER_CLOSED", "broker is closed: the plugin connection ended. Dispense a new client.");
+  }
+
+  private send(msg: ConnInfo): void {
+    if (this.stream) this.stream.write(msg);
+    else this.outbox.push(msg);
+  }
+
+  private receive(msg: ConnInfo): void {
+    if (msg.knock?.knock && !msg.knock.ack) {
+      // A peer in multiplex mode knocks instead of dialing; say no clearly.
+      this.send({
+        serviceId: msg.serviceId,
+        network: "",
+        address: "",
+        knock: { knock: true, ack: false, error: "podplug: gRPC broker multiplexing (PLUGIN_MULTIPLEX_GRPC) is not supported" },
+      });
+      return;
+    }
+    const id = msg.serviceId;
+    const ws = this.waiters.get(id);
+    if (ws && ws.length > 0) {
+      const w = ws.shift()!;
+      if (ws.length === 0) this.waiters.delete(id);
+      this.claimed.add(id);
+      w.resolve(msg);
+      return;
+    }
+    const old = this.announced.get(id);
+    if (old) clearTimeout(old.timer);
+    this.claimed.delete(id);
+    const timer = setTimeout(() => {
+      if (this.announced.get(id)?.timer === timer) this.announced.delete(id);
+    }, this.timeoutMs);
+    timer.unref();
+    this.announced.set(id, { info: msg, timer });
+  }
+
+  private waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {
+    const a = this.announced.get(id);
+    if (a) {
+      clearTimeout(a.timer);
+      this.announced.delete(id);
+      this.claimed.add(id);
+      return Promise.resolve(a.info);
+    }
+    if (this.claimed.has(id)) {
+      return Promise.reject(
+        new PodplugError("BROKER_ID_IN_USE", `broker id ${id} was already dialed; the peer must serve it again (a new AcceptAndServe) before it can be dialed again.`, { id }),
+      );
+    }
+    return new Promise<ConnInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const ws = this.waiters.get(id);
+        const i = ws?.indexOf(waiter) ?? -1;
+        if (ws && i >= 0) ws.splice(i, 1);
+        if (ws?.length === 0) this.waiters.delete(id);
+        reject(new PodplugError("BROKER_TIMEOUT", `timeout waiting for connection info for broker id ${id} after ${timeoutMs} ms: the peer never served that id (or served it over ${this.timeoutMs} ms ago).`, { id }));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve: (info) => {
+          clearTimeout(timer);
+          resolve(info);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const ws = this.waiters.get(id) ?? [];
+      ws.push(waiter);
+      this.waiters.set(id, ws);
+    });
+  }
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > MAX_ID) {
+    throw new PodplugError("BROKER_ID_INVALID", `broker id ${String(id)} is not a uint32 above 0; ids come from nextId().`, { id });
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Every error podplug raises carries a stable `code` that callers and tests
+ * match on; the message says what went wrong, where, and what to do.
+ */
+export type ErrorCode =
+  // handshake line and negotiation
+  | "HANDSHAKE_MALFORMED"
+  | "HANDSHAKE_CORE_VERSION"
+  | "HANDSHAKE_APP_VERSION"
+  | "HANDSHAKE_NETWORK"
+  | "HANDSHAKE_PROTOCOL"
+  | "HANDSHAKE_CERT"
+  | "HANDSHAKE_TIMEOUT"
+  | "MULTIPLEX_UNSUPPORTED"
+  | "PLUGIN_EXITED"
+  // environment and configuration
+  | "ENV_INVALID"
+  | "COOKIE_MISMATCH"
+  | "CONFIG_INVALID"
+  // sockets
+  | "SOCKET_PATH_TOO_LONG"
+  | "SOCKET_IN_USE"
+  | "SOCKET_NOT_FOUND"
+  // broker
+  | "BROKER_ID_INVALID"
+  | "BROKER_ID_IN_USE"
+  | "BROKER_TIMEOUT"
+  | "BROKER_CLOSED"
+  // host client
+  | "PLUGIN_UNKNOWN"
+  | "CLIENT_CLOSED"
+  | "UNAVAILABLE"
+  | "MESSAGE_TOO_LARGE";
+
+/** An error raised by podplug, with a machine-readable {@link ErrorCode}. */
+export class PodplugError extends Error {
+  /** Stable identifier of the failure; match on this, not on the message. */
+  readonly code: ErrorCode;
+  /** Extra facts (paths, versions, stderr tail) for logs and diagnostics. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PodplugError";
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** True when `err` is a {@link PodplugError}, optionally of the given code. */
+export function isPodplugError(err: unknown, code?: ErrorCode): err is PodplugError {
+  return err instanceof PodplugError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,94 @@
+/**
+ * go-plugin's AutoMTLS: each side makes a throwaway self-signed ECDSA P-521
+ * certificate (CN and SAN `localhost`, client+server auth, IsCA). The host
+ * passes its PEM in PLUGIN_CLIENT_CERT; the plugin answers with its DER leaf,
+ * base64 without padding, as the handshake's sixth field.
+ */
+import { webcrypto, X509Certificate, randomBytes } from "node:crypto";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { PodplugError } from "./errors.ts";
+
+/** A certificate and its private key, both PEM. */
+export interface CertificatePair {
+  certPem: string;
+  keyPem: string;
+}
+
+const ALG = { name: "ECDSA", namedCurve: "P-521" } as const;
+const HASH = "SHA-512";
+// ~30 years, as go-plugin's 262980 hours.
+const LIFETIME_MS = 262_980 * 3600 * 1000;
+
+let engineSet = false;
+function engine(): void {
+  if (engineSet) return;
+  pkijs.setEngine("node-webcrypto", new pkijs.CryptoEngine({ name: "node-webcrypto", crypto: webcrypto as unknown as Crypto }));
+  engineSet = true;
+}
+
+/** Generates a certificate pair with go-plugin's AutoMTLS profile. */
+export async function generateCertificate(): Promise<CertificatePair> {
+  engine();
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
+  const cert = new pkijs.Certificate();
+  cert.version = 2;
+  const serial = randomBytes(16);
+  serial[0] = serial[0]! & 0x7f; // positive INTEGER
+  cert.serialNumber = new asn1js.Integer({ valueHex: serial });
+  const name = [new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.PrintableString({ value: "localhost" }) })];
+  cert.subject.typesAndValues = name;
+  cert.issuer.typesAndValues = name;
+  const now = Math.floor(Date.now() / 1000) * 1000; // DER times carry no fractional seconds
+  cert.notBefore.value = new Date(now - 30_000);
+  cert.notAfter = new pkijs.Time({ type: 1, value: new Date(now + LIFETIME_MS) }); // GeneralizedTime: past 2049
+  const basic = new pkijs.BasicConstraints({ cA: true });
+  // digitalSignature | keyEncipherment | keyAgreement | keyCertSign
+  const keyUsageBits = new Uint8Array([0b10101100, 0]);
+  cert.extensions = [
+    new pkijs.Extension({ extnID: "2.5.29.19", critical: true, extnValue: basic.toSchema().toBER(false), parsedValue: basic }),
+    new pkijs.Extension({ extnID: "2.5.29.15", critical: true, extnValue: new asn1js.BitString({ valueHex: keyUsageBits, unusedBits: 1 }).toBER(false) }),
+    new pkijs.Extension({
+      extnID: "2.5.29.37",
+      extnValue: new pkijs.ExtKeyUsage({ keyPurposes: ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1"] }).toSchema().toBER(false),
+    }),
+    new pkijs.Extension({
+      extnID: "2.5.29.17",
+      extnValue: new pkijs.GeneralNames({ names: [new pkijs.GeneralName({ type: 2, value: "localhost" })] }).toSchema().toBER(false),
+    }),
+  ];
+  await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
+  await cert.sign(keys.privateKey, HASH);
+  const der = Buffer.from(cert.toSchema(true).toBER(false));
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { certPem: toPem("CERTIFICATE", der), keyPem: toPem("PRIVATE KEY", pkcs8) };
+}
+
+function toPem(label: string, der: Buffer): string {
+  const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+/** The handshake's sixth field for a certificate: DER, base64 without padding. */
+export function certToHandshakeField(certPem: string): string {
+  return new X509Certificate(certPem).raw.toString("base64").replace(/=+$/, "");
+}
+
+/** Turns a handshake's certificate field back into PEM, or throws HANDSHAKE_CERT. */
+export function handshakeFieldToCert(field: string, source = "plugin"): string {
+  try {
+    const x = new X509Certificate(Buffer.from(field, "base64"));
+    return x.toString();
+  } catch (err) {
+    throw new PodplugError("HANDSHAKE_CERT", `error parsing server cert from ${source}: ${(err as Error).message}. The plugin's AutoMTLS certificate is not valid DER.`, {}, { cause: err });
+  }
+}
+
+/** Validates a PEM certificate (from PLUGIN_CLIENT_CERT), or throws ENV_INVALID. */
+export function checkCertPem(pem: string, where: string): void {
+  try {
+    new X509Certificate(pem);
+  } catch (err) {
+    throw new PodplugError("ENV_INVALID", `${where} is not a PEM certificate: ${(err as Error).message}.`, {}, { cause: err });
+  }
+}

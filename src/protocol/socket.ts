@@ -1,0 +1,90 @@
+/**
+ * Unix socket files: naming, the path-length limit, stale and foreign files,
+ * and the group permissions go-plugin applies (PLUGIN_UNIX_SOCKET_GROUP).
+ */
+import { randomInt } from "node:crypto";
+import { chmodSync, chownSync, lstatSync, readFileSync, unlinkSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { PodplugError } from "./errors.ts";
+
+/** sun_path is 108 bytes on Linux, including the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** A fresh socket path in `dir`, named like go-plugin's (`plugin` + random digits). */
+export function newSocketPath(dir: string): string {
+  const path = join(dir, `plugin${randomInt(1e9, 1e10 - 1)}`);
+  checkSocketPath(path);
+  return path;
+}
+
+/** Throws SOCKET_PATH_TOO_LONG when the kernel would refuse (or silently truncate) `path`. */
+export function checkSocketPath(path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new PodplugError(
+      "SOCKET_PATH_TOO_LONG",
+      `socket path ${path} is ${bytes} bytes; Unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}. ` +
+        `Point PLUGIN_UNIX_SOCKET_DIR (or TMPDIR) at a shorter folder.`,
+      { path, bytes },
+    );
+  }
+}
+
+/** True when something accepts connections on the socket at `path`. */
+export function isLiveSocket(path: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    const done = (v: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(v);
+    };
+    const t = setTimeout(() => done(false), timeoutMs);
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+  });
+}
+
+/**
+ * Makes `path` free to listen on: nothing there is fine; a dead socket (left
+ * by a killed process) is removed; a live socket or any other kind of file is
+ * refused with SOCKET_IN_USE and left untouched.
+ */
+export async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) {
+    throw new PodplugError("SOCKET_IN_USE", `${path} exists and is not a socket; refusing to replace it. Remove it or choose another socket folder.`, { path });
+  }
+  if (await isLiveSocket(path)) {
+    throw new PodplugError("SOCKET_IN_USE", `another process is serving on ${path}; stop it first or use another socket folder.`, { path });
+  }
+  unlinkSync(path);
+}
+
+/** Applies go-plugin's PLUGIN_UNIX_SOCKET_GROUP rule: chown to the group (name or gid), mode 0660. */
+export function applySocketGroup(path: string, group: string): void {
+  const gid = /^\d+$/.test(group) ? Number(group) : lookupGroup(group);
+  if (gid === undefined) {
+    throw new PodplugError("ENV_INVALID", `PLUGIN_UNIX_SOCKET_GROUP=${group}: no such group in /etc/group. Give a group name or a numeric gid.`, { group });
+  }
+  chownSync(path, -1, gid);
+  chmodSync(path, 0o660);
+}
+
+function lookupGroup(name: string): number | undefined {
+  try {
+    for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+      const [n, , gid] = line.split(":");
+      if (n === name && gid !== undefined) return Number(gid);
+    }
+  } catch {
+    // no /etc/group (minimal images): only numeric gids work
+  }
+  return undefined;
+}
