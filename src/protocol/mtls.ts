@@ -34,7 +34,7 @@ export async function generateCertificate(): Promise<CertificatePair> {
   const cert = new pkijs.Certificate();
   cert.version = 2;
   const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f; // positive INTEGER
+  serial[0] = (serial[0]! & 0x3f) | 0x40; // positive and minimal: DER forbids a padded INTEGER
   cert.serialNumber = new asn1js.Integer({ valueHex: serial });
   const name = [new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.PrintableString({ value: "localhost" }) })];
   cert.subject.typesAndValues = name;

@@ -1,0 +1,50 @@
+/** Shared helpers for tests: log capture, temp folders, polling. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { pino, type Logger } from "pino";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+export const fixture = (name: string): string => join(ROOT, "test", "fixtures", name);
+/** The Node binary running the tests (Node 24 from node_modules). */
+export const NODE = process.execPath;
+
+/** A pino logger whose records land in `records`. */
+export function captureLogger(level = "trace"): { logger: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split("\n")) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level }, stream), records };
+}
+
+/** A short temp folder (socket paths must stay under 107 bytes), removed by the returned function. */
+export function tempDir(prefix = "pt-"): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Polls `cond` every 20 ms until it returns a truthy value or `ms` passes (then throws). */
+export async function waitFor<T>(cond: () => T | Promise<T>, ms = 10_000, what = "condition"): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

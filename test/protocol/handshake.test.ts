@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { formatHandshake, parseHandshake, type Handshake } from "../../src/protocol/handshake.ts";
+import { isPodplugError } from "../../src/protocol/errors.ts";
+
+const ok = { versions: [1, 2] };
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isPodplugError(err), `not a PodplugError: ${String(err)}`);
+    return err.code;
+  }
+  assert.fail("expected an error");
+}
+
+describe("handshake line", () => {
+  it("formats exactly as go-plugin prints it, cert field empty without mTLS", () => {
+    const h: Handshake = { core: 1, appVersion: 5, network: "unix", address: "/tmp/plugin123", protocol: "grpc", serverCert: "" };
+    assert.equal(formatHandshake(h), "1|5|unix|/tmp/plugin123|grpc|");
+    assert.equal(formatHandshake({ ...h, multiplex: false }), "1|5|unix|/tmp/plugin123|grpc||false");
+  });
+
+  it("round-trips and tolerates surrounding whitespace and CRLF", () => {
+    const h = parseHandshake("  1|2|unix|/tmp/p|grpc|\r\n", ok);
+    assert.deepEqual(h, { core: 1, appVersion: 2, network: "unix", address: "/tmp/p", protocol: "grpc", serverCert: "" });
+  });
+
+  it("ignores a short sixth field, as go-plugin does below 51 characters", () => {
+    assert.equal(parseHandshake("1|1|unix|/tmp/p|grpc|junk", ok).serverCert, "");
+  });
+
+  it("keeps a certificate field over 50 characters", () => {
+    const cert = "A".repeat(64);
+    assert.equal(parseHandshake(`1|1|unix|/tmp/p|grpc|${cert}`, ok).serverCert, cert);
+  });
+
+  const bad: [string, string, Partial<Parameters<typeof parseHandshake>[1]>?][] = [
+    ["", "HANDSHAKE_MALFORMED"],
+    ["hello world", "HANDSHAKE_MALFORMED"],
+    ["1|1|unix", "HANDSHAKE_MALFORMED"],
+    ["x|1|unix|/tmp/p|grpc|", "HANDSHAKE_MALFORMED"],
+    ["2|1|unix|/tmp/p|grpc|", "HANDSHAKE_CORE_VERSION"],
+    ["1|one|unix|/tmp/p|grpc|", "HANDSHAKE_MALFORMED"],
+    ["1|9|unix|/tmp/p|grpc|", "HANDSHAKE_APP_VERSION"],
+    ["1|1|udp|/tmp/p|grpc|", "HANDSHAKE_NETWORK"],
+    ["1|1|tcp|127.0.0.1:1234|grpc|", "HANDSHAKE_NETWORK", { networks: ["unix"] }],
+    ["1|1|unix||grpc|", "HANDSHAKE_MALFORMED"],
+    ["1|1|unix|/tmp/p|netrpc|", "HANDSHAKE_PROTOCOL"],
+    ["1|1|unix|/tmp/p", "HANDSHAKE_PROTOCOL"], // no protocol field means netrpc
+    [`1|1|unix|/tmp/p|grpc|${"!".repeat(60)}`, "HANDSHAKE_CERT"],
+    ["1|1|unix|/tmp/p|grpc|", "MULTIPLEX_UNSUPPORTED", { multiplex: true }],
+    ["1|1|unix|/tmp/p|grpc||false", "MULTIPLEX_UNSUPPORTED", { multiplex: true }],
+    ["1|1|unix|/tmp/p|grpc||maybe", "HANDSHAKE_MALFORMED", { multiplex: true }],
+  ];
+  for (const [line, want, extra] of bad) {
+    it(`refuses ${JSON.stringify(line)} with ${want}`, () => {
+      assert.equal(code(() => parseHandshake(line, { ...ok, ...extra })), want);
+    });
+  }
+
+  it("names the source and the offered versions in a version error", () => {
+    assert.throws(() => parseHandshake("1|9|unix|/tmp/p|grpc|", { versions: [1, 2], source: "plugin kv" }), /plugin kv.*Plugin version: 9, Client versions: \[1 2\]/s);
+  });
+
+  it("accepts multiplex `true` when the host asked for it", () => {
+    assert.equal(parseHandshake("1|1|unix|/tmp/p|grpc||true", { ...ok, multiplex: true }).multiplex, true);
+  });
+});

@@ -1,0 +1,226 @@
+/**
+ * The host SDK against real plugin processes over real Unix sockets.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { Client, isPodplugError } from "../../src/host/index.ts";
+import { handshake, kvPlugin, type KV } from "../../examples/kv/shared.ts";
+import { KVClient } from "../../src/gen/examples/kv/kv.ts";
+import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+
+const testPlugin = { command: NODE, args: [fixture("test-plugin.ts")] };
+
+function kvClient(extra: Partial<ConstructorParameters<typeof Client<{ kv: ReturnType<typeof kvPlugin> }>>[0]> = {}) {
+  const { logger, records } = captureLogger();
+  const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, name: "kv", logger, ...extra });
+  return { client, records };
+}
+
+describe("host SDK with a TypeScript plugin process", function () {
+  this.timeout(30_000);
+
+  it("starts the plugin, dispenses a typed client and round-trips calls", async () => {
+    const { client } = kvClient();
+    try {
+      const kv: KV = await client.dispense("kv");
+      await kv.put("greeting", Buffer.from("hello"));
+      assert.equal((await kv.get("greeting")).toString(), "hello");
+      await client.ping();
+      await assert.rejects(kv.get("missing"), /no such key: missing/);
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("forwards the plugin's hclog lines and raw stdio into pino with its name and level", async () => {
+    const { client, records } = kvClient();
+    try {
+      await client.dispense("kv");
+      const find = (msg: string) => records.find((r) => r["msg"] === msg);
+      await waitFor(() => find("plain stderr line") && find("hello at error"), 10_000, "plugin logs");
+      const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50 };
+      for (const [name, level] of Object.entries(levels)) {
+        const r = find(`hello at ${name}`);
+        assert.ok(r, `missing ${name}`);
+        assert.equal(r["level"], level, `${name} level`);
+        assert.equal(r["plugin"], "kv");
+        assert.equal(r["n"], 1, "hclog fields are kept");
+        assert.equal(r["stream"], "stderr");
+      }
+      assert.equal(find("plain stdout line")?.["stream"], "stdout");
+      assert.equal(find("plain stdout line")?.["level"], 30);
+      assert.equal(find("plain stderr line")?.["plugin"], "kv");
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("kill() shuts the plugin down gracefully and removes its socket folder", async () => {
+    const { client } = kvClient();
+    const kv = await client.dispense("kv");
+    const pid = Number((await kv.get("pid")).toString());
+    const info = await client.start();
+    const dir = info.handshake.address.replace(/\/[^/]+$/, "");
+    assert.ok(existsSync(dir));
+    await client.kill();
+    assert.equal(alive(pid), false);
+    assert.equal(existsSync(dir), false);
+    await assert.rejects(client.dispense("kv"), { code: "CLIENT_CLOSED" });
+  });
+
+  it("kill() SIGKILLs a plugin that does not stop within the deadline", async () => {
+    const { client, records } = kvClient({ killTimeoutMs: 300 });
+    const kv = await client.dispense("kv");
+    const pid = Number((await kv.get("pid")).toString());
+    process.kill(pid, "SIGSTOP"); // frozen: it can neither answer Shutdown nor exit
+    await client.kill();
+    assert.equal(alive(pid), false);
+    assert.ok(records.some((r) => r["msg"] === "plugin failed to exit gracefully; killing it"));
+  });
+
+  it("refuses to dispense a plugin name it does not know", async () => {
+    const { client } = kvClient();
+    try {
+      // @ts-expect-error: the name is not in the plugin map
+      await assert.rejects(client.dispense("nope"), (err: Error) => isPodplugError(err, "PLUGIN_UNKNOWN") && /knows: kv/.test(err.message));
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("negotiates the highest common version and refuses a plugin with none in common", async () => {
+    const both = new Client({ handshake, versionedPlugins: { 1: { kv: kvPlugin() }, 3: { kv: kvPlugin() } }, cmd: { ...testPlugin, env: { TEST_VERSIONS: "2,3" } }, logger: captureLogger().logger });
+    try {
+      assert.equal((await both.start()).version, 3);
+    } finally {
+      await both.kill();
+    }
+    const none = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { ...testPlugin, env: { TEST_VERSIONS: "4,5" } }, logger: captureLogger().logger });
+    await assert.rejects(none.start(), (err: Error) => isPodplugError(err, "HANDSHAKE_APP_VERSION") && /Plugin version: 4, Client versions: \[1\]/.test(err.message));
+    await none.kill();
+  });
+
+  it("a plugin run by hand exits 1 with go-plugin's exact message", () => {
+    const r = spawnSync(NODE, [fixture("test-plugin.ts")], { encoding: "utf8", env: { PATH: process.env["PATH"] } });
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(
+      r.stderr,
+      "This binary is a plugin. These are not meant to be executed directly.\nPlease execute the program that consumes these plugins, which will\nload any plugins automatically\n",
+    );
+  });
+
+  describe("handshake failures get coded errors and leave no process", () => {
+    const cases: [string, Record<string, string>, string, RegExp][] = [
+      ["junk on stdout", { BAD_MODE: "line", BAD_LINE: "hello from a chatty plugin" }, "HANDSHAKE_MALFORMED", /Unrecognized remote plugin message.*chatty/],
+      ["a newer core protocol", { BAD_MODE: "line", BAD_LINE: "2|1|unix|/tmp/x|grpc|" }, "HANDSHAKE_CORE_VERSION", /incompatible core API version/],
+      ["a version the host did not offer", { BAD_MODE: "line", BAD_LINE: "1|7|unix|/tmp/x|grpc|" }, "HANDSHAKE_APP_VERSION", /Plugin version: 7/],
+      ["net/rpc instead of gRPC", { BAD_MODE: "line", BAD_LINE: "1|1|unix|/tmp/x|netrpc|" }, "HANDSHAKE_PROTOCOL", /netrpc/],
+      ["a TCP address", { BAD_MODE: "line", BAD_LINE: "1|1|tcp|127.0.0.1:1|grpc|" }, "HANDSHAKE_NETWORK", /tcp/],
+      ["an exit before the line, quoting stderr", { BAD_MODE: "exit" }, "PLUGIN_EXITED", /exit status 3.*config file \/etc\/kv.conf missing/s],
+    ];
+    for (const [what, env, code, msg] of cases) {
+      it(what, async () => {
+        const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env }, logger: captureLogger().logger, startTimeoutMs: 10_000 });
+        await assert.rejects(client.start(), (err: Error) => isPodplugError(err, code as never) && msg.test(err.message));
+        await client.kill();
+      });
+    }
+
+    it("a plugin that never prints times out, with its stderr in the message", async () => {
+      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env: { BAD_MODE: "hang" } }, logger: captureLogger().logger, startTimeoutMs: 1500 });
+      await assert.rejects(client.start(), (err: Error) => isPodplugError(err, "HANDSHAKE_TIMEOUT") && /starting slowly/.test(err.message));
+      await client.kill();
+    });
+
+    it("a command that does not exist", async () => {
+      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: "/nonexistent/plugin" }, logger: captureLogger().logger });
+      await assert.rejects(client.start(), { code: "PLUGIN_EXITED" });
+    });
+
+    it("a host asking for broker multiplexing is refused before anything starts", async () => {
+      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, multiplex: true, logger: captureLogger().logger });
+      await assert.rejects(client.start(), { code: "MULTIPLEX_UNSUPPORTED" });
+    });
+
+    it("the cookie mismatch shows up as the plugin's exit with go-plugin's message", async () => {
+      const client = new Client({ handshake: { ...handshake, magicCookieValue: "wrong" }, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger: captureLogger().logger });
+      await assert.rejects(client.start(), (err: Error) => isPodplugError(err, "PLUGIN_EXITED") && /This binary is a plugin/.test(err.message));
+    });
+  });
+
+  it("a plugin that dies mid-call fails the call with UNAVAILABLE; the host carries on", async () => {
+    const { client } = kvClient();
+    try {
+      const kv = await client.dispense("kv");
+      await assert.rejects(kv.get("crash"), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+      await waitFor(() => client.exited, 5000, "plugin exit");
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("an oversize message gets RESOURCE_EXHAUSTED and both sides keep working", async () => {
+    const { client } = kvClient();
+    try {
+      const kv = await client.dispense("kv");
+      await assert.rejects(kv.put("big", Buffer.alloc(5 * 1024 * 1024)), (err: grpc.ServiceError) => err.code === grpc.status.RESOURCE_EXHAUSTED);
+      await kv.put("small", Buffer.from("ok"));
+      assert.equal((await kv.get("small")).toString(), "ok");
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("a host that is SIGKILLed leaves no plugin process behind", async () => {
+    const host = spawn(NODE, ["-e", hostScript()], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    const pid = Number(await new Promise<string>((r) => host.stdout.once("data", (d: Buffer) => r(d.toString().trim()))));
+    assert.ok(alive(pid));
+    host.kill("SIGKILL");
+    await waitFor(() => !alive(pid), 10_000, "the orphaned plugin to die");
+  });
+
+  it("AutoMTLS: both sides prove their certificates; a client without one is refused", async () => {
+    const { client } = kvClient({ autoMTLS: true });
+    try {
+      const kv = await client.dispense("kv");
+      await kv.put("k", Buffer.from("over TLS"));
+      assert.equal((await kv.get("k")).toString(), "over TLS");
+      const info = await client.start();
+      assert.ok(info.handshake.serverCert.length > 50);
+      // A peer without the host's certificate: plain text, then TLS with a stranger's certificate.
+      const plain = new KVClient(`unix://${info.handshake.address}`, grpc.credentials.createInsecure());
+      await assert.rejects(new Promise((res, rej) => plain.get({ key: "k" }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, (e, r) => (e ? rej(e) : res(r)))));
+      plain.close();
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("leaves no sockets in the temp folder after kill", async () => {
+    const t = tempDir();
+    try {
+      const { client } = kvClient({ socketDir: t.dir });
+      await client.dispense("kv");
+      assert.ok(readdirSync(t.dir).some((n) => n.startsWith("plugin")));
+      await client.kill();
+      assert.deepEqual(readdirSync(t.dir), []);
+    } finally {
+      t.remove();
+    }
+  });
+});
+
+function hostScript(): string {
+  return `
+    const { Client } = await import("./src/host/index.ts");
+    const { handshake, kvPlugin } = await import("./examples/kv/shared.ts");
+    const { pino } = await import("pino");
+    const c = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: process.execPath, args: [${JSON.stringify(fixture("test-plugin.ts"))}] }, logger: pino({ level: "silent" }) });
+    const kv = await c.dispense("kv");
+    console.log((await kv.get("pid")).toString());
+    setInterval(() => {}, 1000);
+  `;
+}

@@ -1,0 +1,112 @@
+/**
+ * Sidecar mode: a plugin started by someone else (the operator, the local
+ * runtime) announces itself through a handshake file; the host attaches.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "../../src/host/index.ts";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
+
+function startSidecar(dir: string, extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(NODE, [fixture("test-plugin.ts")], {
+    env: { ...process.env, BASIC_PLUGIN: "hello", PLUGIN_PROTOCOL_VERSIONS: "1", PLUGIN_UNIX_SOCKET_DIR: dir, PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"), ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill("SIGTERM");
+  await new Promise((r) => p.once("close", r));
+}
+
+describe("sidecar mode", function () {
+  this.timeout(30_000);
+  let t: ReturnType<typeof tempDir>;
+  beforeEach(() => (t = tempDir()));
+  afterEach(() => t.remove());
+
+  it("writes the handshake line to a file next to a fixed socket, and the host attaches", async () => {
+    const plugin = startSidecar(t.dir);
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    try {
+      const kv = await client.dispense("kv");
+      await kv.put("k", Buffer.from("v"));
+      assert.equal((await kv.get("k")).toString(), "v");
+      const line = readFileSync(join(t.dir, "handshake"), "utf8");
+      assert.equal(line, `1|1|unix|${join(t.dir, "plugin.sock")}|grpc|\n`);
+      assert.ok(lstatSync(join(t.dir, "plugin.sock")).isSocket());
+      assert.deepEqual(readdirSync(t.dir).filter((n) => n.endsWith(".tmp")), [], "no temp file left from the atomic write");
+    } finally {
+      await client.kill();
+    }
+    assert.ok(alive(plugin.pid!), "kill() on an attached client leaves the sidecar running");
+    await stop(plugin);
+    assert.equal(existsSync(join(t.dir, "handshake")), false, "SIGTERM removes the handshake file");
+    assert.equal(existsSync(join(t.dir, "plugin.sock")), false, "and the socket");
+  });
+
+  it("a restarted sidecar replaces the stale socket left by a SIGKILLed one", async () => {
+    const first = startSidecar(t.dir);
+    await waitFor(() => existsSync(join(t.dir, "handshake")), 10_000, "first handshake");
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("close", r));
+    assert.ok(existsSync(join(t.dir, "plugin.sock")), "the dead socket stays behind");
+    const second = startSidecar(t.dir);
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    try {
+      const kv = await client.dispense("kv");
+      assert.equal(Number((await kv.get("pid")).toString()), second.pid);
+    } finally {
+      await client.kill();
+      await stop(second);
+    }
+  });
+
+  it("a second sidecar on a live socket refuses to start and leaves the first serving", async () => {
+    const first = startSidecar(t.dir);
+    await waitFor(() => existsSync(join(t.dir, "handshake")), 10_000, "first handshake");
+    const second = startSidecar(t.dir);
+    let stderr = "";
+    second.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((r) => second.once("close", r));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /SOCKET_IN_USE|another process is serving/);
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    try {
+      const kv = await client.dispense("kv");
+      assert.equal(Number((await kv.get("pid")).toString()), first.pid);
+    } finally {
+      await client.kill();
+      await stop(first);
+    }
+  });
+
+  it("attach fails with SOCKET_NOT_FOUND, naming what it found, when nothing serves", async () => {
+    writeFileSync(join(t.dir, "notes.txt"), "");
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger, startTimeoutMs: 500 });
+    await assert.rejects(client.start(), (err: Error & { code?: string }) => err.code === "SOCKET_NOT_FOUND" && /notes\.txt/.test(err.message));
+  });
+
+  it("a malformed handshake file is a coded error, not a hang", async () => {
+    writeFileSync(join(t.dir, "handshake"), "garbage\n");
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    await assert.rejects(client.start(), (err: Error & { code?: string }) => err.code === "HANDSHAKE_MALFORMED" && err.message.includes(join(t.dir, "handshake")));
+  });
+
+  it("a socket path that is too long is refused with the fix in the message", async () => {
+    const deep = join(t.dir, "x".repeat(100));
+    const plugin = spawn(NODE, [fixture("test-plugin.ts")], {
+      env: { ...process.env, BASIC_PLUGIN: "hello", PLUGIN_UNIX_SOCKET_DIR: deep, PODPLUG_HANDSHAKE_FILE: join(deep, "handshake") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    plugin.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((r) => plugin.once("close", r));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /SOCKET_PATH_TOO_LONG|at most 107/);
+  });
+});
