@@ -1,0 +1,24 @@
+/** metav1.LabelSelector matching, as the apiserver defines it. */
+import type { V1LabelSelector } from '@kubernetes/client-node';
+
+/** True when `labels` satisfy `selector`; an empty selector matches nothing (the CRD forbids it). */
+export function selectorMatches(selector: V1LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
+  if (!selector) return false;
+  const l = labels ?? {};
+  const ml = Object.entries(selector.matchLabels ?? {});
+  const me = selector.matchExpressions ?? [];
+  if (ml.length === 0 && me.length === 0) return false;
+  for (const [k, v] of ml) if (l[k] !== v) return false;
+  for (const e of me) {
+    const has = Object.hasOwn(l, e.key);
+    const vals = e.values ?? [];
+    switch (e.operator) {
+      case 'In': if (!has || !vals.includes(l[e.key]!)) return false; break;
+      case 'NotIn': if (has && vals.includes(l[e.key]!)) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+      default: return false;
+    }
+  }
+  return true;
+}

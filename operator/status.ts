@@ -1,0 +1,77 @@
+/**
+ * A Plugin's status from what the operator sees: the workloads that carry it,
+ * how many are ready, and the Ready/Injected conditions with
+ * observedGeneration. Pure; lastTransitionTime moves only when a condition's
+ * status does.
+ */
+import type { Plugin, PluginCondition, PluginStatus, PluginWorkloadRef, WorkloadKind } from '../src/inject/types.ts';
+
+/** One workload as the status sees it. */
+export interface WorkloadView {
+  kind: WorkloadKind;
+  name: string;
+  /** The plugin is in the workload's injected template. */
+  injected: boolean;
+  /** The workload's pods run the current template and are ready. */
+  ready: boolean;
+}
+
+function condition(prev: PluginCondition[] | undefined, type: string, status: PluginCondition['status'],
+  reason: string, message: string, generation: number, now: string): PluginCondition {
+  const old = prev?.find((c) => c.type === type);
+  return {
+    type, status, reason, message, observedGeneration: generation,
+    lastTransitionTime: old && old.status === status ? old.lastTransitionTime : now,
+  };
+}
+
+/**
+ * The status for `plugin` given the workloads it selects or is in.
+ * `error` (from the last apply) turns Injected False with reason InjectFailed.
+ */
+export function computeStatus(plugin: Plugin, views: WorkloadView[], now: string, error?: string): PluginStatus {
+  const gen = plugin.metadata.generation ?? 0;
+  const prev = plugin.status?.conditions;
+  const injected = views.filter((v) => v.injected);
+  const pending = views.filter((v) => !v.injected);
+  const ready = injected.filter((v) => v.ready);
+  const workloads: PluginWorkloadRef[] = injected
+    .map((v) => ({ kind: v.kind, name: v.name, ready: v.ready }))
+    .sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+
+  let inj: PluginCondition;
+  if (error) inj = condition(prev, 'Injected', 'False', 'InjectFailed', error, gen, now);
+  else if (views.length === 0) inj = condition(prev, 'Injected', 'False', 'NoWorkloads', 'no Deployment, StatefulSet or DaemonSet in this namespace matches spec.selector', gen, now);
+  else if (pending.length > 0) inj = condition(prev, 'Injected', 'False', 'Injecting', `${injected.length} of ${views.length} selected workloads carry the sidecar`, gen, now);
+  else inj = condition(prev, 'Injected', 'True', 'Injected', `all ${views.length} selected workloads carry the sidecar`, gen, now);
+
+  let rdy: PluginCondition;
+  if (inj.status !== 'True') rdy = condition(prev, 'Ready', 'False', inj.reason, inj.message, gen, now);
+  else if (ready.length < injected.length) rdy = condition(prev, 'Ready', 'False', 'WorkloadsNotReady', `${ready.length} of ${injected.length} workloads have rolled out and are ready`, gen, now);
+  else rdy = condition(prev, 'Ready', 'True', 'Ready', `all ${injected.length} workloads have rolled out and are ready`, gen, now);
+
+  return {
+    observedGeneration: gen,
+    workloadCount: injected.length,
+    readyWorkloadCount: ready.length,
+    workloads,
+    conditions: [rdy, inj],
+  };
+}
+
+/** True when `a` and `b` say the same (ignoring nothing: timestamps are carried over). */
+export function sameStatus(a: PluginStatus | undefined, b: PluginStatus): boolean {
+  return JSON.stringify(normalise(a)) === JSON.stringify(normalise(b));
+}
+
+function normalise(s: PluginStatus | undefined): unknown {
+  if (!s) return undefined;
+  return {
+    observedGeneration: s.observedGeneration ?? 0,
+    workloadCount: s.workloadCount ?? 0,
+    readyWorkloadCount: s.readyWorkloadCount ?? 0,
+    workloads: (s.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name, ready: w.ready ?? false })),
+    conditions: (s.conditions ?? []).map((c) => ({ ...c })).sort((x, y) => x.type.localeCompare(y.type))
+      .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? 0, c.lastTransitionTime]),
+  };
+}
