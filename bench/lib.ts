@@ -1,0 +1,50 @@
+/**
+ * Benchmark plumbing: sequential latency (median, p99) and throughput with a
+ * fixed number of calls in flight, for any async call. Figures are only
+ * meaningful as ratios to a baseline measured in the same run.
+ */
+export interface Figures {
+  name: string;
+  medianUs: number;
+  p99Us: number;
+  /** Calls per second with `inflight` calls outstanding. */
+  throughput: number;
+}
+
+export const SEQUENTIAL = Number(process.env["BENCH_SEQ"] ?? 4000);
+export const CONCURRENT_CALLS = Number(process.env["BENCH_CALLS"] ?? 30000);
+export const INFLIGHT = 64;
+
+/** Measures `call` sequentially, then with {@link INFLIGHT} in flight. */
+export async function measure(name: string, call: () => Promise<unknown>): Promise<Figures> {
+  for (let i = 0; i < 1000; i++) await call(); // warm up JIT and connections
+  const lat = new Float64Array(SEQUENTIAL);
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const t = process.hrtime.bigint();
+    await call();
+    lat[i] = Number(process.hrtime.bigint() - t) / 1000;
+  }
+  lat.sort();
+  let started = 0;
+  const t0 = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (started < CONCURRENT_CALLS) {
+      started++;
+      await call();
+    }
+  };
+  await Promise.all(Array.from({ length: INFLIGHT }, worker));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { name, medianUs: lat[Math.floor(lat.length / 2)]!, p99Us: lat[Math.floor(lat.length * 0.99)]!, throughput: started / secs };
+}
+
+/** Prints figures as a table with ratios to `base` (latency: ×slower; throughput: ×of base). */
+export function report(title: string, base: Figures, rows: Figures[]): void {
+  console.log(`\n${title}  (ratios to "${base.name}")`);
+  console.log(`${"path".padEnd(44)} ${"median µs".padStart(10)} ${"p99 µs".padStart(9)} ${"calls/s".padStart(9)}   ${"lat ×".padStart(6)} ${"tput ×".padStart(7)}`);
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(44)} ${r.medianUs.toFixed(0).padStart(10)} ${r.p99Us.toFixed(0).padStart(9)} ${r.throughput.toFixed(0).padStart(9)}   ${(r.medianUs / base.medianUs).toFixed(2).padStart(6)} ${(r.throughput / base.throughput).toFixed(2).padStart(7)}`,
+    );
+  }
+}
