@@ -26,9 +26,9 @@ export async function createNamespace(c: TestCluster, ns: string, labels: Record
   await c.kubectlOk(['apply', '-n', ns, '-f', '-'], yaml({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }));
 }
 
-/** YAML of one or more objects. */
+/** YAML of one or more objects, quoted for kubectl's YAML 1.1 reader (`yes` stays a string). */
 export function yaml(...objs: unknown[]): string {
-  return objs.map((o) => stringify(o)).join('---\n');
+  return objs.map((o) => stringify(o, { version: '1.1' })).join('---\n');
 }
 
 /** A Plugin manifest. */
