@@ -5,7 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { AddHelperClient, AddHelperService, CounterClient, CounterService, type AddHelperServer, type CounterServer } from "../../src/gen/examples/counter/counter.ts";
-import type { GRPCBroker, GRPCPlugin, HandshakeConfig } from "../../src/host/index.ts";
+import type { Broker, GRPCPlugin, HandshakeConfig } from "../../src/host/index.ts";
 
 export const handshake: HandshakeConfig = { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" };
 
@@ -49,7 +49,7 @@ export function counterPlugin(impl?: Counter): GRPCPlugin<Counter> {
   };
 }
 
-function counterServer(impl: Counter, broker: GRPCBroker): CounterServer {
+function counterServer(impl: Counter, broker: Broker): CounterServer {
   return {
     get: (call, cb) => impl.get(call.request.key).then((value) => cb(null, { value }), (err: Error) => cb(status(err))),
     put: async (call, cb) => {

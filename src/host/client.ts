@@ -6,16 +6,23 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger as PinoLogger } from "pino";
+import type { Registry } from "prom-client";
 import { ENV, validateHandshakeConfig, type HandshakeConfig } from "../protocol/env.ts";
 import { PodplugError } from "../protocol/errors.ts";
 import { parseHandshake, type Handshake, type HandshakeExpectations } from "../protocol/handshake.ts";
 import { generateCertificate, handshakeFieldToCert, type CertificatePair } from "../protocol/mtls.ts";
-import type { ClientOf, PluginSet } from "../protocol/plugin.ts";
+import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { waitForPlugin, type AttachConfig } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
+import type { GRPCBroker } from "../protocol/broker.ts";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { HostBroker } from "./host-broker.ts";
+import { hostMetrics, setState, type ClientState, type HostMetrics } from "./metrics.ts";
 import { startProcess, type PluginCommand, type StartedProcess } from "./process.ts";
+import { ReconnectingChannel, type OutagePolicy } from "./reconnecting-channel.ts";
 
 /** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`. */
 export interface ClientConfig<P extends PluginSet> {
@@ -47,6 +54,37 @@ export interface ClientConfig<P extends PluginSet> {
   socketDir?: string;
   /** Ask for PLUGIN_MULTIPLEX_GRPC: podplug does not support it and refuses with MULTIPLEX_UNSUPPORTED. */
   multiplex?: boolean;
+  /**
+   * What calls do while the plugin is down: fail at once with UNAVAILABLE
+   * (default) or wait for the new process up to their deadline. A call can
+   * override it with metadata `x-podplug-outage: wait|fail-fast`.
+   */
+  outage?: OutagePolicy;
+  /** Restart (cmd mode) or re-attach (attach mode) after a failure; default true. go-plugin never does. */
+  restart?: boolean;
+  /** Back-off between restarts. */
+  backoff?: BackoffOptions;
+  /** Active health checks that catch a hung plugin (default: every 5 s, 2 s timeout, 3 failures). */
+  liveness?: LivenessOptions;
+  /** Registry for the host metrics (default: prom-client's default registry). */
+  metricsRegistry?: Registry;
+}
+
+/** The host's own liveness check of a plugin (health Check of service "plugin"). */
+export interface LivenessOptions {
+  periodMs?: number;
+  timeoutMs?: number;
+  failureThreshold?: number;
+}
+
+/** Given to {@link Client.onConnect} hooks after every (re)connection. */
+export interface ConnectContext {
+  /** The new connection itself (not the reconnecting facade), for set-up calls. */
+  connection: PluginConnection;
+  /** The new connection's broker: serve callbacks the plugin needs here. */
+  broker: GRPCBroker;
+  /** 0 for the first connection, then 1, 2, ... for each restart. */
+  restarts: number;
 }
 
 /** A connected plugin: what `start()` resolves to. */
@@ -59,7 +97,11 @@ export interface PluginInfo {
 }
 
 /**
- * One plugin, from start to kill. `dispense()` starts it on first use.
+ * One plugin, from start to kill. The first `dispense()` starts it; after
+ * that the client is long-lived: when the plugin dies, hangs or reports
+ * NOT_SERVING, a new process is started (cmd mode) or found (attach mode)
+ * with back-off, the {@link onConnect} hooks run again, and the clients
+ * already dispensed are re-pointed at it.
  *
  * @example
  * const client = new Client({ handshake, plugins: { kv: kvPlugin }, cmd: { command: "node", args: ["plugin.ts"] } });
@@ -70,15 +112,25 @@ export class Client<P extends PluginSet> {
   readonly name: string;
   private readonly config: ClientConfig<P>;
   private readonly log: PinoLogger;
+  private readonly metrics: HostMetrics;
+  private readonly channel: ReconnectingChannel;
+  private readonly broker: HostBroker;
+  private readonly facade: PluginConnection;
+  private readonly backoff: Backoff;
+  private readonly hooks: ((ctx: ConnectContext) => void | Promise<void>)[] = [];
   private starting: Promise<PluginInfo> | undefined;
   private conn: Connection | undefined;
   private proc: StartedProcess | undefined;
+  private info: PluginInfo | undefined;
   private plugins: P | undefined;
   private socketDir: string | undefined;
   private ownsSocketDir = false;
   private readonly dispensed = new Map<string, unknown>();
   private killed = false;
+  private restarts = 0;
+  private currentState: ClientState = "starting";
   private readonly abort = new AbortController();
+  private supervising: Promise<void> | undefined;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
@@ -91,6 +143,34 @@ export class Client<P extends PluginSet> {
     this.config = config;
     this.name = config.name ?? (config.cmd ? basename(config.cmd.args?.at(-1) ?? config.cmd.command) : basename(config.attach!.dir));
     this.log = (config.logger ?? pino()).child({ plugin: this.name });
+    this.metrics = hostMetrics(config.metricsRegistry);
+    this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
+    this.broker = new HostBroker(this.name, () => this.conn?.broker);
+    const channel = this.channel;
+    this.facade = {
+      channel,
+      client<C>(ctor: ClientConstructor<C>): C {
+        return new ctor("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
+      },
+    };
+    this.backoff = new Backoff(config.backoff);
+    this.setState("starting");
+  }
+
+  /** The client's state: starting, ready, unavailable, crash-loop or stopped. */
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** How many times the plugin was restarted (or re-found) after a failure. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  private setState(s: ClientState): void {
+    this.currentState = s;
+    setState(this.metrics, this.name, s);
+    this.metrics.up.set({ plugin: this.name }, s === "ready" ? 1 : 0);
   }
 
   private versions(): Record<number, P> {
@@ -99,17 +179,34 @@ export class Client<P extends PluginSet> {
     return v;
   }
 
+  /**
+   * Registers a hook that runs after every connection, before calls are let
+   * through: re-serve broker callbacks and redo initialisation there (LOOP's
+   * init). A hook that throws counts as a failed start.
+   */
+  onConnect(hook: (ctx: ConnectContext) => void | Promise<void>): void {
+    this.hooks.push(hook);
+  }
+
   /** Starts (or attaches to) the plugin and connects. Safe to call more than once. */
   start(): Promise<PluginInfo> {
     if (this.killed) return Promise.reject(new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`));
-    this.starting ??= this.doStart().catch(async (err: unknown) => {
-      await this.cleanup();
-      throw err;
-    });
+    this.starting ??= this.connectOnce().then(
+      (info) => {
+        if (this.config.restart !== false) this.supervising = this.supervise();
+        return info;
+      },
+      async (err: unknown) => {
+        this.setState("stopped");
+        await this.cleanup();
+        throw err;
+      },
+    );
     return this.starting;
   }
 
-  private async doStart(): Promise<PluginInfo> {
+  /** One attempt: start or find the plugin, handshake, connect, run hooks, let calls through. */
+  private async connectOnce(): Promise<PluginInfo> {
     const versions = this.versions();
     const expect: HandshakeExpectations = {
       versions: Object.keys(versions).map(Number),
@@ -128,8 +225,10 @@ export class Client<P extends PluginSet> {
         // Refuse before starting anything: podplug's broker has no yamux.
         throw new PodplugError("MULTIPLEX_UNSUPPORTED", `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC is not supported by podplug hosts; leave \`multiplex\` unset.`);
       }
-      this.socketDir = this.config.socketDir ?? mkdtempSync(join(tmpdir(), "pp-"));
-      this.ownsSocketDir = this.config.socketDir === undefined;
+      if (!this.socketDir) {
+        this.socketDir = this.config.socketDir ?? mkdtempSync(join(tmpdir(), "pp-"));
+        this.ownsSocketDir = this.config.socketDir === undefined;
+      }
       brokerDir = this.socketDir;
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
       const env = this.pluginEnv(expect.versions, own);
@@ -161,14 +260,107 @@ export class Client<P extends PluginSet> {
     const conn = new Connection(handshake, security, brokerDir, this.log);
     try {
       await conn.open(Math.max(1000, timeoutMs - (performance.now() - t0)), this.log, this.config.stdio ?? {});
+      for (const hook of this.hooks) await hook({ connection: conn, broker: conn.broker, restarts: this.restarts });
     } catch (err) {
       conn.close();
       throw this.proc ? withStderr(err, this.proc.stderrTail()) : err;
     }
+    if (this.killed) {
+      conn.close();
+      throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while starting.`);
+    }
     this.conn = conn;
-    this.log.debug({ version: handshake.appVersion, address: handshake.address, ms: Math.round(performance.now() - t0) }, "plugin connected");
+    this.channel.setTarget(conn.channel);
+    this.setState("ready");
+    const secs = (performance.now() - t0) / 1000;
+    this.metrics.handshake.observe({ plugin: this.name }, secs);
+    this.log.debug({ version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) }, "plugin connected");
     const info: PluginInfo = { handshake, version: handshake.appVersion };
-    return this.proc?.child.pid !== undefined ? { ...info, pid: this.proc.child.pid } : info;
+    this.info = this.proc?.child.pid !== undefined ? { ...info, pid: this.proc.child.pid } : info;
+    return this.info;
+  }
+
+  /** Resolves with a reason when the live plugin fails: exit, lost connection, NOT_SERVING or a hang. */
+  private failure(conn: Connection): Promise<string> {
+    return new Promise((resolve) => {
+      let done = false;
+      const live = this.config.liveness ?? {};
+      const period = live.periodMs ?? 5000;
+      const threshold = live.failureThreshold ?? 3;
+      let misses = 0;
+      const finish = (reason: string): void => {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        resolve(reason);
+      };
+      void this.proc?.exited.then(({ code, signal }) => finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`));
+      conn.watchHealth(
+        (serving) => {
+          if (!serving) finish("plugin reported NOT_SERVING");
+        },
+        (err) => finish(err ? `health stream failed: ${err.message}` : "health stream ended"),
+      );
+      const timer = setInterval(() => {
+        conn.check(live.timeoutMs ?? 2000).then(
+          () => (misses = 0),
+          () => {
+            if (++misses >= threshold) finish(`liveness check failed ${misses} times`);
+          },
+        );
+      }, period);
+      timer.unref();
+      this.abort.signal.addEventListener("abort", () => finish("killed"), { once: true });
+    });
+  }
+
+  /** Restarts the plugin after each failure, with back-off, until killed. */
+  private async supervise(): Promise<void> {
+    for (;;) {
+      const conn = this.conn;
+      if (!conn || this.killed) return;
+      const upSince = performance.now();
+      const reason = await this.failure(conn);
+      if (this.killed) return;
+      this.log.warn({ reason }, "plugin failed; restarting it");
+      let uptime = performance.now() - upSince;
+      for (;;) {
+        await this.dropConnection();
+        const step = this.backoff.next(uptime);
+        uptime = 0;
+        if (step.crashLoop) {
+          this.setState("crash-loop");
+          this.log.error({ failures: step.failures, delayMs: step.delayMs }, "plugin is crash-looping; backing off");
+        } else {
+          this.setState("unavailable");
+        }
+        await sleep(step.delayMs, this.abort.signal);
+        if (this.killed) return;
+        try {
+          await this.connectOnce();
+          this.restarts++;
+          this.metrics.restarts.inc({ plugin: this.name });
+          this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
+          break;
+        } catch (err) {
+          if (this.killed) return;
+          this.log.warn({ err: (err as Error).message }, "plugin restart failed");
+        }
+      }
+    }
+  }
+
+  /** Cuts calls off the failed connection and makes sure its process is gone. */
+  private async dropConnection(): Promise<void> {
+    this.channel.setTarget(undefined);
+    this.conn?.close();
+    this.conn = undefined;
+    this.setState("unavailable");
+    const proc = this.proc;
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
+      proc.child.kill("SIGKILL");
+      await proc.exited;
+    }
   }
 
   /** The environment go-plugin gives a plugin it starts. */
@@ -188,25 +380,29 @@ export class Client<P extends PluginSet> {
     return env;
   }
 
-  /** The live connection (starting the plugin if needed). */
+  /** The live connection (starting the plugin if needed); UNAVAILABLE during a restart. */
   async connection(): Promise<Connection> {
     await this.start();
-    if (!this.conn) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
+    if (this.killed) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
+    if (!this.conn) throw new PodplugError("UNAVAILABLE", `plugin ${this.name} is unavailable (restarting).`);
     return this.conn;
   }
 
-  /** Returns the typed client of plugin `name` (go-plugin's Dispense). */
+  /**
+   * Returns the typed client of plugin `name` (go-plugin's Dispense). It stays
+   * valid across plugin restarts.
+   */
   async dispense<K extends keyof P & string>(name: K): Promise<ClientOf<P[K]>> {
-    const conn = await this.connection();
+    const info = await this.start();
     const cached = this.dispensed.get(name);
     if (cached !== undefined) return cached as ClientOf<P[K]>;
     const entry = this.plugins?.[name];
     if (!entry) {
       const known = Object.keys(this.plugins ?? {}).join(", ");
-      throw new PodplugError("PLUGIN_UNKNOWN", `unknown plugin type: ${name} (this host knows: ${known || "none"} at version ${conn.handshake.appVersion}).`, { name });
+      throw new PodplugError("PLUGIN_UNKNOWN", `unknown plugin type: ${name} (this host knows: ${known || "none"} at version ${info.version}).`, { name });
     }
     if (!entry.grpcClient) throw new PodplugError("CONFIG_INVALID", `plugin ${JSON.stringify(name)} has no grpcClient(); the host cannot build its client.`);
-    const c = entry.grpcClient(conn.broker, conn) as ClientOf<P[K]>;
+    const c = entry.grpcClient(this.broker, this.facade) as ClientOf<P[K]>;
     this.dispensed.set(name, c);
     return c;
   }
@@ -217,7 +413,7 @@ export class Client<P extends PluginSet> {
     await conn.check(timeoutMs);
   }
 
-  /** True once a started plugin process has exited. */
+  /** True once the current plugin process has exited (cmd mode). */
   get exited(): boolean {
     const c = this.proc?.child;
     return c !== undefined && (c.exitCode !== null || c.signalCode !== null);
@@ -233,6 +429,8 @@ export class Client<P extends PluginSet> {
     this.killed = true;
     this.abort.abort();
     await this.starting?.catch(() => undefined);
+    await this.supervising;
+    this.channel.close();
     const conn = this.conn;
     const proc = this.proc;
     const wait = this.config.killTimeoutMs ?? 2000;
@@ -247,9 +445,11 @@ export class Client<P extends PluginSet> {
       }
     }
     await this.cleanup();
+    this.setState("stopped");
   }
 
   private async cleanup(): Promise<void> {
+    this.channel.setTarget(undefined);
     this.conn?.close();
     this.conn = undefined;
     if (this.proc && !this.exited) {
@@ -260,8 +460,15 @@ export class Client<P extends PluginSet> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(r, ms);
+    t.unref();
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      r();
+    });
+  });
 }
 
 /** Adds the plugin's stderr tail to a handshake error, so the user sees why. */

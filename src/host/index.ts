@@ -8,7 +8,7 @@ export type { PluginCommand } from "./process.ts";
 export type { StdioSinks } from "./connection.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";
 export type { GRPCPlugin, PluginSet, PluginConnection, ClientConstructor, ClientOf } from "../protocol/plugin.ts";
-export type { GRPCBroker, BrokerServer } from "../protocol/broker.ts";
+export type { Broker, GRPCBroker, BrokerServer } from "../protocol/broker.ts";
 export type { Handshake } from "../protocol/handshake.ts";
 export type { CertificatePair } from "../protocol/mtls.ts";
 export { PodplugError, isPodplugError, type ErrorCode } from "../protocol/errors.ts";

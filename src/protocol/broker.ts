@@ -56,8 +56,20 @@ export interface BrokerOptions {
   timeoutMs?: number;
 }
 
+/** What plugin code sees of a broker (go-plugin's *GRPCBroker methods). */
+export interface Broker {
+  /** The next unused id for {@link acceptAndServe}. */
+  nextId(): number;
+  /** Serves services under `id` and announces them to the peer. */
+  acceptAndServe(id: number, register: (server: grpc.Server) => void): Promise<BrokerServer>;
+  /** Waits for the peer's announcement of `id` and opens a channel to it. */
+  dial(id: number, timeoutMs?: number): Promise<grpc.Channel>;
+  /** {@link dial}, wrapped in a generated client class. */
+  dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C>;
+}
+
 /** One connection's broker. Ids are uint32 from 1; each side counts its own. */
-export class GRPCBroker {
+export class GRPCBroker implements Broker {
   private stream: ConnInfoStream | undefined;
   private readonly outbox: ConnInfo[] = [];
   private id = 0;

@@ -4,15 +4,15 @@
  * client over the connection. The same object serves both sides.
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { GRPCBroker } from "./broker.ts";
+import type { Broker } from "./broker.ts";
 
 /** A generated grpc-js client class (ts-proto's `KVClient`, ...). */
 export type ClientConstructor<C> = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions) => C;
 
 /** The host's connection to one plugin process. */
 export interface PluginConnection {
-  /** The gRPC channel over the plugin's Unix socket. */
-  readonly channel: grpc.Channel;
+  /** The gRPC channel to the plugin (it survives plugin restarts in the host SDK). */
+  readonly channel: grpc.ChannelInterface;
   /** Builds a generated client class that shares this connection. */
   client<C>(ctor: ClientConstructor<C>): C;
 }
@@ -20,9 +20,9 @@ export interface PluginConnection {
 /** go-plugin's GRPCPlugin: one interface a plugin offers, `C` being the host's client type. */
 export interface GRPCPlugin<C = unknown> {
   /** Plugin side: register the implementation on the plugin's server. */
-  grpcServer?(broker: GRPCBroker, server: grpc.Server): void | Promise<void>;
+  grpcServer?(broker: Broker, server: grpc.Server): void | Promise<void>;
   /** Host side: build the typed client the host's `dispense()` returns. */
-  grpcClient?(broker: GRPCBroker, conn: PluginConnection): C;
+  grpcClient?(broker: Broker, conn: PluginConnection): C;
 }
 
 /** go-plugin's PluginSet: plugins by name. */

@@ -1,0 +1,230 @@
+/**
+ * A gRPC channel that outlives the plugin process behind it. Generated
+ * clients are built on it once; on a restart the host re-points it at the new
+ * process's connection. While no process is there, a call either fails at
+ * once with UNAVAILABLE or waits for the new process up to its deadline: the
+ * client's policy decides, or the call itself through metadata. Every call's
+ * outcome and latency is recorded in the host metrics on the way.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Call, InterceptingListener, MessageContext, StatusObject } from "@grpc/grpc-js/build/src/call-interface.js";
+import type { HostMetrics } from "./metrics.ts";
+
+/** What a call does while the plugin is unavailable. */
+export type OutageMode = "fail-fast" | "wait";
+
+/** Per-client outage policy. */
+export interface OutagePolicy {
+  mode: OutageMode;
+  /** Longest wait for a call without a deadline in "wait" mode (default 30 s). */
+  maxWaitMs?: number;
+}
+
+/** Metadata key a caller sets to choose the outage mode for one call; stripped before sending. */
+export const OUTAGE_METADATA_KEY = "x-podplug-outage";
+
+type Deadline = Date | number;
+type ParentCall = Parameters<grpc.ChannelInterface["createCall"]>[3];
+
+/** A {@link grpc.ChannelInterface} whose target can be swapped. */
+export class ReconnectingChannel implements grpc.ChannelInterface {
+  readonly plugin: string;
+  readonly policy: Required<OutagePolicy>;
+  private current: grpc.ChannelInterface | undefined;
+  private readonly waiting = new Set<() => void>();
+  private closed = false;
+  private readonly metrics: HostMetrics | undefined;
+
+  constructor(plugin: string, policy: OutagePolicy, metrics?: HostMetrics) {
+    this.plugin = plugin;
+    this.policy = { maxWaitMs: 30_000, ...policy };
+    this.metrics = metrics;
+  }
+
+  /** Points the channel at a live connection, or at nothing during an outage. */
+  setTarget(ch: grpc.ChannelInterface | undefined): void {
+    this.current = ch;
+    if (ch) for (const w of [...this.waiting]) w();
+  }
+
+  /** The live target, if any. */
+  target(): grpc.ChannelInterface | undefined {
+    return this.current;
+  }
+
+  /** Registers `fn` to run when a target appears; returns a function that unregisters it. */
+  onTarget(fn: () => void): () => void {
+    this.waiting.add(fn);
+    return () => void this.waiting.delete(fn);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.current = undefined;
+    for (const w of [...this.waiting]) w();
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  getTarget(): string {
+    return this.current?.getTarget() ?? `podplug:${this.plugin}`;
+  }
+
+  getConnectivityState(tryToConnect: boolean): grpc.connectivityState {
+    if (this.closed) return grpc.connectivityState.SHUTDOWN;
+    return this.current?.getConnectivityState(tryToConnect) ?? grpc.connectivityState.TRANSIENT_FAILURE;
+  }
+
+  watchConnectivityState(currentState: grpc.connectivityState, deadline: Deadline, callback: (error?: Error) => void): void {
+    if (this.current) return this.current.watchConnectivityState(currentState, deadline, callback);
+    const ms = deadlineMs(deadline) - Date.now();
+    let off = (): void => {};
+    const t = setTimeout(() => {
+      off();
+      callback(new Error("Deadline passed without connectivity state change"));
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    off = this.onTarget(() => {
+      clearTimeout(t);
+      off();
+      callback();
+    });
+  }
+
+  getChannelzRef(): ReturnType<grpc.ChannelInterface["getChannelzRef"]> {
+    if (this.current) return this.current.getChannelzRef();
+    // Only channelz reads this; without a process there is nothing to inspect.
+    return { kind: "channel", id: 0, name: this.getTarget() } as unknown as ReturnType<grpc.ChannelInterface["getChannelzRef"]>;
+  }
+
+  createCall(method: string, deadline: Deadline, host: string | null | undefined, parentCall: ParentCall, propagateFlags: number | null | undefined): Call {
+    return new PluginCall(this, this.metrics, { method, deadline, host, parentCall, propagateFlags });
+  }
+}
+
+interface CallArgs {
+  method: string;
+  deadline: Deadline;
+  host: string | null | undefined;
+  parentCall: ParentCall;
+  propagateFlags: number | null | undefined;
+}
+
+function deadlineMs(d: Deadline): number {
+  return d instanceof Date ? d.getTime() : d;
+}
+
+/** One call: passed straight through when a process is there, held (or failed) when not. */
+class PluginCall implements Call {
+  private real: Call | undefined;
+  private pending: ((c: Call) => void)[] = [];
+  private listener: InterceptingListener | undefined;
+  private finished = false;
+  private cleanup: (() => void) | undefined;
+  private readonly channel: ReconnectingChannel;
+  private readonly metrics: HostMetrics | undefined;
+  private readonly args: CallArgs;
+  private readonly started = performance.now();
+
+  constructor(channel: ReconnectingChannel, metrics: HostMetrics | undefined, args: CallArgs) {
+    this.channel = channel;
+    this.metrics = metrics;
+    this.args = args;
+  }
+
+  start(metadata: grpc.Metadata, listener: InterceptingListener): void {
+    const asked = metadata.get(OUTAGE_METADATA_KEY)[0];
+    metadata.remove(OUTAGE_METADATA_KEY);
+    const mode: OutageMode = asked === "wait" || asked === "fail-fast" ? asked : this.channel.policy.mode;
+    this.listener = this.metrics ? this.measured(listener) : listener;
+    const target = this.channel.target();
+    if (target) return this.open(target, metadata);
+    if (this.channel.isClosed()) return this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
+    if (mode === "fail-fast") {
+      return this.fail(grpc.status.UNAVAILABLE, `podplug: plugin ${this.channel.plugin} is unavailable (restarting); retry later, or call with outage mode "wait" and a deadline`);
+    }
+    const dl = deadlineMs(this.args.deadline);
+    const limit = Math.min(Number.isFinite(dl) ? dl - Date.now() : Infinity, this.channel.policy.maxWaitMs);
+    const expired = Number.isFinite(dl) && dl - Date.now() <= limit;
+    const timer = setTimeout(() => {
+      off();
+      this.fail(
+        expired ? grpc.status.DEADLINE_EXCEEDED : grpc.status.UNAVAILABLE,
+        `podplug: plugin ${this.channel.plugin} did not come back within ${Math.round(limit)} ms`,
+      );
+    }, Math.max(0, limit));
+    const off = this.channel.onTarget(() => {
+      clearTimeout(timer);
+      off();
+      const t = this.channel.target();
+      if (t && !this.finished) this.open(t, metadata);
+      else this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
+    });
+    this.cleanup = () => {
+      clearTimeout(timer);
+      off();
+    };
+  }
+
+  private open(target: grpc.ChannelInterface, metadata: grpc.Metadata): void {
+    const a = this.args;
+    this.real = target.createCall(a.method, a.deadline, a.host, a.parentCall, a.propagateFlags);
+    this.real.start(metadata, this.listener!);
+    for (const op of this.pending) op(this.real);
+    this.pending = [];
+  }
+
+  private measured(l: InterceptingListener): InterceptingListener {
+    return {
+      onReceiveMetadata: (m) => l.onReceiveMetadata(m),
+      onReceiveMessage: (m: unknown) => l.onReceiveMessage(m),
+      onReceiveStatus: (s) => {
+        const plugin = this.channel.plugin;
+        const method = this.args.method;
+        this.metrics!.calls.inc({ plugin, method, code: grpc.status[s.code] ?? String(s.code) });
+        this.metrics!.callDuration.observe({ plugin, method }, (performance.now() - this.started) / 1000);
+        l.onReceiveStatus(s);
+      },
+    };
+  }
+
+  private fail(code: grpc.status, details: string): void {
+    if (this.finished || this.real) return;
+    this.finished = true;
+    this.cleanup?.();
+    const status: StatusObject = { code, details, metadata: new grpc.Metadata() };
+    process.nextTick(() => this.listener?.onReceiveStatus(status));
+  }
+
+  private op(fn: (c: Call) => void): void {
+    if (this.real) fn(this.real);
+    else if (!this.finished) this.pending.push(fn);
+  }
+
+  cancelWithStatus(status: grpc.status, details: string): void {
+    if (this.real) this.real.cancelWithStatus(status, details);
+    else this.fail(status, details);
+  }
+  getPeer(): string {
+    return this.real?.getPeer() ?? `podplug:${this.channel.plugin}`;
+  }
+  sendMessageWithContext(context: MessageContext, message: Buffer): void {
+    this.op((c) => c.sendMessageWithContext(context, message));
+  }
+  startRead(): void {
+    this.op((c) => c.startRead());
+  }
+  halfClose(): void {
+    this.op((c) => c.halfClose());
+  }
+  getCallNumber(): number {
+    return this.real?.getCallNumber() ?? 0;
+  }
+  setCredentials(credentials: grpc.CallCredentials): void {
+    this.op((c) => c.setCredentials(credentials));
+  }
+  getAuthContext(): ReturnType<Call["getAuthContext"]> {
+    return this.real?.getAuthContext() ?? null;
+  }
+}
