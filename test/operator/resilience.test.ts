@@ -85,5 +85,7 @@ describe('the operator across an apiserver restart mid-reconcile', function () {
     assert.ok(op.proc.running);
     const log = readFileSync(op.proc.logFile, 'utf8');
     assert.match(log, /list\/watch failed: retrying/);
+    // The new apiserver's watch cache starts after the watchers' resourceVersions: 410 Gone, then a relist.
+    assert.match(log, /resourceVersion too old \(410 Gone\): relisting/);
   });
 });
