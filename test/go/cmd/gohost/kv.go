@@ -1,0 +1,28 @@
+//go:build !counter
+
+package main
+
+import (
+	"github.com/hashicorp/go-plugin/examples/grpc/shared"
+	"github.com/podplug/podplug/test/go/internal/peer"
+)
+
+const pluginName = "kv"
+
+var pluginImpl = &shared.KVGRPCPlugin{}
+
+func get(raw any, key string) error {
+	v, err := raw.(shared.KV).Get(key)
+	if err == nil {
+		peer.Emit("get", map[string]any{"key": key, "value": string(v)})
+	}
+	return err
+}
+
+func put(raw any, key, value string) error {
+	err := raw.(shared.KV).Put(key, []byte(value))
+	if err == nil {
+		peer.Emit("put", map[string]any{"key": key})
+	}
+	return err
+}

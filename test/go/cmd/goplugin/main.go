@@ -1,0 +1,77 @@
+// Command goplugin is a plain go-plugin kv plugin (examples/grpc's KV
+// service, kept in memory) for the interop tests. Getting a key that starts
+// with "log" makes it log through hclog at every level and write raw lines,
+// so a host's log mapping can be checked:
+//
+//   - hclog JSON on its real stderr: "<level> <key>" at trace…error
+//   - "[WARN] prefixed <key>" and "plain <key>" as raw lines on its real stderr
+//   - "stdout <key>" and "stderr <key>" on os.Stdout/os.Stderr, which
+//     go-plugin forwards to the host over GRPCStdio
+//
+// Flags choose the handshake: -versions 2,3 serves those protocol versions.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/examples/grpc/shared"
+
+	"github.com/podplug/podplug/test/go/internal/peer"
+)
+
+type kv struct {
+	log    hclog.Logger
+	stderr *os.File // the real stderr, before Serve redirects os.Stderr
+	m      sync.Map
+}
+
+func (s *kv) Put(key string, value []byte) error {
+	s.m.Store(key, value)
+	return nil
+}
+
+func (s *kv) Get(key string) ([]byte, error) {
+	if len(key) >= 3 && key[:3] == "log" {
+		s.log.Trace("trace "+key, "key", key)
+		s.log.Debug("debug "+key, "key", key)
+		s.log.Info("info "+key, "key", key)
+		s.log.Warn("warn "+key, "key", key)
+		s.log.Error("error "+key, "key", key)
+		fmt.Fprintf(s.stderr, "[WARN] prefixed %s\nplain %s\n", key, key)
+		fmt.Fprintf(os.Stdout, "stdout %s\n", key)
+		fmt.Fprintf(os.Stderr, "stderr %s\n", key)
+		return []byte("logged"), nil
+	}
+	v, ok := s.m.Load(key)
+	if !ok {
+		return nil, fmt.Errorf("no key %q", key)
+	}
+	return v.([]byte), nil
+}
+
+func main() {
+	versions := flag.String("versions", "1", "protocol versions served, comma separated")
+	cookie := flag.String("cookie", "BASIC_PLUGIN=hello", "magic cookie KEY=VALUE")
+	flag.Parse()
+
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name: "goplugin", Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
+	})
+	impl := &kv{log: logger, stderr: os.Stderr}
+	hs, vs, err := peer.Handshake(*cookie, *versions, plugin.PluginSet{"kv": &shared.KVGRPCPlugin{Impl: impl}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  hs,
+		VersionedPlugins: vs,
+		Logger:           logger,
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}

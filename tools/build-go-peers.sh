@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the Go peers of the interop tests and benchmarks, from the real
+# github.com/hashicorp/go-plugin module at the version test/go/go.mod pins:
+#   grpc-host, grpc-plugin      go-plugin's examples/grpc host and plugin-go-grpc, unmodified
+#   bidir-host, bidir-plugin    go-plugin's examples/bidirectional host and plugin-go-grpc, unmodified
+#   gohost, gohost-counter      test/go/cmd/gohost (kv, counter): AutoMTLS, reattach, multiplex, logs
+#   goplugin                    test/go/cmd/goplugin: kv plugin that logs at every level
+#   benchhost                   test/go/cmd/benchhost: the Go host of the benchmarks
+# into $PODPLUG_CACHE/go-peers/<go-plugin version>-<hash of test/go and sdk/go>/
+# and prints that folder. Does nothing but print it when it already exists.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
+command -v go >/dev/null || { echo "build-go-peers: go is not on PATH (Go >= 1.24 builds the Go test peers)" >&2; exit 1; }
+
+version=$(awk '$1 == "github.com/hashicorp/go-plugin" { print $2 }' "$root/test/go/go.mod")
+hash=$(cd "$root" && find test/go sdk/go tools/build-go-peers.sh -type f \
+    \( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.sh' \) \
+    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+dir=$cache/go-peers/$version-$hash
+if [ -d "$dir" ]; then
+  echo "$dir"
+  exit 0
+fi
+
+mkdir -p "$cache/go-peers"
+tmp=$(mktemp -d "$cache/go-peers/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+examples=github.com/hashicorp/go-plugin/examples
+cd "$root/test/go"
+build() { # build OUT [go build args...]
+  local out=$1; shift
+  go build -trimpath -o "$tmp/$out" "$@"
+}
+echo "build-go-peers: building go-plugin $version peers into $dir" >&2
+build grpc-host $examples/grpc
+build grpc-plugin $examples/grpc/plugin-go-grpc
+build bidir-host $examples/bidirectional
+build bidir-plugin $examples/bidirectional/plugin-go-grpc
+build gohost ./cmd/gohost
+build gohost-counter -tags counter ./cmd/gohost
+build goplugin ./cmd/goplugin
+build benchhost ./cmd/benchhost
+echo "$version" >"$tmp/GO_PLUGIN_VERSION"
+chmod 755 "$tmp"
+# Another build may have won the race; either copy is complete.
+mv -T "$tmp" "$dir" 2>/dev/null || true
+trap - EXIT
+rm -rf "$tmp"
+echo "$dir"
