@@ -1,13 +1,13 @@
 /**
- * A small HTTP client for the apiserver on node:https. client-node's
- * KubeConfig supplies the credentials (certificates, tokens, impersonation);
- * requests and watch streams are ours so that list/watch, server-side apply
- * and subresources behave exactly as the operator needs (PRIOR-ART.md §5).
+ * A small HTTP client for the apiserver on node:https. Credentials come from
+ * kubeconfig.ts (certificates, tokens, impersonation); requests and watch
+ * streams are ours so that list/watch, server-side apply and subresources
+ * behave exactly as the operator needs (PRIOR-ART.md §5).
  */
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, OperatorError } from './errors.ts';
+import type { Credentials } from './kubeconfig.ts';
 
 /** Options of one request. */
 export interface RequestInit {
@@ -29,24 +29,20 @@ function queryString(q: RequestInit['query']): string {
   return s ? `?${s}` : '';
 }
 
-/** A client bound to one kubeconfig context. */
+/** A client bound to one apiserver and identity. */
 export class KubeClient {
   readonly server: string;
-  readonly #kc: KubeConfig;
+  readonly #creds: Credentials;
   #agent: Agent | undefined;
 
-  constructor(kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) {
-      throw new OperatorError('PODPLUG_KUBE_UNREACHABLE', 'the kubeconfig has no current cluster: set current-context or run in a pod');
-    }
-    this.#kc = kc;
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(creds: Credentials) {
+    this.#creds = creds;
+    this.server = creds.server;
   }
 
   async #options(method: string, init: RequestInit): Promise<RequestOptions> {
     const opts: RequestOptions = { method, headers: { Accept: 'application/json' } };
-    await this.#kc.applyToHTTPSOptions(opts);
+    await this.#creds.apply(opts);
     // One keep-alive agent, built from the same TLS material.
     this.#agent ??= new Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized });
     opts.agent = this.#agent;

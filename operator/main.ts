@@ -4,10 +4,10 @@
  * /metrics and /healthz, /readyz; logs pino JSON; SIGTERM stops the
  * controller, releases the lease and exits 0.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { KubeClient } from './client.ts';
 import { parseConfig, type OperatorConfig } from './config.ts';
+import { loadCredentials } from './kubeconfig.ts';
 import { LeaderElector } from './leader.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { Controller } from './reconciler.ts';
@@ -16,9 +16,7 @@ import { serve } from './server.ts';
 /** Runs the operator until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const log = pino({ level: cfg.logLevel, base: { component: 'podplug-operator', identity: cfg.identity } });
-  const kc = new KubeConfig();
-  if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig); else kc.loadFromDefault();
-  const client = new KubeClient(kc);
+  const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env));
   const metrics = new OperatorMetrics();
   const controller = new Controller(client, log, metrics, {
     namespaces: cfg.watchNamespaces, agentImage: cfg.agentImage, concurrency: cfg.concurrency,

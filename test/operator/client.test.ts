@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { KubeConfig } from '@kubernetes/client-node';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { KubeClient } from '../../operator/client.ts';
 import { KubeApiError, OperatorError, isRetriable } from '../../operator/errors.ts';
+import { kubeconfigCredentials, loadCredentials } from '../../operator/kubeconfig.ts';
 import { Watcher, type KubeObject } from '../../operator/watcher.ts';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { freePort } from '../cluster/ports.ts';
@@ -14,10 +16,8 @@ const cluster = useSharedCluster();
 const NS = 'client-test';
 const silent = pino({ level: 'silent' });
 
-function clientFor(kubeconfig: string): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return new KubeClient(kc);
+async function clientFor(kubeconfig: string): Promise<KubeClient> {
+  return new KubeClient(await kubeconfigCredentials(kubeconfig));
 }
 
 describe('the operator\'s API client and watcher on the real apiserver', function () {
@@ -28,7 +28,7 @@ describe('the operator\'s API client and watcher on the real apiserver', functio
     this.timeout(180_000);
     c = await cluster();
     await createNamespace(c, NS);
-    client = clientFor(c.kubeconfig);
+    client = await clientFor(c.kubeconfig);
   });
   after(() => client?.close());
 
@@ -45,12 +45,12 @@ describe('the operator\'s API client and watcher on the real apiserver', functio
   });
 
   it('reports an apiserver that is not there as PODPLUG_KUBE_UNREACHABLE, which is retriable', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'x', server: `https://127.0.0.1:${await freePort()}`, skipTLSVerify: true }],
-      users: [{ name: 'x' }], contexts: [{ name: 'x', cluster: 'x', user: 'x' }], currentContext: 'x',
-    });
-    const dead = new KubeClient(kc);
+    const path = join(c.ctx.dir, 'kubeconfig-dead');
+    writeFileSync(path, JSON.stringify({
+      clusters: [{ name: 'x', cluster: { server: `https://127.0.0.1:${await freePort()}`, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'x', user: {} }], contexts: [{ name: 'x', context: { cluster: 'x', user: 'x' } }], 'current-context': 'x',
+    }));
+    const dead = new KubeClient(await kubeconfigCredentials(path));
     await assert.rejects(dead.request('GET', '/readyz'), (err: unknown) => {
       assert.ok(err instanceof OperatorError);
       assert.equal(err.code, 'PODPLUG_KUBE_UNREACHABLE');
@@ -61,8 +61,38 @@ describe('the operator\'s API client and watcher on the real apiserver', functio
     dead.close();
   });
 
-  it('refuses a kubeconfig without a current cluster', () => {
-    assert.throws(() => new KubeClient(new KubeConfig()), { code: 'PODPLUG_KUBE_UNREACHABLE' });
+  it('refuses kubeconfigs it cannot use, saying why', async () => {
+    const cases: [string, RegExp][] = [
+      ['{}', /no current context/],
+      ['{"current-context":"a","contexts":[{"name":"a","context":{"cluster":"gone","user":"u"}}]}', /names cluster gone, which has no server/],
+      ['{{{ not yaml', /cannot read it/],
+    ];
+    for (const [text, msg] of cases) {
+      const path = join(c.ctx.dir, 'kubeconfig-bad');
+      writeFileSync(path, text);
+      await assert.rejects(kubeconfigCredentials(path), (err: Error & { code?: string }) => err.code === 'PODPLUG_KUBE_UNREACHABLE' && msg.test(err.message));
+    }
+    await assert.rejects(kubeconfigCredentials(join(c.ctx.dir, 'missing')), /cannot read it/);
+  });
+
+  it('in a pod uses the ServiceAccount token and CA, re-reading the token', async () => {
+    const dir = join(c.ctx.dir, 'sa');
+    const { mkdirSync, copyFileSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(c.ctx.certs.caCert, join(dir, 'ca.crt'));
+    writeFileSync(join(dir, 'token'), 'first\n');
+    const { inClusterCredentials } = await import('../../operator/kubeconfig.ts');
+    const creds = inClusterCredentials({ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443' }, dir)!;
+    assert.equal(creds.server, 'https://127.0.0.1:6443');
+    const opts = { headers: {} as Record<string, string> };
+    await creds.apply(opts);
+    assert.equal(opts.headers.Authorization, 'Bearer first');
+    writeFileSync(join(dir, 'token'), 'rotated');
+    await creds.apply(opts);
+    assert.equal(opts.headers.Authorization, 'Bearer rotated');
+    assert.equal(inClusterCredentials({}, dir), undefined);
+    const fromEnv = await loadCredentials(undefined, { KUBECONFIG: c.kubeconfig });
+    assert.equal(fromEnv.server, c.server);
   });
 
   it('the watcher lists, then sees adds, updates and deletes, keeping copies in its store', async () => {

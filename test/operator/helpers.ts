@@ -117,8 +117,9 @@ export interface OperatorHandle {
 export async function startOperator(c: TestCluster, extraArgs: string[] = [], kubeconfig = c.kubeconfig, logName = 'operator'): Promise<OperatorHandle> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
+  // PODPLUG_OPERATOR_MAIN runs another build of the operator (e.g. dist/operator/main.js).
   const proc = new ManagedProcess(logName, process.execPath, [
-    join(ROOT, 'operator', 'main.ts'),
+    process.env.PODPLUG_OPERATOR_MAIN ?? join(ROOT, 'operator', 'main.ts'),
     `--kubeconfig=${kubeconfig}`,
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
