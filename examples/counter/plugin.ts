@@ -4,19 +4,23 @@
  * every put adds through the host's AddHelper callback.
  */
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { serve } from "../../src/plugin/index.ts";
 import { counterPlugin, type Counter } from "./shared.ts";
 import { handshake } from "./shared.ts";
 
+// KV_DIR: where the data files go (default: the working folder, as the Go example).
+const dir = process.env["KV_DIR"] ?? ".";
+
 const counter: Counter = {
   async get(key) {
-    const data = JSON.parse(await readFile(`kv_${key}`, "utf8")) as { Value?: number };
+    const data = JSON.parse(await readFile(join(dir, `kv_${key}`), "utf8")) as { Value?: number };
     return BigInt(data.Value ?? 0);
   },
   async put(key, value, helper) {
     const current = await counter.get(key).catch(() => 0n);
     const r = await helper.sum(current, value);
-    await writeFile(`kv_${key}`, `{"Value":${r}}`);
+    await writeFile(join(dir, `kv_${key}`), `{"Value":${r}}`);
   },
 };
 

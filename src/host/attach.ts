@@ -90,3 +90,20 @@ export async function waitForPlugin(cfg: AttachConfig, expect: HandshakeExpectat
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Where plugin `name` serves in a pod (or local run) that podplug injected:
+ * `$PODPLUG_SOCKET_ROOT/<name>`. Throws when the environment says the pod
+ * has no such plugin.
+ */
+export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env): AttachConfig {
+  const root = env["PODPLUG_SOCKET_ROOT"];
+  if (!root) {
+    throw new PodplugError("CONFIG_INVALID", `PODPLUG_SOCKET_ROOT is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`);
+  }
+  const names = (env["PODPLUG_PLUGINS"] ?? "").split(",").filter(Boolean);
+  if (names.length > 0 && !names.includes(name)) {
+    throw new PodplugError("PLUGIN_UNKNOWN", `no plugin ${JSON.stringify(name)} was injected into this pod (PODPLUG_PLUGINS=${names.join(",")}). Check the Plugin's selector matches this workload.`);
+  }
+  return { dir: join(root, name) };
+}

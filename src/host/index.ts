@@ -2,8 +2,11 @@
  * The podplug host SDK: start or attach to plugins, dispense typed clients.
  * @packageDocumentation
  */
-export { Client, type ClientConfig, type PluginInfo } from "./client.ts";
-export type { AttachConfig } from "./attach.ts";
+export { Client, type ClientConfig, type PluginInfo, type ConnectContext, type LivenessOptions } from "./client.ts";
+export { OUTAGE_METADATA_KEY, type OutageMode, type OutagePolicy } from "./reconnecting-channel.ts";
+export { hostMetrics, type ClientState, type HostMetrics } from "./metrics.ts";
+export type { BackoffOptions } from "./backoff.ts";
+export { sidecarAttach, type AttachConfig } from "./attach.ts";
 export type { PluginCommand } from "./process.ts";
 export type { StdioSinks } from "./connection.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";

@@ -38,9 +38,32 @@ export class LineSplitter {
   }
 }
 
+const PINO_LEVELS: Record<number, HclogLevel> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error" };
+
+/** A pino JSON line (numeric `level`, string `msg`), as a TypeScript host in a local run writes. */
+function pinoRecord(line: string): { level: HclogLevel; msg: string; fields: Record<string, unknown> } | undefined {
+  if (!line.startsWith("{\"level\":")) return undefined;
+  try {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    const level = typeof r["level"] === "number" ? PINO_LEVELS[r["level"]] : undefined;
+    if (!level || typeof r["msg"] !== "string") return undefined;
+    const { level: _l, msg, time: _t, pid: _p, hostname: _h, ...fields } = r;
+    return { level, msg: msg as string, fields };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Logs one plugin line on `log` with go-plugin's level rules; `fallback` for plain lines. */
 export function logPluginLine(log: PinoLogger, line: string, stream: "stderr" | "stdout", state: { inPanic: boolean }, fallback: HclogLevel): void {
   if (line === "") return;
+  const p0 = pinoRecord(line);
+  if (p0) {
+    const fields: Record<string, unknown> = { stream };
+    for (const [k, v] of Object.entries(p0.fields)) fields[RESERVED.has(k) ? `plugin_${k}` : k] = v;
+    log[p0.level](fields, p0.msg);
+    return;
+  }
   const p = parseLine(line, state, fallback);
   const fields: Record<string, unknown> = { stream };
   for (const [k, v] of Object.entries(p.fields)) {

@@ -46,13 +46,24 @@ function installSweep(): void {
   });
 }
 
+/**
+ * Spawns a child that cannot outlive this process: killed by the kernel if
+ * we die (PR_SET_PDEATHSIG through setpriv), and swept on a normal exit.
+ * `detached` puts it in its own process group, so a terminal's Ctrl-C
+ * reaches only us and we stop children in our own order.
+ */
+export function spawnGuarded(command: string, args: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string | undefined; detached?: boolean }): ChildProcess {
+  installSweep();
+  const [file, argv] = usePdeathsig ? [SETPRIV, ["--pdeathsig", "KILL", "--", command, ...args]] : [command, [...args]];
+  const child = spawn(file, argv, { env: opts.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
+  live.add(child);
+  child.once("close", () => live.delete(child));
+  return child;
+}
+
 /** Starts `cmd` with `env` and waits for its first stdout line. */
 export function startProcess(cmd: PluginCommand, env: NodeJS.ProcessEnv, opts: { timeoutMs: number; name: string; log: PinoLogger }): Promise<StartedProcess> {
-  installSweep();
-  const args = cmd.args ?? [];
-  const [file, argv] = usePdeathsig ? [SETPRIV, ["--pdeathsig", "KILL", "--", cmd.command, ...args]] : [cmd.command, args];
-  const child = spawn(file, argv, { env, cwd: cmd.cwd, stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
+  const child = spawnGuarded(cmd.command, cmd.args ?? [], { env, cwd: cmd.cwd });
   const tail: string[] = [];
   const pushTail = (l: string): void => {
     tail.push(l);
@@ -62,7 +73,6 @@ export function startProcess(cmd: PluginCommand, env: NodeJS.ProcessEnv, opts: {
   forwardStderr(child.stderr!, opts.log, pushTail);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("close", (code, signal) => {
-      live.delete(child);
       resolve({ code, signal });
     });
   });

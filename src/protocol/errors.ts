@@ -30,7 +30,13 @@ export type ErrorCode =
   | "PLUGIN_UNKNOWN"
   | "CLIENT_CLOSED"
   | "UNAVAILABLE"
-  | "MESSAGE_TOO_LARGE";
+  | "MESSAGE_TOO_LARGE"
+  // manifests and the local runtime
+  | "MANIFEST_INVALID"
+  | "MANIFEST_UNSUPPORTED"
+  | "MANIFEST_DUPLICATE"
+  | "MANIFEST_NO_MATCH"
+  | "MANIFEST_NO_HOST";
 
 /** An error raised by podplug, with a machine-readable {@link ErrorCode}. */
 export class PodplugError extends Error {

@@ -1,0 +1,212 @@
+/**
+ * One container of a local pod as a supervised process: started by its
+ * command, restarted with back-off when it exits (as its restart policy
+ * says) or fails its liveness probe, its output logged with its name.
+ */
+import type { ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import type { V1Probe } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { Backoff, type BackoffOptions } from "../host/backoff.ts";
+import { LineSplitter, logPluginLine } from "../host/logs.ts";
+import { spawnGuarded } from "../host/process.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
+import { ProbeRunner, type ProbeContext } from "./probe.ts";
+
+/** What a local container runs. */
+export interface ContainerSpec {
+  name: string;
+  /** The plugin's name when this is a plugin sidecar. */
+  plugin?: string;
+  role: "agent" | "plugin" | "host" | "init";
+  /** Restarts when it exits (sidecars, and main containers with restartPolicy Always). */
+  restart: "Always" | "OnFailure" | "Never";
+  command: string[];
+  env: Record<string, string>;
+  cwd: string;
+  startupProbe?: V1Probe;
+  livenessProbe?: V1Probe;
+  readinessProbe?: V1Probe;
+  probeContext: ProbeContext;
+  /** terminationGracePeriodSeconds, in ms. */
+  graceMs: number;
+}
+
+export type ContainerState = "waiting" | "running" | "crash-loop" | "terminated";
+
+/** A container's supervisor. Emits "started" (startup probe passed or none) and "state". */
+export class LocalContainer extends EventEmitter {
+  readonly spec: ContainerSpec;
+  readonly pod: string;
+  state: ContainerState = "waiting";
+  ready = false;
+  restarts = 0;
+  pid: number | undefined;
+  startedAt: number | undefined;
+  lastExit: string | undefined;
+  private child: ChildProcess | undefined;
+  private probes: ProbeRunner[] = [];
+  private stopping = false;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  private readonly metrics: RuntimeMetrics;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(pod: string, spec: ContainerSpec, log: Logger, metrics: RuntimeMetrics, backoff: BackoffOptions) {
+    super();
+    this.pod = pod;
+    this.spec = spec;
+    this.log = log.child(spec.plugin ? { container: spec.name, plugin: spec.plugin } : { container: spec.name });
+    this.metrics = metrics;
+    this.backoff = new Backoff(backoff);
+  }
+
+  private labels(): { pod: string; container: string } {
+    return { pod: this.pod, container: this.spec.name };
+  }
+
+  /** Starts the process (again). */
+  start(): void {
+    if (this.stopping) return;
+    const [cmd, ...args] = this.spec.command;
+    const child = spawnGuarded(cmd!, args, { env: this.spec.env, cwd: this.spec.cwd, detached: true });
+    this.child = child;
+    this.pid = child.pid;
+    this.startedAt = Date.now();
+    this.setState("running");
+    this.metrics.up.set(this.labels(), 1);
+    this.log.info({ pid: child.pid, restarts: this.restarts }, "container started");
+    const state = { inPanic: false };
+    // Plugin output is hclog; other containers' lines are logged as they come.
+    const out = new LineSplitter((l) => logPluginLine(this.log, l, "stdout", state, "info"));
+    const err = new LineSplitter((l) => logPluginLine(this.log, l, "stderr", state, "info"));
+    child.stdout!.on("data", (d: Buffer) => out.push(d));
+    child.stderr!.on("data", (d: Buffer) => err.push(d));
+    this.exited = new Promise((resolve) => {
+      child.once("error", (e) => {
+        this.log.error({ err: e.message }, "container could not start");
+      });
+      child.once("close", (code, signal) => {
+        out.flush();
+        err.flush();
+        this.onExit(child, code, signal);
+        resolve();
+      });
+    });
+    this.startProbes(child);
+  }
+
+  private startProbes(child: ChildProcess): void {
+    this.stopProbes();
+    const ctx = this.spec.probeContext;
+    const fail = (kind: string) => () => this.metrics.probeFailures.inc({ ...this.labels(), probe: kind });
+    const live = (): void => {
+      if (this.spec.livenessProbe) {
+        this.add(new ProbeRunner("liveness", this.spec.livenessProbe, ctx, (ok) => {
+          if (!ok && this.child === child) void this.kill(child, "liveness probe failed");
+        }, fail("liveness")));
+      }
+      if (this.spec.readinessProbe) {
+        this.add(new ProbeRunner("readiness", this.spec.readinessProbe, ctx, (ok) => this.setReady(ok), fail("readiness")));
+      } else this.setReady(true);
+    };
+    if (this.spec.startupProbe) {
+      this.add(new ProbeRunner("startup", this.spec.startupProbe, ctx, (ok) => {
+        if (this.child !== child) return;
+        if (ok) {
+          this.probes.find((p) => p.kind === "startup")?.stop();
+          this.emit("started");
+          live();
+        } else void this.kill(child, "startup probe failed");
+      }, fail("startup")));
+    } else {
+      setImmediate(() => this.emit("started"));
+      live();
+    }
+  }
+
+  private add(p: ProbeRunner): void {
+    this.probes.push(p);
+    p.start();
+  }
+
+  private stopProbes(): void {
+    for (const p of this.probes) p.stop();
+    this.probes = [];
+  }
+
+  private setReady(ok: boolean): void {
+    this.ready = ok;
+    this.metrics.ready.set(this.labels(), ok ? 1 : 0);
+    this.emit("state");
+  }
+
+  private setState(s: ContainerState): void {
+    this.state = s;
+    this.metrics.crashLoop.set(this.labels(), s === "crash-loop" ? 1 : 0);
+    this.emit("state");
+  }
+
+  /** A liveness or startup failure: stop the process as the kubelet does (TERM, grace, KILL); the exit restarts it. */
+  private async kill(child: ChildProcess, reason: string): Promise<void> {
+    this.log.warn({ reason }, "killing container");
+    this.lastExit = reason;
+    await terminate(child, this.spec.graceMs);
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.stopProbes();
+    this.setReady(false);
+    this.metrics.up.set(this.labels(), 0);
+    const uptime = Date.now() - (this.startedAt ?? Date.now());
+    const how = signal ? `signal ${signal}` : `exit status ${code}`;
+    this.lastExit = this.lastExit && signal ? `${this.lastExit} (${how})` : how;
+    this.pid = undefined;
+    if (this.stopping) {
+      this.setState("terminated");
+      return;
+    }
+    const again = this.spec.restart === "Always" || (this.spec.restart === "OnFailure" && code !== 0);
+    if (!again) {
+      this.log.info({ how }, "container exited");
+      this.setState("terminated");
+      this.emit("terminated", code);
+      return;
+    }
+    const step = this.backoff.next(uptime);
+    this.setState(step.crashLoop ? "crash-loop" : "waiting");
+    const fields = { how, restartInMs: step.delayMs, failures: step.failures };
+    if (step.crashLoop) this.log.error(fields, "container is in CrashLoopBackOff");
+    else this.log.warn(fields, "container exited; restarting");
+    this.lastExit = undefined;
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.restarts++;
+      this.metrics.restarts.inc(this.labels());
+      this.start();
+    }, step.delayMs);
+  }
+
+  /** Stops for good: SIGTERM, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.stopProbes();
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) await terminate(child, this.spec.graceMs);
+    await this.exited;
+    this.setState("terminated");
+  }
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves when the process is gone. */
+export async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => child.once("close", () => r()));
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await gone;
+  clearTimeout(t);
+}

@@ -1,0 +1,196 @@
+/**
+ * `podplug run` end to end: real plugin, agent and host processes sharing a
+ * socket folder, probed and restarted as the kubelet would.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pino } from "pino";
+import { Client } from "../../src/host/index.ts";
+import { run, type LocalRun } from "../../src/local/run.ts";
+import type { LocalContainer } from "../../src/local/container.ts";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { alive, captureLogger, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+
+function manifests(dir: string, extraPluginEnv = ""): void {
+  writeFileSync(
+    join(dir, "plugins.yaml"),
+    `apiVersion: podplug.io/v1alpha1
+kind: Plugin
+metadata: {name: kv}
+spec:
+  image: example/kv:1
+  command: [node, test/fixtures/test-plugin.ts]
+  env: [{name: KV_DIR, value: /var/run/podplug/kv}${extraPluginEnv}]
+  handshake: {magicCookieKey: BASIC_PLUGIN, magicCookieValue: hello, protocolVersions: [1]}
+  selector: {matchLabels: {app: demo-host}}
+  probes: {liveness: {periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2}}
+---
+apiVersion: podplug.io/v1alpha1
+kind: Plugin
+metadata: {name: counter}
+spec:
+  image: example/counter:1
+  command: [node, examples/counter/plugin.ts]
+  env: [{name: KV_DIR, value: /var/run/podplug/counter}]
+  handshake: {magicCookieKey: BASIC_PLUGIN, magicCookieValue: hello, protocolVersions: [1]}
+  selector: {matchLabels: {app: demo-host}}
+`,
+  );
+  writeFileSync(
+    join(dir, "host.yaml"),
+    `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo-host, labels: {app: demo-host}}
+spec:
+  selector: {matchLabels: {app: demo-host}}
+  template:
+    metadata: {labels: {app: demo-host}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - {name: host, image: example/host:1, command: [node, examples/demo/host.ts], env: [{name: DEMO_METRICS_PORT, value: "0"}]}
+`,
+  );
+}
+
+describe("podplug run", function () {
+  this.timeout(90_000);
+  let t: ReturnType<typeof tempDir>;
+  let r: LocalRun | undefined;
+  let records: Record<string, unknown>[];
+
+  beforeEach(() => {
+    t = tempDir();
+    r = undefined;
+  });
+  afterEach(async () => {
+    await r?.stop();
+    t.remove();
+  });
+
+  async function start(extraPluginEnv = ""): Promise<LocalRun> {
+    manifests(t.dir, extraPluginEnv);
+    const cap = captureLogger("info");
+    records = cap.records;
+    r = await run({ files: [t.dir], cwd: ROOT, stateDir: join(t.dir, "s"), metricsPort: 0, view: false, logger: cap.logger, backoff: { initialMs: 100, maxMs: 400, crashLoopAfter: 3 } });
+    return r;
+  }
+
+  const container = (lr: LocalRun, name: string): LocalContainer => lr.pods[0]!.containers.find((c) => c.spec.name === name)!;
+  const hostCalls = (): Record<string, unknown>[] => records.filter((x) => x["container"] === "host" && x["msg"] === "called both plugins");
+  const kvSocketDir = (lr: LocalRun): string => join(lr.stateDir, "demo-host", "v", "podplug-sockets", "kv");
+
+  async function kvClient(lr: LocalRun): Promise<Client<{ kv: ReturnType<typeof kvPlugin> }>> {
+    return new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: kvSocketDir(lr) }, logger: pino({ level: "silent" }), restart: false });
+  }
+
+  it("runs the injected pod: agent and plugin sidecars first, then the host, which calls both plugins", async () => {
+    const lr = await start();
+    assert.deepEqual(lr.pods[0]!.containers.map((c) => `${c.spec.name}:${c.spec.role}`), ["podplug-agent:agent", "podplug-counter:plugin", "podplug-kv:plugin", "host:host"]);
+    await waitFor(() => hostCalls().some((x) => x["kv"] === "1" || /^\d+$/.test(String(x["kv"]))), 30_000, "host calls");
+    const last = hostCalls().at(-1)!;
+    assert.match(String(last["counter"]), /^\d+$/, "the counter's broker callback into the host works");
+    assert.ok(existsSync(join(kvSocketDir(lr), "handshake")), "the plugin wrote its handshake file in its own sub-folder");
+    // Plugin logs come through with the plugin's name bound.
+    assert.ok(records.some((x) => x["plugin"] === "kv" && x["msg"] === "hello at warn" && x["level"] === 40));
+    const text = await (await fetch(lr.metricsUrl!)).text();
+    assert.match(text, /podplug_local_container_up\{pod="demo-host",container="podplug-kv"\} 1/);
+  });
+
+  it("a SIGKILLed plugin is restarted and the host carries on", async () => {
+    const lr = await start();
+    await waitFor(() => hostCalls().length >= 2, 30_000, "host calls");
+    const kv = container(lr, "podplug-kv");
+    const first = kv.pid!;
+    process.kill(first, "SIGKILL");
+    await waitFor(() => kv.restarts === 1 && kv.state === "running", 20_000, "restart");
+    const n = hostCalls().length;
+    await waitFor(() => hostCalls().slice(n).some((x) => /^\d+$/.test(String(x["kv"]))), 20_000, "host calls succeeding again");
+    assert.notEqual(kv.pid, first);
+    assert.match(await (await fetch(lr.metricsUrl!)).text(), /podplug_local_container_restarts_total\{pod="demo-host",container="podplug-kv"\} 1/);
+  });
+
+  it("a hung plugin (SIGSTOP) fails its liveness probe through the agent and is restarted", async () => {
+    const lr = await start();
+    const kv = container(lr, "podplug-kv");
+    await waitFor(() => kv.state === "running" && kv.pid, 20_000, "kv running");
+    const first = kv.pid!;
+    process.kill(first, "SIGSTOP");
+    await waitFor(() => kv.restarts === 1 && kv.state === "running", 40_000, "liveness restart");
+    assert.ok(records.some((x) => x["container"] === "podplug-kv" && x["reason"] === "liveness probe failed"));
+    assert.equal(alive(first), false, "SIGKILL after the grace period");
+  });
+
+  it("a plugin reporting NOT_SERVING is restarted through its liveness probe", async () => {
+    const lr = await start();
+    const kvc = container(lr, "podplug-kv");
+    await waitFor(() => kvc.state === "running" && existsSync(join(kvSocketDir(lr), "handshake")), 20_000, "kv running");
+    const client = await kvClient(lr);
+    try {
+      const kv = await client.dispense("kv");
+      await kv.get("unhealthy");
+    } finally {
+      await client.kill();
+    }
+    await waitFor(() => kvc.restarts === 1, 40_000, "liveness restart");
+    assert.ok(records.some((x) => x["container"] === "podplug-kv" && x["reason"] === "liveness probe failed"));
+  });
+
+  it("a crash-looping plugin backs off and is reported as CrashLoopBackOff", async () => {
+    const crash = join(t.dir, "crash");
+    const lr = await start(`, {name: TEST_CRASH_FILE, value: ${crash}}`);
+    const kv = container(lr, "podplug-kv");
+    writeFileSync(crash, "");
+    process.kill(kv.pid!, "SIGKILL");
+    await waitFor(() => kv.state === "crash-loop", 30_000, "crash loop");
+    await waitFor(() => records.filter((x) => x["container"] === "podplug-kv" && x["msg"] === "container is in CrashLoopBackOff").length >= 2, 30_000, "two rounds");
+    const delays = records.filter((x) => x["container"] === "podplug-kv" && (x["msg"] === "container is in CrashLoopBackOff" || x["msg"] === "container exited; restarting")).map((x) => x["restartInMs"]);
+    assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 400], "doubling from 100 ms, capped at 400 ms");
+    assert.match(await (await fetch(lr.metricsUrl!)).text(), /podplug_local_container_crash_loop\{pod="demo-host",container="podplug-kv"\} 1/);
+  });
+
+  it("stop() ends every process and leaves no socket or folder behind", async () => {
+    const lr = await start();
+    await waitFor(() => hostCalls().length >= 1, 30_000, "host calls");
+    const pids = lr.pods[0]!.containers.map((c) => c.pid!);
+    assert.ok(pids.every((p) => p && alive(p)));
+    await lr.stop();
+    r = undefined;
+    assert.deepEqual(pids.filter(alive), []);
+    for (const name of ["kv", "counter"]) {
+      const dir = join(lr.stateDir, "demo-host", "v", "podplug-sockets", name);
+      assert.equal(existsSync(join(dir, "plugin.sock")), false, `${name}: socket removed`);
+      assert.equal(existsSync(join(dir, "handshake")), false, `${name}: handshake file removed`);
+    }
+    assert.ok(records.findIndex((x) => x["container"] === "host" && x["msg"] === "container started") >= 0);
+    const order = records.filter((x) => x["msg"] === "stopping: hosts first, then plugins" || x["msg"] === "stopped").map((x) => x["msg"]);
+    assert.deepEqual(order, ["stopping: hosts first, then plugins", "stopped"]);
+  });
+
+  it("the CLI: Ctrl-C stops the demo gracefully with nothing left running", async () => {
+    const state = join(t.dir, "cli-state");
+    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", join(ROOT, "examples/demo"), "--no-view", "--metrics-port", "0", "--state-dir", state], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('"msg":"called both plugins"'), 30_000, "demo host calls");
+    const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,"msg":"container started"/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 4);
+    p.kill("SIGINT");
+    const code = await new Promise((res) => p.once("close", res));
+    assert.equal(code, 0);
+    assert.deepEqual(pids.filter(alive), []);
+    assert.ok(out.includes('"msg":"stopped"'));
+  });
+
+  it("the CLI refuses bad manifests with the file, the field and a code", async () => {
+    writeFileSync(join(t.dir, "bad.yaml"), "apiVersion: podplug.io/v1alpha1\nkind: Plugin\nmetadata: {name: kv}\nspec: {image: x, bogus: 1}\n");
+    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", t.dir, "--no-view"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((res) => p.once("close", res));
+    assert.equal(code, 2);
+    assert.match(err, /bad\.yaml: Plugin kv: spec\.\w+: .*\[MANIFEST_INVALID\]/);
+  });
+});
