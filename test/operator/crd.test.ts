@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { useSharedCluster } from '../cluster/shared.ts';
-import { createNamespace, installCrd, pluginManifest, yaml } from './helpers.ts';
+import { pluginManifest, useNamespace, yaml } from './helpers.ts';
 
 const cluster = useSharedCluster();
 const NS = 'crd-test';
@@ -34,13 +34,9 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
 
 describe('Plugin CRD on the real apiserver', function () {
   this.timeout(120_000);
+  const fx = useNamespace(cluster, NS);
   let c: TestCluster;
-  before(async function () {
-    this.timeout(180_000);
-    c = await cluster();
-    await installCrd(c);
-    await createNamespace(c, NS);
-  });
+  before(() => { c = fx.cluster(); });
 
   it('accepts the example Plugin and shows the printer columns and the short name', async () => {
     await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('columns', { handshake: { magicCookieKey: 'BASIC_PLUGIN', magicCookieValue: 'hello', protocolVersions: [1, 2] } })));

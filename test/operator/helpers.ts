@@ -142,3 +142,44 @@ export async function startOperator(c: TestCluster, extraArgs: string[] = [], ku
     },
   };
 }
+
+/** What a describe block gets from useNamespace(). */
+export interface NamespaceFixture {
+  /** The shared cluster (valid once `before` ran). */
+  cluster(): TestCluster;
+  /** The block's operator; throws if the block asked for none. */
+  operator(): OperatorHandle;
+  /** The operator's exit code once `after` stopped it. */
+  exitCode(): number | null | undefined;
+}
+
+/**
+ * Call inside a describe: before it, the shared cluster with the CRD and
+ * namespace `ns` (with `labels`); with `operatorArgs`, an operator (no leader
+ * election) watching `ns` with those extra flags, stopped by SIGTERM after it.
+ */
+export function useNamespace(getCluster: () => Promise<TestCluster>, ns: string,
+  opts: { labels?: Record<string, string>; operatorArgs?: string[] } = {}): NamespaceFixture {
+  let c: TestCluster | undefined;
+  let op: OperatorHandle | undefined;
+  let code: number | null | undefined;
+  before(async function () {
+    this.timeout(180_000);
+    c = await getCluster();
+    await installCrd(c);
+    await createNamespace(c, ns, opts.labels);
+    if (opts.operatorArgs) op = await startOperator(c, ['--leader-elect=false', `--watch-namespaces=${ns}`, ...opts.operatorArgs], c.kubeconfig, `operator-${ns}`);
+  });
+  after(async function () {
+    this.timeout(30_000);
+    code = await op?.stop();
+  });
+  return {
+    cluster: () => c!,
+    operator: () => {
+      if (!op) throw new Error(`no operator in namespace fixture ${ns}`);
+      return op;
+    },
+    exitCode: () => code,
+  };
+}

@@ -5,8 +5,8 @@ import type { TestCluster } from '../cluster/cluster.ts';
 import { useSharedCluster } from '../cluster/shared.ts';
 import { waitFor } from '../cluster/wait.ts';
 import {
-  ROOT, createNamespace, getJson, hostDeployment, initNames, installCrd, pluginManifest, startOperator,
-  template, waitTemplate, yaml, type OperatorHandle, type TemplateView,
+  ROOT, getJson, hostDeployment, initNames, pluginManifest, template, useNamespace, waitTemplate, yaml,
+  type OperatorHandle, type TemplateView,
 } from './helpers.ts';
 
 const cluster = useSharedCluster();
@@ -19,21 +19,11 @@ interface PluginView {
 
 describe('operator reconciles Plugins into workloads on the real apiserver', function () {
   this.timeout(120_000);
+  const fx = useNamespace(cluster, NS, { operatorArgs: ['--agent-image=podplug-agent:test'] });
   let c: TestCluster;
   let op: OperatorHandle;
-
-  before(async function () {
-    this.timeout(180_000);
-    c = await cluster();
-    await installCrd(c);
-    await createNamespace(c, NS);
-    op = await startOperator(c, ['--leader-elect=false', '--agent-image=podplug-agent:test'], c.kubeconfig, 'operator-reconcile');
-  });
-
-  after(async () => {
-    const code = await op?.stop();
-    assert.equal(code, 0, `the operator did not exit 0 on SIGTERM:\n${op?.proc.tail(30)}`);
-  });
+  before(() => { c = fx.cluster(); op = fx.operator(); });
+  after(() => assert.equal(fx.exitCode(), 0, `the operator did not exit 0 on SIGTERM:\n${op?.proc.tail(30)}`));
 
   it('injects the example Plugin into its host Deployment: sidecar, volume, env and probe', async () => {
     await c.kubectlOk(['apply', '-n', NS, '-f', join(ROOT, 'test/operator/fixtures/kv-plugin.yaml'), '-f', join(ROOT, 'test/operator/fixtures/kv-host.yaml')]);

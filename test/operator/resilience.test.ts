@@ -3,23 +3,19 @@ import { readFileSync } from 'node:fs';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { useSharedCluster } from '../cluster/shared.ts';
 import { waitFor } from '../cluster/wait.ts';
-import { createNamespace, getJson, hostDeployment, initNames, installCrd, pluginManifest, startOperator, template, waitTemplate, yaml, type OperatorHandle } from './helpers.ts';
+import { createNamespace, getJson, hostDeployment, initNames, pluginManifest, template, useNamespace, waitTemplate, yaml, type OperatorHandle } from './helpers.ts';
 
 const cluster = useSharedCluster();
 
 describe('the injected template under the restricted Pod Security Standard', function () {
   this.timeout(120_000);
   const NS = 'pss-restricted';
-  let c: TestCluster;
-  let op: OperatorHandle;
-  before(async function () {
-    this.timeout(180_000);
-    c = await cluster();
-    await installCrd(c);
-    await createNamespace(c, NS, { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' });
-    op = await startOperator(c, ['--leader-elect=false', `--watch-namespaces=${NS}`], c.kubeconfig, 'operator-pss');
+  const fx = useNamespace(cluster, NS, {
+    labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' },
+    operatorArgs: [],
   });
-  after(async () => { await op?.stop(); });
+  let c: TestCluster;
+  before(() => { c = fx.cluster(); });
 
   it('is admitted as a Pod by a namespace that enforces restricted', async () => {
     await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('pss'), hostDeployment('pss-host', { 'podplug.io/host': 'pss' })));
@@ -49,16 +45,11 @@ describe('the injected template under the restricted Pod Security Standard', fun
 describe('the operator across an apiserver restart mid-reconcile', function () {
   this.timeout(240_000);
   const NS = 'restart-test';
+  const fx = useNamespace(cluster, NS, { operatorArgs: [] });
   let c: TestCluster;
   let op: OperatorHandle;
-  before(async function () {
-    this.timeout(180_000);
-    c = await cluster();
-    await installCrd(c);
-    await createNamespace(c, NS);
-    op = await startOperator(c, ['--leader-elect=false', `--watch-namespaces=${NS}`], c.kubeconfig, 'operator-restart');
-  });
-  after(async () => { await op?.stop(); });
+  before(() => { c = fx.cluster(); op = fx.operator(); });
+  after(() => assert.equal(fx.exitCode(), 0, 'the operator did not exit 0 on SIGTERM'));
 
   it('survives, retries, and converges on what was applied before and after', async () => {
     const N = 12;
