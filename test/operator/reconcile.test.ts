@@ -59,6 +59,24 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
     assert.match(row, /^kv\s+ghcr\.io\/podplug\/example-kv-plugin:0\.1\.0\s+\[1\]\s+1\s+0\s+WorkloadsNotReady\s+\S+$/);
   });
 
+  it('follows a changed spec: new image and env in the template, observedGeneration moves on', async () => {
+    const m = pluginManifest('change', { selector: { matchLabels: { change: 'yes' } } }) as { spec: Record<string, unknown> };
+    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(m, hostDeployment('change-host', { change: 'yes' })));
+    await waitTemplate(c, NS, 'change-host', 'v1 injected', (t) => initNames(t).includes('podplug-change'));
+    m.spec.image = 'example/change:2';
+    m.spec.env = [{ name: 'NEW', value: 'yes' }];
+    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(m));
+    const t = await waitTemplate(c, NS, 'change-host', 'v2 injected', (x) =>
+      (x.spec.initContainers ?? []).some((k) => k.name === 'podplug-change' && (k as { image?: string }).image === 'example/change:2'));
+    const k = t.spec.initContainers!.find((x) => x.name === 'podplug-change')!;
+    assert.equal(k.env!.find((e) => e.name === 'NEW')?.value, 'yes');
+    const p = await waitFor('observedGeneration 2', async () => {
+      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'change']);
+      return v?.status?.observedGeneration === 2 ? v : undefined;
+    });
+    assert.ok(p.status!.conditions!.every((x) => x.observedGeneration === 2));
+  });
+
   it('records an Injected Event on the Plugin', async () => {
     const ev = await waitFor('Injected event', async () => {
       const out = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=Plugin,involvedObject.name=kv,reason=Injected', '-o', 'jsonpath={.items[*].message}']);
