@@ -1,0 +1,98 @@
+/**
+ * The Go peers of the interop tests and benchmarks: go-plugin's own example
+ * programs and test/go's programs, built by tools/build-go-peers.sh into
+ * $PODPLUG_CACHE/go-peers/ (the first call builds them when missing).
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "..", "..");
+
+/** The Go programs the build script produces. */
+export type GoPeer =
+  | "grpc-host" | "grpc-plugin" | "bidir-host" | "bidir-plugin"
+  | "gohost" | "gohost-counter" | "goplugin" | "benchhost";
+
+let dir: string | undefined;
+
+/** Folder of the built Go peers (builds them on first use; a cold build takes about a minute). */
+export function goPeersDir(): string {
+  dir ??= execFileSync(join(ROOT, "tools", "build-go-peers.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 15 * 60_000 })
+    .trim().split("\n").at(-1)!;
+  return dir;
+}
+
+/** Absolute path of a Go peer. */
+export function goPeer(name: GoPeer): string {
+  return join(goPeersDir(), name);
+}
+
+/** Quotes one word for sh. */
+export function shq(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A shell command that runs a TypeScript program of the repository with this Node (Node 24). */
+export function nodeCommand(script: string, ...args: string[]): string {
+  return [process.execPath, join(ROOT, script), ...args].map(shq).join(" ");
+}
+
+/** One line a Go peer printed on stdout (gohost: `{"event": ...}`). */
+export type PeerEvent = Record<string, unknown> & { event: string };
+/** One hclog JSON line a Go host wrote on stderr. */
+export type HclogRecord = Record<string, unknown> & { "@level": string; "@message": string };
+
+export interface PeerResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout lines that are JSON objects with an `event`. */
+  events: PeerEvent[];
+  /** stderr lines that are hclog JSON. */
+  logs: HclogRecord[];
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Kill the program after this long (default 60 s): a hung peer fails the test instead of the run. */
+  timeoutMs?: number;
+}
+
+/** Runs a Go peer to its end and collects its output. */
+export function runPeer(name: GoPeer, args: string[], opts: RunOptions = {}): Promise<PeerResult> {
+  const child = spawn(goPeer(name), args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  return new Promise((res, rej) => {
+    child.on("error", rej);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr, events: jsonLines(stdout).filter((l): l is PeerEvent => typeof l["event"] === "string"), logs: jsonLines(stderr).filter((l): l is HclogRecord => typeof l["@level"] === "string") });
+    });
+  });
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.split("\n").flatMap((l) => {
+    if (!l.startsWith("{")) return [];
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The events of one kind. */
+export function eventsOf(r: PeerResult, event: string): PeerEvent[] {
+  return r.events.filter((e) => e.event === event);
+}
+
+/** A readable summary for assertion messages. */
+export function explain(r: PeerResult): string {
+  return `exit ${r.code}\nstdout:\n${r.stdout}\nstderr (last 3000 chars):\n${r.stderr.slice(-3000)}`;
+}
