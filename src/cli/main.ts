@@ -3,6 +3,7 @@
  * The `podplug` command:
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
  *   podplug agent      (the in-pod health agent; configured by environment)
+ *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  */
 import { parseArgs } from "node:util";
 import { isPodplugError } from "../protocol/errors.ts";
@@ -11,7 +12,9 @@ const USAGE = `usage:
   podplug run -f <file|folder> [-f ...] [--metrics-port N] [--state-dir DIR] [--no-view]
       Runs Plugin manifests and their host workloads on this machine.
   podplug agent
-      The in-pod health agent (PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS, PODPLUG_AGENT_PORT).`;
+      The in-pod health agent (PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS, PODPLUG_AGENT_PORT).
+  podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] ...
+      The Kubernetes operator (flags in docs/operator.md).`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -19,6 +22,11 @@ async function main(argv: string[]): Promise<number> {
     const { runAgent } = await import("../agent/main.ts");
     await runAgent(process.env);
     return 0;
+  }
+  if (cmd === "operator") {
+    const { parseConfig } = await import("../../operator/config.ts");
+    const { runOperator } = await import("../../operator/main.ts");
+    return runOperator(parseConfig(rest, process.env));
   }
   if (cmd === "run") {
     const { values } = parseArgs({

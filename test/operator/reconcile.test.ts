@@ -211,6 +211,12 @@ describe('operator with a bad flag', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[PODPLUG_OPERATOR_BAD_FLAG\]/);
   });
+  it('does the same as `podplug operator`', async () => {
+    const { run } = await import('../cluster/kubectl.ts');
+    const r = await run(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'operator', '--watch-namespaces=Not_A_Namespace']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[PODPLUG_OPERATOR_BAD_FLAG\]/);
+  });
 });
 
 export type { TemplateView };
