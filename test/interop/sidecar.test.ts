@@ -1,0 +1,164 @@
+/**
+ * Issue 4, case 5: the sidecar shape — a plugin the host did not start,
+ * serving in a socket folder shared with the host. A Go host attaches to a TS
+ * plugin through go-plugin's ReattachConfig (built by sdk/go); the TS host
+ * attaches to unmodified Go plugin binaries started by someone else with the
+ * env podplug's operator injects.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pino } from "pino";
+import { Client } from "../../src/host/index.ts";
+import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { counterPlugin, handshake as counterHandshake } from "../../examples/counter/shared.ts";
+import { alive, tempDir, waitFor } from "../helpers.ts";
+import { eventsOf, explain, goPeer, goPeersDir, ROOT, runPeer, type GoPeer } from "./peers.ts";
+
+/** The env podplug's operator gives a plugin container (docs/architecture.md). */
+function sidecarEnv(dir: string, name: string, handshakeFile: boolean): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    BASIC_PLUGIN: "hello",
+    PLUGIN_PROTOCOL_VERSIONS: "1",
+    PLUGIN_UNIX_SOCKET_DIR: dir,
+    PODPLUG_PLUGIN_NAME: name,
+    ...(handshakeFile ? { PODPLUG_HANDSHAKE_FILE: join(dir, "handshake") } : {}),
+  };
+}
+
+const started: ChildProcess[] = [];
+
+/** Starts a TS plugin in sidecar mode, as its container would. */
+function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess {
+  const p = spawn(process.execPath, [join(ROOT, script)], { env: sidecarEnv(dir, "kv", true), cwd, stdio: ["ignore", "ignore", "pipe"] });
+  p.stderr!.resume();
+  started.push(p);
+  return p;
+}
+
+/** Starts an unmodified Go plugin with the sidecar env; nobody reads its handshake line. */
+function startGoSidecar(peer: GoPeer, dir: string, cwd: string): ChildProcess {
+  const p = spawn(goPeer(peer), [], { env: sidecarEnv(dir, "kv", false), cwd, stdio: ["ignore", "ignore", "pipe"] });
+  p.stderr!.resume();
+  started.push(p);
+  return p;
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", () => r()));
+}
+
+describe("interop: sidecar shape, attach to a plugin the host did not start (case 5)", function () {
+  let socks: ReturnType<typeof tempDir>;
+  let work: ReturnType<typeof tempDir>;
+  before(function () {
+    this.timeout(15 * 60_000);
+    goPeersDir();
+  });
+  beforeEach(() => {
+    socks = tempDir("ps-");
+    work = tempDir("pw-");
+  });
+  afterEach(async () => {
+    for (const p of started.splice(0)) {
+      p.kill("SIGKILL");
+      await exited(p);
+    }
+    socks.remove();
+    work.remove();
+  });
+
+  describe("Go host (sdk/go) → TS plugin", () => {
+    it("attaches through the handshake file, and a second host finds the same plugin and its state", async () => {
+      const plugin = startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
+      await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
+      const first = await runPeer("gohost", ["-attach", socks.dir, "-keep", "put", "k", "v1"]);
+      assert.equal(first.code, 0, explain(first));
+      const addr = eventsOf(first, "started")[0]?.["addr"];
+      assert.equal(addr, join(socks.dir, "plugin.sock"));
+      assert.ok(alive(plugin.pid!), "the plugin died when the first host left");
+      const second = await runPeer("gohost", ["-attach", socks.dir, "-keep", "get", "k", "ping"]);
+      assert.equal(second.code, 0, explain(second));
+      assert.equal(eventsOf(second, "get")[0]?.["value"], "v1");
+    });
+
+    it("a Go host started before its sidecar waits for it", async () => {
+      const host = runPeer("gohost", ["-attach", socks.dir, "-keep", "ping"]);
+      await new Promise((r) => setTimeout(r, 300));
+      startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
+      const r = await host;
+      assert.equal(r.code, 0, explain(r));
+      assert.equal(eventsOf(r, "ping").length, 1);
+    });
+
+    it("broker callbacks work: the Go host's AddHelper listener lands in the plugin's folder", async () => {
+      startTsSidecar("examples/counter/plugin.ts", socks.dir, work.dir);
+      const r = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "put", "c", "4", "put", "c", "5", "get", "c"]);
+      assert.equal(r.code, 0, explain(r));
+      assert.deepEqual(eventsOf(r, "callback").map((e) => [e["a"], e["b"]]), [[0, 4], [4, 5]]);
+      assert.equal(eventsOf(r, "get")[0]?.["value"], 9);
+    });
+
+    it("the Go host notices a sidecar that dies (its PID is in another namespace: the socket is watched)", async () => {
+      const plugin = startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
+      const host = spawn(goPeer("gohost"), ["-attach", socks.dir, "-keep", "ping", "wait-exit"], { stdio: ["ignore", "pipe", "ignore"] });
+      let out = "";
+      host.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+      await waitFor(() => out.includes(`"event":"ping"`), 30_000, "the Go host's ping");
+      plugin.kill("SIGKILL");
+      await exited(host);
+      assert.match(out, /"event":"exited","exited":true/, out);
+    });
+
+    it("Kill() from the Go host shuts the sidecar down: no process, no socket, no handshake file left", async () => {
+      const plugin = startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
+      await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
+      const r = await runPeer("gohost", ["-attach", socks.dir, "ping", "kill"]);
+      assert.equal(r.code, 0, explain(r));
+      await exited(plugin);
+      assert.equal(plugin.exitCode, 0);
+      assert.ok(!existsSync(join(socks.dir, "plugin.sock")), "socket left behind");
+      assert.ok(!existsSync(join(socks.dir, "handshake")), "handshake file left behind");
+    });
+  });
+
+  describe("TS host → unmodified Go plugin (plain plugin.Serve, no handshake file)", () => {
+    it("attaches to go-plugin's examples/grpc kv plugin by its live socket", async () => {
+      startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const client = new Client({ handshake: kvHandshake, plugins: { kv: kvPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }) });
+      try {
+        const kv = await client.dispense("kv");
+        await kv.put("k", Buffer.from("from ts"));
+        assert.equal((await kv.get("k")).toString(), "from ts\n\nWritten from plugin-go-grpc");
+        const info = await client.start();
+        assert.match(info.handshake.address, new RegExp(`^${socks.dir}/plugin\\d+$`));
+      } finally {
+        await client.kill();
+      }
+    });
+
+    it("serves broker callbacks to go-plugin's examples/bidirectional plugin from the plugin's folder", async () => {
+      startGoSidecar("bidir-plugin", socks.dir, work.dir);
+      const client = new Client({ handshake: counterHandshake, plugins: { counter: counterPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }) });
+      const calls: [bigint, bigint][] = [];
+      try {
+        const counter = await client.dispense("counter");
+        await counter.put("n", 6n, { sum: async (a, b) => (calls.push([a, b]), a + b) });
+        assert.equal(await counter.get("n"), 6n);
+        assert.deepEqual(calls, [[0n, 6n]]);
+      } finally {
+        await client.kill();
+      }
+      assert.equal(readFileSync(join(work.dir, "kv_n"), "utf8"), `{"Value":6}`);
+    });
+  });
+
+  it("sdk/go's own tests pass (go test: reattach to a plain Go plugin, socket watching, Kill, Locate)", function () {
+    this.timeout(10 * 60_000);
+    const r = spawnSync("go", ["test", "-count=1", "./..."], { cwd: join(ROOT, "sdk", "go"), encoding: "utf8", timeout: 9 * 60_000 });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^ok\s+github.com\/podplug\/podplug\/sdk\/go/m);
+  });
+});
