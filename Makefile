@@ -37,7 +37,7 @@ bench: $(NODE_DEPS)
 	node bench/run.ts
 
 demo: $(NODE_DEPS)
-	node examples/demo.ts
+	node src/cli/main.ts run -f examples/demo
 
 clean:
 	rm -rf dist
