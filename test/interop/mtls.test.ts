@@ -16,7 +16,7 @@ import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, runPeer } from "./p
 function check(address: string, creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | null> {
   const c = new HealthClient(`unix://${address}`, creds, { "grpc.ssl_target_name_override": "localhost" });
   return new Promise((res) => {
-    c.check({ service: "plugin" }, { deadline: Date.now() + 5000 }, (err) => {
+    c.check({ service: "plugin" }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err) => {
       c.close();
       res(err);
     });

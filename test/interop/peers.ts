@@ -96,3 +96,37 @@ export function eventsOf(r: PeerResult, event: string): PeerEvent[] {
 export function explain(r: PeerResult): string {
   return `exit ${r.code}\nstdout:\n${r.stdout}\nstderr (last 3000 chars):\n${r.stderr.slice(-3000)}`;
 }
+
+/** A plugin started directly with a host's env, up to its handshake line. */
+export interface StartedPlugin {
+  /** The first stdout line (the handshake), trimmed. */
+  line: Promise<string>;
+  /** stderr so far. */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a plugin program as a host would, with `env` added to this process's. */
+export function startPlugin(command: string, args: string[], env: NodeJS.ProcessEnv): StartedPlugin {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const line = new Promise<string>((res, rej) => {
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("\n")) res(out.slice(0, out.indexOf("\n")).trim());
+    });
+    child.on("close", (code) => rej(new Error(`plugin exited (${code}) before its handshake line; stderr:\n${err}`)));
+  });
+  line.catch(() => undefined);
+  const closed = new Promise<void>((r) => child.on("close", () => r()));
+  return {
+    line,
+    stderr: () => err,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await closed;
+    },
+  };
+}
