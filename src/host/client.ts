@@ -288,10 +288,12 @@ export class Client<P extends PluginSet> {
       const period = live.periodMs ?? 5000;
       const threshold = live.failureThreshold ?? 3;
       let misses = 0;
+      const onAbort = (): void => finish("killed");
       const finish = (reason: string): void => {
         if (done) return;
         done = true;
         clearInterval(timer);
+        this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
       void this.proc?.exited.then(({ code, signal }) => finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`));
@@ -310,7 +312,7 @@ export class Client<P extends PluginSet> {
         );
       }, period);
       timer.unref();
-      this.abort.signal.addEventListener("abort", () => finish("killed"), { once: true });
+      this.abort.signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
