@@ -116,6 +116,64 @@ describe('the operator\'s API client and watcher on the real apiserver', functio
     w.stop();
   });
 
+  describe('watch streams that misbehave (a local TLS server plays the apiserver)', () => {
+    let server: import('node:https').Server;
+    let fake: KubeClient;
+    let behaviour: (res: import('node:http').ServerResponse) => void = () => undefined;
+    before(async () => {
+      const { createServer } = await import('node:https');
+      const { readFileSync } = await import('node:fs');
+      server = createServer({ cert: readFileSync(c.ctx.certs.servingCert), key: readFileSync(c.ctx.certs.servingKey) }, (_req, res) => behaviour(res));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      const path = join(c.ctx.dir, 'kubeconfig-fake');
+      writeFileSync(path, JSON.stringify({
+        clusters: [{ name: 'f', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority': c.ctx.certs.caCert } }],
+        users: [{ name: 'f', user: { token: 't' } }], contexts: [{ name: 'f', context: { cluster: 'f', user: 'f' } }], 'current-context': 'f',
+      }));
+      fake = new KubeClient(await kubeconfigCredentials(path));
+    });
+    after(() => { fake?.close(); server?.closeAllConnections(); server?.close(); });
+
+    it('a silent stream is ended by the watchdog', async () => {
+      behaviour = (res) => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.flushHeaders(); };
+      await assert.rejects(fake.watch('/x', {}, () => undefined, { idleMs: 300 }), (err: Error & { code?: string }) =>
+        err.code === 'PODPLUG_KUBE_UNREACHABLE' && /idle for 300 ms/.test(err.message));
+    });
+
+    it('a line that is not JSON ends the watch with what it was', async () => {
+      behaviour = (res) => { res.writeHead(200); res.write('{"type":"ADDED","object":{}}\nnot json\n'); };
+      const got: unknown[] = [];
+      await assert.rejects(fake.watch('/x', {}, (e) => got.push(e), { idleMs: 5000 }), /a line is not JSON: not json/);
+      assert.equal(got.length, 1);
+    });
+
+    it('an in-stream 410 surfaces as a KubeApiError 410 that the watcher turns into a relist', async () => {
+      const w = new Watcher<KubeObject>(fake, '/x', silent, () => undefined);
+      let lists = 0;
+      behaviour = (res) => {
+        // Lists answer an empty page; watches answer 410 in the stream.
+        if (lists++ % 2 === 0) { res.writeHead(200); res.end('{"metadata":{"resourceVersion":"5"},"items":[]}'); return; }
+        res.writeHead(200); res.end('{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version"}}\n');
+      };
+      w.start();
+      await waitFor('two relists after 410', () => w.stats.gone >= 2 && w.stats.lists >= 3, 10_000, 20);
+      w.stop();
+    });
+
+    it('an HTTP error status on the watch request is a KubeApiError with the Status message', async () => {
+      behaviour = (res) => { res.writeHead(403); res.end('{"kind":"Status","reason":"Forbidden","message":"nope"}'); };
+      await assert.rejects(fake.watch('/x', {}, () => undefined, { idleMs: 5000 }), (err: unknown) =>
+        err instanceof KubeApiError && err.status === 403 && err.reason === 'Forbidden' && /nope/.test(err.message));
+    });
+
+    it('a 2xx answer that is not JSON is PODPLUG_KUBE_BAD_RESPONSE', async () => {
+      behaviour = (res) => { res.writeHead(200); res.end('<html>proxy</html>'); };
+      await assert.rejects(fake.request('GET', '/y'), (err: Error & { code?: string }) =>
+        err.code === 'PODPLUG_KUBE_BAD_RESPONSE' && /not JSON: <html>/.test(err.message));
+    });
+  });
+
   it('a watch on a path that fails keeps retrying with backoff and never throws', async () => {
     const w = new Watcher<KubeObject>(client, '/apis/nope.example.com/v1/things', silent, () => undefined);
     w.start();
