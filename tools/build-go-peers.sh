@@ -12,7 +12,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
-command -v go >/dev/null || { echo "build-go-peers: go is not on PATH (Go >= 1.24 builds the Go test peers)" >&2; exit 1; }
 
 version=$(awk '$1 == "github.com/hashicorp/go-plugin" { print $2 }' "$root/test/go/go.mod")
 hash=$(cd "$root" && find test/go sdk/go tools/build-go-peers.sh -type f \
@@ -24,6 +23,7 @@ if [ -d "$dir" ]; then
   exit 0
 fi
 
+command -v go >/dev/null || { echo "build-go-peers: go is not on PATH (Go >= 1.24 builds the Go test peers)" >&2; exit 1; }
 mkdir -p "$cache/go-peers"
 tmp=$(mktemp -d "$cache/go-peers/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -31,7 +31,7 @@ examples=github.com/hashicorp/go-plugin/examples
 cd "$root/test/go"
 build() { # build OUT [go build args...]
   local out=$1; shift
-  go build -trimpath -o "$tmp/$out" "$@"
+  go build -trimpath -ldflags="-s -w" -o "$tmp/$out" "$@"
 }
 echo "build-go-peers: building go-plugin $version peers into $dir" >&2
 build grpc-host $examples/grpc
@@ -48,4 +48,6 @@ chmod 755 "$tmp"
 mv -T "$tmp" "$dir" 2>/dev/null || true
 trap - EXIT
 rm -rf "$tmp"
+# Older builds (other sources or versions) are dead weight: ~100 MB each.
+find "$cache/go-peers" -mindepth 1 -maxdepth 1 -type d ! -path "$dir" ! -name '.build.*' -exec rm -rf {} +
 echo "$dir"
