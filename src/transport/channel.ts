@@ -1,0 +1,228 @@
+/**
+ * FastChannel: a grpc-js `ChannelInterface` over one node:http2 session on a
+ * Unix socket (h2c, or TLS with ALPN h2). Generated clients take it through
+ * `{ channelOverride }` and work unchanged; each call is one HTTP/2 stream
+ * with no resolver, load balancer, retry or filter machinery in between,
+ * which is where grpc-js's client spends most of its per-call CPU.
+ *
+ * Connection model: one session at a time, opened by the first call (or by
+ * getConnectivityState(true)); when it dies or gets GOAWAY, the next call
+ * opens a new one. Calls on a session still connecting wait in node:http2's
+ * own queue; calls whose connection fails end UNAVAILABLE.
+ */
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { connectivityState, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
+import { FastClientCall, type CallHost } from "./client-call.ts";
+import { TransportError, unixPath } from "./errors.ts";
+
+type ChannelzRef = ReturnType<ChannelInterface["getChannelzRef"]>;
+
+/** PEMs for mutual TLS: the peer's certificate (our CA), our key and certificate. */
+export interface FastTlsOptions {
+  ca: string | Buffer;
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** Name to verify in the server's certificate; go-plugin's certificates say `localhost`. */
+  servername?: string;
+}
+
+/** Options of a {@link FastChannel}. */
+export interface FastChannelOptions {
+  /** Mutual TLS; absent for plaintext HTTP/2 (h2c). */
+  tls?: FastTlsOptions;
+  /** Largest message accepted from the server, -1 for no limit (grpc-js default: 4 MiB). */
+  maxReceiveMessageLength?: number;
+  /** Largest message this side sends, -1 for no limit (the default). */
+  maxSendMessageLength?: number;
+  /** Gives up on a connection attempt (socket plus TLS handshake) after this long. Default 20 s. */
+  connectTimeoutMs?: number;
+  /** First wait before a failed connection may be retried by waitForReady; doubles up to `maxBackoffMs`. Default 100 ms. */
+  initialBackoffMs?: number;
+  /** Default 1000 ms. */
+  maxBackoffMs?: number;
+}
+
+interface Watcher {
+  from: connectivityState;
+  callback: (error?: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+let nextChannelId = 0;
+
+/** A grpc-js channel to one Unix socket, on node:http2 directly. */
+export class FastChannel implements ChannelInterface, CallHost {
+  readonly peer: string;
+  readonly maxReceiveMessageLength: number;
+  readonly maxSendMessageLength: number;
+  private readonly path: string;
+  private readonly target: string;
+  private readonly opts: FastChannelOptions;
+  private readonly channelzRef: ChannelzRef;
+  private session: http2.ClientHttp2Session | undefined;
+  private state: connectivityState = connectivityState.IDLE;
+  private watchers: Watcher[] = [];
+  private active = 0;
+  private backoffMs: number;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  /** `target` is `unix:///path`, `unix:/path` or a bare socket path. */
+  constructor(target: string, options: FastChannelOptions = {}) {
+    this.path = unixPath(target);
+    this.target = `unix://${this.path}`;
+    this.peer = `unix:${this.path}`;
+    this.opts = options;
+    this.maxReceiveMessageLength = options.maxReceiveMessageLength ?? 4 * 1024 * 1024;
+    this.maxSendMessageLength = options.maxSendMessageLength ?? -1;
+    this.backoffMs = options.initialBackoffMs ?? 100;
+    // channelz is not served here; the ref only has to be well-formed.
+    this.channelzRef = { kind: "channel", id: ++nextChannelId, name: this.target } as unknown as ChannelzRef;
+    if (options.tls && (!options.tls.ca || !options.tls.key || !options.tls.cert)) {
+      throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "FastChannel TLS needs ca, key and cert PEMs.");
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    const s = this.session;
+    this.session = undefined;
+    // Graceful: calls in flight finish; their owners cancel them if they want them gone.
+    if (s && !s.closed) s.close();
+    this.setState(connectivityState.SHUTDOWN);
+  }
+
+  getTarget(): string {
+    return this.target;
+  }
+
+  getConnectivityState(tryToConnect: boolean): connectivityState {
+    if (tryToConnect && this.state === connectivityState.IDLE && !this.closed) this.ensureSession();
+    return this.state;
+  }
+
+  watchConnectivityState(currentState: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void {
+    if (this.state !== currentState) {
+      process.nextTick(callback);
+      return;
+    }
+    const w: Watcher = { from: currentState, callback, timer: undefined };
+    const ms = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+    if (ms !== Infinity) {
+      w.timer = setTimeout(() => {
+        this.watchers = this.watchers.filter((x) => x !== w);
+        callback(new Error("Deadline passed without connectivity state change"));
+      }, Math.max(0, ms));
+    }
+    this.watchers.push(w);
+  }
+
+  getChannelzRef(): ChannelzRef {
+    return this.channelzRef;
+  }
+
+  createCall(method: string, deadline: Deadline): FastClientCall {
+    const d = deadline instanceof Date ? deadline.getTime() : deadline;
+    return new FastClientCall(this, method, d);
+  }
+
+  /** @internal Opens one call's stream; called by {@link FastClientCall}. */
+  openStream(headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
+    if (this.closed) throw new Error("Channel has been shut down");
+    let s = this.ensureSession();
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.request(headers);
+    } catch (err) {
+      // The session went away between calls (GOAWAY not yet seen): one retry on a new one.
+      if (this.session === s) this.dropSession(s, false);
+      s = this.ensureSession();
+      stream = s.request(headers);
+    }
+    if (this.active++ === 0) s.ref();
+    return stream;
+  }
+
+  /** @internal */
+  callEnded(): void {
+    if (--this.active === 0) this.session?.unref();
+  }
+
+  private ensureSession(): http2.ClientHttp2Session {
+    const cur = this.session;
+    if (cur && !cur.closed && !cur.destroyed) return cur;
+    if (this.backoffTimer) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = undefined;
+    }
+    const t = this.opts.tls;
+    const path = this.path;
+    const session = http2.connect(t ? "https://localhost" : "http://localhost", {
+      createConnection: t
+        ? () => tls.connect({ path, ca: t.ca, key: t.key, cert: t.cert, servername: t.servername ?? "localhost", ALPNProtocols: ["h2"] })
+        : () => net.connect(path),
+      // Default flow-control windows, as grpc-js: larger ones together stalled node:http2 after a
+      // cancelled big response (a reset stream's in-flight DATA never returned its window).
+      settings: { enablePush: false },
+      maxSessionMemory: Number.MAX_SAFE_INTEGER, // no memory cap on big messages, as grpc-js sets it
+    });
+    this.session = session;
+    if (this.active === 0) session.unref();
+    let connected = false;
+    const timer = setTimeout(() => session.destroy(new Error(`connecting to ${this.path} timed out`)), this.opts.connectTimeoutMs ?? 20_000);
+    timer.unref();
+    session.once("connect", () => {
+      clearTimeout(timer);
+      connected = true;
+      this.backoffMs = this.opts.initialBackoffMs ?? 100;
+      if (this.session === session) this.setState(connectivityState.READY);
+    });
+    session.on("error", () => {
+      // Calls learn of it through their streams; the close handler below moves the state.
+    });
+    session.once("goaway", () => {
+      if (this.session === session) this.dropSession(session, connected);
+    });
+    session.once("close", () => {
+      clearTimeout(timer);
+      if (this.session === session) this.dropSession(session, connected);
+    });
+    this.setState(connectivityState.CONNECTING);
+    return session;
+  }
+
+  private dropSession(session: http2.ClientHttp2Session, wasConnected: boolean): void {
+    this.session = undefined;
+    if (!session.closed && !session.destroyed) session.close();
+    if (this.closed) return;
+    if (wasConnected) {
+      this.setState(connectivityState.IDLE);
+      return;
+    }
+    // A failed attempt: report it, and become connectable again after a backoff (waitForReady polls).
+    this.setState(connectivityState.TRANSIENT_FAILURE);
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 1000);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (!this.closed && !this.session) this.setState(connectivityState.IDLE);
+    }, wait);
+    this.backoffTimer.unref();
+  }
+
+  private setState(s: connectivityState): void {
+    if (this.state === s) return;
+    this.state = s;
+    if (this.watchers.length === 0) return;
+    const fire = this.watchers.filter((w) => w.from !== s);
+    this.watchers = this.watchers.filter((w) => w.from === s);
+    for (const w of fire) {
+      if (w.timer) clearTimeout(w.timer);
+      process.nextTick(w.callback);
+    }
+  }
+}

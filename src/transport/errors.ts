@@ -1,0 +1,35 @@
+/**
+ * Errors the fast transport raises outside a call (bad targets, bad options,
+ * bind failures). Failures inside a call surface as gRPC statuses instead.
+ */
+
+/** Stable identifiers of transport failures. */
+export type TransportErrorCode =
+  | "TRANSPORT_TARGET_INVALID"
+  | "TRANSPORT_BIND_FAILED"
+  | "TRANSPORT_SERVER_STARTED"
+  | "TRANSPORT_SERVICE_INVALID"
+  | "TRANSPORT_CREDENTIALS_INVALID";
+
+/** An error of the fast transport, with a machine-readable {@link TransportErrorCode}. */
+export class TransportError extends Error {
+  /** Stable identifier of the failure; match on this, not on the message. */
+  readonly code: TransportErrorCode;
+
+  constructor(code: TransportErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TransportError";
+    this.code = code;
+  }
+}
+
+/** The socket path of a `unix://path` or `unix:path` target (a bare path passes through). */
+export function unixPath(target: string): string {
+  let p = target;
+  if (p.startsWith("unix://")) p = p.slice(7);
+  else if (p.startsWith("unix:")) p = p.slice(5);
+  if (p.length === 0 || p.includes("\0")) {
+    throw new TransportError("TRANSPORT_TARGET_INVALID", `not a Unix socket target: ${JSON.stringify(target)}; expected unix:///absolute/path.`);
+  }
+  return p;
+}

@@ -1,0 +1,115 @@
+/**
+ * gRPC length-prefixed messages: one flag byte (compressed or not), a
+ * big-endian uint32 length, the payload. Both sides of the fast transport
+ * frame and deframe here.
+ */
+
+/** Bytes before each message's payload. */
+export const HEADER_BYTES = 5;
+
+/** Frames one serialized message (uncompressed). One allocation: header and payload together. */
+export function frameMessage(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  out[0] = 0;
+  out.writeUInt32BE(payload.length, 1);
+  payload.copy(out, HEADER_BYTES);
+  return out;
+}
+
+/** Why a {@link Deframer} gave up. */
+export type DeframeFailure = "too-large" | "compressed";
+
+/**
+ * Splits a byte stream into messages. Feeds arrive as HTTP/2 DATA chunks; a
+ * message may span chunks or share one with others. The common case (one
+ * whole message in one chunk) costs a `subarray`, no copy.
+ */
+export class Deframer {
+  /** Largest payload accepted; -1 for no limit. */
+  maxLength: number;
+  /** Payload length of the message being assembled, or -1 while reading its header. */
+  private need = -1;
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private headerFill = 0;
+  private parts: Buffer[] = [];
+  private filled = 0;
+  /** Set once the stream broke a rule; later input is ignored. */
+  failure: DeframeFailure | undefined;
+  /** Length of the message that broke the size limit. */
+  failedLength = 0;
+
+  constructor(maxLength: number) {
+    this.maxLength = maxLength;
+  }
+
+  /** Feeds a chunk; calls `onMessage` for each complete payload. Returns false once failed. */
+  push(chunk: Buffer, onMessage: (payload: Buffer) => void): boolean {
+    if (this.failure) return false;
+    let off = 0;
+    const len = chunk.length;
+    while (off < len) {
+      if (this.need < 0) {
+        // Fast path: a whole header in this chunk and nothing half-read before it.
+        if (this.headerFill === 0 && len - off >= HEADER_BYTES) {
+          if (!this.startMessage(chunk[off]!, chunk.readUInt32BE(off + 1))) return false;
+          off += HEADER_BYTES;
+        } else {
+          const n = Math.min(HEADER_BYTES - this.headerFill, len - off);
+          chunk.copy(this.header, this.headerFill, off, off + n);
+          this.headerFill += n;
+          off += n;
+          if (this.headerFill < HEADER_BYTES) break;
+          this.headerFill = 0;
+          if (!this.startMessage(this.header[0]!, this.header.readUInt32BE(1))) return false;
+        }
+        if (this.need === 0) {
+          this.need = -1;
+          onMessage(EMPTY);
+          continue;
+        }
+      }
+      const avail = len - off;
+      if (this.filled === 0 && avail >= this.need) {
+        const msg = chunk.subarray(off, off + this.need);
+        off += this.need;
+        this.need = -1;
+        onMessage(msg);
+        continue;
+      }
+      const take = Math.min(this.need - this.filled, avail);
+      this.parts.push(chunk.subarray(off, off + take));
+      this.filled += take;
+      off += take;
+      if (this.filled === this.need) {
+        const msg = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.filled);
+        this.parts = [];
+        this.filled = 0;
+        this.need = -1;
+        onMessage(msg);
+      }
+    }
+    return true;
+  }
+
+  /** True when no message is half-received (a stream may end here cleanly). */
+  get idle(): boolean {
+    return this.need < 0 && this.headerFill === 0;
+  }
+
+  private startMessage(flag: number, length: number): boolean {
+    if (flag !== 0) {
+      // We never advertise grpc-accept-encoding, so a conforming peer never compresses.
+      this.failure = "compressed";
+      return false;
+    }
+    if (this.maxLength >= 0 && length > this.maxLength) {
+      this.failure = "too-large";
+      this.failedLength = length;
+      return false;
+    }
+    this.need = length;
+    return true;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,359 @@
+/**
+ * One server call of a {@link FastServer}: the HTTP/2 side (response
+ * headers, length-prefixed messages, trailers, deadline, cancellation) in
+ * {@link ServerCallCore}, and the objects handlers receive, shaped like
+ * grpc-js's ServerUnaryCall / ServerReadableStream / ServerWritableStream /
+ * ServerDuplexStream as far as handlers use them.
+ */
+import { EventEmitter } from "node:events";
+import { constants as h2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { Duplex, Readable, Writable } from "node:stream";
+import { Metadata, status } from "@grpc/grpc-js";
+import { frameMessage } from "./frame.ts";
+import { addMetadataToHeaders, metadataFromHeaders } from "./metadata.ts";
+import { encodeGrpcMessage } from "./status.ts";
+
+/** The four gRPC call kinds, as grpc-js names them. */
+export type MethodKind = "unary" | "clientStream" | "serverStream" | "bidi";
+
+/** A registered method: its handler and (de)serializers. */
+export interface MethodEntry {
+  readonly path: string;
+  readonly kind: MethodKind;
+  readonly handler: (call: ServerSurface, callback?: UnaryCallback) => unknown;
+  readonly serialize: (value: unknown) => Buffer;
+  readonly deserialize: (bytes: Buffer) => unknown;
+}
+
+/** A status as handlers report it: grpc-js's ServerErrorResponse / ServerStatusResponse. */
+export interface HandlerError {
+  code?: unknown;
+  details?: unknown;
+  message?: unknown;
+  metadata?: unknown;
+}
+
+/** grpc-js's sendUnaryData. */
+export type UnaryCallback = (err: HandlerError | null, value?: unknown, trailer?: Metadata, flags?: number) => void;
+
+/** Per-server facts a call needs. */
+export interface ServerCallContext {
+  readonly maxSendMessageLength: number;
+  readonly peer: string;
+}
+
+/** What every handler-facing call object offers (grpc-js's ServerSurfaceCall). */
+export interface ServerSurface {
+  cancelled: boolean;
+  readonly metadata: Metadata;
+  request?: unknown;
+  getPeer(): string;
+  sendMetadata(md: Metadata): void;
+  getDeadline(): Date | number;
+  getPath(): string;
+  getHost(): string;
+  getAuthContext(): Record<string, never>;
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+}
+
+const kCore = Symbol("podplug.serverCall");
+interface TaggedStream extends ServerHttp2Stream {
+  [kCore]?: ServerCallCore;
+  trailersToSend?: OutgoingHttpHeaders;
+}
+
+function onWantTrailers(this: TaggedStream): void {
+  const t = this.trailersToSend;
+  this.trailersToSend = undefined;
+  if (t && !this.destroyed) this.sendTrailers(t);
+}
+function onClose(this: TaggedStream): void {
+  this[kCore]?.onClose();
+}
+function onDeadline(core: ServerCallCore): void {
+  core.sendStatus(status.DEADLINE_EXCEEDED, "Deadline exceeded");
+  core.markCancelled();
+}
+/** Streams must always have an error listener; failures show up as 'close'. */
+export function ignoreError(): void {}
+
+/** The status a handler's error stands for (grpc-js's serverErrorToStatus). */
+export function handlerErrorStatus(err: HandlerError): { code: status; details: string } {
+  const c = err.code;
+  const code = typeof c === "number" && Number.isInteger(c) && c >= 0 && c <= 16 ? (c as status) : status.UNKNOWN;
+  const details = typeof err.details === "string" ? err.details : typeof err.message === "string" ? err.message : "Unknown error";
+  return { code, details };
+}
+
+function isMetadata(v: unknown): v is Metadata {
+  return v instanceof Metadata;
+}
+
+/** The HTTP/2 side of one server call. */
+export class ServerCallCore {
+  readonly stream: TaggedStream;
+  readonly entry: MethodEntry;
+  readonly deadline: number;
+  /** The handler-facing object, once made. */
+  facade: ServerSurface | undefined;
+  private readonly ctx: ServerCallContext;
+  private readonly reqHeaders: IncomingHttpHeaders;
+  private md: Metadata | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private headersSent = false;
+  /** Status sent, or the stream is gone. */
+  done = false;
+  cancelled = false;
+
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, entry: MethodEntry, ctx: ServerCallContext, timeoutMs: number | undefined) {
+    this.stream = stream;
+    this.reqHeaders = headers;
+    this.entry = entry;
+    this.ctx = ctx;
+    this.stream[kCore] = this;
+    stream.on("close", onClose);
+    // A client's RST_STREAM also ends the request side ('end'); 'aborted' comes first and tells them apart.
+    stream.on("aborted", onClose);
+    if (timeoutMs === undefined) {
+      this.deadline = Infinity;
+    } else {
+      this.deadline = Date.now() + timeoutMs;
+      this.timer = setTimeout(onDeadline, timeoutMs, this);
+    }
+  }
+
+  /** Request metadata, built on first use (most handlers never look). */
+  get metadata(): Metadata {
+    return (this.md ??= metadataFromHeaders(this.reqHeaders));
+  }
+
+  get peer(): string {
+    return this.ctx.peer;
+  }
+
+  get host(): string {
+    const a = this.reqHeaders[":authority"];
+    return typeof a === "string" ? a : "";
+  }
+
+  sendMetadata(md: Metadata | undefined): void {
+    if (this.headersSent || this.done || this.stream.destroyed) return;
+    this.headersSent = true;
+    const headers: OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc" };
+    addMetadataToHeaders(headers, md);
+    this.stream.on("wantTrailers", onWantTrailers);
+    this.stream.respond(headers, { waitForTrailers: true });
+  }
+
+  /** Serializes and sends one message; false when the call failed instead (status already sent). */
+  sendMessage(value: unknown, cb?: (err?: Error | null) => void): boolean {
+    const frame = this.encode(value);
+    if (!frame) {
+      if (cb) process.nextTick(cb);
+      return false;
+    }
+    if (!this.headersSent) this.sendMetadata(undefined);
+    if (cb) this.stream.write(frame, cb);
+    else this.stream.write(frame);
+    return true;
+  }
+
+  /** A unary response: headers, the message and the OK status in as few writes as node:http2 allows. */
+  sendResponse(value: unknown, trailer: Metadata | undefined): void {
+    const frame = this.encode(value);
+    if (!frame) return;
+    if (!this.headersSent) this.sendMetadata(undefined);
+    this.done = true;
+    this.clearTimer();
+    this.stream.trailersToSend = this.trailers(status.OK, "", trailer);
+    this.stream.end(frame);
+  }
+
+  /** Ends the call with a status (Trailers-Only when nothing was sent yet). */
+  sendStatus(code: status, details: string, md?: Metadata | null): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    const s = this.stream;
+    if (s.destroyed || s.closed) return;
+    const trailers = this.trailers(code, details, md ?? undefined);
+    if (!this.headersSent) {
+      this.headersSent = true;
+      trailers[":status"] = 200;
+      trailers["content-type"] = "application/grpc";
+      s.respond(trailers, { endStream: true });
+    } else {
+      s.trailersToSend = trailers;
+      s.end();
+    }
+  }
+
+  /** Fails the call with an error a handler reported. */
+  sendError(err: HandlerError, trailer?: Metadata): void {
+    const { code, details } = handlerErrorStatus(err);
+    this.sendStatus(code, details, trailer ?? (isMetadata(err.metadata) ? err.metadata : undefined));
+  }
+
+  /** @internal The stream closed; before a status that means the client cancelled (or the connection died). */
+  onClose(): void {
+    this.stream[kCore] = undefined;
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    this.markCancelled();
+  }
+
+  /** @internal Marks the call cancelled and tells the handler ('cancelled'; streams are destroyed, as grpc-js does). */
+  markCancelled(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const f = this.facade;
+    if (!f) return;
+    f.cancelled = true;
+    f.emit("cancelled", "cancelled");
+    if (f instanceof FastServerReadableStream || f instanceof FastServerDuplexStream) f.destroy();
+    if (!this.stream.destroyed) this.stream.close(h2.NGHTTP2_CANCEL);
+  }
+
+  private encode(value: unknown): Buffer | undefined {
+    if (this.done) return undefined;
+    let payload: Buffer;
+    try {
+      payload = this.entry.serialize(value);
+    } catch (err) {
+      this.sendStatus(status.INTERNAL, `Error serializing response: ${(err as Error).message}`);
+      return undefined;
+    }
+    const max = this.ctx.maxSendMessageLength;
+    if (max >= 0 && payload.length > max) {
+      this.sendStatus(status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${max})`);
+      return undefined;
+    }
+    return frameMessage(payload);
+  }
+
+  private trailers(code: status, details: string, md: Metadata | undefined): OutgoingHttpHeaders {
+    const t: OutgoingHttpHeaders = { "grpc-status": String(code) };
+    if (details) t["grpc-message"] = encodeGrpcMessage(details);
+    addMetadataToHeaders(t, md);
+    return t;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+// The mixin pattern needs constructors typed `any[]` (TypeScript's rule); nothing `any` leaves this file.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor<T> = new (...args: any[]) => T;
+
+/** Adds grpc-js's ServerSurfaceCall methods to an EventEmitter or stream class. */
+function surface<B extends Ctor<EventEmitter>>(Base: B) {
+  return class extends Base {
+    core!: ServerCallCore;
+    cancelled = false;
+    request: unknown = undefined;
+    get metadata(): Metadata {
+      return this.core.metadata;
+    }
+    getPeer(): string {
+      return this.core.peer;
+    }
+    sendMetadata(md: Metadata): void {
+      this.core.sendMetadata(md);
+    }
+    getDeadline(): Date | number {
+      return this.core.deadline;
+    }
+    getPath(): string {
+      return this.core.entry.path;
+    }
+    getHost(): string {
+      return this.core.host;
+    }
+    getAuthContext(): Record<string, never> {
+      return {};
+    }
+  };
+}
+
+/** Adds grpc-js's response-stream behaviour (write, end(trailers), 'error' as status) to a surface class. */
+function sink<B extends Ctor<Writable & { core: ServerCallCore }>>(Base: B) {
+  return class extends Base {
+    /** @internal */
+    trailer: Metadata | undefined;
+    /** @internal */
+    pendingError: HandlerError | undefined;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    constructor(...args: any[]) {
+      super(...args);
+      // grpc-js: an 'error' emitted on a response stream becomes the call's status.
+      this.on("error", (err: HandlerError) => {
+        this.pendingError = err;
+        if (!this.writableEnded) this.end();
+        else if (this.destroyed) this.core.sendError(err);
+      });
+    }
+    override _write(chunk: unknown, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+      this.core.sendMessage(chunk, cb);
+    }
+    override _final(cb: (err?: Error | null) => void): void {
+      cb(null);
+      if (this.pendingError) this.core.sendError(this.pendingError, this.trailer);
+      else this.core.sendStatus(status.OK, "", this.trailer);
+    }
+    /** Ends the response; `metadata` becomes the trailers (grpc-js's signature). */
+    override end(metadata?: unknown): this {
+      if (isMetadata(metadata)) this.trailer = metadata;
+      return super.end();
+    }
+  };
+}
+
+/** Handler-side unary call (grpc-js ServerUnaryCall). */
+export class FastServerUnaryCall extends surface(EventEmitter) {
+  constructor(core: ServerCallCore, request: unknown) {
+    super();
+    this.core = core;
+    this.request = request;
+  }
+}
+
+/** Handler-side client-streaming call (grpc-js ServerReadableStream). */
+export class FastServerReadableStream extends surface(Readable) {
+  constructor(core: ServerCallCore) {
+    super({ objectMode: true });
+    this.core = core;
+  }
+  override _read(): void {
+    resumeRequests(this.core);
+  }
+}
+
+/** Handler-side server-streaming call (grpc-js ServerWritableStream). */
+export class FastServerWritableStream extends sink(surface(Writable)) {
+  constructor(core: ServerCallCore, request: unknown) {
+    super({ objectMode: true });
+    this.core = core;
+    this.request = request;
+  }
+}
+
+/** Handler-side bidirectional call (grpc-js ServerDuplexStream). */
+export class FastServerDuplexStream extends sink(surface(Duplex)) {
+  constructor(core: ServerCallCore) {
+    super({ objectMode: true });
+    this.core = core;
+  }
+  override _read(): void {
+    resumeRequests(this.core);
+  }
+}
+
+function resumeRequests(core: ServerCallCore): void {
+  if (core.stream.isPaused()) core.stream.resume();
+}
