@@ -80,4 +80,17 @@ describe("interop: logs and stdio across languages (case 3)", function () {
     assert.match(stdio, /stdout:stdout log7\n/);
     assert.match(stdio, /stderr:stderr log7\n/);
   });
+
+  it("nothing a TS plugin logs breaks a Go host's log parser: reserved keys, circular fields, newlines", async () => {
+    const r = await runPeer("gohost", ["-cmd", nodeCommand("test/interop/fixtures/log-plugin.ts"), "get", "evil", "ping"]);
+    assert.equal(r.code, 0, explain(r));
+    assert.equal(eventsOf(r, "get")[0]?.["value"], "survived");
+    assert.equal(eventsOf(r, "ping").length, 1, "the Go host kept working");
+    assert.doesNotMatch(r.stderr, /panic|goroutine \d+ \[/);
+    const level = (msg: string) => r.logs.find((l) => l["@message"] === msg)?.["@level"];
+    assert.equal(level("evil fields"), "warn");
+    assert.equal(level("circular"), "error");
+    assert.equal(level("two\nlines"), "info");
+    assert.equal(level("after"), "info");
+  });
 });
