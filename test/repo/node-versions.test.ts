@@ -6,11 +6,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { ROOT, tempDir } from "../helpers.ts";
 
-// The project installs each supported Node from npm: `node` (24) and `node22`.
-const NODES: Record<string, string> = { "22": join(ROOT, "node_modules", "node22", "bin", "node"), "24": join(ROOT, "node_modules", "node", "bin", "node") };
+// Node 24 is the project's own `node` package; `make test-deps` puts Node 22 in the cache (tools/fetch-node.sh).
+const CACHE = process.env["PODPLUG_CACHE"] ?? join(homedir(), ".cache", "podplug");
+const NODES: Record<string, string> = {
+  "22": join(CACHE, "node", process.env["PODPLUG_NODE22_VERSION"] ?? "22.23.3", "node_modules", "node", "bin", "node"),
+  "24": join(ROOT, "node_modules", "node", "bin", "node"),
+};
 
 describe("supported Node versions", function () {
   this.timeout(60_000);
