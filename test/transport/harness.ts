@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { generateCertificate, type CertificatePair } from "../../src/protocol/mtls.ts";
 import { channelOptions } from "../../src/protocol/transport.ts";
 import { FastChannel } from "../../src/transport/channel.ts";
-import { NODE, ROOT } from "../helpers.ts";
+import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
 
 /** Which implementation plays a side. */
@@ -41,6 +41,31 @@ export async function startServer(kind: Impl, socket: string, tlsDir?: string): 
         proc.kill("SIGKILL");
       }),
   };
+}
+
+/** Where a suite's server listens; filled in by {@link useServer}'s before() hook. */
+export interface ServerFixture {
+  socket: string;
+  /** Present when the server runs TLS. */
+  certs?: TlsFiles;
+}
+
+/** Mocha hooks that run an echo server (own temp folder) for the enclosing describe(). */
+export function useServer(kind: Impl, tls = false): ServerFixture {
+  const fx: ServerFixture = { socket: "" };
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  let server: ServerProcess | undefined;
+  before(async () => {
+    tmp = tempDir("ptx-");
+    fx.socket = join(tmp.dir, "s.sock");
+    if (tls) fx.certs = await makeTls(tmp.dir);
+    server = await startServer(kind, fx.socket, tls ? tmp.dir : undefined);
+  });
+  after(async () => {
+    await server?.stop();
+    tmp?.remove();
+  });
+  return fx;
 }
 
 /** Certificates for mutual TLS tests, written to `dir` as the server process reads them. */

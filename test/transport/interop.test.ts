@@ -5,11 +5,10 @@
  * grpc-js pair checks that the expectations are grpc-js's own behaviour).
  */
 import { strict as assert } from "node:assert";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { tempDir, waitFor } from "../helpers.ts";
+import { waitFor } from "../helpers.ts";
 import type { EchoClientInstance, EchoMessage } from "./fixtures/echo.ts";
-import { collect, makeClient, startServer, unary, type Impl, type ServerProcess } from "./harness.ts";
+import { collect, makeClient, unary, useServer, type Impl } from "./harness.ts";
 
 const PAIRS: [Impl, Impl][] = [
   ["fast", "grpcjs"],
@@ -20,22 +19,10 @@ const PAIRS: [Impl, Impl][] = [
 
 for (const [clientKind, serverKind] of PAIRS) {
   describe(`transport interop: ${clientKind} client -> ${serverKind} server`, function () {
-    let tmp: ReturnType<typeof tempDir>;
-    let server: ServerProcess;
-    let socket: string;
+    const fx = useServer(serverKind);
     let client: EchoClientInstance;
-
-    before(async () => {
-      tmp = tempDir("ptx-");
-      socket = join(tmp.dir, "s.sock");
-      server = await startServer(serverKind, socket);
-      client = makeClient(clientKind, socket);
-    });
-    after(async () => {
-      client.close();
-      await server.stop();
-      tmp.remove();
-    });
+    before(() => (client = makeClient(clientKind, fx.socket)));
+    after(() => client.close());
 
     const stats = async (): Promise<EchoMessage> => (await unary(client, "stats", {})).res!;
 
@@ -119,7 +106,7 @@ for (const [clientKind, serverKind] of PAIRS) {
     });
 
     it("unary: a raised receive limit takes 8 MiB", async () => {
-      const c = makeClient(clientKind, socket, { maxReceive: 16 * 1024 * 1024 });
+      const c = makeClient(clientKind, fx.socket, { maxReceive: 16 * 1024 * 1024 });
       try {
         const o = await unary(c, "unary", { size: 8 * 1024 * 1024 });
         assert.equal(o.err, undefined);
