@@ -9,7 +9,8 @@ import { Client } from "../../src/host/index.ts";
 import { generateCertificate, handshakeFieldToCert } from "../../src/protocol/index.ts";
 import { HealthClient } from "../../src/gen/grpc/health/v1/health.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
-import { captureLogger } from "../helpers.ts";
+import { counterPlugin, handshake as counterHandshake } from "../../examples/counter/shared.ts";
+import { captureLogger, tempDir } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, runPeer } from "./peers.ts";
 
 /** A health Check on a plugin socket with the given credentials; resolves with the error, if any. */
@@ -69,6 +70,34 @@ describe("interop: AutoMTLS both ways (case 4)", function () {
       assert.equal((await kv.get("k")).toString(), "secret");
     } finally {
       await client.kill();
+    }
+  });
+
+  it("broker callbacks run over mutual TLS too: Go host ↔ TS counter plugin", async () => {
+    const work = tempDir("pm-");
+    try {
+      const r = await runPeer("gohost-counter", ["-automtls", "-cmd", nodeCommand("examples/counter/plugin.ts"), "put", "c", "7", "get", "c"], { cwd: work.dir });
+      assert.equal(r.code, 0, explain(r));
+      assert.deepEqual(eventsOf(r, "callback").map((e) => [e["a"], e["b"]]), [[0, 7]]);
+      assert.equal(eventsOf(r, "get")[0]?.["value"], 7);
+    } finally {
+      work.remove();
+    }
+  });
+
+  it("broker callbacks run over mutual TLS too: TS host ↔ go-plugin's bidirectional plugin", async () => {
+    const work = tempDir("pm-");
+    const { logger } = captureLogger("info");
+    const client = new Client({ handshake: counterHandshake, plugins: { counter: counterPlugin() }, cmd: { command: goPeer("bidir-plugin"), cwd: work.dir }, autoMTLS: true, logger });
+    try {
+      const counter = await client.dispense("counter");
+      const calls: bigint[][] = [];
+      await counter.put("c", 7n, { sum: async (a, b) => (calls.push([a, b]), a + b) });
+      assert.equal(await counter.get("c"), 7n);
+      assert.deepEqual(calls, [[0n, 7n]]);
+    } finally {
+      await client.kill();
+      work.remove();
     }
   });
 });
