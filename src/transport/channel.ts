@@ -147,6 +147,20 @@ export class FastChannel implements ChannelInterface, CallHost {
     return stream;
   }
 
+  /** @internal True while connected. */
+  get ready(): boolean {
+    return this.state === connectivityState.READY;
+  }
+
+  /** @internal Waits for READY, connecting (and retrying after backoff) as needed. */
+  whenReady(cb: (err?: Error) => void, wanted: () => boolean): void {
+    if (!wanted()) return; // the call ended (deadline, cancel): stop reconnecting for it
+    const state = this.getConnectivityState(true);
+    if (state === connectivityState.READY) cb();
+    else if (state === connectivityState.SHUTDOWN) cb(new Error("Channel has been shut down"));
+    else this.watchConnectivityState(state, Infinity, () => this.whenReady(cb, wanted));
+  }
+
   /** @internal */
   callEnded(): void {
     if (--this.active === 0) this.session?.unref();

@@ -20,6 +20,10 @@ export interface CallHost {
   openStream(headers: OutgoingHttpHeaders): ClientHttp2Stream;
   /** Tells the channel a call ended (for keeping the process alive only while calls run). */
   callEnded(): void;
+  /** True while connected. */
+  readonly ready: boolean;
+  /** Calls back once connected (grpc-js's waitForReady call option), or with an error once the channel closes. */
+  whenReady(cb: (err?: Error) => void, wanted: () => boolean): void;
   readonly peer: string;
   readonly maxReceiveMessageLength: number;
   readonly maxSendMessageLength: number;
@@ -33,7 +37,6 @@ interface TaggedStream extends ClientHttp2Stream {
   [kCall]?: FastClientCall;
 }
 
-const USER_AGENT = `podplug-fast/0.1 node/${process.versions.node}`;
 let nextCallNumber = 0;
 
 // Shared listeners (`this` is the stream): no closures allocated per call.
@@ -82,6 +85,8 @@ export class FastClientCall implements GrpcCall {
   /** node:http2 emitted every DATA byte ('end'): trailers can arrive while a paused stream still buffers data. */
   private readEnded = false;
   private readonly deliverMessage = (msg: Buffer): void => this.receive(msg);
+  /** Writes made while a waitForReady call waits for the connection. */
+  private held: { frame: Buffer; cb: ((err?: Error | null) => void) | undefined }[] | undefined;
 
   constructor(host: CallHost, method: string, deadline: number) {
     this.host = host;
@@ -97,7 +102,7 @@ export class FastClientCall implements GrpcCall {
       ":path": this.method,
       "content-type": "application/grpc",
       te: "trailers",
-      "user-agent": USER_AGENT,
+      // user-agent is optional in gRPC; one header less per call is measurable here.
     };
     if (this.deadline !== Infinity) {
       const ms = this.deadline - Date.now();
@@ -109,6 +114,23 @@ export class FastClientCall implements GrpcCall {
       this.timer = setTimeout(onDeadline, ms, this);
     }
     addMetadataToHeaders(headers, metadata);
+    if (!this.host.ready && metadata.getOptions().waitForReady) {
+      // Messages and the half-close wait with the call; the deadline timer still runs.
+      this.held = [];
+      this.host.whenReady(
+        (err) => {
+          if (this.ended) return;
+          if (err) this.finish({ code: status.UNAVAILABLE, details: err.message, metadata: new Metadata() });
+          else this.open(headers);
+        },
+        () => !this.ended,
+      );
+      return;
+    }
+    this.open(headers);
+  }
+
+  private open(headers: OutgoingHttpHeaders): void {
     let stream: TaggedStream;
     try {
       stream = this.host.openStream(headers);
@@ -125,10 +147,23 @@ export class FastClientCall implements GrpcCall {
     stream.on("close", onClose);
     stream.on("error", onError);
     this.stream = stream;
+    const held = this.held;
+    if (held) {
+      this.held = undefined;
+      for (const w of held) {
+        if (w.cb) stream.write(w.frame, w.cb);
+        else stream.write(w.frame);
+      }
+      if (this.halfClosed) stream.end();
+    }
   }
 
   sendMessageWithContext(context: MessageContext, message: Buffer): void {
     const cb = context.callback;
+    if (this.held && !this.ended) {
+      this.held.push({ frame: frameMessage(message), cb });
+      return;
+    }
     if (this.ended || !this.stream) {
       if (cb) process.nextTick(cb);
       return;

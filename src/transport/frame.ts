@@ -29,9 +29,10 @@ export class Deframer {
   maxLength: number;
   /** Payload length of the message being assembled, or -1 while reading its header. */
   private need = -1;
-  private readonly header = Buffer.alloc(HEADER_BYTES);
+  /** Made only when a header straddles two chunks (rare): most calls allocate nothing here. */
+  private header: Buffer | undefined;
   private headerFill = 0;
-  private parts: Buffer[] = [];
+  private parts: Buffer[] | undefined;
   private filled = 0;
   /** Set once the stream broke a rule; later input is ignored. */
   failure: DeframeFailure | undefined;
@@ -54,13 +55,14 @@ export class Deframer {
           if (!this.startMessage(chunk[off]!, chunk.readUInt32BE(off + 1))) return false;
           off += HEADER_BYTES;
         } else {
+          const header = (this.header ??= Buffer.alloc(HEADER_BYTES));
           const n = Math.min(HEADER_BYTES - this.headerFill, len - off);
-          chunk.copy(this.header, this.headerFill, off, off + n);
+          chunk.copy(header, this.headerFill, off, off + n);
           this.headerFill += n;
           off += n;
           if (this.headerFill < HEADER_BYTES) break;
           this.headerFill = 0;
-          if (!this.startMessage(this.header[0]!, this.header.readUInt32BE(1))) return false;
+          if (!this.startMessage(header[0]!, header.readUInt32BE(1))) return false;
         }
         if (this.need === 0) {
           this.need = -1;
@@ -77,12 +79,13 @@ export class Deframer {
         continue;
       }
       const take = Math.min(this.need - this.filled, avail);
-      this.parts.push(chunk.subarray(off, off + take));
+      const parts = (this.parts ??= []);
+      parts.push(chunk.subarray(off, off + take));
       this.filled += take;
       off += take;
       if (this.filled === this.need) {
-        const msg = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.filled);
-        this.parts = [];
+        const msg = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.filled);
+        this.parts = undefined;
         this.filled = 0;
         this.need = -1;
         onMessage(msg);

@@ -51,6 +51,16 @@ describe("transport: FastChannel connection life", function () {
     assert.equal((await unary(client, "unary", { text: "up" })).res?.text, "up");
   });
 
+  it("a call with the waitForReady option waits for a server to appear (and gives up at its deadline)", async () => {
+    const late = await unary(client, "unary", { text: "late" }, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 300 });
+    assert.equal(late.err?.code, grpc.status.DEADLINE_EXCEEDED);
+    const pending = unary(client, "unary", { text: "patient" }, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 20_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    server = await startServer("fast", socket);
+    const o = await pending;
+    assert.equal(o.res?.text, "patient", o.err?.message);
+  });
+
   it("a dying server fails calls in flight UNAVAILABLE; the next call reconnects to its successor", async () => {
     server = await startServer("fast", socket);
     assert.equal((await unary(client, "unary", { text: "one" })).res?.text, "one");
