@@ -139,6 +139,25 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       }
     });
 
+    it("re-attaches when the Go sidecar is replaced, skipping the killed one's stale socket", async () => {
+      const first = startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const client = new Client({ handshake: kvHandshake, plugins: { kv: kvPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }), backoff: { initialMs: 50, maxMs: 500 } });
+      try {
+        const kv = await client.dispense("kv");
+        await kv.put("k", Buffer.from("kept"));
+        const before = (await client.start()).handshake.address;
+        first.kill("SIGKILL"); // no clean-up: its socket file stays behind, dead
+        await exited(first);
+        startGoSidecar("grpc-plugin", socks.dir, work.dir); // what the kubelet does
+        const value = await waitFor(() => kv.get("k").then((v) => v.toString(), () => undefined), 30_000, "a call through the new sidecar");
+        assert.equal(value, "kept\n\nWritten from plugin-go-grpc");
+        assert.ok(client.restartCount >= 1, `restartCount ${client.restartCount}`);
+        assert.ok(existsSync(before), "the dead plugin's socket was expected to stay behind");
+      } finally {
+        await client.kill();
+      }
+    });
+
     it("serves broker callbacks to go-plugin's examples/bidirectional plugin from the plugin's folder", async () => {
       startGoSidecar("bidir-plugin", socks.dir, work.dir);
       const client = new Client({ handshake: counterHandshake, plugins: { counter: counterPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }) });
