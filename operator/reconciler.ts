@@ -16,6 +16,7 @@ import { PLUGINS_ANNOTATION } from '../src/inject/conventions.ts';
 import { PLUGIN_API_VERSION, PLUGIN_KIND, WORKLOAD_KINDS, type Plugin, type WorkloadKind } from '../src/inject/types.ts';
 import { APPLY_PATCH, type KubeClient } from './client.ts';
 import { KubeApiError, isRetriable } from './errors.ts';
+import { ensureHostCertificate } from './mtls.ts';
 import { EventRecorder } from './events.ts';
 import { FIELD_MANAGER, addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from './finalizer.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -232,7 +233,7 @@ export class Controller {
       const skeleton: V1PodTemplateSpec = { spec: { containers: (w.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name })) } };
       let template: V1PodTemplateSpec;
       try {
-        template = inject(skeleton, plugins, { agentImage: this.#opts.agentImage });
+        template = inject(skeleton, plugins, { agentImage: this.#opts.agentImage, autoMTLS: true });
       } catch (err) {
         if (!(err instanceof InjectError)) throw err;
         for (const p of plugins) this.#recordApplyError(p, `${kind} ${name}: ${err.message}`);
@@ -308,6 +309,10 @@ export class Controller {
     }
 
     if (!hasFinalizer(p)) await addFinalizer(this.#client, p);
+    if (p.spec.autoMTLS && await ensureHostCertificate(this.#client, p)) {
+      log.info('created the AutoMTLS host certificate Secret');
+      void this.#events.record(pluginTarget(p), 'Normal', 'CertificateCreated', `AutoMTLS host certificate stored in Secret podplug-${name}-mtls`);
+    }
 
     const status = computeStatus(p, views, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), this.#applyErrors.get(pluginKey(ns, name)));
     if (!sameStatus(p.status, status)) {

@@ -26,3 +26,18 @@ export function pluginSocketDir(name: string): string {
 export function pluginContainerName(name: string): string {
   return `${CONTAINER_PREFIX}${name}`;
 }
+
+/** Where host containers and the agent find each AutoMTLS plugin's host certificate. */
+export const MTLS_ROOT = '/var/run/podplug-mtls';
+/** Volumes carrying those certificates are `podplug-mtls-<name>`. */
+export const MTLS_VOLUME_PREFIX = 'podplug-mtls-';
+
+/** The Secret (type kubernetes.io/tls) holding the host certificate for plugin `name`. */
+export function mtlsSecretName(name: string): string {
+  return `podplug-${name}-mtls`;
+}
+
+/** The folder holding `tls.crt` and `tls.key` of plugin `name`'s host certificate. */
+export function mtlsDir(name: string): string {
+  return `${MTLS_ROOT}/${name}`;
+}

@@ -19,9 +19,13 @@ import {
   AGENT_PORT,
   CONTAINER_PREFIX,
   DEFAULT_AGENT_IMAGE,
+  MTLS_ROOT,
+  MTLS_VOLUME_PREFIX,
   PLUGINS_ANNOTATION,
   SOCKET_ROOT,
   SOCKET_VOLUME,
+  mtlsDir,
+  mtlsSecretName,
   pluginContainerName,
   pluginSocketDir,
 } from './conventions.ts';
@@ -34,6 +38,13 @@ export interface InjectOptions {
   agentImage?: string | false;
   /** Pull policy of the agent image. */
   agentImagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /**
+   * Wire `spec.autoMTLS` Plugins to their host-certificate Secret (see
+   * docs/operator.md): the plugin gets PLUGIN_CLIENT_CERT from it, the host
+   * containers and the agent mount it. Off by default: the local runtime
+   * hands certificates to processes itself.
+   */
+  autoMTLS?: boolean;
 }
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -95,7 +106,7 @@ function validatePlugin(p: Plugin, i: number): void {
 }
 
 /** The native sidecar that runs plugin `p`. */
-function pluginContainer(p: Plugin, withProbes: boolean): V1Container {
+function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
   const env: V1EnvVar[] = [
@@ -104,6 +115,8 @@ function pluginContainer(p: Plugin, withProbes: boolean): V1Container {
     { name: 'PLUGIN_UNIX_SOCKET_DIR', value: pluginSocketDir(name) },
     { name: 'PODPLUG_PLUGIN_NAME', value: name },
     { name: 'PODPLUG_HANDSHAKE_FILE', value: `${pluginSocketDir(name)}/handshake` },
+    // go-plugin's server reads the host's certificate from here and answers with its own.
+    ...(mtls ? [{ name: 'PLUGIN_CLIENT_CERT', valueFrom: { secretKeyRef: { name: mtlsSecretName(name), key: 'tls.crt' } } }] : []),
     ...(p.spec.env ?? []).map((e) => structuredClone(e)),
   ];
   const c: V1Container = {
@@ -130,7 +143,7 @@ function pluginContainer(p: Plugin, withProbes: boolean): V1Container {
 }
 
 /** The health agent: first native sidecar, sees every plugin folder, answers the kubelet. */
-function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePullPolicy'], names: string[]): V1Container {
+function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePullPolicy'], names: string[], mtls: string[]): V1Container {
   const c: V1Container = {
     name: AGENT_CONTAINER,
     image,
@@ -140,8 +153,10 @@ function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePull
     env: [
       { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
       { name: 'PODPLUG_PLUGINS', value: names.join(',') },
+      ...(mtls.length > 0 ? [{ name: 'PODPLUG_MTLS_ROOT', value: MTLS_ROOT }] : []),
     ],
-    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }],
+    // With AutoMTLS the agent checks health as the host does, with the host's certificate.
+    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)],
     // Started only once it listens, so the plugins' first probes find it.
     startupProbe: { httpGet: { path: '/healthz', port: AGENT_PORT }, periodSeconds: 1, failureThreshold: 30 },
     resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
@@ -152,8 +167,14 @@ function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePull
 }
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
-const isPodplugEnv = (e: V1EnvVar): boolean => e.name === 'PODPLUG_SOCKET_ROOT' || e.name === 'PODPLUG_PLUGINS';
-const isPodplugMount = (m: V1VolumeMount): boolean => m.name === SOCKET_VOLUME;
+const isPodplugEnv = (e: V1EnvVar): boolean => e.name === 'PODPLUG_SOCKET_ROOT' || e.name === 'PODPLUG_PLUGINS' || e.name === 'PODPLUG_MTLS_ROOT';
+const isPodplugVolume = (name: string): boolean => name === SOCKET_VOLUME || name.startsWith(MTLS_VOLUME_PREFIX);
+const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
+
+/** The read-only mounts of the host certificates, for host containers and the agent. */
+function mtlsMounts(names: string[]): V1VolumeMount[] {
+  return names.map((n) => ({ name: `${MTLS_VOLUME_PREFIX}${n}`, mountPath: mtlsDir(n), readOnly: true }));
+}
 
 /**
  * Returns `template` with `plugins` injected: one native sidecar per plugin
@@ -187,7 +208,7 @@ export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], 
 
   // Strip what an earlier injection added, so the result is a function of the rest.
   const initContainers = (spec.initContainers ?? []).filter((c) => !isPodplugContainer(c));
-  const volumes: V1Volume[] = (spec.volumes ?? []).filter((v) => v.name !== SOCKET_VOLUME);
+  const volumes: V1Volume[] = (spec.volumes ?? []).filter((v) => !isPodplugVolume(v.name));
   for (const c of spec.containers) {
     if (c.env) c.env = c.env.filter((e) => !isPodplugEnv(e));
     if (c.volumeMounts) c.volumeMounts = c.volumeMounts.filter((m) => !isPodplugMount(m));
@@ -199,17 +220,21 @@ export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], 
 
   if (sorted.length > 0) {
     const names = sorted.map((p) => p.metadata.name);
+    const mtls = options.autoMTLS ? sorted.filter((p) => p.spec.autoMTLS === true).map((p) => p.metadata.name) : [];
     const agentImage = options.agentImage === undefined ? DEFAULT_AGENT_IMAGE : options.agentImage;
     const injected: V1Container[] = [];
-    if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names));
-    for (const p of sorted) injected.push(pluginContainer(p, agentImage !== false));
+    if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
+    for (const p of sorted) injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name)));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
+    // 0444: non-root containers of any UID in the pod read the host key; it never leaves the pod.
+    for (const n of mtls) volumes.push({ name: `${MTLS_VOLUME_PREFIX}${n}`, secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 } });
     for (const c of spec.containers) {
       c.env = [...(c.env ?? []),
         { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
-        { name: 'PODPLUG_PLUGINS', value: names.join(',') }];
-      c.volumeMounts = [...(c.volumeMounts ?? []), { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }];
+        { name: 'PODPLUG_PLUGINS', value: names.join(',') },
+        ...(mtls.length > 0 ? [{ name: 'PODPLUG_MTLS_ROOT', value: MTLS_ROOT }] : [])];
+      c.volumeMounts = [...(c.volumeMounts ?? []), { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)];
     }
     annotations[PLUGINS_ANNOTATION] = names.join(',');
   }

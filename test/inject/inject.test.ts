@@ -112,6 +112,36 @@ describe('inject (pure)', () => {
     assert.equal(out.spec!.initContainers![0]!.livenessProbe, undefined);
   });
 
+  describe('AutoMTLS (options.autoMTLS, as the operator injects)', () => {
+    it('gives the plugin PLUGIN_CLIENT_CERT from its Secret and mounts the host certificate into the hosts and the agent', () => {
+      const out = inject(template(), [plugin('kv', { autoMTLS: true }), plugin('plain')], { autoMTLS: true });
+      const kv = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
+      assert.deepEqual(kv.env!.find((e) => e.name === 'PLUGIN_CLIENT_CERT'), {
+        name: 'PLUGIN_CLIENT_CERT', valueFrom: { secretKeyRef: { name: 'podplug-kv-mtls', key: 'tls.crt' } },
+      });
+      assert.equal(out.spec!.initContainers!.find((x) => x.name === 'podplug-plain')!.env!.some((e) => e.name === 'PLUGIN_CLIENT_CERT'), false);
+      // The plugin itself never sees the key.
+      assert.deepEqual(kv.volumeMounts!.map((m) => m.name), [SOCKET_VOLUME]);
+      assert.deepEqual(out.spec!.volumes!.find((v) => v.name === 'podplug-mtls-kv'), { name: 'podplug-mtls-kv', secret: { secretName: 'podplug-kv-mtls', defaultMode: 0o444 } });
+      for (const c of [...out.spec!.containers, out.spec!.initContainers![0]!]) {
+        assert.ok(c.volumeMounts!.some((m) => m.name === 'podplug-mtls-kv' && m.mountPath === '/var/run/podplug-mtls/kv' && m.readOnly), c.name);
+        assert.equal(c.env!.find((e) => e.name === 'PODPLUG_MTLS_ROOT')?.value, '/var/run/podplug-mtls', c.name);
+      }
+    });
+
+    it('stays idempotent and is removed with the Plugin', () => {
+      const t = template();
+      const once = inject(t, [plugin('kv', { autoMTLS: true })], { autoMTLS: true });
+      assert.deepEqual(inject(once, [plugin('kv', { autoMTLS: true })], { autoMTLS: true }), once);
+      assert.deepEqual(inject(once, [], { autoMTLS: true }), t);
+    });
+
+    it('without the option (the local runtime) injects no Secret references', () => {
+      const out = inject(template(), [plugin('kv', { autoMTLS: true })]);
+      assert.ok(!JSON.stringify(out).includes('podplug-kv-mtls'));
+    });
+  });
+
   describe('bad input', () => {
     const cases: [string, () => unknown, string, RegExp][] = [
       ['a template without containers', () => inject({ spec: undefined }, [plugin('kv')]), 'PODPLUG_INJECT_INVALID_TEMPLATE', /no containers/],

@@ -108,12 +108,12 @@ describe('the Helm chart', function () {
       const can = async (args: string[]): Promise<boolean> => (await c.kubectl(['auth', 'can-i', '--as', SA, ...args])).stdout.trim() === 'yes';
       for (const a of [['watch', 'plugins.podplug.io', '-A'], ['patch', 'plugins.podplug.io/status', '-n', 'x'], ['patch', 'deployments.apps', '-n', 'x'],
         ['list', 'statefulsets.apps', '-A'], ['patch', 'daemonsets.apps', '-n', 'x'], ['create', 'events', '-n', 'x'],
-        ['update', 'leases.coordination.k8s.io/podplug', '-n', RELEASE_NS]]) {
+        ['update', 'leases.coordination.k8s.io/podplug', '-n', RELEASE_NS], ['create', 'secrets', '-n', 'x']]) {
         assert.ok(await can(a), `cannot ${a.join(' ')}`);
       }
       for (const a of [['get', 'secrets', '-n', 'x'], ['list', 'pods', '-A'], ['delete', 'deployments.apps', '-n', 'x'], ['create', 'deployments.apps', '-n', 'x'],
         ['update', 'deployments.apps', '-n', 'x'], ['delete', 'plugins.podplug.io', '-n', 'x'], ['update', 'leases.coordination.k8s.io/other', '-n', RELEASE_NS],
-        ['create', 'pods', '-n', 'x'], ['list', 'configmaps', '-A']]) {
+        ['create', 'pods', '-n', 'x'], ['list', 'configmaps', '-A'], ['list', 'secrets', '-A'], ['update', 'secrets', '-n', 'x'], ['delete', 'secrets', '-n', 'x']]) {
         assert.ok(!(await can(a)), `may ${a.join(' ')}`);
       }
     });
@@ -123,8 +123,10 @@ describe('the Helm chart', function () {
       await createNamespace(c, ns);
       const asSa = c.impersonatingKubeconfig(SA);
       op = await startOperator(c, ['--leader-elect=true', `--leader-election-namespace=${RELEASE_NS}`, '--leader-election-id=podplug'], asSa, 'operator-as-sa');
-      await c.kubectlOk(['apply', '-n', ns, '-f', '-'], yaml(pluginManifest('rbac'), hostDeployment('rbac-host', { 'podplug.io/host': 'rbac' })));
+      await c.kubectlOk(['apply', '-n', ns, '-f', '-'], yaml(pluginManifest('rbac', { autoMTLS: true }), hostDeployment('rbac-host', { 'podplug.io/host': 'rbac' })));
       await waitTemplate(c, ns, 'rbac-host', 'injected as the SA', (t) => initNames(t).includes('podplug-rbac'));
+      // Creating the AutoMTLS Secret needs no right to read Secrets.
+      await waitFor('the AutoMTLS Secret, created as the SA', async () => Boolean(await getJson(c, ['-n', ns, 'secret', 'podplug-rbac-mtls'])));
       await waitFor('status written as the SA', async () => (await getJson<{ status?: { workloadCount?: number } }>(c, ['-n', ns, 'plugin', 'rbac']))?.status?.workloadCount === 1);
       const lease = await getJson<{ spec: { holderIdentity: string } }>(c, ['-n', RELEASE_NS, 'lease', 'podplug']);
       assert.ok(lease?.spec.holderIdentity, 'no leader');

@@ -77,6 +77,22 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
     assert.ok(p.status!.conditions!.every((x) => x.observedGeneration === 2));
   });
 
+  it('AutoMTLS: creates the host certificate Secret owned by the Plugin and wires it into the template', async () => {
+    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('secure', { autoMTLS: true, selector: { matchLabels: { secure: 'yes' } } }), hostDeployment('secure-host', { secure: 'yes' })));
+    const t = await waitTemplate(c, NS, 'secure-host', 'secure injected', (x) => initNames(x).includes('podplug-secure'));
+    const k = t.spec.initContainers!.find((x) => x.name === 'podplug-secure')! as { env: { name: string; valueFrom?: unknown }[] };
+    assert.deepEqual(k.env.find((e) => e.name === 'PLUGIN_CLIENT_CERT')?.valueFrom, { secretKeyRef: { name: 'podplug-secure-mtls', key: 'tls.crt' } });
+    assert.ok(t.spec.volumes!.some((v) => v.name === 'podplug-mtls-secure'));
+    const secret = await waitFor('Secret', () => getJson<{ type: string; data: Record<string, string>; metadata: { ownerReferences: { kind: string; name: string; uid: string }[] } }>(c, ['-n', NS, 'secret', 'podplug-secure-mtls']));
+    const plugin = await getJson<{ metadata: { uid: string } }>(c, ['-n', NS, 'plugin', 'secure']);
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    assert.deepEqual(secret.metadata.ownerReferences.map((o) => [o.kind, o.name, o.uid]), [['Plugin', 'secure', plugin!.metadata.uid]]);
+    const { X509Certificate, createPrivateKey } = await import('node:crypto');
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64'));
+    assert.match(cert.subject, /CN=localhost/);
+    assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key']!, 'base64'))));
+  });
+
   it('records an Injected Event on the Plugin', async () => {
     const ev = await waitFor('Injected event', async () => {
       const out = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=Plugin,involvedObject.name=kv,reason=Injected', '-o', 'jsonpath={.items[*].message}']);
