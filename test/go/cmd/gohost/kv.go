@@ -13,7 +13,11 @@ var pluginImpl = &shared.KVGRPCPlugin{}
 
 func get(raw any, key string) error {
 	v, err := raw.(shared.KV).Get(key)
-	if err == nil {
+	switch {
+	case err != nil:
+	case lengths:
+		peer.Emit("get", map[string]any{"key": key, "length": len(v)})
+	default:
 		peer.Emit("get", map[string]any{"key": key, "value": string(v)})
 	}
 	return err

@@ -5,8 +5,9 @@
 // one JSON line per result on stdout. The hclog output it receives from the
 // plugin goes, as JSON lines, to stderr.
 //
-// Operations: get K | put K V | ping | close | kill | wait-exit | sleep MS |
-// rogue-dial. Build tag "counter" switches the plugin from kv to counter.
+// Operations: get K | put K V | putn K SIZE (SIZE bytes of "x") | ping |
+// close | kill | wait-exit | sleep MS | rogue-dial. With -lengths, get
+// reports the value's length instead of the value. Build tag "counter" switches the plugin from kv to counter.
 //
 //	gohost -cmd 'node examples/kv/plugin.ts' put a 1 get a
 //	gohost -attach /var/run/podplug/kv -keep get a
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,6 +38,7 @@ func main() {
 	cookie := flag.String("cookie", "BASIC_PLUGIN=hello", "magic cookie KEY=VALUE")
 	startTimeout := flag.Duration("start-timeout", 30*time.Second, "ClientConfig.StartTimeout")
 	keep := flag.Bool("keep", false, "do not Kill the client at the end")
+	flag.BoolVar(&lengths, "lengths", false, "get reports len(value) instead of the value")
 	flag.Parse()
 
 	hs, vs, err := peer.Handshake(*cookie, *versions, plugin.PluginSet{pluginName: pluginImpl})
@@ -103,6 +106,9 @@ func run(client *plugin.Client, ops []string) int {
 			n, err = 1, get(raw, arg(ops, 1))
 		case "put":
 			n, err = 2, put(raw, arg(ops, 1), arg(ops, 2))
+		case "putn":
+			size, _ := strconv.Atoi(arg(ops, 2))
+			n, err = 2, put(raw, arg(ops, 1), strings.Repeat("x", size))
 		case "ping":
 			if err = rpc.Ping(); err == nil {
 				peer.Emit("ping", map[string]any{"ok": true})
@@ -136,6 +142,9 @@ func run(client *plugin.Client, ops []string) int {
 	}
 	return 0
 }
+
+// lengths makes get report the value's length (for big values).
+var lengths bool
 
 func arg(ops []string, i int) string {
 	if i < len(ops) {
