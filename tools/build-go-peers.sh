@@ -48,6 +48,7 @@ chmod 755 "$tmp"
 mv -T "$tmp" "$dir" 2>/dev/null || true
 trap - EXIT
 rm -rf "$tmp"
-# Older builds (other sources or versions) are dead weight: ~100 MB each.
-find "$cache/go-peers" -mindepth 1 -maxdepth 1 -type d ! -path "$dir" ! -name '.build.*' -exec rm -rf {} +
+# Older builds (other sources or versions) are dead weight, ~100 MB each;
+# keep the last hour's, which a test run may still be using.
+find "$cache/go-peers" -mindepth 1 -maxdepth 1 -type d ! -path "$dir" -mmin +60 -exec rm -rf {} +
 echo "$dir"
