@@ -1,14 +1,14 @@
 /** One gRPC health Check{service:"plugin"} over a plugin's Unix socket. */
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as Status, HealthClient } from '../gen/grpc/health/v1/health.ts';
 import { AgentError } from './errors.ts';
 
 /** The service name go-plugin registers as SERVING. */
 export const PLUGIN_SERVICE = 'plugin';
 
-/** Resolves when the plugin at `socket` reports SERVING; throws AgentError otherwise. */
-export function checkHealth(socket: string, timeoutMs: number): Promise<void> {
-  const client = new HealthClient(`unix://${socket}`, credentials.createInsecure());
+/** Resolves when the plugin at `socket` reports SERVING; throws AgentError otherwise. `creds` default to plaintext. */
+export function checkHealth(socket: string, timeoutMs: number, creds: ChannelCredentials = credentials.createInsecure()): Promise<void> {
+  const client = new HealthClient(`unix://${socket}`, creds);
   return new Promise<void>((resolve, reject) => {
     client.check({ service: PLUGIN_SERVICE }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res) => {
       client.close();

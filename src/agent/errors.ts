@@ -4,6 +4,7 @@ export type AgentErrorCode =
   | 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE'
   | 'PODPLUG_AGENT_CHECK_FAILED'
   | 'PODPLUG_AGENT_NOT_SERVING'
+  | 'PODPLUG_AGENT_MTLS'
   | 'PODPLUG_AGENT_BAD_CONFIG';
 
 /** Why a plugin is not healthy, or the agent cannot start. */

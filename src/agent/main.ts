@@ -1,6 +1,7 @@
 /**
  * The podplug-agent: `node src/agent/main.ts` (or `podplug agent`). Reads
- * PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS and PODPLUG_AGENT_PORT (default 9801),
+ * PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS, PODPLUG_MTLS_ROOT and
+ * PODPLUG_AGENT_PORT (default 9801),
  * serves the probes, and exits 0 on SIGTERM.
  */
 import { AGENT_PORT, SOCKET_ROOT } from '../inject/conventions.ts';
@@ -23,6 +24,7 @@ export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: numb
     socketRoot: env.PODPLUG_SOCKET_ROOT ?? SOCKET_ROOT,
     plugins: (env.PODPLUG_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     checkTimeoutMs: timeout,
+    ...(env.PODPLUG_MTLS_ROOT ? { mtlsRoot: env.PODPLUG_MTLS_ROOT } : {}),
   };
 }
 

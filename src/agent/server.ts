@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { checkHealth } from './check.ts';
+import { agentCredentials } from './mtls.ts';
 import { findPluginSocket } from './socket.ts';
 
 /** Settings of one agent. */
@@ -18,6 +19,8 @@ export interface AgentOptions {
   plugins: string[];
   /** Deadline of one gRPC check. */
   checkTimeoutMs: number;
+  /** Where AutoMTLS host certificates are mounted (PODPLUG_MTLS_ROOT), if any. */
+  mtlsRoot?: string;
 }
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -39,7 +42,7 @@ export function createAgentServer(opts: AgentOptions): Server {
       return send(404, `plugin ${name} is not in this pod (PODPLUG_PLUGINS=${opts.plugins.join(',')})`);
     }
     findPluginSocket(join(opts.socketRoot, name))
-      .then((socket) => checkHealth(socket, opts.checkTimeoutMs))
+      .then(async (ep) => checkHealth(ep.socket, opts.checkTimeoutMs, await agentCredentials(opts.mtlsRoot, name, ep)))
       .then(() => send(200, 'SERVING'),
         (err: Error & { code?: string }) => send(503, `${err.message} [${err.code ?? 'ERROR'}]`));
   });

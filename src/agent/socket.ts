@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import { isLiveSocket } from '../protocol/socket.ts';
 import { AgentError } from './errors.ts';
 
-/** Address of a go-plugin handshake line: CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT]. */
-export function handshakeSocket(line: string, file: string): string {
+/** Where a plugin listens, and its AutoMTLS certificate if its handshake announced one. */
+export interface PluginEndpoint {
+  socket: string;
+  /** The handshake's sixth field: the plugin's certificate, DER base64. */
+  serverCert?: string;
+}
+
+/** Address (and certificate) of a go-plugin handshake line: CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT]. */
+export function handshakeEndpoint(line: string, file: string): PluginEndpoint {
   const parts = line.trim().split('|');
   if (parts.length < 5) {
     throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE',
@@ -20,11 +27,12 @@ export function handshakeSocket(line: string, file: string): string {
     throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE',
       `${file} announces network ${JSON.stringify(parts[2])}; a sidecar plugin must listen on a Unix socket in its folder`);
   }
-  return parts[3]!;
+  const cert = parts[5]?.trim();
+  return cert ? { socket: parts[3]!, serverCert: cert } : { socket: parts[3]! };
 }
 
-/** The socket path of the plugin whose folder is `dir`; throws AgentError when there is none. */
-export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Promise<string> {
+/** The endpoint of the plugin whose folder is `dir`; throws AgentError when there is none. */
+export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Promise<PluginEndpoint> {
   const file = join(dir, 'handshake');
   let line: string | undefined;
   try {
@@ -34,7 +42,7 @@ export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Pro
       throw new AgentError('PODPLUG_AGENT_NO_SOCKET', `cannot read ${file}: ${(err as Error).message}`);
     }
   }
-  if (line !== undefined) return handshakeSocket(line, file);
+  if (line !== undefined) return handshakeEndpoint(line, file);
 
   let names: string[];
   try {
@@ -54,7 +62,7 @@ export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Pro
   }
   sockets.sort((a, b) => b.mtime - a.mtime);
   for (const s of sockets) {
-    if (await isLiveSocket(s.path, connectTimeoutMs)) return s.path;
+    if (await isLiveSocket(s.path, connectTimeoutMs)) return { socket: s.path };
   }
   throw new AgentError('PODPLUG_AGENT_NO_SOCKET',
     `no handshake file and no live plugin* socket in ${dir} (${sockets.length} stale socket(s) found): the plugin is not listening yet, or crashed`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthService, HealthCheckResponse_ServingStatus as Status } from '../../src/gen/grpc/health/v1/health.ts';
 import { PluginHealth } from '../../src/protocol/health.ts';
-import { handshakeSocket } from '../../src/agent/socket.ts';
+import { handshakeEndpoint } from '../../src/agent/socket.ts';
 import { agentConfig } from '../../src/agent/main.ts';
 import { ManagedProcess } from '../cluster/process.ts';
 import { freePort } from '../cluster/ports.ts';
@@ -13,12 +13,12 @@ import { run } from '../cluster/kubectl.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { ROOT } from './helpers.ts';
 
-/** A real gRPC health server on a Unix socket, as a plugin serves it. */
-async function healthServer(socket: string): Promise<{ health: PluginHealth; stop(): Promise<void> }> {
+/** A real gRPC health server on a Unix socket, as a plugin serves it (optionally with AutoMTLS credentials). */
+async function healthServer(socket: string, creds: ServerCredentials = ServerCredentials.createInsecure()): Promise<{ health: PluginHealth; stop(): Promise<void> }> {
   const health = new PluginHealth();
   const server = new Server();
   server.addService(HealthService, health.implementation());
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, creds, (err) => (err ? reject(err) : resolve())));
   return { health, stop: () => new Promise((r) => server.tryShutdown(() => r())) };
 }
 
@@ -40,11 +40,13 @@ describe('podplug-agent answers the kubelet\'s probes over each plugin\'s socket
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'podplug-agent-'));
-    for (const n of ['kv', 'gokv', 'stale', 'empty', 'junk']) mkdirSync(join(root, n));
+    for (const n of ['kv', 'gokv', 'stale', 'empty', 'junk', 'tls', 'tlsnokey', 'gotls']) mkdirSync(join(root, n));
+    for (const n of ['tls', 'gotls']) mkdirSync(join(root, 'mtls', n), { recursive: true });
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     agent = new ManagedProcess('agent', process.execPath, [join(ROOT, 'src/agent/main.ts')], join(root, 'agent.log'), {
-      ...process.env, PODPLUG_SOCKET_ROOT: root, PODPLUG_PLUGINS: 'kv,gokv,stale,empty,junk', PODPLUG_AGENT_PORT: String(port), PODPLUG_AGENT_HOST: '127.0.0.1',
+      ...process.env, PODPLUG_SOCKET_ROOT: root, PODPLUG_PLUGINS: 'kv,gokv,stale,empty,junk,tls,tlsnokey,gotls', PODPLUG_AGENT_PORT: String(port), PODPLUG_AGENT_HOST: '127.0.0.1',
+      PODPLUG_MTLS_ROOT: join(root, 'mtls'),
     });
     await waitFor('agent /healthz', async () => { agent.assertRunning(); return (await fetch(`${url}/healthz`)).ok; }, 20_000, 100);
   });
@@ -100,6 +102,41 @@ describe('podplug-agent answers the kubelet\'s probes over each plugin\'s socket
     assert.equal((await get('/livez/empty')).status, 503);
   });
 
+  it('AutoMTLS: checks with the mounted host certificate against the one the plugin announced', async () => {
+    const { generateCertificate, certToHandshakeField } = await import('../../src/protocol/mtls.ts');
+    const { mtlsTransport } = await import('../../src/protocol/transport.ts');
+    const host = await generateCertificate();
+    const plugin = await generateCertificate();
+    writeFileSync(join(root, 'mtls', 'tls', 'tls.crt'), host.certPem);
+    writeFileSync(join(root, 'mtls', 'tls', 'tls.key'), host.keyPem);
+    // The plugin trusts exactly the host certificate (its PLUGIN_CLIENT_CERT).
+    const sock = join(root, 'tls', 'plugin.sock');
+    const srv = await healthServer(sock, mtlsTransport(plugin, host.certPem).server);
+    writeFileSync(join(root, 'tls', 'handshake'), `1|1|unix|${sock}|grpc|${certToHandshakeField(plugin.certPem)}\n`);
+    assert.deepEqual(await get('/livez/tls'), { status: 200, body: 'SERVING\n' });
+    // The same plugin, with no host certificate mounted for it: the agent says what is missing.
+    writeFileSync(join(root, 'tlsnokey', 'handshake'), `1|1|unix|${sock}|grpc|${certToHandshakeField(plugin.certPem)}\n`);
+    const r = await get('/livez/tlsnokey');
+    assert.equal(r.status, 503);
+    assert.match(r.body, /serves AutoMTLS but .*tls\.crt and tls\.key are not mounted.*\[PODPLUG_AGENT_MTLS\]/);
+    // A certificate from someone else is refused by the plugin: the check fails.
+    const other = await generateCertificate();
+    writeFileSync(join(root, 'mtls', 'tls', 'tls.crt'), other.certPem);
+    writeFileSync(join(root, 'mtls', 'tls', 'tls.key'), other.keyPem);
+    const refused = await get('/livez/tls');
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /\[PODPLUG_AGENT_CHECK_FAILED\]/);
+    await srv.stop();
+    // A Go-style socket without a handshake file cannot be checked under AutoMTLS.
+    writeFileSync(join(root, 'mtls', 'gotls', 'tls.crt'), host.certPem);
+    writeFileSync(join(root, 'mtls', 'gotls', 'tls.key'), host.keyPem);
+    const go = await healthServer(join(root, 'gotls', 'plugin4242'));
+    const g = await get('/livez/gotls');
+    assert.equal(g.status, 503);
+    assert.match(g.body, /announced no certificate of its own.*\[PODPLUG_AGENT_MTLS\]/);
+    await go.stop();
+  });
+
   it('refuses unknown plugins, bad names, routes and methods', async () => {
     assert.equal((await get('/livez/other')).status, 404);
     assert.equal((await get('/livez/..%2Fetc')).status, 400);
@@ -115,9 +152,10 @@ describe('podplug-agent answers the kubelet\'s probes over each plugin\'s socket
 
 describe('podplug-agent bad input', () => {
   it('parses the handshake address and refuses lines that are not one', () => {
-    assert.equal(handshakeSocket('1|1|unix|/var/run/podplug/kv/plugin.sock|grpc|\n', 'f'), '/var/run/podplug/kv/plugin.sock');
-    assert.throws(() => handshakeSocket('1|1|unix', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
-    assert.throws(() => handshakeSocket('', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
+    assert.deepEqual(handshakeEndpoint('1|1|unix|/var/run/podplug/kv/plugin.sock|grpc|\n', 'f'), { socket: '/var/run/podplug/kv/plugin.sock' });
+    assert.deepEqual(handshakeEndpoint('1|1|unix|/s|grpc|MIIB', 'f'), { socket: '/s', serverCert: 'MIIB' });
+    assert.throws(() => handshakeEndpoint('1|1|unix', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
+    assert.throws(() => handshakeEndpoint('', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
   });
   it('refuses a bad port or timeout with a code', async () => {
     assert.throws(() => agentConfig({ PODPLUG_AGENT_PORT: 'http' }), { code: 'PODPLUG_AGENT_BAD_CONFIG' });
