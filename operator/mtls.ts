@@ -3,20 +3,22 @@
  * Secret (type kubernetes.io/tls) that the operator creates once, owned by the
  * Plugin so it goes with it. The operator only ever creates it: it needs no
  * right to read Secrets, and an existing one (409) is left as it is, so
- * rotating means deleting the Secret (see docs/operator.md).
+ * rotating means deleting the Secret; it is made again at the Plugin's next
+ * spec change or operator start (see docs/operator.md).
  */
 import { mtlsSecretName } from '../src/inject/conventions.ts';
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from '../src/inject/types.ts';
 import type { KubeClient } from './client.ts';
 import { KubeApiError } from './errors.ts';
 
-/** Plugins (by uid) whose Secret is known to exist. */
+/** Plugins (uid/generation) whose Secret is known to exist: a spec change checks again. */
 const ensured = new Set<string>();
 
 /** Creates the host-certificate Secret of `p` unless it exists; returns true if it created it. */
 export async function ensureHostCertificate(client: KubeClient, p: Plugin): Promise<boolean> {
   const uid = p.metadata.uid ?? '';
-  if (uid && ensured.has(uid)) return false;
+  const seen = `${uid}/${p.metadata.generation ?? 0}`;
+  if (uid && ensured.has(seen)) return false;
   // Loaded on first use: the certificate code is not needed by operators without AutoMTLS plugins.
   const { generateCertificate } = await import('../src/protocol/mtls.ts');
   const pair = await generateCertificate();
@@ -35,9 +37,9 @@ export async function ensureHostCertificate(client: KubeClient, p: Plugin): Prom
     });
   } catch (err) {
     if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-    if (uid) ensured.add(uid);
+    if (uid) ensured.add(seen);
     return false;
   }
-  if (uid) ensured.add(uid);
+  if (uid) ensured.add(seen);
   return true;
 }
