@@ -141,14 +141,26 @@ func (r *socketRunner) HostToPlugin(network, addr string) (string, string, error
 	if network != "unix" || r.opts.AnyBrokerDir {
 		return network, addr, nil
 	}
-	dir, err := filepath.Abs(r.dir)
-	if err != nil {
-		return "", "", err
-	}
-	if !strings.HasPrefix(addr, dir+string(filepath.Separator)) {
+	if !within(addr, r.dir) {
+		dir, _ := filepath.Abs(r.dir)
 		return "", "", fmt.Errorf("podplug: broker socket %s is outside the plugin folder %s, so the plugin cannot reach it; call podplug.SetBrokerDir(%q) (sets TMPDIR) before serving callbacks", addr, dir, dir)
 	}
 	return network, addr, nil
+}
+
+// within tells whether the socket path lies inside dir, through symlinks
+// (/var/run is often a link to /run).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(resolve(dir), resolve(filepath.Dir(path)))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	abs, _ := filepath.Abs(p)
+	return abs
 }
 
 func inode(path string) (uint64, error) {

@@ -206,6 +206,19 @@ func TestBrokerOutsidePluginDirIsRefused(t *testing.T) {
 	if n, a, err := r.HostToPlugin("unix", filepath.Join(dir, "plugin1")); err != nil || n != "unix" || a != filepath.Join(dir, "plugin1") {
 		t.Fatalf("HostToPlugin inside the folder: %s %s %v", n, a, err)
 	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.HostToPlugin("unix", filepath.Join(link, "plugin2")); err != nil {
+		t.Fatalf("HostToPlugin through a symlink to the folder: %v", err)
+	}
+	if _, _, err := r.HostToPlugin("unix", filepath.Join(dir, "sub", "plugin3")); err != nil {
+		t.Fatalf("HostToPlugin in a sub-folder: %v", err)
+	}
+	if _, _, err := r.HostToPlugin("unix", filepath.Join(dir, "..", "plugin4")); err == nil {
+		t.Fatal("HostToPlugin accepted a socket next to the folder")
+	}
 	if r.ID() == "" {
 		t.Fatal("empty ID: go-plugin's Kill would do nothing")
 	}
