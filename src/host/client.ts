@@ -141,7 +141,7 @@ export class Client<P extends PluginSet> {
       throw new PodplugError("CONFIG_INVALID", "Client: give `plugins` or `versionedPlugins`: the plugins this host can dispense.");
     }
     this.config = config;
-    this.name = config.name ?? (config.cmd ? basename(config.cmd.args?.at(-1) ?? config.cmd.command) : basename(config.attach!.dir));
+    this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
     this.log = (config.logger ?? pino()).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
@@ -471,6 +471,25 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       r();
     });
   });
+}
+
+const INTERPRETERS = new Set(["node", "sh", "bash", "dash", "python", "python3", "env"]);
+
+/**
+ * A plugin's default name, as go-plugin's (the command's base name), except
+ * that an interpreter names its script: `node kv.ts` is "kv.ts", `sh -c 'exec ./kv'` is "kv".
+ */
+export function commandName(cmd: PluginCommand): string {
+  const base = basename(cmd.command);
+  if (!INTERPRETERS.has(base)) return base;
+  const args = cmd.args ?? [];
+  const c = args.indexOf("-c");
+  if (c >= 0 && args[c + 1]) {
+    const words = args[c + 1]!.trim().split(/\s+/).filter((w) => w !== "exec" && !w.includes("="));
+    return words[0] ? basename(words[0]) : base;
+  }
+  const script = args.find((a) => !a.startsWith("-"));
+  return script ? basename(script) : base;
 }
 
 /** Adds the plugin's stderr tail to a handshake error, so the user sees why. */

@@ -115,9 +115,9 @@ export class Connection implements PluginConnection {
       }
     });
     call.on("error", (e: grpc.ServiceError) => {
-      if (e.code === grpc.status.UNIMPLEMENTED || e.code === grpc.status.UNAVAILABLE) {
-        if (!this.closed) log.warn({ code: e.code }, "plugin does not stream stdio; its stdout/stderr will not be forwarded");
-      }
+      // A plugin that ends (Shutdown, kill) ends the stream too: only a missing service deserves a warning.
+      if (e.code === grpc.status.UNIMPLEMENTED) log.warn({ code: e.code }, "plugin does not stream stdio; its stdout/stderr will not be forwarded");
+      else if (!this.closed) log.debug({ code: e.code }, "stdio stream ended");
     });
     call.on("end", () => {
       out.flush();

@@ -83,7 +83,10 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const level = (env["PODPLUG_LOG_LEVEL"] as HclogLevel | undefined) ?? config.logLevel ?? "info";
   const base = penv.pluginName ? { "@module": penv.pluginName } : {};
-  const logger = hclogLogger((line) => writeSync(2, line), level, base);
+  // Through the stream, not writeSync(2): stderr is often a non-blocking pipe,
+  // and a full pipe must queue the line, never throw EAGAIN into a handler.
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  const logger = hclogLogger((line) => void stderrWrite(line), level, base);
   for (const bad of penv.invalidVersions) logger.warn("host sent an invalid plugin version in PLUGIN_PROTOCOL_VERSIONS; ignored", { version: bad });
 
   const sidecar = penv.handshakeFile !== undefined;

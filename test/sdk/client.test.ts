@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { Client, isPodplugError } from "../../src/host/index.ts";
+import { commandName } from "../../src/host/client.ts";
 import { handshake, kvPlugin, type KV } from "../../examples/kv/shared.ts";
 import { KVClient } from "../../src/gen/examples/kv/kv.ts";
 import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
@@ -55,6 +56,35 @@ describe("host SDK with a TypeScript plugin process", function () {
     } finally {
       await client.kill();
     }
+  });
+
+  it("a plugin that floods its stderr log answers; no line is lost or cut (no EAGAIN on a full pipe)", async () => {
+    const { client, records } = kvClient();
+    try {
+      const kv = await client.dispense("kv");
+      assert.equal((await kv.get("log-flood:5000")).toString(), "5000");
+      await waitFor(() => records.some((r) => r["msg"] === "flood line 5000 of 5000"), 20_000, "the last flood line");
+      const flood = records.filter((r) => String(r["msg"]).startsWith("flood line "));
+      assert.equal(flood.length, 5000);
+      assert.ok(flood.every((r) => r["pad"] === "x".repeat(100) && r["level"] === 30));
+    } finally {
+      await client.kill();
+    }
+  });
+
+  it("kill() logs no warning about the stdio stream it ends itself", async () => {
+    const { client, records } = kvClient();
+    await client.dispense("kv");
+    await client.kill();
+    // The host's own records (plugin lines carry `stream`).
+    assert.deepEqual(records.filter((r) => (r["level"] as number) >= 40 && r["stream"] === undefined).map((r) => r["msg"]), []);
+  });
+
+  it("names a plugin after its command, or the script an interpreter runs", () => {
+    assert.equal(commandName({ command: "/opt/plugins/kv-plugin", args: ["-versions", "1"] }), "kv-plugin");
+    assert.equal(commandName({ command: "node", args: ["--enable-source-maps", "/x/kv.ts"] }), "kv.ts");
+    assert.equal(commandName({ command: "sh", args: ["-c", "FOO=1 exec ./bin/counter --flag"] }), "counter");
+    assert.equal(commandName({ command: "sh", args: ["-c", ""] }), "sh");
   });
 
   it("kill() shuts the plugin down gracefully and removes its socket folder", async () => {
