@@ -33,7 +33,7 @@ test-deps: $(NODE_DEPS)
 test: test-deps build
 	mocha
 
-bench: $(NODE_DEPS)
+bench: $(NODE_DEPS) cluster-deps
 	node bench/run.ts
 
 demo: $(NODE_DEPS)

@@ -1,15 +1,29 @@
 /**
  * `make bench`: every benchmark in one run, on one machine, printed as ratios
- * to baselines measured in the same run.
+ * to baselines measured in the same run. Timing lives here, never in tests.
  */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { goInteropFigures } from "./go-peers.ts";
 import { report } from "./lib.ts";
+import { recoveryFigures } from "./recovery.ts";
 import { coreFigures } from "./sdk.ts";
 
 console.log(`podplug benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
+
 const [raw, plain, ts] = await coreFigures();
 report("Protocol core: host → plugin calls over a Unix socket", plain!, [raw!, plain!, ts!]);
 
-const { recoveryFigures } = await import("./recovery.ts");
+const go = await goInteropFigures();
+report("go-plugin interop (kv Get)", go[0]!, [...go, ts!]);
+
 const rec = await recoveryFigures();
 console.log(`\nRecovery: SIGKILL → first successful call on the same client, over ${rec.kills} kills (back-off 100 ms)`);
 console.log(`  median ${rec.medianMs.toFixed(0)} ms, p99 ${rec.p99Ms.toFixed(0)} ms; a cold start of the same plugin takes ${rec.coldStartMs.toFixed(0)} ms (ratio median/cold ${(rec.medianMs / rec.coldStartMs).toFixed(2)})`);
+
+// The transport and operator benchmarks run in their own processes (they start servers and a test cluster).
+for (const [script, args] of [["transport.ts", ["--runs", "1"]], ["operator.ts", []]] as const) {
+  console.log("");
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });
+  if (r.status !== 0) console.log(`(bench/${script} exited ${r.status ?? r.signal})`);
+}
