@@ -58,6 +58,9 @@ function onClose(this: TaggedStream): void {
 function onError(this: TaggedStream, err: Error): void {
   this[kCall]?.onStreamError(err);
 }
+function deliverStatus(listener: InterceptingListener, st: StatusObject): void {
+  listener.onReceiveStatus(st);
+}
 function onDeadline(call: FastClientCall): void {
   call.cancelWithStatus(status.DEADLINE_EXCEEDED, "Deadline exceeded");
 }
@@ -135,8 +138,8 @@ export class FastClientCall implements GrpcCall {
     try {
       stream = this.host.openStream(headers);
     } catch (err) {
-      // Report asynchronously: grpc-js callers expect no callback inside start().
-      process.nextTick(() => this.finish({ code: status.UNAVAILABLE, details: `cannot open a stream to ${this.host.peer}: ${(err as Error).message}`, metadata: new Metadata() }));
+      // finish() reports on the next tick: grpc-js callers expect no callback inside start().
+      this.finish({ code: status.UNAVAILABLE, details: `cannot open a stream to ${this.host.peer}: ${(err as Error).message}`, metadata: new Metadata() });
       return;
     }
     stream[kCall] = this;
@@ -150,21 +153,14 @@ export class FastClientCall implements GrpcCall {
     const held = this.held;
     if (held) {
       this.held = undefined;
-      for (const w of held) {
-        if (w.cb) stream.write(w.frame, w.cb);
-        else stream.write(w.frame);
-      }
+      for (const w of held) this.write(w.frame, w.cb);
       if (this.halfClosed) stream.end();
     }
   }
 
   sendMessageWithContext(context: MessageContext, message: Buffer): void {
     const cb = context.callback;
-    if (this.held && !this.ended) {
-      this.held.push({ frame: frameMessage(message), cb });
-      return;
-    }
-    if (this.ended || !this.stream) {
+    if (this.ended) {
       if (cb) process.nextTick(cb);
       return;
     }
@@ -174,8 +170,26 @@ export class FastClientCall implements GrpcCall {
       if (cb) process.nextTick(cb);
       return;
     }
-    if (cb) this.stream.write(frameMessage(message), cb);
-    else this.stream.write(frameMessage(message));
+    const frame = frameMessage(message);
+    if (this.held) this.held.push({ frame, cb });
+    else this.write(frame, cb);
+  }
+
+  private write(frame: Buffer, cb: ((err?: Error | null) => void) | undefined): void {
+    const s = this.stream;
+    if (!s) {
+      if (cb) process.nextTick(cb);
+      return;
+    }
+    if (!cb) {
+      s.write(frame);
+      return;
+    }
+    // As grpc-js: a failed write ends the call with a status; the writer's callback never sees the raw error.
+    s.write(frame, (err?: Error | null) => {
+      if (err) this.cancelWithStatus(status.UNAVAILABLE, `Write error: ${err.message}`);
+      cb();
+    });
   }
 
   halfClose(): void {
@@ -330,6 +344,8 @@ export class FastClientCall implements GrpcCall {
       if (s.isPaused()) s.resume(); // let node drain and free the stream
     }
     this.queue = undefined;
-    this.listener?.onReceiveStatus(st);
+    // Always on the next tick, as grpc-js: callers may be mid-call (makeUnaryRequest has not returned),
+    // and an unhandled 'error' thrown up there must not unwind through node:http2's handlers.
+    if (this.listener) process.nextTick(deliverStatus, this.listener, st);
   }
 }

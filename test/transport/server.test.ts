@@ -1,0 +1,95 @@
+/**
+ * FastServer's own life and limits: graceful and forced shutdown with calls
+ * in flight, send limits on both ends, and coded errors for misuse.
+ */
+import { strict as assert } from "node:assert";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { FastChannel } from "../../src/transport/channel.ts";
+import { TransportError } from "../../src/transport/errors.ts";
+import { FastServer } from "../../src/transport/server.ts";
+import { tempDir } from "../helpers.ts";
+import { EchoClient, EchoService, echoImplementation, type EchoClientInstance } from "./fixtures/echo.ts";
+import { makeChannel, unary, type Impl } from "./harness.ts";
+
+function bind(server: FastServer, socket: string): Promise<void> {
+  return new Promise((res, rej) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+}
+
+describe("transport: FastServer life and limits", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  let socket: string;
+  let server: FastServer;
+  const clients: EchoClientInstance[] = [];
+  const client = (kind: Impl, channel?: grpc.ChannelInterface): EchoClientInstance => {
+    const c = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel ?? makeChannel(kind, socket) });
+    clients.push(c);
+    return c;
+  };
+
+  beforeEach(async () => {
+    tmp = tempDir("pts-");
+    socket = join(tmp.dir, "s.sock");
+    server = new FastServer({ "grpc.max_send_message_length": 1000 });
+    server.addService(EchoService, echoImplementation());
+    await bind(server, socket);
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+    server.forceShutdown();
+    tmp.remove();
+  });
+
+  for (const kind of ["fast", "grpcjs"] as const) {
+    it(`tryShutdown lets a call in flight finish, then calls back and removes the socket (${kind} client)`, async () => {
+      const c = client(kind);
+      assert.equal((await unary(c, "unary", { text: "warm" })).res?.text, "warm");
+      const slow = unary(c, "unary", { text: "slow", sleepMs: 300 });
+      await new Promise((r) => setTimeout(r, 50));
+      let shut = false;
+      const down = new Promise<void>((r) => server.tryShutdown(() => r()));
+      void down.then(() => (shut = true));
+      const o = await slow;
+      assert.equal(o.res?.text, "slow", o.err?.message);
+      await down;
+      assert.ok(shut);
+      assert.equal(existsSync(socket), false);
+    });
+
+    it(`forceShutdown ends calls in flight at once (${kind} client)`, async () => {
+      const c = client(kind);
+      const slow = unary(c, "unary", { sleepMs: 5000 });
+      await new Promise((r) => setTimeout(r, 100));
+      server.forceShutdown();
+      const o = await slow;
+      assert.ok(o.err, "the call failed");
+      assert.ok([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.INTERNAL].includes(o.err.code), `code ${o.err.code}`);
+    });
+
+    it(`a response over the server's send limit ends RESOURCE_EXHAUSTED (${kind} client)`, async () => {
+      const o = await unary(client(kind), "unary", { size: 2000 });
+      assert.equal(o.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(o.err!.details, /larger than max/);
+    });
+  }
+
+  it("a request over FastChannel's send limit fails RESOURCE_EXHAUSTED before it leaves", async () => {
+    const c = client("fast", new FastChannel(socket, { maxSendMessageLength: 50 }));
+    const o = await unary(c, "unary", { text: "x".repeat(100) });
+    assert.equal(o.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal((await unary(c, "unary", { text: "ok" })).res?.text, "ok");
+  });
+
+  it("misuse gets coded errors: a second bind, addService after bind, an unbindable path", async () => {
+    const err = await new Promise<Error | null>((res) => server.bindAsync(`unix://${socket}2`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    assert.ok(err instanceof TransportError && err.code === "TRANSPORT_SERVER_STARTED");
+    assert.throws(() => server.addService(EchoService, echoImplementation()), (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_SERVER_STARTED");
+    const other = new FastServer();
+    const bad = await new Promise<Error | null>((res) => other.bindAsync(`unix://${tmp.dir}/missing/dir/s.sock`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    assert.ok(bad instanceof TransportError && bad.code === "TRANSPORT_BIND_FAILED", String(bad));
+    const taken = new FastServer();
+    const inUse = await new Promise<Error | null>((res) => taken.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    assert.ok(inUse instanceof TransportError && inUse.code === "TRANSPORT_BIND_FAILED", String(inUse));
+  });
+});
