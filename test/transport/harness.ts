@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import { generateCertificate, type CertificatePair } from "../../src/protocol/mtls.ts";
-import { channelOptions } from "../../src/protocol/transport.ts";
 import { FastChannel } from "../../src/transport/channel.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
@@ -102,7 +101,9 @@ export function makeChannel(kind: Impl, socket: string, o: ClientOpts = {}): grp
   const creds = o.tls
     ? grpc.credentials.createSsl(Buffer.from(o.tls.ca), Buffer.from(o.tls.own.keyPem), Buffer.from(o.tls.own.certPem))
     : grpc.credentials.createInsecure();
-  const opts: grpc.ChannelOptions = { ...channelOptions(!!o.tls), "grpc.max_receive_message_length": o.maxReceive ?? 4 * 1024 * 1024 };
+  const opts: grpc.ChannelOptions = { "grpc.max_receive_message_length": o.maxReceive ?? 4 * 1024 * 1024 };
+  // AutoMTLS certificates name `localhost`; a socket path is no host name.
+  if (o.tls) opts["grpc.ssl_target_name_override"] = "localhost";
   return new grpc.Channel(`unix://${socket}`, creds, opts);
 }
 

@@ -105,6 +105,16 @@ for (const [clientKind, serverKind] of PAIRS) {
       assert.equal((await unary(client, "unary", { text: "after" })).res?.text, "after");
     });
 
+    it("unary: 24 concurrent 1 MiB calls each way share the connection's flow control", async () => {
+      const mib = 1024 * 1024;
+      const outs = await Promise.all(Array.from({ length: 24 }, (_, i) => unary(client, "unary", i % 2 ? { size: mib } : { text: String(i % 10).repeat(mib) })));
+      outs.forEach((o, i) => {
+        assert.equal(o.err, undefined, o.err?.message);
+        if (i % 2) assert.equal(o.res?.payload?.length, mib);
+        else assert.equal(o.res?.text, String(i % 10).repeat(mib));
+      });
+    });
+
     it("unary: a raised receive limit takes 8 MiB", async () => {
       const c = makeClient(clientKind, fx.socket, { maxReceive: 16 * 1024 * 1024 });
       try {
