@@ -93,7 +93,13 @@ done
 mkdir -p "$OUT.tmp"
 for c in "${missing[@]}"; do
   echo "build-kube.sh: building $c $KUBE_VERSION with $GO_TOOLCHAIN"
-  go build -trimpath -tags tools -ldflags "$ldflags" -o "$OUT.tmp/$c" "k8s.io/kubernetes/cmd/$c"
+  if ! go build -trimpath -ldflags "$ldflags" -o "$OUT.tmp/$c" "k8s.io/kubernetes/cmd/$c"; then
+    echo "build-kube.sh: $c $KUBE_VERSION did not build. If go said a k8s.io module version 'is not available'," >&2
+    echo "  the Go proxy lacks that staging module at $staging_version (at the time of writing k8s.io/csi-translation-lib" >&2
+    echo "  and k8s.io/cri-client v0.32.x, which kube-scheduler, kube-controller-manager and kubelet need; v1.33.13 has" >&2
+    echo "  them all): try PODPLUG_KUBE_VERSION=v1.33.13." >&2
+    exit 1
+  fi
 done
 mkdir -p "$OUT"
 mv "$OUT.tmp"/* "$OUT/"
