@@ -15,7 +15,14 @@ set -euo pipefail
 
 CACHE="${PODPLUG_CACHE:-$HOME/.cache/podplug}"
 KUBE_VERSION="${PODPLUG_KUBE_VERSION:-v1.32.13}"
-GO_TOOLCHAIN="${KUBE_GOTOOLCHAIN:-go1.23.12}"
+KUBE_MINOR="${KUBE_VERSION#v1.}"; KUBE_MINOR="${KUBE_MINOR%%.*}"
+# The Go line upstream built each minor with (latest patch on the Go proxy).
+case "$KUBE_MINOR" in
+  32) DEFAULT_TOOLCHAIN=go1.23.12 ;;
+  33) DEFAULT_TOOLCHAIN=go1.24.13 ;;
+  *) DEFAULT_TOOLCHAIN=auto ;;
+esac
+GO_TOOLCHAIN="${KUBE_GOTOOLCHAIN:-$DEFAULT_TOOLCHAIN}"
 COMPONENTS="kube-apiserver"
 PRINT_DIR=0
 
