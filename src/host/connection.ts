@@ -27,7 +27,7 @@ export interface StdioSinks {
 
 /** A connection to a plugin; closed for good once `close()` is called. */
 export class Connection implements PluginConnection {
-  readonly channel: grpc.Channel;
+  readonly channel: grpc.ChannelInterface;
   readonly broker: GRPCBroker;
   readonly handshake: Handshake;
   private readonly security: TransportSecurity;

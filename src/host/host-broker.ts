@@ -6,6 +6,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { Broker, BrokerServer, GRPCBroker } from "../protocol/broker.ts";
 import { PodplugError } from "../protocol/errors.ts";
+import type { ServiceRegistrar } from "../protocol/transport.ts";
 
 export class HostBroker implements Broker {
   private id = 0;
@@ -28,11 +29,11 @@ export class HostBroker implements Broker {
     return this.id;
   }
 
-  acceptAndServe(id: number, register: (server: grpc.Server) => void): Promise<BrokerServer> {
+  acceptAndServe(id: number, register: (server: ServiceRegistrar) => void): Promise<BrokerServer> {
     return this.live().acceptAndServe(id, register);
   }
 
-  dial(id: number, timeoutMs?: number): Promise<grpc.Channel> {
+  dial(id: number, timeoutMs?: number): Promise<grpc.ChannelInterface> {
     return this.live().dial(id, timeoutMs);
   }
 

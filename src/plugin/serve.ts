@@ -5,7 +5,6 @@
  * podplug's sidecar mode, where the line is also written to a file for a host
  * in another container.
  */
-import * as grpc from "@grpc/grpc-js";
 import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -25,7 +24,7 @@ import { certToHandshakeField, checkCertPem, generateCertificate } from "../prot
 import type { PluginSet } from "../protocol/plugin.ts";
 import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
-import { bindUnix, insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
+import { bindUnix, insecureTransport, mtlsTransport, newServer, type TransportSecurity } from "../protocol/transport.ts";
 import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "./sidecar.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
@@ -109,10 +108,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     serverCert = certToHandshakeField(own.certPem);
   }
 
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": config.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
-    "grpc.max_send_message_length": -1,
-  });
+  const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
   const broker = new GRPCBroker({ socketDir, security, logger });
   const stdio = new StdioCapture();

@@ -5,13 +5,13 @@
  * stream, and the other side dials it by id. Unclaimed announcements are
  * dropped after 5 s; a dial waits 5 s for its announcement.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { unlinkSync } from "node:fs";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
 import { PodplugError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { checkSocketPath, newSocketPath } from "./socket.ts";
-import { bindUnix, dialUnix, type TransportSecurity } from "./transport.ts";
+import { bindUnix, dialUnix, newServer, type ServiceRegistrar, type TransportSecurity } from "./transport.ts";
 
 /** go-plugin's broker timeouts: wait for an announcement, keep an unclaimed one. */
 export const BROKER_TIMEOUT_MS = 5000;
@@ -61,9 +61,9 @@ export interface Broker {
   /** The next unused id for {@link acceptAndServe}. */
   nextId(): number;
   /** Serves services under `id` and announces them to the peer. */
-  acceptAndServe(id: number, register: (server: grpc.Server) => void): Promise<BrokerServer>;
+  acceptAndServe(id: number, register: (server: ServiceRegistrar) => void): Promise<BrokerServer>;
   /** Waits for the peer's announcement of `id` and opens a channel to it. */
-  dial(id: number, timeoutMs?: number): Promise<grpc.Channel>;
+  dial(id: number, timeoutMs?: number): Promise<grpc.ChannelInterface>;
   /** {@link dial}, wrapped in a generated client class. */
   dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C>;
 }
@@ -116,13 +116,13 @@ export class GRPCBroker implements Broker {
    * Serves a gRPC service under `id` on a new socket and announces it to the
    * peer. `register` adds the services to the server (as go-plugin's serverFunc).
    */
-  async acceptAndServe(id: number, register: (server: grpc.Server) => void): Promise<BrokerServer> {
+  async acceptAndServe(id: number, register: (server: ServiceRegistrar) => void): Promise<BrokerServer> {
     this.checkOpen();
     checkId(id);
     if (this.served.has(id)) {
       throw new PodplugError("BROKER_ID_IN_USE", `broker id ${id} is already being served by this side; take a fresh one from nextId().`, { id });
     }
-    const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+    const server = newServer(64 * 1024 * 1024);
     register(server);
     const address = newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
@@ -146,7 +146,7 @@ export class GRPCBroker implements Broker {
   }
 
   /** Waits for the peer's announcement of `id` and opens a channel to it. */
-  async dial(id: number, timeoutMs = this.timeoutMs): Promise<grpc.Channel> {
+  async dial(id: number, timeoutMs = this.timeoutMs): Promise<grpc.ChannelInterface> {
     this.checkOpen();
     checkId(id);
     const info = await this.waitFor(id, timeoutMs);

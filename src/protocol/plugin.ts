@@ -5,6 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { Broker } from "./broker.ts";
+import type { ServiceRegistrar } from "./transport.ts";
 
 /** A generated grpc-js client class (ts-proto's `KVClient`, ...). */
 export type ClientConstructor<C> = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions) => C;
@@ -20,7 +21,7 @@ export interface PluginConnection {
 /** go-plugin's GRPCPlugin: one interface a plugin offers, `C` being the host's client type. */
 export interface GRPCPlugin<C = unknown> {
   /** Plugin side: register the implementation on the plugin's server. */
-  grpcServer?(broker: Broker, server: grpc.Server): void | Promise<void>;
+  grpcServer?(broker: Broker, server: ServiceRegistrar): void | Promise<void>;
   /** Host side: build the typed client the host's `dispense()` returns. */
   grpcClient?(broker: Broker, conn: PluginConnection): C;
 }

@@ -1,21 +1,36 @@
 /**
  * How both sides open gRPC over a Unix socket: credentials (insecure or
- * AutoMTLS) and the channel options go-plugin uses (message limits MaxInt32).
+ * AutoMTLS), the message limits go-plugin uses, and which implementation
+ * carries the calls. By default that is podplug's own transport on
+ * node:http2 (src/transport: same wire, a fraction of grpc-js's CPU per
+ * call); `PODPLUG_TRANSPORT=grpc-js` switches both sides back to grpc-js.
  */
 import * as grpc from "@grpc/grpc-js";
+import { FastChannel, FastServer, type ServiceRegistrar } from "../transport/index.ts";
 import type { CertificatePair } from "./mtls.ts";
 
 /** Credentials for one connection's two ends, shared by the main socket and broker sockets. */
 export interface TransportSecurity {
-  server: grpc.ServerCredentials;
+  /** grpc-js credentials (generated clients take them even on a channel they do not own). */
   channel: grpc.ChannelCredentials;
-  /** True under AutoMTLS. */
-  tls: boolean;
+  server: grpc.ServerCredentials;
+  /** The PEMs under AutoMTLS: the peer's certificate (our only CA), our key and certificate. */
+  pems?: { peerCertPem: string; keyPem: string; certPem: string };
+}
+
+/** What plugin code registers services on: grpc-js's Server and podplug's FastServer both fit. */
+export type { ServiceRegistrar };
+
+/** A gRPC server podplug can bind to a Unix socket and shut down. */
+export interface PluginServer extends ServiceRegistrar {
+  bindAsync(port: string, credentials: grpc.ServerCredentials, callback: (err: Error | null, port: number) => void): void;
+  tryShutdown(callback: (err?: Error) => void): void;
+  forceShutdown(): void;
 }
 
 /** Plain gRPC over the socket (go-plugin without AutoMTLS). */
 export function insecureTransport(): TransportSecurity {
-  return { server: grpc.ServerCredentials.createInsecure(), channel: grpc.credentials.createInsecure(), tls: false };
+  return { server: grpc.ServerCredentials.createInsecure(), channel: grpc.credentials.createInsecure() };
 }
 
 /**
@@ -29,14 +44,32 @@ export function mtlsTransport(own: CertificatePair, peerCertPem: string): Transp
   return {
     server: grpc.ServerCredentials.createSsl(peer, [{ private_key: key, cert_chain: cert }], true),
     channel: grpc.credentials.createSsl(peer, key, cert),
-    tls: true,
+    pems: { peerCertPem, keyPem: own.keyPem, certPem: own.certPem },
   };
 }
 
 /** go-plugin dials with MaxInt32 message limits both ways. */
 export const MAX_INT32 = 2_147_483_647;
 
-/** Channel options for a connection to a plugin (or a broker service). */
+/** Which implementation carries gRPC: podplug's node:http2 transport (default) or grpc-js. */
+export function transportKind(env: NodeJS.ProcessEnv = process.env): "fast" | "grpc-js" {
+  return env["PODPLUG_TRANSPORT"] === "grpc-js" ? "grpc-js" : "fast";
+}
+
+/** A channel to a Unix socket. */
+export function dialUnix(path: string, security: TransportSecurity): grpc.ChannelInterface {
+  if (transportKind() === "fast") {
+    const p = security.pems;
+    return new FastChannel(`unix://${path}`, {
+      maxReceiveMessageLength: MAX_INT32,
+      maxSendMessageLength: MAX_INT32,
+      ...(p ? { tls: { ca: p.peerCertPem, key: p.keyPem, cert: p.certPem, servername: "localhost" } } : {}),
+    });
+  }
+  return new grpc.Channel(`unix://${path}`, security.channel, channelOptions(security.pems !== undefined));
+}
+
+/** grpc-js channel options for a connection to a plugin (or a broker service). */
 export function channelOptions(tls: boolean): grpc.ChannelOptions {
   const o: grpc.ChannelOptions = {
     "grpc.max_receive_message_length": MAX_INT32,
@@ -50,13 +83,14 @@ export function channelOptions(tls: boolean): grpc.ChannelOptions {
   return o;
 }
 
-/** A channel to a Unix socket. */
-export function dialUnix(path: string, security: TransportSecurity, extra: grpc.ChannelOptions = {}): grpc.Channel {
-  return new grpc.Channel(`unix://${path}`, security.channel, { ...channelOptions(security.tls), ...extra });
+/** A server for a plugin's socket or a broker service; `maxReceiveBytes` as grpc's option. */
+export function newServer(maxReceiveBytes: number): PluginServer {
+  const opts = { "grpc.max_receive_message_length": maxReceiveBytes, "grpc.max_send_message_length": -1 };
+  return transportKind() === "fast" ? new FastServer(opts) : new grpc.Server(opts);
 }
 
 /** Binds `server` to a Unix socket path. */
-export function bindUnix(server: grpc.Server, path: string, security: TransportSecurity): Promise<void> {
+export function bindUnix(server: PluginServer, path: string, security: TransportSecurity): Promise<void> {
   return new Promise((resolve, reject) => {
     server.bindAsync(`unix://${path}`, security.server, (err) => (err ? reject(err) : resolve()));
   });
