@@ -137,6 +137,15 @@ describe('the Helm chart', function () {
       op = undefined;
     });
 
+    it('the operator\'s own pod passes the restricted Pod Security Standard', async () => {
+      const ns = 'chart-restricted';
+      await createNamespace(c, ns, { 'pod-security.kubernetes.io/enforce': 'restricted' });
+      await c.kubectlOk(['create', 'serviceaccount', 'podplug', '-n', ns]);
+      const d = (await render()).find((m) => m.kind === 'Deployment') as unknown as { spec: { template: { metadata: unknown; spec: unknown } } };
+      const r = await c.kubectl(['apply', '-n', ns, '-f', '-'], yaml({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'operator' }, spec: d.spec.template.spec }));
+      assert.equal(r.code, 0, r.stderr);
+    });
+
     it('helm uninstall removes what it installed and keeps the CRD (and so the Plugins)', async () => {
       const r = await helm(['uninstall', 'podplug', '-n', RELEASE_NS], c);
       assert.equal(r.code, 0, r.stderr);
