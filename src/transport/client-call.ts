@@ -10,6 +10,7 @@
  */
 import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { Metadata, status, type InterceptingListener, type StatusObject, type experimental } from "@grpc/grpc-js";
+import { inflate } from "./compression.ts";
 import { Deframer, frameMessage } from "./frame.ts";
 import { addMetadataToHeaders, metadataFromHeaders } from "./metadata.ts";
 import { decodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, rstCodeToGrpc } from "./status.ts";
@@ -87,7 +88,9 @@ export class FastClientCall implements GrpcCall {
   private halfClosed = false;
   /** node:http2 emitted every DATA byte ('end'): trailers can arrive while a paused stream still buffers data. */
   private readEnded = false;
-  private readonly deliverMessage = (msg: Buffer): void => this.receive(msg);
+  private readonly deliverMessage = (msg: Buffer, compressed: boolean): void => (compressed ? this.receiveCompressed(msg) : this.receive(msg));
+  /** The response's grpc-encoding (for the rare peer that compresses anyway). */
+  private encoding: string | string[] | undefined;
   /** Writes made while a waitForReady call waits for the connection. */
   private held: { frame: Buffer; cb: ((err?: Error | null) => void) | undefined }[] | undefined;
 
@@ -248,6 +251,7 @@ export class FastClientCall implements GrpcCall {
       this.failWith(status.UNKNOWN, `Received invalid content-type ${JSON.stringify(ct)} from ${this.host.peer}`);
       return;
     }
+    this.encoding = headers["grpc-encoding"];
     if (!this.ended) this.listener!.onReceiveMetadata(metadataFromHeaders(headers));
   }
 
@@ -258,7 +262,7 @@ export class FastClientCall implements GrpcCall {
       if (this.deframer.failure === "too-large") {
         this.failWith(status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`);
       } else {
-        this.failWith(status.INTERNAL, "Received a compressed message, but no compression was negotiated");
+        this.failWith(status.INTERNAL, "Received a message with an invalid compression flag");
       }
     }
   }
@@ -308,6 +312,12 @@ export class FastClientCall implements GrpcCall {
     }
     const rst = s?.rstCode ?? h2.NGHTTP2_INTERNAL_ERROR;
     return { code: rstCodeToGrpc(rst), details: `Stream closed with RST_STREAM code ${rst}${why}`, metadata };
+  }
+
+  private receiveCompressed(msg: Buffer): void {
+    const r = inflate(msg, this.encoding, this.host.maxReceiveMessageLength, status.INTERNAL);
+    if (Buffer.isBuffer(r)) this.receive(r);
+    else this.failWith(r.code, r.details);
   }
 
   private receive(msg: Buffer): void {

@@ -17,7 +17,10 @@ export function frameMessage(payload: Buffer): Buffer {
 }
 
 /** Why a {@link Deframer} gave up. */
-export type DeframeFailure = "too-large" | "compressed";
+export type DeframeFailure = "too-large" | "bad-flag";
+
+/** Receives one payload; `compressed` is the message's flag (the peer's grpc-encoding applies). */
+export type MessageSink = (payload: Buffer, compressed: boolean) => void;
 
 /**
  * Splits a byte stream into messages. Feeds arrive as HTTP/2 DATA chunks; a
@@ -29,6 +32,7 @@ export class Deframer {
   maxLength: number;
   /** Payload length of the message being assembled, or -1 while reading its header. */
   private need = -1;
+  private compressed = false;
   /** Made only when a header straddles two chunks (rare): most calls allocate nothing here. */
   private header: Buffer | undefined;
   private headerFill = 0;
@@ -44,7 +48,7 @@ export class Deframer {
   }
 
   /** Feeds a chunk; calls `onMessage` for each complete payload. Returns false once failed. */
-  push(chunk: Buffer, onMessage: (payload: Buffer) => void): boolean {
+  push(chunk: Buffer, onMessage: MessageSink): boolean {
     if (this.failure) return false;
     let off = 0;
     const len = chunk.length;
@@ -66,7 +70,7 @@ export class Deframer {
         }
         if (this.need === 0) {
           this.need = -1;
-          onMessage(EMPTY);
+          onMessage(EMPTY, this.compressed);
           continue;
         }
       }
@@ -75,7 +79,7 @@ export class Deframer {
         const msg = chunk.subarray(off, off + this.need);
         off += this.need;
         this.need = -1;
-        onMessage(msg);
+        onMessage(msg, this.compressed);
         continue;
       }
       const take = Math.min(this.need - this.filled, avail);
@@ -88,7 +92,7 @@ export class Deframer {
         this.parts = undefined;
         this.filled = 0;
         this.need = -1;
-        onMessage(msg);
+        onMessage(msg, this.compressed);
       }
     }
     return true;
@@ -100,11 +104,12 @@ export class Deframer {
   }
 
   private startMessage(flag: number, length: number): boolean {
-    if (flag !== 0) {
-      // We never advertise grpc-accept-encoding, so a conforming peer never compresses.
-      this.failure = "compressed";
+    if (flag > 1) {
+      this.failure = "bad-flag";
       return false;
     }
+    this.compressed = flag === 1;
+    // A compressed payload is checked again once inflated; its wire size counts here too.
     if (this.maxLength >= 0 && length > this.maxLength) {
       this.failure = "too-large";
       this.failedLength = length;

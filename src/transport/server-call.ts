@@ -131,6 +131,11 @@ export class ServerCallCore {
     return this.ctx.peer;
   }
 
+  /** One request header as received. */
+  requestHeader(name: string): string | string[] | undefined {
+    return this.reqHeaders[name];
+  }
+
   get host(): string {
     const a = this.reqHeaders[":authority"];
     return typeof a === "string" ? a : "";

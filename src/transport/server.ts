@@ -8,6 +8,7 @@
 import * as http2 from "node:http2";
 import type { ServerCredentials, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
+import { inflate } from "./compression.ts";
 import { TransportError, unixPath } from "./errors.ts";
 import { Deframer } from "./frame.ts";
 import {
@@ -211,7 +212,12 @@ class IncomingCall {
   private request: unknown = undefined;
   private count = 0;
   private reader: FastServerReadableStream | FastServerDuplexStream | undefined;
-  private readonly onMessage = (payload: Buffer): void => this.message(payload);
+  private readonly onMessage = (payload: Buffer, compressed: boolean): void => {
+    if (!compressed) return this.message(payload);
+    const r = inflate(payload, this.core.requestHeader("grpc-encoding"), this.deframer.maxLength, status.UNIMPLEMENTED);
+    if (Buffer.isBuffer(r)) this.message(r);
+    else this.core.sendStatus(r.code, r.details);
+  };
 
   constructor(core: ServerCallCore, maxReceive: number) {
     this.core = core;
@@ -234,7 +240,7 @@ class IncomingCall {
     if (this.deframer.failure === "too-large") {
       this.core.sendStatus(status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`);
     } else {
-      this.core.sendStatus(status.INTERNAL, "Received a compressed message, but no compression was negotiated");
+      this.core.sendStatus(status.INTERNAL, "Received a message with an invalid compression flag");
     }
     this.core.stream.close(http2.constants.NGHTTP2_CANCEL);
   }

@@ -31,7 +31,7 @@ describe("transport: FastServer life and limits", function () {
   beforeEach(async () => {
     tmp = tempDir("pts-");
     socket = join(tmp.dir, "s.sock");
-    server = new FastServer({ "grpc.max_send_message_length": 1000 });
+    server = new FastServer({ "grpc.max_send_message_length": 100_000 });
     server.addService(EchoService, echoImplementation());
     await bind(server, socket);
   });
@@ -68,11 +68,18 @@ describe("transport: FastServer life and limits", function () {
     });
 
     it(`a response over the server's send limit ends RESOURCE_EXHAUSTED (${kind} client)`, async () => {
-      const o = await unary(client(kind), "unary", { size: 2000 });
+      const o = await unary(client(kind), "unary", { size: 200_000 });
       assert.equal(o.err?.code, grpc.status.RESOURCE_EXHAUSTED);
       assert.match(o.err!.details, /larger than max/);
     });
   }
+
+  it("a grpc-js client that compresses its requests (gzip) is understood", async () => {
+    const ch = new grpc.Channel(`unix://${socket}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 });
+    const text = "squeeze ".repeat(10_000);
+    const o = await unary(client("grpcjs", ch), "unary", { text });
+    assert.equal(o.res?.text, text, o.err?.message);
+  });
 
   it("a request over FastChannel's send limit fails RESOURCE_EXHAUSTED before it leaves", async () => {
     const c = client("fast", new FastChannel(socket, { maxSendMessageLength: 50 }));

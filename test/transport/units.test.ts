@@ -5,6 +5,8 @@
 import { strict as assert } from "node:assert";
 import { constants as h2 } from "node:http2";
 import { status } from "@grpc/grpc-js";
+import { deflateSync, gzipSync } from "node:zlib";
+import { inflate } from "../../src/transport/compression.ts";
 import { Deframer, frameMessage } from "../../src/transport/frame.ts";
 import { decodeGrpcMessage, encodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, parseTimeout, rstCodeToGrpc } from "../../src/transport/status.ts";
 
@@ -90,15 +92,31 @@ describe("transport units", () => {
       assert.equal(d.idle, false);
     });
 
-    it("refuses a message over the limit from its header alone, and compressed messages", () => {
+    it("refuses a message over the limit from its header alone, and unknown flags; passes the compressed flag on", () => {
       const d = new Deframer(10);
       const header = Buffer.from([0, 0, 0, 0, 11]);
       assert.equal(d.push(header, () => assert.fail("no message")), false);
       assert.equal(d.failure, "too-large");
       assert.equal(d.failedLength, 11);
       const c = new Deframer(-1);
-      assert.equal(c.push(Buffer.from([1, 0, 0, 0, 1, 9]), () => assert.fail("no message")), false);
-      assert.equal(c.failure, "compressed");
+      const seen: boolean[] = [];
+      assert.equal(c.push(Buffer.from([1, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]), (_m, compressed) => seen.push(compressed)), true);
+      assert.deepEqual(seen, [true, false]);
+      assert.equal(c.push(Buffer.from([2, 0, 0, 0, 0]), () => assert.fail("no message")), false);
+      assert.equal(c.failure, "bad-flag");
+    });
+  });
+
+  describe("inflate", () => {
+    const text = Buffer.from("compress me ".repeat(100));
+    it("inflates gzip and deflate", () => {
+      assert.ok(text.equals(inflate(gzipSync(text), "gzip", -1, status.INTERNAL) as Buffer));
+      assert.ok(text.equals(inflate(deflateSync(text), ["deflate"], 10_000, status.INTERNAL) as Buffer));
+    });
+    it("answers an unknown encoding, a corrupt payload and an oversize result with statuses", () => {
+      assert.deepEqual((inflate(text, "snappy", -1, status.UNIMPLEMENTED) as { code: status }).code, status.UNIMPLEMENTED);
+      assert.equal((inflate(text, "gzip", -1, status.INTERNAL) as { code: status }).code, status.INTERNAL);
+      assert.equal((inflate(gzipSync(text), "gzip", 100, status.INTERNAL) as { code: status }).code, status.RESOURCE_EXHAUSTED);
     });
   });
 });
