@@ -24,6 +24,11 @@ export interface OutagePolicy {
 export const OUTAGE_METADATA_KEY = "x-podplug-outage";
 
 type Deadline = Date | number;
+
+interface MethodMetrics {
+  duration: { observe(v: number): void };
+  calls(code: number): { inc(): void };
+}
 type ParentCall = Parameters<grpc.ChannelInterface["createCall"]>[3];
 
 /** A {@link grpc.ChannelInterface} whose target can be swapped. */
@@ -39,6 +44,28 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
     this.plugin = plugin;
     this.policy = { maxWaitMs: 30_000, ...policy };
     this.metrics = metrics;
+  }
+
+  private readonly perMethod = new Map<string, MethodMetrics>();
+
+  /** The metric children of one method, bound once: label lookups per call cost more than the call's own bookkeeping. */
+  methodMetrics(method: string): MethodMetrics {
+    let m = this.perMethod.get(method);
+    if (!m) {
+      const metrics = this.metrics!;
+      const plugin = this.plugin;
+      const byCode = new Map<number, { inc(): void }>();
+      m = {
+        duration: metrics.callDuration.labels({ plugin, method }),
+        calls: (code) => {
+          let c = byCode.get(code);
+          if (!c) byCode.set(code, (c = metrics.calls.labels({ plugin, method, code: grpc.status[code] ?? String(code) })));
+          return c;
+        },
+      };
+      this.perMethod.set(method, m);
+    }
+    return m;
   }
 
   /** Points the channel at a live connection, or at nothing during an outage. */
@@ -180,10 +207,9 @@ class PluginCall implements Call {
       onReceiveMetadata: (m) => l.onReceiveMetadata(m),
       onReceiveMessage: (m: unknown) => l.onReceiveMessage(m),
       onReceiveStatus: (s) => {
-        const plugin = this.channel.plugin;
-        const method = this.args.method;
-        this.metrics!.calls.inc({ plugin, method, code: grpc.status[s.code] ?? String(s.code) });
-        this.metrics!.callDuration.observe({ plugin, method }, (performance.now() - this.started) / 1000);
+        const m = this.channel.methodMetrics(this.args.method);
+        m.duration.observe((performance.now() - this.started) / 1000);
+        m.calls(s.code).inc();
         l.onReceiveStatus(s);
       },
     };
