@@ -1,21 +1,23 @@
 /**
- * FastChannel: a grpc-js `ChannelInterface` over one node:http2 session on a
+ * FastChannel: a grpc-js `ChannelInterface` over one HTTP/2 connection on a
  * Unix socket (h2c, or TLS with ALPN h2). Generated clients take it through
  * `{ channelOverride }` and work unchanged; each call is one HTTP/2 stream
  * with no resolver, load balancer, retry or filter machinery in between,
- * which is where grpc-js's client spends most of its per-call CPU.
+ * which is where grpc-js's client spends most of its per-call CPU. The
+ * connection is podplug's frame engine (h2/) or node:http2 (`engine`).
  *
  * Connection model: one session at a time, opened by the first call (or by
  * getConnectivityState(true)); when it dies or gets GOAWAY, the next call
- * opens a new one. Calls on a session still connecting wait in node:http2's
- * own queue; calls whose connection fails end UNAVAILABLE.
+ * opens a new one. Calls on a session still connecting are sent behind the
+ * connection preface at once; calls whose connection fails end UNAVAILABLE.
  */
-import * as http2 from "node:http2";
-import * as net from "node:net";
-import * as tls from "node:tls";
 import { connectivityState, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
 import { FastClientCall, type CallHost } from "./client-call.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import { dialFrames } from "./frame-session.ts";
+import type { DialTarget } from "./dial.ts";
+import { dialNodeHttp2 } from "./node-session.ts";
+import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 type ChannelzRef = ReturnType<ChannelInterface["getChannelzRef"]>;
 
@@ -42,6 +44,11 @@ export interface FastChannelOptions {
   initialBackoffMs?: number;
   /** Default 1000 ms. */
   maxBackoffMs?: number;
+  /**
+   * The HTTP/2 implementation: podplug's own frame engine (default; a fraction
+   * of node:http2's CPU per call), or node:http2 itself.
+   */
+  engine?: "frames" | "node-http2";
 }
 
 interface Watcher {
@@ -61,7 +68,8 @@ export class FastChannel implements ChannelInterface, CallHost {
   private readonly target: string;
   private readonly opts: FastChannelOptions;
   private readonly channelzRef: ChannelzRef;
-  private session: http2.ClientHttp2Session | undefined;
+  private session: WireSession | undefined;
+  private readonly dial: (target: DialTarget, events: SessionEvents) => WireSession;
   private state: connectivityState = connectivityState.IDLE;
   private watchers: Watcher[] = [];
   private active = 0;
@@ -80,6 +88,7 @@ export class FastChannel implements ChannelInterface, CallHost {
     this.backoffMs = options.initialBackoffMs ?? 100;
     // channelz is not served here; the ref only has to be well-formed.
     this.channelzRef = { kind: "channel", id: ++nextChannelId, name: this.target } as unknown as ChannelzRef;
+    this.dial = options.engine === "node-http2" ? dialNodeHttp2 : dialFrames;
     if (options.tls && (!options.tls.ca || !options.tls.key || !options.tls.cert)) {
       throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "FastChannel TLS needs ca, key and cert PEMs.");
     }
@@ -92,7 +101,7 @@ export class FastChannel implements ChannelInterface, CallHost {
     const s = this.session;
     this.session = undefined;
     // Graceful: calls in flight finish; their owners cancel them if they want them gone.
-    if (s && !s.closed) s.close();
+    s?.close();
     this.setState(connectivityState.SHUTDOWN);
   }
 
@@ -131,17 +140,17 @@ export class FastChannel implements ChannelInterface, CallHost {
   }
 
   /** @internal Opens one call's stream; called by {@link FastClientCall}. */
-  openStream(headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
+  openStream(spec: RequestSpec, sink: WireSink): WireStream {
     if (this.closed) throw new Error("Channel has been shut down");
     let s = this.ensureSession();
-    let stream: http2.ClientHttp2Stream;
+    let stream: WireStream;
     try {
-      stream = s.request(headers);
-    } catch (err) {
+      stream = s.open(spec, sink);
+    } catch {
       // The session went away between calls (GOAWAY not yet seen): one retry on a new one.
-      if (this.session === s) this.dropSession(s, false);
+      if (this.session === s) this.dropSession(false);
       s = this.ensureSession();
-      stream = s.request(headers);
+      stream = s.open(spec, sink);
     }
     if (this.active++ === 0) s.ref();
     return stream;
@@ -166,52 +175,34 @@ export class FastChannel implements ChannelInterface, CallHost {
     if (--this.active === 0) this.session?.unref();
   }
 
-  private ensureSession(): http2.ClientHttp2Session {
+  private ensureSession(): WireSession {
     const cur = this.session;
-    if (cur && !cur.closed && !cur.destroyed) return cur;
+    if (cur && cur.usable) return cur;
     if (this.backoffTimer) {
       clearTimeout(this.backoffTimer);
       this.backoffTimer = undefined;
     }
-    const t = this.opts.tls;
-    const path = this.path;
-    const session = http2.connect(t ? "https://localhost" : "http://localhost", {
-      createConnection: t
-        ? () => tls.connect({ path, ca: t.ca, key: t.key, cert: t.cert, servername: t.servername ?? "localhost", ALPNProtocols: ["h2"] })
-        : () => net.connect(path),
-      // Default flow-control windows, as grpc-js: larger ones together stalled node:http2 after a
-      // cancelled big response (a reset stream's in-flight DATA never returned its window).
-      settings: { enablePush: false },
-      maxSessionMemory: Number.MAX_SAFE_INTEGER, // no memory cap on big messages, as grpc-js sets it
-    });
+    let session: WireSession | undefined = undefined;
+    const events: SessionEvents = {
+      onReady: () => {
+        this.backoffMs = this.opts.initialBackoffMs ?? 100;
+        if (this.session === session) this.setState(connectivityState.READY);
+      },
+      onGone: (wasReady) => {
+        if (this.session === session) this.dropSession(wasReady);
+      },
+    };
+    session = this.dial({ path: this.path, tls: this.opts.tls, connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000 }, events);
     this.session = session;
     if (this.active === 0) session.unref();
-    let connected = false;
-    const timer = setTimeout(() => session.destroy(new Error(`connecting to ${this.path} timed out`)), this.opts.connectTimeoutMs ?? 20_000);
-    timer.unref();
-    session.once("connect", () => {
-      clearTimeout(timer);
-      connected = true;
-      this.backoffMs = this.opts.initialBackoffMs ?? 100;
-      if (this.session === session) this.setState(connectivityState.READY);
-    });
-    session.on("error", () => {
-      // Calls learn of it through their streams; the close handler below moves the state.
-    });
-    session.once("goaway", () => {
-      if (this.session === session) this.dropSession(session, connected);
-    });
-    session.once("close", () => {
-      clearTimeout(timer);
-      if (this.session === session) this.dropSession(session, connected);
-    });
     this.setState(connectivityState.CONNECTING);
     return session;
   }
 
-  private dropSession(session: http2.ClientHttp2Session, wasConnected: boolean): void {
+  private dropSession(wasConnected: boolean): void {
+    const session = this.session;
     this.session = undefined;
-    if (!session.closed && !session.destroyed) session.close();
+    session?.close();
     if (this.closed) return;
     if (wasConnected) {
       this.setState(connectivityState.IDLE);

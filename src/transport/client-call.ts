@@ -5,20 +5,22 @@
  * grpc-js's resolving, load-balancing, retry and filter layers.
  *
  * The contract, as grpc-js's own Http2SubchannelCall keeps it: one message
- * per startRead(); an OK status only after every message was handed over; an
- * error status at once; exactly one status per call.
+ * per startRead(); exactly one status per call. A status from the peer comes
+ * after every message it sent before it (grpc-go's order); one decided here
+ * (cancel, deadline, limits) comes at once.
  */
-import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import { constants as h2 } from "node:http2";
 import { Metadata, status, type InterceptingListener, type StatusObject, type experimental } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { Deframer, frameMessage } from "./frame.ts";
-import { addMetadataToHeaders, metadataFromHeaders } from "./metadata.ts";
+import { metadataFromHeaders } from "./metadata.ts";
 import { decodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, rstCodeToGrpc } from "./status.ts";
+import type { RequestSpec, WireHeaders, WireSink, WireStream } from "./wire.ts";
 
 /** What a call needs from its channel. */
 export interface CallHost {
   /** Opens the HTTP/2 stream for a call (connecting first if needed); throws when it cannot. */
-  openStream(headers: OutgoingHttpHeaders): ClientHttp2Stream;
+  openStream(spec: RequestSpec, sink: WireSink): WireStream;
   /** Tells the channel a call ended (for keeping the process alive only while calls run). */
   callEnded(): void;
   /** True while connected. */
@@ -33,32 +35,8 @@ export interface CallHost {
 type GrpcCall = experimental.CallStream;
 type MessageContext = Parameters<GrpcCall["sendMessageWithContext"]>[0];
 
-const kCall = Symbol("podplug.fastCall");
-interface TaggedStream extends ClientHttp2Stream {
-  [kCall]?: FastClientCall;
-}
-
 let nextCallNumber = 0;
 
-// Shared listeners (`this` is the stream): no closures allocated per call.
-function onResponse(this: TaggedStream, headers: IncomingHttpHeaders): void {
-  this[kCall]?.onResponse(headers);
-}
-function onData(this: TaggedStream, chunk: Buffer): void {
-  this[kCall]?.onData(chunk);
-}
-function onTrailers(this: TaggedStream, headers: IncomingHttpHeaders): void {
-  this[kCall]?.onTrailers(headers);
-}
-function onEnd(this: TaggedStream): void {
-  this[kCall]?.onEnd();
-}
-function onClose(this: TaggedStream): void {
-  this[kCall]?.onClose();
-}
-function onError(this: TaggedStream, err: Error): void {
-  this[kCall]?.onStreamError(err);
-}
 function deliverStatus(listener: InterceptingListener, st: StatusObject): void {
   listener.onReceiveStatus(st);
 }
@@ -67,13 +45,14 @@ function onDeadline(call: FastClientCall): void {
 }
 
 /** A grpc-js `Call` carried by one HTTP/2 stream of a {@link FastChannel}. */
-export class FastClientCall implements GrpcCall {
+export class FastClientCall implements GrpcCall, WireSink {
   private readonly host: CallHost;
   private readonly method: string;
   private readonly deadline: number;
   private readonly callNumber = ++nextCallNumber;
   private listener: InterceptingListener | undefined;
-  private stream: TaggedStream | undefined;
+  private stream: WireStream | undefined;
+  private paused = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly deframer: Deframer;
   /** Messages received but not yet asked for with startRead(). */
@@ -81,12 +60,11 @@ export class FastClientCall implements GrpcCall {
   private readsWanted = 0;
   private httpStatus = 0;
   private gotHeaders = false;
-  private streamError: Error | undefined;
   /** The status the peer sent (or we decided), held until the messages before it are read. */
   private pendingStatus: StatusObject | undefined;
   private ended = false;
   private halfClosed = false;
-  /** node:http2 emitted every DATA byte ('end'): trailers can arrive while a paused stream still buffers data. */
+  /** Every DATA byte was reported: trailers can arrive while a paused stream still buffers data. */
   private readEnded = false;
   private readonly deliverMessage = (msg: Buffer, compressed: boolean): void => (compressed ? this.receiveCompressed(msg) : this.receive(msg));
   /** The response's grpc-encoding (for the rare peer that compresses anyway). */
@@ -103,23 +81,17 @@ export class FastClientCall implements GrpcCall {
 
   start(metadata: Metadata, listener: InterceptingListener): void {
     this.listener = listener;
-    const headers: OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": this.method,
-      "content-type": "application/grpc",
-      te: "trailers",
-      // user-agent is optional in gRPC; one header less per call is measurable here.
-    };
+    let timeout: string | undefined;
     if (this.deadline !== Infinity) {
       const ms = this.deadline - Date.now();
       if (ms <= 0) {
         process.nextTick(onDeadline, this);
         return;
       }
-      headers["grpc-timeout"] = formatTimeout(ms);
+      timeout = formatTimeout(ms);
       this.timer = setTimeout(onDeadline, ms, this);
     }
-    addMetadataToHeaders(headers, metadata);
+    const spec: RequestSpec = { path: this.method, timeout, metadata };
     if (!this.host.ready && metadata.getOptions().waitForReady) {
       // Messages and the half-close wait with the call; the deadline timer still runs.
       this.held = [];
@@ -127,31 +99,24 @@ export class FastClientCall implements GrpcCall {
         (err) => {
           if (this.ended) return;
           if (err) this.finish({ code: status.UNAVAILABLE, details: err.message, metadata: new Metadata() });
-          else this.open(headers);
+          else this.open(spec);
         },
         () => !this.ended,
       );
       return;
     }
-    this.open(headers);
+    this.open(spec);
   }
 
-  private open(headers: OutgoingHttpHeaders): void {
-    let stream: TaggedStream;
+  private open(spec: RequestSpec): void {
+    let stream: WireStream;
     try {
-      stream = this.host.openStream(headers);
+      stream = this.host.openStream(spec, this);
     } catch (err) {
       // finish() reports on the next tick: grpc-js callers expect no callback inside start().
       this.finish({ code: status.UNAVAILABLE, details: `cannot open a stream to ${this.host.peer}: ${(err as Error).message}`, metadata: new Metadata() });
       return;
     }
-    stream[kCall] = this;
-    stream.on("response", onResponse);
-    stream.on("data", onData);
-    stream.on("trailers", onTrailers);
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", onError);
     this.stream = stream;
     const held = this.held;
     if (held) {
@@ -206,7 +171,10 @@ export class FastClientCall implements GrpcCall {
     const q = this.queue;
     if (q !== undefined && q.length > 0) {
       const msg = q.shift()!;
-      if (q.length === 0 && this.stream?.isPaused()) this.stream.resume();
+      if (q.length === 0 && this.paused) {
+        this.paused = false;
+        this.stream?.resume();
+      }
       this.listener!.onReceiveMessage(msg);
       this.maybeFinish();
       return;
@@ -217,8 +185,9 @@ export class FastClientCall implements GrpcCall {
   cancelWithStatus(code: status, details: string): void {
     if (this.ended) return;
     const s = this.stream;
-    if (s && !s.closed) s.close(h2.NGHTTP2_CANCEL);
+    // Finish first: a frame-engine reset reports the stream's close synchronously.
     this.finish({ code, details, metadata: new Metadata() });
+    s?.cancel();
   }
 
   getPeer(): string {
@@ -237,12 +206,16 @@ export class FastClientCall implements GrpcCall {
     return null;
   }
 
-  /** @internal Response headers (or a Trailers-Only response). */
-  onResponse(headers: IncomingHttpHeaders): void {
+  /** @internal A header block: response headers first, trailers after (or Trailers-Only). */
+  onHeaders(headers: WireHeaders, endStream: boolean): void {
+    if (this.gotHeaders) {
+      this.onTrailers(headers);
+      return;
+    }
     this.gotHeaders = true;
     this.httpStatus = Number(headers[":status"]);
     if (this.httpStatus !== 200) return; // decided at close, from the HTTP status
-    if (headers["grpc-status"] !== undefined) {
+    if (endStream || headers["grpc-status"] !== undefined) {
       this.onTrailers(headers);
       return;
     }
@@ -251,7 +224,8 @@ export class FastClientCall implements GrpcCall {
       this.failWith(status.UNKNOWN, `Received invalid content-type ${JSON.stringify(ct)} from ${this.host.peer}`);
       return;
     }
-    this.encoding = headers["grpc-encoding"];
+    const enc = headers["grpc-encoding"];
+    this.encoding = enc;
     if (!this.ended) this.listener!.onReceiveMetadata(metadataFromHeaders(headers));
   }
 
@@ -267,8 +241,7 @@ export class FastClientCall implements GrpcCall {
     }
   }
 
-  /** @internal Trailers: the call's status. */
-  onTrailers(headers: IncomingHttpHeaders): void {
+  private onTrailers(headers: WireHeaders): void {
     if (this.ended || this.pendingStatus) return;
     const code = parseGrpcStatus(headers["grpc-status"]);
     const raw = headers["grpc-message"];
@@ -287,31 +260,24 @@ export class FastClientCall implements GrpcCall {
   }
 
   /** @internal The stream closed: decide a status if the peer sent none. */
-  onClose(): void {
+  onClose(rstCode: number | undefined, lost: Error | undefined): void {
     if (this.ended) return;
     this.readEnded = true;
-    if (!this.pendingStatus) this.pendingStatus = this.closedWithoutStatus();
+    if (!this.pendingStatus) this.pendingStatus = this.closedWithoutStatus(rstCode, lost);
     this.maybeFinish();
   }
 
-  /** @internal */
-  onStreamError(err: Error): void {
-    this.streamError = err;
-  }
-
-  private closedWithoutStatus(): StatusObject {
+  private closedWithoutStatus(rstCode: number | undefined, lost: Error | undefined): StatusObject {
     const metadata = new Metadata();
     if (this.httpStatus !== 0 && this.httpStatus !== 200) {
       return { code: httpStatusToGrpc(this.httpStatus), details: `Received HTTP status code ${this.httpStatus}`, metadata };
     }
-    const s = this.stream;
-    const session = s?.session;
-    const why = this.streamError ? `: ${this.streamError.message}` : "";
-    if (!this.gotHeaders || !session || session.destroyed || session.closed) {
+    const why = lost ? `: ${lost.message}` : "";
+    if (lost || !this.gotHeaders) {
       return { code: status.UNAVAILABLE, details: `Connection to ${this.host.peer} dropped${why}`, metadata };
     }
-    const rst = s?.rstCode ?? h2.NGHTTP2_INTERNAL_ERROR;
-    return { code: rstCodeToGrpc(rst), details: `Stream closed with RST_STREAM code ${rst}${why}`, metadata };
+    const rst = rstCode ?? h2.NGHTTP2_INTERNAL_ERROR;
+    return { code: rstCodeToGrpc(rst), details: `Stream closed with RST_STREAM code ${rst}`, metadata };
   }
 
   private receiveCompressed(msg: Buffer): void {
@@ -328,8 +294,10 @@ export class FastClientCall implements GrpcCall {
     }
     (this.queue ??= []).push(msg);
     // Nobody asked for it yet: stop reading so HTTP/2 flow control pushes back on the peer.
-    const s = this.stream;
-    if (s && !s.isPaused()) s.pause();
+    if (!this.paused && this.stream) {
+      this.paused = true;
+      this.stream.pause();
+    }
   }
 
   private failWith(code: status, details: string): void {
@@ -339,7 +307,9 @@ export class FastClientCall implements GrpcCall {
   private maybeFinish(): void {
     const st = this.pendingStatus;
     if (!st || this.ended) return;
-    if (st.code === status.OK && (!this.readEnded || (this.queue !== undefined && this.queue.length > 0))) return;
+    // Messages that arrived before the status are handed over first, whatever the status.
+    if (this.queue !== undefined && this.queue.length > 0) return;
+    if (st.code === status.OK && !this.readEnded) return;
     this.finish(st);
   }
 
@@ -349,9 +319,10 @@ export class FastClientCall implements GrpcCall {
     if (this.timer) clearTimeout(this.timer);
     const s = this.stream;
     if (s) {
-      s[kCall] = undefined;
       this.host.callEnded();
-      if (s.isPaused()) s.resume(); // let node drain and free the stream
+      // Let the engine drain and free the stream; reset it if our side is still open.
+      if (this.paused) s.resume();
+      s.release();
     }
     this.queue = undefined;
     // Always on the next tick, as grpc-js: callers may be mid-call (makeUnaryRequest has not returned),

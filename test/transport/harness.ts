@@ -14,6 +14,8 @@ import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixture
 
 /** Which implementation plays a side. */
 export type Impl = "fast" | "grpcjs";
+/** Clients also come as FastChannel on its node:http2 engine. */
+export type ClientImpl = Impl | "fast-node";
 
 /** A running echo server process. */
 export interface ServerProcess {
@@ -91,9 +93,10 @@ export interface ClientOpts {
 }
 
 /** The channel under test. */
-export function makeChannel(kind: Impl, socket: string, o: ClientOpts = {}): grpc.ChannelInterface {
-  if (kind === "fast") {
+export function makeChannel(kind: ClientImpl, socket: string, o: ClientOpts = {}): grpc.ChannelInterface {
+  if (kind !== "grpcjs") {
     return new FastChannel(`unix://${socket}`, {
+      engine: kind === "fast-node" ? "node-http2" : "frames",
       tls: o.tls ? { ca: o.tls.ca, key: o.tls.own.keyPem, cert: o.tls.own.certPem } : undefined,
       maxReceiveMessageLength: o.maxReceive,
     });
@@ -108,7 +111,7 @@ export function makeChannel(kind: Impl, socket: string, o: ClientOpts = {}): grp
 }
 
 /** An echo client on the channel under test. */
-export function makeClient(kind: Impl, socket: string, o: ClientOpts = {}): EchoClientInstance {
+export function makeClient(kind: ClientImpl, socket: string, o: ClientOpts = {}): EchoClientInstance {
   return new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: makeChannel(kind, socket, o) });
 }
 

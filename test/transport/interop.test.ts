@@ -8,10 +8,12 @@ import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { waitFor } from "../helpers.ts";
 import type { EchoClientInstance, EchoMessage } from "./fixtures/echo.ts";
-import { collect, makeClient, unary, useServer, type Impl } from "./harness.ts";
+import { collect, makeClient, unary, useServer, type ClientImpl, type Impl } from "./harness.ts";
 
-const PAIRS: [Impl, Impl][] = [
+const PAIRS: [ClientImpl, Impl][] = [
   ["fast", "grpcjs"],
+  ["fast-node", "grpcjs"],
+  ["fast-node", "fast"],
   ["grpcjs", "fast"],
   ["fast", "fast"],
   ["grpcjs", "grpcjs"],

@@ -1,0 +1,49 @@
+/**
+ * What both engines share about a connection: where it goes (a Unix socket,
+ * h2c or TLS with ALPN h2 and go-plugin's `localhost` name) and telling the
+ * channel once when it became ready and when it is gone.
+ */
+import * as net from "node:net";
+import * as tls from "node:tls";
+import type { SessionEvents } from "./wire.ts";
+
+/** Where and how an engine connects. */
+export interface DialTarget {
+  path: string;
+  tls?: { ca: string | Buffer; key: string | Buffer; cert: string | Buffer; servername?: string };
+  connectTimeoutMs: number;
+}
+
+/** Opens the socket of a connection (not yet connected when returned). */
+export function connectSocket(target: DialTarget): net.Socket {
+  const t = target.tls;
+  if (!t) return net.connect(target.path);
+  return tls.connect({ path: target.path, ca: t.ca, key: t.key, cert: t.cert, servername: t.servername ?? "localhost", ALPNProtocols: ["h2"] });
+}
+
+/** Reports a session's readiness and its end to the channel, each at most once. */
+export abstract class SessionReporter {
+  private gone = false;
+  private connected = false;
+  private readonly events: SessionEvents;
+
+  constructor(events: SessionEvents) {
+    this.events = events;
+  }
+
+  /** True until the session is reported gone. */
+  protected get alive(): boolean {
+    return !this.gone;
+  }
+
+  protected markReady(): void {
+    this.connected = true;
+    if (!this.gone) this.events.onReady();
+  }
+
+  protected markGone(err: Error | undefined): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.events.onGone(this.connected, err);
+  }
+}

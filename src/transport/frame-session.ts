@@ -1,0 +1,103 @@
+/**
+ * The frame engine of a FastChannel (the default): podplug's own HTTP/2
+ * client (h2/session.ts) over the Unix socket, h2c or TLS with ALPN h2. A
+ * call's constant header fields are encoded once per method and reused.
+ */
+import type * as net from "node:net";
+import type * as tls from "node:tls";
+import { connectSocket, SessionReporter, type DialTarget } from "./dial.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import { H2ClientSession } from "./h2/session.ts";
+import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
+
+/** Opens a frame-engine session to `target`. */
+export function dialFrames(target: DialTarget, events: SessionEvents): WireSession {
+  return new FrameSession(target, events);
+}
+
+/** Header blocks of `:method POST, :path, :authority, content-type, te` per method path. */
+const baseBlocks = new Map<string, Buffer>();
+const MAX_CACHED_PATHS = 4096;
+
+function baseBlock(path: string): Buffer {
+  let b = baseBlocks.get(path);
+  if (b) return b;
+  // 0x83 is the static entry `:method: POST`; :scheme is added by the session.
+  b = Buffer.concat([
+    Buffer.from([0x83]),
+    encodeHeaders([
+      [":path", path],
+      [":authority", "localhost"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ]),
+  ]);
+  if (baseBlocks.size < MAX_CACHED_PATHS) baseBlocks.set(path, b);
+  return b;
+}
+
+/** The whole request header block: the cached base, then timeout and metadata if any. */
+function headerBlock(spec: RequestSpec): Buffer {
+  const base = baseBlock(spec.path);
+  const extra: [string, string][] = [];
+  if (spec.timeout) extra.push(["grpc-timeout", spec.timeout]);
+  const md = spec.metadata.toHttp2Headers();
+  for (const key in md) {
+    const v = md[key];
+    if (Array.isArray(v)) for (const one of v) extra.push([key, String(one)]);
+    else if (v !== undefined) extra.push([key, String(v)]);
+  }
+  return extra.length === 0 ? base : Buffer.concat([base, encodeHeaders(extra)]);
+}
+
+class FrameSession extends SessionReporter implements WireSession {
+  private readonly h2: H2ClientSession;
+  private readonly socket: net.Socket;
+
+  constructor(target: DialTarget, events: SessionEvents) {
+    super(events);
+    const t = target.tls;
+    const socket = connectSocket(target);
+    this.socket = socket;
+    if (t) {
+      socket.once("secureConnect", () => {
+        // gRPC requires h2 by ALPN (grpc-go refuses connections without it; so do we).
+        if ((socket as tls.TLSSocket).alpnProtocol !== "h2") this.h2.destroy(new Error(`${target.path} did not negotiate HTTP/2 (ALPN h2)`));
+      });
+    }
+    const timer = setTimeout(() => this.h2.destroy(new Error(`connecting to ${target.path} timed out`)), target.connectTimeoutMs);
+    timer.unref();
+    this.h2 = new H2ClientSession(socket, {
+      scheme: t ? "https" : "http",
+      onReady: () => {
+        clearTimeout(timer);
+        this.markReady();
+      },
+      onDraining: () => this.markGone(undefined),
+      onClosed: (err) => {
+        clearTimeout(timer);
+        this.markGone(err);
+      },
+    });
+  }
+
+  get usable(): boolean {
+    return this.alive && !this.h2.draining && !this.h2.closed;
+  }
+
+  open(spec: RequestSpec, sink: WireSink): WireStream {
+    return this.h2.request(headerBlock(spec), sink);
+  }
+
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
+  close(): void {
+    this.h2.close();
+  }
+}

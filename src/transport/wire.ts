@@ -1,0 +1,61 @@
+/**
+ * The seam between a call and the HTTP/2 implementation carrying it. A
+ * FastChannel runs on one engine: its own frame engine (h2/), or node:http2.
+ * Calls see only these interfaces.
+ */
+import type { Metadata } from "@grpc/grpc-js";
+
+/** Received header fields, repeated names as arrays (node:http2's shape). */
+export type WireHeaders = Record<string, string | string[] | undefined>;
+
+/** What a call needs to start: its method path, grpc-timeout value and metadata. */
+export interface RequestSpec {
+  path: string;
+  timeout: string | undefined;
+  metadata: Metadata;
+}
+
+/** The call side of a stream: the engine reports here, synchronously. */
+export interface WireSink {
+  /** Response headers (first block) or trailers (later block, or a Trailers-Only first block). */
+  onHeaders(headers: WireHeaders, endStream: boolean): void;
+  onData(chunk: Buffer): void;
+  /** Every DATA byte and the trailers were reported. */
+  onEnd(): void;
+  /** The stream is gone: `rstCode` if it was reset; `lost` when the connection failed or refused it. */
+  onClose(rstCode: number | undefined, lost: Error | undefined): void;
+}
+
+/** The engine side of a stream, as a call drives it. */
+export interface WireStream {
+  write(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /** Half-close (END_STREAM). */
+  end(): void;
+  /** RST_STREAM CANCEL, unless the stream is already closed. */
+  cancel(): void;
+  /** The call is over: reset the stream only if our side is still open (a finished exchange sends nothing). */
+  release(): void;
+  /** Stop taking data (flow control pushes back on the peer); resume() undoes it. */
+  pause(): void;
+  resume(): void;
+}
+
+/** Connection events an engine reports to its channel. */
+export interface SessionEvents {
+  /** The peer speaks HTTP/2 (TLS verified, SETTINGS received). */
+  onReady(): void;
+  /** The session takes no new streams (GOAWAY, failure, close); called once. */
+  onGone(wasReady: boolean, err: Error | undefined): void;
+}
+
+/** One connection of an engine. */
+export interface WireSession {
+  /** False once it takes no new streams. */
+  readonly usable: boolean;
+  /** Opens a stream; throws when the session cannot take it. */
+  open(spec: RequestSpec, sink: WireSink): WireStream;
+  ref(): void;
+  unref(): void;
+  /** Graceful: streams in flight finish. */
+  close(): void;
+}
