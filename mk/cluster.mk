@@ -23,7 +23,9 @@ $(HELM_BIN):
 ## cluster-deps: what the operator tests need (kube-apiserver, etcd, helm)
 cluster-deps: $(KUBE_APISERVER_BIN) $(ETCD_BIN) $(HELM_BIN)
 
-## cluster-deps-node: also the node components (for a real kubelet; not needed yet)
+## cluster-deps-node: also the node components (for a real kubelet; not needed yet).
+## At v1.32 the Go proxy lacks k8s.io/csi-translation-lib and k8s.io/cri-client
+## v0.32.x, which they need: run it with PODPLUG_KUBE_VERSION=v1.33.13 (docs/operator.md).
 cluster-deps-node: cluster-deps
 	tools/build-kube.sh --all
 
