@@ -7,7 +7,7 @@ import type * as net from "node:net";
 import type * as tls from "node:tls";
 import { connectSocket, SessionReporter, type DialTarget } from "./dial.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
-import { H2ClientSession } from "./h2/session.ts";
+import { H2Connection } from "./h2/connection.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 /** Opens a frame-engine session to `target`. */
@@ -51,7 +51,7 @@ function headerBlock(spec: RequestSpec): Buffer {
 }
 
 class FrameSession extends SessionReporter implements WireSession {
-  private readonly h2: H2ClientSession;
+  private readonly h2: H2Connection;
   private readonly socket: net.Socket;
 
   constructor(target: DialTarget, events: SessionEvents) {
@@ -67,7 +67,8 @@ class FrameSession extends SessionReporter implements WireSession {
     }
     const timer = setTimeout(() => this.h2.destroy(new Error(`connecting to ${target.path} timed out`)), target.connectTimeoutMs);
     timer.unref();
-    this.h2 = new H2ClientSession(socket, {
+    this.h2 = new H2Connection(socket, {
+      role: "client",
       scheme: t ? "https" : "http",
       onReady: () => {
         clearTimeout(timer);

@@ -6,12 +6,12 @@
  * ServerDuplexStream as far as handlers use them.
  */
 import { EventEmitter } from "node:events";
-import { constants as h2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Duplex, Readable, Writable } from "node:stream";
 import { Metadata, status } from "@grpc/grpc-js";
 import { frameMessage } from "./frame.ts";
-import { addMetadataToHeaders, metadataFromHeaders } from "./metadata.ts";
+import { metadataFromHeaders } from "./metadata.ts";
 import { encodeGrpcMessage } from "./status.ts";
+import type { OutHeaders, ServerWireStream, WireHeaders } from "./wire.ts";
 
 /** The four gRPC call kinds, as grpc-js names them. */
 export type MethodKind = "unary" | "clientStream" | "serverStream" | "bidi";
@@ -56,26 +56,10 @@ export interface ServerSurface {
   emit(event: string | symbol, ...args: unknown[]): boolean;
 }
 
-const kCore = Symbol("podplug.serverCall");
-interface TaggedStream extends ServerHttp2Stream {
-  [kCore]?: ServerCallCore;
-  trailersToSend?: OutgoingHttpHeaders;
-}
-
-function onWantTrailers(this: TaggedStream): void {
-  const t = this.trailersToSend;
-  this.trailersToSend = undefined;
-  if (t && !this.destroyed) this.sendTrailers(t);
-}
-function onClose(this: TaggedStream): void {
-  this[kCore]?.onClose();
-}
 function onDeadline(core: ServerCallCore): void {
   core.sendStatus(status.DEADLINE_EXCEEDED, "Deadline exceeded");
   core.markCancelled();
 }
-/** Streams must always have an error listener; failures show up as 'close'. */
-export function ignoreError(): void {}
 
 /** The status a handler's error stands for (grpc-js's serverErrorToStatus). */
 export function handlerErrorStatus(err: HandlerError): { code: status; details: string } {
@@ -91,13 +75,13 @@ function isMetadata(v: unknown): v is Metadata {
 
 /** The HTTP/2 side of one server call. */
 export class ServerCallCore {
-  readonly stream: TaggedStream;
+  readonly wire: ServerWireStream;
   readonly entry: MethodEntry;
   readonly deadline: number;
   /** The handler-facing object, once made. */
   facade: ServerSurface | undefined;
   private readonly ctx: ServerCallContext;
-  private readonly reqHeaders: IncomingHttpHeaders;
+  private readonly reqHeaders: WireHeaders;
   private md: Metadata | undefined;
   private timer: NodeJS.Timeout | undefined;
   private headersSent = false;
@@ -105,15 +89,11 @@ export class ServerCallCore {
   done = false;
   cancelled = false;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, entry: MethodEntry, ctx: ServerCallContext, timeoutMs: number | undefined) {
-    this.stream = stream;
+  constructor(wire: ServerWireStream, headers: WireHeaders, entry: MethodEntry, ctx: ServerCallContext, timeoutMs: number | undefined) {
+    this.wire = wire;
     this.reqHeaders = headers;
     this.entry = entry;
     this.ctx = ctx;
-    this.stream[kCore] = this;
-    stream.on("close", onClose);
-    // A client's RST_STREAM also ends the request side ('end'); 'aborted' comes first and tells them apart.
-    stream.on("aborted", onClose);
     if (timeoutMs === undefined) {
       this.deadline = Infinity;
     } else {
@@ -142,12 +122,9 @@ export class ServerCallCore {
   }
 
   sendMetadata(md: Metadata | undefined): void {
-    if (this.headersSent || this.done || this.stream.destroyed) return;
+    if (this.headersSent || this.done) return;
     this.headersSent = true;
-    const headers: OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc" };
-    addMetadataToHeaders(headers, md);
-    this.stream.on("wantTrailers", onWantTrailers);
-    this.stream.respond(headers, { waitForTrailers: true });
+    this.wire.sendHeaders(md ? metadataHeaders(md) : undefined);
   }
 
   /** Serializes and sends one message; false when the call failed instead (status already sent). */
@@ -158,20 +135,18 @@ export class ServerCallCore {
       return false;
     }
     if (!this.headersSent) this.sendMetadata(undefined);
-    if (cb) this.stream.write(frame, cb);
-    else this.stream.write(frame);
+    this.wire.write(frame, cb);
     return true;
   }
 
-  /** A unary response: headers, the message and the OK status in as few writes as node:http2 allows. */
+  /** A unary response: headers, the message and the OK status in as few writes as the engine allows. */
   sendResponse(value: unknown, trailer: Metadata | undefined): void {
     const frame = this.encode(value);
     if (!frame) return;
     if (!this.headersSent) this.sendMetadata(undefined);
     this.done = true;
     this.clearTimer();
-    this.stream.trailersToSend = this.trailers(status.OK, "", trailer);
-    this.stream.end(frame);
+    this.wire.finish(this.trailers(status.OK, "", trailer), true, frame);
   }
 
   /** Ends the call with a status (Trailers-Only when nothing was sent yet). */
@@ -179,18 +154,9 @@ export class ServerCallCore {
     if (this.done) return;
     this.done = true;
     this.clearTimer();
-    const s = this.stream;
-    if (s.destroyed || s.closed) return;
-    const trailers = this.trailers(code, details, md ?? undefined);
-    if (!this.headersSent) {
-      this.headersSent = true;
-      trailers[":status"] = 200;
-      trailers["content-type"] = "application/grpc";
-      s.respond(trailers, { endStream: true });
-    } else {
-      s.trailersToSend = trailers;
-      s.end();
-    }
+    const sent = this.headersSent;
+    this.headersSent = true;
+    this.wire.finish(this.trailers(code, details, md ?? undefined), sent);
   }
 
   /** Fails the call with an error a handler reported. */
@@ -199,9 +165,8 @@ export class ServerCallCore {
     this.sendStatus(code, details, trailer ?? (isMetadata(err.metadata) ? err.metadata : undefined));
   }
 
-  /** @internal The stream closed; before a status that means the client cancelled (or the connection died). */
+  /** @internal The stream is gone; before a status that means the client cancelled (or the connection died). */
   onClose(): void {
-    this.stream[kCore] = undefined;
     if (this.done) return;
     this.done = true;
     this.clearTimer();
@@ -217,7 +182,7 @@ export class ServerCallCore {
     f.cancelled = true;
     f.emit("cancelled", "cancelled");
     if (f instanceof FastServerReadableStream || f instanceof FastServerDuplexStream) f.destroy();
-    if (!this.stream.destroyed) this.stream.close(h2.NGHTTP2_CANCEL);
+    this.wire.cancel();
   }
 
   private encode(value: unknown): Buffer | undefined {
@@ -237,10 +202,10 @@ export class ServerCallCore {
     return frameMessage(payload);
   }
 
-  private trailers(code: status, details: string, md: Metadata | undefined): OutgoingHttpHeaders {
-    const t: OutgoingHttpHeaders = { "grpc-status": String(code) };
+  private trailers(code: status, details: string, md: Metadata | undefined): OutHeaders {
+    const t: OutHeaders = { "grpc-status": String(code) };
     if (details) t["grpc-message"] = encodeGrpcMessage(details);
-    addMetadataToHeaders(t, md);
+    if (md) Object.assign(t, metadataHeaders(md));
     return t;
   }
 
@@ -360,5 +325,17 @@ export class FastServerDuplexStream extends sink(surface(Duplex)) {
 }
 
 function resumeRequests(core: ServerCallCore): void {
-  if (core.stream.isPaused()) core.stream.resume();
+  core.wire.resume();
+}
+
+/** Metadata as header fields (binary values base64), grpc-js's own conversion. */
+function metadataHeaders(md: Metadata): OutHeaders {
+  const h = md.toHttp2Headers();
+  const out: OutHeaders = {};
+  for (const k in h) {
+    const v = h[k];
+    if (Array.isArray(v)) out[k] = v.map(String);
+    else if (v !== undefined) out[k] = String(v);
+  }
+  return out;
 }

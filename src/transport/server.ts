@@ -1,22 +1,22 @@
 /**
  * FastServer: the part of grpc-js's Server that podplug uses (addService,
  * bindAsync on a Unix socket, tryShutdown, forceShutdown), served by
- * node:http2 directly. Plaintext h2c, or TLS with ALPN h2 that requires and
- * verifies the client's certificate (go-plugin's AutoMTLS), taken from the
- * same grpc-js ServerCredentials podplug already builds.
+ * podplug's frame engine (default) or node:http2. Plaintext h2c, or TLS with
+ * ALPN h2 that requires and verifies the client's certificate (go-plugin's
+ * AutoMTLS), taken from the same grpc-js ServerCredentials podplug builds.
  */
-import * as http2 from "node:http2";
 import type { ServerCredentials, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { TransportError, unixPath } from "./errors.ts";
 import { Deframer } from "./frame.ts";
+import { frameServerEngine } from "./frame-server.ts";
+import { nodeServerEngine } from "./node-server.ts";
 import {
   FastServerDuplexStream,
   FastServerReadableStream,
   FastServerUnaryCall,
   FastServerWritableStream,
-  ignoreError,
   ServerCallCore,
   type MethodEntry,
   type MethodKind,
@@ -24,6 +24,7 @@ import {
   type UnaryCallback,
 } from "./server-call.ts";
 import { parseTimeout } from "./status.ts";
+import type { ServerEngine, ServerTlsPems, ServerWireSink, ServerWireStream, WireHeaders } from "./wire.ts";
 
 /** What plugin code needs of a server to register services: grpc.Server and FastServer both fit. */
 export interface ServiceRegistrar {
@@ -36,6 +37,8 @@ export interface FastServerOptions {
   "grpc.max_receive_message_length"?: number;
   /** Largest response message, -1 for no limit (the default). */
   "grpc.max_send_message_length"?: number;
+  /** The HTTP/2 implementation: podplug's frame engine (default) or node:http2. */
+  "podplug.engine"?: "frames" | "node-http2";
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
@@ -49,18 +52,17 @@ export interface FastServerTls {
   requireClientCert?: boolean;
 }
 
-const kCall = Symbol("podplug.serverCallCore");
 
 /** A gRPC server on a Unix socket, wire-compatible with grpc-go and grpc-js peers. */
 export class FastServer implements ServiceRegistrar {
   private readonly methods = new Map<string, MethodEntry>();
   private readonly maxReceive: number;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private h2: http2.Http2Server | http2.Http2SecureServer | undefined;
+  private readonly useNodeHttp2: boolean;
+  private h2: ServerEngine | undefined;
   private ctx: ServerCallContext = { maxSendMessageLength: -1, peer: "" };
-  private shuttingDown = false;
 
   constructor(options: FastServerOptions = {}) {
+    this.useNodeHttp2 = options["podplug.engine"] === "node-http2";
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
   }
@@ -100,113 +102,55 @@ export class FastServer implements ServiceRegistrar {
       process.nextTick(callback, err as Error, 0);
       return;
     }
-    const common = {
-      // Default flow-control windows, as grpc-js (see channel.ts on larger ones).
-      settings: { enablePush: false },
-      maxSessionMemory: Number.MAX_SAFE_INTEGER,
-      maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
-    };
-    const server = tlsOpts
-      ? http2.createSecureServer({
-          ...common,
-          ca: tlsOpts.ca,
-          key: tlsOpts.key,
-          cert: tlsOpts.cert,
-          requestCert: tlsOpts.requireClientCert ?? true,
-          rejectUnauthorized: tlsOpts.requireClientCert ?? true,
-          ALPNProtocols: ["h2"],
-          allowHTTP1: false,
-        })
-      : http2.createServer(common);
     this.ctx = { maxSendMessageLength: this.ctx.maxSendMessageLength, peer: `unix:${path}` };
-    server.on("session", (session: http2.ServerHttp2Session) => this.onSession(session));
-    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
-    server.on("unknownProtocol", (socket: { destroy(): void }) => socket.destroy());
-    const onListenError = (err: Error): void => {
+    const pems: ServerTlsPems | undefined = tlsOpts && { ca: tlsOpts.ca, key: tlsOpts.key, cert: tlsOpts.cert, requireClientCert: tlsOpts.requireClientCert ?? true };
+    const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined => this.onStream(wire, headers);
+    const engine = this.useNodeHttp2 ? nodeServerEngine(pems, dispatch) : frameServerEngine(pems, dispatch);
+    this.h2 = engine;
+    engine.listen(path, (err) => {
+      if (!err) return callback(null, 1);
       this.h2 = undefined;
       callback(new TransportError("TRANSPORT_BIND_FAILED", `cannot listen on ${path}: ${err.message}`, { cause: err }), 0);
-    };
-    server.once("error", onListenError);
-    this.h2 = server;
-    server.listen(path, () => {
-      server.off("error", onListenError);
-      server.on("error", ignoreError);
-      callback(null, 1);
     });
   }
 
   /** Stops accepting connections, lets calls in flight finish, then calls back. */
   tryShutdown(callback: (err?: Error) => void): void {
-    this.shuttingDown = true;
-    const server = this.h2;
-    if (!server) {
+    const engine = this.h2;
+    if (!engine) {
       process.nextTick(callback);
       return;
     }
-    let pending = 1 + this.sessions.size;
-    const done = (): void => {
-      if (--pending === 0) callback();
-    };
-    server.close(() => done());
-    for (const s of this.sessions) {
-      if (s.closed || s.destroyed) done();
-      else s.close(done);
-    }
+    engine.tryShutdown(() => callback());
   }
 
   /** Closes the socket and every connection at once; calls in flight see a cancellation. */
   forceShutdown(): void {
-    this.shuttingDown = true;
-    const server = this.h2;
-    for (const s of this.sessions) s.destroy();
-    this.sessions.clear();
-    server?.close();
+    this.h2?.forceShutdown();
   }
 
-  private onSession(session: http2.ServerHttp2Session): void {
-    if (this.shuttingDown) {
-      session.destroy();
-      return;
-    }
-    this.sessions.add(session);
-    session.on("error", ignoreError);
-    session.once("close", () => this.sessions.delete(session));
-  }
-
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on("error", ignoreError);
+  private onStream(wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined {
     const ct = headers["content-type"];
     if (typeof ct !== "string" || !ct.startsWith("application/grpc")) {
-      stream.respond({ ":status": 415 }, { endStream: true });
-      return;
+      // Not gRPC: a Trailers-Only answer names the problem (HTTP 415 would need another code path per engine).
+      wire.finish({ "grpc-status": String(status.INTERNAL), "grpc-message": `unsupported content-type ${JSON.stringify(ct)}` }, false);
+      return undefined;
     }
     const path = headers[":path"];
     const entry = typeof path === "string" ? this.methods.get(path) : undefined;
     if (!entry) {
-      trailersOnly(stream, status.UNIMPLEMENTED, `The server does not implement the method ${String(path)}`);
-      return;
+      wire.finish({ "grpc-status": String(status.UNIMPLEMENTED), "grpc-message": `The server does not implement the method ${String(path)}` }, false);
+      return undefined;
     }
-    const core = new ServerCallCore(stream, headers, entry, this.ctx, parseTimeout(headers["grpc-timeout"]));
+    const core = new ServerCallCore(wire, headers, entry, this.ctx, parseTimeout(headers["grpc-timeout"]));
     const call = new IncomingCall(core, this.maxReceive);
-    (stream as TaggedStream)[kCall] = call;
-    stream.on("data", onData);
-    stream.on("end", onEnd);
     if (entry.kind === "clientStream" || entry.kind === "bidi") call.startStreaming();
+    return call;
   }
 }
 
-interface TaggedStream extends http2.ServerHttp2Stream {
-  [kCall]?: IncomingCall;
-}
-function onData(this: TaggedStream, chunk: Buffer): void {
-  this[kCall]?.onData(chunk);
-}
-function onEnd(this: TaggedStream): void {
-  this[kCall]?.onEnd();
-}
-
 /** The request side of one call: deframing, deserializing, and invoking the handler. */
-class IncomingCall {
+class IncomingCall implements ServerWireSink {
   private readonly core: ServerCallCore;
   private readonly deframer: Deframer;
   private request: unknown = undefined;
@@ -242,12 +186,15 @@ class IncomingCall {
     } else {
       this.core.sendStatus(status.INTERNAL, "Received a message with an invalid compression flag");
     }
-    this.core.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.core.wire.cancel();
+  }
+
+  onGone(): void {
+    this.core.onClose();
   }
 
   onEnd(): void {
     const core = this.core;
-    (core.stream as TaggedStream)[kCall] = undefined;
     if (core.done) return;
     if (!this.deframer.idle) {
       core.sendStatus(status.INTERNAL, "Request ended in the middle of a message");
@@ -287,7 +234,7 @@ class IncomingCall {
     }
     if (this.reader) {
       // The handler's stream is full: stop reading so HTTP/2 flow control pushes back.
-      if (!this.reader.push(msg)) this.core.stream.pause();
+      if (!this.reader.push(msg)) this.core.wire.pause();
       return;
     }
     this.count++;
@@ -315,10 +262,6 @@ function unaryCallback(core: ServerCallCore): UnaryCallback {
     if (err) core.sendError(err, trailer);
     else core.sendResponse(value, trailer);
   };
-}
-
-function trailersOnly(stream: http2.ServerHttp2Stream, code: status, details: string): void {
-  stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": String(code), "grpc-message": details }, { endStream: true });
 }
 
 function numberOption(v: unknown, dflt: number): number {

@@ -59,3 +59,53 @@ export interface WireSession {
   /** Graceful: streams in flight finish. */
   close(): void;
 }
+
+/** Header fields to send (names lowercase). */
+export type OutHeaders = Record<string, string | string[]>;
+
+/** The server side of one call's stream, as FastServer drives it. */
+export interface ServerWireStream {
+  /** Response headers: `:status` 200, the gRPC content-type, then `extra` (metadata). */
+  sendHeaders(extra: OutHeaders | undefined): void;
+  write(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /**
+   * Ends the response with `trailers` (grpc-status, ...): after the headers and
+   * `last` (a final message) when headers were sent, else as Trailers-Only.
+   */
+  finish(trailers: OutHeaders, headersSent: boolean, last?: Buffer): void;
+  /** RST_STREAM CANCEL. */
+  cancel(): void;
+  /** Stop taking request data (flow control pushes back on the client); resume() undoes it. */
+  pause(): void;
+  resume(): void;
+}
+
+/** The call side of a server stream: the engine reports the request here. */
+export interface ServerWireSink {
+  onData(chunk: Buffer): void;
+  /** The client half-closed (every request byte was reported). */
+  onEnd(): void;
+  /** The stream is gone (reset by the client, connection lost, or closed after the response). */
+  onGone(): void;
+}
+
+/** Where an engine hands a new server stream: returns the sink for its request side. */
+export type StreamDispatcher = (stream: ServerWireStream, headers: WireHeaders) => ServerWireSink | undefined;
+
+/** A listening engine of FastServer. */
+export interface ServerEngine {
+  /** Listens on the Unix socket `path`. */
+  listen(path: string, cb: (err: Error | null) => void): void;
+  /** Stops accepting, lets calls in flight finish, then calls back. */
+  tryShutdown(cb: () => void): void;
+  /** Closes everything at once. */
+  forceShutdown(): void;
+}
+
+/** TLS of a server engine: PEMs, and whether client certificates are required and verified. */
+export interface ServerTlsPems {
+  ca: string | Buffer | (string | Buffer)[];
+  key: string | Buffer | (string | Buffer)[];
+  cert: string | Buffer | (string | Buffer)[];
+  requireClientCert: boolean;
+}

@@ -12,10 +12,10 @@ import { FastChannel } from "../../src/transport/channel.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
 
-/** Which implementation plays a side. */
-export type Impl = "fast" | "grpcjs";
-/** Clients also come as FastChannel on its node:http2 engine. */
-export type ClientImpl = Impl | "fast-node";
+/** Which implementation plays a side: the fast transport on its frame engine or on node:http2, or grpc-js. */
+export type Impl = "fast" | "fast-node" | "grpcjs";
+/** The same, for clients. */
+export type ClientImpl = Impl;
 
 /** A running echo server process. */
 export interface ServerProcess {

@@ -14,6 +14,8 @@ const PAIRS: [ClientImpl, Impl][] = [
   ["fast", "grpcjs"],
   ["fast-node", "grpcjs"],
   ["fast-node", "fast"],
+  ["grpcjs", "fast-node"],
+  ["fast", "fast-node"],
   ["grpcjs", "fast"],
   ["fast", "fast"],
   ["grpcjs", "grpcjs"],
@@ -58,7 +60,7 @@ for (const [clientKind, serverKind] of PAIRS) {
     it("unary: a handler that throws ends UNKNOWN", async () => {
       const o = await unary(client, "unary", { throw: "kaboom" });
       assert.equal(o.err?.code, grpc.status.UNKNOWN);
-      if (serverKind === "fast") assert.match(o.err!.details, /kaboom/);
+      if (serverKind !== "grpcjs") assert.match(o.err!.details, /kaboom/);
     });
 
     it("unary: an unknown method is UNIMPLEMENTED", async () => {

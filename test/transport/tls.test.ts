@@ -14,6 +14,8 @@ const PAIRS: [ClientImpl, Impl][] = [
   ["fast", "grpcjs"],
   ["fast-node", "grpcjs"],
   ["fast-node", "fast"],
+  ["grpcjs", "fast-node"],
+  ["fast", "fast-node"],
   ["grpcjs", "fast"],
   ["fast", "fast"],
 ];

@@ -1,6 +1,6 @@
 /**
- * The frame engine: an HTTP/2 client connection (RFC 9113) written for gRPC
- * calls, over a Unix or TLS socket. node:http2 spends most of a call's CPU in
+ * The frame engine: an HTTP/2 connection (RFC 9113), client or server side,
+ * written for gRPC calls over a Unix or TLS socket. node:http2 spends most of a call's CPU in
  * per-stream objects (a Duplex per stream, header object conversions, async
  * resource binding); here a stream is a small record, a call's header block
  * is mostly cached bytes, and every frame written in one tick leaves in one
@@ -9,8 +9,8 @@
  * Covered: SETTINGS (both ways, with ACK), PING, GOAWAY, RST_STREAM,
  * WINDOW_UPDATE and flow control both ways, HEADERS with CONTINUATION and
  * padding, DATA with padding, MAX_CONCURRENT_STREAMS, peer frame sizes. Not
- * covered (not needed by a gRPC client): server push (disabled in our
- * SETTINGS), priorities (ignored), HTTP/1.1 upgrade.
+ * covered (not needed for gRPC): server push (disabled in our SETTINGS),
+ * priorities (ignored), HTTP/1.1 upgrade.
  */
 import type { Duplex } from "node:stream";
 import { HpackDecoder, HpackError, type HeaderMap } from "./hpack.ts";
@@ -59,10 +59,14 @@ export interface StreamSink {
 
 type WriteCallback = (err?: Error | null) => void;
 
+/** The sink of a stream before its owner takes it. */
+const NO_SINK: StreamSink = { onHeaders() {}, onData() {}, onEnd() {}, onClose() {} };
+
 /** One stream of an {@link H2ClientSession}. */
 export class H2Stream {
   id = 0;
-  readonly sink: StreamSink;
+  /** Set at creation (client) or by the server's onStream handler. */
+  sink: StreamSink;
   /** Our send window for this stream. */
   sendWindow: number;
   /** Received bytes not yet returned to the peer with WINDOW_UPDATE. */
@@ -77,9 +81,11 @@ export class H2Stream {
   endQueued = false;
   /** The header block, kept while the stream waits for a slot under MAX_CONCURRENT_STREAMS. */
   block: Buffer | undefined;
-  private readonly session: H2ClientSession;
+  /** Server: the trailers to end with, after the data. */
+  trailers: Buffer | undefined;
+  private readonly session: H2Connection;
 
-  constructor(session: H2ClientSession, sink: StreamSink, sendWindow: number) {
+  constructor(session: H2Connection, sink: StreamSink, sendWindow: number) {
     this.session = session;
     this.sink = sink;
     this.sendWindow = sendWindow;
@@ -96,11 +102,18 @@ export class H2Stream {
     this.session.flushStream(this);
   }
 
-  /** Ends our side (END_STREAM after any queued data). */
-  end(): void {
+  /** Ends our side (END_STREAM after any queued data; server: with `trailers`, a header block). */
+  end(trailers?: Buffer): void {
     if (this.closed || this.endQueued) return;
     this.endQueued = true;
+    this.trailers = trailers;
     this.session.flushStream(this);
+  }
+
+  /** Server: sends response headers; with `endStream` they are a Trailers-Only response. */
+  respond(block: Buffer, endStream: boolean): void {
+    if (this.closed || this.endQueued) return;
+    this.session.sendHeaders(this, block, endStream);
   }
 
   /** Resets the stream (RST_STREAM) unless it is already closed. */
@@ -131,10 +144,14 @@ export class H2Stream {
   }
 }
 
-/** Options of a session. */
+/** Options of a connection. */
 export interface SessionOptions {
-  /** `http` or `https`. */
-  scheme: string;
+  /** Which end this is. */
+  role: "client" | "server";
+  /** Client: `http` or `https`. */
+  scheme?: string;
+  /** Server: a new stream; returns the sink for its request side. */
+  onStream?(stream: H2Stream, headers: HeaderMap, endStream: boolean): StreamSink;
   /** Called once the peer's SETTINGS arrived (the connection speaks HTTP/2). */
   onReady(): void;
   /** Called once when the session can take no more streams (GOAWAY, socket gone). */
@@ -143,8 +160,8 @@ export interface SessionOptions {
   onClosed(err: Error | undefined): void;
 }
 
-/** A client HTTP/2 connection. */
-export class H2ClientSession {
+/** An HTTP/2 connection, either end. */
+export class H2Connection {
   readonly opts: SessionOptions;
   private readonly socket: Duplex;
   private readonly decoder = new HpackDecoder();
@@ -168,6 +185,10 @@ export class H2ClientSession {
   private blocked = new Set<H2Stream>();
   /** A pending HPACK dynamic table size update for our next header block (the peer lowered its table). */
   private tableSizeUpdate: number | undefined;
+  /** Server: the client preface is still to be read. */
+  private prefaceLeft: number;
+  /** Server: the highest stream id the client opened. */
+  private lastPeerStream = 0;
   ready = false;
   draining = false;
   closed = false;
@@ -184,7 +205,10 @@ export class H2ClientSession {
     settings.writeUInt32BE(STREAM_WINDOW, 8);
     const wu = Buffer.alloc(4);
     wu.writeUInt32BE(CONN_WINDOW - DEFAULT_WINDOW, 0);
-    this.queue(PREFACE, frameHeader(12, T.SETTINGS, 0, 0), settings, frameHeader(4, T.WINDOW_UPDATE, 0, 0), wu);
+    const frames = [frameHeader(12, T.SETTINGS, 0, 0), settings, frameHeader(4, T.WINDOW_UPDATE, 0, 0), wu];
+    if (opts.role === "client") frames.unshift(PREFACE);
+    this.prefaceLeft = opts.role === "server" ? PREFACE.length : 0;
+    this.queue(...frames);
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
     socket.on("error", (err: Error) => this.destroy(err));
     socket.on("close", () => this.destroy(this.closeError ?? new Error("connection closed")));
@@ -226,7 +250,7 @@ export class H2ClientSession {
     if (!this.draining) {
       this.draining = true;
       const p = Buffer.alloc(8);
-      p.writeUInt32BE(0, 0);
+      p.writeUInt32BE(this.lastPeerStream, 0);
       p.writeUInt32BE(H2_ERROR.NO_ERROR, 4);
       this.queue(frameHeader(8, T.GOAWAY, 0, 0), p);
       this.opts.onDraining();
@@ -276,23 +300,31 @@ export class H2ClientSession {
       prefix = [...encodeSizeUpdate(this.tableSizeUpdate), scheme];
       this.tableSizeUpdate = undefined;
     }
-    const head = Buffer.from(prefix);
-    const len = head.length + block.length;
-    if (len <= this.peerMaxFrame) {
-      this.queue(frameHeader(len, T.HEADERS, END_HEADERS, id), head, block);
-    } else {
-      const whole = Buffer.concat([head, block]);
-      let off = 0;
-      let first = true;
-      while (off < whole.length) {
-        const n = Math.min(this.peerMaxFrame, whole.length - off);
-        const last = off + n === whole.length;
-        this.queue(frameHeader(n, first ? T.HEADERS : T.CONTINUATION, last ? END_HEADERS : 0, id), whole.subarray(off, off + n));
-        off += n;
-        first = false;
-      }
-    }
+    this.queueHeaders(id, Buffer.concat([Buffer.from(prefix), block]), 0);
     this.flushStream(s);
+  }
+
+  /** @internal Server: response headers (Trailers-Only with `endStream`). */
+  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+    this.queueHeaders(s.id, block, endStream ? END_STREAM : 0);
+    if (endStream) {
+      s.endQueued = true;
+      this.localEnd(s);
+    }
+  }
+
+  /** A header block as HEADERS (+ CONTINUATION when it exceeds the peer's frame size). */
+  private queueHeaders(id: number, block: Buffer, flags: number): void {
+    if (block.length <= this.peerMaxFrame) {
+      this.queue(frameHeader(block.length, T.HEADERS, flags | END_HEADERS, id), block);
+      return;
+    }
+    for (let off = 0; off < block.length; off += this.peerMaxFrame) {
+      const n = Math.min(this.peerMaxFrame, block.length - off);
+      const last = off + n === block.length;
+      const type = off === 0 ? T.HEADERS : T.CONTINUATION;
+      this.queue(frameHeader(n, type, (off === 0 ? flags : 0) | (last ? END_HEADERS : 0), id), block.subarray(off, off + n));
+    }
   }
 
   /** @internal Frames what a stream may send now. */
@@ -307,7 +339,7 @@ export class H2ClientSession {
         this.blocked.add(s);
         return;
       }
-      const lastOfAll = n === buf.length && q.length === 1 && s.endQueued;
+      const lastOfAll = n === buf.length && q.length === 1 && s.endQueued && !s.trailers;
       this.queue(frameHeader(n, T.DATA, lastOfAll ? END_STREAM : 0, s.id), n === buf.length ? buf : buf.subarray(0, n));
       s.sendWindow -= n;
       this.connSendWindow -= n;
@@ -324,7 +356,8 @@ export class H2ClientSession {
       }
     }
     if (s.endQueued && !s.localEnded) {
-      this.queue(frameHeader(0, T.DATA, END_STREAM, s.id));
+      if (s.trailers) this.queueHeaders(s.id, s.trailers, END_STREAM);
+      else this.queue(frameHeader(0, T.DATA, END_STREAM, s.id));
       this.localEnd(s);
     }
   }
@@ -397,6 +430,17 @@ export class H2ClientSession {
   }
 
   private onSocketData(chunk: Buffer): void {
+    if (this.prefaceLeft > 0) {
+      const n = Math.min(this.prefaceLeft, chunk.length);
+      const at = PREFACE.length - this.prefaceLeft;
+      if (!chunk.subarray(0, n).equals(PREFACE.subarray(at, at + n))) {
+        this.destroy(new Error("the peer did not send the HTTP/2 client preface"));
+        return;
+      }
+      this.prefaceLeft -= n;
+      chunk = chunk.subarray(n);
+      if (chunk.length === 0) return;
+    }
     let buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
     this.inbuf = undefined;
     let off = 0;
@@ -512,10 +556,35 @@ export class H2ClientSession {
     // Decode even for streams we no longer track: the HPACK table must stay in step.
     const headers = this.decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     const s = this.streams.get(this.headerStream);
-    if (!s || s.remoteEnded) return;
+    if (!s) {
+      if (this.opts.role === "server") this.newPeerStream(this.headerStream, headers, this.headerEndStream);
+      return;
+    }
+    if (s.remoteEnded) return;
     if (this.headerEndStream) s.remoteEnded = true; // before the sink hears it, as for DATA
     s.sink.onHeaders(headers, this.headerEndStream);
     if (this.headerEndStream && !s.closed) this.remoteEnd(s);
+  }
+
+  /** Server: a HEADERS frame opened stream `id`. */
+  private newPeerStream(id: number, headers: HeaderMap, endStream: boolean): void {
+    if (id % 2 === 0 || id <= this.lastPeerStream) {
+      if (id > this.lastPeerStream || id % 2 === 0) throw new Error(`client opened stream ${id} out of order`);
+      return; // HEADERS on a stream already closed here (a late trailer): ignored
+    }
+    this.lastPeerStream = id;
+    const s = new H2Stream(this, NO_SINK, this.peerInitialWindow);
+    s.id = id;
+    if (this.draining) {
+      // After our GOAWAY no new calls start: the client may retry elsewhere.
+      this.streams.set(id, s);
+      this.resetStream(s, H2_ERROR.REFUSED_STREAM);
+      return;
+    }
+    this.streams.set(id, s);
+    if (endStream) s.remoteEnded = true;
+    s.sink = this.opts.onStream!(s, headers, endStream);
+    if (endStream && !s.closed) this.remoteEnd(s);
   }
 
   private remoteEnd(s: H2Stream): void {
@@ -562,10 +631,13 @@ export class H2ClientSession {
       this.draining = true;
       this.opts.onDraining();
     }
-    // Streams the peer never processed may be retried elsewhere: report them refused.
-    const refused = new Error("stream refused by GOAWAY");
-    for (const s of [...this.streams.values()]) if (s.id > last) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
-    for (const s of [...this.waiting]) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
+    // `last` counts streams this side opened: a client's streams the server never processed may be
+    // retried elsewhere (report them refused); a server opens none, so its peer's streams go on.
+    if (this.opts.role === "client") {
+      const refused = new Error("stream refused by GOAWAY");
+      for (const s of [...this.streams.values()]) if (s.id > last) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
+      for (const s of [...this.waiting]) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
+    }
     if (this.activeStreams === 0 && !this.closed) this.endSocket();
   }
 

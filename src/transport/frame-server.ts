@@ -1,0 +1,174 @@
+/**
+ * FastServer's frame engine (the default): podplug's own HTTP/2 connection
+ * (h2/connection.ts, server side) on a net or TLS server bound to the Unix
+ * socket. TLS requires ALPN h2 and, for AutoMTLS, a client certificate
+ * signed by the given CA. The common response header blocks are encoded once.
+ */
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { H2Connection, H2_ERROR, type H2Stream, type StreamSink } from "./h2/connection.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import type { OutHeaders, ServerEngine, ServerTlsPems, ServerWireSink, ServerWireStream, StreamDispatcher, WireHeaders } from "./wire.ts";
+
+/** Creates the frame engine. */
+export function frameServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
+  return new FrameServerEngine(pems, dispatch);
+}
+
+/** `:status: 200` (static entry 8) and the gRPC content-type. */
+const RESPONSE = Buffer.concat([Buffer.from([0x88]), encodeHeaders([["content-type", "application/grpc"]])]);
+const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
+
+function pairs(h: OutHeaders): [string, string][] {
+  const out: [string, string][] = [];
+  for (const k in h) {
+    const v = h[k]!;
+    if (Array.isArray(v)) for (const one of v) out.push([k, one]);
+    else out.push([k, v]);
+  }
+  return out;
+}
+
+function trailerBlock(t: OutHeaders): Buffer {
+  // The common case, a bare OK, is one cached block.
+  let n = 0;
+  for (const _ in t) n++;
+  if (n === 1 && t["grpc-status"] === "0") return TRAILERS_OK;
+  return encodeHeaders(pairs(t));
+}
+
+class FrameServerEngine implements ServerEngine {
+  private readonly server: net.Server;
+  private readonly conns = new Set<H2Connection>();
+  private readonly dispatch: StreamDispatcher;
+  private shuttingDown = false;
+  private onConnClosed: (() => void) | undefined;
+
+  constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher) {
+    this.dispatch = dispatch;
+    this.server = pems
+      ? tls.createServer(
+          { ca: pems.ca, key: pems.key, cert: pems.cert, requestCert: pems.requireClientCert, rejectUnauthorized: pems.requireClientCert, ALPNProtocols: ["h2"] },
+          (socket) => this.accept(socket, true),
+        )
+      : net.createServer((socket) => this.accept(socket, false));
+  }
+
+  listen(path: string, cb: (err: Error | null) => void): void {
+    const onError = (err: Error): void => cb(err);
+    this.server.once("error", onError);
+    this.server.listen(path, () => {
+      this.server.off("error", onError);
+      this.server.on("error", () => undefined);
+      cb(null);
+    });
+  }
+
+  tryShutdown(cb: () => void): void {
+    this.shuttingDown = true;
+    let serverClosed = false;
+    const check = (): void => {
+      if (serverClosed && this.conns.size === 0) {
+        this.onConnClosed = undefined;
+        cb();
+      }
+    };
+    this.onConnClosed = check;
+    this.server.close(() => {
+      serverClosed = true;
+      check();
+    });
+    for (const c of [...this.conns]) c.close();
+  }
+
+  forceShutdown(): void {
+    this.shuttingDown = true;
+    for (const c of [...this.conns]) c.destroy(new Error("server shut down"));
+    this.conns.clear();
+    this.server.close();
+  }
+
+  private accept(socket: net.Socket, secure: boolean): void {
+    socket.on("error", () => undefined);
+    // gRPC over TLS is h2 by ALPN only.
+    if (this.shuttingDown || (secure && (socket as tls.TLSSocket).alpnProtocol !== "h2")) {
+      socket.destroy();
+      return;
+    }
+    const conn: H2Connection = new H2Connection(socket, {
+      role: "server",
+      onStream: (s, headers) => this.onStream(s, headers),
+      onReady: () => undefined,
+      onDraining: () => undefined,
+      onClosed: () => {
+        this.conns.delete(conn);
+        this.onConnClosed?.();
+      },
+    });
+    this.conns.add(conn);
+  }
+
+  private onStream(s: H2Stream, headers: WireHeaders): StreamSink {
+    const wire = new FrameServerStream(s);
+    wire.sink = this.dispatch(wire, headers);
+    return wire;
+  }
+}
+
+/** One call's stream on the frame engine: the call's wire, and the connection's sink for it. */
+class FrameServerStream implements ServerWireStream, StreamSink {
+  sink: ServerWireSink | undefined;
+  private readonly s: H2Stream;
+
+  constructor(s: H2Stream) {
+    this.s = s;
+  }
+
+  onHeaders(): void {
+    // Request trailers: gRPC clients send none; nothing in them matters here.
+  }
+
+  onData(chunk: Buffer): void {
+    this.sink?.onData(chunk);
+  }
+
+  onEnd(): void {
+    this.sink?.onEnd();
+  }
+
+  onClose(): void {
+    this.sink?.onGone();
+  }
+
+  sendHeaders(extra: OutHeaders | undefined): void {
+    this.s.respond(extra ? Buffer.concat([RESPONSE, encodeHeaders(pairs(extra))]) : RESPONSE, false);
+  }
+
+  write(frame: Buffer, cb?: (err?: Error | null) => void): void {
+    this.s.write(frame, cb);
+  }
+
+  finish(trailers: OutHeaders, headersSent: boolean, last?: Buffer): void {
+    const s = this.s;
+    if (!headersSent) {
+      s.respond(Buffer.concat([RESPONSE, trailerBlock(trailers)]), true);
+    } else {
+      if (last) s.write(last);
+      s.end(trailerBlock(trailers));
+    }
+    // The client still sending? Tell it to stop (grpc-go does the same), once our side is all out.
+    if (s.localEnded && !s.remoteEnded) s.reset(H2_ERROR.NO_ERROR);
+  }
+
+  cancel(): void {
+    this.s.cancel();
+  }
+
+  pause(): void {
+    this.s.pause();
+  }
+
+  resume(): void {
+    this.s.resume();
+  }
+}
