@@ -21,7 +21,8 @@ import { CONCURRENT_CALLS, INFLIGHT, measure, SEQUENTIAL } from "./lib.ts";
 import { FastChannel } from "../src/transport/channel.ts";
 import { FastServer } from "../src/transport/server.ts";
 
-type Side = "grpcjs" | "fast";
+/** grpc-js, or the fast transport on its frame engine (default) or on node:http2. */
+type Side = "grpcjs" | "fast" | "fast-node";
 interface Result {
   medianUs: number;
   p99Us: number;
@@ -51,7 +52,7 @@ async function serve(side: Side, path: string): Promise<void> {
     get: (_call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) => cb(null, { value }),
     put: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
   };
-  const server = side === "fast" ? new FastServer() : new grpc.Server();
+  const server = side === "grpcjs" ? new grpc.Server() : new FastServer({ "podplug.engine": side === "fast-node" ? "node-http2" : "frames" });
   server.addService(KVService, impl);
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
@@ -68,7 +69,8 @@ async function serve(side: Side, path: string): Promise<void> {
 
 /** Child: the client side of one pairing; prints one JSON {@link Result}. */
 async function call(side: Side, path: string): Promise<void> {
-  const channel = side === "fast" ? new FastChannel(path) : new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {});
+  const channel =
+    side === "grpcjs" ? new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {}) : new FastChannel(path, { engine: side === "fast-node" ? "node-http2" : "frames" });
   const client = new KVClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
   const req: GetRequest = { key: "k" };
   const one = (): Promise<void> => new Promise((resolve, reject) => client.get(req, (err) => (err ? reject(err) : resolve())));
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
     ["FastChannel    -> grpc-js server", "fast", "grpcjs"],
     ["grpc-js client -> FastServer", "grpcjs", "fast"],
     ["FastChannel    -> FastServer", "fast", "fast"],
+    ["(both on node:http2 engines)", "fast-node", "fast-node"],
   ];
   const dir = mkdtempSync(join(tmpdir(), "ppb-"));
   const all = new Map<string, Result[]>();

@@ -15,7 +15,7 @@ import { connectivityState, type ChannelInterface, type Deadline } from "@grpc/g
 import { FastClientCall, type CallHost } from "./client-call.ts";
 import { TransportError, unixPath } from "./errors.ts";
 import { dialFrames } from "./frame-session.ts";
-import type { DialTarget } from "./dial.ts";
+import { defaultEngine, type DialTarget, type Engine } from "./dial.ts";
 import { dialNodeHttp2 } from "./node-session.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
@@ -46,9 +46,10 @@ export interface FastChannelOptions {
   maxBackoffMs?: number;
   /**
    * The HTTP/2 implementation: podplug's own frame engine (default; a fraction
-   * of node:http2's CPU per call), or node:http2 itself.
+   * of node:http2's CPU per call), or node:http2 itself. Without this option,
+   * PODPLUG_HTTP2_ENGINE=node-http2 in the environment picks node:http2.
    */
-  engine?: "frames" | "node-http2";
+  engine?: Engine;
 }
 
 interface Watcher {
@@ -88,7 +89,7 @@ export class FastChannel implements ChannelInterface, CallHost {
     this.backoffMs = options.initialBackoffMs ?? 100;
     // channelz is not served here; the ref only has to be well-formed.
     this.channelzRef = { kind: "channel", id: ++nextChannelId, name: this.target } as unknown as ChannelzRef;
-    this.dial = options.engine === "node-http2" ? dialNodeHttp2 : dialFrames;
+    this.dial = (options.engine ?? defaultEngine()) === "node-http2" ? dialNodeHttp2 : dialFrames;
     if (options.tls && (!options.tls.ca || !options.tls.key || !options.tls.cert)) {
       throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "FastChannel TLS needs ca, key and cert PEMs.");
     }

@@ -8,6 +8,7 @@
 import type { ServerCredentials, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
+import { defaultEngine, type Engine } from "./dial.ts";
 import { TransportError, unixPath } from "./errors.ts";
 import { Deframer } from "./frame.ts";
 import { frameServerEngine } from "./frame-server.ts";
@@ -37,8 +38,8 @@ export interface FastServerOptions {
   "grpc.max_receive_message_length"?: number;
   /** Largest response message, -1 for no limit (the default). */
   "grpc.max_send_message_length"?: number;
-  /** The HTTP/2 implementation: podplug's frame engine (default) or node:http2. */
-  "podplug.engine"?: "frames" | "node-http2";
+  /** The HTTP/2 implementation: podplug's frame engine (default) or node:http2 (see FastChannelOptions.engine). */
+  "podplug.engine"?: Engine;
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
@@ -62,7 +63,7 @@ export class FastServer implements ServiceRegistrar {
   private ctx: ServerCallContext = { maxSendMessageLength: -1, peer: "" };
 
   constructor(options: FastServerOptions = {}) {
-    this.useNodeHttp2 = options["podplug.engine"] === "node-http2";
+    this.useNodeHttp2 = (options["podplug.engine"] ?? defaultEngine()) === "node-http2";
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
   }

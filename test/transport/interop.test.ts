@@ -44,6 +44,19 @@ for (const [clientKind, serverKind] of PAIRS) {
       assert.deepEqual(o.status?.metadata.get("x-trailer-bin"), [Buffer.from([0, 1, 2, 255])]);
     });
 
+    if (clientKind !== "grpcjs" && serverKind !== "grpcjs") {
+      // grpc-js caps metadata at 8 KiB; a 20 KB header block takes CONTINUATION frames both ways.
+      it("unary: 20 KB of metadata each way (HEADERS + CONTINUATION)", async () => {
+        const md = new grpc.Metadata();
+        const big = "m".repeat(20_000);
+        md.set("x-echo", big);
+        const o = await unary(client, "unary", { text: "big-md" }, md);
+        assert.equal(o.err, undefined, o.err?.message);
+        assert.equal(o.res?.seen?.["x-echo"], big);
+        assert.deepEqual(o.headers?.get("x-initial"), [big]);
+      });
+    }
+
     it("unary: many concurrent calls on one connection", async () => {
       const outs = await Promise.all(Array.from({ length: 200 }, (_, i) => unary(client, "unary", { text: `m${i}` })));
       outs.forEach((o, i) => assert.equal(o.res?.text, `m${i}`));

@@ -7,10 +7,17 @@ import { constants as h2 } from "node:http2";
 import { status } from "@grpc/grpc-js";
 import { deflateSync, gzipSync } from "node:zlib";
 import { inflate } from "../../src/transport/compression.ts";
+import { defaultEngine } from "../../src/transport/dial.ts";
 import { Deframer, frameMessage } from "../../src/transport/frame.ts";
 import { decodeGrpcMessage, encodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, parseTimeout, rstCodeToGrpc } from "../../src/transport/status.ts";
 
 describe("transport units", () => {
+  it("picks the frame engine unless PODPLUG_HTTP2_ENGINE=node-http2", () => {
+    assert.equal(defaultEngine({}), "frames");
+    assert.equal(defaultEngine({ PODPLUG_HTTP2_ENGINE: "node-http2" }), "node-http2");
+    assert.equal(defaultEngine({ PODPLUG_HTTP2_ENGINE: "other" }), "frames");
+  });
+
   describe("grpc-message", () => {
     it("leaves printable ASCII alone and escapes the rest as UTF-8 bytes", () => {
       assert.equal(encodeGrpcMessage("plain text ~!"), "plain text ~!");
