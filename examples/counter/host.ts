@@ -10,7 +10,7 @@ import { Client } from "../../src/host/index.ts";
 import { counterPlugin } from "./shared.ts";
 import { handshake } from "./shared.ts";
 
-const pluginCmd = process.env["COUNTER_PLUGIN"] ?? `node ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
+const pluginCmd = process.env["COUNTER_PLUGIN"] ?? `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
 const client = new Client({
   handshake,
   plugins: { counter: counterPlugin() },

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { Client } from "../../src/host/index.ts";
 import { handshake, kvPlugin } from "./shared.ts";
 
-const pluginCmd = process.env["KV_PLUGIN"] ?? `node ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
+const pluginCmd = process.env["KV_PLUGIN"] ?? `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
 const client = new Client({
   handshake,
   plugins: { kv: kvPlugin() },
