@@ -16,6 +16,9 @@ import type { Duplex } from "node:stream";
 import { HpackDecoder, HpackError, type HeaderMap } from "./hpack.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+/** The static HPACK entries `:scheme: http` and `:scheme: https`, one byte each. */
+const SCHEME_HTTP = Buffer.from([0x86]);
+const SCHEME_HTTPS = Buffer.from([0x87]);
 
 /** Frame types. */
 const T = {
@@ -294,13 +297,15 @@ export class H2Connection {
     if (this.nextId > MAX_WINDOW) this.close(); // stream ids ran out: this session takes no more
     s.id = id;
     this.streams.set(id, s);
-    const scheme = this.opts.scheme === "https" ? 0x87 : 0x86;
-    let prefix = [scheme];
-    if (this.tableSizeUpdate !== undefined) {
-      prefix = [...encodeSizeUpdate(this.tableSizeUpdate), scheme];
+    const scheme = this.opts.scheme === "https" ? SCHEME_HTTPS : SCHEME_HTTP;
+    if (this.tableSizeUpdate === undefined && block.length + 1 <= this.peerMaxFrame) {
+      // The common case: no copy, the frame header, `:scheme` and the cached block go out as they are.
+      this.queue(frameHeader(block.length + 1, T.HEADERS, END_HEADERS, id), scheme, block);
+    } else {
+      const prefix = this.tableSizeUpdate === undefined ? [] : encodeSizeUpdate(this.tableSizeUpdate);
       this.tableSizeUpdate = undefined;
+      this.queueHeaders(id, Buffer.concat([Buffer.from(prefix), scheme, block]), 0);
     }
-    this.queueHeaders(id, Buffer.concat([Buffer.from(prefix), block]), 0);
     this.flushStream(s);
   }
 
