@@ -8,104 +8,29 @@ import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { encodeHeaders, HpackDecoder, type HeaderMap } from "../../src/transport/h2/hpack.ts";
 import { FastChannel } from "../../src/transport/channel.ts";
-import { frameMessage } from "../../src/transport/frame.ts";
+import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { tempDir } from "../helpers.ts";
-import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
+import { EchoClient, type EchoClientInstance } from "./fixtures/echo.ts";
 import { unary } from "./harness.ts";
-
-const PREFACE_LEN = 24;
-
-/** A frame as the peer saw it. */
-interface Frame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Buffer;
-}
-
-function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
-
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n, 0);
-  return b;
-};
-const settings = (pairs: [number, number][] = []): Buffer =>
-  frame(4, 0, 0, Buffer.concat(pairs.map(([k, v]) => Buffer.concat([Buffer.from([k >> 8, k & 255]), u32(v)]))));
-const OK_HEADERS = Buffer.concat([Buffer.from([0x88]), encodeHeaders([["content-type", "application/grpc"]])]);
-const message = (m: EchoMessage): Buffer => frameMessage(Buffer.from(JSON.stringify(m)));
-
-/** One accepted connection of the raw peer. */
-class Conn {
-  readonly frames: Frame[] = [];
-  readonly decoder = new HpackDecoder();
-  requests: { id: number; headers: HeaderMap }[] = [];
-  private buf = Buffer.alloc(0);
-  private prefaceSeen = false;
-  private waiters: (() => void)[] = [];
-  readonly socket: net.Socket;
-
-  constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on("error", () => undefined);
-    socket.on("data", (d: Buffer) => this.read(d));
-    socket.write(settings());
-  }
-
-  send(...bufs: Buffer[]): void {
-    this.socket.write(Buffer.concat(bufs));
-  }
-
-  /** Waits until `pred` holds for the frames seen so far. */
-  async until(pred: () => boolean): Promise<void> {
-    while (!pred()) await new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  private read(d: Buffer): void {
-    this.buf = Buffer.concat([this.buf, d]);
-    if (!this.prefaceSeen) {
-      if (this.buf.length < PREFACE_LEN) return;
-      this.buf = this.buf.subarray(PREFACE_LEN);
-      this.prefaceSeen = true;
-    }
-    while (this.buf.length >= 9) {
-      const len = this.buf.readUIntBE(0, 3);
-      if (this.buf.length < 9 + len) break;
-      const f = { type: this.buf[3]!, flags: this.buf[4]!, id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
-      this.buf = this.buf.subarray(9 + len);
-      this.frames.push(f);
-      if (f.type === 4 && !(f.flags & 1)) this.socket.write(frame(4, 1, 0)); // SETTINGS ACK
-      if (f.type === 1) this.requests.push({ id: f.id, headers: this.decoder.decode(f.payload) });
-    }
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
+import { FramePeer, frame, message, OK_HEADERS, settings, u32, type Frame } from "./raw-h2.ts";
 
 describe("transport: the frame engine against a hand-written HTTP/2 peer", function () {
   let tmp: ReturnType<typeof tempDir>;
   let server: net.Server;
-  let conns: Conn[];
+  let conns: FramePeer[];
   let client: EchoClientInstance;
-  let onConn: ((c: Conn) => void) | undefined;
+  let onFramePeer: ((c: FramePeer) => void) | undefined;
 
   beforeEach(async () => {
     tmp = tempDir("ptf-");
     const socket = join(tmp.dir, "raw.sock");
     conns = [];
-    onConn = undefined;
+    onFramePeer = undefined;
     server = net.createServer((s) => {
-      const c = new Conn(s);
+      const c = new FramePeer(s, "server");
       conns.push(c);
-      onConn?.(c);
+      onFramePeer?.(c);
     });
     await new Promise<void>((r) => server.listen(socket, r));
     client = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: new FastChannel(socket) });
@@ -117,7 +42,7 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     tmp.remove();
   });
 
-  const firstRequest = async (): Promise<{ conn: Conn; id: number }> => {
+  const firstRequest = async (): Promise<{ conn: FramePeer; id: number }> => {
     while (conns.length === 0) await new Promise((r) => setTimeout(r, 5));
     const conn = conns[0]!;
     await conn.until(() => conn.requests.length > 0);
@@ -148,7 +73,7 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
   });
 
   it("keeps to a 10-byte send window, continuing on WINDOW_UPDATE", async () => {
-    onConn = (c) => c.send(settings([[0x4, 10]]));
+    onFramePeer = (c) => c.send(settings([[0x4, 10]]));
     // Before the peer's SETTINGS arrive the default window applies; connect first.
     await new Promise<void>((res, rej) => client.waitForReady(Date.now() + 5000, (e) => (e ? rej(e) : res())));
     const text = "w".repeat(100);
@@ -175,7 +100,7 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     conn.send(frame(7, 0, 0, Buffer.concat([u32(0), u32(0)])));
     const o = await call;
     assert.equal(o.err?.code, grpc.status.UNAVAILABLE);
-    onConn = (c) =>
+    onFramePeer = (c) =>
       void c.until(() => c.requests.length > 0).then(() => {
         const id = c.requests[0]!.id;
         c.send(frame(1, 0x4, id, OK_HEADERS), frame(0, 0, id, message({ text: "second" })), frame(1, 0x5, id, encodeHeaders([["grpc-status", "0"]])));
