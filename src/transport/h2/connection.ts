@@ -415,13 +415,16 @@ export class H2Connection {
   }
 
   private queue(...bufs: Buffer[]): void {
+    if (this.closed) return; // the socket is ending or gone: nothing more goes out
     for (const b of bufs) this.out.push(b);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Everything framed in this tick leaves in one write.
-      process.nextTick(() => this.flush());
+      process.nextTick(this.flushNow);
     }
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   private flush(): void {
     this.flushScheduled = false;
@@ -476,7 +479,7 @@ export class H2Connection {
   /** A connection error: GOAWAY with `code`, then close. */
   private fail(code: number, message: string): void {
     const p = Buffer.alloc(8 + Buffer.byteLength(message));
-    p.writeUInt32BE(this.nextId - 2 > 0 ? this.nextId - 2 : 0, 0);
+    p.writeUInt32BE(this.lastPeerStream, 0); // the last stream the peer opened that we processed
     p.writeUInt32BE(code, 4);
     p.write(message, 8);
     this.queue(frameHeader(p.length, T.GOAWAY, 0, 0), p);
