@@ -25,21 +25,24 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
   before(() => { c = fx.cluster(); op = fx.operator(); });
   after(() => assert.equal(fx.exitCode(), 0, `the operator did not exit 0 on SIGTERM:\n${op?.proc.tail(30)}`));
 
-  it('injects the example Plugin into its host Deployment: sidecar, volume, env and probe', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', join(ROOT, 'test/operator/fixtures/kv-plugin.yaml'), '-f', join(ROOT, 'test/operator/fixtures/kv-host.yaml')]);
-    const t = await waitTemplate(c, NS, 'kv-host', 'kv injected', (x) => initNames(x).includes('podplug-kv'));
-    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-kv']);
-    const kv = t.spec.initContainers!.find((x) => x.name === 'podplug-kv')!;
+  it('injects the examples\' Plugins (examples/demo) into their host Deployment: sidecars, volume, env and probes', async () => {
+    await c.kubectlOk(['apply', '-n', NS, '-f', join(ROOT, 'examples/demo/plugins.yaml'), '-f', join(ROOT, 'examples/demo/host.yaml')]);
+    const t = await waitTemplate(c, NS, 'demo-host', 'demo injected', (x) => initNames(x).includes('podplug-kv') && initNames(x).includes('podplug-counter'));
+    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-counter', 'podplug-kv']);
+    const kv = t.spec.initContainers!.find((x) => x.name === 'podplug-kv')! as NonNullable<TemplateView['spec']['initContainers']>[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, 'Always');
+    assert.deepEqual(kv.command, ['node', 'examples/kv/plugin.ts']);
     assert.deepEqual(kv.livenessProbe!.httpGet, { path: '/livez/kv', port: 9801, scheme: 'HTTP' });
     assert.deepEqual(kv.volumeMounts, [{ name: 'podplug-sockets', mountPath: '/var/run/podplug/kv', subPath: 'kv' }]);
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));
     assert.equal(env.BASIC_PLUGIN, 'hello');
     assert.equal(env.PLUGIN_PROTOCOL_VERSIONS, '1');
     assert.equal(env.PLUGIN_UNIX_SOCKET_DIR, '/var/run/podplug/kv');
+    assert.equal(env.PODPLUG_HANDSHAKE_FILE, '/var/run/podplug/kv/handshake');
+    assert.equal(env.KV_DIR, '/var/run/podplug/kv');
     assert.ok(t.spec.volumes!.some((v) => v.name === 'podplug-sockets'));
     const host = t.spec.containers.find((x) => x.name === 'host')!;
-    assert.deepEqual(host.env!.map((e) => e.name), ['HOST_MODE', 'PODPLUG_SOCKET_ROOT', 'PODPLUG_PLUGINS']);
+    assert.deepEqual(host.env!.map((e) => `${e.name}=${e.value}`), ['DEMO_METRICS_PORT=9465', 'PODPLUG_SOCKET_ROOT=/var/run/podplug', 'PODPLUG_PLUGINS=counter,kv']);
     assert.deepEqual(host.volumeMounts, [{ name: 'podplug-sockets', mountPath: '/var/run/podplug' }]);
   });
 
@@ -55,8 +58,8 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
     // No kubelet runs pods in this cluster, so the workload is injected but not ready.
     const ready = p.status!.conditions!.find((x) => x.type === 'Ready')!;
     assert.deepEqual([ready.status, ready.reason], ['False', 'WorkloadsNotReady']);
-    const row = (await c.kubectlOk(['get', 'plugins', '-n', NS, '--no-headers'])).trim();
-    assert.match(row, /^kv\s+ghcr\.io\/podplug\/example-kv-plugin:0\.1\.0\s+\[1\]\s+1\s+0\s+WorkloadsNotReady\s+\S+$/);
+    const row = (await c.kubectlOk(['get', 'plugins', 'kv', '-n', NS, '--no-headers'])).trim();
+    assert.match(row, /^kv\s+ghcr\.io\/podplug\/example-kv:0\.1\.0\s+\[1\]\s+1\s+0\s+WorkloadsNotReady\s+\S+$/);
   });
 
   it('follows a changed spec: new image and env in the template, observedGeneration moves on', async () => {
@@ -98,7 +101,7 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
       const out = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=Plugin,involvedObject.name=kv,reason=Injected', '-o', 'jsonpath={.items[*].message}']);
       return out || undefined;
     });
-    assert.match(ev, /sidecar podplug-kv added to Deployment kv-host/);
+    assert.match(ev, /sidecar podplug-kv added to Deployment demo-host/);
   });
 
   it('puts two Plugins into one workload, each with only its own folder', async () => {
