@@ -1,8 +1,10 @@
 /**
  * Transport benchmark: grpc-js versus podplug's fast transport, each pairing
  * in two fresh Node processes over a Unix socket, small unary messages (the
- * kv example's Get). Sequential latency (median, p99) and throughput with 64
- * calls in flight, and CPU per call of each process; ratios against grpc-js client -> grpc-js server.
+ * kv example's Get). Sequential latency (median, p99), throughput with 64
+ * calls in flight, and CPU per call of each process; ratios against grpc-js
+ * client -> grpc-js server. The fast transport runs on its frame engine;
+ * the last row shows it on node:http2 for comparison.
  *
  *   node bench/transport.ts [--runs 3]      (BENCH_SEQ, BENCH_CALLS as in bench/lib.ts)
  *
