@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import { inject } from '../src/inject/inject.ts';
 import { InjectError } from '../src/inject/errors.ts';
-import { PLUGINS_ANNOTATION } from '../src/inject/conventions.ts';
+import { PLUGINS_ANNOTATION, pluginContainerName } from '../src/inject/conventions.ts';
 import { PLUGIN_API_VERSION, PLUGIN_KIND, WORKLOAD_KINDS, type Plugin, type WorkloadKind } from '../src/inject/types.ts';
 import { APPLY_PATCH, type KubeClient } from './client.ts';
 import { KubeApiError, isRetriable } from './errors.ts';
@@ -62,8 +62,8 @@ export class Controller {
   readonly #events: EventRecorder;
   readonly #plugins: Watcher<Plugin>[] = [];
   readonly #workloads = new Map<WorkloadKind, Watcher<Workload>[]>();
-  /** The last apply error per Plugin key, shown in its status. */
-  readonly #applyErrors = new Map<string, string>();
+  /** Apply errors per Plugin key, then per workload key: shown in the Plugin's status. */
+  readonly #applyErrors = new Map<string, Map<string, string>>();
   #workers: Promise<void>[] = [];
   #running = false;
 
@@ -221,7 +221,17 @@ export class Controller {
   async #reconcileWorkload(kind: WorkloadKind, ns: string, name: string): Promise<void> {
     const w = this.#workload(kind, ns, name);
     if (!w) return;
-    const plugins = this.#selecting(kind, w);
+    // A Plugin whose sidecar name a host container already uses cannot join this
+    // workload; it is reported and the others still are injected.
+    const hostNames = new Set((w.spec?.template?.spec?.containers ?? []).map((c) => c.name));
+    const plugins: Plugin[] = [];
+    for (const p of this.#selecting(kind, w)) {
+      if (hostNames.has(pluginContainerName(p.metadata.name))) {
+        this.#recordApplyError(p, workloadKey(kind, ns, name), `${kind} ${name}: the host container ${pluginContainerName(p.metadata.name)} uses the name of this plugin's sidecar (the podplug- prefix is podplug's): rename the container`);
+      } else {
+        plugins.push(p);
+      }
+    }
     const before = injectedNames(w);
     const ownsFields = (w.metadata.managedFields ?? []).some((m) => m.manager === FIELD_MANAGER);
     if (plugins.length === 0 && before.length === 0 && !ownsFields) return;
@@ -236,7 +246,7 @@ export class Controller {
         template = inject(skeleton, plugins, { agentImage: this.#opts.agentImage, autoMTLS: true });
       } catch (err) {
         if (!(err instanceof InjectError)) throw err;
-        for (const p of plugins) this.#recordApplyError(p, `${kind} ${name}: ${err.message}`);
+        for (const p of plugins) this.#recordApplyError(p, workloadKey(kind, ns, name), `${kind} ${name}: ${err.message}`);
         throw err;
       }
       body.spec = { template };
@@ -250,13 +260,13 @@ export class Controller {
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return;
       if (err instanceof KubeApiError && (err.status === 422 || err.status === 400)) {
-        for (const p of plugins) this.#recordApplyError(p, `${kind} ${name}: ${err.message}`);
+        for (const p of plugins) this.#recordApplyError(p, workloadKey(kind, ns, name), `${kind} ${name}: ${err.message}`);
       }
       throw err;
     }
     const after = plugins.map((p) => p.metadata.name).sort();
     for (const p of plugins) {
-      this.#applyErrors.delete(pluginKey(ns, p.metadata.name));
+      this.#clearApplyError(pluginKey(ns, p.metadata.name), workloadKey(kind, ns, name));
       if (!before.includes(p.metadata.name)) {
         log.info({ plugin: p.metadata.name }, 'injected');
         void this.#events.record(pluginTarget(p), 'Normal', 'Injected', `sidecar podplug-${p.metadata.name} added to ${kind} ${name}`);
@@ -272,8 +282,20 @@ export class Controller {
     for (const n of new Set([...before, ...after])) this.queue.add(pluginKey(ns, n));
   }
 
-  #recordApplyError(p: Plugin, message: string): void {
-    this.#applyErrors.set(pluginKey(p.metadata.namespace ?? 'default', p.metadata.name), message);
+  #clearApplyError(pk: string, wk: string): void {
+    const m = this.#applyErrors.get(pk);
+    if (m?.delete(wk)) this.queue.add(pk);
+    if (m?.size === 0) this.#applyErrors.delete(pk);
+  }
+
+  // The Plugin's status shows the error: its key is queued to write it.
+  #recordApplyError(p: Plugin, wk: string, message: string): void {
+    const pk = pluginKey(p.metadata.namespace ?? 'default', p.metadata.name);
+    const m = this.#applyErrors.get(pk) ?? new Map<string, string>();
+    const changed = m.get(wk) !== message;
+    m.set(wk, message);
+    this.#applyErrors.set(pk, m);
+    if (changed) this.queue.add(pk);
     void this.#events.record(pluginTarget(p), 'Warning', 'InjectFailed', message);
   }
 
@@ -314,7 +336,14 @@ export class Controller {
       void this.#events.record(pluginTarget(p), 'Normal', 'CertificateCreated', `AutoMTLS host certificate stored in Secret podplug-${name}-mtls`);
     }
 
-    const status = computeStatus(p, views, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), this.#applyErrors.get(pluginKey(ns, name)));
+    // Errors of workloads that no longer select the Plugin (or are gone) no longer count.
+    const errs = this.#applyErrors.get(pluginKey(ns, name));
+    if (errs) {
+      const live = new Set(views.map((v) => workloadKey(v.kind, ns, v.name)));
+      for (const wk of [...errs.keys()]) if (!live.has(wk)) errs.delete(wk);
+    }
+    const errors = [...(errs?.values() ?? [])].sort();
+    const status = computeStatus(p, views, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), errors.length > 0 ? errors.join('; ') : undefined);
     if (!sameStatus(p.status, status)) {
       await this.#client.request('PATCH', `${pluginPath(ns, name)}/status`, {
         query: { fieldManager: FIELD_MANAGER, force: true },

@@ -183,6 +183,7 @@ function mtlsMounts(names: string[]): V1VolumeMount[] {
  * replaced, so the result depends only on the template's own fields.
  * @throws InjectError with a `code` on a template without containers, an
  *   invalid or duplicate Plugin, or a host container named like a sidecar.
+ *   Init containers named `podplug-*` are podplug's: they are replaced.
  */
 export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], options: InjectOptions = {}): V1PodTemplateSpec {
   if (!template || typeof template !== 'object' || !template.spec || !Array.isArray(template.spec.containers)) {
@@ -199,10 +200,11 @@ export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], 
   }
   const out = structuredClone(template);
   const spec = out.spec!;
+  const sidecarNames = new Set([AGENT_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
   for (const c of spec.containers) {
-    if (isPodplugContainer(c)) {
+    if (sorted.length > 0 && sidecarNames.has(c.name)) {
       throw new InjectError('PODPLUG_INJECT_NAME_CONFLICT', `template.spec.containers[${c.name}]`,
-        `the host container ${c.name} uses the ${CONTAINER_PREFIX} prefix podplug reserves for its sidecars: rename it`);
+        `the host container ${c.name} has the name of a sidecar podplug injects (${CONTAINER_PREFIX}<plugin>): rename it`);
     }
   }
 

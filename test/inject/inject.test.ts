@@ -106,6 +106,11 @@ describe('inject (pure)', () => {
     assert.deepEqual(inject(inject(t, [plugin('kv'), plugin('b')]), [plugin('b')]), inject(t, [plugin('b')]));
   });
 
+  it('leaves a host container with the podplug- prefix alone when no sidecar takes its name', () => {
+    const out = inject({ spec: { containers: [{ name: 'podplug-proxy' }] } }, [plugin('kv')]);
+    assert.deepEqual(out.spec!.containers.map((c) => c.name), ['podplug-proxy']);
+  });
+
   it('can leave out the agent and probes (the local runtime probes itself)', () => {
     const out = inject(template(), [plugin('kv')], { agentImage: false });
     assert.deepEqual(out.spec!.initContainers!.map((c) => c.name), ['podplug-kv', 'migrate']);
@@ -154,7 +159,8 @@ describe('inject (pure)', () => {
       ['an empty cookie value', () => inject(template(), [plugin('kv', { handshake: { magicCookieKey: 'K', magicCookieValue: '', protocolVersions: [1] } })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /magicCookieValue/],
       ['no protocol version', () => inject(template(), [plugin('kv', { handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [] } })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /protocolVersions/],
       ['a reserved env name', () => inject(template(), [plugin('kv', { env: [{ name: 'PLUGIN_X', value: '1' }] })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /reserved/],
-      ['a host container named like a sidecar', () => inject({ spec: { containers: [{ name: 'podplug-kv' }] } }, [plugin('kv')]), 'PODPLUG_INJECT_NAME_CONFLICT', /rename it/],
+      ['a host container named like a sidecar', () => inject({ spec: { containers: [{ name: 'podplug-kv' }] } }, [plugin('kv')]), 'PODPLUG_INJECT_NAME_CONFLICT', /podplug-kv has the name of a sidecar podplug injects .*rename it/],
+      ['a host container named like the agent', () => inject({ spec: { containers: [{ name: 'podplug-agent' }] } }, [plugin('kv')]), 'PODPLUG_INJECT_NAME_CONFLICT', /podplug-agent/],
     ];
     for (const [what, fn, code, msg] of cases) {
       it(`refuses ${what} with ${code}`, () => {

@@ -33,7 +33,7 @@ describe('the Helm chart', function () {
   this.timeout(120_000);
 
   it('passes helm lint', async () => {
-    const r = await helm(['lint', CHART]);
+    const r = await helm(['lint', '--strict', CHART]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   });

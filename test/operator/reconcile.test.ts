@@ -192,9 +192,13 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
     assert.deepEqual(initNames(await template(c, NS, 'deploy-not-a-kind')), []);
   });
 
-  it('reports a host container named like a sidecar as InjectFailed, with a Warning Event, and injects nothing', async () => {
+  it('reports a host container named like a sidecar as InjectFailed, with a Warning Event, and still injects the other Plugins', async () => {
     const d = hostDeployment('clash-host', { clash: 'yes' }, ['podplug-clash']);
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('clash', { selector: { matchLabels: { clash: 'yes' } } }), d));
+    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(
+      pluginManifest('clash', { selector: { matchLabels: { clash: 'yes' } } }),
+      pluginManifest('bystander', { selector: { matchLabels: { clash: 'yes' } } }),
+      d,
+    ));
     const cond = await waitFor('InjectFailed', async () => {
       const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'clash']);
       const x = v?.status?.conditions?.find((k) => k.type === 'Injected');
@@ -202,8 +206,16 @@ describe('operator reconciles Plugins into workloads on the real apiserver', fun
     });
     assert.equal(cond.status, 'False');
     const msg = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=clash,reason=InjectFailed', '-o', 'jsonpath={.items[*].message}']);
-    assert.match(msg, /podplug-clash uses the podplug- prefix podplug reserves/);
-    assert.deepEqual(initNames(await template(c, NS, 'clash-host')), []);
+    assert.match(msg, /host container podplug-clash uses the name of this plugin's sidecar .*rename the container/);
+    const t = await waitTemplate(c, NS, 'clash-host', 'bystander injected', (x) => initNames(x).includes('podplug-bystander'));
+    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-bystander']);
+    // Renaming the container resolves it: the Plugin joins and its condition clears.
+    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(hostDeployment('clash-host', { clash: 'yes' }, ['app'])));
+    await waitTemplate(c, NS, 'clash-host', 'clash injected', (x) => initNames(x).includes('podplug-clash'));
+    await waitFor('Injected True', async () => {
+      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'clash']);
+      return v?.status?.conditions?.find((k) => k.type === 'Injected')?.status === 'True';
+    });
   });
 
   it('serves /readyz and controller-runtime metrics', async () => {
