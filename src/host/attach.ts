@@ -21,6 +21,12 @@ export interface AttachConfig {
    * injects exactly one version, so the two agree.
    */
   protocolVersion?: number;
+  /**
+   * Folder holding the host's AutoMTLS certificate (`tls.crt`, `tls.key`), used
+   * when the plugin's handshake announces TLS and the client has no
+   * `hostCertificate`. The operator mounts it at `$PODPLUG_MTLS_ROOT/<name>`.
+   */
+  certDir?: string;
 }
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
@@ -105,5 +111,20 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
   if (names.length > 0 && !names.includes(name)) {
     throw new PodplugError("PLUGIN_UNKNOWN", `no plugin ${JSON.stringify(name)} was injected into this pod (PODPLUG_PLUGINS=${names.join(",")}). Check the Plugin's selector matches this workload.`);
   }
-  return { dir: join(root, name) };
+  const mtlsRoot = env["PODPLUG_MTLS_ROOT"];
+  return mtlsRoot ? { dir: join(root, name), certDir: join(mtlsRoot, name) } : { dir: join(root, name) };
+}
+
+/** Reads the host certificate from an AutoMTLS folder (`tls.crt`, `tls.key`), or throws HANDSHAKE_CERT naming what is missing. */
+export function readCertDir(dir: string, plugin: string): { certPem: string; keyPem: string } {
+  try {
+    return { certPem: readFileSync(join(dir, "tls.crt"), "utf8"), keyPem: readFileSync(join(dir, "tls.key"), "utf8") };
+  } catch (err) {
+    throw new PodplugError(
+      "HANDSHAKE_CERT",
+      `plugin ${plugin} serves AutoMTLS but the host certificate is not readable in ${dir} (${(err as Error).message}). Is spec.autoMTLS set and the Secret podplug-${plugin}-mtls mounted?`,
+      { dir },
+      { cause: err },
+    );
+  }
 }

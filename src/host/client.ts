@@ -15,7 +15,7 @@ import { parseHandshake, type Handshake, type HandshakeExpectations } from "../p
 import { generateCertificate, handshakeFieldToCert, type CertificatePair } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
-import { waitForPlugin, type AttachConfig } from "./attach.ts";
+import { readCertDir, waitForPlugin, type AttachConfig } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
@@ -250,10 +250,11 @@ export class Client<P extends PluginSet> {
       brokerDir = attach.dir;
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
-        if (!this.config.hostCertificate) {
-          throw new PodplugError("HANDSHAKE_CERT", `plugin ${this.name} serves AutoMTLS but this host has no hostCertificate; give the certificate whose PEM the plugin got in PLUGIN_CLIENT_CERT.`);
+        const own = this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
+        if (!own) {
+          throw new PodplugError("HANDSHAKE_CERT", `plugin ${this.name} serves AutoMTLS but this host has no hostCertificate; give the certificate whose PEM the plugin got in PLUGIN_CLIENT_CERT (or attach with sidecarAttach() in an injected pod).`);
         }
-        security = mtlsTransport(this.config.hostCertificate, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
+        security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
     }
     this.plugins = versions[handshake.appVersion];

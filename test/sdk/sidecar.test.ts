@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client } from "../../src/host/index.ts";
+import { Client, sidecarAttach } from "../../src/host/index.ts";
+import { generateCertificate } from "../../src/protocol/mtls.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
 
@@ -83,6 +84,37 @@ describe("sidecar mode", function () {
       await client.kill();
       await stop(first);
     }
+  });
+
+  it("AutoMTLS in sidecar mode: the host finds its certificate where the operator mounts it", async () => {
+    const host = await generateCertificate();
+    const certDir = join(t.dir, "mtls", "kv");
+    mkdirSync(certDir, { recursive: true });
+    writeFileSync(join(certDir, "tls.crt"), host.certPem);
+    writeFileSync(join(certDir, "tls.key"), host.keyPem);
+    const sockets = join(t.dir, "sockets", "kv");
+    mkdirSync(sockets, { recursive: true });
+    const plugin = startSidecar(sockets, { PLUGIN_CLIENT_CERT: host.certPem });
+    const env = { PODPLUG_SOCKET_ROOT: join(t.dir, "sockets"), PODPLUG_PLUGINS: "kv", PODPLUG_MTLS_ROOT: join(t.dir, "mtls") };
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv", env), logger: captureLogger().logger });
+    try {
+      const kv = await client.dispense("kv");
+      await kv.put("k", Buffer.from("tls"));
+      assert.equal((await kv.get("k")).toString(), "tls");
+      assert.ok((await client.start()).handshake.serverCert.length > 50, "the handshake file carries the plugin's certificate");
+      // Without the mounted certificate the host says what is missing.
+      const bare = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv", { ...env, PODPLUG_MTLS_ROOT: join(t.dir, "nowhere") }), logger: captureLogger().logger });
+      await assert.rejects(bare.start(), (err: Error & { code?: string }) => err.code === "HANDSHAKE_CERT" && /podplug-kv-mtls/.test(err.message));
+    } finally {
+      await client.kill();
+      await stop(plugin);
+    }
+  });
+
+  it("sidecarAttach refuses outside an injected pod and for a plugin the pod does not have", () => {
+    assert.throws(() => sidecarAttach("kv", {}), { code: "CONFIG_INVALID" });
+    assert.throws(() => sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/var/run/podplug", PODPLUG_PLUGINS: "counter" }), { code: "PLUGIN_UNKNOWN" });
+    assert.deepEqual(sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/r", PODPLUG_PLUGINS: "kv" }), { dir: "/r/kv" });
   });
 
   it("attach fails with SOCKET_NOT_FOUND, naming what it found, when nothing serves", async () => {
