@@ -4,9 +4,7 @@
  * sidecar mode), else the newest `plugin*` socket that accepts a connection
  * (an unmodified Go plugin, whose socket name is random).
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isLiveSocket } from '../protocol/socket.ts';
+import { findPluginEndpoint } from '../protocol/sidecar.ts';
 import { AgentError } from './errors.ts';
 
 /** Where a plugin listens, and its AutoMTLS certificate if its handshake announced one. */
@@ -33,37 +31,14 @@ export function handshakeEndpoint(line: string, file: string): PluginEndpoint {
 
 /** The endpoint of the plugin whose folder is `dir`; throws AgentError when there is none. */
 export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Promise<PluginEndpoint> {
-  const file = join(dir, 'handshake');
-  let line: string | undefined;
+  let ep: Awaited<ReturnType<typeof findPluginEndpoint>>;
   try {
-    line = await readFile(file, 'utf8');
+    ep = await findPluginEndpoint(dir, connectTimeoutMs);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new AgentError('PODPLUG_AGENT_NO_SOCKET', `cannot read ${file}: ${(err as Error).message}`);
-    }
+    throw new AgentError('PODPLUG_AGENT_NO_SOCKET', `cannot read ${dir}: ${(err as Error).message} (has the plugin container started?)`);
   }
-  if (line !== undefined) return handshakeEndpoint(line, file);
-
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.startsWith('plugin'));
-  } catch (err) {
-    throw new AgentError('PODPLUG_AGENT_NO_SOCKET', `cannot list ${dir}: ${(err as Error).message} (has the plugin container started?)`);
-  }
-  const sockets: { path: string; mtime: number }[] = [];
-  for (const n of names) {
-    const path = join(dir, n);
-    try {
-      const st = await stat(path);
-      if (st.isSocket()) sockets.push({ path, mtime: st.mtimeMs });
-    } catch {
-      // Vanished between readdir and stat: a restarting plugin.
-    }
-  }
-  sockets.sort((a, b) => b.mtime - a.mtime);
-  for (const s of sockets) {
-    if (await isLiveSocket(s.path, connectTimeoutMs)) return { socket: s.path };
-  }
+  if (ep.kind === 'file') return handshakeEndpoint(ep.line, ep.file);
+  if (ep.kind === 'socket') return { socket: ep.socket };
   throw new AgentError('PODPLUG_AGENT_NO_SOCKET',
-    `no handshake file and no live plugin* socket in ${dir} (${sockets.length} stale socket(s) found): the plugin is not listening yet, or crashed`);
+    `no handshake file and no live plugin* socket in ${dir} (${ep.staleSockets} stale socket(s) found): the plugin is not listening yet, or crashed`);
 }

@@ -4,12 +4,12 @@
  * unmodified Go plugin, which announces itself only on its own stdout — one
  * or more `plugin*` sockets, of which the newest live one is the plugin.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PodplugError } from "../protocol/errors.ts";
 import { CORE_PROTOCOL_VERSION, parseHandshake, type Handshake, type HandshakeExpectations } from "../protocol/handshake.ts";
 import { isLiveSocket } from "../protocol/socket.ts";
-import { HANDSHAKE_FILE_NAME } from "../plugin/sidecar.ts";
+import { findPluginEndpoint } from "../protocol/sidecar.ts";
 
 /** Where and how to attach. */
 export interface AttachConfig {
@@ -31,46 +31,17 @@ export interface AttachConfig {
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
 export async function locatePlugin(cfg: AttachConfig, expect: HandshakeExpectations): Promise<Handshake | undefined> {
-  const file = join(cfg.dir, HANDSHAKE_FILE_NAME);
-  if (existsSync(file)) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      return undefined; // replaced between exists and read: look again
-    }
-    const h = parseHandshake(text, { ...expect, source: file });
+  const ep = await findPluginEndpoint(cfg.dir);
+  if (ep.kind === "none") return undefined;
+  if (ep.kind === "file") {
+    const h = parseHandshake(ep.line, { ...expect, source: ep.file });
     return (await isLiveSocket(h.address)) ? h : undefined;
   }
-  let entries: string[];
-  try {
-    entries = readdirSync(cfg.dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
+  const version = cfg.protocolVersion ?? Math.max(...expect.versions);
+  if (!expect.versions.includes(version)) {
+    throw new PodplugError("HANDSHAKE_APP_VERSION", `attach.protocolVersion ${version} is not one of the host's versions [${expect.versions.join(" ")}].`);
   }
-  const sockets = entries
-    .filter((n) => n.startsWith("plugin"))
-    .map((n) => join(cfg.dir, n))
-    .flatMap((p) => {
-      try {
-        const st = statSync(p);
-        return st.isSocket() ? [{ p, mtime: st.mtimeMs }] : [];
-      } catch {
-        return [];
-      }
-    })
-    .sort((a, b) => b.mtime - a.mtime);
-  for (const s of sockets) {
-    if (await isLiveSocket(s.p)) {
-      const version = cfg.protocolVersion ?? Math.max(...expect.versions);
-      if (!expect.versions.includes(version)) {
-        throw new PodplugError("HANDSHAKE_APP_VERSION", `attach.protocolVersion ${version} is not one of the host's versions [${expect.versions.join(" ")}].`);
-      }
-      return { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address: s.p, protocol: "grpc", serverCert: "" };
-    }
-  }
-  return undefined;
+  return { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address: ep.socket, protocol: "grpc", serverCert: "" };
 }
 
 /** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */

@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { serve, type ServeConfig, type ServedPlugin } from "./serve.ts";
-export { HANDSHAKE_FILE_NAME, SIDECAR_SOCKET_NAME } from "./sidecar.ts";
+export { HANDSHAKE_FILE_NAME, SIDECAR_SOCKET_NAME } from "../protocol/sidecar.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";
 export type { GRPCPlugin, PluginSet, PluginConnection, ClientConstructor } from "../protocol/plugin.ts";
 export type { Broker, GRPCBroker, BrokerServer } from "../protocol/broker.ts";

@@ -25,7 +25,7 @@ import type { PluginSet } from "../protocol/plugin.ts";
 import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
 import { bindUnix, insecureTransport, mtlsTransport, newServer, type TransportSecurity } from "../protocol/transport.ts";
-import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "./sidecar.ts";
+import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "../protocol/sidecar.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
 export interface ServeConfig {

@@ -1,0 +1,80 @@
+/**
+ * Sidecar mode: the plugin was not started by its host, so the host (in
+ * another container, sharing the socket folder) cannot read its stdout. The
+ * handshake line is written to a file next to the socket instead, atomically,
+ * so a reader never sees half a line. Readers (the host SDK, the agent) find
+ * a plugin through {@link findPluginEndpoint}: that file, or for an
+ * unmodified Go plugin, which writes none, its newest live `plugin*` socket.
+ */
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { isLiveSocket } from "./socket.ts";
+
+/** The fixed socket name of a TypeScript plugin in sidecar mode. */
+export const SIDECAR_SOCKET_NAME = "plugin.sock";
+
+/** The handshake file's default name in a plugin's socket folder. */
+export const HANDSHAKE_FILE_NAME = "handshake";
+
+/** Writes `line` to `path` by write-then-rename (readers see the old file or the new one). */
+export function writeHandshakeFile(path: string, line: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  writeFileSync(tmp, `${line}\n`, { mode: 0o644 });
+  renameSync(tmp, path);
+}
+
+/** Removes the handshake file if it still holds our line (a newer process may have replaced it). */
+export function removeHandshakeFile(path: string, line: string): void {
+  try {
+    if (readFileSync(path, "utf8").trim() === line) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Where a plugin in a socket folder announced itself. */
+export type PluginEndpoint =
+  /** A podplug plugin's handshake file (its line, unparsed: the reader knows what to expect). */
+  | { kind: "file"; file: string; line: string }
+  /** No file: the newest `plugin*` socket that accepts a connection. */
+  | { kind: "socket"; socket: string };
+
+/** Nothing live in the folder yet; `staleSockets` counts dead `plugin*` sockets (a crashed plugin's). */
+export interface NoEndpoint {
+  kind: "none";
+  staleSockets: number;
+}
+
+/**
+ * One look at a plugin's socket folder (a missing folder is an empty one);
+ * read errors other than that are thrown.
+ */
+export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): Promise<PluginEndpoint | NoEndpoint> {
+  const file = join(dir, HANDSHAKE_FILE_NAME);
+  try {
+    return { kind: "file", file, line: await readFile(file, "utf8") };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.startsWith("plugin"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "none", staleSockets: 0 };
+    throw err;
+  }
+  const sockets: { path: string; mtime: number }[] = [];
+  for (const n of names) {
+    const path = join(dir, n);
+    try {
+      const st = await stat(path);
+      if (st.isSocket()) sockets.push({ path, mtime: st.mtimeMs });
+    } catch {
+      // vanished between readdir and stat: a restarting plugin
+    }
+  }
+  sockets.sort((a, b) => b.mtime - a.mtime);
+  for (const s of sockets) if (await isLiveSocket(s.path, connectTimeoutMs)) return { kind: "socket", socket: s.path };
+  return { kind: "none", staleSockets: sockets.length };
+}
