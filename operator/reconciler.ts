@@ -21,7 +21,7 @@ import { EventRecorder } from './events.ts';
 import { FIELD_MANAGER, addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from './finalizer.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
-import { selectorMatches } from './selector.ts';
+import { selectorMatches } from '../src/inject/selector.ts';
 import { computeStatus, sameStatus, type WorkloadView } from './status.ts';
 import { Watcher } from './watcher.ts';
 import { workloadCollection, workloadPath, workloadReady, type Workload } from './workloads.ts';

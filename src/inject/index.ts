@@ -5,3 +5,4 @@ export { InjectError } from './errors.ts';
 export type { InjectErrorCode } from './errors.ts';
 export * from './conventions.ts';
 export * from './types.ts';
+export { selectorMatches } from './selector.ts';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { selectorMatches } from "../../operator/selector.ts";
+import { selectorMatches } from "../inject/selector.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../inject/types.ts";
 import { PodplugError, type ErrorCode } from "../protocol/errors.ts";
 import { checkSchema, type OpenAPISchema } from "./schema.ts";

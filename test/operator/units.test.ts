@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../operator/config.ts';
 import { Backoff } from '../../operator/backoff.ts';
 import { WorkQueue } from '../../operator/queue.ts';
-import { selectorMatches } from '../../operator/selector.ts';
+import { selectorMatches } from '../../src/inject/selector.ts';
 import { computeStatus, sameStatus } from '../../operator/status.ts';
 import { workloadReady, type Workload } from '../../operator/workloads.ts';
 import type { Plugin } from '../../src/inject/types.ts';
