@@ -11,11 +11,11 @@ import { pino, type Logger as PinoLogger } from "pino";
 import type { Registry } from "prom-client";
 import { ENV, validateHandshakeConfig, type HandshakeConfig } from "../protocol/env.ts";
 import { PodplugError } from "../protocol/errors.ts";
-import { parseHandshake, type Handshake, type HandshakeExpectations } from "../protocol/handshake.ts";
+import { parseHandshake, type Handshake } from "../protocol/handshake.ts";
 import { generateCertificate, handshakeFieldToCert, type CertificatePair } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
-import { readCertDir, waitForPlugin, type AttachConfig } from "./attach.ts";
+import { readCertDir, waitForPlugin, type AttachConfig, type HostExpectations } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
@@ -193,7 +193,7 @@ export class Client<P extends PluginSet> {
     if (this.killed) return Promise.reject(new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`));
     this.starting ??= this.connectOnce().then(
       (info) => {
-        if (this.config.restart !== false) this.supervising = this.supervise();
+        this.supervising = this.supervise();
         return info;
       },
       async (err: unknown) => {
@@ -208,7 +208,7 @@ export class Client<P extends PluginSet> {
   /** One attempt: start or find the plugin, handshake, connect, run hooks, let calls through. */
   private async connectOnce(): Promise<PluginInfo> {
     const versions = this.versions();
-    const expect: HandshakeExpectations = {
+    const expect: HostExpectations = {
       versions: Object.keys(versions).map(Number),
       protocols: ["grpc"],
       networks: ["unix"],
@@ -317,7 +317,7 @@ export class Client<P extends PluginSet> {
     });
   }
 
-  /** Restarts the plugin after each failure, with back-off, until killed. */
+  /** Restarts the plugin after each failure, with back-off, until killed; with `restart: false`, reports it stopped. */
   private async supervise(): Promise<void> {
     for (;;) {
       const conn = this.conn;
@@ -325,6 +325,13 @@ export class Client<P extends PluginSet> {
       const upSince = performance.now();
       const reason = await this.failure(conn);
       if (this.killed) return;
+      if (this.config.restart === false) {
+        // go-plugin's behaviour: the client is dead with its plugin.
+        this.log.warn({ reason }, "plugin failed; restart is off, the client stays down");
+        await this.dropConnection();
+        this.setState("stopped");
+        return;
+      }
       this.log.warn({ reason }, "plugin failed; restarting it");
       let uptime = performance.now() - upSince;
       for (;;) {

@@ -221,16 +221,22 @@ describe("auto-recovery of plugin clients", function () {
     }
   });
 
-  it("restart: false keeps go-plugin's behaviour (the client stays down)", async () => {
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger: captureLogger().logger, restart: false });
+  it("restart: false keeps go-plugin's behaviour: the client reports the plugin stopped and stays down", async () => {
+    const { logger, records } = captureLogger();
+    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger, restart: false });
     try {
       const kv = await client.dispense("kv");
-      process.kill(await pidOf(kv), "SIGKILL");
-      await waitFor(() => client.exited, 5000, "exit");
-      await new Promise((r) => setTimeout(r, 300));
+      const pid = await pidOf(kv);
+      process.kill(pid, "SIGKILL");
+      await waitFor(() => client.state === "stopped", 10_000, "stopped state");
+      // No new process was started behind the client's back: calls fail, and it still points at the dead pid.
+      await assert.rejects(kv.get("pid"), (err: unknown) => grpcCode(err) === grpc.status.UNAVAILABLE);
       assert.equal(client.restartCount, 0);
+      assert.ok(records.some((r) => r["msg"] === "plugin failed; restart is off, the client stays down"));
+      assert.ok(!records.some((r) => r["msg"] === "plugin failed; restarting it"));
     } finally {
       await client.kill();
     }
   });
+
 });
