@@ -4,6 +4,7 @@
  * sidecar mode), else the newest `plugin*` socket that accepts a connection
  * (an unmodified Go plugin, whose socket name is random).
  */
+import { parseHandshake } from '../protocol/handshake.ts';
 import { findPluginEndpoint } from '../protocol/sidecar.ts';
 import { AgentError } from './errors.ts';
 
@@ -14,19 +15,14 @@ export interface PluginEndpoint {
   serverCert?: string;
 }
 
-/** Address (and certificate) of a go-plugin handshake line: CORE|APP|NETWORK|ADDR|PROTOCOL[|CERT]. */
+/** Address (and certificate) of a handshake file's line, read by the host's own parser (any app version, Unix only). */
 export function handshakeEndpoint(line: string, file: string): PluginEndpoint {
-  const parts = line.trim().split('|');
-  if (parts.length < 5) {
-    throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE',
-      `${file} holds ${JSON.stringify(line.trim().slice(0, 120))}, not a go-plugin handshake line (CORE|APP|NETWORK|ADDR|PROTOCOL): the plugin must write the exact line`);
+  try {
+    const h = parseHandshake(line, { versions: 'any', networks: ['unix'], source: file });
+    return h.serverCert ? { socket: h.address, serverCert: h.serverCert } : { socket: h.address };
+  } catch (err) {
+    throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE', `${file}: not a usable go-plugin handshake line: ${(err as Error).message}`);
   }
-  if (parts[2] !== 'unix') {
-    throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE',
-      `${file} announces network ${JSON.stringify(parts[2])}; a sidecar plugin must listen on a Unix socket in its folder`);
-  }
-  const cert = parts[5]?.trim();
-  return cert ? { socket: parts[3]!, serverCert: cert } : { socket: parts[3]! };
 }
 
 /** The endpoint of the plugin whose folder is `dir`; throws AgentError when there is none. */

@@ -11,6 +11,9 @@ import { CORE_PROTOCOL_VERSION, parseHandshake, type Handshake, type HandshakeEx
 import { isLiveSocket } from "../protocol/socket.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 
+/** A host's expectations: it always knows the versions it offers. */
+export type HostExpectations = HandshakeExpectations & { versions: readonly number[] };
+
 /** Where and how to attach. */
 export interface AttachConfig {
   /** The plugin's socket folder (`/var/run/podplug/<name>` in a pod). */
@@ -30,7 +33,7 @@ export interface AttachConfig {
 }
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
-export async function locatePlugin(cfg: AttachConfig, expect: HandshakeExpectations): Promise<Handshake | undefined> {
+export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations): Promise<Handshake | undefined> {
   const ep = await findPluginEndpoint(cfg.dir);
   if (ep.kind === "none") return undefined;
   if (ep.kind === "file") {
@@ -45,7 +48,7 @@ export async function locatePlugin(cfg: AttachConfig, expect: HandshakeExpectati
 }
 
 /** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */
-export async function waitForPlugin(cfg: AttachConfig, expect: HandshakeExpectations, timeoutMs: number, signal?: AbortSignal): Promise<Handshake> {
+export async function waitForPlugin(cfg: AttachConfig, expect: HostExpectations, timeoutMs: number, signal?: AbortSignal): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const h = await locatePlugin(cfg, expect);

@@ -141,11 +141,9 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
 export class LocalPod {
   readonly name: string;
   readonly containers: LocalContainer[];
-  private readonly specs: ContainerSpec[];
 
   constructor(name: string, specs: ContainerSpec[], o: PodOptions) {
     this.name = name;
-    this.specs = specs;
     this.containers = specs.map((s) => new LocalContainer(name, s, o.log, o.metrics, o.backoff));
   }
 
@@ -171,9 +169,5 @@ export class LocalPod {
   async stop(): Promise<void> {
     await Promise.all(this.containers.filter((c) => c.spec.role === "host").map((c) => c.stop()));
     for (const c of [...this.containers].reverse()) if (c.spec.role !== "host") await c.stop();
-  }
-
-  get specsView(): readonly ContainerSpec[] {
-    return this.specs;
   }
 }

@@ -31,8 +31,8 @@ export function formatHandshake(h: Handshake): string {
 
 /** What a host accepts when it reads a handshake line. */
 export interface HandshakeExpectations {
-  /** App versions the host offered (its plugin map's versions). */
-  versions: readonly number[];
+  /** App versions the host offered (its plugin map's versions); "any" for a reader that needs only the address (the agent). */
+  versions: readonly number[] | "any";
   /** Protocols the host allows; podplug hosts allow only `grpc`. */
   protocols?: readonly WireProtocol[];
   /** Networks the host can dial. */
@@ -76,7 +76,7 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (appVersion === undefined) {
     throw new PodplugError("HANDSHAKE_MALFORMED", `error parsing protocol version ${JSON.stringify(parts[1])}${where}: not an integer.`, { line });
   }
-  if (!expect.versions.includes(appVersion)) {
+  if (expect.versions !== "any" && !expect.versions.includes(appVersion)) {
     throw new PodplugError(
       "HANDSHAKE_APP_VERSION",
       `incompatible API version with plugin${where}. Plugin version: ${appVersion}, ` +

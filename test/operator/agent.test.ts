@@ -96,9 +96,9 @@ describe('podplug-agent answers the kubelet\'s probes over each plugin\'s socket
     assert.equal(s.status, 503);
     assert.match(s.body, /no handshake file and no live plugin\* socket in .*stale \(1 stale socket\(s\) found\).*\[PODPLUG_AGENT_NO_SOCKET\]/);
     writeFileSync(join(root, 'junk', 'handshake'), 'hello world');
-    assert.match((await get('/livez/junk')).body, /not a go-plugin handshake line .*\[PODPLUG_AGENT_BAD_HANDSHAKE_FILE\]/);
+    assert.match((await get('/livez/junk')).body, /not a usable go-plugin handshake line: Unrecognized remote plugin message.*\[PODPLUG_AGENT_BAD_HANDSHAKE_FILE\]/);
     writeFileSync(join(root, 'junk', 'handshake'), '1|1|tcp|127.0.0.1:1234|grpc');
-    assert.match((await get('/livez/junk')).body, /announces network "tcp"/);
+    assert.match((await get('/livez/junk')).body, /listens on tcp, which this host does not allow/);
     assert.equal((await get('/livez/empty')).status, 503);
   });
 
@@ -153,7 +153,9 @@ describe('podplug-agent answers the kubelet\'s probes over each plugin\'s socket
 describe('podplug-agent bad input', () => {
   it('parses the handshake address and refuses lines that are not one', () => {
     assert.deepEqual(handshakeEndpoint('1|1|unix|/var/run/podplug/kv/plugin.sock|grpc|\n', 'f'), { socket: '/var/run/podplug/kv/plugin.sock' });
-    assert.deepEqual(handshakeEndpoint('1|1|unix|/s|grpc|MIIB', 'f'), { socket: '/s', serverCert: 'MIIB' });
+    const cert = 'MIIB'.padEnd(80, 'A'); // go-plugin reads field 6 as a certificate only past 50 characters
+    assert.deepEqual(handshakeEndpoint(`1|1|unix|/s|grpc|${cert}`, 'f'), { socket: '/s', serverCert: cert });
+    assert.throws(() => handshakeEndpoint('1|1|tcp|127.0.0.1:1|grpc|', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
     assert.throws(() => handshakeEndpoint('1|1|unix', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
     assert.throws(() => handshakeEndpoint('', 'f'), { code: 'PODPLUG_AGENT_BAD_HANDSHAKE_FILE' });
   });
