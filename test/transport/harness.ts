@@ -17,6 +17,18 @@ export type Impl = "fast" | "fast-node" | "grpcjs";
 /** The same, for clients. */
 export type ClientImpl = Impl;
 
+/** Every client kind against every server kind; grpc-js against itself is the reference behaviour. */
+export const PAIRS: readonly [ClientImpl, Impl][] = [
+  ["fast", "grpcjs"],
+  ["fast-node", "grpcjs"],
+  ["fast-node", "fast"],
+  ["grpcjs", "fast-node"],
+  ["fast", "fast-node"],
+  ["grpcjs", "fast"],
+  ["fast", "fast"],
+  ["grpcjs", "grpcjs"],
+];
+
 /** A running echo server process. */
 export interface ServerProcess {
   proc: ChildProcess;

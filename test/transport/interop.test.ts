@@ -8,18 +8,8 @@ import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { waitFor } from "../helpers.ts";
 import type { EchoClientInstance, EchoMessage } from "./fixtures/echo.ts";
-import { collect, makeClient, unary, useServer, type ClientImpl, type Impl } from "./harness.ts";
+import { collect, makeClient, PAIRS, unary, useServer } from "./harness.ts";
 
-const PAIRS: [ClientImpl, Impl][] = [
-  ["fast", "grpcjs"],
-  ["fast-node", "grpcjs"],
-  ["fast-node", "fast"],
-  ["grpcjs", "fast-node"],
-  ["fast", "fast-node"],
-  ["grpcjs", "fast"],
-  ["fast", "fast"],
-  ["grpcjs", "grpcjs"],
-];
 
 for (const [clientKind, serverKind] of PAIRS) {
   describe(`transport interop: ${clientKind} client -> ${serverKind} server`, function () {
