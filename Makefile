@@ -7,7 +7,7 @@ export PODPLUG_CACHE ?= $(HOME)/.cache/podplug
 
 NODE_DEPS := node_modules/.installed
 
-.PHONY: all install build typecheck proto test test-deps bench demo clean
+.PHONY: all install build typecheck lint format proto test test-deps bench demo clean
 
 all: build
 
@@ -27,10 +27,18 @@ typecheck: $(NODE_DEPS)
 build: $(NODE_DEPS)
 	tsc -p tsconfig.json
 
+## lint: Biome's formatter check and linter (biome.json); a finding fails the build
+lint: $(NODE_DEPS)
+	biome ci --error-on-warnings --reporter=summary .
+
+## format: rewrite the tree in the house format and apply safe lint fixes
+format: $(NODE_DEPS)
+	biome check --write .
+
 # test-deps gathers what the tests need built first; mk/*.mk files add to it.
 test-deps: $(NODE_DEPS)
 
-test: test-deps build
+test: lint test-deps build
 	mocha
 
 bench: $(NODE_DEPS) cluster-deps
