@@ -4,8 +4,9 @@
  *   grpc <path>  the kv example's service on a plain grpc-js server
  * Prints "ready" once listening.
  */
-import * as grpc from "@grpc/grpc-js";
+
 import { createServer } from "node:net";
+import * as grpc from "@grpc/grpc-js";
 import { KVService } from "../src/gen/examples/kv/kv.ts";
 
 const [mode, path] = process.argv.slice(2);

@@ -8,10 +8,10 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { pino } from "pino";
-import { Client } from "../src/host/index.ts";
 import { handshake, kvPlugin } from "../examples/kv/shared.ts";
+import { Client } from "../src/host/index.ts";
 import { goPeer, nodeCommand, shq } from "../test/interop/peers.ts";
-import { CONCURRENT_CALLS, INFLIGHT, measure, report, SEQUENTIAL, type Figures } from "./lib.ts";
+import { CONCURRENT_CALLS, type Figures, INFLIGHT, measure, report, SEQUENTIAL } from "./lib.ts";
 
 /** What test/go/cmd/benchhost prints. */
 interface BenchhostOutput {
@@ -25,13 +25,22 @@ interface BenchhostOutput {
  * sh -c) and returns its figures: sequential median/p99 of kv Get, and
  * throughput with {@link INFLIGHT} calls in flight.
  */
-export function goHostBench(name: string, pluginCommand: string, opts: { calls?: number; sequential?: number; inflight?: number } = {}): Promise<Figures> {
+export function goHostBench(
+  name: string,
+  pluginCommand: string,
+  opts: { calls?: number; sequential?: number; inflight?: number } = {},
+): Promise<Figures> {
   const args = [
-    "-cmd", pluginCommand,
-    "-n", String(opts.sequential ?? SEQUENTIAL),
-    "-m", String(opts.calls ?? CONCURRENT_CALLS),
-    "-inflight", String(opts.inflight ?? INFLIGHT),
-    "-warmup", "1000",
+    "-cmd",
+    pluginCommand,
+    "-n",
+    String(opts.sequential ?? SEQUENTIAL),
+    "-m",
+    String(opts.calls ?? CONCURRENT_CALLS),
+    "-inflight",
+    String(opts.inflight ?? INFLIGHT),
+    "-warmup",
+    "1000",
   ];
   return new Promise((resolve, reject) => {
     execFile(goPeer("benchhost"), args, { timeout: 10 * 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
@@ -54,7 +63,12 @@ export function goToTs(): Promise<Figures> {
 
 /** podplug TS host → Go plugin. */
 export async function tsToGo(): Promise<Figures> {
-  const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: goPeer("goplugin") }, logger: pino({ level: "silent" }) });
+  const client = new Client({
+    handshake,
+    plugins: { kv: kvPlugin() },
+    cmd: { command: goPeer("goplugin") },
+    logger: pino({ level: "silent" }),
+  });
   try {
     const kv = await client.dispense("kv");
     await kv.put("k", Buffer.from("value"));

@@ -11,8 +11,8 @@ export interface Figures {
   throughput: number;
 }
 
-export const SEQUENTIAL = Number(process.env["BENCH_SEQ"] ?? 4000);
-export const CONCURRENT_CALLS = Number(process.env["BENCH_CALLS"] ?? 30000);
+export const SEQUENTIAL = Number(process.env.BENCH_SEQ ?? 4000);
+export const CONCURRENT_CALLS = Number(process.env.BENCH_CALLS ?? 30000);
 export const INFLIGHT = 64;
 
 /** Measures `call` sequentially, then with {@link INFLIGHT} in flight. */
@@ -35,13 +35,20 @@ export async function measure(name: string, call: () => Promise<unknown>): Promi
   };
   await Promise.all(Array.from({ length: INFLIGHT }, worker));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { name, medianUs: lat[Math.floor(lat.length / 2)]!, p99Us: lat[Math.floor(lat.length * 0.99)]!, throughput: started / secs };
+  return {
+    name,
+    medianUs: lat[Math.floor(lat.length / 2)]!,
+    p99Us: lat[Math.floor(lat.length * 0.99)]!,
+    throughput: started / secs,
+  };
 }
 
 /** Prints figures as a table with ratios to `base` (latency: ×slower; throughput: ×of base). */
 export function report(title: string, base: Figures, rows: Figures[]): void {
   console.log(`\n${title}  (ratios to "${base.name}")`);
-  console.log(`${"path".padEnd(44)} ${"median µs".padStart(10)} ${"p99 µs".padStart(9)} ${"calls/s".padStart(9)}   ${"lat ×".padStart(6)} ${"tput ×".padStart(7)}`);
+  console.log(
+    `${"path".padEnd(44)} ${"median µs".padStart(10)} ${"p99 µs".padStart(9)} ${"calls/s".padStart(9)}   ${"lat ×".padStart(6)} ${"tput ×".padStart(7)}`,
+  );
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(44)} ${r.medianUs.toFixed(0).padStart(10)} ${r.p99Us.toFixed(0).padStart(9)} ${r.throughput.toFixed(0).padStart(9)}   ${(r.medianUs / base.medianUs).toFixed(2).padStart(6)} ${(r.throughput / base.throughput).toFixed(2).padStart(7)}`,

@@ -7,8 +7,8 @@
 import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { Client } from "../src/host/index.ts";
 import { handshake, kvPlugin } from "../examples/kv/shared.ts";
+import { Client } from "../src/host/index.ts";
 
 export interface RecoveryFigures {
   kills: number;
@@ -18,7 +18,7 @@ export interface RecoveryFigures {
   coldStartMs: number;
 }
 
-export async function recoveryFigures(kills = Number(process.env["BENCH_KILLS"] ?? 20)): Promise<RecoveryFigures> {
+export async function recoveryFigures(kills = Number(process.env.BENCH_KILLS ?? 20)): Promise<RecoveryFigures> {
   const plugin = join(import.meta.dirname, "..", "test", "fixtures", "test-plugin.ts");
   const t0 = performance.now();
   const client = new Client({
@@ -49,7 +49,12 @@ export async function recoveryFigures(kills = Number(process.env["BENCH_KILLS"] 
       samples.push(performance.now() - start);
     }
     samples.sort((a, b) => a - b);
-    return { kills, medianMs: samples[Math.floor(samples.length / 2)]!, p99Ms: samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))]!, coldStartMs };
+    return {
+      kills,
+      medianMs: samples[Math.floor(samples.length / 2)]!,
+      p99Ms: samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))]!,
+      coldStartMs,
+    };
   } finally {
     await client.kill();
   }

@@ -18,11 +18,18 @@ const go = await goInteropFigures();
 report("go-plugin interop (kv Get)", go[0]!, [...go, ts!]);
 
 const rec = await recoveryFigures();
-console.log(`\nRecovery: SIGKILL → first successful call on the same client, over ${rec.kills} kills (back-off 100 ms)`);
-console.log(`  median ${rec.medianMs.toFixed(0)} ms, p99 ${rec.p99Ms.toFixed(0)} ms; a cold start of the same plugin takes ${rec.coldStartMs.toFixed(0)} ms (ratio median/cold ${(rec.medianMs / rec.coldStartMs).toFixed(2)})`);
+console.log(
+  `\nRecovery: SIGKILL → first successful call on the same client, over ${rec.kills} kills (back-off 100 ms)`,
+);
+console.log(
+  `  median ${rec.medianMs.toFixed(0)} ms, p99 ${rec.p99Ms.toFixed(0)} ms; a cold start of the same plugin takes ${rec.coldStartMs.toFixed(0)} ms (ratio median/cold ${(rec.medianMs / rec.coldStartMs).toFixed(2)})`,
+);
 
 // The transport and operator benchmarks run in their own processes (they start servers and a test cluster).
-for (const [script, args] of [["transport.ts", ["--runs", "1"]], ["operator.ts", []]] as const) {
+for (const [script, args] of [
+  ["transport.ts", ["--runs", "1"]],
+  ["operator.ts", []],
+] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });
   if (r.status !== 0) console.log(`(bench/${script} exited ${r.status ?? r.signal})`);

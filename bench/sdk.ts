@@ -4,22 +4,25 @@
  * raw Unix-socket ping-pong between two Node processes (the floor) and plain
  * grpc-js unary calls over a Unix socket.
  */
-import * as grpc from "@grpc/grpc-js";
-import { spawn, type ChildProcess } from "node:child_process";
+
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
+import { handshake, kvPlugin } from "../examples/kv/shared.ts";
 import { KVClient } from "../src/gen/examples/kv/kv.ts";
 import { Client } from "../src/host/index.ts";
-import { handshake, kvPlugin } from "../examples/kv/shared.ts";
-import { measure, type Figures } from "./lib.ts";
+import { type Figures, measure } from "./lib.ts";
 
 const here = import.meta.dirname;
 
 async function startServer(mode: "raw" | "grpc", path: string): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [join(here, "echo-server.ts"), mode, path], { stdio: ["ignore", "pipe", "inherit"] });
+  const p = spawn(process.execPath, [join(here, "echo-server.ts"), mode, path], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise((r) => p.stdout!.once("data", r));
   return p;
 }
@@ -42,10 +45,14 @@ export async function rawSocket(dir: string): Promise<Figures> {
     }
   });
   try {
-    return await measure("raw Unix socket ping-pong (floor)", () => new Promise<void>((r) => {
-      waiting.push(r);
-      sock.write(frame);
-    }));
+    return await measure(
+      "raw Unix socket ping-pong (floor)",
+      () =>
+        new Promise<void>((r) => {
+          waiting.push(r);
+          sock.write(frame);
+        }),
+    );
   } finally {
     sock.destroy();
     server.kill();
@@ -58,7 +65,10 @@ export async function plainGrpc(dir: string): Promise<Figures> {
   const server = await startServer("grpc", path);
   const client = new KVClient(`unix://${path}`, grpc.credentials.createInsecure());
   try {
-    return await measure("plain grpc-js unary", () => new Promise((res, rej) => client.get({ key: "k" }, (e, r) => (e ? rej(e) : res(r)))));
+    return await measure(
+      "plain grpc-js unary",
+      () => new Promise((res, rej) => client.get({ key: "k" }, (e, r) => (e ? rej(e) : res(r)))),
+    );
   } finally {
     client.close();
     server.kill();

@@ -11,17 +11,17 @@
  * Each figure is the median over the runs (the design's method); no figure
  * is asserted anywhere.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
-import { KVClient, KVService, type GetRequest, type GetResponse } from "../src/gen/examples/kv/kv.ts";
-import { CONCURRENT_CALLS, INFLIGHT, measure, SEQUENTIAL } from "./lib.ts";
+import { type GetRequest, type GetResponse, KVClient, KVService } from "../src/gen/examples/kv/kv.ts";
 import { FastChannel } from "../src/transport/channel.ts";
 import { FastServer } from "../src/transport/server.ts";
+import { CONCURRENT_CALLS, INFLIGHT, measure, SEQUENTIAL } from "./lib.ts";
 
 /** grpc-js, or the fast transport on its frame engine (default) or on node:http2. */
 type Side = "grpcjs" | "fast" | "fast-node";
@@ -51,13 +51,19 @@ else await main();
 async function serve(side: Side, path: string): Promise<void> {
   const value = Buffer.from("v".repeat(16));
   const impl = {
-    get: (_call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) => cb(null, { value }),
+    get: (_call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) =>
+      cb(null, { value }),
     put: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
   };
-  const server = side === "grpcjs" ? new grpc.Server() : new FastServer({ "podplug.engine": side === "fast-node" ? "node-http2" : "frames" });
+  const server =
+    side === "grpcjs"
+      ? new grpc.Server()
+      : new FastServer({ "podplug.engine": side === "fast-node" ? "node-http2" : "frames" });
   server.addService(KVService, impl);
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    ),
   );
   const cpu0 = process.cpuUsage();
   process.stdout.write("ready\n");
@@ -72,14 +78,23 @@ async function serve(side: Side, path: string): Promise<void> {
 /** Child: the client side of one pairing; prints one JSON {@link Result}. */
 async function call(side: Side, path: string): Promise<void> {
   const channel =
-    side === "grpcjs" ? new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {}) : new FastChannel(path, { engine: side === "fast-node" ? "node-http2" : "frames" });
+    side === "grpcjs"
+      ? new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {})
+      : new FastChannel(path, { engine: side === "fast-node" ? "node-http2" : "frames" });
   const client = new KVClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
   const req: GetRequest = { key: "k" };
-  const one = (): Promise<void> => new Promise((resolve, reject) => client.get(req, (err) => (err ? reject(err) : resolve())));
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => client.get(req, (err) => (err ? reject(err) : resolve())));
   const cpu0 = process.cpuUsage();
   const f = await measure(side, one);
   const cpu = process.cpuUsage(cpu0);
-  const r: Result = { medianUs: f.medianUs, p99Us: f.p99Us, callsPerSec: f.throughput, clientCpuUs: (cpu.user + cpu.system) / CALLS, serverCpuUs: 0 };
+  const r: Result = {
+    medianUs: f.medianUs,
+    p99Us: f.p99Us,
+    callsPerSec: f.throughput,
+    clientCpuUs: (cpu.user + cpu.system) / CALLS,
+    serverCpuUs: 0,
+  };
   process.stdout.write(`${JSON.stringify(r)}\n`);
   client.close();
   process.exit(0);
@@ -145,19 +160,37 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`node ${process.version}, grpc-js ${grpcVersion()}; medians of ${runs} run(s); ${SEQUENTIAL} sequential calls, ${CONCURRENT_CALLS} at ${INFLIGHT} in flight`);
+  console.log(
+    `node ${process.version}, grpc-js ${grpcVersion()}; medians of ${runs} run(s); ${SEQUENTIAL} sequential calls, ${CONCURRENT_CALLS} at ${INFLIGHT} in flight`,
+  );
   const base = summary(all.get(pairs[0]![0])!);
-  console.log(`${"pairing".padEnd(44)} ${"median µs".padStart(9)} ${"p99 µs".padStart(8)} ${"calls/s".padStart(8)} ${"cli CPU µs".padStart(10)} ${"srv CPU µs".padStart(10)}  lat÷base  tput×base`);
+  console.log(
+    `${"pairing".padEnd(44)} ${"median µs".padStart(9)} ${"p99 µs".padStart(8)} ${"calls/s".padStart(8)} ${"cli CPU µs".padStart(10)} ${"srv CPU µs".padStart(10)}  lat÷base  tput×base`,
+  );
   for (const [name] of pairs) {
     const m = summary(all.get(name)!);
-    const cols = [m.medianUs.toFixed(0).padStart(9), m.p99Us.toFixed(0).padStart(8), m.callsPerSec.toFixed(0).padStart(8), m.clientCpuUs.toFixed(1).padStart(10), m.serverCpuUs.toFixed(1).padStart(10)];
-    console.log(`${name.padEnd(44)} ${cols.join(" ")}  ${(m.medianUs / base.medianUs).toFixed(2).padStart(8)}  ${(m.callsPerSec / base.callsPerSec).toFixed(2).padStart(9)}`);
+    const cols = [
+      m.medianUs.toFixed(0).padStart(9),
+      m.p99Us.toFixed(0).padStart(8),
+      m.callsPerSec.toFixed(0).padStart(8),
+      m.clientCpuUs.toFixed(1).padStart(10),
+      m.serverCpuUs.toFixed(1).padStart(10),
+    ];
+    console.log(
+      `${name.padEnd(44)} ${cols.join(" ")}  ${(m.medianUs / base.medianUs).toFixed(2).padStart(8)}  ${(m.callsPerSec / base.callsPerSec).toFixed(2).padStart(9)}`,
+    );
   }
 }
 
 function summary(rs: Result[]): Result {
   const m = (k: keyof Result): number => median(rs.map((r) => r[k]));
-  return { medianUs: m("medianUs"), p99Us: m("p99Us"), callsPerSec: m("callsPerSec"), clientCpuUs: m("clientCpuUs"), serverCpuUs: m("serverCpuUs") };
+  return {
+    medianUs: m("medianUs"),
+    p99Us: m("p99Us"),
+    callsPerSec: m("callsPerSec"),
+    clientCpuUs: m("clientCpuUs"),
+    serverCpuUs: m("serverCpuUs"),
+  };
 }
 
 function grpcVersion(): string {

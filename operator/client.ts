@@ -4,10 +4,11 @@
  * streams are ours so that list/watch, server-side apply and subresources
  * behave exactly as the operator needs (PRIOR-ART.md §5).
  */
-import { Agent, request, type RequestOptions } from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import { KubeApiError, OperatorError } from './errors.ts';
-import type { Credentials } from './kubeconfig.ts';
+
+import type { IncomingMessage } from "node:http";
+import { Agent, type RequestOptions, request } from "node:https";
+import { KubeApiError, OperatorError } from "./errors.ts";
+import type { Credentials } from "./kubeconfig.ts";
 
 /** Options of one request. */
 export interface RequestInit {
@@ -19,62 +20,82 @@ export interface RequestInit {
 }
 
 /** The JSON media type server-side apply accepts (JSON is YAML). */
-export const APPLY_PATCH = 'application/apply-patch+yaml';
+export const APPLY_PATCH = "application/apply-patch+yaml";
 
-function queryString(q: RequestInit['query']): string {
-  if (!q) return '';
+function queryString(q: RequestInit["query"]): string {
+  if (!q) return "";
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
   const s = p.toString();
-  return s ? `?${s}` : '';
+  return s ? `?${s}` : "";
 }
 
 /** A client bound to one apiserver and identity. */
 export class KubeClient {
   readonly server: string;
-  readonly #creds: Credentials;
-  #agent: Agent | undefined;
+  private readonly creds: Credentials;
+  private agent: Agent | undefined;
 
   constructor(creds: Credentials) {
-    this.#creds = creds;
+    this.creds = creds;
     this.server = creds.server;
   }
 
-  async #options(method: string, init: RequestInit): Promise<RequestOptions> {
-    const opts: RequestOptions = { method, headers: { Accept: 'application/json' } };
-    await this.#creds.apply(opts);
+  private async options(method: string, init: RequestInit): Promise<RequestOptions> {
+    const opts: RequestOptions = { method, headers: { Accept: "application/json" } };
+    await this.creds.apply(opts);
     // One keep-alive agent, built from the same TLS material.
-    this.#agent ??= new Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized });
-    opts.agent = this.#agent;
+    this.agent ??= new Agent({
+      keepAlive: true,
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      rejectUnauthorized: opts.rejectUnauthorized,
+    });
+    opts.agent = this.agent;
     if (init.body !== undefined) {
-      (opts.headers as Record<string, string>)['Content-Type'] = init.contentType ?? 'application/json';
+      (opts.headers as Record<string, string>)["Content-Type"] = init.contentType ?? "application/json";
     }
     if (init.signal) opts.signal = init.signal;
     return opts;
   }
 
-  #send(method: string, path: string, init: RequestInit): Promise<IncomingMessage> {
-    return this.#options(method, init).then((opts) => new Promise<IncomingMessage>((resolve, reject) => {
-      const url = `${this.server}${path}${queryString(init.query)}`;
-      const req = request(url, opts, resolve);
-      req.on('error', (err) => reject(new OperatorError('PODPLUG_KUBE_UNREACHABLE',
-        `${method} ${path}: ${err.message} (is the apiserver at ${this.server} up?)`, { cause: err })));
-      if (init.timeoutMs) {
-        req.setTimeout(init.timeoutMs, () => req.destroy(new Error(`no answer within ${init.timeoutMs} ms`)));
-      }
-      req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
-    }));
+  private send(method: string, path: string, init: RequestInit): Promise<IncomingMessage> {
+    return this.options(method, init).then(
+      (opts) =>
+        new Promise<IncomingMessage>((resolve, reject) => {
+          const url = `${this.server}${path}${queryString(init.query)}`;
+          const req = request(url, opts, resolve);
+          req.on("error", (err) =>
+            reject(
+              new OperatorError(
+                "PODPLUG_KUBE_UNREACHABLE",
+                `${method} ${path}: ${err.message} (is the apiserver at ${this.server} up?)`,
+                { cause: err },
+              ),
+            ),
+          );
+          if (init.timeoutMs) {
+            req.setTimeout(init.timeoutMs, () => req.destroy(new Error(`no answer within ${init.timeoutMs} ms`)));
+          }
+          req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
+        }),
+    );
   }
 
   /** Sends a request and parses the JSON answer; throws KubeApiError on non-2xx. */
   async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.#send(method, path, { timeoutMs: 30_000, ...init });
-    let text = '';
-    res.setEncoding('utf8');
+    const res = await this.send(method, path, { timeoutMs: 30_000, ...init });
+    let text = "";
+    res.setEncoding("utf8");
     try {
       for await (const chunk of res) text += chunk as string;
     } catch (err) {
-      throw new OperatorError('PODPLUG_KUBE_UNREACHABLE', `${method} ${path}: the answer broke off: ${(err as Error).message}`, { cause: err });
+      throw new OperatorError(
+        "PODPLUG_KUBE_UNREACHABLE",
+        `${method} ${path}: the answer broke off: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const status = res.statusCode ?? 0;
     let parsed: unknown;
@@ -82,13 +103,16 @@ export class KubeClient {
       parsed = text ? JSON.parse(text) : {};
     } catch {
       if (status >= 200 && status < 300) {
-        throw new OperatorError('PODPLUG_KUBE_BAD_RESPONSE', `${method} ${path}: HTTP ${status} with a body that is not JSON: ${text.slice(0, 200)}`);
+        throw new OperatorError(
+          "PODPLUG_KUBE_BAD_RESPONSE",
+          `${method} ${path}: HTTP ${status} with a body that is not JSON: ${text.slice(0, 200)}`,
+        );
       }
       parsed = { message: text.slice(0, 500) };
     }
     if (status < 200 || status >= 300) {
       const st = parsed as { reason?: string; message?: string };
-      throw new KubeApiError(method, path, status, st.reason ?? 'Unknown', st.message ?? text.slice(0, 500));
+      throw new KubeApiError(method, path, status, st.reason ?? "Unknown", st.message ?? text.slice(0, 500));
     }
     return parsed as T;
   }
@@ -98,31 +122,40 @@ export class KubeClient {
    * server ends the stream (its timeoutSeconds), rejects on errors and when
    * no byte arrived for `idleMs` (a half-open connection, PRIOR-ART §5.2).
    */
-  async watch(path: string, query: RequestInit['query'], onEvent: (ev: unknown) => void, opts: { idleMs: number; signal?: AbortSignal }): Promise<void> {
-    const res = await this.#send('GET', path, { query: { ...query, watch: true }, signal: opts.signal });
+  async watch(
+    path: string,
+    query: RequestInit["query"],
+    onEvent: (ev: unknown) => void,
+    opts: { idleMs: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const res = await this.send("GET", path, { query: { ...query, watch: true }, signal: opts.signal });
     const status = res.statusCode ?? 0;
     if (status !== 200) {
-      let text = '';
-      res.setEncoding('utf8');
+      let text = "";
+      res.setEncoding("utf8");
       for await (const chunk of res) text += chunk as string;
       let st: { reason?: string; message?: string } = {};
-      try { st = JSON.parse(text) as typeof st; } catch { st = { message: text.slice(0, 500) }; }
-      throw new KubeApiError('GET', `${path}?watch`, status, st.reason ?? 'Unknown', st.message ?? '');
+      try {
+        st = JSON.parse(text) as typeof st;
+      } catch {
+        st = { message: text.slice(0, 500) };
+      }
+      throw new KubeApiError("GET", `${path}?watch`, status, st.reason ?? "Unknown", st.message ?? "");
     }
     await new Promise<void>((resolve, reject) => {
-      let buf = '';
+      let buf = "";
       let timer: NodeJS.Timeout | undefined;
       const arm = (): void => {
         clearTimeout(timer);
         timer = setTimeout(() => res.destroy(new Error(`watch ${path} idle for ${opts.idleMs} ms`)), opts.idleMs);
       };
       arm();
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
         arm();
         buf += chunk;
         let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
+        while ((nl = buf.indexOf("\n")) >= 0) {
           const line = buf.slice(0, nl).trim();
           buf = buf.slice(nl + 1);
           if (!line) continue;
@@ -148,17 +181,20 @@ export class KubeClient {
         settled = true;
         clearTimeout(timer);
         if (err instanceof OperatorError) reject(err);
-        else if (err) reject(new OperatorError('PODPLUG_KUBE_UNREACHABLE', `watch ${path} dropped: ${err.message}`, { cause: err }));
+        else if (err)
+          reject(
+            new OperatorError("PODPLUG_KUBE_UNREACHABLE", `watch ${path} dropped: ${err.message}`, { cause: err }),
+          );
         else resolve();
       };
-      res.on('end', () => finish());
-      res.on('error', (err) => finish(err));
-      res.on('close', () => finish(res.complete ? undefined : new Error('connection closed mid-stream')));
+      res.on("end", () => finish());
+      res.on("error", (err) => finish(err));
+      res.on("close", () => finish(res.complete ? undefined : new Error("connection closed mid-stream")));
     });
   }
 
   /** Closes pooled connections. */
   close(): void {
-    this.#agent?.destroy();
+    this.agent?.destroy();
   }
 }

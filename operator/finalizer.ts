@@ -4,13 +4,13 @@
  * server-side apply with podplug's field manager, so finalizers of others
  * are never touched.
  */
-import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from '../src/inject/types.ts';
-import { APPLY_PATCH, type KubeClient } from './client.ts';
+import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
+import { APPLY_PATCH, type KubeClient } from "./client.ts";
 
 /** podplug's finalizer name. */
-export const FINALIZER = 'podplug.io/cleanup';
+export const FINALIZER = "podplug.io/cleanup";
 /** podplug's field manager for every apply. */
-export const FIELD_MANAGER = 'podplug';
+export const FIELD_MANAGER = "podplug";
 
 /** Path of one Plugin. */
 export function pluginPath(namespace: string, name: string): string {
@@ -23,10 +23,10 @@ export function hasFinalizer(p: Plugin): boolean {
 }
 
 async function applyFinalizers(client: KubeClient, p: Plugin, finalizers: string[]): Promise<void> {
-  const ns = p.metadata.namespace ?? 'default';
+  const ns = p.metadata.namespace ?? "default";
   const metadata: Record<string, unknown> = { name: p.metadata.name, namespace: ns };
   if (finalizers.length > 0) metadata.finalizers = finalizers;
-  await client.request('PATCH', pluginPath(ns, p.metadata.name), {
+  await client.request("PATCH", pluginPath(ns, p.metadata.name), {
     query: { fieldManager: FIELD_MANAGER, force: true },
     contentType: APPLY_PATCH,
     body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata },

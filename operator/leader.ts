@@ -5,9 +5,9 @@
  * every retryPeriod, step down if renewals fail for renewDeadline, release
  * on shutdown so the standby takes over at once.
  */
-import type { Logger } from 'pino';
-import type { KubeClient } from './client.ts';
-import { KubeApiError } from './errors.ts';
+import type { Logger } from "pino";
+import type { KubeClient } from "./client.ts";
+import { KubeApiError } from "./errors.ts";
 
 /** Lease timing, in seconds (client-go's defaults). */
 export interface LeaderTiming {
@@ -17,8 +17,8 @@ export interface LeaderTiming {
 }
 
 interface Lease {
-  apiVersion: 'coordination.k8s.io/v1';
-  kind: 'Lease';
+  apiVersion: "coordination.k8s.io/v1";
+  kind: "Lease";
   metadata: { name: string; namespace: string; resourceVersion?: string };
   spec: {
     holderIdentity?: string | null;
@@ -30,103 +30,114 @@ interface Lease {
 }
 
 // MicroTime format the Lease API expects.
-const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
 /** Runs the election; `onStarted` fires on becoming leader, `onStopped` on losing it. */
 export class LeaderElector {
   readonly identity: string;
-  readonly #client: KubeClient;
-  readonly #ns: string;
-  readonly #name: string;
-  readonly #timing: LeaderTiming;
-  readonly #log: Logger;
-  #leader = false;
-  #stopped = false;
-  #observedRenew = '';
-  #observedAt = 0;
-  #lastRenewOk = 0;
-  #timer: NodeJS.Timeout | undefined;
+  private readonly client: KubeClient;
+  private readonly ns: string;
+  private readonly name: string;
+  private readonly timing: LeaderTiming;
+  private readonly log: Logger;
+  private leader = false;
+  private stopped = false;
+  private observedRenew = "";
+  private observedAt = 0;
+  private lastRenewOk = 0;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(client: KubeClient, namespace: string, name: string, identity: string, log: Logger,
-    timing: LeaderTiming = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 }) {
-    this.#client = client;
-    this.#ns = namespace;
-    this.#name = name;
+  constructor(
+    client: KubeClient,
+    namespace: string,
+    name: string,
+    identity: string,
+    log: Logger,
+    timing: LeaderTiming = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+  ) {
+    this.client = client;
+    this.ns = namespace;
+    this.name = name;
     this.identity = identity;
-    this.#timing = timing;
-    this.#log = log.child({ lease: `${namespace}/${name}` });
+    this.timing = timing;
+    this.log = log.child({ lease: `${namespace}/${name}` });
   }
 
   get isLeader(): boolean {
-    return this.#leader;
+    return this.leader;
   }
 
-  get #path(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.#ns}/leases/${this.#name}`;
+  private get path(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.ns}/leases/${this.name}`;
   }
 
   /** Tries until leader (calls onStarted), then keeps renewing; onStopped on loss. */
   run(onStarted: () => void, onStopped: () => void): void {
     const tick = async (): Promise<void> => {
-      if (this.#stopped) return;
+      if (this.stopped) return;
       try {
-        const ok = await this.#tryAcquireOrRenew();
+        const ok = await this.tryAcquireOrRenew();
         if (ok) {
-          this.#lastRenewOk = Date.now();
-          if (!this.#leader) {
-            this.#leader = true;
-            this.#log.info('became leader');
+          this.lastRenewOk = Date.now();
+          if (!this.leader) {
+            this.leader = true;
+            this.log.info("became leader");
             onStarted();
           }
-        } else if (this.#leader) {
-          this.#lose(onStopped, 'another replica holds the lease');
+        } else if (this.leader) {
+          this.lose(onStopped, "another replica holds the lease");
         }
       } catch (err) {
-        this.#log.warn({ err: (err as Error).message }, 'lease acquire/renew failed');
-        if (this.#leader && Date.now() - this.#lastRenewOk > this.#timing.renewDeadlineSeconds * 1000) {
-          this.#lose(onStopped, `could not renew for ${this.#timing.renewDeadlineSeconds}s`);
+        this.log.warn({ err: (err as Error).message }, "lease acquire/renew failed");
+        if (this.leader && Date.now() - this.lastRenewOk > this.timing.renewDeadlineSeconds * 1000) {
+          this.lose(onStopped, `could not renew for ${this.timing.renewDeadlineSeconds}s`);
         }
       }
-      if (!this.#stopped) this.#timer = setTimeout(() => void tick(), this.#timing.retryPeriodSeconds * 1000);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.timing.retryPeriodSeconds * 1000);
     };
     void tick();
   }
 
-  #lose(onStopped: () => void, why: string): void {
-    this.#leader = false;
-    this.#log.warn({ why }, 'lost leadership');
+  private lose(onStopped: () => void, why: string): void {
+    this.leader = false;
+    this.log.warn({ why }, "lost leadership");
     onStopped();
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
     let lease: Lease | undefined;
     try {
-      lease = await this.#client.request<Lease>('GET', this.#path, { timeoutMs: 5000 });
+      lease = await this.client.request<Lease>("GET", this.path, { timeoutMs: 5000 });
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
     const spec = {
       holderIdentity: this.identity,
-      leaseDurationSeconds: this.#timing.leaseDurationSeconds,
+      leaseDurationSeconds: this.timing.leaseDurationSeconds,
       renewTime: microTime(now),
     };
     if (!lease) {
-      await this.#client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.#ns}/leases`, {
-        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.#name, namespace: this.#ns },
-          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } }, timeoutMs: 5000,
+      await this.client.request("POST", `/apis/coordination.k8s.io/v1/namespaces/${this.ns}/leases`, {
+        body: {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name: this.name, namespace: this.ns },
+          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+        },
+        timeoutMs: 5000,
       });
       return true;
     }
-    const holder = lease.spec.holderIdentity ?? '';
-    const renew = lease.spec.renewTime ?? '';
-    if (renew !== this.#observedRenew) {
-      this.#observedRenew = renew;
-      this.#observedAt = Date.now();
+    const holder = lease.spec.holderIdentity ?? "";
+    const renew = lease.spec.renewTime ?? "";
+    if (renew !== this.observedRenew) {
+      this.observedRenew = renew;
+      this.observedAt = Date.now();
     }
-    const duration = (lease.spec.leaseDurationSeconds ?? this.#timing.leaseDurationSeconds) * 1000;
-    const heldByOther = holder !== '' && holder !== this.identity;
-    if (heldByOther && Date.now() - this.#observedAt < duration) return false;
+    const duration = (lease.spec.leaseDurationSeconds ?? this.timing.leaseDurationSeconds) * 1000;
+    const heldByOther = holder !== "" && holder !== this.identity;
+    if (heldByOther && Date.now() - this.observedAt < duration) return false;
     const next: Lease = {
       ...lease,
       spec: {
@@ -138,7 +149,7 @@ export class LeaderElector {
     };
     // The resourceVersion in the body makes this a compare-and-swap: a 409 means someone else won.
     try {
-      await this.#client.request('PUT', this.#path, { body: next, timeoutMs: 5000 });
+      await this.client.request("PUT", this.path, { body: next, timeoutMs: 5000 });
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) return false;
       throw err;
@@ -148,19 +159,22 @@ export class LeaderElector {
 
   /** Stops the loop; if leader, hands the lease back (holder cleared, 1 s duration). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    if (!this.#leader) return;
-    this.#leader = false;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.leader) return;
+    this.leader = false;
     try {
-      const lease = await this.#client.request<Lease>('GET', this.#path, { timeoutMs: 3000 });
+      const lease = await this.client.request<Lease>("GET", this.path, { timeoutMs: 3000 });
       if (lease.spec.holderIdentity === this.identity) {
         lease.spec.holderIdentity = null;
         lease.spec.leaseDurationSeconds = 1;
-        await this.#client.request('PUT', this.#path, { body: lease, timeoutMs: 3000 });
+        await this.client.request("PUT", this.path, { body: lease, timeoutMs: 3000 });
       }
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'could not release the lease; the standby takes over after it expires');
+      this.log.warn(
+        { err: (err as Error).message },
+        "could not release the lease; the standby takes over after it expires",
+      );
     }
   }
 }

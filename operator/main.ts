@@ -4,42 +4,53 @@
  * /metrics and /healthz, /readyz; logs pino JSON; SIGTERM stops the
  * controller, releases the lease and exits 0.
  */
-import { pino } from 'pino';
-import { KubeClient } from './client.ts';
-import { parseConfig, type OperatorConfig } from './config.ts';
-import { loadCredentials } from './kubeconfig.ts';
-import { LeaderElector } from './leader.ts';
-import { OperatorMetrics } from './metrics.ts';
-import { Controller } from './reconciler.ts';
-import { serve } from './server.ts';
+import { pino } from "pino";
+import { KubeClient } from "./client.ts";
+import { type OperatorConfig, parseConfig } from "./config.ts";
+import { loadCredentials } from "./kubeconfig.ts";
+import { LeaderElector } from "./leader.ts";
+import { OperatorMetrics } from "./metrics.ts";
+import { Controller } from "./reconciler.ts";
+import { serve } from "./server.ts";
 
 /** Runs the operator until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
-  const log = pino({ level: cfg.logLevel, base: { component: 'podplug-operator', identity: cfg.identity } });
+  const log = pino({ level: cfg.logLevel, base: { component: "podplug-operator", identity: cfg.identity } });
   const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env));
   const metrics = new OperatorMetrics();
   const controller = new Controller(client, log, metrics, {
-    namespaces: cfg.watchNamespaces, agentImage: cfg.agentImage, concurrency: cfg.concurrency,
+    namespaces: cfg.watchNamespaces,
+    agentImage: cfg.agentImage,
+    concurrency: cfg.concurrency,
   });
   let synced = false;
   let leading = !cfg.leaderElect;
   const m = await serve(cfg.metricsAddr.host, cfg.metricsAddr.port, {
-    '/metrics': async () => ({ status: 200, body: await metrics.render(), type: metrics.registry.contentType }),
+    "/metrics": async () => ({ status: 200, body: await metrics.render(), type: metrics.registry.contentType }),
   });
   const h = await serve(cfg.healthAddr.host, cfg.healthAddr.port, {
-    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
+    "/healthz": async () => ({ status: 200, body: "ok\n" }),
     // A standby is ready (it serves metrics and waits); a leader once its caches synced.
-    '/readyz': async () => (!leading || synced ? { status: 200, body: 'ok\n' } : { status: 503, body: 'caches not synced\n' }),
+    "/readyz": async () =>
+      !leading || synced ? { status: 200, body: "ok\n" } : { status: 503, body: "caches not synced\n" },
   });
-  log.info({ metricsPort: m.port, healthPort: h.port, namespaces: cfg.watchNamespaces, server: client.server }, 'podplug operator starting');
+  log.info(
+    { metricsPort: m.port, healthPort: h.port, namespaces: cfg.watchNamespaces, server: client.server },
+    "podplug operator starting",
+  );
 
   let resolveExit!: (code: number) => void;
-  const exit = new Promise<number>((r) => { resolveExit = r; });
+  const exit = new Promise<number>((r) => {
+    resolveExit = r;
+  });
   const startController = (): void => {
     leading = true;
     metrics.leader.set({ name: cfg.leaderElectionId }, 1);
     controller.start();
-    void controller.synced().then(() => { synced = true; log.info('caches synced'); });
+    void controller.synced().then(() => {
+      synced = true;
+      log.info("caches synced");
+    });
   };
   let elector: LeaderElector | undefined;
   if (cfg.leaderElect) {
@@ -47,7 +58,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     metrics.leader.set({ name: cfg.leaderElectionId }, 0);
     elector.run(startController, () => {
       // As controller-runtime does: a replica that lost the lease exits and is restarted clean.
-      log.error('leadership lost: exiting');
+      log.error("leadership lost: exiting");
       resolveExit(1);
     });
   } else {
@@ -58,11 +69,11 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    log.info({ signal }, "shutting down");
     resolveExit(0);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 
   const code = await exit;
   await controller.stop();
@@ -71,7 +82,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   m.server.close();
   h.server.close();
   client.close();
-  log.info({ code }, 'stopped');
+  log.info({ code }, "stopped");
   return code;
 }
 

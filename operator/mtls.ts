@@ -6,33 +6,39 @@
  * rotating means deleting the Secret; it is made again at the Plugin's next
  * spec change or operator start (see docs/operator.md).
  */
-import { mtlsSecretName } from '../src/inject/conventions.ts';
-import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from '../src/inject/types.ts';
-import type { KubeClient } from './client.ts';
-import { KubeApiError } from './errors.ts';
+import { mtlsSecretName } from "../src/inject/conventions.ts";
+import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
+import type { KubeClient } from "./client.ts";
+import { KubeApiError } from "./errors.ts";
 
 /** Plugins (uid/generation) whose Secret is known to exist: a spec change checks again. */
 const ensured = new Set<string>();
 
 /** Creates the host-certificate Secret of `p` unless it exists; returns true if it created it. */
 export async function ensureHostCertificate(client: KubeClient, p: Plugin): Promise<boolean> {
-  const uid = p.metadata.uid ?? '';
+  const uid = p.metadata.uid ?? "";
   const seen = `${uid}/${p.metadata.generation ?? 0}`;
   if (uid && ensured.has(seen)) return false;
   // Loaded on first use: the certificate code is not needed by operators without AutoMTLS plugins.
-  const { generateCertificate } = await import('../src/protocol/mtls.ts');
+  const { generateCertificate } = await import("../src/protocol/mtls.ts");
   const pair = await generateCertificate();
-  const ns = p.metadata.namespace ?? 'default';
+  const ns = p.metadata.namespace ?? "default";
   try {
-    await client.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+    await client.request("POST", `/api/v1/namespaces/${ns}/secrets`, {
       body: {
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+        apiVersion: "v1",
+        kind: "Secret",
+        type: "kubernetes.io/tls",
         metadata: {
-          name: mtlsSecretName(p.metadata.name), namespace: ns,
-          labels: { 'app.kubernetes.io/managed-by': 'podplug', 'podplug.io/plugin': p.metadata.name },
+          name: mtlsSecretName(p.metadata.name),
+          namespace: ns,
+          labels: { "app.kubernetes.io/managed-by": "podplug", "podplug.io/plugin": p.metadata.name },
           ownerReferences: [{ apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, name: p.metadata.name, uid }],
         },
-        data: { 'tls.crt': Buffer.from(pair.certPem).toString('base64'), 'tls.key': Buffer.from(pair.keyPem).toString('base64') },
+        data: {
+          "tls.crt": Buffer.from(pair.certPem).toString("base64"),
+          "tls.key": Buffer.from(pair.keyPem).toString("base64"),
+        },
       },
     });
   } catch (err) {

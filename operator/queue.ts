@@ -16,123 +16,129 @@ export interface QueueMetrics {
 
 /** The rate-limited, de-duplicating queue of reconcile keys. */
 export class WorkQueue {
-  readonly #queue: string[] = [];
-  readonly #dirty = new Set<string>();
-  readonly #processing = new Map<string, number>();
-  readonly #addedAt = new Map<string, number>();
-  readonly #failures = new Map<string, number>();
-  readonly #timers = new Set<NodeJS.Timeout>();
-  readonly #waiters: ((key: string | undefined) => void)[] = [];
-  readonly #metrics: QueueMetrics;
-  readonly #baseMs: number;
-  readonly #maxMs: number;
-  #shuttingDown = false;
+  private readonly queue: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Map<string, number>();
+  private readonly addedAt = new Map<string, number>();
+  private readonly failureCounts = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private readonly metrics: QueueMetrics;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private shuttingDown = false;
 
   constructor(metrics: QueueMetrics = {}, baseDelayMs = 5, maxDelayMs = 30_000) {
-    this.#metrics = metrics;
-    this.#baseMs = baseDelayMs;
-    this.#maxMs = maxDelayMs;
+    this.metrics = metrics;
+    this.baseMs = baseDelayMs;
+    this.maxMs = maxDelayMs;
   }
 
   /** Number of keys waiting. */
   get length(): number {
-    return this.#queue.length;
+    return this.queue.length;
   }
 
   /** Keys being worked on and how long the longest has run, in seconds. */
   inFlight(now = Date.now()): { count: number; longestSeconds: number; totalSeconds: number } {
     let longest = 0;
     let total = 0;
-    for (const t of this.#processing.values()) {
+    for (const t of this.processing.values()) {
       const s = (now - t) / 1000;
       total += s;
       if (s > longest) longest = s;
     }
-    return { count: this.#processing.size, longestSeconds: longest, totalSeconds: total };
+    return { count: this.processing.size, longestSeconds: longest, totalSeconds: total };
   }
 
   /** Queues `key` unless it is already waiting. */
   add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
-    this.#metrics.add?.();
-    this.#dirty.add(key);
-    this.#addedAt.set(key, Date.now());
-    if (this.#processing.has(key)) return;
-    this.#push(key);
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.metrics.add?.();
+    this.dirty.add(key);
+    this.addedAt.set(key, Date.now());
+    if (this.processing.has(key)) return;
+    this.push(key);
   }
 
-  #push(key: string): void {
-    const w = this.#waiters.shift();
+  private push(key: string): void {
+    const w = this.waiters.shift();
     if (w) {
-      this.#take(key);
+      this.take(key);
       w(key);
       return;
     }
-    this.#queue.push(key);
-    this.#metrics.depth?.(this.#queue.length);
+    this.queue.push(key);
+    this.metrics.depth?.(this.queue.length);
   }
 
-  #take(key: string): void {
-    this.#dirty.delete(key);
-    this.#processing.set(key, Date.now());
-    const added = this.#addedAt.get(key);
-    if (added !== undefined) this.#metrics.queueLatency?.((Date.now() - added) / 1000);
-    this.#addedAt.delete(key);
+  private take(key: string): void {
+    this.dirty.delete(key);
+    this.processing.set(key, Date.now());
+    const added = this.addedAt.get(key);
+    if (added !== undefined) this.metrics.queueLatency?.((Date.now() - added) / 1000);
+    this.addedAt.delete(key);
   }
 
   /** Queues `key` after `ms`. */
   addAfter(key: string, ms: number): void {
-    if (this.#shuttingDown) return;
-    if (ms <= 0) { this.add(key); return; }
-    const t = setTimeout(() => { this.#timers.delete(t); this.add(key); }, ms);
-    this.#timers.add(t);
+    if (this.shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.add(key);
+    }, ms);
+    this.timers.add(t);
   }
 
   /** Queues `key` after its per-key backoff, which grows with each call until forget(). */
   addRateLimited(key: string): void {
-    const n = this.#failures.get(key) ?? 0;
-    this.#failures.set(key, n + 1);
-    this.#metrics.retry?.();
-    this.addAfter(key, Math.min(this.#maxMs, this.#baseMs * 2 ** n));
+    const n = this.failureCounts.get(key) ?? 0;
+    this.failureCounts.set(key, n + 1);
+    this.metrics.retry?.();
+    this.addAfter(key, Math.min(this.maxMs, this.baseMs * 2 ** n));
   }
 
   /** Clears `key`'s backoff after a success. */
   forget(key: string): void {
-    this.#failures.delete(key);
+    this.failureCounts.delete(key);
   }
 
   /** How often `key` failed in a row. */
   failures(key: string): number {
-    return this.#failures.get(key) ?? 0;
+    return this.failureCounts.get(key) ?? 0;
   }
 
   /** The next key, or undefined once shut down and drained. */
   get(): Promise<string | undefined> {
-    const key = this.#queue.shift();
+    const key = this.queue.shift();
     if (key !== undefined) {
-      this.#metrics.depth?.(this.#queue.length);
-      this.#take(key);
+      this.metrics.depth?.(this.queue.length);
+      this.take(key);
       return Promise.resolve(key);
     }
-    if (this.#shuttingDown) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   /** Marks `key` finished; re-queues it if it was added meanwhile. */
   done(key: string): void {
-    const started = this.#processing.get(key);
-    if (started !== undefined) this.#metrics.workDuration?.((Date.now() - started) / 1000);
-    this.#processing.delete(key);
-    if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
+    const started = this.processing.get(key);
+    if (started !== undefined) this.metrics.workDuration?.((Date.now() - started) / 1000);
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.shuttingDown) this.push(key);
   }
 
   /** Stops accepting keys; waiting get() calls resolve undefined. */
   shutDown(): void {
-    this.#shuttingDown = true;
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-    this.#queue.length = 0;
-    this.#dirty.clear();
-    for (const w of this.#waiters.splice(0)) w(undefined);
+    this.shuttingDown = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.queue.length = 0;
+    this.dirty.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
   }
 }

@@ -4,7 +4,7 @@
  * observedGeneration. Pure; lastTransitionTime moves only when a condition's
  * status does.
  */
-import type { Plugin, PluginCondition, PluginStatus, PluginWorkloadRef, WorkloadKind } from '../src/inject/types.ts';
+import type { Plugin, PluginCondition, PluginStatus, PluginWorkloadRef, WorkloadKind } from "../src/inject/types.ts";
 
 /** One workload as the status sees it. */
 export interface WorkloadView {
@@ -16,11 +16,22 @@ export interface WorkloadView {
   ready: boolean;
 }
 
-function condition(prev: PluginCondition[] | undefined, type: string, status: PluginCondition['status'],
-  reason: string, message: string, generation: number, now: string): PluginCondition {
+function condition(
+  prev: PluginCondition[] | undefined,
+  type: string,
+  status: PluginCondition["status"],
+  reason: string,
+  message: string,
+  generation: number,
+  now: string,
+): PluginCondition {
   const old = prev?.find((c) => c.type === type);
   return {
-    type, status, reason, message, observedGeneration: generation,
+    type,
+    status,
+    reason,
+    message,
+    observedGeneration: generation,
     lastTransitionTime: old && old.status === status ? old.lastTransitionTime : now,
   };
 }
@@ -40,15 +51,60 @@ export function computeStatus(plugin: Plugin, views: WorkloadView[], now: string
     .sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
 
   let inj: PluginCondition;
-  if (error) inj = condition(prev, 'Injected', 'False', 'InjectFailed', error, gen, now);
-  else if (views.length === 0) inj = condition(prev, 'Injected', 'False', 'NoWorkloads', 'no Deployment, StatefulSet or DaemonSet in this namespace matches spec.selector', gen, now);
-  else if (pending.length > 0) inj = condition(prev, 'Injected', 'False', 'Injecting', `${injected.length} of ${views.length} selected workloads carry the sidecar`, gen, now);
-  else inj = condition(prev, 'Injected', 'True', 'Injected', `all ${views.length} selected workloads carry the sidecar`, gen, now);
+  if (error) inj = condition(prev, "Injected", "False", "InjectFailed", error, gen, now);
+  else if (views.length === 0)
+    inj = condition(
+      prev,
+      "Injected",
+      "False",
+      "NoWorkloads",
+      "no Deployment, StatefulSet or DaemonSet in this namespace matches spec.selector",
+      gen,
+      now,
+    );
+  else if (pending.length > 0)
+    inj = condition(
+      prev,
+      "Injected",
+      "False",
+      "Injecting",
+      `${injected.length} of ${views.length} selected workloads carry the sidecar`,
+      gen,
+      now,
+    );
+  else
+    inj = condition(
+      prev,
+      "Injected",
+      "True",
+      "Injected",
+      `all ${views.length} selected workloads carry the sidecar`,
+      gen,
+      now,
+    );
 
   let rdy: PluginCondition;
-  if (inj.status !== 'True') rdy = condition(prev, 'Ready', 'False', inj.reason, inj.message, gen, now);
-  else if (ready.length < injected.length) rdy = condition(prev, 'Ready', 'False', 'WorkloadsNotReady', `${ready.length} of ${injected.length} workloads have rolled out and are ready`, gen, now);
-  else rdy = condition(prev, 'Ready', 'True', 'Ready', `all ${injected.length} workloads have rolled out and are ready`, gen, now);
+  if (inj.status !== "True") rdy = condition(prev, "Ready", "False", inj.reason, inj.message, gen, now);
+  else if (ready.length < injected.length)
+    rdy = condition(
+      prev,
+      "Ready",
+      "False",
+      "WorkloadsNotReady",
+      `${ready.length} of ${injected.length} workloads have rolled out and are ready`,
+      gen,
+      now,
+    );
+  else
+    rdy = condition(
+      prev,
+      "Ready",
+      "True",
+      "Ready",
+      `all ${injected.length} workloads have rolled out and are ready`,
+      gen,
+      now,
+    );
 
   return {
     observedGeneration: gen,
@@ -71,7 +127,9 @@ function normalise(s: PluginStatus | undefined): unknown {
     workloadCount: s.workloadCount ?? 0,
     readyWorkloadCount: s.readyWorkloadCount ?? 0,
     workloads: (s.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name, ready: w.ready ?? false })),
-    conditions: (s.conditions ?? []).map((c) => ({ ...c })).sort((x, y) => x.type.localeCompare(y.type))
+    conditions: (s.conditions ?? [])
+      .map((c) => ({ ...c }))
+      .sort((x, y) => x.type.localeCompare(y.type))
       .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? 0, c.lastTransitionTime]),
   };
 }

@@ -5,10 +5,10 @@
  * Handlers get keys and copies; reconcile from the store, not from events
  * (PRIOR-ART.md §5, pitfalls 1-9).
  */
-import type { Logger } from 'pino';
-import { Backoff } from './backoff.ts';
-import type { KubeClient } from './client.ts';
-import { KubeApiError } from './errors.ts';
+import type { Logger } from "pino";
+import { Backoff } from "./backoff.ts";
+import type { KubeClient } from "./client.ts";
+import { KubeApiError } from "./errors.ts";
 
 /** The parts of an object the watcher needs. */
 export interface KubeObject {
@@ -26,7 +26,7 @@ interface ListResponse<T> {
 }
 
 interface WatchEvent<T> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
   object: T & { code?: number; message?: string };
 }
 
@@ -39,82 +39,91 @@ export function objectKey(o: KubeObject): string {
 /** Watches `path` (a collection URL) and keeps its objects. */
 export class Watcher<T extends KubeObject> {
   readonly path: string;
-  readonly #client: KubeClient;
-  readonly #log: Logger;
-  readonly #onChange: ChangeHandler<T>;
-  readonly #store = new Map<string, T>();
-  readonly #backoff = new Backoff();
-  #rv = '';
-  #abort = new AbortController();
-  #stopped = false;
-  #synced!: () => void;
+  private readonly client: KubeClient;
+  private readonly log: Logger;
+  private readonly onChange: ChangeHandler<T>;
+  private readonly store = new Map<string, T>();
+  private readonly backoff = new Backoff();
+  private rv = "";
+  private abort = new AbortController();
+  private stopped = false;
+  private markSynced!: () => void;
   /** Resolves after the first complete list. */
   readonly synced: Promise<void>;
   /** Counts for tests and metrics. */
   readonly stats = { lists: 0, watches: 0, gone: 0, drops: 0 };
 
   constructor(client: KubeClient, path: string, log: Logger, onChange: ChangeHandler<T>) {
-    this.#client = client;
+    this.client = client;
     this.path = path;
-    this.#log = log.child({ watch: path });
-    this.#onChange = onChange;
-    this.synced = new Promise((r) => { this.#synced = r; });
+    this.log = log.child({ watch: path });
+    this.onChange = onChange;
+    this.synced = new Promise((r) => {
+      this.markSynced = r;
+    });
   }
 
   /** Starts the list-watch loop in the background. */
   start(): void {
-    void this.#loop();
+    void this.loop();
   }
 
   /** Stops the loop and aborts the open watch. */
   stop(): void {
-    this.#stopped = true;
-    this.#abort.abort();
+    this.stopped = true;
+    this.abort.abort();
   }
 
   /** A copy of the object under `key`. */
   get(key: string): T | undefined {
-    const o = this.#store.get(key);
+    const o = this.store.get(key);
     return o === undefined ? undefined : structuredClone(o);
   }
 
   /** Copies of every object, optionally only those in `namespace`. */
   list(namespace?: string): T[] {
     const out: T[] = [];
-    for (const o of this.#store.values()) {
+    for (const o of this.store.values()) {
       if (namespace === undefined || o.metadata?.namespace === namespace) out.push(structuredClone(o));
     }
     return out;
   }
 
-  async #sleep(ms: number): Promise<void> {
+  private async sleep(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.#abort.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      this.abort.signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 
-  async #loop(): Promise<void> {
+  private async loop(): Promise<void> {
     let needList = true;
-    while (!this.#stopped) {
+    while (!this.stopped) {
       try {
         if (needList) {
-          await this.#list();
+          await this.listAll();
           needList = false;
         }
-        await this.#watchOnce();
+        await this.watchOnce();
       } catch (err) {
-        if (this.#stopped) return;
+        if (this.stopped) return;
         if (err instanceof KubeApiError && err.status === 410) {
           this.stats.gone++;
-          this.#log.info({ rv: this.#rv }, 'resourceVersion too old (410 Gone): relisting');
+          this.log.info({ rv: this.rv }, "resourceVersion too old (410 Gone): relisting");
           needList = true;
           continue;
         }
         this.stats.drops++;
-        const delay = this.#backoff.nextDelay();
-        this.#log.warn({ err: (err as Error).message, retryInMs: delay }, 'list/watch failed: retrying');
-        await this.#sleep(delay);
+        const delay = this.backoff.nextDelay();
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, "list/watch failed: retrying");
+        await this.sleep(delay);
       }
     }
   }
@@ -122,65 +131,72 @@ export class Watcher<T extends KubeObject> {
   // Pages of 500, as kube-runtime does; the store is replaced at the end and
   // differences are reported, so a relist synthesises deletes only for objects
   // that are really gone.
-  async #list(): Promise<void> {
+  private async listAll(): Promise<void> {
     this.stats.lists++;
     const fresh = new Map<string, T>();
     let cont: string | undefined;
-    let rv = '';
+    let rv = "";
     do {
-      const page = await this.#client.request<ListResponse<T>>('GET', this.path,
-        { query: { limit: 500, continue: cont }, signal: this.#abort.signal });
+      const page = await this.client.request<ListResponse<T>>("GET", this.path, {
+        query: { limit: 500, continue: cont },
+        signal: this.abort.signal,
+      });
       for (const item of page.items ?? []) fresh.set(objectKey(item), item);
       cont = page.metadata?.continue || undefined;
-      rv = page.metadata?.resourceVersion ?? '';
+      rv = page.metadata?.resourceVersion ?? "";
     } while (cont);
-    const old = new Map(this.#store);
-    this.#store.clear();
-    for (const [k, v] of fresh) this.#store.set(k, v);
-    this.#rv = rv;
+    const old = new Map(this.store);
+    this.store.clear();
+    for (const [k, v] of fresh) this.store.set(k, v);
+    this.rv = rv;
     for (const [k, v] of fresh) {
       const prev = old.get(k);
-      if (prev?.metadata?.resourceVersion !== v.metadata?.resourceVersion) this.#emit(k, v, prev);
+      if (prev?.metadata?.resourceVersion !== v.metadata?.resourceVersion) this.emit(k, v, prev);
     }
-    for (const [k, v] of old) if (!fresh.has(k)) this.#emit(k, undefined, v);
-    this.#synced();
+    for (const [k, v] of old) if (!fresh.has(k)) this.emit(k, undefined, v);
+    this.markSynced();
   }
 
-  async #watchOnce(): Promise<void> {
+  private async watchOnce(): Promise<void> {
     this.stats.watches++;
     const timeoutSeconds = 240 + Math.floor(Math.random() * 120);
-    await this.#client.watch(this.path, {
-      resourceVersion: this.#rv,
-      allowWatchBookmarks: true,
-      timeoutSeconds,
-    }, (raw) => this.#handle(raw as WatchEvent<T>), { idleMs: (timeoutSeconds + 60) * 1000, signal: this.#abort.signal });
+    await this.client.watch(
+      this.path,
+      {
+        resourceVersion: this.rv,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      },
+      (raw) => this.handle(raw as WatchEvent<T>),
+      { idleMs: (timeoutSeconds + 60) * 1000, signal: this.abort.signal },
+    );
   }
 
-  #handle(ev: WatchEvent<T>): void {
-    if (ev.type === 'ERROR') {
+  private handle(ev: WatchEvent<T>): void {
+    if (ev.type === "ERROR") {
       const code = ev.object?.code ?? 0;
       // An in-stream 410 ends this watch; the loop relists.
-      throw new KubeApiError('GET', `${this.path}?watch`, code, 'WatchError', ev.object?.message ?? 'error event');
+      throw new KubeApiError("GET", `${this.path}?watch`, code, "WatchError", ev.object?.message ?? "error event");
     }
     const rv = ev.object?.metadata?.resourceVersion;
-    if (rv) this.#rv = rv;
-    if (ev.type === 'BOOKMARK') return;
+    if (rv) this.rv = rv;
+    if (ev.type === "BOOKMARK") return;
     const key = objectKey(ev.object);
-    const prev = this.#store.get(key);
-    if (ev.type === 'DELETED') {
-      this.#store.delete(key);
-      this.#emit(key, undefined, prev);
+    const prev = this.store.get(key);
+    if (ev.type === "DELETED") {
+      this.store.delete(key);
+      this.emit(key, undefined, prev);
     } else {
-      this.#store.set(key, ev.object);
-      this.#emit(key, ev.object, prev);
+      this.store.set(key, ev.object);
+      this.emit(key, ev.object, prev);
     }
   }
 
-  #emit(key: string, next: T | undefined, prev: T | undefined): void {
+  private emit(key: string, next: T | undefined, prev: T | undefined): void {
     try {
-      this.#onChange(key, next, prev);
+      this.onChange(key, next, prev);
     } catch (err) {
-      this.#log.error({ err: (err as Error).message, key }, 'change handler threw');
+      this.log.error({ err: (err as Error).message, key }, "change handler threw");
     }
   }
 }

@@ -1,7 +1,7 @@
 /** The host workload kinds: their API paths, and when one counts as ready. */
-import type { V1PodTemplateSpec } from '@kubernetes/client-node';
-import type { WorkloadKind } from '../src/inject/types.ts';
-import type { KubeObject } from './watcher.ts';
+import type { V1PodTemplateSpec } from "@kubernetes/client-node";
+import type { WorkloadKind } from "../src/inject/types.ts";
+import type { KubeObject } from "./watcher.ts";
 
 /** What the operator reads of a Deployment, StatefulSet or DaemonSet. */
 export interface Workload extends KubeObject {
@@ -27,7 +27,11 @@ export interface Workload extends KubeObject {
   };
 }
 
-const PLURAL: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' };
+const PLURAL: Record<WorkloadKind, string> = {
+  Deployment: "deployments",
+  StatefulSet: "statefulsets",
+  DaemonSet: "daemonsets",
+};
 
 /** Collection path of `kind`, cluster-wide or in one namespace. */
 export function workloadCollection(kind: WorkloadKind, namespace?: string): string {
@@ -43,7 +47,7 @@ export function workloadPath(kind: WorkloadKind, namespace: string, name: string
 export function workloadReady(kind: WorkloadKind, w: Workload): boolean {
   const s = w.status ?? {};
   if ((s.observedGeneration ?? 0) < (w.metadata.generation ?? 0)) return false;
-  if (kind === 'DaemonSet') {
+  if (kind === "DaemonSet") {
     const want = s.desiredNumberScheduled ?? 0;
     return want > 0 && s.numberReady === want && s.updatedNumberScheduled === want;
   }

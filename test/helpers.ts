@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const fixture = (name: string): string => join(ROOT, "test", "fixtures", name);
@@ -15,7 +15,8 @@ export function captureLogger(level = "trace"): { logger: Logger; records: Recor
   const records: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split("\n")) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split("\n"))
+        if (line) records.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });

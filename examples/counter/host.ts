@@ -7,23 +7,25 @@
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { Client } from "../../src/host/index.ts";
-import { counterPlugin } from "./shared.ts";
-import { handshake } from "./shared.ts";
+import { counterPlugin, handshake } from "./shared.ts";
 
-const pluginCmd = process.env["COUNTER_PLUGIN"] ?? `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
+const pluginCmd =
+  process.env.COUNTER_PLUGIN ??
+  `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
 const client = new Client({
   handshake,
   plugins: { counter: counterPlugin() },
   cmd: { command: "sh", args: ["-c", pluginCmd] },
   name: "counter",
-  logger: pino({ level: process.env["LOG_LEVEL"] ?? "warn" }, pino.destination(2)),
+  logger: pino({ level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
 });
 
 try {
   const counter = await client.dispense("counter");
   const [op, key, value] = process.argv.slice(2);
   if (op === "get" && key) console.log((await counter.get(key)).toString());
-  else if (op === "put" && key && value !== undefined) await counter.put(key, BigInt(value), { sum: async (a, b) => a + b });
+  else if (op === "put" && key && value !== undefined)
+    await counter.put(key, BigInt(value), { sum: async (a, b) => a + b });
   else throw new Error(`please only use 'get KEY' or 'put KEY N', given: ${JSON.stringify(process.argv.slice(2))}`);
 } catch (err) {
   console.log(`Error: ${(err as Error).message}`);

@@ -6,11 +6,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { serve } from "../../src/plugin/index.ts";
-import { counterPlugin, type Counter } from "./shared.ts";
-import { handshake } from "./shared.ts";
+import { type Counter, counterPlugin, handshake } from "./shared.ts";
 
 // KV_DIR: where the data files go (default: the working folder, as the Go example).
-const dir = process.env["KV_DIR"] ?? ".";
+const dir = process.env.KV_DIR ?? ".";
 
 const counter: Counter = {
   async get(key) {

@@ -4,10 +4,21 @@
  * into the host to add. Same wire names as the Go example.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { AddHelperClient, AddHelperService, CounterClient, CounterService, type AddHelperServer, type CounterServer } from "../../src/gen/examples/counter/counter.ts";
+import {
+  AddHelperClient,
+  type AddHelperServer,
+  AddHelperService,
+  CounterClient,
+  type CounterServer,
+  CounterService,
+} from "../../src/gen/examples/counter/counter.ts";
 import type { Broker, GRPCPlugin, HandshakeConfig } from "../../src/host/index.ts";
 
-export const handshake: HandshakeConfig = { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" };
+export const handshake: HandshakeConfig = {
+  protocolVersion: 1,
+  magicCookieKey: "BASIC_PLUGIN",
+  magicCookieValue: "hello",
+};
 
 /** The host's callback the plugin uses. */
 export interface AddHelper {
@@ -35,11 +46,17 @@ export function counterPlugin(impl?: Counter): GRPCPlugin<Counter> {
           // Serve the callback under a fresh broker id for the length of the call, as go-plugin's example does.
           const id = broker.nextId();
           const impl: AddHelperServer = {
-            sum: (call, cb) => helper.sum(call.request.a, call.request.b).then((r) => cb(null, { r }), (err: Error) => cb({ code: 2, details: err.message })),
+            sum: (call, cb) =>
+              helper.sum(call.request.a, call.request.b).then(
+                (r) => cb(null, { r }),
+                (err: Error) => cb({ code: 2, details: err.message }),
+              ),
           };
           const served = await broker.acceptAndServe(id, (s) => s.addService(AddHelperService, impl));
           try {
-            await new Promise<void>((res, rej) => c.put({ addServer: id, key, value }, (err) => (err ? rej(err) : res())));
+            await new Promise<void>((res, rej) =>
+              c.put({ addServer: id, key, value }, (err) => (err ? rej(err) : res())),
+            );
           } finally {
             served.close();
           }
@@ -51,7 +68,11 @@ export function counterPlugin(impl?: Counter): GRPCPlugin<Counter> {
 
 function counterServer(impl: Counter, broker: Broker): CounterServer {
   return {
-    get: (call, cb) => impl.get(call.request.key).then((value) => cb(null, { value }), (err: Error) => cb(status(err))),
+    get: (call, cb) =>
+      impl.get(call.request.key).then(
+        (value) => cb(null, { value }),
+        (err: Error) => cb(status(err)),
+      ),
     put: async (call, cb) => {
       try {
         const add = await broker.dialClient(call.request.addServer, AddHelperClient);

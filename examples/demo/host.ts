@@ -14,9 +14,14 @@ import { kvPlugin } from "../kv/shared.ts";
 const log = pino({ name: "demo-host" });
 const common = { handshake, logger: log, outage: { mode: "fail-fast" as const } };
 const kvClient = new Client({ ...common, name: "kv", plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv") });
-const counterClient = new Client({ ...common, name: "counter", plugins: { counter: counterPlugin() }, attach: sidecarAttach("counter") });
+const counterClient = new Client({
+  ...common,
+  name: "counter",
+  plugins: { counter: counterPlugin() },
+  attach: sidecarAttach("counter"),
+});
 
-const port = Number(process.env["DEMO_METRICS_PORT"] ?? 9465);
+const port = Number(process.env.DEMO_METRICS_PORT ?? 9465);
 const server = createServer((req, res) => {
   if (req.url !== "/metrics") return void res.writeHead(404).end();
   void register.metrics().then((text) => res.writeHead(200, { "content-type": register.contentType }).end(text));
@@ -32,15 +37,15 @@ const timer = setInterval(() => {
     const results: Record<string, string> = {};
     try {
       await kv.put("last-tick", Buffer.from(String(tick)));
-      results["kv"] = (await kv.get("last-tick")).toString().split("\n")[0]!;
+      results.kv = (await kv.get("last-tick")).toString().split("\n")[0]!;
     } catch (err) {
-      results["kv"] = `error: ${(err as Error).message}`;
+      results.kv = `error: ${(err as Error).message}`;
     }
     try {
       await counter.put("ticks", 1n, add);
-      results["counter"] = String(await counter.get("ticks"));
+      results.counter = String(await counter.get("ticks"));
     } catch (err) {
-      results["counter"] = `error: ${(err as Error).message}`;
+      results.counter = `error: ${(err as Error).message}`;
     }
     log.info({ tick, ...results }, "called both plugins");
   })();

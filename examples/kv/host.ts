@@ -10,13 +10,15 @@ import { pino } from "pino";
 import { Client } from "../../src/host/index.ts";
 import { handshake, kvPlugin } from "./shared.ts";
 
-const pluginCmd = process.env["KV_PLUGIN"] ?? `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
+const pluginCmd =
+  process.env.KV_PLUGIN ??
+  `${process.execPath} ${fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "plugin.ts" : "plugin.js", import.meta.url))}`;
 const client = new Client({
   handshake,
   plugins: { kv: kvPlugin() },
   cmd: { command: "sh", args: ["-c", pluginCmd] },
   name: "kv",
-  logger: pino({ level: process.env["LOG_LEVEL"] ?? "warn" }, pino.destination(2)),
+  logger: pino({ level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
 });
 
 try {

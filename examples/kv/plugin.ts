@@ -9,7 +9,7 @@ import { serve } from "../../src/plugin/index.ts";
 import { handshake, kvPlugin } from "./shared.ts";
 
 // KV_DIR: where the data files go (default: the working folder, as the Go example).
-const dir = process.env["KV_DIR"] ?? ".";
+const dir = process.env.KV_DIR ?? ".";
 
 const plugin = await serve({
   handshake,

@@ -4,10 +4,14 @@
  * also works with its Go counterpart.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { KVClient, KVService, type KVServer } from "../../src/gen/examples/kv/kv.ts";
+import { KVClient, type KVServer, KVService } from "../../src/gen/examples/kv/kv.ts";
 import type { GRPCPlugin, HandshakeConfig } from "../../src/host/index.ts";
 
-export const handshake: HandshakeConfig = { protocolVersion: 1, magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello" };
+export const handshake: HandshakeConfig = {
+  protocolVersion: 1,
+  magicCookieKey: "BASIC_PLUGIN",
+  magicCookieValue: "hello",
+};
 
 /** What the host programs against. */
 export interface KV {
@@ -18,8 +22,16 @@ export interface KV {
 /** Plugin side: wraps an implementation as the gRPC service. */
 export function kvServer(impl: KV): KVServer {
   return {
-    get: (call, cb) => impl.get(call.request.key).then((value) => cb(null, { value }), (err: Error) => cb(toStatus(err))),
-    put: (call, cb) => impl.put(call.request.key, call.request.value).then(() => cb(null, {}), (err: Error) => cb(toStatus(err))),
+    get: (call, cb) =>
+      impl.get(call.request.key).then(
+        (value) => cb(null, { value }),
+        (err: Error) => cb(toStatus(err)),
+      ),
+    put: (call, cb) =>
+      impl.put(call.request.key, call.request.value).then(
+        () => cb(null, {}),
+        (err: Error) => cb(toStatus(err)),
+      ),
   };
 }
 

@@ -1,24 +1,43 @@
 /** One gRPC health Check{service:"plugin"} over a plugin's Unix socket. */
-import { Metadata, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { HealthCheckResponse_ServingStatus as Status, HealthClient } from '../gen/grpc/health/v1/health.ts';
-import { AgentError } from './errors.ts';
+import { type ChannelCredentials, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { HealthClient, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health.ts";
+import { AgentError } from "./errors.ts";
 
 /** The service name go-plugin registers as SERVING. */
-export const PLUGIN_SERVICE = 'plugin';
+export const PLUGIN_SERVICE = "plugin";
 
 /** Resolves when the plugin at `socket` reports SERVING; throws AgentError otherwise. `creds` default to plaintext. */
-export function checkHealth(socket: string, timeoutMs: number, creds: ChannelCredentials = credentials.createInsecure()): Promise<void> {
+export function checkHealth(
+  socket: string,
+  timeoutMs: number,
+  creds: ChannelCredentials = credentials.createInsecure(),
+): Promise<void> {
   const client = new HealthClient(`unix://${socket}`, creds);
   return new Promise<void>((resolve, reject) => {
-    client.check({ service: PLUGIN_SERVICE }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res) => {
-      client.close();
-      if (err) {
-        reject(new AgentError('PODPLUG_AGENT_CHECK_FAILED', `health check over ${socket} failed: ${err.code} ${err.details || err.message}`));
-      } else if (res?.status !== Status.SERVING) {
-        reject(new AgentError('PODPLUG_AGENT_NOT_SERVING', `plugin at ${socket} reports status ${res?.status ?? 'none'}, not SERVING`));
-      } else {
-        resolve();
-      }
-    });
+    client.check(
+      { service: PLUGIN_SERVICE },
+      new Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err: ServiceError | null, res) => {
+        client.close();
+        if (err) {
+          reject(
+            new AgentError(
+              "PODPLUG_AGENT_CHECK_FAILED",
+              `health check over ${socket} failed: ${err.code} ${err.details || err.message}`,
+            ),
+          );
+        } else if (res?.status !== Status.SERVING) {
+          reject(
+            new AgentError(
+              "PODPLUG_AGENT_NOT_SERVING",
+              `plugin at ${socket} reports status ${res?.status ?? "none"}, not SERVING`,
+            ),
+          );
+        } else {
+          resolve();
+        }
+      },
+    );
   });
 }

@@ -4,25 +4,34 @@
  * PODPLUG_AGENT_PORT (default 9801),
  * serves the probes, and exits 0 on SIGTERM.
  */
-import { AGENT_PORT, SOCKET_ROOT } from '../inject/conventions.ts';
-import { AgentError } from './errors.ts';
-import { createAgentServer, type AgentOptions } from './server.ts';
+import { AGENT_PORT, SOCKET_ROOT } from "../inject/conventions.ts";
+import { AgentError } from "./errors.ts";
+import { type AgentOptions, createAgentServer } from "./server.ts";
 
 /** The agent's settings from the environment; throws PODPLUG_AGENT_BAD_CONFIG. */
 export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: number; host: string } {
   const port = Number(env.PODPLUG_AGENT_PORT ?? AGENT_PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new AgentError('PODPLUG_AGENT_BAD_CONFIG', `PODPLUG_AGENT_PORT=${env.PODPLUG_AGENT_PORT} is not a port: use 0-65535`);
+    throw new AgentError(
+      "PODPLUG_AGENT_BAD_CONFIG",
+      `PODPLUG_AGENT_PORT=${env.PODPLUG_AGENT_PORT} is not a port: use 0-65535`,
+    );
   }
   const timeout = Number(env.PODPLUG_AGENT_CHECK_TIMEOUT_MS ?? 1500);
   if (!Number.isFinite(timeout) || timeout <= 0) {
-    throw new AgentError('PODPLUG_AGENT_BAD_CONFIG', `PODPLUG_AGENT_CHECK_TIMEOUT_MS=${env.PODPLUG_AGENT_CHECK_TIMEOUT_MS} must be a positive number of milliseconds`);
+    throw new AgentError(
+      "PODPLUG_AGENT_BAD_CONFIG",
+      `PODPLUG_AGENT_CHECK_TIMEOUT_MS=${env.PODPLUG_AGENT_CHECK_TIMEOUT_MS} must be a positive number of milliseconds`,
+    );
   }
   return {
     port,
-    host: env.PODPLUG_AGENT_HOST ?? '0.0.0.0',
+    host: env.PODPLUG_AGENT_HOST ?? "0.0.0.0",
     socketRoot: env.PODPLUG_SOCKET_ROOT ?? SOCKET_ROOT,
-    plugins: (env.PODPLUG_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    plugins: (env.PODPLUG_PLUGINS ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     checkTimeoutMs: timeout,
     ...(env.PODPLUG_MTLS_ROOT ? { mtlsRoot: env.PODPLUG_MTLS_ROOT } : {}),
   };
@@ -33,14 +42,16 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
   const cfg = agentConfig(env);
   const server = createAgentServer(cfg);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once("error", reject);
     server.listen(cfg.port, cfg.host, () => resolve());
   });
   const a = server.address();
-  process.stdout.write(`${JSON.stringify({ level: 30, msg: 'podplug-agent listening', port: typeof a === 'object' && a ? a.port : cfg.port, plugins: cfg.plugins })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ level: 30, msg: "podplug-agent listening", port: typeof a === "object" && a ? a.port : cfg.port, plugins: cfg.plugins })}\n`,
+  );
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
   });
   server.close();
   server.closeAllConnections();
@@ -50,7 +61,7 @@ if (import.meta.main) {
   try {
     await runAgent(process.env);
   } catch (err) {
-    process.stderr.write(`podplug agent: ${(err as Error).message} [${(err as { code?: string }).code ?? 'ERROR'}]\n`);
+    process.stderr.write(`podplug agent: ${(err as Error).message} [${(err as { code?: string }).code ?? "ERROR"}]\n`);
     process.exit(2);
   }
 }

@@ -5,11 +5,11 @@
  *   GET /readyz/<name>      the same check (a plugin is ready when it serves)
  * 503 bodies carry the reason and its code; unknown plugins get 404.
  */
-import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
-import { checkHealth } from './check.ts';
-import { agentCredentials } from './mtls.ts';
-import { findPluginSocket } from './socket.ts';
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { checkHealth } from "./check.ts";
+import { agentCredentials } from "./mtls.ts";
+import { findPluginSocket } from "./socket.ts";
 
 /** Settings of one agent. */
 export interface AgentOptions {
@@ -28,22 +28,24 @@ const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Creates the HTTP server (not yet listening). */
 export function createAgentServer(opts: AgentOptions): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const path = (req.url ?? "/").split("?")[0]!;
     const send = (status: number, body: string): void => {
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${body}\n`);
+      res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" }).end(`${body}\n`);
     };
-    if (req.method !== 'GET') return send(405, `method ${req.method} not allowed: the agent answers GET`);
-    if (path === '/healthz') return send(200, 'ok');
+    if (req.method !== "GET") return send(405, `method ${req.method} not allowed: the agent answers GET`);
+    if (path === "/healthz") return send(200, "ok");
     const m = /^\/(livez|readyz)\/([^/]*)$/.exec(path);
     if (!m) return send(404, `no route ${path}: use /livez/<plugin> or /readyz/<plugin>`);
     const name = decodeURIComponent(m[2]!);
     if (!NAME_RE.test(name)) return send(400, `${JSON.stringify(name)} is not a plugin name`);
     if (opts.plugins.length > 0 && !opts.plugins.includes(name)) {
-      return send(404, `plugin ${name} is not in this pod (PODPLUG_PLUGINS=${opts.plugins.join(',')})`);
+      return send(404, `plugin ${name} is not in this pod (PODPLUG_PLUGINS=${opts.plugins.join(",")})`);
     }
     findPluginSocket(join(opts.socketRoot, name))
       .then(async (ep) => checkHealth(ep.socket, opts.checkTimeoutMs, await agentCredentials(opts.mtlsRoot, name, ep)))
-      .then(() => send(200, 'SERVING'),
-        (err: Error & { code?: string }) => send(503, `${err.message} [${err.code ?? 'ERROR'}]`));
+      .then(
+        () => send(200, "SERVING"),
+        (err: Error & { code?: string }) => send(503, `${err.message} [${err.code ?? "ERROR"}]`),
+      );
   });
 }

@@ -4,9 +4,9 @@
  * sidecar mode), else the newest `plugin*` socket that accepts a connection
  * (an unmodified Go plugin, whose socket name is random).
  */
-import { parseHandshake } from '../protocol/handshake.ts';
-import { findPluginEndpoint } from '../protocol/sidecar.ts';
-import { AgentError } from './errors.ts';
+import { parseHandshake } from "../protocol/handshake.ts";
+import { findPluginEndpoint } from "../protocol/sidecar.ts";
+import { AgentError } from "./errors.ts";
 
 /** Where a plugin listens, and its AutoMTLS certificate if its handshake announced one. */
 export interface PluginEndpoint {
@@ -18,10 +18,13 @@ export interface PluginEndpoint {
 /** Address (and certificate) of a handshake file's line, read by the host's own parser (any app version, Unix only). */
 export function handshakeEndpoint(line: string, file: string): PluginEndpoint {
   try {
-    const h = parseHandshake(line, { versions: 'any', networks: ['unix'], source: file });
+    const h = parseHandshake(line, { versions: "any", networks: ["unix"], source: file });
     return h.serverCert ? { socket: h.address, serverCert: h.serverCert } : { socket: h.address };
   } catch (err) {
-    throw new AgentError('PODPLUG_AGENT_BAD_HANDSHAKE_FILE', `${file}: not a usable go-plugin handshake line: ${(err as Error).message}`);
+    throw new AgentError(
+      "PODPLUG_AGENT_BAD_HANDSHAKE_FILE",
+      `${file}: not a usable go-plugin handshake line: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -31,10 +34,15 @@ export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Pro
   try {
     ep = await findPluginEndpoint(dir, connectTimeoutMs);
   } catch (err) {
-    throw new AgentError('PODPLUG_AGENT_NO_SOCKET', `cannot read ${dir}: ${(err as Error).message} (has the plugin container started?)`);
+    throw new AgentError(
+      "PODPLUG_AGENT_NO_SOCKET",
+      `cannot read ${dir}: ${(err as Error).message} (has the plugin container started?)`,
+    );
   }
-  if (ep.kind === 'file') return handshakeEndpoint(ep.line, ep.file);
-  if (ep.kind === 'socket') return { socket: ep.socket };
-  throw new AgentError('PODPLUG_AGENT_NO_SOCKET',
-    `no handshake file and no live plugin* socket in ${dir} (${ep.staleSockets} stale socket(s) found): the plugin is not listening yet, or crashed`);
+  if (ep.kind === "file") return handshakeEndpoint(ep.line, ep.file);
+  if (ep.kind === "socket") return { socket: ep.socket };
+  throw new AgentError(
+    "PODPLUG_AGENT_NO_SOCKET",
+    `no handshake file and no live plugin* socket in ${dir} (${ep.staleSockets} stale socket(s) found): the plugin is not listening yet, or crashed`,
+  );
 }

@@ -7,9 +7,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PodplugError } from "../protocol/errors.ts";
-import { CORE_PROTOCOL_VERSION, parseHandshake, type Handshake, type HandshakeExpectations } from "../protocol/handshake.ts";
-import { isLiveSocket } from "../protocol/socket.ts";
+import {
+  CORE_PROTOCOL_VERSION,
+  type Handshake,
+  type HandshakeExpectations,
+  parseHandshake,
+} from "../protocol/handshake.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
+import { isLiveSocket } from "../protocol/socket.ts";
 
 /** A host's expectations: it always knows the versions it offers. */
 export type HostExpectations = HandshakeExpectations & { versions: readonly number[] };
@@ -42,18 +47,34 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   }
   const version = cfg.protocolVersion ?? Math.max(...expect.versions);
   if (!expect.versions.includes(version)) {
-    throw new PodplugError("HANDSHAKE_APP_VERSION", `attach.protocolVersion ${version} is not one of the host's versions [${expect.versions.join(" ")}].`);
+    throw new PodplugError(
+      "HANDSHAKE_APP_VERSION",
+      `attach.protocolVersion ${version} is not one of the host's versions [${expect.versions.join(" ")}].`,
+    );
   }
-  return { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address: ep.socket, protocol: "grpc", serverCert: "" };
+  return {
+    core: CORE_PROTOCOL_VERSION,
+    appVersion: version,
+    network: "unix",
+    address: ep.socket,
+    protocol: "grpc",
+    serverCert: "",
+  };
 }
 
 /** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */
-export async function waitForPlugin(cfg: AttachConfig, expect: HostExpectations, timeoutMs: number, signal?: AbortSignal): Promise<Handshake> {
+export async function waitForPlugin(
+  cfg: AttachConfig,
+  expect: HostExpectations,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const h = await locatePlugin(cfg, expect);
     if (h) return h;
-    if (signal?.aborted) throw new PodplugError("CLIENT_CLOSED", `stopped waiting for a plugin in ${cfg.dir}: the client was killed.`);
+    if (signal?.aborted)
+      throw new PodplugError("CLIENT_CLOSED", `stopped waiting for a plugin in ${cfg.dir}: the client was killed.`);
     if (Date.now() >= deadline) {
       let seen = "nothing";
       try {
@@ -77,15 +98,21 @@ export async function waitForPlugin(cfg: AttachConfig, expect: HostExpectations,
  * has no such plugin.
  */
 export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env): AttachConfig {
-  const root = env["PODPLUG_SOCKET_ROOT"];
+  const root = env.PODPLUG_SOCKET_ROOT;
   if (!root) {
-    throw new PodplugError("CONFIG_INVALID", `PODPLUG_SOCKET_ROOT is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`);
+    throw new PodplugError(
+      "CONFIG_INVALID",
+      `PODPLUG_SOCKET_ROOT is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`,
+    );
   }
-  const names = (env["PODPLUG_PLUGINS"] ?? "").split(",").filter(Boolean);
+  const names = (env.PODPLUG_PLUGINS ?? "").split(",").filter(Boolean);
   if (names.length > 0 && !names.includes(name)) {
-    throw new PodplugError("PLUGIN_UNKNOWN", `no plugin ${JSON.stringify(name)} was injected into this pod (PODPLUG_PLUGINS=${names.join(",")}). Check the Plugin's selector matches this workload.`);
+    throw new PodplugError(
+      "PLUGIN_UNKNOWN",
+      `no plugin ${JSON.stringify(name)} was injected into this pod (PODPLUG_PLUGINS=${names.join(",")}). Check the Plugin's selector matches this workload.`,
+    );
   }
-  const mtlsRoot = env["PODPLUG_MTLS_ROOT"];
+  const mtlsRoot = env.PODPLUG_MTLS_ROOT;
   return mtlsRoot ? { dir: join(root, name), certDir: join(mtlsRoot, name) } : { dir: join(root, name) };
 }
 

@@ -7,22 +7,22 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { pino, type Logger as PinoLogger } from "pino";
+import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
-import { ENV, validateHandshakeConfig, type HandshakeConfig } from "../protocol/env.ts";
+import type { GRPCBroker } from "../protocol/broker.ts";
+import { ENV, type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { PodplugError } from "../protocol/errors.ts";
-import { parseHandshake, type Handshake } from "../protocol/handshake.ts";
-import { generateCertificate, handshakeFieldToCert, type CertificatePair } from "../protocol/mtls.ts";
+import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
+import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
-import { readCertDir, waitForPlugin, type AttachConfig, type HostExpectations } from "./attach.ts";
-import { Connection, type StdioSinks } from "./connection.ts";
-import type { GRPCBroker } from "../protocol/broker.ts";
+import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
-import { hostMetrics, setState, type ClientState, type HostMetrics } from "./metrics.ts";
-import { startProcess, type PluginCommand, type StartedProcess } from "./process.ts";
-import { ReconnectingChannel, type OutagePolicy } from "./reconnecting-channel.ts";
+import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
+import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
+import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
 
 /** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`. */
 export interface ClientConfig<P extends PluginSet> {
@@ -135,10 +135,16 @@ export class Client<P extends PluginSet> {
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
     if ((config.cmd === undefined) === (config.attach === undefined)) {
-      throw new PodplugError("CONFIG_INVALID", "Client: give exactly one of `cmd` (start the plugin) or `attach` (a plugin serving in a socket folder).");
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        "Client: give exactly one of `cmd` (start the plugin) or `attach` (a plugin serving in a socket folder).",
+      );
     }
     if (!config.plugins && !config.versionedPlugins) {
-      throw new PodplugError("CONFIG_INVALID", "Client: give `plugins` or `versionedPlugins`: the plugins this host can dispense.");
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        "Client: give `plugins` or `versionedPlugins`: the plugins this host can dispense.",
+      );
     }
     this.config = config;
     this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
@@ -190,7 +196,10 @@ export class Client<P extends PluginSet> {
 
   /** Starts (or attaches to) the plugin and connects. Safe to call more than once. */
   start(): Promise<PluginInfo> {
-    if (this.killed) return Promise.reject(new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`));
+    if (this.killed)
+      return Promise.reject(
+        new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`),
+      );
     this.starting ??= this.connectOnce().then(
       (info) => {
         this.supervising = this.supervise();
@@ -223,7 +232,10 @@ export class Client<P extends PluginSet> {
     if (this.config.cmd) {
       if (this.config.multiplex) {
         // Refuse before starting anything: podplug's broker has no yamux.
-        throw new PodplugError("MULTIPLEX_UNSUPPORTED", `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC is not supported by podplug hosts; leave \`multiplex\` unset.`);
+        throw new PodplugError(
+          "MULTIPLEX_UNSUPPORTED",
+          `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC is not supported by podplug hosts; leave \`multiplex\` unset.`,
+        );
       }
       if (!this.socketDir) {
         this.socketDir = this.config.socketDir ?? mkdtempSync(join(tmpdir(), "pp-"));
@@ -241,7 +253,10 @@ export class Client<P extends PluginSet> {
       }
       if (own) {
         if (!handshake.serverCert) {
-          throw new PodplugError("HANDSHAKE_CERT", `plugin ${this.name} was asked for AutoMTLS but announced no certificate; it cannot serve TLS.`);
+          throw new PodplugError(
+            "HANDSHAKE_CERT",
+            `plugin ${this.name} was asked for AutoMTLS but announced no certificate; it cannot serve TLS.`,
+          );
         }
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
@@ -250,9 +265,13 @@ export class Client<P extends PluginSet> {
       brokerDir = attach.dir;
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
-        const own = this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
+        const own =
+          this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
         if (!own) {
-          throw new PodplugError("HANDSHAKE_CERT", `plugin ${this.name} serves AutoMTLS but this host has no hostCertificate; give the certificate whose PEM the plugin got in PLUGIN_CLIENT_CERT (or attach with sidecarAttach() in an injected pod).`);
+          throw new PodplugError(
+            "HANDSHAKE_CERT",
+            `plugin ${this.name} serves AutoMTLS but this host has no hostCertificate; give the certificate whose PEM the plugin got in PLUGIN_CLIENT_CERT (or attach with sidecarAttach() in an injected pod).`,
+          );
         }
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
@@ -275,7 +294,10 @@ export class Client<P extends PluginSet> {
     this.setState("ready");
     const secs = (performance.now() - t0) / 1000;
     this.metrics.handshake.observe({ plugin: this.name }, secs);
-    this.log.debug({ version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) }, "plugin connected");
+    this.log.debug(
+      { version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) },
+      "plugin connected",
+    );
     const info: PluginInfo = { handshake, version: handshake.appVersion };
     this.info = this.proc?.child.pid !== undefined ? { ...info, pid: this.proc.child.pid } : info;
     return this.info;
@@ -297,7 +319,9 @@ export class Client<P extends PluginSet> {
         this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
-      void this.proc?.exited.then(({ code, signal }) => finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`));
+      void this.proc?.exited.then(({ code, signal }) =>
+        finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`),
+      );
       conn.watchHealth(
         (serving) => {
           if (!serving) finish("plugin reported NOT_SERVING");
@@ -409,9 +433,17 @@ export class Client<P extends PluginSet> {
     const entry = this.plugins?.[name];
     if (!entry) {
       const known = Object.keys(this.plugins ?? {}).join(", ");
-      throw new PodplugError("PLUGIN_UNKNOWN", `unknown plugin type: ${name} (this host knows: ${known || "none"} at version ${info.version}).`, { name });
+      throw new PodplugError(
+        "PLUGIN_UNKNOWN",
+        `unknown plugin type: ${name} (this host knows: ${known || "none"} at version ${info.version}).`,
+        { name },
+      );
     }
-    if (!entry.grpcClient) throw new PodplugError("CONFIG_INVALID", `plugin ${JSON.stringify(name)} has no grpcClient(); the host cannot build its client.`);
+    if (!entry.grpcClient)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${JSON.stringify(name)} has no grpcClient(); the host cannot build its client.`,
+      );
     const c = entry.grpcClient(this.broker, this.facade) as ClientOf<P[K]>;
     this.dispensed.set(name, c);
     return c;
@@ -493,7 +525,9 @@ export function commandName(cmd: PluginCommand): string {
   const args = cmd.args ?? [];
   const c = args.indexOf("-c");
   if (c >= 0 && args[c + 1]) {
-    const words = args[c + 1]!.trim().split(/\s+/).filter((w) => w !== "exec" && !w.includes("="));
+    const words = args[c + 1]!.trim()
+      .split(/\s+/)
+      .filter((w) => w !== "exec" && !w.includes("="));
     return words[0] ? basename(words[0]) : base;
   }
   const script = args.find((a) => !a.startsWith("-"));
@@ -503,7 +537,12 @@ export function commandName(cmd: PluginCommand): string {
 /** Adds the plugin's stderr tail to a handshake error, so the user sees why. */
 function withStderr(err: unknown, tail: string): unknown {
   if (err instanceof PodplugError && tail && !err.message.includes(tail)) {
-    return new PodplugError(err.code, `${err.message}\nplugin stderr:\n${tail}`, { ...err.details, stderr: tail }, { cause: err.cause });
+    return new PodplugError(
+      err.code,
+      `${err.message}\nplugin stderr:\n${tail}`,
+      { ...err.details, stderr: tail },
+      { cause: err.cause },
+    );
   }
   return err;
 }

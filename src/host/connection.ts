@@ -3,13 +3,14 @@
  * stream (opened at once and kept open), the stdio stream (drained at once so
  * a Go plugin never blocks on a full pipe), and the controller.
  */
-import * as grpc from "@grpc/grpc-js";
+
 import type { Writable } from "node:stream";
+import * as grpc from "@grpc/grpc-js";
 import type { Logger as PinoLogger } from "pino";
-import { HealthClient, type HealthCheckResponse } from "../gen/grpc/health/v1/health.ts";
+import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/health.ts";
 import { GRPCBrokerClient } from "../gen/plugin/grpc_broker.ts";
 import { GRPCControllerClient } from "../gen/plugin/grpc_controller.ts";
-import { GRPCStdioClient, StdioData_Channel, type StdioData } from "../gen/plugin/grpc_stdio.ts";
+import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../gen/plugin/grpc_stdio.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import { PodplugError } from "../protocol/errors.ts";
 import type { Handshake } from "../protocol/handshake.ts";
@@ -41,7 +42,11 @@ export class Connection implements PluginConnection {
     this.handshake = handshake;
     this.security = security;
     this.channel = dialUnix(handshake.address, security);
-    this.broker = new GRPCBroker({ socketDir: brokerDir, security, logger: fromPino(log.child({ component: "broker" })) });
+    this.broker = new GRPCBroker({
+      socketDir: brokerDir,
+      security,
+      logger: fromPino(log.child({ component: "broker" })),
+    });
     this.health = this.client(HealthClient);
     this.controller = this.client(GRPCControllerClient);
   }
@@ -69,16 +74,44 @@ export class Connection implements PluginConnection {
     if (waitForReady) {
       await new Promise<void>((resolve, reject) =>
         this.health.waitForReady(deadline, (err) =>
-          err ? reject(new PodplugError("UNAVAILABLE", `could not connect to plugin at ${this.handshake.address} within ${timeoutMs} ms: ${err.message}`, {}, { cause: err })) : resolve(),
+          err
+            ? reject(
+                new PodplugError(
+                  "UNAVAILABLE",
+                  `could not connect to plugin at ${this.handshake.address} within ${timeoutMs} ms: ${err.message}`,
+                  {},
+                  { cause: err },
+                ),
+              )
+            : resolve(),
         ),
       );
     }
     return new Promise((resolve, reject) => {
-      this.health.check({ service: PLUGIN_HEALTH_SERVICE }, new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, res?: HealthCheckResponse) => {
-        if (err) reject(new PodplugError("UNAVAILABLE", `plugin at ${this.handshake.address} did not answer its health check: ${err.details || err.message}`, { grpcCode: err.code }, { cause: err }));
-        else if (res?.status !== 1) reject(new PodplugError("UNAVAILABLE", `plugin at ${this.handshake.address} reports ${String(res?.status)} (not SERVING).`));
-        else resolve();
-      });
+      this.health.check(
+        { service: PLUGIN_HEALTH_SERVICE },
+        new grpc.Metadata(),
+        { deadline },
+        (err: grpc.ServiceError | null, res?: HealthCheckResponse) => {
+          if (err)
+            reject(
+              new PodplugError(
+                "UNAVAILABLE",
+                `plugin at ${this.handshake.address} did not answer its health check: ${err.details || err.message}`,
+                { grpcCode: err.code },
+                { cause: err },
+              ),
+            );
+          else if (res?.status !== 1)
+            reject(
+              new PodplugError(
+                "UNAVAILABLE",
+                `plugin at ${this.handshake.address} reports ${String(res?.status)} (not SERVING).`,
+              ),
+            );
+          else resolve();
+        },
+      );
     });
   }
 
@@ -116,7 +149,8 @@ export class Connection implements PluginConnection {
     });
     call.on("error", (e: grpc.ServiceError) => {
       // A plugin that ends (Shutdown, kill) ends the stream too: only a missing service deserves a warning.
-      if (e.code === grpc.status.UNIMPLEMENTED) log.warn({ code: e.code }, "plugin does not stream stdio; its stdout/stderr will not be forwarded");
+      if (e.code === grpc.status.UNIMPLEMENTED)
+        log.warn({ code: e.code }, "plugin does not stream stdio; its stdout/stderr will not be forwarded");
       else if (!this.closed) log.debug({ code: e.code }, "stdio stream ended");
     });
     call.on("end", () => {

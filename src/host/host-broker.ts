@@ -20,7 +20,11 @@ export class HostBroker implements Broker {
 
   private live(): GRPCBroker {
     const b = this.current();
-    if (!b) throw new PodplugError("UNAVAILABLE", `plugin ${this.plugin} is unavailable (restarting): its broker has no connection; retry once it is back.`);
+    if (!b)
+      throw new PodplugError(
+        "UNAVAILABLE",
+        `plugin ${this.plugin} is unavailable (restarting): its broker has no connection; retry once it is back.`,
+      );
     return b;
   }
 
@@ -37,7 +41,10 @@ export class HostBroker implements Broker {
     return this.live().dial(id, timeoutMs);
   }
 
-  dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C> {
+  dialClient<C>(
+    id: number,
+    ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C,
+  ): Promise<C> {
     return this.live().dialClient(id, ctor);
   }
 }

@@ -3,9 +3,10 @@
  * and the GRPCStdio stream — into the host's pino logger, bound to the
  * plugin's name, at the level the plugin meant (go-plugin's rules).
  */
-import type { Logger as PinoLogger } from "pino";
+
 import type { Readable } from "node:stream";
-import { parseLine, type HclogLevel } from "../protocol/hclog.ts";
+import type { Logger as PinoLogger } from "pino";
+import { type HclogLevel, parseLine } from "../protocol/hclog.ts";
 
 // pino's own keys; a plugin's field of that name is renamed rather than lost.
 const RESERVED = new Set(["level", "time", "msg", "pid", "hostname", "plugin", "stream", "v"]);
@@ -38,15 +39,22 @@ export class LineSplitter {
   }
 }
 
-const PINO_LEVELS: Record<number, HclogLevel> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error" };
+const PINO_LEVELS: Record<number, HclogLevel> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "error",
+};
 
 /** A pino JSON line (numeric `level`, string `msg`), as a TypeScript host in a local run writes. */
 function pinoRecord(line: string): { level: HclogLevel; msg: string; fields: Record<string, unknown> } | undefined {
-  if (!line.startsWith("{\"level\":")) return undefined;
+  if (!line.startsWith('{"level":')) return undefined;
   try {
     const r = JSON.parse(line) as Record<string, unknown>;
-    const level = typeof r["level"] === "number" ? PINO_LEVELS[r["level"]] : undefined;
-    if (!level || typeof r["msg"] !== "string") return undefined;
+    const level = typeof r.level === "number" ? PINO_LEVELS[r.level] : undefined;
+    if (!level || typeof r.msg !== "string") return undefined;
     const { level: _l, msg, time: _t, pid: _p, hostname: _h, ...fields } = r;
     return { level, msg: msg as string, fields };
   } catch {
@@ -55,7 +63,13 @@ function pinoRecord(line: string): { level: HclogLevel; msg: string; fields: Rec
 }
 
 /** Logs one plugin line on `log` with go-plugin's level rules; `fallback` for plain lines. */
-export function logPluginLine(log: PinoLogger, line: string, stream: "stderr" | "stdout", state: { inPanic: boolean }, fallback: HclogLevel): void {
+export function logPluginLine(
+  log: PinoLogger,
+  line: string,
+  stream: "stderr" | "stdout",
+  state: { inPanic: boolean },
+  fallback: HclogLevel,
+): void {
   if (line === "") return;
   const p0 = pinoRecord(line);
   if (p0) {
@@ -70,7 +84,7 @@ export function logPluginLine(log: PinoLogger, line: string, stream: "stderr" | 
     const key = k.startsWith("@") ? k.slice(1) : k;
     fields[RESERVED.has(key) ? `plugin_${key}` : key] = v;
   }
-  if (p.timestamp) fields["plugin_time"] = p.timestamp;
+  if (p.timestamp) fields.plugin_time = p.timestamp;
   log[p.level](fields, p.message);
 }
 

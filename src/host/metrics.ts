@@ -3,7 +3,7 @@
  * metrics code: plugin state, restarts, handshake latency, and per-plugin,
  * per-method call counts, errors (by gRPC code) and latency.
  */
-import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from "prom-client";
+import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from "prom-client";
 
 /** The metric families of one registry. */
 export interface HostMetrics {
@@ -27,9 +27,24 @@ export function hostMetrics(registry: Registry = defaultRegistry): HostMetrics {
   if (m) return m;
   const registers = [registry];
   m = {
-    up: new Gauge({ name: "podplug_plugin_up", help: "1 while the host has a live connection to the plugin.", labelNames: ["plugin"], registers }),
-    state: new Gauge({ name: "podplug_plugin_state", help: "1 for the plugin client's current state.", labelNames: ["plugin", "state"], registers }),
-    restarts: new Counter({ name: "podplug_plugin_restarts_total", help: "Plugin restarts (or reconnects to a restarted sidecar).", labelNames: ["plugin"], registers }),
+    up: new Gauge({
+      name: "podplug_plugin_up",
+      help: "1 while the host has a live connection to the plugin.",
+      labelNames: ["plugin"],
+      registers,
+    }),
+    state: new Gauge({
+      name: "podplug_plugin_state",
+      help: "1 for the plugin client's current state.",
+      labelNames: ["plugin", "state"],
+      registers,
+    }),
+    restarts: new Counter({
+      name: "podplug_plugin_restarts_total",
+      help: "Plugin restarts (or reconnects to a restarted sidecar).",
+      labelNames: ["plugin"],
+      registers,
+    }),
     handshake: new Histogram({
       name: "podplug_plugin_handshake_duration_seconds",
       help: "From starting (or finding) the plugin to a connected, healthy client.",
@@ -37,7 +52,12 @@ export function hostMetrics(registry: Registry = defaultRegistry): HostMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    calls: new Counter({ name: "podplug_plugin_calls_total", help: "gRPC calls from the host to the plugin, by method and status code.", labelNames: ["plugin", "method", "code"], registers }),
+    calls: new Counter({
+      name: "podplug_plugin_calls_total",
+      help: "gRPC calls from the host to the plugin, by method and status code.",
+      labelNames: ["plugin", "method", "code"],
+      registers,
+    }),
     callDuration: new Histogram({
       name: "podplug_plugin_call_duration_seconds",
       help: "Latency of gRPC calls from the host to the plugin.",

@@ -3,11 +3,11 @@
  * coded error for every way that can fail. Children die with the host:
  * `setpriv --pdeathsig KILL` (util-linux) where available, and a sweep on exit.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Logger as PinoLogger } from "pino";
 import { PodplugError } from "../protocol/errors.ts";
-import { LineSplitter, forwardStderr } from "./logs.ts";
+import { forwardStderr, LineSplitter } from "./logs.ts";
 
 /** How to run the plugin. */
 export interface PluginCommand {
@@ -52,17 +52,30 @@ function installSweep(): void {
  * `detached` puts it in its own process group, so a terminal's Ctrl-C
  * reaches only us and we stop children in our own order.
  */
-export function spawnGuarded(command: string, args: readonly string[], opts: { env: NodeJS.ProcessEnv; cwd?: string | undefined; detached?: boolean }): ChildProcess {
+export function spawnGuarded(
+  command: string,
+  args: readonly string[],
+  opts: { env: NodeJS.ProcessEnv; cwd?: string | undefined; detached?: boolean },
+): ChildProcess {
   installSweep();
   const [file, argv] = usePdeathsig ? [SETPRIV, ["--pdeathsig", "KILL", "--", command, ...args]] : [command, [...args]];
-  const child = spawn(file, argv, { env: opts.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: opts.detached ?? false });
+  const child = spawn(file, argv, {
+    env: opts.env,
+    cwd: opts.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: opts.detached ?? false,
+  });
   live.add(child);
   child.once("close", () => live.delete(child));
   return child;
 }
 
 /** Starts `cmd` with `env` and waits for its first stdout line. */
-export function startProcess(cmd: PluginCommand, env: NodeJS.ProcessEnv, opts: { timeoutMs: number; name: string; log: PinoLogger }): Promise<StartedProcess> {
+export function startProcess(
+  cmd: PluginCommand,
+  env: NodeJS.ProcessEnv,
+  opts: { timeoutMs: number; name: string; log: PinoLogger },
+): Promise<StartedProcess> {
   const child = spawnGuarded(cmd.command, cmd.args ?? [], { env, cwd: cmd.cwd });
   const tail: string[] = [];
   const pushTail = (l: string): void => {
@@ -97,7 +110,14 @@ export function startProcess(cmd: PluginCommand, env: NodeJS.ProcessEnv, opts: {
       );
     }, opts.timeoutMs);
     child.once("error", (err) => {
-      fail(new PodplugError("PLUGIN_EXITED", `could not start plugin ${opts.name} (${cmd.command}): ${err.message}. Check the command and its PATH.`, {}, { cause: err }));
+      fail(
+        new PodplugError(
+          "PLUGIN_EXITED",
+          `could not start plugin ${opts.name} (${cmd.command}): ${err.message}. Check the command and its PATH.`,
+          {},
+          { cause: err },
+        ),
+      );
     });
     void exited.then(({ code, signal }) => {
       // Let the last stderr bytes arrive before quoting them.

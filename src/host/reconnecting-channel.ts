@@ -7,7 +7,12 @@
  * outcome and latency is recorded in the host metrics on the way.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { Call, InterceptingListener, MessageContext, StatusObject } from "@grpc/grpc-js/build/src/call-interface.js";
+import type {
+  Call,
+  InterceptingListener,
+  MessageContext,
+  StatusObject,
+} from "@grpc/grpc-js/build/src/call-interface.js";
 import type { HostMetrics } from "./metrics.ts";
 
 /** What a call does while the plugin is unavailable. */
@@ -59,7 +64,8 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
         duration: metrics.callDuration.labels({ plugin, method }),
         calls: (code) => {
           let c = byCode.get(code);
-          if (!c) byCode.set(code, (c = metrics.calls.labels({ plugin, method, code: grpc.status[code] ?? String(code) })));
+          if (!c)
+            byCode.set(code, (c = metrics.calls.labels({ plugin, method, code: grpc.status[code] ?? String(code) })));
           return c;
         },
       };
@@ -104,14 +110,21 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
     return this.current?.getConnectivityState(tryToConnect) ?? grpc.connectivityState.TRANSIENT_FAILURE;
   }
 
-  watchConnectivityState(currentState: grpc.connectivityState, deadline: Deadline, callback: (error?: Error) => void): void {
+  watchConnectivityState(
+    currentState: grpc.connectivityState,
+    deadline: Deadline,
+    callback: (error?: Error) => void,
+  ): void {
     if (this.current) return this.current.watchConnectivityState(currentState, deadline, callback);
     const ms = deadlineMs(deadline) - Date.now();
     let off = (): void => {};
-    const t = setTimeout(() => {
-      off();
-      callback(new Error("Deadline passed without connectivity state change"));
-    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    const t = setTimeout(
+      () => {
+        off();
+        callback(new Error("Deadline passed without connectivity state change"));
+      },
+      Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+    );
     off = this.onTarget(() => {
       clearTimeout(t);
       off();
@@ -122,10 +135,18 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
   getChannelzRef(): ReturnType<grpc.ChannelInterface["getChannelzRef"]> {
     if (this.current) return this.current.getChannelzRef();
     // Only channelz reads this; without a process there is nothing to inspect.
-    return { kind: "channel", id: 0, name: this.getTarget() } as unknown as ReturnType<grpc.ChannelInterface["getChannelzRef"]>;
+    return { kind: "channel", id: 0, name: this.getTarget() } as unknown as ReturnType<
+      grpc.ChannelInterface["getChannelzRef"]
+    >;
   }
 
-  createCall(method: string, deadline: Deadline, host: string | null | undefined, parentCall: ParentCall, propagateFlags: number | null | undefined): Call {
+  createCall(
+    method: string,
+    deadline: Deadline,
+    host: string | null | undefined,
+    parentCall: ParentCall,
+    propagateFlags: number | null | undefined,
+  ): Call {
     return new PluginCall(this, this.metrics, { method, deadline, host, parentCall, propagateFlags });
   }
 }
@@ -167,20 +188,27 @@ class PluginCall implements Call {
     this.listener = this.metrics ? this.measured(listener) : listener;
     const target = this.channel.target();
     if (target) return this.open(target, metadata);
-    if (this.channel.isClosed()) return this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
+    if (this.channel.isClosed())
+      return this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
     if (mode === "fail-fast") {
-      return this.fail(grpc.status.UNAVAILABLE, `podplug: plugin ${this.channel.plugin} is unavailable (restarting); retry later, or call with outage mode "wait" and a deadline`);
+      return this.fail(
+        grpc.status.UNAVAILABLE,
+        `podplug: plugin ${this.channel.plugin} is unavailable (restarting); retry later, or call with outage mode "wait" and a deadline`,
+      );
     }
     const dl = deadlineMs(this.args.deadline);
     const limit = Math.min(Number.isFinite(dl) ? dl - Date.now() : Infinity, this.channel.policy.maxWaitMs);
     const expired = Number.isFinite(dl) && dl - Date.now() <= limit;
-    const timer = setTimeout(() => {
-      off();
-      this.fail(
-        expired ? grpc.status.DEADLINE_EXCEEDED : grpc.status.UNAVAILABLE,
-        `podplug: plugin ${this.channel.plugin} did not come back within ${Math.round(limit)} ms`,
-      );
-    }, Math.max(0, limit));
+    const timer = setTimeout(
+      () => {
+        off();
+        this.fail(
+          expired ? grpc.status.DEADLINE_EXCEEDED : grpc.status.UNAVAILABLE,
+          `podplug: plugin ${this.channel.plugin} did not come back within ${Math.round(limit)} ms`,
+        );
+      },
+      Math.max(0, limit),
+    );
     const off = this.channel.onTarget(() => {
       clearTimeout(timer);
       off();

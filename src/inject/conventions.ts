@@ -4,18 +4,18 @@
  */
 
 /** The shared emptyDir every injected container mounts (plugins: a sub-folder). */
-export const SOCKET_VOLUME = 'podplug-sockets';
+export const SOCKET_VOLUME = "podplug-sockets";
 /** Where the host sees all plugin folders, and each plugin its own. */
-export const SOCKET_ROOT = '/var/run/podplug';
+export const SOCKET_ROOT = "/var/run/podplug";
 /** The in-pod health agent's container name and HTTP port. */
-export const AGENT_CONTAINER = 'podplug-agent';
+export const AGENT_CONTAINER = "podplug-agent";
 export const AGENT_PORT = 9801;
 /** Default agent image: the podplug image runs `podplug agent`. */
-export const DEFAULT_AGENT_IMAGE = 'ghcr.io/podplug/podplug:0.1.0';
+export const DEFAULT_AGENT_IMAGE = "ghcr.io/podplug/podplug:0.1.0";
 /** Sidecar containers are `podplug-<plugin name>`; the prefix is podplug's. */
-export const CONTAINER_PREFIX = 'podplug-';
+export const CONTAINER_PREFIX = "podplug-";
 /** Template annotation listing the injected plugins, sorted, joined by `,`. */
-export const PLUGINS_ANNOTATION = 'podplug.io/plugins';
+export const PLUGINS_ANNOTATION = "podplug.io/plugins";
 
 /** The folder of plugin `name`, the same path in the host and the plugin. */
 export function pluginSocketDir(name: string): string {
@@ -28,9 +28,9 @@ export function pluginContainerName(name: string): string {
 }
 
 /** Where host containers and the agent find each AutoMTLS plugin's host certificate. */
-export const MTLS_ROOT = '/var/run/podplug-mtls';
+export const MTLS_ROOT = "/var/run/podplug-mtls";
 /** Volumes carrying those certificates are `podplug-mtls-<name>`. */
-export const MTLS_VOLUME_PREFIX = 'podplug-mtls-';
+export const MTLS_VOLUME_PREFIX = "podplug-mtls-";
 
 /** The Secret (type kubernetes.io/tls) holding the host certificate for plugin `name`. */
 export function mtlsSecretName(name: string): string {

@@ -13,7 +13,7 @@ import type {
   V1SecurityContext,
   V1Volume,
   V1VolumeMount,
-} from '@kubernetes/client-node';
+} from "@kubernetes/client-node";
 import {
   AGENT_CONTAINER,
   AGENT_PORT,
@@ -21,23 +21,23 @@ import {
   DEFAULT_AGENT_IMAGE,
   MTLS_ROOT,
   MTLS_VOLUME_PREFIX,
-  PLUGINS_ANNOTATION,
-  SOCKET_ROOT,
-  SOCKET_VOLUME,
   mtlsDir,
   mtlsSecretName,
+  PLUGINS_ANNOTATION,
   pluginContainerName,
   pluginSocketDir,
-} from './conventions.ts';
-import { InjectError } from './errors.ts';
-import type { Plugin, PluginProbeSettings } from './types.ts';
+  SOCKET_ROOT,
+  SOCKET_VOLUME,
+} from "./conventions.ts";
+import { InjectError } from "./errors.ts";
+import type { Plugin, PluginProbeSettings } from "./types.ts";
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
   /** The image of the podplug-agent sidecar; `false` injects no agent (and no probes). */
   agentImage?: string | false;
   /** Pull policy of the agent image. */
-  agentImagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  agentImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /**
    * Wire `spec.autoMTLS` Plugins to their host-certificate Secret (see
    * docs/operator.md): the plugin gets PLUGIN_CLIENT_CERT from it, the host
@@ -55,14 +55,18 @@ const COOKIE_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function restrictedSecurityContext(): V1SecurityContext {
   return {
     allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
+    capabilities: { drop: ["ALL"] },
     runAsNonRoot: true,
     readOnlyRootFilesystem: true,
-    seccompProfile: { type: 'RuntimeDefault' },
+    seccompProfile: { type: "RuntimeDefault" },
   };
 }
 
-function probe(path: string, settings: PluginProbeSettings | undefined, defaults: Required<PluginProbeSettings>): V1Probe {
+function probe(
+  path: string,
+  settings: PluginProbeSettings | undefined,
+  defaults: Required<PluginProbeSettings>,
+): V1Probe {
   return {
     httpGet: { path, port: AGENT_PORT },
     initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
@@ -75,32 +79,51 @@ function probe(path: string, settings: PluginProbeSettings | undefined, defaults
 function validatePlugin(p: Plugin, i: number): void {
   const at = `plugins[${i}]`;
   const name: unknown = p?.metadata?.name;
-  if (typeof name !== 'string' || !NAME_RE.test(name) || name.length > 50 || name === 'agent') {
-    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.metadata.name`,
-      `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not "agent"`);
+  if (typeof name !== "string" || !NAME_RE.test(name) || name.length > 50 || name === "agent") {
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_PLUGIN",
+      `${at}.metadata.name`,
+      `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not "agent"`,
+    );
   }
   const spec = p.spec;
-  if (typeof spec?.image !== 'string' || spec.image.length === 0) {
-    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.image`, `plugin ${name} has no image: set spec.image`);
+  if (typeof spec?.image !== "string" || spec.image.length === 0) {
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_PLUGIN",
+      `${at}.spec.image`,
+      `plugin ${name} has no image: set spec.image`,
+    );
   }
   const hs = spec.handshake;
-  if (typeof hs?.magicCookieKey !== 'string' || !COOKIE_KEY_RE.test(hs.magicCookieKey)) {
-    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.magicCookieKey`,
-      `plugin ${name} needs an environment-variable name as magicCookieKey`);
+  if (typeof hs?.magicCookieKey !== "string" || !COOKIE_KEY_RE.test(hs.magicCookieKey)) {
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_PLUGIN",
+      `${at}.spec.handshake.magicCookieKey`,
+      `plugin ${name} needs an environment-variable name as magicCookieKey`,
+    );
   }
-  if (typeof hs.magicCookieValue !== 'string' || hs.magicCookieValue.length === 0) {
-    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.magicCookieValue`,
-      `plugin ${name} needs a non-empty magicCookieValue`);
+  if (typeof hs.magicCookieValue !== "string" || hs.magicCookieValue.length === 0) {
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_PLUGIN",
+      `${at}.spec.handshake.magicCookieValue`,
+      `plugin ${name} needs a non-empty magicCookieValue`,
+    );
   }
   const versions: unknown = hs.protocolVersions;
   if (!Array.isArray(versions) || versions.length === 0 || !versions.every((v) => Number.isInteger(v) && v >= 1)) {
-    throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.handshake.protocolVersions`,
-      `plugin ${name} needs at least one protocol version, each a positive integer`);
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_PLUGIN",
+      `${at}.spec.handshake.protocolVersions`,
+      `plugin ${name} needs at least one protocol version, each a positive integer`,
+    );
   }
   for (const e of spec.env ?? []) {
-    if (e.name.startsWith('PLUGIN_') || e.name.startsWith('PODPLUG_')) {
-      throw new InjectError('PODPLUG_INJECT_INVALID_PLUGIN', `${at}.spec.env`,
-        `plugin ${name} sets ${e.name}: PLUGIN_ and PODPLUG_ names are reserved for the handshake`);
+    if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
+      throw new InjectError(
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        `${at}.spec.env`,
+        `plugin ${name} sets ${e.name}: PLUGIN_ and PODPLUG_ names are reserved for the handshake`,
+      );
     }
   }
 }
@@ -111,18 +134,20 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Conta
   const hs = p.spec.handshake;
   const env: V1EnvVar[] = [
     { name: hs.magicCookieKey, value: hs.magicCookieValue },
-    { name: 'PLUGIN_PROTOCOL_VERSIONS', value: [...hs.protocolVersions].sort((a, b) => a - b).join(',') },
-    { name: 'PLUGIN_UNIX_SOCKET_DIR', value: pluginSocketDir(name) },
-    { name: 'PODPLUG_PLUGIN_NAME', value: name },
-    { name: 'PODPLUG_HANDSHAKE_FILE', value: `${pluginSocketDir(name)}/handshake` },
+    { name: "PLUGIN_PROTOCOL_VERSIONS", value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
+    { name: "PLUGIN_UNIX_SOCKET_DIR", value: pluginSocketDir(name) },
+    { name: "PODPLUG_PLUGIN_NAME", value: name },
+    { name: "PODPLUG_HANDSHAKE_FILE", value: `${pluginSocketDir(name)}/handshake` },
     // go-plugin's server reads the host's certificate from here and answers with its own.
-    ...(mtls ? [{ name: 'PLUGIN_CLIENT_CERT', valueFrom: { secretKeyRef: { name: mtlsSecretName(name), key: 'tls.crt' } } }] : []),
+    ...(mtls
+      ? [{ name: "PLUGIN_CLIENT_CERT", valueFrom: { secretKeyRef: { name: mtlsSecretName(name), key: "tls.crt" } } }]
+      : []),
     ...(p.spec.env ?? []).map((e) => structuredClone(e)),
   ];
   const c: V1Container = {
     name: pluginContainerName(name),
     image: p.spec.image,
-    restartPolicy: 'Always',
+    restartPolicy: "Always",
     env,
     volumeMounts: [{ name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name }],
     securityContext: restrictedSecurityContext(),
@@ -131,35 +156,48 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Conta
   if (p.spec.command?.length) c.command = [...p.spec.command];
   if (p.spec.args?.length) c.args = [...p.spec.args];
   if (p.spec.resources && (p.spec.resources.limits || p.spec.resources.requests)) {
-    c.resources = structuredClone(p.spec.resources) as V1Container['resources'];
+    c.resources = structuredClone(p.spec.resources) as V1Container["resources"];
   }
   if (withProbes) {
-    c.livenessProbe = probe(`/livez/${name}`, p.spec.probes?.liveness,
-      { initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
-    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness,
-      { initialDelaySeconds: 0, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 1 });
+    c.livenessProbe = probe(`/livez/${name}`, p.spec.probes?.liveness, {
+      initialDelaySeconds: 5,
+      periodSeconds: 10,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    });
+    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness, {
+      initialDelaySeconds: 0,
+      periodSeconds: 5,
+      timeoutSeconds: 2,
+      failureThreshold: 1,
+    });
   }
   return c;
 }
 
 /** The health agent: first native sidecar, sees every plugin folder, answers the kubelet. */
-function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePullPolicy'], names: string[], mtls: string[]): V1Container {
+function agentContainer(
+  image: string,
+  pullPolicy: InjectOptions["agentImagePullPolicy"],
+  names: string[],
+  mtls: string[],
+): V1Container {
   const c: V1Container = {
     name: AGENT_CONTAINER,
     image,
-    args: ['agent'],
-    restartPolicy: 'Always',
-    ports: [{ name: 'podplug-agent', containerPort: AGENT_PORT, protocol: 'TCP' }],
+    args: ["agent"],
+    restartPolicy: "Always",
+    ports: [{ name: "podplug-agent", containerPort: AGENT_PORT, protocol: "TCP" }],
     env: [
-      { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
-      { name: 'PODPLUG_PLUGINS', value: names.join(',') },
-      ...(mtls.length > 0 ? [{ name: 'PODPLUG_MTLS_ROOT', value: MTLS_ROOT }] : []),
+      { name: "PODPLUG_SOCKET_ROOT", value: SOCKET_ROOT },
+      { name: "PODPLUG_PLUGINS", value: names.join(",") },
+      ...(mtls.length > 0 ? [{ name: "PODPLUG_MTLS_ROOT", value: MTLS_ROOT }] : []),
     ],
     // With AutoMTLS the agent checks health as the host does, with the host's certificate.
     volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)],
     // Started only once it listens, so the plugins' first probes find it.
-    startupProbe: { httpGet: { path: '/healthz', port: AGENT_PORT }, periodSeconds: 1, failureThreshold: 30 },
-    resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+    startupProbe: { httpGet: { path: "/healthz", port: AGENT_PORT }, periodSeconds: 1, failureThreshold: 30 },
+    resources: { requests: { cpu: "10m", memory: "48Mi" }, limits: { memory: "128Mi" } },
     securityContext: restrictedSecurityContext(),
   };
   if (pullPolicy) c.imagePullPolicy = pullPolicy;
@@ -167,7 +205,8 @@ function agentContainer(image: string, pullPolicy: InjectOptions['agentImagePull
 }
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
-const isPodplugEnv = (e: V1EnvVar): boolean => e.name === 'PODPLUG_SOCKET_ROOT' || e.name === 'PODPLUG_PLUGINS' || e.name === 'PODPLUG_MTLS_ROOT';
+const isPodplugEnv = (e: V1EnvVar): boolean =>
+  e.name === "PODPLUG_SOCKET_ROOT" || e.name === "PODPLUG_PLUGINS" || e.name === "PODPLUG_MTLS_ROOT";
 const isPodplugVolume = (name: string): boolean => name === SOCKET_VOLUME || name.startsWith(MTLS_VOLUME_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
 
@@ -185,17 +224,27 @@ function mtlsMounts(names: string[]): V1VolumeMount[] {
  *   invalid or duplicate Plugin, or a host container named like a sidecar.
  *   Init containers named `podplug-*` are podplug's: they are replaced.
  */
-export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], options: InjectOptions = {}): V1PodTemplateSpec {
-  if (!template || typeof template !== 'object' || !template.spec || !Array.isArray(template.spec.containers)) {
-    throw new InjectError('PODPLUG_INJECT_INVALID_TEMPLATE', 'template.spec.containers',
-      'the pod template has no containers list: pass a workload\'s spec.template');
+export function inject(
+  template: V1PodTemplateSpec,
+  plugins: readonly Plugin[],
+  options: InjectOptions = {},
+): V1PodTemplateSpec {
+  if (!template || typeof template !== "object" || !template.spec || !Array.isArray(template.spec.containers)) {
+    throw new InjectError(
+      "PODPLUG_INJECT_INVALID_TEMPLATE",
+      "template.spec.containers",
+      "the pod template has no containers list: pass a workload's spec.template",
+    );
   }
   plugins.forEach(validatePlugin);
   const sorted = [...plugins].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.metadata.name === sorted[i - 1]!.metadata.name) {
-      throw new InjectError('PODPLUG_INJECT_DUPLICATE_PLUGIN', 'plugins',
-        `plugin ${sorted[i]!.metadata.name} is given twice: pass each Plugin once`);
+      throw new InjectError(
+        "PODPLUG_INJECT_DUPLICATE_PLUGIN",
+        "plugins",
+        `plugin ${sorted[i]!.metadata.name} is given twice: pass each Plugin once`,
+      );
     }
   }
   const out = structuredClone(template);
@@ -203,8 +252,11 @@ export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], 
   const sidecarNames = new Set([AGENT_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
   for (const c of spec.containers) {
     if (sorted.length > 0 && sidecarNames.has(c.name)) {
-      throw new InjectError('PODPLUG_INJECT_NAME_CONFLICT', `template.spec.containers[${c.name}]`,
-        `the host container ${c.name} has the name of a sidecar podplug injects (${CONTAINER_PREFIX}<plugin>): rename it`);
+      throw new InjectError(
+        "PODPLUG_INJECT_NAME_CONFLICT",
+        `template.spec.containers[${c.name}]`,
+        `the host container ${c.name} has the name of a sidecar podplug injects (${CONTAINER_PREFIX}<plugin>): rename it`,
+      );
     }
   }
 
@@ -230,19 +282,31 @@ export function inject(template: V1PodTemplateSpec, plugins: readonly Plugin[], 
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     // 0444: non-root containers of any UID in the pod read the host key; it never leaves the pod.
-    for (const n of mtls) volumes.push({ name: `${MTLS_VOLUME_PREFIX}${n}`, secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 } });
+    for (const n of mtls)
+      volumes.push({
+        name: `${MTLS_VOLUME_PREFIX}${n}`,
+        secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 },
+      });
     for (const c of spec.containers) {
-      c.env = [...(c.env ?? []),
-        { name: 'PODPLUG_SOCKET_ROOT', value: SOCKET_ROOT },
-        { name: 'PODPLUG_PLUGINS', value: names.join(',') },
-        ...(mtls.length > 0 ? [{ name: 'PODPLUG_MTLS_ROOT', value: MTLS_ROOT }] : [])];
-      c.volumeMounts = [...(c.volumeMounts ?? []), { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)];
+      c.env = [
+        ...(c.env ?? []),
+        { name: "PODPLUG_SOCKET_ROOT", value: SOCKET_ROOT },
+        { name: "PODPLUG_PLUGINS", value: names.join(",") },
+        ...(mtls.length > 0 ? [{ name: "PODPLUG_MTLS_ROOT", value: MTLS_ROOT }] : []),
+      ];
+      c.volumeMounts = [
+        ...(c.volumeMounts ?? []),
+        { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT },
+        ...mtlsMounts(mtls),
+      ];
     }
-    annotations[PLUGINS_ANNOTATION] = names.join(',');
+    annotations[PLUGINS_ANNOTATION] = names.join(",");
   }
 
-  if (initContainers.length > 0) spec.initContainers = initContainers; else delete spec.initContainers;
-  if (volumes.length > 0) spec.volumes = volumes; else delete spec.volumes;
+  if (initContainers.length > 0) spec.initContainers = initContainers;
+  else delete spec.initContainers;
+  if (volumes.length > 0) spec.volumes = volumes;
+  else delete spec.volumes;
   if (Object.keys(annotations).length > 0) {
     out.metadata = { ...(out.metadata ?? {}), annotations };
   } else if (out.metadata) {

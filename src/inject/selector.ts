@@ -1,8 +1,11 @@
 /** metav1.LabelSelector matching, as the apiserver defines it. */
-import type { V1LabelSelector } from '@kubernetes/client-node';
+import type { V1LabelSelector } from "@kubernetes/client-node";
 
 /** True when `labels` satisfy `selector`; an empty selector matches nothing (the CRD forbids it). */
-export function selectorMatches(selector: V1LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
+export function selectorMatches(
+  selector: V1LabelSelector | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
   if (!selector) return false;
   const l = labels ?? {};
   const ml = Object.entries(selector.matchLabels ?? {});
@@ -13,11 +16,20 @@ export function selectorMatches(selector: V1LabelSelector | undefined, labels: R
     const has = Object.hasOwn(l, e.key);
     const vals = e.values ?? [];
     switch (e.operator) {
-      case 'In': if (!has || !vals.includes(l[e.key]!)) return false; break;
-      case 'NotIn': if (has && vals.includes(l[e.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
+      case "In":
+        if (!has || !vals.includes(l[e.key]!)) return false;
+        break;
+      case "NotIn":
+        if (has && vals.includes(l[e.key]!)) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+      default:
+        return false;
     }
   }
   return true;

@@ -3,18 +3,18 @@
  * crds/plugins.podplug.io.yaml defines it. Shared by the operator and the
  * local runtime; plain JSON shapes, no classes, so a parsed manifest is one.
  */
-import type { V1EnvVar, V1LabelSelector, V1ObjectMeta } from '@kubernetes/client-node';
+import type { V1EnvVar, V1LabelSelector, V1ObjectMeta } from "@kubernetes/client-node";
 
 /** API group, version and kind of the Plugin resource. */
-export const PLUGIN_GROUP = 'podplug.io';
-export const PLUGIN_VERSION = 'v1alpha1';
+export const PLUGIN_GROUP = "podplug.io";
+export const PLUGIN_VERSION = "v1alpha1";
 export const PLUGIN_API_VERSION = `${PLUGIN_GROUP}/${PLUGIN_VERSION}`;
-export const PLUGIN_KIND = 'Plugin';
-export const PLUGIN_PLURAL = 'plugins';
+export const PLUGIN_KIND = "Plugin";
+export const PLUGIN_PLURAL = "plugins";
 
 /** The workload kinds a Plugin can join. */
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet";
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ["Deployment", "StatefulSet", "DaemonSet"];
 
 /** go-plugin's HandshakeConfig plus the protocol versions the plugin speaks. */
 export interface PluginHandshake {
@@ -40,7 +40,7 @@ export interface PluginResources {
 /** The desired state of one plugin. */
 export interface PluginSpec {
   image: string;
-  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   command?: string[];
   args?: string[];
   env?: V1EnvVar[];
@@ -55,7 +55,7 @@ export interface PluginSpec {
 /** One status condition, in the shape of metav1.Condition. */
 export interface PluginCondition {
   type: string;
-  status: 'True' | 'False' | 'Unknown';
+  status: "True" | "False" | "Unknown";
   observedGeneration?: number;
   lastTransitionTime: string;
   reason: string;

@@ -11,7 +11,7 @@ import { Backoff, type BackoffOptions } from "../host/backoff.ts";
 import { LineSplitter, logPluginLine } from "../host/logs.ts";
 import { spawnGuarded } from "../host/process.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
-import { ProbeRunner, type ProbeContext } from "./probe.ts";
+import { type ProbeContext, ProbeRunner } from "./probe.ts";
 
 /** What a local container runs. */
 export interface ContainerSpec {
@@ -103,23 +103,41 @@ export class LocalContainer extends EventEmitter {
     const fail = (kind: string) => () => this.metrics.probeFailures.inc({ ...this.labels(), probe: kind });
     const live = (): void => {
       if (this.spec.livenessProbe) {
-        this.add(new ProbeRunner("liveness", this.spec.livenessProbe, ctx, (ok) => {
-          if (!ok && this.child === child) void this.kill(child, "liveness probe failed");
-        }, fail("liveness")));
+        this.add(
+          new ProbeRunner(
+            "liveness",
+            this.spec.livenessProbe,
+            ctx,
+            (ok) => {
+              if (!ok && this.child === child) void this.kill(child, "liveness probe failed");
+            },
+            fail("liveness"),
+          ),
+        );
       }
       if (this.spec.readinessProbe) {
-        this.add(new ProbeRunner("readiness", this.spec.readinessProbe, ctx, (ok) => this.setReady(ok), fail("readiness")));
+        this.add(
+          new ProbeRunner("readiness", this.spec.readinessProbe, ctx, (ok) => this.setReady(ok), fail("readiness")),
+        );
       } else this.setReady(true);
     };
     if (this.spec.startupProbe) {
-      this.add(new ProbeRunner("startup", this.spec.startupProbe, ctx, (ok) => {
-        if (this.child !== child) return;
-        if (ok) {
-          this.probes.find((p) => p.kind === "startup")?.stop();
-          this.emit("started");
-          live();
-        } else void this.kill(child, "startup probe failed");
-      }, fail("startup")));
+      this.add(
+        new ProbeRunner(
+          "startup",
+          this.spec.startupProbe,
+          ctx,
+          (ok) => {
+            if (this.child !== child) return;
+            if (ok) {
+              this.probes.find((p) => p.kind === "startup")?.stop();
+              this.emit("started");
+              live();
+            } else void this.kill(child, "startup probe failed");
+          },
+          fail("startup"),
+        ),
+      );
     } else {
       setImmediate(() => this.emit("started"));
       live();

@@ -10,7 +10,7 @@ import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { selectorMatches } from "../inject/selector.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../inject/types.ts";
-import { PodplugError, type ErrorCode } from "../protocol/errors.ts";
+import { type ErrorCode, PodplugError } from "../protocol/errors.ts";
 import { checkSchema, type OpenAPISchema } from "./schema.ts";
 
 /** A Plugin and where it came from. */
@@ -40,7 +40,16 @@ export interface Manifests {
 }
 
 const WORKLOADS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
-const IGNORED = new Set(["Service", "ConfigMap", "ServiceAccount", "Namespace", "Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget"]);
+const IGNORED = new Set([
+  "Service",
+  "ConfigMap",
+  "ServiceAccount",
+  "Namespace",
+  "Role",
+  "RoleBinding",
+  "ServiceMonitor",
+  "PodDisruptionBudget",
+]);
 
 function fail(code: ErrorCode, file: string, field: string, message: string): never {
   throw new PodplugError(code, `${file}: ${field ? `${field}: ` : ""}${message}`, { file, field });
@@ -86,49 +95,112 @@ export function loadManifests(paths: readonly string[]): Manifests {
       }
       const obj: unknown = doc.toJS();
       if (obj === null || obj === undefined) return;
-      if (typeof obj !== "object" || Array.isArray(obj)) fail("MANIFEST_INVALID", file, `document ${i + 1}`, "is not a Kubernetes object");
-      const o = obj as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> }; spec?: Record<string, unknown> };
+      if (typeof obj !== "object" || Array.isArray(obj))
+        fail("MANIFEST_INVALID", file, `document ${i + 1}`, "is not a Kubernetes object");
+      const o = obj as {
+        apiVersion?: unknown;
+        kind?: unknown;
+        metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
+        spec?: Record<string, unknown>;
+      };
       const where = `${String(o.kind)} ${String(o.metadata?.name ?? `#${i + 1}`)}`;
-      if (typeof o.kind !== "string" || typeof o.apiVersion !== "string") fail("MANIFEST_INVALID", file, `document ${i + 1}`, "needs apiVersion and kind");
-      if (typeof o.metadata?.name !== "string" || o.metadata.name === "") fail("MANIFEST_INVALID", file, `${where}: metadata.name`, "is required");
+      if (typeof o.kind !== "string" || typeof o.apiVersion !== "string")
+        fail("MANIFEST_INVALID", file, `document ${i + 1}`, "needs apiVersion and kind");
+      if (typeof o.metadata?.name !== "string" || o.metadata.name === "")
+        fail("MANIFEST_INVALID", file, `${where}: metadata.name`, "is required");
       const namespace = typeof o.metadata.namespace === "string" ? o.metadata.namespace : "default";
       if (o.kind === PLUGIN_KIND && o.apiVersion === PLUGIN_API_VERSION) {
         const violations = checkSchema(o, pluginSchema(), "");
         if (violations.length > 0) {
           const v = violations[0]!;
-          fail("MANIFEST_INVALID", file, `Plugin ${o.metadata.name}: ${v.field}`, `${v.message}${violations.length > 1 ? ` (and ${violations.length - 1} more)` : ""}`);
+          fail(
+            "MANIFEST_INVALID",
+            file,
+            `Plugin ${o.metadata.name}: ${v.field}`,
+            `${v.message}${violations.length > 1 ? ` (and ${violations.length - 1} more)` : ""}`,
+          );
         }
         const p = o as unknown as Plugin;
         if (!p.spec.command || p.spec.command.length === 0) {
-          fail("MANIFEST_INVALID", file, `Plugin ${o.metadata.name}: spec.command`, "is required by podplug run: images are not pulled locally, so give the command that starts the plugin");
+          fail(
+            "MANIFEST_INVALID",
+            file,
+            `Plugin ${o.metadata.name}: spec.command`,
+            "is required by podplug run: images are not pulled locally, so give the command that starts the plugin",
+          );
         }
-        const dup = plugins.find((q) => q.plugin.metadata.name === p.metadata.name && (q.plugin.metadata.namespace ?? "default") === namespace);
-        if (dup) fail("MANIFEST_DUPLICATE", file, `Plugin ${o.metadata.name}: metadata.name`, `a Plugin of this name is already defined in ${dup.file}; plugin names must be unique`);
+        const dup = plugins.find(
+          (q) => q.plugin.metadata.name === p.metadata.name && (q.plugin.metadata.namespace ?? "default") === namespace,
+        );
+        if (dup)
+          fail(
+            "MANIFEST_DUPLICATE",
+            file,
+            `Plugin ${o.metadata.name}: metadata.name`,
+            `a Plugin of this name is already defined in ${dup.file}; plugin names must be unique`,
+          );
         plugins.push({ plugin: p, file });
       } else if (WORKLOADS.has(o.kind) || o.kind === "Pod") {
         const template: V1PodTemplateSpec | undefined =
-          o.kind === "Pod" ? { metadata: o.metadata as V1PodTemplateSpec["metadata"], spec: o.spec as V1PodTemplateSpec["spec"] } : (o.spec?.["template"] as V1PodTemplateSpec | undefined);
+          o.kind === "Pod"
+            ? { metadata: o.metadata as V1PodTemplateSpec["metadata"], spec: o.spec as V1PodTemplateSpec["spec"] }
+            : (o.spec?.template as V1PodTemplateSpec | undefined);
         const field = o.kind === "Pod" ? "spec.containers" : "spec.template.spec.containers";
-        if (!template?.spec || !Array.isArray(template.spec.containers) || template.spec.containers.length === 0) fail("MANIFEST_INVALID", file, `${where}: ${field}`, "needs at least one container");
+        if (!template?.spec || !Array.isArray(template.spec.containers) || template.spec.containers.length === 0)
+          fail("MANIFEST_INVALID", file, `${where}: ${field}`, "needs at least one container");
         template.spec.containers.forEach((c, ci) => {
-          if (!c.command || c.command.length === 0) fail("MANIFEST_INVALID", file, `${where}: ${field}[${ci}].command`, `container ${c.name} has no command; podplug run starts containers by their command`);
+          if (!c.command || c.command.length === 0)
+            fail(
+              "MANIFEST_INVALID",
+              file,
+              `${where}: ${field}[${ci}].command`,
+              `container ${c.name} has no command; podplug run starts containers by their command`,
+            );
         });
-        hosts.push({ kind: o.kind as HostManifest["kind"], name: o.metadata.name, namespace, labels: o.metadata.labels ?? {}, template, file });
+        hosts.push({
+          kind: o.kind as HostManifest["kind"],
+          name: o.metadata.name,
+          namespace,
+          labels: o.metadata.labels ?? {},
+          template,
+          file,
+        });
       } else if (IGNORED.has(o.kind)) {
         skipped.push(`${file}: ${where}`);
       } else {
-        fail("MANIFEST_UNSUPPORTED", file, where, `podplug run understands Plugin (${PLUGIN_API_VERSION}), Deployment, StatefulSet, DaemonSet and Pod; this ${o.apiVersion} ${o.kind} cannot run locally`);
+        fail(
+          "MANIFEST_UNSUPPORTED",
+          file,
+          where,
+          `podplug run understands Plugin (${PLUGIN_API_VERSION}), Deployment, StatefulSet, DaemonSet and Pod; this ${o.apiVersion} ${o.kind} cannot run locally`,
+        );
       }
     });
   }
-  if (hosts.length === 0) fail("MANIFEST_NO_HOST", paths.join(", "), "", "no host workload (Deployment, StatefulSet, DaemonSet or Pod) to run the plugins in");
+  if (hosts.length === 0)
+    fail(
+      "MANIFEST_NO_HOST",
+      paths.join(", "),
+      "",
+      "no host workload (Deployment, StatefulSet, DaemonSet or Pod) to run the plugins in",
+    );
   const matches = new Map<HostManifest, Plugin[]>(hosts.map((h) => [h, []]));
   for (const { plugin, file } of plugins) {
     const ns = plugin.metadata.namespace ?? "default";
     const kinds = plugin.spec.workloadKinds ?? ["Deployment", "StatefulSet", "DaemonSet"];
-    const hit = hosts.filter((h) => h.namespace === ns && (h.kind === "Pod" || kinds.includes(h.kind)) && selectorMatches(plugin.spec.selector, h.labels));
+    const hit = hosts.filter(
+      (h) =>
+        h.namespace === ns &&
+        (h.kind === "Pod" || kinds.includes(h.kind)) &&
+        selectorMatches(plugin.spec.selector, h.labels),
+    );
     if (hit.length === 0) {
-      fail("MANIFEST_NO_MATCH", file, `Plugin ${plugin.metadata.name}: spec.selector`, `matches no host workload in namespace ${ns} (workloads: ${hosts.map((h) => `${h.kind} ${h.name} ${JSON.stringify(h.labels)}`).join("; ")})`);
+      fail(
+        "MANIFEST_NO_MATCH",
+        file,
+        `Plugin ${plugin.metadata.name}: spec.selector`,
+        `matches no host workload in namespace ${ns} (workloads: ${hosts.map((h) => `${h.kind} ${h.name} ${JSON.stringify(h.labels)}`).join("; ")})`,
+      );
     }
     for (const h of hit) matches.get(h)!.push(plugin);
   }

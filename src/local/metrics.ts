@@ -16,10 +16,35 @@ export function runtimeMetrics(): RuntimeMetrics {
   const labelNames = ["pod", "container"] as const;
   return {
     registry,
-    up: new Gauge({ name: "podplug_local_container_up", help: "1 while the container's process runs.", labelNames, registers }),
-    ready: new Gauge({ name: "podplug_local_container_ready", help: "1 while the container passes its readiness probe.", labelNames, registers }),
-    restarts: new Counter({ name: "podplug_local_container_restarts_total", help: "Container restarts (exits and liveness kills).", labelNames, registers }),
-    probeFailures: new Counter({ name: "podplug_local_probe_failures_total", help: "Failed probe attempts.", labelNames: ["pod", "container", "probe"], registers }),
-    crashLoop: new Gauge({ name: "podplug_local_container_crash_loop", help: "1 while the container is in CrashLoopBackOff.", labelNames, registers }),
+    up: new Gauge({
+      name: "podplug_local_container_up",
+      help: "1 while the container's process runs.",
+      labelNames,
+      registers,
+    }),
+    ready: new Gauge({
+      name: "podplug_local_container_ready",
+      help: "1 while the container passes its readiness probe.",
+      labelNames,
+      registers,
+    }),
+    restarts: new Counter({
+      name: "podplug_local_container_restarts_total",
+      help: "Container restarts (exits and liveness kills).",
+      labelNames,
+      registers,
+    }),
+    probeFailures: new Counter({
+      name: "podplug_local_probe_failures_total",
+      help: "Failed probe attempts.",
+      labelNames: ["pod", "container", "probe"],
+      registers,
+    }),
+    crashLoop: new Gauge({
+      name: "podplug_local_container_crash_loop",
+      help: "1 while the container is in CrashLoopBackOff.",
+      labelNames,
+      registers,
+    }),
   };
 }

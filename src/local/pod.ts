@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { BackoffOptions } from "../host/backoff.ts";
 import { AGENT_CONTAINER, AGENT_PORT } from "../inject/conventions.ts";
 import { PodplugError } from "../protocol/errors.ts";
-import { LocalContainer, type ContainerSpec } from "./container.ts";
+import { type ContainerSpec, LocalContainer } from "./container.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** Settings of a local pod. */
@@ -49,7 +49,9 @@ const CLI = fileURLToPath(new URL(`../cli/main.${import.meta.url.endsWith(".ts")
 
 /** Kubernetes' $(VAR) expansion in env values, command and args ($$ escapes). */
 export function expand(s: string, env: Record<string, string>): string {
-  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name?: string) => (m === "$$" ? "$" : name !== undefined && name in env ? env[name]! : m));
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name?: string) =>
+    m === "$$" ? "$" : name !== undefined && name in env ? env[name]! : m,
+  );
 }
 
 /** Builds the local containers of `template`. */
@@ -62,7 +64,12 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
       mkdirSync(dir, { recursive: true });
       volumes.set(v.name, dir);
     } else if (v.hostPath) volumes.set(v.name, v.hostPath.path);
-    else throw new PodplugError("MANIFEST_UNSUPPORTED", `${o.file}: ${o.name}: spec.volumes[${v.name}]: podplug run supports emptyDir and hostPath volumes only.`, { file: o.file, field: `spec.volumes.${v.name}` });
+    else
+      throw new PodplugError(
+        "MANIFEST_UNSUPPORTED",
+        `${o.file}: ${o.name}: spec.volumes[${v.name}]: podplug run supports emptyDir and hostPath volumes only.`,
+        { file: o.file, field: `spec.volumes.${v.name}` },
+      );
   }
   // Pod ports → local ports: the agent's port is remapped so several runs can share the machine.
   const ports = new Map<number, number>();
@@ -76,11 +83,21 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     return ports.get(n) ?? n;
   };
   const graceMs = (spec.terminationGracePeriodSeconds ?? 5) * 1000;
-  const build = (c: V1Container, role: ContainerSpec["role"], restart: ContainerSpec["restart"], field: string): ContainerSpec => {
+  const build = (
+    c: V1Container,
+    role: ContainerSpec["role"],
+    restart: ContainerSpec["restart"],
+    field: string,
+  ): ContainerSpec => {
     const mounts = (c.volumeMounts ?? [])
       .map((m) => {
         const base = volumes.get(m.name);
-        if (base === undefined) throw new PodplugError("MANIFEST_INVALID", `${o.file}: ${o.name}: ${field}.volumeMounts[${m.name}]: no volume of that name in the pod.`, { file: o.file });
+        if (base === undefined)
+          throw new PodplugError(
+            "MANIFEST_INVALID",
+            `${o.file}: ${o.name}: ${field}.volumeMounts[${m.name}]: no volume of that name in the pod.`,
+            { file: o.file },
+          );
         const local = m.subPath ? join(base, m.subPath) : base;
         mkdirSync(local, { recursive: true });
         return { path: m.mountPath.replace(/\/$/, ""), local };
@@ -95,8 +112,20 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     for (const e of c.env ?? []) {
       if (e.valueFrom) {
         const f = e.valueFrom.fieldRef?.fieldPath;
-        const v = f === "metadata.name" ? o.name : f === "metadata.namespace" ? "default" : f === "status.podIP" ? "127.0.0.1" : undefined;
-        if (v === undefined) throw new PodplugError("MANIFEST_UNSUPPORTED", `${o.file}: ${o.name}: ${field}.env[${e.name}].valueFrom: podplug run resolves fieldRef metadata.name, metadata.namespace and status.podIP only.`, { file: o.file });
+        const v =
+          f === "metadata.name"
+            ? o.name
+            : f === "metadata.namespace"
+              ? "default"
+              : f === "status.podIP"
+                ? "127.0.0.1"
+                : undefined;
+        if (v === undefined)
+          throw new PodplugError(
+            "MANIFEST_UNSUPPORTED",
+            `${o.file}: ${o.name}: ${field}.env[${e.name}].valueFrom: podplug run resolves fieldRef metadata.name, metadata.namespace and status.podIP only.`,
+            { file: o.file },
+          );
         own[e.name] = v;
       } else own[e.name] = localize(expand(e.value ?? "", own));
     }
@@ -105,10 +134,15 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     if (c.name === AGENT_CONTAINER) {
       // The agent's image is podplug itself: run this installation's CLI.
       command = [process.execPath, CLI, ...(c.args ?? ["agent"])];
-      env["PODPLUG_AGENT_PORT"] = String(agentPort);
-      env["PODPLUG_AGENT_HOST"] = "127.0.0.1";
+      env.PODPLUG_AGENT_PORT = String(agentPort);
+      env.PODPLUG_AGENT_HOST = "127.0.0.1";
     } else if (command[0] === "node") command[0] = process.execPath; // the runtime's own Node, not whatever PATH finds first
-    if (command.length === 0) throw new PodplugError("MANIFEST_INVALID", `${o.file}: ${o.name}: ${field}.command: container ${c.name} has no command.`, { file: o.file });
+    if (command.length === 0)
+      throw new PodplugError(
+        "MANIFEST_INVALID",
+        `${o.file}: ${o.name}: ${field}.command: container ${c.name} has no command.`,
+        { file: o.file },
+      );
     const plugin = c.env?.find((e) => e.name === "PODPLUG_PLUGIN_NAME")?.value;
     const s: ContainerSpec = {
       name: c.name,
@@ -130,10 +164,15 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
   const specs: ContainerSpec[] = [];
   (spec.initContainers ?? []).forEach((c, i) => {
     const sidecar = c.restartPolicy === "Always";
-    const role = c.name === AGENT_CONTAINER ? "agent" : sidecar && c.env?.some((e) => e.name === "PODPLUG_PLUGIN_NAME") ? "plugin" : "init";
+    const role =
+      c.name === AGENT_CONTAINER
+        ? "agent"
+        : sidecar && c.env?.some((e) => e.name === "PODPLUG_PLUGIN_NAME")
+          ? "plugin"
+          : "init";
     specs.push(build(c, role, sidecar ? "Always" : "OnFailure", `spec.initContainers[${i}]`));
   });
-  spec.containers.forEach((c, i) => specs.push(build(c, "host", podRestart, `spec.containers[${i}]`)));
+  for (const [i, c] of spec.containers.entries()) specs.push(build(c, "host", podRestart, `spec.containers[${i}]`));
   return specs;
 }
 
@@ -159,7 +198,11 @@ export class LocalPod {
         const done = new Promise<number | null>((r) => c.once("terminated", r));
         c.start();
         const code = await done;
-        if (code !== 0) throw new PodplugError("MANIFEST_INVALID", `init container ${c.spec.name} of ${this.name} failed (${c.lastExit}).`);
+        if (code !== 0)
+          throw new PodplugError(
+            "MANIFEST_INVALID",
+            `init container ${c.spec.name} of ${this.name} failed (${c.lastExit}).`,
+          );
       }
     }
     for (const c of this.containers) if (c.spec.role === "host") c.start();

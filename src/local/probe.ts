@@ -6,9 +6,9 @@
 import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { connect } from "node:net";
-import type { V1Probe } from "@kubernetes/client-node";
 import * as grpc from "@grpc/grpc-js";
-import { HealthClient, type HealthCheckResponse } from "../gen/grpc/health/v1/health.ts";
+import type { V1Probe } from "@kubernetes/client-node";
+import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/health.ts";
 
 /** How a probe reaches its container locally. */
 export interface ProbeContext {
@@ -24,10 +24,13 @@ export function probeOnce(probe: V1Probe, ctx: ProbeContext): Promise<boolean> {
   if (probe.httpGet) {
     const hg = probe.httpGet;
     return new Promise((resolve) => {
-      const req = request({ host: "127.0.0.1", port: ctx.port(hg.port), path: hg.path ?? "/", method: "GET", timeout: timeoutMs }, (res) => {
-        res.resume();
-        resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
-      });
+      const req = request(
+        { host: "127.0.0.1", port: ctx.port(hg.port), path: hg.path ?? "/", method: "GET", timeout: timeoutMs },
+        (res) => {
+          res.resume();
+          resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+        },
+      );
       req.on("timeout", () => req.destroy());
       req.on("error", () => resolve(false));
       req.end();
@@ -62,10 +65,15 @@ export function probeOnce(probe: V1Probe, ctx: ProbeContext): Promise<boolean> {
   if (probe.grpc) {
     const client = new HealthClient(`127.0.0.1:${ctx.port(probe.grpc.port)}`, grpc.credentials.createInsecure());
     return new Promise((resolve) => {
-      client.check({ service: probe.grpc!.service ?? "" }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, r?: HealthCheckResponse) => {
-        client.close();
-        resolve(!err && r?.status === 1);
-      });
+      client.check(
+        { service: probe.grpc!.service ?? "" },
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err: grpc.ServiceError | null, r?: HealthCheckResponse) => {
+          client.close();
+          resolve(!err && r?.status === 1);
+        },
+      );
     });
   }
   return Promise.resolve(false);
@@ -91,7 +99,13 @@ export class ProbeRunner {
    * `onResult` fires when the probe's verdict changes (after its thresholds);
    * `onFailure` on every single failed attempt (for metrics).
    */
-  constructor(kind: ProbeKind, probe: V1Probe, ctx: ProbeContext, onResult: (ok: boolean) => void, onFailure: () => void = () => {}) {
+  constructor(
+    kind: ProbeKind,
+    probe: V1Probe,
+    ctx: ProbeContext,
+    onResult: (ok: boolean) => void,
+    onFailure: () => void = () => {},
+  ) {
     this.kind = kind;
     this.probe = probe;
     this.ctx = ctx;

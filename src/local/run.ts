@@ -8,11 +8,11 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 import type { BackoffOptions } from "../host/backoff.ts";
 import { inject } from "../inject/inject.ts";
 import { loadManifests } from "./manifests.ts";
-import { runtimeMetrics, type RuntimeMetrics } from "./metrics.ts";
+import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { LocalPod, planPod } from "./pod.ts";
 import { LiveView } from "./view.ts";
 
@@ -56,16 +56,19 @@ export async function run(o: RunOptions): Promise<LocalRun> {
   const log =
     o.logger ??
     (useView
-      ? pino({ level: "info" }, new Writable({
-          write(chunk: Buffer, _e, cb) {
-            for (const l of chunk.toString().split("\n")) {
-              if (!l) continue;
-              const r = JSON.parse(l) as { msg?: string; container?: string; level?: number };
-              view?.log(`${r.container ? `[${r.container}] ` : ""}${r.msg ?? ""}`);
-            }
-            cb();
-          },
-        }))
+      ? pino(
+          { level: "info" },
+          new Writable({
+            write(chunk: Buffer, _e, cb) {
+              for (const l of chunk.toString().split("\n")) {
+                if (!l) continue;
+                const r = JSON.parse(l) as { msg?: string; container?: string; level?: number };
+                view?.log(`${r.container ? `[${r.container}] ` : ""}${r.msg ?? ""}`);
+              }
+              cb();
+            },
+          }),
+        )
       : pino({ level: "info" }));
   for (const s of manifests.skipped) log.warn({ object: s }, "not run locally");
   const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000, crashLoopAfter: 3 };
@@ -73,7 +76,15 @@ export async function run(o: RunOptions): Promise<LocalRun> {
   for (const host of manifests.hosts) {
     const plugins = manifests.matches.get(host) ?? [];
     const template = inject(host.template, plugins);
-    const opts = { name: host.name, stateDir: join(stateDir, host.name), cwd: resolve(o.cwd ?? process.cwd()), file: host.file, log: log.child({ pod: host.name }), metrics, backoff };
+    const opts = {
+      name: host.name,
+      stateDir: join(stateDir, host.name),
+      cwd: resolve(o.cwd ?? process.cwd()),
+      file: host.file,
+      log: log.child({ pod: host.name }),
+      metrics,
+      backoff,
+    };
     pods.push(new LocalPod(host.name, await planPod(template, opts), opts));
   }
   let server: Server | undefined;
@@ -98,10 +109,22 @@ export async function run(o: RunOptions): Promise<LocalRun> {
     metricsUrl = `http://127.0.0.1:${typeof a === "object" && a ? a.port : port}/metrics`;
   }
   if (useView) {
-    view = new LiveView(pods, process.stdout, `podplug run — ${pods.length} pod(s), state in ${stateDir}${metricsUrl ? `, metrics on ${metricsUrl}` : ""}. Ctrl-C stops.`);
+    view = new LiveView(
+      pods,
+      process.stdout,
+      `podplug run — ${pods.length} pod(s), state in ${stateDir}${metricsUrl ? `, metrics on ${metricsUrl}` : ""}. Ctrl-C stops.`,
+    );
     view.start();
   }
-  log.info({ stateDir, metricsUrl, pods: pods.map((p) => p.name), plugins: manifests.plugins.map((p) => p.plugin.metadata.name) }, "podplug run starting");
+  log.info(
+    {
+      stateDir,
+      metricsUrl,
+      pods: pods.map((p) => p.name),
+      plugins: manifests.plugins.map((p) => p.plugin.metadata.name),
+    },
+    "podplug run starting",
+  );
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {

@@ -33,10 +33,16 @@ export interface SchemaViolation {
 }
 
 /** Checks `value` against `schema`; returns every violation found. */
-export function checkSchema(value: unknown, schema: OpenAPISchema, field: string, out: SchemaViolation[] = []): SchemaViolation[] {
+export function checkSchema(
+  value: unknown,
+  schema: OpenAPISchema,
+  field: string,
+  out: SchemaViolation[] = [],
+): SchemaViolation[] {
   if (value === undefined || value === null) return out;
   if (schema["x-kubernetes-int-or-string"]) {
-    if (typeof value !== "string" && !Number.isInteger(value)) out.push({ field, message: `must be an integer or a string, got ${describe(value)}` });
+    if (typeof value !== "string" && !Number.isInteger(value))
+      out.push({ field, message: `must be an integer or a string, got ${describe(value)}` });
     return out;
   }
   switch (schema.type) {
@@ -46,7 +52,8 @@ export function checkSchema(value: unknown, schema: OpenAPISchema, field: string
         return out;
       }
       const obj = value as Record<string, unknown>;
-      for (const r of schema.required ?? []) if (obj[r] === undefined) out.push({ field: join(field, r), message: "is required" });
+      for (const r of schema.required ?? [])
+        if (obj[r] === undefined) out.push({ field: join(field, r), message: "is required" });
       if (schema.minProperties !== undefined && Object.keys(obj).length < schema.minProperties) {
         out.push({ field, message: `must have at least ${schema.minProperties} field(s)` });
       }
@@ -56,9 +63,13 @@ export function checkSchema(value: unknown, schema: OpenAPISchema, field: string
       for (const [k, v] of Object.entries(obj)) {
         const sub = schema.properties?.[k];
         if (sub) checkSchema(v, sub, join(field, k), out);
-        else if (typeof schema.additionalProperties === "object") checkSchema(v, schema.additionalProperties, join(field, k), out);
+        else if (typeof schema.additionalProperties === "object")
+          checkSchema(v, schema.additionalProperties, join(field, k), out);
         else if (schema.properties && !schema.additionalProperties && !schema["x-kubernetes-preserve-unknown-fields"]) {
-          out.push({ field: join(field, k), message: `unknown field (known: ${Object.keys(schema.properties).join(", ")})` });
+          out.push({
+            field: join(field, k),
+            message: `unknown field (known: ${Object.keys(schema.properties).join(", ")})`,
+          });
         }
       }
       return out;
@@ -68,32 +79,44 @@ export function checkSchema(value: unknown, schema: OpenAPISchema, field: string
         out.push({ field, message: `must be a list, got ${describe(value)}` });
         return out;
       }
-      if (schema.minItems !== undefined && value.length < schema.minItems) out.push({ field, message: `must have at least ${schema.minItems} item(s)` });
-      if (schema.maxItems !== undefined && value.length > schema.maxItems) out.push({ field, message: `must have at most ${schema.maxItems} items` });
-      if (schema.items) value.forEach((v, i) => checkSchema(v, schema.items!, `${field}[${i}]`, out));
+      if (schema.minItems !== undefined && value.length < schema.minItems)
+        out.push({ field, message: `must have at least ${schema.minItems} item(s)` });
+      if (schema.maxItems !== undefined && value.length > schema.maxItems)
+        out.push({ field, message: `must have at most ${schema.maxItems} items` });
+      if (schema.items) for (const [i, v] of value.entries()) checkSchema(v, schema.items, `${field}[${i}]`, out);
       return out;
     }
     case "string":
       if (typeof value !== "string") out.push({ field, message: `must be a string, got ${describe(value)}` });
       else {
-        if (schema.minLength !== undefined && value.length < schema.minLength) out.push({ field, message: `must be at least ${schema.minLength} character(s)` });
-        if (schema.maxLength !== undefined && value.length > schema.maxLength) out.push({ field, message: `must be at most ${schema.maxLength} characters` });
-        if (schema.pattern !== undefined && !new RegExp(schema.pattern, "u").test(value)) out.push({ field, message: `must match ${schema.pattern}` });
+        if (schema.minLength !== undefined && value.length < schema.minLength)
+          out.push({ field, message: `must be at least ${schema.minLength} character(s)` });
+        if (schema.maxLength !== undefined && value.length > schema.maxLength)
+          out.push({ field, message: `must be at most ${schema.maxLength} characters` });
+        if (schema.pattern !== undefined && !new RegExp(schema.pattern, "u").test(value))
+          out.push({ field, message: `must match ${schema.pattern}` });
       }
       break;
     case "integer":
     case "number":
-      if (typeof value !== "number" || (schema.type === "integer" && !Number.isInteger(value))) out.push({ field, message: `must be ${schema.type === "integer" ? "an integer" : "a number"}, got ${describe(value)}` });
+      if (typeof value !== "number" || (schema.type === "integer" && !Number.isInteger(value)))
+        out.push({
+          field,
+          message: `must be ${schema.type === "integer" ? "an integer" : "a number"}, got ${describe(value)}`,
+        });
       else {
-        if (schema.minimum !== undefined && value < schema.minimum) out.push({ field, message: `must be ≥ ${schema.minimum}` });
-        if (schema.maximum !== undefined && value > schema.maximum) out.push({ field, message: `must be ≤ ${schema.maximum}` });
+        if (schema.minimum !== undefined && value < schema.minimum)
+          out.push({ field, message: `must be ≥ ${schema.minimum}` });
+        if (schema.maximum !== undefined && value > schema.maximum)
+          out.push({ field, message: `must be ≤ ${schema.maximum}` });
       }
       break;
     case "boolean":
       if (typeof value !== "boolean") out.push({ field, message: `must be true or false, got ${describe(value)}` });
       break;
   }
-  if (schema.enum && !schema.enum.includes(value)) out.push({ field, message: `must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}` });
+  if (schema.enum && !schema.enum.includes(value))
+    out.push({ field, message: `must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}` });
   return out;
 }
 

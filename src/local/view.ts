@@ -10,11 +10,28 @@ export function renderTable(pods: readonly LocalPod[], now = Date.now()): string
   for (const p of pods) {
     for (const c of p.containers) {
       const age = c.startedAt && c.state === "running" ? `${Math.round((now - c.startedAt) / 1000)}s` : "-";
-      rows.push([p.name, c.spec.name, c.spec.role, c.state, c.ready ? "yes" : "no", String(c.restarts), c.pid ? String(c.pid) : "-", age, c.lastExit ?? ""]);
+      rows.push([
+        p.name,
+        c.spec.name,
+        c.spec.role,
+        c.state,
+        c.ready ? "yes" : "no",
+        String(c.restarts),
+        c.pid ? String(c.pid) : "-",
+        age,
+        c.lastExit ?? "",
+      ]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** Redraws the view on `out` every second until stopped. */

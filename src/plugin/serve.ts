@@ -9,12 +9,18 @@ import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { HealthService } from "../gen/grpc/health/v1/health.ts";
-import { GRPCBrokerService, type GRPCBrokerServer } from "../gen/plugin/grpc_broker.ts";
+import { type GRPCBrokerServer, GRPCBrokerService } from "../gen/plugin/grpc_broker.ts";
 import { GRPCControllerService } from "../gen/plugin/grpc_controller.ts";
 import { GRPCStdioService } from "../gen/plugin/grpc_stdio.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import { controllerImplementation } from "../protocol/controller.ts";
-import { COOKIE_MISMATCH_MESSAGE, negotiateVersion, readPluginEnv, validateHandshakeConfig, type HandshakeConfig } from "../protocol/env.ts";
+import {
+  COOKIE_MISMATCH_MESSAGE,
+  type HandshakeConfig,
+  negotiateVersion,
+  readPluginEnv,
+  validateHandshakeConfig,
+} from "../protocol/env.ts";
 import { PodplugError } from "../protocol/errors.ts";
 import { CORE_PROTOCOL_VERSION, formatHandshake, type Handshake } from "../protocol/handshake.ts";
 import type { HclogLevel } from "../protocol/hclog.ts";
@@ -22,10 +28,16 @@ import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
+import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "../protocol/sidecar.ts";
 import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
-import { bindUnix, insecureTransport, mtlsTransport, newServer, type TransportSecurity } from "../protocol/transport.ts";
-import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "../protocol/sidecar.ts";
+import {
+  bindUnix,
+  insecureTransport,
+  mtlsTransport,
+  newServer,
+  type TransportSecurity,
+} from "../protocol/transport.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
 export interface ServeConfig {
@@ -80,13 +92,14 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const version = negotiateVersion(Object.keys(versioned).map(Number), penv.hostVersions);
   const plugins = versioned[version] ?? {};
 
-  const level = (env["PODPLUG_LOG_LEVEL"] as HclogLevel | undefined) ?? config.logLevel ?? "info";
+  const level = (env.PODPLUG_LOG_LEVEL as HclogLevel | undefined) ?? config.logLevel ?? "info";
   const base = penv.pluginName ? { "@module": penv.pluginName } : {};
   // Through the stream, not writeSync(2): stderr is often a non-blocking pipe,
   // and a full pipe must queue the line, never throw EAGAIN into a handler.
   const stderrWrite = process.stderr.write.bind(process.stderr);
   const logger = hclogLogger((line) => void stderrWrite(line), level, base);
-  for (const bad of penv.invalidVersions) logger.warn("host sent an invalid plugin version in PLUGIN_PROTOCOL_VERSIONS; ignored", { version: bad });
+  for (const bad of penv.invalidVersions)
+    logger.warn("host sent an invalid plugin version in PLUGIN_PROTOCOL_VERSIONS; ignored", { version: bad });
 
   const sidecar = penv.handshakeFile !== undefined;
   const socketDir = penv.socketDir ?? (penv.handshakeFile ? dirname(penv.handshakeFile) : tmpdir());
@@ -147,14 +160,25 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const brokerImpl: GRPCBrokerServer = { startStream: (call) => broker.attach(call) };
   server.addService(GRPCBrokerService, brokerImpl);
   for (const [name, p] of Object.entries(plugins)) {
-    if (!p.grpcServer) throw new PodplugError("CONFIG_INVALID", `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`);
+    if (!p.grpcServer)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
+      );
     await p.grpcServer(broker, server);
   }
 
   await bindUnix(server, address, security);
   if (penv.socketGroup) applySocketGroup(address, penv.socketGroup);
 
-  const handshake: Handshake = { core: CORE_PROTOCOL_VERSION, appVersion: version, network: "unix", address, protocol: "grpc", serverCert };
+  const handshake: Handshake = {
+    core: CORE_PROTOCOL_VERSION,
+    appVersion: version,
+    network: "unix",
+    address,
+    protocol: "grpc",
+    serverCert,
+  };
   // podplug cannot multiplex the broker: answer `false`, which a Go host reports clearly.
   if (penv.multiplex) handshake.multiplex = false;
   const line = formatHandshake(handshake);

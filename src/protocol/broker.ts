@@ -5,8 +5,9 @@
  * stream, and the other side dials it by id. Unclaimed announcements are
  * dropped after 5 s; a dial waits 5 s for its announcement.
  */
-import type * as grpc from "@grpc/grpc-js";
+
 import { unlinkSync } from "node:fs";
+import type * as grpc from "@grpc/grpc-js";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
 import { PodplugError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -65,7 +66,10 @@ export interface Broker {
   /** Waits for the peer's announcement of `id` and opens a channel to it. */
   dial(id: number, timeoutMs?: number): Promise<grpc.ChannelInterface>;
   /** {@link dial}, wrapped in a generated client class. */
-  dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C>;
+  dialClient<C>(
+    id: number,
+    ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C,
+  ): Promise<C>;
 }
 
 /** One connection's broker. Ids are uint32 from 1; each side counts its own. */
@@ -120,7 +124,11 @@ export class GRPCBroker implements Broker {
     this.checkOpen();
     checkId(id);
     if (this.served.has(id)) {
-      throw new PodplugError("BROKER_ID_IN_USE", `broker id ${id} is already being served by this side; take a fresh one from nextId().`, { id });
+      throw new PodplugError(
+        "BROKER_ID_IN_USE",
+        `broker id ${id} is already being served by this side; take a fresh one from nextId().`,
+        { id },
+      );
     }
     const server = newServer(64 * 1024 * 1024);
     register(server);
@@ -151,14 +159,21 @@ export class GRPCBroker implements Broker {
     checkId(id);
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== "unix") {
-      throw new PodplugError("BROKER_ID_INVALID", `broker id ${id} announced network ${JSON.stringify(info.network)}; podplug dials unix sockets only.`, { id });
+      throw new PodplugError(
+        "BROKER_ID_INVALID",
+        `broker id ${id} announced network ${JSON.stringify(info.network)}; podplug dials unix sockets only.`,
+        { id },
+      );
     }
     checkSocketPath(info.address);
     return dialUnix(info.address, this.opts.security);
   }
 
   /** {@link dial}, then wraps the channel in a generated client class. */
-  async dialClient<C>(id: number, ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C): Promise<C> {
+  async dialClient<C>(
+    id: number,
+    ctor: new (address: string, creds: grpc.ChannelCredentials, options: grpc.ClientOptions) => C,
+  ): Promise<C> {
     const channel = await this.dial(id);
     return new ctor("unused", this.opts.security.channel, { channelOverride: channel });
   }
@@ -171,7 +186,12 @@ export class GRPCBroker implements Broker {
     for (const a of this.announced.values()) clearTimeout(a.timer);
     this.announced.clear();
     for (const [id, ws] of this.waiters) {
-      for (const w of ws) w.reject(new PodplugError("BROKER_CLOSED", `broker closed while waiting for id ${id}; the plugin connection ended.`, { id }));
+      for (const w of ws)
+        w.reject(
+          new PodplugError("BROKER_CLOSED", `broker closed while waiting for id ${id}; the plugin connection ended.`, {
+            id,
+          }),
+        );
     }
     this.waiters.clear();
     this.stream?.end();
@@ -179,7 +199,8 @@ export class GRPCBroker implements Broker {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new PodplugError("BROKER_CLOSED", "broker is closed: the plugin connection ended. Dispense a new client.");
+    if (this.closed)
+      throw new PodplugError("BROKER_CLOSED", "broker is closed: the plugin connection ended. Dispense a new client.");
   }
 
   private send(msg: ConnInfo): void {
@@ -194,7 +215,11 @@ export class GRPCBroker implements Broker {
         serviceId: msg.serviceId,
         network: "",
         address: "",
-        knock: { knock: true, ack: false, error: "podplug: gRPC broker multiplexing (PLUGIN_MULTIPLEX_GRPC) is not supported" },
+        knock: {
+          knock: true,
+          ack: false,
+          error: "podplug: gRPC broker multiplexing (PLUGIN_MULTIPLEX_GRPC) is not supported",
+        },
       });
       return;
     }
@@ -227,7 +252,11 @@ export class GRPCBroker implements Broker {
     }
     if (this.claimed.has(id)) {
       return Promise.reject(
-        new PodplugError("BROKER_ID_IN_USE", `broker id ${id} was already dialed; the peer must serve it again (a new AcceptAndServe) before it can be dialed again.`, { id }),
+        new PodplugError(
+          "BROKER_ID_IN_USE",
+          `broker id ${id} was already dialed; the peer must serve it again (a new AcceptAndServe) before it can be dialed again.`,
+          { id },
+        ),
       );
     }
     return new Promise<ConnInfo>((resolve, reject) => {
@@ -236,7 +265,13 @@ export class GRPCBroker implements Broker {
         const i = ws?.indexOf(waiter) ?? -1;
         if (ws && i >= 0) ws.splice(i, 1);
         if (ws?.length === 0) this.waiters.delete(id);
-        reject(new PodplugError("BROKER_TIMEOUT", `timeout waiting for connection info for broker id ${id} after ${timeoutMs} ms: the peer never served that id (or served it over ${this.timeoutMs} ms ago).`, { id }));
+        reject(
+          new PodplugError(
+            "BROKER_TIMEOUT",
+            `timeout waiting for connection info for broker id ${id} after ${timeoutMs} ms: the peer never served that id (or served it over ${this.timeoutMs} ms ago).`,
+            { id },
+          ),
+        );
       }, timeoutMs);
       const waiter: Waiter = {
         resolve: (info) => {
@@ -257,6 +292,10 @@ export class GRPCBroker implements Broker {
 
 function checkId(id: number): void {
   if (!Number.isInteger(id) || id < 1 || id > MAX_ID) {
-    throw new PodplugError("BROKER_ID_INVALID", `broker id ${String(id)} is not a uint32 above 0; ids come from nextId().`, { id });
+    throw new PodplugError(
+      "BROKER_ID_INVALID",
+      `broker id ${String(id)} is not a uint32 above 0; ids come from nextId().`,
+      { id },
+    );
   }
 }

@@ -33,13 +33,22 @@ export interface HandshakeConfig {
 /** Checks a handshake config is usable, naming the bad field. */
 export function validateHandshakeConfig(h: HandshakeConfig, where: string): void {
   if (!h.magicCookieKey || !h.magicCookieValue) {
-    throw new PodplugError("CONFIG_INVALID", `${where}: handshake.magicCookieKey and magicCookieValue must be non-empty strings.`);
+    throw new PodplugError(
+      "CONFIG_INVALID",
+      `${where}: handshake.magicCookieKey and magicCookieValue must be non-empty strings.`,
+    );
   }
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(h.magicCookieKey)) {
-    throw new PodplugError("CONFIG_INVALID", `${where}: handshake.magicCookieKey ${JSON.stringify(h.magicCookieKey)} is not a valid environment variable name.`);
+    throw new PodplugError(
+      "CONFIG_INVALID",
+      `${where}: handshake.magicCookieKey ${JSON.stringify(h.magicCookieKey)} is not a valid environment variable name.`,
+    );
   }
   if (!Number.isInteger(h.protocolVersion) || h.protocolVersion < 0) {
-    throw new PodplugError("CONFIG_INVALID", `${where}: handshake.protocolVersion must be a non-negative integer, got ${String(h.protocolVersion)}.`);
+    throw new PodplugError(
+      "CONFIG_INVALID",
+      `${where}: handshake.protocolVersion must be a non-negative integer, got ${String(h.protocolVersion)}.`,
+    );
   }
 }
 
@@ -89,6 +98,10 @@ export function negotiateVersion(ours: readonly number[], offered: readonly numb
   const sorted = [...ours].sort((a, b) => b - a);
   for (const v of sorted) if (offered.includes(v)) return v;
   const lowest = sorted.at(-1);
-  if (lowest === undefined) throw new PodplugError("CONFIG_INVALID", "plugin serves no protocol versions: give handshake.protocolVersion or versionedPlugins.");
+  if (lowest === undefined)
+    throw new PodplugError(
+      "CONFIG_INVALID",
+      "plugin serves no protocol versions: give handshake.protocolVersion or versionedPlugins.",
+    );
   return lowest;
 }

@@ -62,7 +62,11 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   }
   const core = parseIntStrict(parts[0]!);
   if (core === undefined) {
-    throw new PodplugError("HANDSHAKE_MALFORMED", `error parsing core protocol version ${JSON.stringify(parts[0])}${where}: not an integer.`, { line });
+    throw new PodplugError(
+      "HANDSHAKE_MALFORMED",
+      `error parsing core protocol version ${JSON.stringify(parts[0])}${where}: not an integer.`,
+      { line },
+    );
   }
   if (core !== CORE_PROTOCOL_VERSION) {
     throw new PodplugError(
@@ -74,7 +78,11 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   }
   const appVersion = parseIntStrict(parts[1]!);
   if (appVersion === undefined) {
-    throw new PodplugError("HANDSHAKE_MALFORMED", `error parsing protocol version ${JSON.stringify(parts[1])}${where}: not an integer.`, { line });
+    throw new PodplugError(
+      "HANDSHAKE_MALFORMED",
+      `error parsing protocol version ${JSON.stringify(parts[1])}${where}: not an integer.`,
+      { line },
+    );
   }
   if (expect.versions !== "any" && !expect.versions.includes(appVersion)) {
     throw new PodplugError(
@@ -87,10 +95,18 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   const network = parts[2]!;
   const networks = expect.networks ?? ["unix", "tcp"];
   if (network !== "unix" && network !== "tcp") {
-    throw new PodplugError("HANDSHAKE_NETWORK", `unknown address type ${JSON.stringify(network)}${where}: expected unix or tcp.`, { line });
+    throw new PodplugError(
+      "HANDSHAKE_NETWORK",
+      `unknown address type ${JSON.stringify(network)}${where}: expected unix or tcp.`,
+      { line },
+    );
   }
   if (!networks.includes(network)) {
-    throw new PodplugError("HANDSHAKE_NETWORK", `plugin${where} listens on ${network}, which this host does not allow (allowed: ${networks.join(", ")}).`, { line });
+    throw new PodplugError(
+      "HANDSHAKE_NETWORK",
+      `plugin${where} listens on ${network}, which this host does not allow (allowed: ${networks.join(", ")}).`,
+      { line },
+    );
   }
   const address = parts[3]!;
   if (address === "") {
@@ -117,13 +133,23 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (parts.length >= 7) multiplex = parseBool(parts[6]!);
   if (expect.multiplex) {
     if (parts.length < 7) {
-      throw new PodplugError("MULTIPLEX_UNSUPPORTED", `gRPC broker multiplexing is not supported by plugin${where}: its handshake has no 7th field.`, { line });
+      throw new PodplugError(
+        "MULTIPLEX_UNSUPPORTED",
+        `gRPC broker multiplexing is not supported by plugin${where}: its handshake has no 7th field.`,
+        { line },
+      );
     }
     if (multiplex === undefined) {
-      throw new PodplugError("HANDSHAKE_MALFORMED", `error parsing ${JSON.stringify(parts[6])}${where} as a boolean for gRPC broker multiplexing support.`, { line });
+      throw new PodplugError(
+        "HANDSHAKE_MALFORMED",
+        `error parsing ${JSON.stringify(parts[6])}${where} as a boolean for gRPC broker multiplexing support.`,
+        { line },
+      );
     }
     if (!multiplex) {
-      throw new PodplugError("MULTIPLEX_UNSUPPORTED", `gRPC broker multiplexing is not supported by plugin${where}.`, { line });
+      throw new PodplugError("MULTIPLEX_UNSUPPORTED", `gRPC broker multiplexing is not supported by plugin${where}.`, {
+        line,
+      });
     }
   }
   const h: Handshake = { core, appVersion, network, address, protocol: protocol as WireProtocol, serverCert };

@@ -18,7 +18,12 @@ export function formatTimestamp(ms: number, micros = 0): string {
 }
 
 /** One hclog JSON line (with the trailing newline) for the given record. */
-export function formatLine(level: HclogLevel, message: string, fields: Record<string, unknown> = {}, now = Date.now()): string {
+export function formatLine(
+  level: HclogLevel,
+  message: string,
+  fields: Record<string, unknown> = {},
+  now = Date.now(),
+): string {
   const rec: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     // Reserved keys must stay strings written by us; a user field never overrides them.
@@ -83,7 +88,13 @@ export function parseLine(line: string, state: { inPanic: boolean }, fallback: H
       // not JSON: fall through to the plain-text rules
     }
   }
-  const prefixed: [string, HclogLevel][] = [["[TRACE]", "trace"], ["[DEBUG]", "debug"], ["[INFO]", "info"], ["[WARN]", "warn"], ["[ERROR]", "error"]];
+  const prefixed: [string, HclogLevel][] = [
+    ["[TRACE]", "trace"],
+    ["[DEBUG]", "debug"],
+    ["[INFO]", "info"],
+    ["[WARN]", "warn"],
+    ["[ERROR]", "error"],
+  ];
   for (const [p, level] of prefixed) if (line.startsWith(p)) return { level, message: line, fields: {}, json: false };
   if (line.startsWith("panic: ") || line.startsWith("fatal error: ")) state.inPanic = true;
   if (state.inPanic) return { level: "error", message: line, fields: {}, json: false };

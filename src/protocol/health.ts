@@ -3,7 +3,12 @@
  * SERVING; Watch lets a host learn of NOT_SERVING at once instead of polling.
  */
 import type * as grpc from "@grpc/grpc-js";
-import { HealthCheckResponse_ServingStatus as Status, type HealthCheckRequest, type HealthCheckResponse, type HealthServer } from "../gen/grpc/health/v1/health.ts";
+import {
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+  type HealthServer,
+  HealthCheckResponse_ServingStatus as Status,
+} from "../gen/grpc/health/v1/health.ts";
 
 /** The health service name go-plugin hosts check. */
 export const PLUGIN_HEALTH_SERVICE = "plugin";
@@ -16,7 +21,10 @@ export class PluginHealth {
     ["", Status.SERVING],
     [PLUGIN_HEALTH_SERVICE, Status.SERVING],
   ]);
-  private readonly watchers = new Map<string, Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>>();
+  private readonly watchers = new Map<
+    string,
+    Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>
+  >();
 
   /** Sets a service's status and tells every watcher. */
   setStatus(service: string, status: ServingStatus): void {

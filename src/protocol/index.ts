@@ -3,14 +3,15 @@
  * health, AutoMTLS and hclog, with no policy. Plugin and host SDKs build on it.
  * @packageDocumentation
  */
+
+export * from "./broker.ts";
+export * from "./env.ts";
 export * from "./errors.ts";
 export * from "./handshake.ts";
-export * from "./env.ts";
 export * from "./hclog.ts";
+export * from "./health.ts";
 export * from "./logger.ts";
 export * from "./mtls.ts";
+export * from "./plugin.ts";
 export * from "./socket.ts";
 export * from "./transport.ts";
-export * from "./broker.ts";
-export * from "./health.ts";
-export * from "./plugin.ts";

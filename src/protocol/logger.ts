@@ -19,10 +19,16 @@ const ORDER: Record<HclogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3
  * An hclog-compatible JSON logger. `write` receives whole lines; the plugin
  * SDK points it at the process's real stderr so a Go host's log parser reads it.
  */
-export function hclogLogger(write: (line: string) => void, level: HclogLevel = "trace", base: Record<string, unknown> = {}): Logger {
-  const at = (l: HclogLevel) => (msg: string, fields?: Record<string, unknown>): void => {
-    if (ORDER[l] >= ORDER[level]) write(formatLine(l, msg, { ...base, ...fields }));
-  };
+export function hclogLogger(
+  write: (line: string) => void,
+  level: HclogLevel = "trace",
+  base: Record<string, unknown> = {},
+): Logger {
+  const at =
+    (l: HclogLevel) =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      if (ORDER[l] >= ORDER[level]) write(formatLine(l, msg, { ...base, ...fields }));
+    };
   return { trace: at("trace"), debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 

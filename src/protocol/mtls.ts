@@ -4,7 +4,7 @@
  * passes its PEM in PLUGIN_CLIENT_CERT; the plugin answers with its DER leaf,
  * base64 without padding, as the handshake's sixth field.
  */
-import { webcrypto, X509Certificate, randomBytes } from "node:crypto";
+import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { PodplugError } from "./errors.ts";
@@ -23,7 +23,10 @@ const LIFETIME_MS = 262_980 * 3600 * 1000;
 let engineSet = false;
 function engine(): void {
   if (engineSet) return;
-  pkijs.setEngine("node-webcrypto", new pkijs.CryptoEngine({ name: "node-webcrypto", crypto: webcrypto as unknown as Crypto }));
+  pkijs.setEngine(
+    "node-webcrypto",
+    new pkijs.CryptoEngine({ name: "node-webcrypto", crypto: webcrypto as unknown as Crypto }),
+  );
   engineSet = true;
 }
 
@@ -36,7 +39,9 @@ export async function generateCertificate(): Promise<CertificatePair> {
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x3f) | 0x40; // positive and minimal: DER forbids a padded INTEGER
   cert.serialNumber = new asn1js.Integer({ valueHex: serial });
-  const name = [new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.PrintableString({ value: "localhost" }) })];
+  const name = [
+    new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.PrintableString({ value: "localhost" }) }),
+  ];
   cert.subject.typesAndValues = name;
   cert.issuer.typesAndValues = name;
   const now = Math.floor(Date.now() / 1000) * 1000; // DER times carry no fractional seconds
@@ -46,15 +51,28 @@ export async function generateCertificate(): Promise<CertificatePair> {
   // digitalSignature | keyEncipherment | keyAgreement | keyCertSign
   const keyUsageBits = new Uint8Array([0b10101100, 0]);
   cert.extensions = [
-    new pkijs.Extension({ extnID: "2.5.29.19", critical: true, extnValue: basic.toSchema().toBER(false), parsedValue: basic }),
-    new pkijs.Extension({ extnID: "2.5.29.15", critical: true, extnValue: new asn1js.BitString({ valueHex: keyUsageBits, unusedBits: 1 }).toBER(false) }),
+    new pkijs.Extension({
+      extnID: "2.5.29.19",
+      critical: true,
+      extnValue: basic.toSchema().toBER(false),
+      parsedValue: basic,
+    }),
+    new pkijs.Extension({
+      extnID: "2.5.29.15",
+      critical: true,
+      extnValue: new asn1js.BitString({ valueHex: keyUsageBits, unusedBits: 1 }).toBER(false),
+    }),
     new pkijs.Extension({
       extnID: "2.5.29.37",
-      extnValue: new pkijs.ExtKeyUsage({ keyPurposes: ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1"] }).toSchema().toBER(false),
+      extnValue: new pkijs.ExtKeyUsage({ keyPurposes: ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1"] })
+        .toSchema()
+        .toBER(false),
     }),
     new pkijs.Extension({
       extnID: "2.5.29.17",
-      extnValue: new pkijs.GeneralNames({ names: [new pkijs.GeneralName({ type: 2, value: "localhost" })] }).toSchema().toBER(false),
+      extnValue: new pkijs.GeneralNames({ names: [new pkijs.GeneralName({ type: 2, value: "localhost" })] })
+        .toSchema()
+        .toBER(false),
     }),
   ];
   await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
@@ -65,7 +83,10 @@ export async function generateCertificate(): Promise<CertificatePair> {
 }
 
 function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  const b64 = der
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n$/, "");
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -80,7 +101,12 @@ export function handshakeFieldToCert(field: string, source = "plugin"): string {
     const x = new X509Certificate(Buffer.from(field, "base64"));
     return x.toString();
   } catch (err) {
-    throw new PodplugError("HANDSHAKE_CERT", `error parsing server cert from ${source}: ${(err as Error).message}. The plugin's AutoMTLS certificate is not valid DER.`, {}, { cause: err });
+    throw new PodplugError(
+      "HANDSHAKE_CERT",
+      `error parsing server cert from ${source}: ${(err as Error).message}. The plugin's AutoMTLS certificate is not valid DER.`,
+      {},
+      { cause: err },
+    );
   }
 }
 
@@ -89,6 +115,11 @@ export function checkCertPem(pem: string, where: string): void {
   try {
     new X509Certificate(pem);
   } catch (err) {
-    throw new PodplugError("ENV_INVALID", `${where} is not a PEM certificate: ${(err as Error).message}.`, {}, { cause: err });
+    throw new PodplugError(
+      "ENV_INVALID",
+      `${where} is not a PEM certificate: ${(err as Error).message}.`,
+      {},
+      { cause: err },
+    );
   }
 }

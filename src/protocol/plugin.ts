@@ -8,7 +8,11 @@ import type { Broker } from "./broker.ts";
 import type { ServiceRegistrar } from "./transport.ts";
 
 /** A generated grpc-js client class (ts-proto's `KVClient`, ...). */
-export type ClientConstructor<C> = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ClientOptions) => C;
+export type ClientConstructor<C> = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ClientOptions,
+) => C;
 
 /** The host's connection to one plugin process. */
 export interface PluginConnection {

@@ -3,7 +3,7 @@
  * and the group permissions go-plugin applies (PLUGIN_UNIX_SOCKET_GROUP).
  */
 import { randomInt } from "node:crypto";
-import { chmodSync, chownSync, lstatSync, readFileSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, readFileSync, type Stats, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { PodplugError } from "./errors.ts";
@@ -52,17 +52,25 @@ export function isLiveSocket(path: string, timeoutMs = 1000): Promise<boolean> {
  * refused with SOCKET_IN_USE and left untouched.
  */
 export async function clearStaleSocket(path: string): Promise<void> {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(path);
   } catch {
     return;
   }
   if (!st.isSocket()) {
-    throw new PodplugError("SOCKET_IN_USE", `${path} exists and is not a socket; refusing to replace it. Remove it or choose another socket folder.`, { path });
+    throw new PodplugError(
+      "SOCKET_IN_USE",
+      `${path} exists and is not a socket; refusing to replace it. Remove it or choose another socket folder.`,
+      { path },
+    );
   }
   if (await isLiveSocket(path)) {
-    throw new PodplugError("SOCKET_IN_USE", `another process is serving on ${path}; stop it first or use another socket folder.`, { path });
+    throw new PodplugError(
+      "SOCKET_IN_USE",
+      `another process is serving on ${path}; stop it first or use another socket folder.`,
+      { path },
+    );
   }
   unlinkSync(path);
 }
@@ -71,7 +79,11 @@ export async function clearStaleSocket(path: string): Promise<void> {
 export function applySocketGroup(path: string, group: string): void {
   const gid = /^\d+$/.test(group) ? Number(group) : lookupGroup(group);
   if (gid === undefined) {
-    throw new PodplugError("ENV_INVALID", `PLUGIN_UNIX_SOCKET_GROUP=${group}: no such group in /etc/group. Give a group name or a numeric gid.`, { group });
+    throw new PodplugError(
+      "ENV_INVALID",
+      `PLUGIN_UNIX_SOCKET_GROUP=${group}: no such group in /etc/group. Give a group name or a numeric gid.`,
+      { group },
+    );
   }
   chownSync(path, -1, gid);
   chmodSync(path, 0o660);

@@ -6,7 +6,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import { StdioData_Channel, type GRPCStdioServer, type StdioData } from "../gen/plugin/grpc_stdio.ts";
+import { type GRPCStdioServer, type StdioData, StdioData_Channel } from "../gen/plugin/grpc_stdio.ts";
 
 /** go-plugin's chunk size for stdio messages. */
 export const STDIO_CHUNK = 1024;
@@ -35,7 +35,11 @@ export class StdioCapture {
     const out = process.stdout.write.bind(process.stdout);
     const err = process.stderr.write.bind(process.stderr);
     const wrap = (channel: Channel, orig: typeof out): typeof out =>
-      ((chunk: string | Uint8Array, encOrCb?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void): boolean => {
+      ((
+        chunk: string | Uint8Array,
+        encOrCb?: BufferEncoding | ((e?: Error | null) => void),
+        cb?: (e?: Error | null) => void,
+      ): boolean => {
         const enc = typeof encOrCb === "string" ? encOrCb : undefined;
         const done = typeof encOrCb === "function" ? encOrCb : cb;
         this.push(channel, typeof chunk === "string" ? Buffer.from(chunk, enc) : Buffer.from(chunk));

@@ -23,7 +23,11 @@ export type { ServiceRegistrar };
 
 /** A gRPC server podplug can bind to a Unix socket and shut down. */
 export interface PluginServer extends ServiceRegistrar {
-  bindAsync(port: string, credentials: grpc.ServerCredentials, callback: (err: Error | null, port: number) => void): void;
+  bindAsync(
+    port: string,
+    credentials: grpc.ServerCredentials,
+    callback: (err: Error | null, port: number) => void,
+  ): void;
   tryShutdown(callback: (err?: Error) => void): void;
   forceShutdown(): void;
 }
@@ -53,7 +57,7 @@ export const MAX_INT32 = 2_147_483_647;
 
 /** Which implementation carries gRPC: podplug's node:http2 transport (default) or grpc-js. */
 export function transportKind(env: NodeJS.ProcessEnv = process.env): "fast" | "grpc-js" {
-  return env["PODPLUG_TRANSPORT"] === "grpc-js" ? "grpc-js" : "fast";
+  return env.PODPLUG_TRANSPORT === "grpc-js" ? "grpc-js" : "fast";
 }
 
 /** A channel to a Unix socket. */

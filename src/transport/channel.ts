@@ -11,11 +11,11 @@
  * opens a new one. Calls on a session still connecting are sent behind the
  * connection preface at once; calls whose connection fails end UNAVAILABLE.
  */
-import { connectivityState, type ChannelInterface, type Deadline } from "@grpc/grpc-js";
-import { FastClientCall, type CallHost } from "./client-call.ts";
+import { type ChannelInterface, connectivityState, type Deadline } from "@grpc/grpc-js";
+import { type CallHost, FastClientCall } from "./client-call.ts";
+import { type DialTarget, defaultEngine, type Engine } from "./dial.ts";
 import { TransportError, unixPath } from "./errors.ts";
 import { dialFrames } from "./frame-session.ts";
-import { defaultEngine, type DialTarget, type Engine } from "./dial.ts";
 import { dialNodeHttp2 } from "./node-session.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
@@ -115,7 +115,11 @@ export class FastChannel implements ChannelInterface, CallHost {
     return this.state;
   }
 
-  watchConnectivityState(currentState: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void {
+  watchConnectivityState(
+    currentState: connectivityState,
+    deadline: Date | number,
+    callback: (error?: Error) => void,
+  ): void {
     if (this.state !== currentState) {
       process.nextTick(callback);
       return;
@@ -123,10 +127,13 @@ export class FastChannel implements ChannelInterface, CallHost {
     const w: Watcher = { from: currentState, callback, timer: undefined };
     const ms = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
     if (ms !== Infinity) {
-      w.timer = setTimeout(() => {
-        this.watchers = this.watchers.filter((x) => x !== w);
-        callback(new Error("Deadline passed without connectivity state change"));
-      }, Math.max(0, ms));
+      w.timer = setTimeout(
+        () => {
+          this.watchers = this.watchers.filter((x) => x !== w);
+          callback(new Error("Deadline passed without connectivity state change"));
+        },
+        Math.max(0, ms),
+      );
     }
     this.watchers.push(w);
   }
@@ -178,12 +185,12 @@ export class FastChannel implements ChannelInterface, CallHost {
 
   private ensureSession(): WireSession {
     const cur = this.session;
-    if (cur && cur.usable) return cur;
+    if (cur?.usable) return cur;
     if (this.backoffTimer) {
       clearTimeout(this.backoffTimer);
       this.backoffTimer = undefined;
     }
-    let session: WireSession | undefined = undefined;
+    let session: WireSession | undefined;
     const events: SessionEvents = {
       onReady: () => {
         this.backoffMs = this.opts.initialBackoffMs ?? 100;
@@ -193,7 +200,10 @@ export class FastChannel implements ChannelInterface, CallHost {
         if (this.session === session) this.dropSession(wasReady);
       },
     };
-    session = this.dial({ path: this.path, tls: this.opts.tls, connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000 }, events);
+    session = this.dial(
+      { path: this.path, tls: this.opts.tls, connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000 },
+      events,
+    );
     this.session = session;
     if (this.active === 0) session.unref();
     this.setState(connectivityState.CONNECTING);

@@ -10,7 +10,7 @@
  * (cancel, deadline, limits) comes at once.
  */
 import { constants as h2 } from "node:http2";
-import { Metadata, status, type InterceptingListener, type StatusObject, type experimental } from "@grpc/grpc-js";
+import { type experimental, type InterceptingListener, Metadata, type StatusObject, status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { Deframer, frameMessage } from "./frame.ts";
 import { metadataFromHeaders } from "./metadata.ts";
@@ -66,7 +66,8 @@ export class FastClientCall implements GrpcCall, WireSink {
   private halfClosed = false;
   /** Every DATA byte was reported: trailers can arrive while a paused stream still buffers data. */
   private readEnded = false;
-  private readonly deliverMessage = (msg: Buffer, compressed: boolean): void => (compressed ? this.receiveCompressed(msg) : this.receive(msg));
+  private readonly deliverMessage = (msg: Buffer, compressed: boolean): void =>
+    compressed ? this.receiveCompressed(msg) : this.receive(msg);
   /** The response's grpc-encoding (for the rare peer that compresses anyway). */
   private encoding: string | string[] | undefined;
   /** Writes made while a waitForReady call waits for the connection. */
@@ -114,7 +115,11 @@ export class FastClientCall implements GrpcCall, WireSink {
       stream = this.host.openStream(spec, this);
     } catch (err) {
       // finish() reports on the next tick: grpc-js callers expect no callback inside start().
-      this.finish({ code: status.UNAVAILABLE, details: `cannot open a stream to ${this.host.peer}: ${(err as Error).message}`, metadata: new Metadata() });
+      this.finish({
+        code: status.UNAVAILABLE,
+        details: `cannot open a stream to ${this.host.peer}: ${(err as Error).message}`,
+        metadata: new Metadata(),
+      });
       return;
     }
     this.stream = stream;
@@ -234,7 +239,10 @@ export class FastClientCall implements GrpcCall, WireSink {
     if (this.ended) return;
     if (!this.deframer.push(chunk, this.deliverMessage)) {
       if (this.deframer.failure === "too-large") {
-        this.failWith(status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`);
+        this.failWith(
+          status.RESOURCE_EXHAUSTED,
+          `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`,
+        );
       } else {
         this.failWith(status.INTERNAL, "Received a message with an invalid compression flag");
       }
@@ -248,7 +256,11 @@ export class FastClientCall implements GrpcCall, WireSink {
     const details = typeof raw === "string" ? decodeGrpcMessage(raw) : "";
     this.pendingStatus = { code, details, metadata: metadataFromHeaders(headers) };
     if (code === status.OK && !this.deframer.idle) {
-      this.pendingStatus = { code: status.INTERNAL, details: "Stream ended in the middle of a message", metadata: new Metadata() };
+      this.pendingStatus = {
+        code: status.INTERNAL,
+        details: "Stream ended in the middle of a message",
+        metadata: new Metadata(),
+      };
     }
     this.maybeFinish();
   }
@@ -270,7 +282,11 @@ export class FastClientCall implements GrpcCall, WireSink {
   private closedWithoutStatus(rstCode: number | undefined, lost: Error | undefined): StatusObject {
     const metadata = new Metadata();
     if (this.httpStatus !== 0 && this.httpStatus !== 200) {
-      return { code: httpStatusToGrpc(this.httpStatus), details: `Received HTTP status code ${this.httpStatus}`, metadata };
+      return {
+        code: httpStatusToGrpc(this.httpStatus),
+        details: `Received HTTP status code ${this.httpStatus}`,
+        metadata,
+      };
     }
     const why = lost ? `: ${lost.message}` : "";
     if (lost || !this.gotHeaders) {

@@ -12,7 +12,7 @@ export type Engine = "frames" | "node-http2";
 
 /** The engine when none is given: PODPLUG_HTTP2_ENGINE=node-http2 selects node:http2 (a switch for operators). */
 export function defaultEngine(env: NodeJS.ProcessEnv = process.env): Engine {
-  return env["PODPLUG_HTTP2_ENGINE"] === "node-http2" ? "node-http2" : "frames";
+  return env.PODPLUG_HTTP2_ENGINE === "node-http2" ? "node-http2" : "frames";
 }
 
 /** Where and how an engine connects. */
@@ -26,7 +26,14 @@ export interface DialTarget {
 export function connectSocket(target: DialTarget): net.Socket {
   const t = target.tls;
   if (!t) return net.connect(target.path);
-  return tls.connect({ path: target.path, ca: t.ca, key: t.key, cert: t.cert, servername: t.servername ?? "localhost", ALPNProtocols: ["h2"] });
+  return tls.connect({
+    path: target.path,
+    ca: t.ca,
+    key: t.key,
+    cert: t.cert,
+    servername: t.servername ?? "localhost",
+    ALPNProtocols: ["h2"],
+  });
 }
 
 /** Reports a session's readiness and its end to the channel, each at most once. */

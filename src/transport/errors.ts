@@ -29,7 +29,10 @@ export function unixPath(target: string): string {
   if (p.startsWith("unix://")) p = p.slice(7);
   else if (p.startsWith("unix:")) p = p.slice(5);
   if (p.length === 0 || p.includes("\0")) {
-    throw new TransportError("TRANSPORT_TARGET_INVALID", `not a Unix socket target: ${JSON.stringify(target)}; expected unix:///absolute/path.`);
+    throw new TransportError(
+      "TRANSPORT_TARGET_INVALID",
+      `not a Unix socket target: ${JSON.stringify(target)}; expected unix:///absolute/path.`,
+    );
   }
   return p;
 }

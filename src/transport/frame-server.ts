@@ -6,9 +6,17 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { H2Connection, H2_ERROR, type H2Stream, type StreamSink } from "./h2/connection.ts";
+import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "./h2/connection.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
-import type { OutHeaders, ServerEngine, ServerTlsPems, ServerWireSink, ServerWireStream, StreamDispatcher, WireHeaders } from "./wire.ts";
+import type {
+  OutHeaders,
+  ServerEngine,
+  ServerTlsPems,
+  ServerWireSink,
+  ServerWireStream,
+  StreamDispatcher,
+  WireHeaders,
+} from "./wire.ts";
 
 /** Creates the frame engine. */
 export function frameServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
@@ -48,7 +56,14 @@ class FrameServerEngine implements ServerEngine {
     this.dispatch = dispatch;
     this.server = pems
       ? tls.createServer(
-          { ca: pems.ca, key: pems.key, cert: pems.cert, requestCert: pems.requireClientCert, rejectUnauthorized: pems.requireClientCert, ALPNProtocols: ["h2"] },
+          {
+            ca: pems.ca,
+            key: pems.key,
+            cert: pems.cert,
+            requestCert: pems.requireClientCert,
+            rejectUnauthorized: pems.requireClientCert,
+            ALPNProtocols: ["h2"],
+          },
           (socket) => this.accept(socket, true),
         )
       : net.createServer((socket) => this.accept(socket, false));

@@ -5,9 +5,9 @@
  */
 import type * as net from "node:net";
 import type * as tls from "node:tls";
-import { connectSocket, SessionReporter, type DialTarget } from "./dial.ts";
-import { encodeHeaders } from "./h2/hpack.ts";
+import { connectSocket, type DialTarget, SessionReporter } from "./dial.ts";
 import { H2Connection } from "./h2/connection.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 /** Opens a frame-engine session to `target`. */
@@ -62,10 +62,14 @@ class FrameSession extends SessionReporter implements WireSession {
     if (t) {
       socket.once("secureConnect", () => {
         // gRPC requires h2 by ALPN (grpc-go refuses connections without it; so do we).
-        if ((socket as tls.TLSSocket).alpnProtocol !== "h2") this.h2.destroy(new Error(`${target.path} did not negotiate HTTP/2 (ALPN h2)`));
+        if ((socket as tls.TLSSocket).alpnProtocol !== "h2")
+          this.h2.destroy(new Error(`${target.path} did not negotiate HTTP/2 (ALPN h2)`));
       });
     }
-    const timer = setTimeout(() => this.h2.destroy(new Error(`connecting to ${target.path} timed out`)), target.connectTimeoutMs);
+    const timer = setTimeout(
+      () => this.h2.destroy(new Error(`connecting to ${target.path} timed out`)),
+      target.connectTimeoutMs,
+    );
     timer.unref();
     this.h2 = new H2Connection(socket, {
       role: "client",

@@ -13,6 +13,6 @@
  * PODPLUG_HTTP2_ENGINE=node-http2 for both at once).
  */
 export { FastChannel, type FastChannelOptions, type FastTlsOptions } from "./channel.ts";
-export { FastServer, type FastServerOptions, type FastServerTls, type ServiceRegistrar } from "./server.ts";
 export { defaultEngine, type Engine } from "./dial.ts";
 export { TransportError, type TransportErrorCode } from "./errors.ts";
+export { FastServer, type FastServerOptions, type FastServerTls, type ServiceRegistrar } from "./server.ts";

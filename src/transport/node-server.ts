@@ -4,7 +4,14 @@
  * ServerWireStream seam.
  */
 import * as http2 from "node:http2";
-import type { ServerEngine, ServerTlsPems, ServerWireSink, ServerWireStream, OutHeaders, StreamDispatcher } from "./wire.ts";
+import type {
+  OutHeaders,
+  ServerEngine,
+  ServerTlsPems,
+  ServerWireSink,
+  ServerWireStream,
+  StreamDispatcher,
+} from "./wire.ts";
 
 /** Streams must always have an error listener; failures show up as 'close'. */
 function ignoreError(): void {}

@@ -4,7 +4,7 @@
  * engine as the conservative choice (`engine: "node-http2"`).
  */
 import * as http2 from "node:http2";
-import { connectSocket, SessionReporter, type DialTarget } from "./dial.ts";
+import { connectSocket, type DialTarget, SessionReporter } from "./dial.ts";
 import { addMetadataToHeaders } from "./metadata.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
@@ -27,7 +27,10 @@ class NodeSession extends SessionReporter implements WireSession {
       maxSessionMemory: Number.MAX_SAFE_INTEGER, // no memory cap on big messages, as grpc-js sets it
     });
     this.session = session;
-    const timer = setTimeout(() => session.destroy(new Error(`connecting to ${path} timed out`)), target.connectTimeoutMs);
+    const timer = setTimeout(
+      () => session.destroy(new Error(`connecting to ${path} timed out`)),
+      target.connectTimeoutMs,
+    );
     timer.unref();
     session.once("connect", () => {
       clearTimeout(timer);

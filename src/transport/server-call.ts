@@ -65,7 +65,8 @@ function onDeadline(core: ServerCallCore): void {
 export function handlerErrorStatus(err: HandlerError): { code: status; details: string } {
   const c = err.code;
   const code = typeof c === "number" && Number.isInteger(c) && c >= 0 && c <= 16 ? (c as status) : status.UNKNOWN;
-  const details = typeof err.details === "string" ? err.details : typeof err.message === "string" ? err.message : "Unknown error";
+  const details =
+    typeof err.details === "string" ? err.details : typeof err.message === "string" ? err.message : "Unknown error";
   return { code, details };
 }
 
@@ -89,7 +90,13 @@ export class ServerCallCore {
   done = false;
   cancelled = false;
 
-  constructor(wire: ServerWireStream, headers: WireHeaders, entry: MethodEntry, ctx: ServerCallContext, timeoutMs: number | undefined) {
+  constructor(
+    wire: ServerWireStream,
+    headers: WireHeaders,
+    entry: MethodEntry,
+    ctx: ServerCallContext,
+    timeoutMs: number | undefined,
+  ) {
     this.wire = wire;
     this.reqHeaders = headers;
     this.entry = entry;
@@ -218,7 +225,7 @@ export class ServerCallCore {
 }
 
 // The mixin pattern needs constructors typed `any[]` (TypeScript's rule); nothing `any` leaves this file.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: TypeScript requires any[] for mixin constructors
 type Ctor<T> = new (...args: any[]) => T;
 
 /** Adds grpc-js's ServerSurfaceCall methods to an EventEmitter or stream class. */
@@ -258,7 +265,7 @@ function sink<B extends Ctor<Writable & { core: ServerCallCore }>>(Base: B) {
     trailer: Metadata | undefined;
     /** @internal */
     pendingError: HandlerError | undefined;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: mixin constructor, see Ctor
     constructor(...args: any[]) {
       super(...args);
       // grpc-js: an 'error' emitted on a response stream becomes the call's status.

@@ -18,10 +18,10 @@ import {
   FastServerReadableStream,
   FastServerUnaryCall,
   FastServerWritableStream,
-  ServerCallCore,
   type MethodEntry,
   type MethodKind,
   type ServerCallContext,
+  ServerCallCore,
   type UnaryCallback,
 } from "./server-call.ts";
 import { parseTimeout } from "./status.ts";
@@ -53,7 +53,6 @@ export interface FastServerTls {
   requireClientCert?: boolean;
 }
 
-
 /** A gRPC server on a Unix socket, wire-compatible with grpc-go and grpc-js peers. */
 export class FastServer implements ServiceRegistrar {
   private readonly methods = new Map<string, MethodEntry>();
@@ -70,13 +69,24 @@ export class FastServer implements ServiceRegistrar {
 
   /** Registers every method of `service`; the implementation is looked up by method name, as grpc-js does. */
   addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void {
-    if (this.h2) throw new TransportError("TRANSPORT_SERVER_STARTED", "addService() after bindAsync(): register services before binding.");
+    if (this.h2)
+      throw new TransportError(
+        "TRANSPORT_SERVER_STARTED",
+        "addService() after bindAsync(): register services before binding.",
+      );
     for (const [name, def] of Object.entries(service)) {
       let fn: unknown = implementation[name];
       if (fn === undefined && typeof def.originalName === "string") fn = implementation[def.originalName];
       if (typeof fn !== "function") continue; // grpc-js answers UNIMPLEMENTED for missing methods; so do we
-      if (this.methods.has(def.path)) throw new TransportError("TRANSPORT_SERVICE_INVALID", `method ${def.path} is already registered.`);
-      const kind: MethodKind = def.requestStream ? (def.responseStream ? "bidi" : "clientStream") : def.responseStream ? "serverStream" : "unary";
+      if (this.methods.has(def.path))
+        throw new TransportError("TRANSPORT_SERVICE_INVALID", `method ${def.path} is already registered.`);
+      const kind: MethodKind = def.requestStream
+        ? def.responseStream
+          ? "bidi"
+          : "clientStream"
+        : def.responseStream
+          ? "serverStream"
+          : "unary";
       this.methods.set(def.path, {
         path: def.path,
         kind,
@@ -92,11 +102,16 @@ export class FastServer implements ServiceRegistrar {
    * credentials (their PEMs are used as they are), or PEMs directly.
    * `callback` gets the error, or null and port 1 (grpc-js's answer for Unix sockets).
    */
-  bindAsync(port: string, credentials: ServerCredentials | FastServerTls | null, callback: (err: Error | null, port: number) => void): void {
+  bindAsync(
+    port: string,
+    credentials: ServerCredentials | FastServerTls | null,
+    callback: (err: Error | null, port: number) => void,
+  ): void {
     let path: string;
     let tlsOpts: FastServerTls | undefined;
     try {
-      if (this.h2) throw new TransportError("TRANSPORT_SERVER_STARTED", "FastServer is already bound; one socket per server.");
+      if (this.h2)
+        throw new TransportError("TRANSPORT_SERVER_STARTED", "FastServer is already bound; one socket per server.");
       path = unixPath(port);
       tlsOpts = tlsFrom(credentials);
     } catch (err) {
@@ -104,14 +119,23 @@ export class FastServer implements ServiceRegistrar {
       return;
     }
     this.ctx = { maxSendMessageLength: this.ctx.maxSendMessageLength, peer: `unix:${path}` };
-    const pems: ServerTlsPems | undefined = tlsOpts && { ca: tlsOpts.ca, key: tlsOpts.key, cert: tlsOpts.cert, requireClientCert: tlsOpts.requireClientCert ?? true };
-    const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined => this.onStream(wire, headers);
+    const pems: ServerTlsPems | undefined = tlsOpts && {
+      ca: tlsOpts.ca,
+      key: tlsOpts.key,
+      cert: tlsOpts.cert,
+      requireClientCert: tlsOpts.requireClientCert ?? true,
+    };
+    const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined =>
+      this.onStream(wire, headers);
     const engine = this.useNodeHttp2 ? nodeServerEngine(pems, dispatch) : frameServerEngine(pems, dispatch);
     this.h2 = engine;
     engine.listen(path, (err) => {
       if (!err) return callback(null, 1);
       this.h2 = undefined;
-      callback(new TransportError("TRANSPORT_BIND_FAILED", `cannot listen on ${path}: ${err.message}`, { cause: err }), 0);
+      callback(
+        new TransportError("TRANSPORT_BIND_FAILED", `cannot listen on ${path}: ${err.message}`, { cause: err }),
+        0,
+      );
     });
   }
 
@@ -134,13 +158,22 @@ export class FastServer implements ServiceRegistrar {
     const ct = headers["content-type"];
     if (typeof ct !== "string" || !ct.startsWith("application/grpc")) {
       // Not gRPC: a Trailers-Only answer names the problem (HTTP 415 would need another code path per engine).
-      wire.finish({ "grpc-status": String(status.INTERNAL), "grpc-message": `unsupported content-type ${JSON.stringify(ct)}` }, false);
+      wire.finish(
+        { "grpc-status": String(status.INTERNAL), "grpc-message": `unsupported content-type ${JSON.stringify(ct)}` },
+        false,
+      );
       return undefined;
     }
     const path = headers[":path"];
     const entry = typeof path === "string" ? this.methods.get(path) : undefined;
     if (!entry) {
-      wire.finish({ "grpc-status": String(status.UNIMPLEMENTED), "grpc-message": `The server does not implement the method ${String(path)}` }, false);
+      wire.finish(
+        {
+          "grpc-status": String(status.UNIMPLEMENTED),
+          "grpc-message": `The server does not implement the method ${String(path)}`,
+        },
+        false,
+      );
       return undefined;
     }
     const core = new ServerCallCore(wire, headers, entry, this.ctx, parseTimeout(headers["grpc-timeout"]));
@@ -183,7 +216,10 @@ class IncomingCall implements ServerWireSink {
     if (this.core.done) return;
     if (this.deframer.push(chunk, this.onMessage)) return;
     if (this.deframer.failure === "too-large") {
-      this.core.sendStatus(status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`);
+      this.core.sendStatus(
+        status.RESOURCE_EXHAUSTED,
+        `Received message larger than max (${this.deframer.failedLength} vs. ${this.deframer.maxLength})`,
+      );
     } else {
       this.core.sendStatus(status.INTERNAL, "Received a message with an invalid compression flag");
     }
@@ -211,7 +247,10 @@ class IncomingCall implements ServerWireSink {
       return;
     }
     if (this.count !== 1) {
-      core.sendStatus(status.UNIMPLEMENTED, `Expected exactly one request message for ${core.entry.path}, received ${this.count}`);
+      core.sendStatus(
+        status.UNIMPLEMENTED,
+        `Expected exactly one request message for ${core.entry.path}, received ${this.count}`,
+      );
       return;
     }
     if (core.entry.kind === "unary") {
@@ -242,10 +281,16 @@ class IncomingCall implements ServerWireSink {
     this.request = msg;
   }
 
-  private invoke(call: FastServerUnaryCall | FastServerReadableStream | FastServerWritableStream | FastServerDuplexStream, cb?: UnaryCallback): void {
+  private invoke(
+    call: FastServerUnaryCall | FastServerReadableStream | FastServerWritableStream | FastServerDuplexStream,
+    cb?: UnaryCallback,
+  ): void {
     const core = this.core;
     const thrown = (err: unknown): void => {
-      core.sendStatus(status.UNKNOWN, `Server method handler threw error ${err instanceof Error ? err.message : String(err)}`);
+      core.sendStatus(
+        status.UNKNOWN,
+        `Server method handler threw error ${err instanceof Error ? err.message : String(err)}`,
+      );
     };
     try {
       const r = core.entry.handler(call, cb);
@@ -277,7 +322,10 @@ function tlsFrom(creds: ServerCredentials | FastServerTls | null): FastServerTls
   const ctx = creds._getSecureContextOptions();
   const ctor = creds._getConstructorOptions();
   if (!ctx?.key || !ctx.cert || !ctx.ca) {
-    throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "FastServer needs TLS credentials with a key, a certificate and a CA (grpc.ServerCredentials.createSsl(ca, [pair], true)).");
+    throw new TransportError(
+      "TRANSPORT_CREDENTIALS_INVALID",
+      "FastServer needs TLS credentials with a key, a certificate and a CA (grpc.ServerCredentials.createSsl(ca, [pair], true)).",
+    );
   }
   const pems = (v: unknown): string | Buffer | (string | Buffer)[] => v as string | Buffer | (string | Buffer)[];
   return { ca: pems(ctx.ca), key: pems(ctx.key), cert: pems(ctx.cert), requireClientCert: ctor?.requestCert === true };

@@ -4,26 +4,26 @@
  * set); a later issue appends the scheduler, controller-manager, containerd
  * and kubelet to `components`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KubeApiserver } from './apiserver.ts';
-import { kubectlBinary } from './binaries.ts';
-import { generateCerts } from './certs.ts';
-import type { ClusterContext, Component } from './component.ts';
-import { HarnessError } from './errors.ts';
-import { Etcd } from './etcd.ts';
-import { writeKubeconfig } from './kubeconfig.ts';
-import { run, runOk, type CommandResult } from './kubectl.ts';
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KubeApiserver } from "./apiserver.ts";
+import { kubectlBinary } from "./binaries.ts";
+import { generateCerts } from "./certs.ts";
+import type { ClusterContext, Component } from "./component.ts";
+import { HarnessError } from "./errors.ts";
+import { Etcd } from "./etcd.ts";
+import { writeKubeconfig } from "./kubeconfig.ts";
+import { type CommandResult, run, runOk } from "./kubectl.ts";
 
 /** A running etcd + kube-apiserver (+ later a node). */
 export class TestCluster {
   readonly ctx: ClusterContext;
   readonly components: Component[];
-  #started = false;
+  private isStarted = false;
 
   constructor(components?: Component[]) {
-    const dir = mkdtempSync(join(tmpdir(), 'podplug-cluster-'));
+    const dir = mkdtempSync(join(tmpdir(), "podplug-cluster-"));
     this.ctx = { dir, certs: generateCerts(dir), endpoints: new Map() };
     this.components = components ?? [new Etcd(), new KubeApiserver()];
   }
@@ -32,7 +32,7 @@ export class TestCluster {
   async start(): Promise<void> {
     try {
       for (const c of this.components) await c.start(this.ctx);
-      this.#started = true;
+      this.isStarted = true;
     } catch (err) {
       await this.stop();
       throw err;
@@ -42,14 +42,18 @@ export class TestCluster {
   /** Stops every component in reverse order and removes the run folder unless PODPLUG_KEEP_CLUSTER is set. */
   async stop(): Promise<void> {
     for (const c of [...this.components].reverse()) await c.stop();
-    this.#started = false;
+    this.isStarted = false;
     if (!process.env.PODPLUG_KEEP_CLUSTER) rmSync(this.ctx.dir, { recursive: true, force: true });
   }
 
   /** The component named `name`. */
   component(name: string): Component {
     const c = this.components.find((x) => x.name === name);
-    if (!c) throw new HarnessError('PODPLUG_CLUSTER_START_FAILED', `no component ${name} in this cluster (have ${this.components.map((x) => x.name).join(', ')})`);
+    if (!c)
+      throw new HarnessError(
+        "PODPLUG_CLUSTER_START_FAILED",
+        `no component ${name} in this cluster (have ${this.components.map((x) => x.name).join(", ")})`,
+      );
     return c;
   }
 
@@ -62,20 +66,21 @@ export class TestCluster {
 
   /** The admin kubeconfig path. */
   get kubeconfig(): string {
-    if (!this.ctx.kubeconfig) throw new HarnessError('PODPLUG_CLUSTER_NOT_READY', 'the cluster has no kubeconfig yet: await start() first');
+    if (!this.ctx.kubeconfig)
+      throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the cluster has no kubeconfig yet: await start() first");
     return this.ctx.kubeconfig;
   }
 
   /** The apiserver URL. */
   get server(): string {
-    const s = this.ctx.endpoints.get('apiserver');
-    if (!s) throw new HarnessError('PODPLUG_CLUSTER_NOT_READY', 'the apiserver has not started: await start() first');
+    const s = this.ctx.endpoints.get("apiserver");
+    if (!s) throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the apiserver has not started: await start() first");
     return s;
   }
 
   /** Writes (once) and returns a kubeconfig that impersonates `user`. */
   impersonatingKubeconfig(user: string): string {
-    const path = join(this.ctx.dir, `kubeconfig-as-${user.replace(/[^a-zA-Z0-9-]/g, '_')}`);
+    const path = join(this.ctx.dir, `kubeconfig-as-${user.replace(/[^a-zA-Z0-9-]/g, "_")}`);
     writeKubeconfig(path, this.server, this.ctx.certs, user);
     return path;
   }
@@ -96,6 +101,6 @@ export class TestCluster {
   }
 
   get started(): boolean {
-    return this.#started;
+    return this.isStarted;
   }
 }

@@ -3,7 +3,7 @@
  * stops them in reverse; a later issue adds the scheduler, controller-manager,
  * kubelet and containerd as more of these.
  */
-import type { ClusterCerts } from './certs.ts';
+import type { ClusterCerts } from "./certs.ts";
 
 /** What every component may read when it starts. */
 export interface ClusterContext {

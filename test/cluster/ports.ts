@@ -1,15 +1,15 @@
 /** Free loopback TCP ports for the components of one run. */
-import { createServer } from 'node:net';
+import { createServer } from "node:net";
 
 /** A port the kernel reports free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      const port = typeof addr === "object" && addr ? addr.port : 0;
       srv.close(() => resolve(port));
     });
   });

@@ -2,7 +2,7 @@
  * One cluster for every test file that asks for it: started by the first
  * file's `before`, stopped by mocha's root `after` once all files ran.
  */
-import { TestCluster } from './cluster.ts';
+import { TestCluster } from "./cluster.ts";
 
 let shared: Promise<TestCluster> | undefined;
 

@@ -1,5 +1,5 @@
 /** Polling helpers for the harness and the tests. */
-import { HarnessError } from './errors.ts';
+import { HarnessError } from "./errors.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -7,8 +7,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Polls `check` every `intervalMs` until it returns a value other than
  * undefined/false; throws PODPLUG_CLUSTER_NOT_READY naming `what` on timeout.
  */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000, intervalMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -17,12 +21,14 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       if (v !== undefined && v !== false) return v;
     } catch (err) {
       // A dead process will not become ready: say so at once.
-      if ((err as { code?: string }).code === 'PODPLUG_CLUSTER_START_FAILED') throw err;
+      if ((err as { code?: string }).code === "PODPLUG_CLUSTER_START_FAILED") throw err;
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new HarnessError('PODPLUG_CLUSTER_NOT_READY',
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message ?? String(last)})` : ''}`);
+      throw new HarnessError(
+        "PODPLUG_CLUSTER_NOT_READY",
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message ?? String(last)})` : ""}`,
+      );
     }
     await sleep(intervalMs);
   }

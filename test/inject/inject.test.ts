@@ -1,17 +1,18 @@
-import assert from 'node:assert/strict';
-import type { V1PodTemplateSpec } from '@kubernetes/client-node';
-import { inject } from '../../src/inject/inject.ts';
-import { AGENT_CONTAINER, PLUGINS_ANNOTATION, SOCKET_ROOT, SOCKET_VOLUME } from '../../src/inject/conventions.ts';
-import type { Plugin } from '../../src/inject/types.ts';
+import assert from "node:assert/strict";
+import type { V1PodTemplateSpec } from "@kubernetes/client-node";
+import { AGENT_CONTAINER, PLUGINS_ANNOTATION, SOCKET_ROOT, SOCKET_VOLUME } from "../../src/inject/conventions.ts";
+import { inject } from "../../src/inject/inject.ts";
+import type { Plugin } from "../../src/inject/types.ts";
 
-function plugin(name: string, over: Partial<Plugin['spec']> = {}): Plugin {
+function plugin(name: string, over: Partial<Plugin["spec"]> = {}): Plugin {
   return {
-    apiVersion: 'podplug.io/v1alpha1', kind: 'Plugin',
-    metadata: { name, namespace: 'default' },
+    apiVersion: "podplug.io/v1alpha1",
+    kind: "Plugin",
+    metadata: { name, namespace: "default" },
     spec: {
       image: `example/${name}:1`,
-      handshake: { magicCookieKey: 'BASIC_PLUGIN', magicCookieValue: 'hello', protocolVersions: [2, 1] },
-      selector: { matchLabels: { app: 'host' } },
+      handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [2, 1] },
+      selector: { matchLabels: { app: "host" } },
       ...over,
     },
   };
@@ -19,148 +20,270 @@ function plugin(name: string, over: Partial<Plugin['spec']> = {}): Plugin {
 
 function template(): V1PodTemplateSpec {
   return {
-    metadata: { labels: { app: 'host' }, annotations: { team: 'a' } },
+    metadata: { labels: { app: "host" }, annotations: { team: "a" } },
     spec: {
-      initContainers: [{ name: 'migrate', image: 'm:1' }],
+      initContainers: [{ name: "migrate", image: "m:1" }],
       containers: [
-        { name: 'host', image: 'h:1', env: [{ name: 'A', value: '1' }], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
-        { name: 'proxy', image: 'p:1' },
+        {
+          name: "host",
+          image: "h:1",
+          env: [{ name: "A", value: "1" }],
+          volumeMounts: [{ name: "data", mountPath: "/data" }],
+        },
+        { name: "proxy", image: "p:1" },
       ],
-      volumes: [{ name: 'data', emptyDir: {} }],
+      volumes: [{ name: "data", emptyDir: {} }],
     },
   };
 }
 
-describe('inject (pure)', () => {
-  it('adds the agent first, then one native sidecar per plugin sorted by name, before the user init containers', () => {
-    const out = inject(template(), [plugin('kv'), plugin('counter')], { agentImage: 'agent:1' });
-    assert.deepEqual(out.spec!.initContainers!.map((c) => c.name), [AGENT_CONTAINER, 'podplug-counter', 'podplug-kv', 'migrate']);
-    for (const c of out.spec!.initContainers!.slice(0, 3)) assert.equal(c.restartPolicy, 'Always');
-    assert.equal(out.spec!.initContainers![0]!.image, 'agent:1');
+describe("inject (pure)", () => {
+  it("adds the agent first, then one native sidecar per plugin sorted by name, before the user init containers", () => {
+    const out = inject(template(), [plugin("kv"), plugin("counter")], { agentImage: "agent:1" });
+    assert.deepEqual(
+      out.spec!.initContainers!.map((c) => c.name),
+      [AGENT_CONTAINER, "podplug-counter", "podplug-kv", "migrate"],
+    );
+    for (const c of out.spec!.initContainers!.slice(0, 3)) assert.equal(c.restartPolicy, "Always");
+    assert.equal(out.spec!.initContainers![0]!.image, "agent:1");
   });
 
-  it('sets the handshake environment of docs/architecture.md on the plugin', () => {
-    const out = inject(template(), [plugin('kv', { env: [{ name: 'EXTRA', value: 'x' }] })]);
-    const c = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
+  it("sets the handshake environment of docs/architecture.md on the plugin", () => {
+    const out = inject(template(), [plugin("kv", { env: [{ name: "EXTRA", value: "x" }] })]);
+    const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
     assert.deepEqual(env, {
-      BASIC_PLUGIN: 'hello',
-      PLUGIN_PROTOCOL_VERSIONS: '1,2',
-      PLUGIN_UNIX_SOCKET_DIR: '/var/run/podplug/kv',
-      PODPLUG_PLUGIN_NAME: 'kv',
-      PODPLUG_HANDSHAKE_FILE: '/var/run/podplug/kv/handshake',
-      EXTRA: 'x',
+      BASIC_PLUGIN: "hello",
+      PLUGIN_PROTOCOL_VERSIONS: "1,2",
+      PLUGIN_UNIX_SOCKET_DIR: "/var/run/podplug/kv",
+      PODPLUG_PLUGIN_NAME: "kv",
+      PODPLUG_HANDSHAKE_FILE: "/var/run/podplug/kv/handshake",
+      EXTRA: "x",
     });
   });
 
-  it('mounts only the plugin sub-folder in the plugin and the whole volume in every host container', () => {
-    const out = inject(template(), [plugin('kv')]);
-    const c = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
-    assert.deepEqual(c.volumeMounts, [{ name: SOCKET_VOLUME, mountPath: '/var/run/podplug/kv', subPath: 'kv' }]);
+  it("mounts only the plugin sub-folder in the plugin and the whole volume in every host container", () => {
+    const out = inject(template(), [plugin("kv")]);
+    const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
+    assert.deepEqual(c.volumeMounts, [{ name: SOCKET_VOLUME, mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
     for (const h of out.spec!.containers) {
-      assert.ok(h.volumeMounts!.some((m) => m.name === SOCKET_VOLUME && m.mountPath === SOCKET_ROOT && !m.subPath), h.name);
-      assert.equal(h.env!.find((e) => e.name === 'PODPLUG_PLUGINS')!.value, 'kv');
-      assert.equal(h.env!.find((e) => e.name === 'PODPLUG_SOCKET_ROOT')!.value, SOCKET_ROOT);
+      assert.ok(
+        h.volumeMounts!.some((m) => m.name === SOCKET_VOLUME && m.mountPath === SOCKET_ROOT && !m.subPath),
+        h.name,
+      );
+      assert.equal(h.env!.find((e) => e.name === "PODPLUG_PLUGINS")!.value, "kv");
+      assert.equal(h.env!.find((e) => e.name === "PODPLUG_SOCKET_ROOT")!.value, SOCKET_ROOT);
     }
-    assert.deepEqual(out.spec!.volumes!.map((v) => v.name), ['data', SOCKET_VOLUME]);
-    assert.equal(out.metadata!.annotations![PLUGINS_ANNOTATION], 'kv');
-    assert.equal(out.metadata!.annotations!.team, 'a');
+    assert.deepEqual(
+      out.spec!.volumes!.map((v) => v.name),
+      ["data", SOCKET_VOLUME],
+    );
+    assert.equal(out.metadata!.annotations![PLUGINS_ANNOTATION], "kv");
+    assert.equal(out.metadata!.annotations!.team, "a");
   });
 
-  it('probes the plugin with httpGet on the agent, with the Plugin\'s timing over the defaults', () => {
-    const out = inject(template(), [plugin('kv', { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
-    const c = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
-    assert.deepEqual(c.livenessProbe, { httpGet: { path: '/livez/kv', port: 9801 }, initialDelaySeconds: 5, periodSeconds: 7, timeoutSeconds: 2, failureThreshold: 5 });
-    assert.equal(c.readinessProbe!.httpGet!.path, '/readyz/kv');
+  it("probes the plugin with httpGet on the agent, with the Plugin's timing over the defaults", () => {
+    const out = inject(template(), [plugin("kv", { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
+    const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
+    assert.deepEqual(c.livenessProbe, {
+      httpGet: { path: "/livez/kv", port: 9801 },
+      initialDelaySeconds: 5,
+      periodSeconds: 7,
+      timeoutSeconds: 2,
+      failureThreshold: 5,
+    });
+    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv");
   });
 
-  it('gives every injected container a securityContext that passes the restricted standard', () => {
-    const out = inject(template(), [plugin('kv')]);
+  it("gives every injected container a securityContext that passes the restricted standard", () => {
+    const out = inject(template(), [plugin("kv")]);
     for (const c of out.spec!.initContainers!.slice(0, 2)) {
       assert.equal(c.securityContext!.allowPrivilegeEscalation, false);
-      assert.deepEqual(c.securityContext!.capabilities!.drop, ['ALL']);
+      assert.deepEqual(c.securityContext!.capabilities!.drop, ["ALL"]);
       assert.equal(c.securityContext!.runAsNonRoot, true);
-      assert.equal(c.securityContext!.seccompProfile!.type, 'RuntimeDefault');
+      assert.equal(c.securityContext!.seccompProfile!.type, "RuntimeDefault");
     }
   });
 
-  it('copies image, command, args, pull policy and resources', () => {
-    const out = inject(template(), [plugin('kv', { command: ['/kv'], args: ['-v'], imagePullPolicy: 'Never', resources: { limits: { memory: '64Mi' } } })]);
-    const c = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
-    assert.equal(c.image, 'example/kv:1');
-    assert.deepEqual([c.command, c.args, c.imagePullPolicy], [['/kv'], ['-v'], 'Never']);
-    assert.deepEqual(c.resources, { limits: { memory: '64Mi' } });
+  it("copies image, command, args, pull policy and resources", () => {
+    const out = inject(template(), [
+      plugin("kv", {
+        command: ["/kv"],
+        args: ["-v"],
+        imagePullPolicy: "Never",
+        resources: { limits: { memory: "64Mi" } },
+      }),
+    ]);
+    const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
+    assert.equal(c.image, "example/kv:1");
+    assert.deepEqual([c.command, c.args, c.imagePullPolicy], [["/kv"], ["-v"], "Never"]);
+    assert.deepEqual(c.resources, { limits: { memory: "64Mi" } });
   });
 
-  it('is idempotent and does not mutate its input', () => {
+  it("is idempotent and does not mutate its input", () => {
     const t = template();
     const before = structuredClone(t);
-    const once = inject(t, [plugin('kv'), plugin('counter')]);
+    const once = inject(t, [plugin("kv"), plugin("counter")]);
     assert.deepEqual(t, before);
-    assert.deepEqual(inject(once, [plugin('kv'), plugin('counter')]), once);
+    assert.deepEqual(inject(once, [plugin("kv"), plugin("counter")]), once);
   });
 
-  it('with no Plugins removes exactly what it added', () => {
+  it("with no Plugins removes exactly what it added", () => {
     const t = template();
-    assert.deepEqual(inject(inject(t, [plugin('kv')]), []), t);
-    assert.deepEqual(inject(inject(t, [plugin('kv'), plugin('b')]), [plugin('b')]), inject(t, [plugin('b')]));
+    assert.deepEqual(inject(inject(t, [plugin("kv")]), []), t);
+    assert.deepEqual(inject(inject(t, [plugin("kv"), plugin("b")]), [plugin("b")]), inject(t, [plugin("b")]));
   });
 
-  it('leaves a host container with the podplug- prefix alone when no sidecar takes its name', () => {
-    const out = inject({ spec: { containers: [{ name: 'podplug-proxy' }] } }, [plugin('kv')]);
-    assert.deepEqual(out.spec!.containers.map((c) => c.name), ['podplug-proxy']);
+  it("leaves a host container with the podplug- prefix alone when no sidecar takes its name", () => {
+    const out = inject({ spec: { containers: [{ name: "podplug-proxy" }] } }, [plugin("kv")]);
+    assert.deepEqual(
+      out.spec!.containers.map((c) => c.name),
+      ["podplug-proxy"],
+    );
   });
 
-  it('can leave out the agent and probes (the local runtime probes itself)', () => {
-    const out = inject(template(), [plugin('kv')], { agentImage: false });
-    assert.deepEqual(out.spec!.initContainers!.map((c) => c.name), ['podplug-kv', 'migrate']);
+  it("can leave out the agent and probes (the local runtime probes itself)", () => {
+    const out = inject(template(), [plugin("kv")], { agentImage: false });
+    assert.deepEqual(
+      out.spec!.initContainers!.map((c) => c.name),
+      ["podplug-kv", "migrate"],
+    );
     assert.equal(out.spec!.initContainers![0]!.livenessProbe, undefined);
   });
 
-  describe('AutoMTLS (options.autoMTLS, as the operator injects)', () => {
-    it('gives the plugin PLUGIN_CLIENT_CERT from its Secret and mounts the host certificate into the hosts and the agent', () => {
-      const out = inject(template(), [plugin('kv', { autoMTLS: true }), plugin('plain')], { autoMTLS: true });
-      const kv = out.spec!.initContainers!.find((x) => x.name === 'podplug-kv')!;
-      assert.deepEqual(kv.env!.find((e) => e.name === 'PLUGIN_CLIENT_CERT'), {
-        name: 'PLUGIN_CLIENT_CERT', valueFrom: { secretKeyRef: { name: 'podplug-kv-mtls', key: 'tls.crt' } },
-      });
-      assert.equal(out.spec!.initContainers!.find((x) => x.name === 'podplug-plain')!.env!.some((e) => e.name === 'PLUGIN_CLIENT_CERT'), false);
+  describe("AutoMTLS (options.autoMTLS, as the operator injects)", () => {
+    it("gives the plugin PLUGIN_CLIENT_CERT from its Secret and mounts the host certificate into the hosts and the agent", () => {
+      const out = inject(template(), [plugin("kv", { autoMTLS: true }), plugin("plain")], { autoMTLS: true });
+      const kv = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
+      assert.deepEqual(
+        kv.env!.find((e) => e.name === "PLUGIN_CLIENT_CERT"),
+        {
+          name: "PLUGIN_CLIENT_CERT",
+          valueFrom: { secretKeyRef: { name: "podplug-kv-mtls", key: "tls.crt" } },
+        },
+      );
+      assert.equal(
+        out
+          .spec!.initContainers!.find((x) => x.name === "podplug-plain")!
+          .env!.some((e) => e.name === "PLUGIN_CLIENT_CERT"),
+        false,
+      );
       // The plugin itself never sees the key.
-      assert.deepEqual(kv.volumeMounts!.map((m) => m.name), [SOCKET_VOLUME]);
-      assert.deepEqual(out.spec!.volumes!.find((v) => v.name === 'podplug-mtls-kv'), { name: 'podplug-mtls-kv', secret: { secretName: 'podplug-kv-mtls', defaultMode: 0o444 } });
+      assert.deepEqual(
+        kv.volumeMounts!.map((m) => m.name),
+        [SOCKET_VOLUME],
+      );
+      assert.deepEqual(
+        out.spec!.volumes!.find((v) => v.name === "podplug-mtls-kv"),
+        { name: "podplug-mtls-kv", secret: { secretName: "podplug-kv-mtls", defaultMode: 0o444 } },
+      );
       for (const c of [...out.spec!.containers, out.spec!.initContainers![0]!]) {
-        assert.ok(c.volumeMounts!.some((m) => m.name === 'podplug-mtls-kv' && m.mountPath === '/var/run/podplug-mtls/kv' && m.readOnly), c.name);
-        assert.equal(c.env!.find((e) => e.name === 'PODPLUG_MTLS_ROOT')?.value, '/var/run/podplug-mtls', c.name);
+        assert.ok(
+          c.volumeMounts!.some(
+            (m) => m.name === "podplug-mtls-kv" && m.mountPath === "/var/run/podplug-mtls/kv" && m.readOnly,
+          ),
+          c.name,
+        );
+        assert.equal(c.env!.find((e) => e.name === "PODPLUG_MTLS_ROOT")?.value, "/var/run/podplug-mtls", c.name);
       }
     });
 
-    it('stays idempotent and is removed with the Plugin', () => {
+    it("stays idempotent and is removed with the Plugin", () => {
       const t = template();
-      const once = inject(t, [plugin('kv', { autoMTLS: true })], { autoMTLS: true });
-      assert.deepEqual(inject(once, [plugin('kv', { autoMTLS: true })], { autoMTLS: true }), once);
+      const once = inject(t, [plugin("kv", { autoMTLS: true })], { autoMTLS: true });
+      assert.deepEqual(inject(once, [plugin("kv", { autoMTLS: true })], { autoMTLS: true }), once);
       assert.deepEqual(inject(once, [], { autoMTLS: true }), t);
     });
 
-    it('without the option (the local runtime) injects no Secret references', () => {
-      const out = inject(template(), [plugin('kv', { autoMTLS: true })]);
-      assert.ok(!JSON.stringify(out).includes('podplug-kv-mtls'));
+    it("without the option (the local runtime) injects no Secret references", () => {
+      const out = inject(template(), [plugin("kv", { autoMTLS: true })]);
+      assert.ok(!JSON.stringify(out).includes("podplug-kv-mtls"));
     });
   });
 
-  describe('bad input', () => {
+  describe("bad input", () => {
     const cases: [string, () => unknown, string, RegExp][] = [
-      ['a template without containers', () => inject({ spec: undefined }, [plugin('kv')]), 'PODPLUG_INJECT_INVALID_TEMPLATE', /no containers/],
-      ['a non-object template', () => inject(null as unknown as V1PodTemplateSpec, []), 'PODPLUG_INJECT_INVALID_TEMPLATE', /template\.spec\.containers/],
-      ['the same Plugin twice', () => inject(template(), [plugin('kv'), plugin('kv')]), 'PODPLUG_INJECT_DUPLICATE_PLUGIN', /kv is given twice/],
-      ['a name with dots', () => inject(template(), [plugin('a.b')]), 'PODPLUG_INJECT_INVALID_PLUGIN', /metadata\.name/],
-      ['the reserved name agent', () => inject(template(), [plugin('agent')]), 'PODPLUG_INJECT_INVALID_PLUGIN', /not "agent"/],
-      ['no image', () => inject(template(), [plugin('kv', { image: '' })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /spec\.image/],
-      ['a cookie key that is no env name', () => inject(template(), [plugin('kv', { handshake: { magicCookieKey: '1 X', magicCookieValue: 'v', protocolVersions: [1] } })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /magicCookieKey/],
-      ['an empty cookie value', () => inject(template(), [plugin('kv', { handshake: { magicCookieKey: 'K', magicCookieValue: '', protocolVersions: [1] } })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /magicCookieValue/],
-      ['no protocol version', () => inject(template(), [plugin('kv', { handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [] } })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /protocolVersions/],
-      ['a reserved env name', () => inject(template(), [plugin('kv', { env: [{ name: 'PLUGIN_X', value: '1' }] })]), 'PODPLUG_INJECT_INVALID_PLUGIN', /reserved/],
-      ['a host container named like a sidecar', () => inject({ spec: { containers: [{ name: 'podplug-kv' }] } }, [plugin('kv')]), 'PODPLUG_INJECT_NAME_CONFLICT', /podplug-kv has the name of a sidecar podplug injects .*rename it/],
-      ['a host container named like the agent', () => inject({ spec: { containers: [{ name: 'podplug-agent' }] } }, [plugin('kv')]), 'PODPLUG_INJECT_NAME_CONFLICT', /podplug-agent/],
+      [
+        "a template without containers",
+        () => inject({ spec: undefined }, [plugin("kv")]),
+        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        /no containers/,
+      ],
+      [
+        "a non-object template",
+        () => inject(null as unknown as V1PodTemplateSpec, []),
+        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        /template\.spec\.containers/,
+      ],
+      [
+        "the same Plugin twice",
+        () => inject(template(), [plugin("kv"), plugin("kv")]),
+        "PODPLUG_INJECT_DUPLICATE_PLUGIN",
+        /kv is given twice/,
+      ],
+      [
+        "a name with dots",
+        () => inject(template(), [plugin("a.b")]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /metadata\.name/,
+      ],
+      [
+        "the reserved name agent",
+        () => inject(template(), [plugin("agent")]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /not "agent"/,
+      ],
+      [
+        "no image",
+        () => inject(template(), [plugin("kv", { image: "" })]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /spec\.image/,
+      ],
+      [
+        "a cookie key that is no env name",
+        () =>
+          inject(template(), [
+            plugin("kv", { handshake: { magicCookieKey: "1 X", magicCookieValue: "v", protocolVersions: [1] } }),
+          ]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /magicCookieKey/,
+      ],
+      [
+        "an empty cookie value",
+        () =>
+          inject(template(), [
+            plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "", protocolVersions: [1] } }),
+          ]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /magicCookieValue/,
+      ],
+      [
+        "no protocol version",
+        () =>
+          inject(template(), [
+            plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [] } }),
+          ]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /protocolVersions/,
+      ],
+      [
+        "a reserved env name",
+        () => inject(template(), [plugin("kv", { env: [{ name: "PLUGIN_X", value: "1" }] })]),
+        "PODPLUG_INJECT_INVALID_PLUGIN",
+        /reserved/,
+      ],
+      [
+        "a host container named like a sidecar",
+        () => inject({ spec: { containers: [{ name: "podplug-kv" }] } }, [plugin("kv")]),
+        "PODPLUG_INJECT_NAME_CONFLICT",
+        /podplug-kv has the name of a sidecar podplug injects .*rename it/,
+      ],
+      [
+        "a host container named like the agent",
+        () => inject({ spec: { containers: [{ name: "podplug-agent" }] } }, [plugin("kv")]),
+        "PODPLUG_INJECT_NAME_CONFLICT",
+        /podplug-agent/,
+      ],
     ];
     for (const [what, fn, code, msg] of cases) {
       it(`refuses ${what} with ${code}`, () => {

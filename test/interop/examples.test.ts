@@ -6,15 +6,15 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { pino } from "pino";
-import { Client } from "../../src/host/index.ts";
+import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
-import { counterPlugin, handshake as counterHandshake } from "../../examples/counter/shared.ts";
+import { Client } from "../../src/host/index.ts";
 import { tempDir } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, runPeer, shq } from "./peers.ts";
 
 const quiet = pino({ level: "silent" });
 
-describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", function () {
+describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", () => {
   let tmp: ReturnType<typeof tempDir>;
   before(function () {
     this.timeout(15 * 60_000);
@@ -63,7 +63,11 @@ describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", function () {
       const { spawnSync } = await import("node:child_process");
       const env = { ...process.env, KV_PLUGIN: `exec ${shq(goPeer("grpc-plugin"))}` };
       const opts = { cwd: tmp.dir, env, encoding: "utf8" as const, timeout: 60_000 };
-      const put = spawnSync(process.execPath, [`${import.meta.dirname}/../../examples/kv/host.ts`, "put", "k", "v1"], opts);
+      const put = spawnSync(
+        process.execPath,
+        [`${import.meta.dirname}/../../examples/kv/host.ts`, "put", "k", "v1"],
+        opts,
+      );
       assert.equal(put.status, 0, put.stdout + put.stderr);
       const get = spawnSync(process.execPath, [`${import.meta.dirname}/../../examples/kv/host.ts`, "get", "k"], opts);
       assert.equal(get.status, 0, get.stdout + get.stderr);
@@ -84,10 +88,20 @@ describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", function () {
     });
 
     it("each callback runs in the Go host (gohost reports every AddHelper.Sum it serves)", async () => {
-      const r = await runPeer("gohost-counter", ["-cmd", nodeCommand("examples/counter/plugin.ts"), "put", "c", "2", "put", "c", "3", "get", "c"], { cwd: tmp.dir });
+      const r = await runPeer(
+        "gohost-counter",
+        ["-cmd", nodeCommand("examples/counter/plugin.ts"), "put", "c", "2", "put", "c", "3", "get", "c"],
+        { cwd: tmp.dir },
+      );
       assert.equal(r.code, 0, explain(r));
-      assert.deepEqual(eventsOf(r, "callback").map((e) => [e["a"], e["b"]]), [[0, 2], [2, 3]]);
-      assert.equal(eventsOf(r, "get")[0]?.["value"], 5);
+      assert.deepEqual(
+        eventsOf(r, "callback").map((e) => [e.a, e.b]),
+        [
+          [0, 2],
+          [2, 3],
+        ],
+      );
+      assert.equal(eventsOf(r, "get")[0]?.value, 5);
     });
 
     it("podplug's host serves the callback the Go example counter plugin dials back", async () => {
@@ -98,13 +112,21 @@ describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", function () {
         logger: quiet,
       });
       const calls: [bigint, bigint][] = [];
-      const helper = { sum: async (a: bigint, b: bigint) => (calls.push([a, b]), a + b) };
+      const helper = {
+        sum: async (a: bigint, b: bigint) => {
+          calls.push([a, b]);
+          return a + b;
+        },
+      };
       try {
         const counter = await client.dispense("counter");
         await counter.put("total", 40n, helper);
         await counter.put("total", 2n, helper);
         assert.equal(await counter.get("total"), 42n);
-        assert.deepEqual(calls, [[0n, 40n], [40n, 2n]]);
+        assert.deepEqual(calls, [
+          [0n, 40n],
+          [40n, 2n],
+        ]);
       } finally {
         await client.kill();
       }

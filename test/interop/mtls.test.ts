@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { HealthClient } from "../../src/gen/grpc/health/v1/health.ts";
 import { Client } from "../../src/host/index.ts";
 import { generateCertificate, handshakeFieldToCert } from "../../src/protocol/index.ts";
-import { HealthClient } from "../../src/gen/grpc/health/v1/health.ts";
-import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
-import { counterPlugin, handshake as counterHandshake } from "../../examples/counter/shared.ts";
 import { captureLogger, tempDir } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, runPeer } from "./peers.ts";
 
@@ -24,31 +24,47 @@ function check(address: string, creds: grpc.ChannelCredentials): Promise<grpc.Se
   });
 }
 
-describe("interop: AutoMTLS both ways (case 4)", function () {
+describe("interop: AutoMTLS both ways (case 4)", () => {
   before(function () {
     this.timeout(15 * 60_000);
     goPeersDir();
   });
 
   it("a Go host with AutoMTLS talks to a TS plugin, which refuses plaintext and foreign certificates", async () => {
-    const r = await runPeer("gohost", ["-automtls", "-cmd", nodeCommand("test/interop/fixtures/log-plugin.ts"), "put", "k", "secret", "get", "k", "rogue-dial"]);
+    const r = await runPeer("gohost", [
+      "-automtls",
+      "-cmd",
+      nodeCommand("test/interop/fixtures/log-plugin.ts"),
+      "put",
+      "k",
+      "secret",
+      "get",
+      "k",
+      "rogue-dial",
+    ]);
     assert.equal(r.code, 0, explain(r));
-    assert.equal(eventsOf(r, "get")[0]?.["value"], "secret");
+    assert.equal(eventsOf(r, "get")[0]?.value, "secret");
     const rogue = eventsOf(r, "rogue-dial")[0];
     assert.ok(rogue, explain(r));
-    assert.equal(rogue["plaintextRefused"], true, `plaintext call succeeded: ${JSON.stringify(rogue)}`);
-    assert.equal(rogue["wrongCertRefused"], true, `call with a foreign certificate succeeded: ${JSON.stringify(rogue)}`);
+    assert.equal(rogue.plaintextRefused, true, `plaintext call succeeded: ${JSON.stringify(rogue)}`);
+    assert.equal(rogue.wrongCertRefused, true, `call with a foreign certificate succeeded: ${JSON.stringify(rogue)}`);
   });
 
   it("without AutoMTLS the same Go host reaches the TS plugin in plaintext (the control for the test above)", async () => {
     const r = await runPeer("gohost", ["-cmd", nodeCommand("test/interop/fixtures/log-plugin.ts"), "rogue-dial"]);
     assert.equal(r.code, 0, explain(r));
-    assert.equal(eventsOf(r, "rogue-dial")[0]?.["plaintextRefused"], false, explain(r));
+    assert.equal(eventsOf(r, "rogue-dial")[0]?.plaintextRefused, false, explain(r));
   });
 
   it("a TS host with autoMTLS talks to a Go plugin, which refuses plaintext and foreign certificates", async () => {
     const { logger } = captureLogger("info");
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: goPeer("goplugin") }, autoMTLS: true, logger });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { command: goPeer("goplugin") },
+      autoMTLS: true,
+      logger,
+    });
     try {
       const kv = await client.dispense("kv");
       await kv.put("k", Buffer.from("secret"));
@@ -62,7 +78,10 @@ describe("interop: AutoMTLS both ways (case 4)", function () {
       // Trust the plugin's real certificate, but present one it never saw.
       const serverPem = handshakeFieldToCert(info.handshake.serverCert);
       const stranger = await generateCertificate();
-      const foreign = await check(info.handshake.address, grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(stranger.keyPem), Buffer.from(stranger.certPem)));
+      const foreign = await check(
+        info.handshake.address,
+        grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(stranger.keyPem), Buffer.from(stranger.certPem)),
+      );
       assert.ok(foreign, "the Go plugin accepted a certificate the host never sent it");
       assert.equal(foreign.code, grpc.status.UNAVAILABLE);
 
@@ -76,10 +95,17 @@ describe("interop: AutoMTLS both ways (case 4)", function () {
   it("broker callbacks run over mutual TLS too: Go host ↔ TS counter plugin", async () => {
     const work = tempDir("pm-");
     try {
-      const r = await runPeer("gohost-counter", ["-automtls", "-cmd", nodeCommand("examples/counter/plugin.ts"), "put", "c", "7", "get", "c"], { cwd: work.dir });
+      const r = await runPeer(
+        "gohost-counter",
+        ["-automtls", "-cmd", nodeCommand("examples/counter/plugin.ts"), "put", "c", "7", "get", "c"],
+        { cwd: work.dir },
+      );
       assert.equal(r.code, 0, explain(r));
-      assert.deepEqual(eventsOf(r, "callback").map((e) => [e["a"], e["b"]]), [[0, 7]]);
-      assert.equal(eventsOf(r, "get")[0]?.["value"], 7);
+      assert.deepEqual(
+        eventsOf(r, "callback").map((e) => [e.a, e.b]),
+        [[0, 7]],
+      );
+      assert.equal(eventsOf(r, "get")[0]?.value, 7);
     } finally {
       work.remove();
     }
@@ -88,11 +114,22 @@ describe("interop: AutoMTLS both ways (case 4)", function () {
   it("broker callbacks run over mutual TLS too: TS host ↔ go-plugin's bidirectional plugin", async () => {
     const work = tempDir("pm-");
     const { logger } = captureLogger("info");
-    const client = new Client({ handshake: counterHandshake, plugins: { counter: counterPlugin() }, cmd: { command: goPeer("bidir-plugin"), cwd: work.dir }, autoMTLS: true, logger });
+    const client = new Client({
+      handshake: counterHandshake,
+      plugins: { counter: counterPlugin() },
+      cmd: { command: goPeer("bidir-plugin"), cwd: work.dir },
+      autoMTLS: true,
+      logger,
+    });
     try {
       const counter = await client.dispense("counter");
       const calls: bigint[][] = [];
-      await counter.put("c", 7n, { sum: async (a, b) => (calls.push([a, b]), a + b) });
+      await counter.put("c", 7n, {
+        sum: async (a, b) => {
+          calls.push([a, b]);
+          return a + b;
+        },
+      });
       assert.equal(await counter.get("c"), 7n);
       assert.deepEqual(calls, [[0n, 7n]]);
     } finally {

@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import { Client, isPodplugError } from "../../src/host/index.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { Client, isPodplugError } from "../../src/host/index.ts";
 import { tempDir } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, ROOT, runPeer, startPlugin } from "./peers.ts";
 
-describe("interop: PLUGIN_MULTIPLEX_GRPC (case 6)", function () {
+describe("interop: PLUGIN_MULTIPLEX_GRPC (case 6)", () => {
   before(function () {
     this.timeout(15 * 60_000);
     goPeersDir();
@@ -32,13 +32,25 @@ describe("interop: PLUGIN_MULTIPLEX_GRPC (case 6)", function () {
   it("a Go host asking for multiplexing gets go-plugin's clear refusal from a TS plugin", async () => {
     const r = await runPeer("gohost", ["-mux", "-cmd", nodeCommand("test/interop/fixtures/log-plugin.ts"), "ping"]);
     assert.equal(r.code, 1, explain(r));
-    assert.equal(eventsOf(r, "error")[0]?.["error"], "client requested gRPC broker multiplexing but plugin does not support the feature");
+    assert.equal(
+      eventsOf(r, "error")[0]?.error,
+      "client requested gRPC broker multiplexing but plugin does not support the feature",
+    );
   });
 
   it("a TS host asking for multiplexing is refused with MULTIPLEX_UNSUPPORTED before any plugin starts", async () => {
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: goPeer("goplugin") }, multiplex: true, logger: pino({ level: "silent" }) });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { command: goPeer("goplugin") },
+      multiplex: true,
+      logger: pino({ level: "silent" }),
+    });
     try {
-      await assert.rejects(client.start(), (err: unknown) => isPodplugError(err, "MULTIPLEX_UNSUPPORTED") && /PLUGIN_MULTIPLEX_GRPC/.test(err.message));
+      await assert.rejects(
+        client.start(),
+        (err: unknown) => isPodplugError(err, "MULTIPLEX_UNSUPPORTED") && /PLUGIN_MULTIPLEX_GRPC/.test(err.message),
+      );
     } finally {
       await client.kill();
     }
@@ -47,10 +59,12 @@ describe("interop: PLUGIN_MULTIPLEX_GRPC (case 6)", function () {
   it("control: Go host ↔ Go plugin do multiplex, callbacks included", async () => {
     const work = tempDir("pm-");
     try {
-      const r = await runPeer("gohost-counter", ["-mux", "-cmd", goPeer("bidir-plugin"), "put", "m", "3", "get", "m"], { cwd: work.dir });
+      const r = await runPeer("gohost-counter", ["-mux", "-cmd", goPeer("bidir-plugin"), "put", "m", "3", "get", "m"], {
+        cwd: work.dir,
+      });
       assert.equal(r.code, 0, explain(r));
       assert.equal(eventsOf(r, "callback").length, 1);
-      assert.equal(eventsOf(r, "get")[0]?.["value"], 3);
+      assert.equal(eventsOf(r, "get")[0]?.value, 3);
     } finally {
       work.remove();
     }

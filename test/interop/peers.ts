@@ -10,15 +10,27 @@ export const ROOT = resolve(import.meta.dirname, "..", "..");
 
 /** The Go programs the build script produces. */
 export type GoPeer =
-  | "grpc-host" | "grpc-plugin" | "bidir-host" | "bidir-plugin"
-  | "gohost" | "gohost-counter" | "goplugin" | "benchhost";
+  | "grpc-host"
+  | "grpc-plugin"
+  | "bidir-host"
+  | "bidir-plugin"
+  | "gohost"
+  | "gohost-counter"
+  | "goplugin"
+  | "benchhost";
 
 let dir: string | undefined;
 
 /** Folder of the built Go peers (builds them on first use; a cold build takes about a minute). */
 export function goPeersDir(): string {
-  dir ??= execFileSync(join(ROOT, "tools", "build-go-peers.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 15 * 60_000 })
-    .trim().split("\n").at(-1)!;
+  dir ??= execFileSync(join(ROOT, "tools", "build-go-peers.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 15 * 60_000,
+  })
+    .trim()
+    .split("\n")
+    .at(-1)!;
   return dir;
 }
 
@@ -61,7 +73,11 @@ export interface RunOptions {
 
 /** Runs a Go peer to its end and collects its output. */
 export function runPeer(name: GoPeer, args: string[], opts: RunOptions = {}): Promise<PeerResult> {
-  const child = spawn(goPeer(name), args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(goPeer(name), args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -71,7 +87,13 @@ export function runPeer(name: GoPeer, args: string[], opts: RunOptions = {}): Pr
     child.on("error", rej);
     child.on("close", (code) => {
       clearTimeout(timer);
-      res({ code, stdout, stderr, events: jsonLines(stdout).filter((l): l is PeerEvent => typeof l["event"] === "string"), logs: jsonLines(stderr).filter((l): l is HclogRecord => typeof l["@level"] === "string") });
+      res({
+        code,
+        stdout,
+        stderr,
+        events: jsonLines(stdout).filter((l): l is PeerEvent => typeof l.event === "string"),
+        logs: jsonLines(stderr).filter((l): l is HclogRecord => typeof l["@level"] === "string"),
+      });
     });
   });
 }

@@ -6,15 +6,15 @@
  * env podplug's operator injects.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { Client } from "../../src/host/index.ts";
+import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
-import { counterPlugin, handshake as counterHandshake } from "../../examples/counter/shared.ts";
+import { Client } from "../../src/host/index.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
-import { eventsOf, explain, goPeer, goPeersDir, ROOT, runPeer, type GoPeer } from "./peers.ts";
+import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 
 /** The env podplug's operator gives a plugin container (docs/architecture.md). */
 function sidecarEnv(dir: string, name: string, handshakeFile: boolean): NodeJS.ProcessEnv {
@@ -32,7 +32,11 @@ const started: ChildProcess[] = [];
 
 /** Starts a TS plugin in sidecar mode, as its container would. */
 function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess {
-  const p = spawn(process.execPath, [join(ROOT, script)], { env: sidecarEnv(dir, "kv", true), cwd, stdio: ["ignore", "ignore", "pipe"] });
+  const p = spawn(process.execPath, [join(ROOT, script)], {
+    env: sidecarEnv(dir, "kv", true),
+    cwd,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   p.stderr!.resume();
   started.push(p);
   return p;
@@ -47,10 +51,12 @@ function startGoSidecar(peer: GoPeer, dir: string, cwd: string): ChildProcess {
 }
 
 function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", () => r()));
+  return p.exitCode !== null || p.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => p.once("exit", () => r()));
 }
 
-describe("interop: sidecar shape, attach to a plugin the host did not start (case 5)", function () {
+describe("interop: sidecar shape, attach to a plugin the host did not start (case 5)", () => {
   let socks: ReturnType<typeof tempDir>;
   let work: ReturnType<typeof tempDir>;
   before(function () {
@@ -76,12 +82,12 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
       const first = await runPeer("gohost", ["-attach", socks.dir, "-keep", "put", "k", "v1"]);
       assert.equal(first.code, 0, explain(first));
-      const addr = eventsOf(first, "started")[0]?.["addr"];
+      const addr = eventsOf(first, "started")[0]?.addr;
       assert.equal(addr, join(socks.dir, "plugin.sock"));
       assert.ok(alive(plugin.pid!), "the plugin died when the first host left");
       const second = await runPeer("gohost", ["-attach", socks.dir, "-keep", "get", "k", "ping"]);
       assert.equal(second.code, 0, explain(second));
-      assert.equal(eventsOf(second, "get")[0]?.["value"], "v1");
+      assert.equal(eventsOf(second, "get")[0]?.value, "v1");
     });
 
     it("a Go host started before its sidecar waits for it", async () => {
@@ -95,15 +101,35 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
 
     it("broker callbacks work: the Go host's AddHelper listener lands in the plugin's folder", async () => {
       startTsSidecar("examples/counter/plugin.ts", socks.dir, work.dir);
-      const r = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "put", "c", "4", "put", "c", "5", "get", "c"]);
+      const r = await runPeer("gohost-counter", [
+        "-attach",
+        socks.dir,
+        "-keep",
+        "put",
+        "c",
+        "4",
+        "put",
+        "c",
+        "5",
+        "get",
+        "c",
+      ]);
       assert.equal(r.code, 0, explain(r));
-      assert.deepEqual(eventsOf(r, "callback").map((e) => [e["a"], e["b"]]), [[0, 4], [4, 5]]);
-      assert.equal(eventsOf(r, "get")[0]?.["value"], 9);
+      assert.deepEqual(
+        eventsOf(r, "callback").map((e) => [e.a, e.b]),
+        [
+          [0, 4],
+          [4, 5],
+        ],
+      );
+      assert.equal(eventsOf(r, "get")[0]?.value, 9);
     });
 
     it("the Go host notices a sidecar that dies (its PID is in another namespace: the socket is watched)", async () => {
       const plugin = startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
-      const host = spawn(goPeer("gohost"), ["-attach", socks.dir, "-keep", "ping", "wait-exit"], { stdio: ["ignore", "pipe", "ignore"] });
+      const host = spawn(goPeer("gohost"), ["-attach", socks.dir, "-keep", "ping", "wait-exit"], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
       let out = "";
       host.stdout!.on("data", (d: Buffer) => (out += d.toString()));
       await waitFor(() => out.includes(`"event":"ping"`), 30_000, "the Go host's ping");
@@ -127,7 +153,12 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
   describe("TS host → unmodified Go plugin (plain plugin.Serve, no handshake file)", () => {
     it("attaches to go-plugin's examples/grpc kv plugin by its live socket", async () => {
       startGoSidecar("grpc-plugin", socks.dir, work.dir);
-      const client = new Client({ handshake: kvHandshake, plugins: { kv: kvPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }) });
+      const client = new Client({
+        handshake: kvHandshake,
+        plugins: { kv: kvPlugin() },
+        attach: { dir: socks.dir },
+        logger: pino({ level: "silent" }),
+      });
       try {
         const kv = await client.dispense("kv");
         await kv.put("k", Buffer.from("from ts"));
@@ -141,7 +172,13 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
 
     it("re-attaches when the Go sidecar is replaced, skipping the killed one's stale socket", async () => {
       const first = startGoSidecar("grpc-plugin", socks.dir, work.dir);
-      const client = new Client({ handshake: kvHandshake, plugins: { kv: kvPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }), backoff: { initialMs: 50, maxMs: 500 } });
+      const client = new Client({
+        handshake: kvHandshake,
+        plugins: { kv: kvPlugin() },
+        attach: { dir: socks.dir },
+        logger: pino({ level: "silent" }),
+        backoff: { initialMs: 50, maxMs: 500 },
+      });
       try {
         const kv = await client.dispense("kv");
         await kv.put("k", Buffer.from("kept"));
@@ -149,7 +186,15 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
         first.kill("SIGKILL"); // no clean-up: its socket file stays behind, dead
         await exited(first);
         startGoSidecar("grpc-plugin", socks.dir, work.dir); // what the kubelet does
-        const value = await waitFor(() => kv.get("k").then((v) => v.toString(), () => undefined), 30_000, "a call through the new sidecar");
+        const value = await waitFor(
+          () =>
+            kv.get("k").then(
+              (v) => v.toString(),
+              () => undefined,
+            ),
+          30_000,
+          "a call through the new sidecar",
+        );
         assert.equal(value, "kept\n\nWritten from plugin-go-grpc");
         assert.ok(client.restartCount >= 1, `restartCount ${client.restartCount}`);
         assert.ok(existsSync(before), "the dead plugin's socket was expected to stay behind");
@@ -160,11 +205,21 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
 
     it("serves broker callbacks to go-plugin's examples/bidirectional plugin from the plugin's folder", async () => {
       startGoSidecar("bidir-plugin", socks.dir, work.dir);
-      const client = new Client({ handshake: counterHandshake, plugins: { counter: counterPlugin() }, attach: { dir: socks.dir }, logger: pino({ level: "silent" }) });
+      const client = new Client({
+        handshake: counterHandshake,
+        plugins: { counter: counterPlugin() },
+        attach: { dir: socks.dir },
+        logger: pino({ level: "silent" }),
+      });
       const calls: [bigint, bigint][] = [];
       try {
         const counter = await client.dispense("counter");
-        await counter.put("n", 6n, { sum: async (a, b) => (calls.push([a, b]), a + b) });
+        await counter.put("n", 6n, {
+          sum: async (a, b) => {
+            calls.push([a, b]);
+            return a + b;
+          },
+        });
         assert.equal(await counter.get("n"), 6n);
         assert.deepEqual(calls, [[0n, 6n]]);
       } finally {
@@ -176,7 +231,11 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
 
   it("sdk/go's own tests pass (go test: reattach to a plain Go plugin, socket watching, Kill, Locate)", function () {
     this.timeout(10 * 60_000);
-    const r = spawnSync("go", ["test", "-count=1", "./..."], { cwd: join(ROOT, "sdk", "go"), encoding: "utf8", timeout: 9 * 60_000 });
+    const r = spawnSync("go", ["test", "-count=1", "./..."], {
+      cwd: join(ROOT, "sdk", "go"),
+      encoding: "utf8",
+      timeout: 9 * 60_000,
+    });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^ok\s+github.com\/podplug\/podplug\/sdk\/go/m);
   });

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import { Client, isPodplugError } from "../../src/host/index.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { Client, isPodplugError } from "../../src/host/index.ts";
 import { waitFor } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, ROOT, runPeer, startPlugin } from "./peers.ts";
 
@@ -22,7 +22,7 @@ function tsClient(versions: number[], goArgs: string[], cookie = "hello") {
   });
 }
 
-describe("interop: version negotiation and the magic cookie (case 7)", function () {
+describe("interop: version negotiation and the magic cookie (case 7)", () => {
   before(function () {
     this.timeout(15 * 60_000);
     goPeersDir();
@@ -30,23 +30,33 @@ describe("interop: version negotiation and the magic cookie (case 7)", function 
 
   describe("Go host → TS plugin", () => {
     it("overlapping versions: the highest common one wins", async () => {
-      for (const [host, plugin, want] of [["2,3", "1,3", 3], ["1,2,3", "1,2", 2], ["1", "1,2", 1]] as const) {
+      for (const [host, plugin, want] of [
+        ["2,3", "1,3", 3],
+        ["1,2,3", "1,2", 2],
+        ["1", "1,2", 1],
+      ] as const) {
         const r = await runPeer("gohost", ["-versions", host, "-cmd", tsPlugin(plugin), "ping"]);
         assert.equal(r.code, 0, explain(r));
-        assert.equal(eventsOf(r, "started")[0]?.["version"], want, `host ${host}, plugin ${plugin}`);
+        assert.equal(eventsOf(r, "started")[0]?.version, want, `host ${host}, plugin ${plugin}`);
       }
     });
 
     it("disjoint versions: go-plugin's incompatible-version error", async () => {
       const r = await runPeer("gohost", ["-versions", "2", "-cmd", tsPlugin("1"), "ping"]);
       assert.equal(r.code, 1);
-      assert.equal(eventsOf(r, "error")[0]?.["error"], "incompatible API version with plugin. Plugin version: 1, Client versions: [2]");
+      assert.equal(
+        eventsOf(r, "error")[0]?.error,
+        "incompatible API version with plugin. Plugin version: 1, Client versions: [2]",
+      );
     });
 
     it("wrong cookie: the TS plugin refuses with go-plugin's text, and the Go host reports no handshake", async () => {
       const r = await runPeer("gohost", ["-cookie", "BASIC_PLUGIN=nope", "-cmd", tsPlugin("1"), "ping"]);
       assert.equal(r.code, 1);
-      assert.match(String(eventsOf(r, "error")[0]?.["error"]), /^Unrecognized remote plugin message: \nFailed to read any lines from plugin's stdout/);
+      assert.match(
+        String(eventsOf(r, "error")[0]?.error),
+        /^Unrecognized remote plugin message: \nFailed to read any lines from plugin's stdout/,
+      );
       const said = r.logs.map((l) => l["@message"]);
       assert.ok(said.includes("This binary is a plugin. These are not meant to be executed directly."), explain(r));
       assert.ok(said.includes("Please execute the program that consumes these plugins, which will"));
@@ -55,7 +65,10 @@ describe("interop: version negotiation and the magic cookie (case 7)", function 
 
   describe("TS host → Go plugin", () => {
     it("overlapping versions: the highest common one wins", async () => {
-      for (const [host, plugin, want] of [[[2, 3], "1,3", 3], [[1, 2, 3], "1,2", 2]] as const) {
+      for (const [host, plugin, want] of [
+        [[2, 3], "1,3", 3],
+        [[1, 2, 3], "1,2", 2],
+      ] as const) {
         const client = tsClient([...host], ["-versions", plugin]);
         try {
           assert.equal((await client.start()).version, want);
@@ -96,7 +109,12 @@ describe("interop: version negotiation and the magic cookie (case 7)", function 
       ts: () => [process.execPath, [`${ROOT}/test/interop/fixtures/log-plugin.ts`, "1,3"]] as const,
     };
     for (const lang of ["go", "ts"] as const) {
-      for (const [env, want, warns] of [["x,3", 3, true], ["abc", 1, true], ["", 1, false], ["7", 1, false]] as const) {
+      for (const [env, want, warns] of [
+        ["x,3", 3, true],
+        ["abc", 1, true],
+        ["", 1, false],
+        ["7", 1, false],
+      ] as const) {
         it(`${lang} plugin, PLUGIN_PROTOCOL_VERSIONS=${JSON.stringify(env)} → version ${want}${warns ? ", with a warning" : ""}`, async () => {
           const [cmd, args] = plugins[lang]();
           const p = startPlugin(cmd, [...args], { BASIC_PLUGIN: "hello", PLUGIN_PROTOCOL_VERSIONS: env });
@@ -106,7 +124,10 @@ describe("interop: version negotiation and the magic cookie (case 7)", function 
             if (warns) {
               const bad = env.split(",")[0]!;
               await waitFor(() => p.stderr().includes(bad), 5000, "the warning");
-              assert.match(p.stderr(), lang === "go" ? new RegExp(`server sent invalid plugin version "${bad}"`) : /invalid plugin version/);
+              assert.match(
+                p.stderr(),
+                lang === "go" ? new RegExp(`server sent invalid plugin version "${bad}"`) : /invalid plugin version/,
+              );
             }
           } finally {
             await p.stop();

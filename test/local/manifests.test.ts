@@ -41,7 +41,12 @@ describe("podplug run manifests", () => {
   function refused(code: string, file: RegExp | string, field: RegExp): void {
     assert.throws(
       () => loadManifests([t.dir]),
-      (err: Error) => isPodplugError(err) && err.code === code && err.message.includes(typeof file === "string" ? file : "") && (typeof file === "string" || file.test(err.message)) && field.test(err.message),
+      (err: Error) =>
+        isPodplugError(err) &&
+        err.code === code &&
+        err.message.includes(typeof file === "string" ? file : "") &&
+        (typeof file === "string" || file.test(err.message)) &&
+        field.test(err.message),
     );
   }
 
@@ -49,23 +54,74 @@ describe("podplug run manifests", () => {
     write("a-plugins.yaml", `${plugin("kv")}---\n${plugin("counter")}`);
     write("b-host.yaml", `${host}---\napiVersion: v1\nkind: Service\nmetadata: {name: svc}\n`);
     const m = loadManifests([t.dir]);
-    assert.deepEqual(m.plugins.map((p) => p.plugin.metadata.name), ["kv", "counter"]);
+    assert.deepEqual(
+      m.plugins.map((p) => p.plugin.metadata.name),
+      ["kv", "counter"],
+    );
     assert.equal(m.hosts.length, 1);
-    assert.deepEqual(m.matches.get(m.hosts[0]!)!.map((p) => p.metadata.name), ["kv", "counter"]);
+    assert.deepEqual(
+      m.matches.get(m.hosts[0]!)!.map((p) => p.metadata.name),
+      ["kv", "counter"],
+    );
     assert.equal(m.skipped.length, 1, "the Service is skipped with a warning, not an error");
   });
 
   const cases: [string, string, string, RegExp][] = [
-    ["an unknown field", plugin("kv", "  imagee: typo\n"), "MANIFEST_INVALID", /Plugin kv: spec\.imagee: unknown field/],
-    ["a wrong type", plugin("kv").replace("protocolVersions: [1]", 'protocolVersions: ["one"]'), "MANIFEST_INVALID", /spec\.handshake\.protocolVersions\[0\]: must be an integer/],
-    ["a value out of range", plugin("kv", "  probes: {liveness: {periodSeconds: 0}}\n"), "MANIFEST_INVALID", /spec\.probes\.liveness\.periodSeconds: must be ≥ 1/],
-    ["a missing required field", plugin("kv").replace("  image: example/kv:1\n", ""), "MANIFEST_INVALID", /spec\.image: is required/],
-    ["a missing command", plugin("kv").replace("  command: [node, plugin.ts]\n", ""), "MANIFEST_INVALID", /Plugin kv: spec\.command: is required by podplug run/],
-    ["a bad enum", plugin("kv", "  imagePullPolicy: Sometimes\n"), "MANIFEST_INVALID", /spec\.imagePullPolicy: must be one of/],
-    ["a selector that matches nothing", plugin("kv").replace("app: host}", "app: other}"), "MANIFEST_NO_MATCH", /Plugin kv: spec\.selector: matches no host workload/],
+    [
+      "an unknown field",
+      plugin("kv", "  imagee: typo\n"),
+      "MANIFEST_INVALID",
+      /Plugin kv: spec\.imagee: unknown field/,
+    ],
+    [
+      "a wrong type",
+      plugin("kv").replace("protocolVersions: [1]", 'protocolVersions: ["one"]'),
+      "MANIFEST_INVALID",
+      /spec\.handshake\.protocolVersions\[0\]: must be an integer/,
+    ],
+    [
+      "a value out of range",
+      plugin("kv", "  probes: {liveness: {periodSeconds: 0}}\n"),
+      "MANIFEST_INVALID",
+      /spec\.probes\.liveness\.periodSeconds: must be ≥ 1/,
+    ],
+    [
+      "a missing required field",
+      plugin("kv").replace("  image: example/kv:1\n", ""),
+      "MANIFEST_INVALID",
+      /spec\.image: is required/,
+    ],
+    [
+      "a missing command",
+      plugin("kv").replace("  command: [node, plugin.ts]\n", ""),
+      "MANIFEST_INVALID",
+      /Plugin kv: spec\.command: is required by podplug run/,
+    ],
+    [
+      "a bad enum",
+      plugin("kv", "  imagePullPolicy: Sometimes\n"),
+      "MANIFEST_INVALID",
+      /spec\.imagePullPolicy: must be one of/,
+    ],
+    [
+      "a selector that matches nothing",
+      plugin("kv").replace("app: host}", "app: other}"),
+      "MANIFEST_NO_MATCH",
+      /Plugin kv: spec\.selector: matches no host workload/,
+    ],
     ["broken YAML", "apiVersion: v1\nkind: [unclosed\n", "MANIFEST_INVALID", /document 1: not valid YAML/],
-    ["a kind that cannot run locally", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n", "MANIFEST_UNSUPPORTED", /Job j: podplug run understands/],
-    ["an object without a name", "apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {containers: []}\n", "MANIFEST_INVALID", /metadata\.name: is required/],
+    [
+      "a kind that cannot run locally",
+      "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n",
+      "MANIFEST_UNSUPPORTED",
+      /Job j: podplug run understands/,
+    ],
+    [
+      "an object without a name",
+      "apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {containers: []}\n",
+      "MANIFEST_INVALID",
+      /metadata\.name: is required/,
+    ],
   ];
   for (const [what, text, code, field] of cases) {
     it(`refuses ${what}, naming the file and the field`, () => {

@@ -7,10 +7,10 @@ import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { Client } from "../../src/host/index.ts";
-import { run, type LocalRun } from "../../src/local/run.ts";
-import type { LocalContainer } from "../../src/local/container.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { Client } from "../../src/host/index.ts";
+import type { LocalContainer } from "../../src/local/container.ts";
+import { type LocalRun, run } from "../../src/local/run.ts";
 import { alive, captureLogger, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 function manifests(dir: string, extraPluginEnv = ""): void {
@@ -74,27 +74,49 @@ describe("podplug run", function () {
     manifests(t.dir, extraPluginEnv);
     const cap = captureLogger("info");
     records = cap.records;
-    r = await run({ files: [t.dir], cwd: ROOT, stateDir: join(t.dir, "s"), metricsPort: 0, view: false, logger: cap.logger, backoff: { initialMs: 100, maxMs: 400, crashLoopAfter: 3 } });
+    r = await run({
+      files: [t.dir],
+      cwd: ROOT,
+      stateDir: join(t.dir, "s"),
+      metricsPort: 0,
+      view: false,
+      logger: cap.logger,
+      backoff: { initialMs: 100, maxMs: 400, crashLoopAfter: 3 },
+    });
     return r;
   }
 
-  const container = (lr: LocalRun, name: string): LocalContainer => lr.pods[0]!.containers.find((c) => c.spec.name === name)!;
-  const hostCalls = (): Record<string, unknown>[] => records.filter((x) => x["container"] === "host" && x["msg"] === "called both plugins");
+  const container = (lr: LocalRun, name: string): LocalContainer =>
+    lr.pods[0]!.containers.find((c) => c.spec.name === name)!;
+  const hostCalls = (): Record<string, unknown>[] =>
+    records.filter((x) => x.container === "host" && x.msg === "called both plugins");
   const kvSocketDir = (lr: LocalRun): string => join(lr.stateDir, "demo-host", "v", "podplug-sockets", "kv");
 
   async function kvClient(lr: LocalRun): Promise<Client<{ kv: ReturnType<typeof kvPlugin> }>> {
-    return new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: kvSocketDir(lr) }, logger: pino({ level: "silent" }), restart: false });
+    return new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: kvSocketDir(lr) },
+      logger: pino({ level: "silent" }),
+      restart: false,
+    });
   }
 
   it("runs the injected pod: agent and plugin sidecars first, then the host, which calls both plugins", async () => {
     const lr = await start();
-    assert.deepEqual(lr.pods[0]!.containers.map((c) => `${c.spec.name}:${c.spec.role}`), ["podplug-agent:agent", "podplug-counter:plugin", "podplug-kv:plugin", "host:host"]);
-    await waitFor(() => hostCalls().some((x) => x["kv"] === "1" || /^\d+$/.test(String(x["kv"]))), 30_000, "host calls");
+    assert.deepEqual(
+      lr.pods[0]!.containers.map((c) => `${c.spec.name}:${c.spec.role}`),
+      ["podplug-agent:agent", "podplug-counter:plugin", "podplug-kv:plugin", "host:host"],
+    );
+    await waitFor(() => hostCalls().some((x) => x.kv === "1" || /^\d+$/.test(String(x.kv))), 30_000, "host calls");
     const last = hostCalls().at(-1)!;
-    assert.match(String(last["counter"]), /^\d+$/, "the counter's broker callback into the host works");
-    assert.ok(existsSync(join(kvSocketDir(lr), "handshake")), "the plugin wrote its handshake file in its own sub-folder");
+    assert.match(String(last.counter), /^\d+$/, "the counter's broker callback into the host works");
+    assert.ok(
+      existsSync(join(kvSocketDir(lr), "handshake")),
+      "the plugin wrote its handshake file in its own sub-folder",
+    );
     // Plugin logs come through with the plugin's name bound.
-    assert.ok(records.some((x) => x["plugin"] === "kv" && x["msg"] === "hello at warn" && x["level"] === 40));
+    assert.ok(records.some((x) => x.plugin === "kv" && x.msg === "hello at warn" && x.level === 40));
     const text = await (await fetch(lr.metricsUrl!)).text();
     assert.match(text, /podplug_local_container_up\{pod="demo-host",container="podplug-kv"\} 1/);
   });
@@ -107,9 +129,19 @@ describe("podplug run", function () {
     process.kill(first, "SIGKILL");
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 20_000, "restart");
     const n = hostCalls().length;
-    await waitFor(() => hostCalls().slice(n).some((x) => /^\d+$/.test(String(x["kv"]))), 20_000, "host calls succeeding again");
+    await waitFor(
+      () =>
+        hostCalls()
+          .slice(n)
+          .some((x) => /^\d+$/.test(String(x.kv))),
+      20_000,
+      "host calls succeeding again",
+    );
     assert.notEqual(kv.pid, first);
-    assert.match(await (await fetch(lr.metricsUrl!)).text(), /podplug_local_container_restarts_total\{pod="demo-host",container="podplug-kv"\} 1/);
+    assert.match(
+      await (await fetch(lr.metricsUrl!)).text(),
+      /podplug_local_container_restarts_total\{pod="demo-host",container="podplug-kv"\} 1/,
+    );
   });
 
   it("a hung plugin (SIGSTOP) fails its liveness probe through the agent and is restarted", async () => {
@@ -119,14 +151,18 @@ describe("podplug run", function () {
     const first = kv.pid!;
     process.kill(first, "SIGSTOP");
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 40_000, "liveness restart");
-    assert.ok(records.some((x) => x["container"] === "podplug-kv" && x["reason"] === "liveness probe failed"));
+    assert.ok(records.some((x) => x.container === "podplug-kv" && x.reason === "liveness probe failed"));
     assert.equal(alive(first), false, "SIGKILL after the grace period");
   });
 
   it("a plugin reporting NOT_SERVING is restarted through its liveness probe", async () => {
     const lr = await start();
     const kvc = container(lr, "podplug-kv");
-    await waitFor(() => kvc.state === "running" && existsSync(join(kvSocketDir(lr), "handshake")), 20_000, "kv running");
+    await waitFor(
+      () => kvc.state === "running" && existsSync(join(kvSocketDir(lr), "handshake")),
+      20_000,
+      "kv running",
+    );
     const client = await kvClient(lr);
     try {
       const kv = await client.dispense("kv");
@@ -135,7 +171,7 @@ describe("podplug run", function () {
       await client.kill();
     }
     await waitFor(() => kvc.restarts === 1, 40_000, "liveness restart");
-    assert.ok(records.some((x) => x["container"] === "podplug-kv" && x["reason"] === "liveness probe failed"));
+    assert.ok(records.some((x) => x.container === "podplug-kv" && x.reason === "liveness probe failed"));
   });
 
   it("a crash-looping plugin backs off and is reported as CrashLoopBackOff", async () => {
@@ -145,10 +181,24 @@ describe("podplug run", function () {
     writeFileSync(crash, "");
     process.kill(kv.pid!, "SIGKILL");
     await waitFor(() => kv.state === "crash-loop", 30_000, "crash loop");
-    await waitFor(() => records.filter((x) => x["container"] === "podplug-kv" && x["msg"] === "container is in CrashLoopBackOff").length >= 2, 30_000, "two rounds");
-    const delays = records.filter((x) => x["container"] === "podplug-kv" && (x["msg"] === "container is in CrashLoopBackOff" || x["msg"] === "container exited; restarting")).map((x) => x["restartInMs"]);
+    await waitFor(
+      () =>
+        records.filter((x) => x.container === "podplug-kv" && x.msg === "container is in CrashLoopBackOff").length >= 2,
+      30_000,
+      "two rounds",
+    );
+    const delays = records
+      .filter(
+        (x) =>
+          x.container === "podplug-kv" &&
+          (x.msg === "container is in CrashLoopBackOff" || x.msg === "container exited; restarting"),
+      )
+      .map((x) => x.restartInMs);
     assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 400], "doubling from 100 ms, capped at 400 ms");
-    assert.match(await (await fetch(lr.metricsUrl!)).text(), /podplug_local_container_crash_loop\{pod="demo-host",container="podplug-kv"\} 1/);
+    assert.match(
+      await (await fetch(lr.metricsUrl!)).text(),
+      /podplug_local_container_crash_loop\{pod="demo-host",container="podplug-kv"\} 1/,
+    );
   });
 
   it("stop() ends every process and leaves no socket or folder behind", async () => {
@@ -164,14 +214,30 @@ describe("podplug run", function () {
       assert.equal(existsSync(join(dir, "plugin.sock")), false, `${name}: socket removed`);
       assert.equal(existsSync(join(dir, "handshake")), false, `${name}: handshake file removed`);
     }
-    assert.ok(records.findIndex((x) => x["container"] === "host" && x["msg"] === "container started") >= 0);
-    const order = records.filter((x) => x["msg"] === "stopping: hosts first, then plugins" || x["msg"] === "stopped").map((x) => x["msg"]);
+    assert.ok(records.findIndex((x) => x.container === "host" && x.msg === "container started") >= 0);
+    const order = records
+      .filter((x) => x.msg === "stopping: hosts first, then plugins" || x.msg === "stopped")
+      .map((x) => x.msg);
     assert.deepEqual(order, ["stopping: hosts first, then plugins", "stopped"]);
   });
 
   it("the CLI: Ctrl-C stops the demo gracefully with nothing left running", async () => {
     const state = join(t.dir, "cli-state");
-    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", join(ROOT, "examples/demo"), "--no-view", "--metrics-port", "0", "--state-dir", state], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(
+      NODE,
+      [
+        join(ROOT, "src/cli/main.ts"),
+        "run",
+        "-f",
+        join(ROOT, "examples/demo"),
+        "--no-view",
+        "--metrics-port",
+        "0",
+        "--state-dir",
+        state,
+      ],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes('"msg":"called both plugins"'), 30_000, "demo host calls");
@@ -185,8 +251,14 @@ describe("podplug run", function () {
   });
 
   it("the CLI refuses bad manifests with the file, the field and a code", async () => {
-    writeFileSync(join(t.dir, "bad.yaml"), "apiVersion: podplug.io/v1alpha1\nkind: Plugin\nmetadata: {name: kv}\nspec: {image: x, bogus: 1}\n");
-    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", t.dir, "--no-view"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    writeFileSync(
+      join(t.dir, "bad.yaml"),
+      "apiVersion: podplug.io/v1alpha1\nkind: Plugin\nmetadata: {name: kv}\nspec: {image: x, bogus: 1}\n",
+    );
+    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", t.dir, "--no-view"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let err = "";
     p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
     const code = await new Promise((res) => p.once("close", res));

@@ -1,83 +1,157 @@
-import assert from 'node:assert/strict';
-import type { TestCluster } from '../cluster/cluster.ts';
-import { useSharedCluster } from '../cluster/shared.ts';
-import { pluginManifest, useNamespace, yaml } from './helpers.ts';
+import assert from "node:assert/strict";
+import type { TestCluster } from "../cluster/cluster.ts";
+import { useSharedCluster } from "../cluster/shared.ts";
+import { pluginManifest, useNamespace, yaml } from "./helpers.ts";
 
 const cluster = useSharedCluster();
-const NS = 'crd-test';
+const NS = "crd-test";
 
 // Each spec is refused by the apiserver itself (OpenAPI or CEL), with this message.
 const INVALID: [string, Record<string, unknown>, RegExp][] = [
-  ['no image', { image: undefined }, /spec\.image: Required value/],
-  ['an empty image', { image: '' }, /spec\.image: Invalid value: "": spec\.image in body should be at least 1 chars long/],
-  ['an image with a space', { image: 'a b' }, /spec\.image must not contain spaces/],
-  ['no handshake', { handshake: undefined }, /spec\.handshake: Required value/],
-  ['a cookie key that is no env name', { handshake: { magicCookieKey: '1 BAD', magicCookieValue: 'v', protocolVersions: [1] } }, /spec\.handshake\.magicCookieKey: Invalid value: "1 BAD": spec\.handshake\.magicCookieKey in body should match/],
-  ['a cookie key in the reserved PLUGIN_ space', { handshake: { magicCookieKey: 'PLUGIN_X', magicCookieValue: 'v', protocolVersions: [1] } }, /magicCookieKey must not start with PLUGIN_ or PODPLUG_/],
-  ['an empty cookie value', { handshake: { magicCookieKey: 'K', magicCookieValue: '', protocolVersions: [1] } }, /spec\.handshake\.magicCookieValue in body should be at least 1 chars long/],
-  ['no protocol version', { handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [] } }, /spec\.handshake\.protocolVersions: Invalid value: 0: spec\.handshake\.protocolVersions in body should have at least 1 items/],
-  ['protocol version 0', { handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [0] } }, /spec\.handshake\.protocolVersions\[0\]: Invalid value: 0: spec\.handshake\.protocolVersions\[0\] in body should be greater than or equal to 1/],
-  ['a repeated protocol version', { handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [1, 1] } }, /spec\.handshake\.protocolVersions\[1\]: Duplicate value: 1/],
-  ['an empty selector', { selector: {} }, /spec\.selector must select something/],
-  ['an unknown selector operator', { selector: { matchExpressions: [{ key: 'a', operator: 'Like', values: ['b'] }] } }, /Unsupported value: "Like": supported values: "In", "NotIn", "Exists", "DoesNotExist"/],
-  ['In without values', { selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }, /operators In and NotIn need values/],
-  ['a reserved env name', { env: [{ name: 'PODPLUG_PLUGINS', value: 'x' }] }, /env names starting with PLUGIN_ or PODPLUG_ are reserved/],
-  ['env with value and valueFrom', { env: [{ name: 'A', value: 'x', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }, /sets value or valueFrom, not both/],
-  ['a workload kind that is not a host', { workloadKinds: ['Job'] }, /Unsupported value: "Job": supported values: "Deployment", "StatefulSet", "DaemonSet"/],
-  ['an unknown pull policy', { imagePullPolicy: 'Sometimes' }, /Unsupported value: "Sometimes"/],
-  ['a probe timeout longer than its period', { probes: { liveness: { periodSeconds: 5, timeoutSeconds: 6 } } }, /probe timeoutSeconds must not exceed periodSeconds/],
-  ['a negative probe period', { probes: { readiness: { periodSeconds: -1 } } }, /spec\.probes\.readiness\.periodSeconds in body should be greater than or equal to 1/],
-  ['a resource quantity that is not one', { resources: { limits: { memory: 'lots' } } }, /spec\.resources\.limits\.memory in body should match/],
-  ['autoMTLS that is not a boolean', { autoMTLS: 'always' }, /spec\.autoMTLS: Invalid value: "string": spec\.autoMTLS in body must be of type boolean/],
-  ['an unknown field', { imageName: 'x' }, /unknown field "spec\.imageName"/],
+  ["no image", { image: undefined }, /spec\.image: Required value/],
+  [
+    "an empty image",
+    { image: "" },
+    /spec\.image: Invalid value: "": spec\.image in body should be at least 1 chars long/,
+  ],
+  ["an image with a space", { image: "a b" }, /spec\.image must not contain spaces/],
+  ["no handshake", { handshake: undefined }, /spec\.handshake: Required value/],
+  [
+    "a cookie key that is no env name",
+    { handshake: { magicCookieKey: "1 BAD", magicCookieValue: "v", protocolVersions: [1] } },
+    /spec\.handshake\.magicCookieKey: Invalid value: "1 BAD": spec\.handshake\.magicCookieKey in body should match/,
+  ],
+  [
+    "a cookie key in the reserved PLUGIN_ space",
+    { handshake: { magicCookieKey: "PLUGIN_X", magicCookieValue: "v", protocolVersions: [1] } },
+    /magicCookieKey must not start with PLUGIN_ or PODPLUG_/,
+  ],
+  [
+    "an empty cookie value",
+    { handshake: { magicCookieKey: "K", magicCookieValue: "", protocolVersions: [1] } },
+    /spec\.handshake\.magicCookieValue in body should be at least 1 chars long/,
+  ],
+  [
+    "no protocol version",
+    { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [] } },
+    /spec\.handshake\.protocolVersions: Invalid value: 0: spec\.handshake\.protocolVersions in body should have at least 1 items/,
+  ],
+  [
+    "protocol version 0",
+    { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [0] } },
+    /spec\.handshake\.protocolVersions\[0\]: Invalid value: 0: spec\.handshake\.protocolVersions\[0\] in body should be greater than or equal to 1/,
+  ],
+  [
+    "a repeated protocol version",
+    { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [1, 1] } },
+    /spec\.handshake\.protocolVersions\[1\]: Duplicate value: 1/,
+  ],
+  ["an empty selector", { selector: {} }, /spec\.selector must select something/],
+  [
+    "an unknown selector operator",
+    { selector: { matchExpressions: [{ key: "a", operator: "Like", values: ["b"] }] } },
+    /Unsupported value: "Like": supported values: "In", "NotIn", "Exists", "DoesNotExist"/,
+  ],
+  [
+    "In without values",
+    { selector: { matchExpressions: [{ key: "a", operator: "In" }] } },
+    /operators In and NotIn need values/,
+  ],
+  [
+    "a reserved env name",
+    { env: [{ name: "PODPLUG_PLUGINS", value: "x" }] },
+    /env names starting with PLUGIN_ or PODPLUG_ are reserved/,
+  ],
+  [
+    "env with value and valueFrom",
+    { env: [{ name: "A", value: "x", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] },
+    /sets value or valueFrom, not both/,
+  ],
+  [
+    "a workload kind that is not a host",
+    { workloadKinds: ["Job"] },
+    /Unsupported value: "Job": supported values: "Deployment", "StatefulSet", "DaemonSet"/,
+  ],
+  ["an unknown pull policy", { imagePullPolicy: "Sometimes" }, /Unsupported value: "Sometimes"/],
+  [
+    "a probe timeout longer than its period",
+    { probes: { liveness: { periodSeconds: 5, timeoutSeconds: 6 } } },
+    /probe timeoutSeconds must not exceed periodSeconds/,
+  ],
+  [
+    "a negative probe period",
+    { probes: { readiness: { periodSeconds: -1 } } },
+    /spec\.probes\.readiness\.periodSeconds in body should be greater than or equal to 1/,
+  ],
+  [
+    "a resource quantity that is not one",
+    { resources: { limits: { memory: "lots" } } },
+    /spec\.resources\.limits\.memory in body should match/,
+  ],
+  [
+    "autoMTLS that is not a boolean",
+    { autoMTLS: "always" },
+    /spec\.autoMTLS: Invalid value: "string": spec\.autoMTLS in body must be of type boolean/,
+  ],
+  ["an unknown field", { imageName: "x" }, /unknown field "spec\.imageName"/],
 ];
 
-describe('Plugin CRD on the real apiserver', function () {
+describe("Plugin CRD on the real apiserver", function () {
   this.timeout(120_000);
   const fx = useNamespace(cluster, NS);
   let c: TestCluster;
-  before(() => { c = fx.cluster(); });
+  before(() => {
+    c = fx.cluster();
+  });
 
-  it('accepts the example Plugin and shows the printer columns and the short name', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('columns', { handshake: { magicCookieKey: 'BASIC_PLUGIN', magicCookieValue: 'hello', protocolVersions: [1, 2] } })));
-    const out = await c.kubectlOk(['get', 'plugins', '-n', NS]);
-    const [header, row] = out.trim().split('\n');
-    assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'IMAGE', 'PROTOCOL', 'WORKLOADS', 'READY', 'STATUS', 'AGE']);
+  it("accepts the example Plugin and shows the printer columns and the short name", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("columns", {
+          handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1, 2] },
+        }),
+      ),
+    );
+    const out = await c.kubectlOk(["get", "plugins", "-n", NS]);
+    const [header, row] = out.trim().split("\n");
+    assert.deepEqual(header!.split(/\s{2,}/), ["NAME", "IMAGE", "PROTOCOL", "WORKLOADS", "READY", "STATUS", "AGE"]);
     assert.match(row!, /^columns\s+example\/columns:1\s+\[1,2\]/);
-    const short = await c.kubectlOk(['get', 'plg', '-n', NS, '-o', 'name']);
+    const short = await c.kubectlOk(["get", "plg", "-n", NS, "-o", "name"]);
     assert.match(short, /plugin\.podplug\.io\/columns/);
   });
 
-  it('defaults autoMTLS to false', async () => {
-    const out = await c.kubectlOk(['get', 'plugin', 'columns', '-n', NS, '-o', 'jsonpath={.spec.autoMTLS}']);
-    assert.equal(out, 'false');
+  it("defaults autoMTLS to false", async () => {
+    const out = await c.kubectlOk(["get", "plugin", "columns", "-n", NS, "-o", "jsonpath={.spec.autoMTLS}"]);
+    assert.equal(out, "false");
   });
 
   describe(`refuses ${INVALID.length} invalid specs with a precise message`, () => {
     for (const [what, override, message] of INVALID) {
       it(`refuses ${what}`, async () => {
-        await c.kubectlOk(['delete', 'plugin', 'bad', '-n', NS, '--ignore-not-found']);
-        const m = pluginManifest('bad') as { spec: Record<string, unknown> };
+        await c.kubectlOk(["delete", "plugin", "bad", "-n", NS, "--ignore-not-found"]);
+        const m = pluginManifest("bad") as { spec: Record<string, unknown> };
         for (const [k, v] of Object.entries(override)) {
-          if (v === undefined) delete m.spec[k]; else m.spec[k] = v;
+          if (v === undefined) delete m.spec[k];
+          else m.spec[k] = v;
         }
-        const r = await c.kubectl(['apply', '-n', NS, '-f', '-'], yaml(m));
+        const r = await c.kubectl(["apply", "-n", NS, "-f", "-"], yaml(m));
         assert.notEqual(r.code, 0, `accepted: ${r.stdout}`);
         assert.match(r.stderr, message);
-        const gone = await c.kubectl(['get', 'plugin', 'bad', '-n', NS]);
-        assert.notEqual(gone.code, 0, 'an invalid Plugin was stored');
+        const gone = await c.kubectl(["get", "plugin", "bad", "-n", NS]);
+        assert.notEqual(gone.code, 0, "an invalid Plugin was stored");
       });
     }
   });
 
   const BAD_NAMES: [string, RegExp][] = [
-    ['agent', /metadata\.name 'agent' is reserved/],
-    ['a'.repeat(51), /must be a DNS-1123 label of at most 50 characters/],
-    ['with.dots', /must be a DNS-1123 label of at most 50 characters \(no dots\)/],
+    ["agent", /metadata\.name 'agent' is reserved/],
+    ["a".repeat(51), /must be a DNS-1123 label of at most 50 characters/],
+    ["with.dots", /must be a DNS-1123 label of at most 50 characters \(no dots\)/],
   ];
   for (const [name, message] of BAD_NAMES) {
     it(`refuses the name ${name.length > 20 ? `of ${name.length} characters` : name}`, async () => {
-      const r = await c.kubectl(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest(name)));
+      const r = await c.kubectl(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest(name)));
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, message);
     });

@@ -2,52 +2,67 @@
  * Helpers of the operator tests: the CRD, namespaces, YAML, and the operator
  * as a real child process (`node operator/main.ts`) with its ports known.
  */
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { stringify } from 'yaml';
-import type { TestCluster } from '../cluster/cluster.ts';
-import { ManagedProcess } from '../cluster/process.ts';
-import { freePort } from '../cluster/ports.ts';
-import { waitFor } from '../cluster/wait.ts';
+
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import type { TestCluster } from "../cluster/cluster.ts";
+import { freePort } from "../cluster/ports.ts";
+import { ManagedProcess } from "../cluster/process.ts";
+import { waitFor } from "../cluster/wait.ts";
 
 /** The repository root. */
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CRD_FILE = join(ROOT, 'crds', 'plugins.podplug.io.yaml');
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CRD_FILE = join(ROOT, "crds", "plugins.podplug.io.yaml");
 
 /** Installs the CRD and waits until it is served. */
 export async function installCrd(c: TestCluster): Promise<void> {
-  await c.kubectlOk(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-  await c.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/plugins.podplug.io']);
+  await c.kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", CRD_FILE]);
+  await c.kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "crd/plugins.podplug.io"]);
 }
 
 /** Creates namespace `ns` (with `labels`) and its default ServiceAccount (no controller-manager makes it). */
 export async function createNamespace(c: TestCluster, ns: string, labels: Record<string, string> = {}): Promise<void> {
-  await c.kubectlOk(['apply', '-f', '-'], yaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }));
-  await c.kubectlOk(['apply', '-n', ns, '-f', '-'], yaml({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }));
+  await c.kubectlOk(
+    ["apply", "-f", "-"],
+    yaml({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels } }),
+  );
+  await c.kubectlOk(
+    ["apply", "-n", ns, "-f", "-"],
+    yaml({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default" } }),
+  );
 }
 
 /** YAML of one or more objects, quoted for kubectl's YAML 1.1 reader (`yes` stays a string). */
 export function yaml(...objs: unknown[]): string {
-  return objs.map((o) => stringify(o, { version: '1.1' })).join('---\n');
+  return objs.map((o) => stringify(o, { version: "1.1" })).join("---\n");
 }
 
 /** A Plugin manifest. */
 export function pluginManifest(name: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    apiVersion: 'podplug.io/v1alpha1', kind: 'Plugin', metadata: { name },
+    apiVersion: "podplug.io/v1alpha1",
+    kind: "Plugin",
+    metadata: { name },
     spec: {
       image: `example/${name}:1`,
-      handshake: { magicCookieKey: 'BASIC_PLUGIN', magicCookieValue: 'hello', protocolVersions: [1] },
-      selector: { matchLabels: { 'podplug.io/host': name } },
+      handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
+      selector: { matchLabels: { "podplug.io/host": name } },
       ...spec,
     },
   };
 }
 
 /** A host Deployment manifest with `labels` on the Deployment. */
-export function hostDeployment(name: string, labels: Record<string, string>, containers = ['host']): Record<string, unknown> {
+export function hostDeployment(
+  name: string,
+  labels: Record<string, string>,
+  containers = ["host"],
+): Record<string, unknown> {
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, labels },
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, labels },
     spec: {
       replicas: 1,
       selector: { matchLabels: { app: name } },
@@ -55,11 +70,12 @@ export function hostDeployment(name: string, labels: Record<string, string>, con
         metadata: { labels: { app: name } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
           containers: containers.map((n) => ({
-            name: n, image: `example/${n}:1`,
-            env: [{ name: 'HOST_MODE', value: 'sidecar' }],
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+            name: n,
+            image: `example/${n}:1`,
+            env: [{ name: "HOST_MODE", value: "sidecar" }],
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
           })),
         },
       },
@@ -68,11 +84,15 @@ export function hostDeployment(name: string, labels: Record<string, string>, con
 }
 
 /** kubectl get -o json, parsed; undefined when not found. */
-export async function getJson<T = Record<string, unknown>>(c: TestCluster, args: string[], kubeconfig?: string): Promise<T | undefined> {
-  const r = await c.kubectl(['get', ...args, '-o', 'json'], undefined, kubeconfig);
+export async function getJson<T = Record<string, unknown>>(
+  c: TestCluster,
+  args: string[],
+  kubeconfig?: string,
+): Promise<T | undefined> {
+  const r = await c.kubectl(["get", ...args, "-o", "json"], undefined, kubeconfig);
   if (r.code !== 0) {
     if (/NotFound|not found/.test(r.stderr)) return undefined;
-    throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
+    throw new Error(`kubectl get ${args.join(" ")}: ${r.stderr}`);
   }
   return JSON.parse(r.stdout) as T;
 }
@@ -81,15 +101,25 @@ export async function getJson<T = Record<string, unknown>>(c: TestCluster, args:
 export interface TemplateView {
   metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
   spec: {
-    initContainers?: { name: string; env?: { name: string; value?: string }[]; livenessProbe?: { httpGet?: { path: string; port: number } }; volumeMounts?: { name: string; mountPath: string; subPath?: string }[]; restartPolicy?: string }[];
-    containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+    initContainers?: {
+      name: string;
+      env?: { name: string; value?: string }[];
+      livenessProbe?: { httpGet?: { path: string; port: number } };
+      volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+      restartPolicy?: string;
+    }[];
+    containers: {
+      name: string;
+      env?: { name: string; value?: string }[];
+      volumeMounts?: { name: string; mountPath: string }[];
+    }[];
     volumes?: { name: string }[];
   };
 }
 
 /** The pod template of workload `kind/name` in `ns`. */
-export async function template(c: TestCluster, ns: string, name: string, kind = 'deployment'): Promise<TemplateView> {
-  const d = await getJson<{ spec: { template: TemplateView } }>(c, ['-n', ns, kind, name]);
+export async function template(c: TestCluster, ns: string, name: string, kind = "deployment"): Promise<TemplateView> {
+  const d = await getJson<{ spec: { template: TemplateView } }>(c, ["-n", ns, kind, name]);
   if (!d) throw new Error(`${kind} ${ns}/${name} not found`);
   return d.spec.template;
 }
@@ -98,11 +128,23 @@ export async function template(c: TestCluster, ns: string, name: string, kind = 
 export const initNames = (t: TemplateView): string[] => (t.spec.initContainers ?? []).map((x) => x.name);
 
 /** Waits until `check(template)` holds. */
-export async function waitTemplate(c: TestCluster, ns: string, name: string, what: string, check: (t: TemplateView) => boolean, kind = 'deployment'): Promise<TemplateView> {
-  return waitFor(what, async () => {
-    const t = await template(c, ns, name, kind);
-    return check(t) ? t : undefined;
-  }, 30_000, 100);
+export async function waitTemplate(
+  c: TestCluster,
+  ns: string,
+  name: string,
+  what: string,
+  check: (t: TemplateView) => boolean,
+  kind = "deployment",
+): Promise<TemplateView> {
+  return waitFor(
+    what,
+    async () => {
+      const t = await template(c, ns, name, kind);
+      return check(t) ? t : undefined;
+    },
+    30_000,
+    100,
+  );
 }
 
 /** A running operator. */
@@ -114,28 +156,45 @@ export interface OperatorHandle {
 }
 
 /** Starts `node operator/main.ts` against `kubeconfig`, waits for /healthz. */
-export async function startOperator(c: TestCluster, extraArgs: string[] = [], kubeconfig = c.kubeconfig, logName = 'operator'): Promise<OperatorHandle> {
+export async function startOperator(
+  c: TestCluster,
+  extraArgs: string[] = [],
+  kubeconfig = c.kubeconfig,
+  logName = "operator",
+): Promise<OperatorHandle> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
   // PODPLUG_OPERATOR_MAIN runs another build of the operator (e.g. dist/operator/main.js).
-  const proc = new ManagedProcess(logName, process.execPath, [
-    process.env.PODPLUG_OPERATOR_MAIN ?? join(ROOT, 'operator', 'main.ts'),
-    `--kubeconfig=${kubeconfig}`,
-    `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-    `--health-probe-bind-address=127.0.0.1:${healthPort}`,
-    ...extraArgs,
-  ], join(c.ctx.dir, `${logName}.log`));
+  const proc = new ManagedProcess(
+    logName,
+    process.execPath,
+    [
+      process.env.PODPLUG_OPERATOR_MAIN ?? join(ROOT, "operator", "main.ts"),
+      `--kubeconfig=${kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      ...extraArgs,
+    ],
+    join(c.ctx.dir, `${logName}.log`),
+  );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
-  await waitFor(`${logName} /healthz`, async () => {
-    proc.assertRunning();
-    return (await fetch(`${healthUrl}/healthz`)).ok;
-  }, 30_000, 100);
+  await waitFor(
+    `${logName} /healthz`,
+    async () => {
+      proc.assertRunning();
+      return (await fetch(`${healthUrl}/healthz`)).ok;
+    },
+    30_000,
+    100,
+  );
   return {
-    proc, metricsUrl: `http://127.0.0.1:${metricsPort}`, healthUrl,
+    proc,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    healthUrl,
     async stop() {
       if (!proc.running) return proc.child.exitCode;
-      proc.child.kill('SIGTERM');
-      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
+      proc.child.kill("SIGTERM");
+      const timer = setTimeout(() => proc.child.kill("SIGKILL"), 15_000);
       const code = await proc.exited();
       clearTimeout(timer);
       return code;
@@ -158,8 +217,11 @@ export interface NamespaceFixture {
  * namespace `ns` (with `labels`); with `operatorArgs`, an operator (no leader
  * election) watching `ns` with those extra flags, stopped by SIGTERM after it.
  */
-export function useNamespace(getCluster: () => Promise<TestCluster>, ns: string,
-  opts: { labels?: Record<string, string>; operatorArgs?: string[] } = {}): NamespaceFixture {
+export function useNamespace(
+  getCluster: () => Promise<TestCluster>,
+  ns: string,
+  opts: { labels?: Record<string, string>; operatorArgs?: string[] } = {},
+): NamespaceFixture {
   let c: TestCluster | undefined;
   let op: OperatorHandle | undefined;
   let code: number | null | undefined;
@@ -168,7 +230,13 @@ export function useNamespace(getCluster: () => Promise<TestCluster>, ns: string,
     c = await getCluster();
     await installCrd(c);
     await createNamespace(c, ns, opts.labels);
-    if (opts.operatorArgs) op = await startOperator(c, ['--leader-elect=false', `--watch-namespaces=${ns}`, ...opts.operatorArgs], c.kubeconfig, `operator-${ns}`);
+    if (opts.operatorArgs)
+      op = await startOperator(
+        c,
+        ["--leader-elect=false", `--watch-namespaces=${ns}`, ...opts.operatorArgs],
+        c.kubeconfig,
+        `operator-${ns}`,
+      );
   });
   after(async function () {
     this.timeout(30_000);

@@ -1,253 +1,445 @@
-import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { TestCluster } from '../cluster/cluster.ts';
-import { useSharedCluster } from '../cluster/shared.ts';
-import { waitFor } from '../cluster/wait.ts';
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestCluster } from "../cluster/cluster.ts";
+import { useSharedCluster } from "../cluster/shared.ts";
+import { waitFor } from "../cluster/wait.ts";
 import {
-  ROOT, getJson, hostDeployment, initNames, pluginManifest, template, useNamespace, waitTemplate, yaml,
-  type OperatorHandle, type TemplateView,
-} from './helpers.ts';
+  getJson,
+  hostDeployment,
+  initNames,
+  type OperatorHandle,
+  pluginManifest,
+  ROOT,
+  type TemplateView,
+  template,
+  useNamespace,
+  waitTemplate,
+  yaml,
+} from "./helpers.ts";
 
 const cluster = useSharedCluster();
-const NS = 'reconcile-test';
+const NS = "reconcile-test";
 
 interface PluginView {
   metadata: { finalizers?: string[]; generation: number };
-  status?: { workloadCount?: number; observedGeneration?: number; conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[] };
+  status?: {
+    workloadCount?: number;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[];
+  };
 }
 
-describe('operator reconciles Plugins into workloads on the real apiserver', function () {
+describe("operator reconciles Plugins into workloads on the real apiserver", function () {
   this.timeout(120_000);
-  const fx = useNamespace(cluster, NS, { operatorArgs: ['--agent-image=podplug-agent:test'] });
+  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug-agent:test"] });
   let c: TestCluster;
   let op: OperatorHandle;
-  before(() => { c = fx.cluster(); op = fx.operator(); });
+  before(() => {
+    c = fx.cluster();
+    op = fx.operator();
+  });
   after(() => assert.equal(fx.exitCode(), 0, `the operator did not exit 0 on SIGTERM:\n${op?.proc.tail(30)}`));
 
-  it('injects the examples\' Plugins (examples/demo) into their host Deployment: sidecars, volume, env and probes', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', join(ROOT, 'examples/demo/plugins.yaml'), '-f', join(ROOT, 'examples/demo/host.yaml')]);
-    const t = await waitTemplate(c, NS, 'demo-host', 'demo injected', (x) => initNames(x).includes('podplug-kv') && initNames(x).includes('podplug-counter'));
-    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-counter', 'podplug-kv']);
-    const kv = t.spec.initContainers!.find((x) => x.name === 'podplug-kv')! as NonNullable<TemplateView['spec']['initContainers']>[number] & { command?: string[] };
-    assert.equal(kv.restartPolicy, 'Always');
-    assert.deepEqual(kv.command, ['node', 'examples/kv/plugin.ts']);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: '/livez/kv', port: 9801, scheme: 'HTTP' });
-    assert.deepEqual(kv.volumeMounts, [{ name: 'podplug-sockets', mountPath: '/var/run/podplug/kv', subPath: 'kv' }]);
+  it("injects the examples' Plugins (examples/demo) into their host Deployment: sidecars, volume, env and probes", async () => {
+    await c.kubectlOk([
+      "apply",
+      "-n",
+      NS,
+      "-f",
+      join(ROOT, "examples/demo/plugins.yaml"),
+      "-f",
+      join(ROOT, "examples/demo/host.yaml"),
+    ]);
+    const t = await waitTemplate(
+      c,
+      NS,
+      "demo-host",
+      "demo injected",
+      (x) => initNames(x).includes("podplug-kv") && initNames(x).includes("podplug-counter"),
+    );
+    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+    const kv = t.spec.initContainers!.find((x) => x.name === "podplug-kv")! as NonNullable<
+      TemplateView["spec"]["initContainers"]
+    >[number] & { command?: string[] };
+    assert.equal(kv.restartPolicy, "Always");
+    assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
+    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
+    assert.deepEqual(kv.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));
-    assert.equal(env.BASIC_PLUGIN, 'hello');
-    assert.equal(env.PLUGIN_PROTOCOL_VERSIONS, '1');
-    assert.equal(env.PLUGIN_UNIX_SOCKET_DIR, '/var/run/podplug/kv');
-    assert.equal(env.PODPLUG_HANDSHAKE_FILE, '/var/run/podplug/kv/handshake');
-    assert.equal(env.KV_DIR, '/var/run/podplug/kv');
-    assert.ok(t.spec.volumes!.some((v) => v.name === 'podplug-sockets'));
-    const host = t.spec.containers.find((x) => x.name === 'host')!;
-    assert.deepEqual(host.env!.map((e) => `${e.name}=${e.value}`), ['DEMO_METRICS_PORT=9465', 'PODPLUG_SOCKET_ROOT=/var/run/podplug', 'PODPLUG_PLUGINS=counter,kv']);
-    assert.deepEqual(host.volumeMounts, [{ name: 'podplug-sockets', mountPath: '/var/run/podplug' }]);
+    assert.equal(env.BASIC_PLUGIN, "hello");
+    assert.equal(env.PLUGIN_PROTOCOL_VERSIONS, "1");
+    assert.equal(env.PLUGIN_UNIX_SOCKET_DIR, "/var/run/podplug/kv");
+    assert.equal(env.PODPLUG_HANDSHAKE_FILE, "/var/run/podplug/kv/handshake");
+    assert.equal(env.KV_DIR, "/var/run/podplug/kv");
+    assert.ok(t.spec.volumes!.some((v) => v.name === "podplug-sockets"));
+    const host = t.spec.containers.find((x) => x.name === "host")!;
+    assert.deepEqual(
+      host.env!.map((e) => `${e.name}=${e.value}`),
+      ["DEMO_METRICS_PORT=9465", "PODPLUG_SOCKET_ROOT=/var/run/podplug", "PODPLUG_PLUGINS=counter,kv"],
+    );
+    assert.deepEqual(host.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug" }]);
   });
 
-  it('sets the finalizer and a status with observedGeneration, shown by kubectl get plugins', async () => {
-    const p = await waitFor('kv status', async () => {
-      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'kv']);
+  it("sets the finalizer and a status with observedGeneration, shown by kubectl get plugins", async () => {
+    const p = await waitFor("kv status", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "kv"]);
       return v?.status?.workloadCount === 1 ? v : undefined;
     });
-    assert.deepEqual(p.metadata.finalizers, ['podplug.io/cleanup']);
+    assert.deepEqual(p.metadata.finalizers, ["podplug.io/cleanup"]);
     assert.equal(p.status!.observedGeneration, p.metadata.generation);
-    const injected = p.status!.conditions!.find((x) => x.type === 'Injected')!;
-    assert.deepEqual([injected.status, injected.reason, injected.observedGeneration], ['True', 'Injected', p.metadata.generation]);
+    const injected = p.status!.conditions!.find((x) => x.type === "Injected")!;
+    assert.deepEqual(
+      [injected.status, injected.reason, injected.observedGeneration],
+      ["True", "Injected", p.metadata.generation],
+    );
     // No kubelet runs pods in this cluster, so the workload is injected but not ready.
-    const ready = p.status!.conditions!.find((x) => x.type === 'Ready')!;
-    assert.deepEqual([ready.status, ready.reason], ['False', 'WorkloadsNotReady']);
-    const row = (await c.kubectlOk(['get', 'plugins', 'kv', '-n', NS, '--no-headers'])).trim();
+    const ready = p.status!.conditions!.find((x) => x.type === "Ready")!;
+    assert.deepEqual([ready.status, ready.reason], ["False", "WorkloadsNotReady"]);
+    const row = (await c.kubectlOk(["get", "plugins", "kv", "-n", NS, "--no-headers"])).trim();
     assert.match(row, /^kv\s+ghcr\.io\/podplug\/example-kv:0\.1\.0\s+\[1\]\s+1\s+0\s+WorkloadsNotReady\s+\S+$/);
   });
 
-  it('follows a changed spec: new image and env in the template, observedGeneration moves on', async () => {
-    const m = pluginManifest('change', { selector: { matchLabels: { change: 'yes' } } }) as { spec: Record<string, unknown> };
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(m, hostDeployment('change-host', { change: 'yes' })));
-    await waitTemplate(c, NS, 'change-host', 'v1 injected', (t) => initNames(t).includes('podplug-change'));
-    m.spec.image = 'example/change:2';
-    m.spec.env = [{ name: 'NEW', value: 'yes' }];
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(m));
-    const t = await waitTemplate(c, NS, 'change-host', 'v2 injected', (x) =>
-      (x.spec.initContainers ?? []).some((k) => k.name === 'podplug-change' && (k as { image?: string }).image === 'example/change:2'));
-    const k = t.spec.initContainers!.find((x) => x.name === 'podplug-change')!;
-    assert.equal(k.env!.find((e) => e.name === 'NEW')?.value, 'yes');
-    const p = await waitFor('observedGeneration 2', async () => {
-      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'change']);
+  it("follows a changed spec: new image and env in the template, observedGeneration moves on", async () => {
+    const m = pluginManifest("change", { selector: { matchLabels: { change: "yes" } } }) as {
+      spec: Record<string, unknown>;
+    };
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(m, hostDeployment("change-host", { change: "yes" })));
+    await waitTemplate(c, NS, "change-host", "v1 injected", (t) => initNames(t).includes("podplug-change"));
+    m.spec.image = "example/change:2";
+    m.spec.env = [{ name: "NEW", value: "yes" }];
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(m));
+    const t = await waitTemplate(c, NS, "change-host", "v2 injected", (x) =>
+      (x.spec.initContainers ?? []).some(
+        (k) => k.name === "podplug-change" && (k as { image?: string }).image === "example/change:2",
+      ),
+    );
+    const k = t.spec.initContainers!.find((x) => x.name === "podplug-change")!;
+    assert.equal(k.env!.find((e) => e.name === "NEW")?.value, "yes");
+    const p = await waitFor("observedGeneration 2", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "change"]);
       return v?.status?.observedGeneration === 2 ? v : undefined;
     });
     assert.ok(p.status!.conditions!.every((x) => x.observedGeneration === 2));
   });
 
-  it('AutoMTLS: creates the host certificate Secret owned by the Plugin and wires it into the template', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(pluginManifest('secure', { autoMTLS: true, selector: { matchLabels: { secure: 'yes' } } }), hostDeployment('secure-host', { secure: 'yes' })));
-    const t = await waitTemplate(c, NS, 'secure-host', 'secure injected', (x) => initNames(x).includes('podplug-secure'));
-    const k = t.spec.initContainers!.find((x) => x.name === 'podplug-secure')! as { env: { name: string; valueFrom?: unknown }[] };
-    assert.deepEqual(k.env.find((e) => e.name === 'PLUGIN_CLIENT_CERT')?.valueFrom, { secretKeyRef: { name: 'podplug-secure-mtls', key: 'tls.crt' } });
-    assert.ok(t.spec.volumes!.some((v) => v.name === 'podplug-mtls-secure'));
-    const secret = await waitFor('Secret', () => getJson<{ type: string; data: Record<string, string>; metadata: { ownerReferences: { kind: string; name: string; uid: string }[] } }>(c, ['-n', NS, 'secret', 'podplug-secure-mtls']));
-    const plugin = await getJson<{ metadata: { uid: string } }>(c, ['-n', NS, 'plugin', 'secure']);
-    assert.equal(secret.type, 'kubernetes.io/tls');
-    assert.deepEqual(secret.metadata.ownerReferences.map((o) => [o.kind, o.name, o.uid]), [['Plugin', 'secure', plugin!.metadata.uid]]);
-    const { X509Certificate, createPrivateKey } = await import('node:crypto');
-    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64'));
+  it("AutoMTLS: creates the host certificate Secret owned by the Plugin and wires it into the template", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("secure", { autoMTLS: true, selector: { matchLabels: { secure: "yes" } } }),
+        hostDeployment("secure-host", { secure: "yes" }),
+      ),
+    );
+    const t = await waitTemplate(c, NS, "secure-host", "secure injected", (x) =>
+      initNames(x).includes("podplug-secure"),
+    );
+    const k = t.spec.initContainers!.find((x) => x.name === "podplug-secure")! as {
+      env: { name: string; valueFrom?: unknown }[];
+    };
+    assert.deepEqual(k.env.find((e) => e.name === "PLUGIN_CLIENT_CERT")?.valueFrom, {
+      secretKeyRef: { name: "podplug-secure-mtls", key: "tls.crt" },
+    });
+    assert.ok(t.spec.volumes!.some((v) => v.name === "podplug-mtls-secure"));
+    const secret = await waitFor("Secret", () =>
+      getJson<{
+        type: string;
+        data: Record<string, string>;
+        metadata: { ownerReferences: { kind: string; name: string; uid: string }[] };
+      }>(c, ["-n", NS, "secret", "podplug-secure-mtls"]),
+    );
+    const plugin = await getJson<{ metadata: { uid: string } }>(c, ["-n", NS, "plugin", "secure"]);
+    assert.equal(secret.type, "kubernetes.io/tls");
+    assert.deepEqual(
+      secret.metadata.ownerReferences.map((o) => [o.kind, o.name, o.uid]),
+      [["Plugin", "secure", plugin!.metadata.uid]],
+    );
+    const { X509Certificate, createPrivateKey } = await import("node:crypto");
+    const cert = new X509Certificate(Buffer.from(secret.data["tls.crt"]!, "base64"));
     assert.match(cert.subject, /CN=localhost/);
-    assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data['tls.key']!, 'base64'))));
+    assert.ok(cert.checkPrivateKey(createPrivateKey(Buffer.from(secret.data["tls.key"]!, "base64"))));
   });
 
-  it('records an Injected Event on the Plugin', async () => {
-    const ev = await waitFor('Injected event', async () => {
-      const out = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=Plugin,involvedObject.name=kv,reason=Injected', '-o', 'jsonpath={.items[*].message}']);
+  it("records an Injected Event on the Plugin", async () => {
+    const ev = await waitFor("Injected event", async () => {
+      const out = await c.kubectlOk([
+        "get",
+        "events",
+        "-n",
+        NS,
+        "--field-selector",
+        "involvedObject.kind=Plugin,involvedObject.name=kv,reason=Injected",
+        "-o",
+        "jsonpath={.items[*].message}",
+      ]);
       return out || undefined;
     });
     assert.match(ev, /sidecar podplug-kv added to Deployment demo-host/);
   });
 
-  it('puts two Plugins into one workload, each with only its own folder', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(
-      pluginManifest('alpha', { selector: { matchLabels: { tier: 'both' } } }),
-      pluginManifest('beta', { selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['both', 'beta'] }] } }),
-      hostDeployment('two-host', { tier: 'both' }, ['host', 'sidecar-proxy']),
-    ));
-    const t = await waitTemplate(c, NS, 'two-host', 'alpha and beta injected', (x) => initNames(x).includes('podplug-alpha') && initNames(x).includes('podplug-beta'));
-    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-alpha', 'podplug-beta']);
-    assert.equal(t.metadata!.annotations!['podplug.io/plugins'], 'alpha,beta');
-    for (const h of t.spec.containers) assert.equal(h.env!.find((e) => e.name === 'PODPLUG_PLUGINS')!.value, 'alpha,beta', h.name);
-    const mounts = t.spec.initContainers!.filter((x) => x.name !== 'podplug-agent').map((x) => x.volumeMounts![0]!.subPath);
-    assert.deepEqual(mounts, ['alpha', 'beta']);
+  it("puts two Plugins into one workload, each with only its own folder", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("alpha", { selector: { matchLabels: { tier: "both" } } }),
+        pluginManifest("beta", {
+          selector: { matchExpressions: [{ key: "tier", operator: "In", values: ["both", "beta"] }] },
+        }),
+        hostDeployment("two-host", { tier: "both" }, ["host", "sidecar-proxy"]),
+      ),
+    );
+    const t = await waitTemplate(
+      c,
+      NS,
+      "two-host",
+      "alpha and beta injected",
+      (x) => initNames(x).includes("podplug-alpha") && initNames(x).includes("podplug-beta"),
+    );
+    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-alpha", "podplug-beta"]);
+    assert.equal(t.metadata!.annotations!["podplug.io/plugins"], "alpha,beta");
+    for (const h of t.spec.containers)
+      assert.equal(h.env!.find((e) => e.name === "PODPLUG_PLUGINS")!.value, "alpha,beta", h.name);
+    const mounts = t.spec
+      .initContainers!.filter((x) => x.name !== "podplug-agent")
+      .map((x) => x.volumeMounts![0]!.subPath);
+    assert.deepEqual(mounts, ["alpha", "beta"]);
   });
 
-  it('deleting a Plugin removes exactly podplug\'s fields and leaves other managers\' fields', async () => {
+  it("deleting a Plugin removes exactly podplug's fields and leaves other managers' fields", async () => {
     const ns = NS;
-    await c.kubectlOk(['apply', '-n', ns, '-f', '-'], yaml(
-      pluginManifest('solo', { selector: { matchLabels: { solo: 'yes' } } }),
-      hostDeployment('solo-host', { solo: 'yes' }),
-    ));
-    await waitTemplate(c, ns, 'solo-host', 'solo injected', (x) => initNames(x).includes('podplug-solo'));
+    await c.kubectlOk(
+      ["apply", "-n", ns, "-f", "-"],
+      yaml(
+        pluginManifest("solo", { selector: { matchLabels: { solo: "yes" } } }),
+        hostDeployment("solo-host", { solo: "yes" }),
+      ),
+    );
+    await waitTemplate(c, ns, "solo-host", "solo injected", (x) => initNames(x).includes("podplug-solo"));
     // Another manager adds its own fields to the same lists and maps podplug writes into.
-    await c.kubectlOk(['apply', '--server-side', '--field-manager=other-team', '-n', ns, '-f', '-'], yaml({
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'solo-host' },
-      spec: { template: {
-        metadata: { annotations: { 'other-team/owner': 'x' } },
+    await c.kubectlOk(
+      ["apply", "--server-side", "--field-manager=other-team", "-n", ns, "-f", "-"],
+      yaml({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "solo-host" },
         spec: {
-          initContainers: [{ name: 'warmup', image: 'example/warmup:1', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
-          containers: [{ name: 'host', env: [{ name: 'OTHER', value: 'kept' }] }],
-          volumes: [{ name: 'scratch', emptyDir: {} }],
+          template: {
+            metadata: { annotations: { "other-team/owner": "x" } },
+            spec: {
+              initContainers: [
+                {
+                  name: "warmup",
+                  image: "example/warmup:1",
+                  securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+                },
+              ],
+              containers: [{ name: "host", env: [{ name: "OTHER", value: "kept" }] }],
+              volumes: [{ name: "scratch", emptyDir: {} }],
+            },
+          },
         },
-      } },
-    }));
-    const withBoth = await template(c, ns, 'solo-host');
-    assert.ok(initNames(withBoth).includes('warmup') && initNames(withBoth).includes('podplug-solo'));
+      }),
+    );
+    const withBoth = await template(c, ns, "solo-host");
+    assert.ok(initNames(withBoth).includes("warmup") && initNames(withBoth).includes("podplug-solo"));
 
-    await c.kubectlOk(['delete', 'plugin', 'solo', '-n', ns, '--wait=true', '--timeout=30s']);
-    const t = await waitTemplate(c, ns, 'solo-host', 'solo removed', (x) => !initNames(x).some((n) => n.startsWith('podplug-')));
-    assert.deepEqual(initNames(t), ['warmup']);
-    assert.deepEqual((t.spec.volumes ?? []).map((v) => v.name), ['scratch']);
-    assert.deepEqual(t.metadata!.annotations, { 'other-team/owner': 'x' });
+    await c.kubectlOk(["delete", "plugin", "solo", "-n", ns, "--wait=true", "--timeout=30s"]);
+    const t = await waitTemplate(
+      c,
+      ns,
+      "solo-host",
+      "solo removed",
+      (x) => !initNames(x).some((n) => n.startsWith("podplug-")),
+    );
+    assert.deepEqual(initNames(t), ["warmup"]);
+    assert.deepEqual(
+      (t.spec.volumes ?? []).map((v) => v.name),
+      ["scratch"],
+    );
+    assert.deepEqual(t.metadata!.annotations, { "other-team/owner": "x" });
     const host = t.spec.containers[0]!;
-    assert.deepEqual(host.env!.map((e) => `${e.name}=${e.value}`), ['HOST_MODE=sidecar', 'OTHER=kept']);
+    assert.deepEqual(
+      host.env!.map((e) => `${e.name}=${e.value}`),
+      ["HOST_MODE=sidecar", "OTHER=kept"],
+    );
     assert.equal(host.volumeMounts, undefined);
-    const d = await getJson<{ metadata: { managedFields: { manager: string }[] } }>(c, ['-n', ns, 'deployment', 'solo-host', '--show-managed-fields']);
-    assert.ok(!d!.metadata.managedFields.some((m) => m.manager === 'podplug'), 'podplug still owns fields');
-    assert.equal(await getJson(c, ['-n', ns, 'plugin', 'solo']), undefined);
+    const d = await getJson<{ metadata: { managedFields: { manager: string }[] } }>(c, [
+      "-n",
+      ns,
+      "deployment",
+      "solo-host",
+      "--show-managed-fields",
+    ]);
+    assert.ok(!d!.metadata.managedFields.some((m) => m.manager === "podplug"), "podplug still owns fields");
+    assert.equal(await getJson(c, ["-n", ns, "plugin", "solo"]), undefined);
   });
 
-  it('relabelling the workload out of the selector removes the sidecar; back in re-injects it', async () => {
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(
-      pluginManifest('relabel', { selector: { matchLabels: { relabel: 'in' } } }),
-      hostDeployment('relabel-host', { relabel: 'in' }),
-    ));
-    const injected = await waitTemplate(c, NS, 'relabel-host', 'injected', (x) => initNames(x).includes('podplug-relabel'));
-    await c.kubectlOk(['label', '-n', NS, 'deployment', 'relabel-host', 'relabel=out', '--overwrite']);
-    const removed = await waitTemplate(c, NS, 'relabel-host', 'removed', (x) => (x.spec.initContainers ?? []).length === 0);
-    assert.deepEqual(removed.spec.containers[0]!.env!.map((e) => e.name), ['HOST_MODE']);
+  it("relabelling the workload out of the selector removes the sidecar; back in re-injects it", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("relabel", { selector: { matchLabels: { relabel: "in" } } }),
+        hostDeployment("relabel-host", { relabel: "in" }),
+      ),
+    );
+    const injected = await waitTemplate(c, NS, "relabel-host", "injected", (x) =>
+      initNames(x).includes("podplug-relabel"),
+    );
+    await c.kubectlOk(["label", "-n", NS, "deployment", "relabel-host", "relabel=out", "--overwrite"]);
+    const removed = await waitTemplate(
+      c,
+      NS,
+      "relabel-host",
+      "removed",
+      (x) => (x.spec.initContainers ?? []).length === 0,
+    );
+    assert.deepEqual(
+      removed.spec.containers[0]!.env!.map((e) => e.name),
+      ["HOST_MODE"],
+    );
     assert.equal(removed.spec.volumes, undefined);
     assert.equal(removed.metadata!.annotations, undefined);
-    await c.kubectlOk(['label', '-n', NS, 'deployment', 'relabel-host', 'relabel=in', '--overwrite']);
-    const again = await waitTemplate(c, NS, 'relabel-host', 're-injected', (x) => initNames(x).includes('podplug-relabel'));
+    await c.kubectlOk(["label", "-n", NS, "deployment", "relabel-host", "relabel=in", "--overwrite"]);
+    const again = await waitTemplate(c, NS, "relabel-host", "re-injected", (x) =>
+      initNames(x).includes("podplug-relabel"),
+    );
     assert.deepEqual(again.spec, injected.spec);
-    const status = await waitFor('status back to 1', async () => {
-      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'relabel']);
+    const status = await waitFor("status back to 1", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "relabel"]);
       return v?.status?.workloadCount === 1 ? v.status : undefined;
     });
     assert.equal(status.workloadCount, 1);
   });
 
-  it('injects into StatefulSets and DaemonSets, and honours workloadKinds', async () => {
-    const podSpec = (hostDeployment('x', {}) as { spec: { template: unknown } }).spec.template;
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(
-      pluginManifest('kinds', { selector: { matchLabels: { kinds: 'yes' } }, workloadKinds: ['StatefulSet', 'DaemonSet'] }),
-      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'sts-host', labels: { kinds: 'yes' } }, spec: { serviceName: 'sts', selector: { matchLabels: { app: 'x' } }, template: podSpec } },
-      { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'ds-host', labels: { kinds: 'yes' } }, spec: { selector: { matchLabels: { app: 'x' } }, template: podSpec } },
-      hostDeployment('deploy-not-a-kind', { kinds: 'yes' }),
-    ));
-    await waitTemplate(c, NS, 'sts-host', 'sts injected', (x) => initNames(x).includes('podplug-kinds'), 'statefulset');
-    await waitTemplate(c, NS, 'ds-host', 'ds injected', (x) => initNames(x).includes('podplug-kinds'), 'daemonset');
-    const st = await waitFor('kinds status', async () => {
-      const v = await getJson<PluginView & { status?: { workloads?: { kind: string; name: string }[] } }>(c, ['-n', NS, 'plugin', 'kinds']);
+  it("injects into StatefulSets and DaemonSets, and honours workloadKinds", async () => {
+    const podSpec = (hostDeployment("x", {}) as { spec: { template: unknown } }).spec.template;
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("kinds", {
+          selector: { matchLabels: { kinds: "yes" } },
+          workloadKinds: ["StatefulSet", "DaemonSet"],
+        }),
+        {
+          apiVersion: "apps/v1",
+          kind: "StatefulSet",
+          metadata: { name: "sts-host", labels: { kinds: "yes" } },
+          spec: { serviceName: "sts", selector: { matchLabels: { app: "x" } }, template: podSpec },
+        },
+        {
+          apiVersion: "apps/v1",
+          kind: "DaemonSet",
+          metadata: { name: "ds-host", labels: { kinds: "yes" } },
+          spec: { selector: { matchLabels: { app: "x" } }, template: podSpec },
+        },
+        hostDeployment("deploy-not-a-kind", { kinds: "yes" }),
+      ),
+    );
+    await waitTemplate(c, NS, "sts-host", "sts injected", (x) => initNames(x).includes("podplug-kinds"), "statefulset");
+    await waitTemplate(c, NS, "ds-host", "ds injected", (x) => initNames(x).includes("podplug-kinds"), "daemonset");
+    const st = await waitFor("kinds status", async () => {
+      const v = await getJson<PluginView & { status?: { workloads?: { kind: string; name: string }[] } }>(c, [
+        "-n",
+        NS,
+        "plugin",
+        "kinds",
+      ]);
       return v?.status?.workloadCount === 2 ? v.status : undefined;
     });
-    assert.deepEqual(st.workloads!.map((w) => `${w.kind}/${w.name}`), ['DaemonSet/ds-host', 'StatefulSet/sts-host']);
-    assert.deepEqual(initNames(await template(c, NS, 'deploy-not-a-kind')), []);
+    assert.deepEqual(
+      st.workloads!.map((w) => `${w.kind}/${w.name}`),
+      ["DaemonSet/ds-host", "StatefulSet/sts-host"],
+    );
+    assert.deepEqual(initNames(await template(c, NS, "deploy-not-a-kind")), []);
   });
 
-  it('reports a host container named like a sidecar as InjectFailed, with a Warning Event, and still injects the other Plugins', async () => {
-    const d = hostDeployment('clash-host', { clash: 'yes' }, ['podplug-clash']);
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(
-      pluginManifest('clash', { selector: { matchLabels: { clash: 'yes' } } }),
-      pluginManifest('bystander', { selector: { matchLabels: { clash: 'yes' } } }),
-      d,
-    ));
-    const cond = await waitFor('InjectFailed', async () => {
-      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'clash']);
-      const x = v?.status?.conditions?.find((k) => k.type === 'Injected');
-      return x?.reason === 'InjectFailed' ? x : undefined;
+  it("reports a host container named like a sidecar as InjectFailed, with a Warning Event, and still injects the other Plugins", async () => {
+    const d = hostDeployment("clash-host", { clash: "yes" }, ["podplug-clash"]);
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("clash", { selector: { matchLabels: { clash: "yes" } } }),
+        pluginManifest("bystander", { selector: { matchLabels: { clash: "yes" } } }),
+        d,
+      ),
+    );
+    const cond = await waitFor("InjectFailed", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "clash"]);
+      const x = v?.status?.conditions?.find((k) => k.type === "Injected");
+      return x?.reason === "InjectFailed" ? x : undefined;
     });
-    assert.equal(cond.status, 'False');
-    const msg = await c.kubectlOk(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=clash,reason=InjectFailed', '-o', 'jsonpath={.items[*].message}']);
+    assert.equal(cond.status, "False");
+    const msg = await c.kubectlOk([
+      "get",
+      "events",
+      "-n",
+      NS,
+      "--field-selector",
+      "involvedObject.name=clash,reason=InjectFailed",
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
     assert.match(msg, /host container podplug-clash uses the name of this plugin's sidecar .*rename the container/);
-    const t = await waitTemplate(c, NS, 'clash-host', 'bystander injected', (x) => initNames(x).includes('podplug-bystander'));
-    assert.deepEqual(initNames(t), ['podplug-agent', 'podplug-bystander']);
+    const t = await waitTemplate(c, NS, "clash-host", "bystander injected", (x) =>
+      initNames(x).includes("podplug-bystander"),
+    );
+    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-bystander"]);
     // Renaming the container resolves it: the Plugin joins and its condition clears.
-    await c.kubectlOk(['apply', '-n', NS, '-f', '-'], yaml(hostDeployment('clash-host', { clash: 'yes' }, ['app'])));
-    await waitTemplate(c, NS, 'clash-host', 'clash injected', (x) => initNames(x).includes('podplug-clash'));
-    await waitFor('Injected True', async () => {
-      const v = await getJson<PluginView>(c, ['-n', NS, 'plugin', 'clash']);
-      return v?.status?.conditions?.find((k) => k.type === 'Injected')?.status === 'True';
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(hostDeployment("clash-host", { clash: "yes" }, ["app"])));
+    await waitTemplate(c, NS, "clash-host", "clash injected", (x) => initNames(x).includes("podplug-clash"));
+    await waitFor("Injected True", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "clash"]);
+      return v?.status?.conditions?.find((k) => k.type === "Injected")?.status === "True";
     });
   });
 
-  it('serves /readyz and controller-runtime metrics', async () => {
+  it("serves /readyz and controller-runtime metrics", async () => {
     assert.equal((await fetch(`${op.healthUrl}/readyz`)).status, 200);
     const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
-    for (const name of ['controller_runtime_reconcile_total{controller="plugin",result="success"}', 'controller_runtime_reconcile_time_seconds_bucket',
-      'controller_runtime_reconcile_errors_total', 'workqueue_depth{name="plugin"', 'workqueue_adds_total', 'workqueue_queue_duration_seconds_bucket',
-      'workqueue_work_duration_seconds_bucket', 'workqueue_retries_total', 'controller_runtime_active_workers', 'process_resident_memory_bytes']) {
+    for (const name of [
+      'controller_runtime_reconcile_total{controller="plugin",result="success"}',
+      "controller_runtime_reconcile_time_seconds_bucket",
+      "controller_runtime_reconcile_errors_total",
+      'workqueue_depth{name="plugin"',
+      "workqueue_adds_total",
+      "workqueue_queue_duration_seconds_bucket",
+      "workqueue_work_duration_seconds_bucket",
+      "workqueue_retries_total",
+      "controller_runtime_active_workers",
+      "process_resident_memory_bytes",
+    ]) {
       assert.ok(text.includes(name), `missing ${name}`);
     }
     assert.equal((await fetch(`${op.metricsUrl}/nope`)).status, 404);
   });
 
-  it('logs JSON lines that carry the Plugin\'s name', () => {
-    const lines = readFileSync(op.proc.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.ok(lines.some((l) => l.plugin === 'kv' && typeof l.msg === 'string'));
+  it("logs JSON lines that carry the Plugin's name", () => {
+    const lines = readFileSync(op.proc.logFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(lines.some((l) => l.plugin === "kv" && typeof l.msg === "string"));
   });
 });
 
-describe('operator with a bad flag', () => {
-  it('exits 2 naming the flag and the fix, with a code', async () => {
-    const { run } = await import('../cluster/kubectl.ts');
-    const r = await run(process.execPath, [join(ROOT, 'operator/main.ts'), '--log-level=loud']);
+describe("operator with a bad flag", () => {
+  it("exits 2 naming the flag and the fix, with a code", async () => {
+    const { run } = await import("../cluster/kubectl.ts");
+    const r = await run(process.execPath, [join(ROOT, "operator/main.ts"), "--log-level=loud"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[PODPLUG_OPERATOR_BAD_FLAG\]/);
+    assert.match(
+      r.stderr,
+      /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[PODPLUG_OPERATOR_BAD_FLAG\]/,
+    );
   });
-  it('does the same as `podplug operator`', async () => {
-    const { run } = await import('../cluster/kubectl.ts');
-    const r = await run(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'operator', '--watch-namespaces=Not_A_Namespace']);
+  it("does the same as `podplug operator`", async () => {
+    const { run } = await import("../cluster/kubectl.ts");
+    const r = await run(process.execPath, [
+      join(ROOT, "src/cli/main.ts"),
+      "operator",
+      "--watch-namespaces=Not_A_Namespace",
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[PODPLUG_OPERATOR_BAD_FLAG\]/);
   });
 });
-
-export type { TemplateView };

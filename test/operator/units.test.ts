@@ -1,56 +1,58 @@
-import assert from 'node:assert/strict';
-import { parseConfig } from '../../operator/config.ts';
-import { Backoff } from '../../operator/backoff.ts';
-import { WorkQueue } from '../../operator/queue.ts';
-import { selectorMatches } from '../../src/inject/selector.ts';
-import { computeStatus, sameStatus } from '../../operator/status.ts';
-import { workloadReady, type Workload } from '../../operator/workloads.ts';
-import type { Plugin } from '../../src/inject/types.ts';
+import assert from "node:assert/strict";
+import { Backoff } from "../../operator/backoff.ts";
+import { parseConfig } from "../../operator/config.ts";
+import { WorkQueue } from "../../operator/queue.ts";
+import { computeStatus, sameStatus } from "../../operator/status.ts";
+import { type Workload, workloadReady } from "../../operator/workloads.ts";
+import { selectorMatches } from "../../src/inject/selector.ts";
+import type { Plugin } from "../../src/inject/types.ts";
 
-describe('operator units', () => {
-  describe('WorkQueue', () => {
-    it('hands a key out once, never to two workers, and re-queues a key added while in progress', async () => {
+describe("operator units", () => {
+  describe("WorkQueue", () => {
+    it("hands a key out once, never to two workers, and re-queues a key added while in progress", async () => {
       const q = new WorkQueue();
-      q.add('a'); q.add('a'); q.add('b');
+      q.add("a");
+      q.add("a");
+      q.add("b");
       assert.equal(q.length, 2);
       const k1 = await q.get();
-      assert.equal(k1, 'a');
-      q.add('a');
-      assert.equal(await q.get(), 'b');
+      assert.equal(k1, "a");
+      q.add("a");
+      assert.equal(await q.get(), "b");
       assert.equal(q.length, 0);
-      q.done('a');
-      assert.equal(await q.get(), 'a');
+      q.done("a");
+      assert.equal(await q.get(), "a");
     });
 
-    it('backs a failing key off exponentially and forgets on success', async () => {
+    it("backs a failing key off exponentially and forgets on success", async () => {
       const q = new WorkQueue({}, 5, 40);
-      for (let i = 0; i < 5; i++) q.addRateLimited('x');
-      assert.equal(q.failures('x'), 5);
-      q.forget('x');
-      assert.equal(q.failures('x'), 0);
+      for (let i = 0; i < 5; i++) q.addRateLimited("x");
+      assert.equal(q.failures("x"), 5);
+      q.forget("x");
+      assert.equal(q.failures("x"), 0);
       q.shutDown();
     });
 
-    it('counts adds and retries through its metric hooks, and ends waiting workers on shutdown', async () => {
+    it("counts adds and retries through its metric hooks, and ends waiting workers on shutdown", async () => {
       let adds = 0;
       let retries = 0;
       const q = new WorkQueue({ add: () => adds++, retry: () => retries++ }, 1, 1);
-      q.add('a');
-      q.addRateLimited('b');
+      q.add("a");
+      q.addRateLimited("b");
       const waiting = [q.get(), q.get()];
-      assert.equal(await waiting[0], 'a');
-      assert.equal(await waiting[1], 'b');
+      assert.equal(await waiting[0], "a");
+      assert.equal(await waiting[1], "b");
       const third = q.get();
       q.shutDown();
       assert.equal(await third, undefined);
       assert.deepEqual([adds, retries], [2, 1]);
-      q.add('c');
+      q.add("c");
       assert.equal(await q.get(), undefined);
     });
   });
 
-  describe('Backoff', () => {
-    it('grows from 800 ms to at most 30 s with jitter, and resets after a quiet spell', () => {
+  describe("Backoff", () => {
+    it("grows from 800 ms to at most 30 s with jitter, and resets after a quiet spell", () => {
       const b = new Backoff();
       const t = 1_000_000;
       const d = [b.nextDelay(t), b.nextDelay(t + 1), b.nextDelay(t + 2)];
@@ -61,83 +63,138 @@ describe('operator units', () => {
     });
   });
 
-  describe('selectorMatches', () => {
-    const labels = { app: 'x', tier: 'web' };
+  describe("selectorMatches", () => {
+    const labels = { app: "x", tier: "web" };
     const cases: [string, Parameters<typeof selectorMatches>[0], boolean][] = [
-      ['matchLabels', { matchLabels: { app: 'x' } }, true],
-      ['matchLabels mismatch', { matchLabels: { app: 'y' } }, false],
-      ['In', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'db'] }] }, true],
-      ['NotIn', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web'] }] }, false],
-      ['Exists', { matchExpressions: [{ key: 'app', operator: 'Exists' }] }, true],
-      ['DoesNotExist', { matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] }, false],
-      ['an unknown operator matches nothing', { matchExpressions: [{ key: 'app', operator: 'Like' }] }, false],
-      ['an empty selector matches nothing', {}, false],
-      ['no selector matches nothing', undefined, false],
+      ["matchLabels", { matchLabels: { app: "x" } }, true],
+      ["matchLabels mismatch", { matchLabels: { app: "y" } }, false],
+      ["In", { matchExpressions: [{ key: "tier", operator: "In", values: ["web", "db"] }] }, true],
+      ["NotIn", { matchExpressions: [{ key: "tier", operator: "NotIn", values: ["web"] }] }, false],
+      ["Exists", { matchExpressions: [{ key: "app", operator: "Exists" }] }, true],
+      ["DoesNotExist", { matchExpressions: [{ key: "app", operator: "DoesNotExist" }] }, false],
+      ["an unknown operator matches nothing", { matchExpressions: [{ key: "app", operator: "Like" }] }, false],
+      ["an empty selector matches nothing", {}, false],
+      ["no selector matches nothing", undefined, false],
     ];
     for (const [what, sel, want] of cases) it(what, () => assert.equal(selectorMatches(sel, labels), want));
   });
 
-  describe('status', () => {
+  describe("status", () => {
     const p: Plugin = {
-      apiVersion: 'podplug.io/v1alpha1', kind: 'Plugin', metadata: { name: 'kv', generation: 3 },
-      spec: { image: 'i', handshake: { magicCookieKey: 'K', magicCookieValue: 'v', protocolVersions: [1] }, selector: { matchLabels: { a: 'b' } } },
+      apiVersion: "podplug.io/v1alpha1",
+      kind: "Plugin",
+      metadata: { name: "kv", generation: 3 },
+      spec: {
+        image: "i",
+        handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [1] },
+        selector: { matchLabels: { a: "b" } },
+      },
     };
-    it('reports NoWorkloads, Injecting, WorkloadsNotReady and Ready with observedGeneration', () => {
+    it("reports NoWorkloads, Injecting, WorkloadsNotReady and Ready with observedGeneration", () => {
       const reason = (v: Parameters<typeof computeStatus>[1], err?: string): string[] =>
-        computeStatus(p, v, 'T', err).conditions!.map((c) => `${c.type}=${c.status}/${c.reason}@${c.observedGeneration}`);
-      assert.deepEqual(reason([]), ['Ready=False/NoWorkloads@3', 'Injected=False/NoWorkloads@3']);
-      assert.deepEqual(reason([{ kind: 'Deployment', name: 'a', injected: false, ready: false }]), ['Ready=False/Injecting@3', 'Injected=False/Injecting@3']);
-      assert.deepEqual(reason([{ kind: 'Deployment', name: 'a', injected: true, ready: false }]), ['Ready=False/WorkloadsNotReady@3', 'Injected=True/Injected@3']);
-      assert.deepEqual(reason([{ kind: 'Deployment', name: 'a', injected: true, ready: true }]), ['Ready=True/Ready@3', 'Injected=True/Injected@3']);
-      assert.deepEqual(reason([{ kind: 'Deployment', name: 'a', injected: true, ready: true }], 'boom'), ['Ready=False/InjectFailed@3', 'Injected=False/InjectFailed@3']);
+        computeStatus(p, v, "T", err).conditions!.map(
+          (c) => `${c.type}=${c.status}/${c.reason}@${c.observedGeneration}`,
+        );
+      assert.deepEqual(reason([]), ["Ready=False/NoWorkloads@3", "Injected=False/NoWorkloads@3"]);
+      assert.deepEqual(reason([{ kind: "Deployment", name: "a", injected: false, ready: false }]), [
+        "Ready=False/Injecting@3",
+        "Injected=False/Injecting@3",
+      ]);
+      assert.deepEqual(reason([{ kind: "Deployment", name: "a", injected: true, ready: false }]), [
+        "Ready=False/WorkloadsNotReady@3",
+        "Injected=True/Injected@3",
+      ]);
+      assert.deepEqual(reason([{ kind: "Deployment", name: "a", injected: true, ready: true }]), [
+        "Ready=True/Ready@3",
+        "Injected=True/Injected@3",
+      ]);
+      assert.deepEqual(reason([{ kind: "Deployment", name: "a", injected: true, ready: true }], "boom"), [
+        "Ready=False/InjectFailed@3",
+        "Injected=False/InjectFailed@3",
+      ]);
     });
-    it('keeps lastTransitionTime while a condition keeps its status, and sameStatus sees no change', () => {
-      const v = [{ kind: 'Deployment' as const, name: 'a', injected: true, ready: false }];
-      const first = computeStatus(p, v, 'T1');
-      const second = computeStatus({ ...p, status: first }, v, 'T2');
-      assert.ok(second.conditions!.every((c) => c.lastTransitionTime === 'T1'));
+    it("keeps lastTransitionTime while a condition keeps its status, and sameStatus sees no change", () => {
+      const v = [{ kind: "Deployment" as const, name: "a", injected: true, ready: false }];
+      const first = computeStatus(p, v, "T1");
+      const second = computeStatus({ ...p, status: first }, v, "T2");
+      assert.ok(second.conditions!.every((c) => c.lastTransitionTime === "T1"));
       assert.ok(sameStatus(first, second));
-      const third = computeStatus({ ...p, status: second }, [{ ...v[0]!, ready: true }], 'T3');
-      assert.equal(third.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime, 'T3');
+      const third = computeStatus({ ...p, status: second }, [{ ...v[0]!, ready: true }], "T3");
+      assert.equal(third.conditions!.find((c) => c.type === "Ready")!.lastTransitionTime, "T3");
       assert.ok(!sameStatus(second, third));
     });
   });
 
-  describe('workloadReady', () => {
-    const w = (spec: Workload['spec'], status: Workload['status'], generation = 1): Workload => ({ metadata: { name: 'a', namespace: 'n', generation }, spec, status });
-    it('needs the current generation rolled out and every replica ready', () => {
-      assert.equal(workloadReady('Deployment', w({ replicas: 2 }, { observedGeneration: 1, readyReplicas: 2, updatedReplicas: 2 })), true);
-      assert.equal(workloadReady('Deployment', w({ replicas: 2 }, { observedGeneration: 0, readyReplicas: 2, updatedReplicas: 2 })), false);
-      assert.equal(workloadReady('StatefulSet', w({ replicas: 2 }, { observedGeneration: 1, readyReplicas: 1, updatedReplicas: 2 })), false);
-      assert.equal(workloadReady('DaemonSet', w({}, { observedGeneration: 1, desiredNumberScheduled: 3, numberReady: 3, updatedNumberScheduled: 3 })), true);
-      assert.equal(workloadReady('DaemonSet', w({}, { observedGeneration: 1, desiredNumberScheduled: 0 })), false);
+  describe("workloadReady", () => {
+    const w = (spec: Workload["spec"], status: Workload["status"], generation = 1): Workload => ({
+      metadata: { name: "a", namespace: "n", generation },
+      spec,
+      status,
+    });
+    it("needs the current generation rolled out and every replica ready", () => {
+      assert.equal(
+        workloadReady(
+          "Deployment",
+          w({ replicas: 2 }, { observedGeneration: 1, readyReplicas: 2, updatedReplicas: 2 }),
+        ),
+        true,
+      );
+      assert.equal(
+        workloadReady(
+          "Deployment",
+          w({ replicas: 2 }, { observedGeneration: 0, readyReplicas: 2, updatedReplicas: 2 }),
+        ),
+        false,
+      );
+      assert.equal(
+        workloadReady(
+          "StatefulSet",
+          w({ replicas: 2 }, { observedGeneration: 1, readyReplicas: 1, updatedReplicas: 2 }),
+        ),
+        false,
+      );
+      assert.equal(
+        workloadReady(
+          "DaemonSet",
+          w({}, { observedGeneration: 1, desiredNumberScheduled: 3, numberReady: 3, updatedNumberScheduled: 3 }),
+        ),
+        true,
+      );
+      assert.equal(workloadReady("DaemonSet", w({}, { observedGeneration: 1, desiredNumberScheduled: 0 })), false);
     });
   });
 
-  describe('parseConfig', () => {
-    it('reads flags over environment, with controller-runtime\'s defaults', () => {
-      const c = parseConfig(['--metrics-bind-address', '127.0.0.1:9090', '--watch-namespaces=a,b'], { LOG_LEVEL: 'debug', POD_NAMESPACE: 'ops', WATCH_NAMESPACES: 'ignored' });
-      assert.deepEqual(c.metricsAddr, { host: '127.0.0.1', port: 9090 });
-      assert.deepEqual(c.healthAddr, { host: '0.0.0.0', port: 8081 });
-      assert.deepEqual(c.watchNamespaces, ['a', 'b']);
-      assert.equal(c.logLevel, 'debug');
-      assert.equal(c.leaderElectionNamespace, 'ops');
+  describe("parseConfig", () => {
+    it("reads flags over environment, with controller-runtime's defaults", () => {
+      const c = parseConfig(["--metrics-bind-address", "127.0.0.1:9090", "--watch-namespaces=a,b"], {
+        LOG_LEVEL: "debug",
+        POD_NAMESPACE: "ops",
+        WATCH_NAMESPACES: "ignored",
+      });
+      assert.deepEqual(c.metricsAddr, { host: "127.0.0.1", port: 9090 });
+      assert.deepEqual(c.healthAddr, { host: "0.0.0.0", port: 8081 });
+      assert.deepEqual(c.watchNamespaces, ["a", "b"]);
+      assert.equal(c.logLevel, "debug");
+      assert.equal(c.leaderElectionNamespace, "ops");
       assert.equal(c.leaderElect, true);
     });
     const bad: [string[], NodeJS.ProcessEnv, RegExp][] = [
-      [['--nope=1'], {}, /unknown flag --nope/],
-      [['positional'], {}, /unexpected argument "positional"/],
-      [['--metrics-bind-address=8080'], {}, /is not an address: use \[host\]:port/],
-      [['--health-probe-bind-address=:99999'], {}, /is not an address/],
-      [['--leader-elect=maybe'], {}, /use true or false/],
-      [[], { LOG_LEVEL: 'loud' }, /--log-level=loud: use one of/],
-      [['--watch-namespaces=Bad_NS'], {}, /"Bad_NS" is not a namespace name/],
-      [['--concurrency=0'], {}, /use an integer from 1 to 64/],
-      [[], { POD_NAMESPACE: 'Not OK' }, /--leader-election-namespace=Not OK is not a namespace name/],
+      [["--nope=1"], {}, /unknown flag --nope/],
+      [["positional"], {}, /unexpected argument "positional"/],
+      [["--metrics-bind-address=8080"], {}, /is not an address: use \[host\]:port/],
+      [["--health-probe-bind-address=:99999"], {}, /is not an address/],
+      [["--leader-elect=maybe"], {}, /use true or false/],
+      [[], { LOG_LEVEL: "loud" }, /--log-level=loud: use one of/],
+      [["--watch-namespaces=Bad_NS"], {}, /"Bad_NS" is not a namespace name/],
+      [["--concurrency=0"], {}, /use an integer from 1 to 64/],
+      [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
     ];
     for (const [argv, env, msg] of bad) {
-      it(`refuses ${argv.join(' ') || JSON.stringify(env)} with PODPLUG_OPERATOR_BAD_FLAG`, () => {
-        assert.throws(() => parseConfig(argv, env), (err: Error & { code?: string }) => err.code === 'PODPLUG_OPERATOR_BAD_FLAG' && msg.test(err.message));
+      it(`refuses ${argv.join(" ") || JSON.stringify(env)} with PODPLUG_OPERATOR_BAD_FLAG`, () => {
+        assert.throws(
+          () => parseConfig(argv, env),
+          (err: Error & { code?: string }) => err.code === "PODPLUG_OPERATOR_BAD_FLAG" && msg.test(err.message),
+        );
       });
     }
   });

@@ -39,8 +39,17 @@ describe("plugin environment", () => {
   });
 
   it("refuses a config without a cookie or with a bad key", () => {
-    assert.throws(() => validateHandshakeConfig({ protocolVersion: 1, magicCookieKey: "", magicCookieValue: "x" }, "t"), { code: "CONFIG_INVALID" });
-    assert.throws(() => validateHandshakeConfig({ protocolVersion: 1, magicCookieKey: "A=B", magicCookieValue: "x" }, "t"), { code: "CONFIG_INVALID" });
-    assert.throws(() => validateHandshakeConfig({ protocolVersion: -1, magicCookieKey: "K", magicCookieValue: "x" }, "t"), { code: "CONFIG_INVALID" });
+    assert.throws(
+      () => validateHandshakeConfig({ protocolVersion: 1, magicCookieKey: "", magicCookieValue: "x" }, "t"),
+      { code: "CONFIG_INVALID" },
+    );
+    assert.throws(
+      () => validateHandshakeConfig({ protocolVersion: 1, magicCookieKey: "A=B", magicCookieValue: "x" }, "t"),
+      { code: "CONFIG_INVALID" },
+    );
+    assert.throws(
+      () => validateHandshakeConfig({ protocolVersion: -1, magicCookieKey: "K", magicCookieValue: "x" }, "t"),
+      { code: "CONFIG_INVALID" },
+    );
   });
 });

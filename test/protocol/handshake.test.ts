@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatHandshake, parseHandshake, type Handshake } from "../../src/protocol/handshake.ts";
 import { isPodplugError } from "../../src/protocol/errors.ts";
+import { formatHandshake, type Handshake, parseHandshake } from "../../src/protocol/handshake.ts";
 
 const ok = { versions: [1, 2] };
 
@@ -16,14 +16,28 @@ function code(fn: () => unknown): string {
 
 describe("handshake line", () => {
   it("formats exactly as go-plugin prints it, cert field empty without mTLS", () => {
-    const h: Handshake = { core: 1, appVersion: 5, network: "unix", address: "/tmp/plugin123", protocol: "grpc", serverCert: "" };
+    const h: Handshake = {
+      core: 1,
+      appVersion: 5,
+      network: "unix",
+      address: "/tmp/plugin123",
+      protocol: "grpc",
+      serverCert: "",
+    };
     assert.equal(formatHandshake(h), "1|5|unix|/tmp/plugin123|grpc|");
     assert.equal(formatHandshake({ ...h, multiplex: false }), "1|5|unix|/tmp/plugin123|grpc||false");
   });
 
   it("round-trips and tolerates surrounding whitespace and CRLF", () => {
     const h = parseHandshake("  1|2|unix|/tmp/p|grpc|\r\n", ok);
-    assert.deepEqual(h, { core: 1, appVersion: 2, network: "unix", address: "/tmp/p", protocol: "grpc", serverCert: "" });
+    assert.deepEqual(h, {
+      core: 1,
+      appVersion: 2,
+      network: "unix",
+      address: "/tmp/p",
+      protocol: "grpc",
+      serverCert: "",
+    });
   });
 
   it("ignores a short sixth field, as go-plugin does below 51 characters", () => {
@@ -55,12 +69,18 @@ describe("handshake line", () => {
   ];
   for (const [line, want, extra] of bad) {
     it(`refuses ${JSON.stringify(line)} with ${want}`, () => {
-      assert.equal(code(() => parseHandshake(line, { ...ok, ...extra })), want);
+      assert.equal(
+        code(() => parseHandshake(line, { ...ok, ...extra })),
+        want,
+      );
     });
   }
 
   it("names the source and the offered versions in a version error", () => {
-    assert.throws(() => parseHandshake("1|9|unix|/tmp/p|grpc|", { versions: [1, 2], source: "plugin kv" }), /plugin kv.*Plugin version: 9, Client versions: \[1 2\]/s);
+    assert.throws(
+      () => parseHandshake("1|9|unix|/tmp/p|grpc|", { versions: [1, 2], source: "plugin kv" }),
+      /plugin kv.*Plugin version: 9, Client versions: \[1 2\]/s,
+    );
   });
 
   it("accepts multiplex `true` when the host asked for it", () => {

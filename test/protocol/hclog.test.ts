@@ -11,26 +11,34 @@ describe("hclog JSON lines", () => {
   });
 
   it("writes string @level/@message/@timestamp that user fields cannot override", () => {
-    const rec = JSON.parse(formatLine("warn", "m", { "@level": 5, "@message": {}, k: 1n, e: new Error("boom") })) as Record<string, unknown>;
+    const rec = JSON.parse(
+      formatLine("warn", "m", { "@level": 5, "@message": {}, k: 1n, e: new Error("boom") }),
+    ) as Record<string, unknown>;
     assert.equal(rec["@level"], "warn");
     assert.equal(rec["@message"], "m");
     assert.match(rec["@timestamp"] as string, GO_LAYOUT);
-    assert.equal(rec["_level"], 5);
-    assert.equal(rec["k"], "1");
-    assert.equal(rec["e"], "boom");
+    assert.equal(rec._level, 5);
+    assert.equal(rec.k, "1");
+    assert.equal(rec.e, "boom");
   });
 
   it("survives circular fields by keeping the reserved keys", () => {
     const a: Record<string, unknown> = {};
-    a["self"] = a;
+    a.self = a;
     const rec = JSON.parse(formatLine("info", "m", { a })) as Record<string, unknown>;
     assert.deepEqual(Object.keys(rec).sort(), ["@level", "@message", "@timestamp"]);
   });
 
   it("parses hclog JSON, Go's [LEVEL] prefixes and panics as go-plugin's host does", () => {
     const s = { inPanic: false };
-    const j = parseLine('{"@level":"warn","@message":"hi","@timestamp":"2026-11-23T06:55:01.123456Z","@module":"kv","x":2}', s);
-    assert.deepEqual([j.level, j.message, j.fields, j.timestamp, j.json], ["warn", "hi", { "@module": "kv", x: 2 }, "2026-11-23T06:55:01.123456Z", true]);
+    const j = parseLine(
+      '{"@level":"warn","@message":"hi","@timestamp":"2026-11-23T06:55:01.123456Z","@module":"kv","x":2}',
+      s,
+    );
+    assert.deepEqual(
+      [j.level, j.message, j.fields, j.timestamp, j.json],
+      ["warn", "hi", { "@module": "kv", x: 2 }, "2026-11-23T06:55:01.123456Z", true],
+    );
     assert.equal(parseLine("[ERROR] disk full", s).level, "error");
     assert.equal(parseLine("just text", s).level, "debug");
     assert.equal(parseLine("just text", s, "info").level, "info");

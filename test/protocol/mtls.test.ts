@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { certToHandshakeField, checkCertPem, generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import {
+  certToHandshakeField,
+  checkCertPem,
+  generateCertificate,
+  handshakeFieldToCert,
+} from "../../src/protocol/mtls.ts";
 
 describe("AutoMTLS certificates", () => {
   it("match go-plugin's profile: P-521, CN/SAN localhost, CA, client+server auth", async () => {
@@ -25,6 +30,9 @@ describe("AutoMTLS certificates", () => {
 
   it("refuses a certificate field that is not DER, and a PLUGIN_CLIENT_CERT that is not PEM", () => {
     assert.throws(() => handshakeFieldToCert("A".repeat(80)), { code: "HANDSHAKE_CERT" });
-    assert.throws(() => checkCertPem("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", "PLUGIN_CLIENT_CERT"), { code: "ENV_INVALID" });
+    assert.throws(
+      () => checkCertPem("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", "PLUGIN_CLIENT_CERT"),
+      { code: "ENV_INVALID" },
+    );
   });
 });

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { applySocketGroup, checkSocketPath, clearStaleSocket, MAX_SOCKET_PATH_BYTES, newSocketPath } from "../../src/protocol/socket.ts";
-import { spawn } from "node:child_process";
+import {
+  applySocketGroup,
+  checkSocketPath,
+  clearStaleSocket,
+  MAX_SOCKET_PATH_BYTES,
+  newSocketPath,
+} from "../../src/protocol/socket.ts";
 import { NODE, tempDir } from "../helpers.ts";
 
 function listen(path: string): Promise<Server> {
@@ -24,14 +30,22 @@ describe("socket files", () => {
 
   it("refuses a path the kernel cannot hold, naming the fix", () => {
     const long = `/tmp/${"d".repeat(MAX_SOCKET_PATH_BYTES)}`;
-    assert.throws(() => checkSocketPath(long), (err: Error & { code?: string }) => err.code === "SOCKET_PATH_TOO_LONG" && /PLUGIN_UNIX_SOCKET_DIR/.test(err.message));
+    assert.throws(
+      () => checkSocketPath(long),
+      (err: Error & { code?: string }) =>
+        err.code === "SOCKET_PATH_TOO_LONG" && /PLUGIN_UNIX_SOCKET_DIR/.test(err.message),
+    );
     assert.throws(() => newSocketPath(`/tmp/${"é".repeat(60)}`), { code: "SOCKET_PATH_TOO_LONG" }); // bytes, not characters
   });
 
   it("removes a dead socket left by a killed process", async () => {
     const p = join(t.dir, "plugin.sock");
     // A process that listens and is SIGKILLed leaves its socket file behind.
-    const child = spawn(NODE, ["-e", `require("net").createServer().listen(${JSON.stringify(p)}, () => console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      NODE,
+      ["-e", `require("net").createServer().listen(${JSON.stringify(p)}, () => console.log("up"))`],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     await new Promise((r) => child.stdout.once("data", r));
     child.kill("SIGKILL");
     await new Promise((r) => child.once("close", r));

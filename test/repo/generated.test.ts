@@ -18,11 +18,19 @@ describe("generated code", function () {
     const t = tempDir("gen-");
     try {
       execFileSync(join(ROOT, "tools", "gen-proto.sh"), [t.dir], { cwd: ROOT, stdio: "pipe" });
-      const fresh = files(t.dir).map((p) => relative(t.dir, p)).sort();
-      const committed = files(join(ROOT, "src", "gen")).map((p) => relative(join(ROOT, "src", "gen"), p)).sort();
+      const fresh = files(t.dir)
+        .map((p) => relative(t.dir, p))
+        .sort();
+      const committed = files(join(ROOT, "src", "gen"))
+        .map((p) => relative(join(ROOT, "src", "gen"), p))
+        .sort();
       assert.deepEqual(committed, fresh, "the same files");
       for (const f of fresh) {
-        assert.equal(readFileSync(join(ROOT, "src", "gen", f), "utf8"), readFileSync(join(t.dir, f), "utf8"), `${f} is stale`);
+        assert.equal(
+          readFileSync(join(ROOT, "src", "gen", f), "utf8"),
+          readFileSync(join(t.dir, f), "utf8"),
+          `${f} is stale`,
+        );
       }
     } finally {
       t.remove();

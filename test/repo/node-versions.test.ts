@@ -11,15 +11,16 @@ import { join } from "node:path";
 import { ROOT, tempDir } from "../helpers.ts";
 
 // Node 24 is the project's own `node` package; `make test-deps` puts Node 22 in the cache (tools/fetch-node.sh).
-const CACHE = process.env["PODPLUG_CACHE"] ?? join(homedir(), ".cache", "podplug");
+const CACHE = process.env.PODPLUG_CACHE ?? join(homedir(), ".cache", "podplug");
 const NODES: Record<string, string> = {
-  "22": join(CACHE, "node", process.env["PODPLUG_NODE22_VERSION"] ?? "22.23.3", "node_modules", "node", "bin", "node"),
+  "22": join(CACHE, "node", process.env.PODPLUG_NODE22_VERSION ?? "22.23.3", "node_modules", "node", "bin", "node"),
   "24": join(ROOT, "node_modules", "node", "bin", "node"),
 };
 
 describe("supported Node versions", function () {
   this.timeout(60_000);
-  const engines = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+  const engines = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } })
+    .engines.node;
 
   it("declares exactly the majors the tests run", () => {
     const majors = [...engines.matchAll(/(\d+)\.\d+\.\d+/g)].map((m) => m[1]);
@@ -37,10 +38,13 @@ describe("supported Node versions", function () {
             cwd: t.dir,
             encoding: "utf8",
             // The plugin runs on the same Node: `node` on PATH is this one.
-            env: { ...process.env, PATH: `${join(node, "..")}:${process.env["PATH"]}` },
+            env: { ...process.env, PATH: `${join(node, "..")}:${process.env.PATH}` },
           });
         run("kv", "put", "greeting", `hello from ${version}`);
-        assert.match(run("kv", "get", "greeting"), new RegExp(`^hello from ${version}\\n\\nWritten from plugin-ts-grpc`));
+        assert.match(
+          run("kv", "get", "greeting"),
+          new RegExp(`^hello from ${version}\\n\\nWritten from plugin-ts-grpc`),
+        );
         run("counter", "put", "n", "2");
         run("counter", "put", "n", "3");
         assert.equal(run("counter", "get", "n").trim(), "5");

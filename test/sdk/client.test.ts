@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { Client, isPodplugError } from "../../src/host/index.ts";
-import { commandName } from "../../src/host/client.ts";
-import { handshake, kvPlugin, type KV } from "../../examples/kv/shared.ts";
+import { handshake, type KV, kvPlugin } from "../../examples/kv/shared.ts";
 import { KVClient } from "../../src/gen/examples/kv/kv.ts";
+import { commandName } from "../../src/host/client.ts";
+import { Client, isPodplugError } from "../../src/host/index.ts";
 import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 const testPlugin = { command: NODE, args: [fixture("test-plugin.ts")] };
@@ -39,20 +39,20 @@ describe("host SDK with a TypeScript plugin process", function () {
     const { client, records } = kvClient();
     try {
       await client.dispense("kv");
-      const find = (msg: string) => records.find((r) => r["msg"] === msg);
+      const find = (msg: string) => records.find((r) => r.msg === msg);
       await waitFor(() => find("plain stderr line") && find("hello at error"), 10_000, "plugin logs");
       const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50 };
       for (const [name, level] of Object.entries(levels)) {
         const r = find(`hello at ${name}`);
         assert.ok(r, `missing ${name}`);
-        assert.equal(r["level"], level, `${name} level`);
-        assert.equal(r["plugin"], "kv");
-        assert.equal(r["n"], 1, "hclog fields are kept");
-        assert.equal(r["stream"], "stderr");
+        assert.equal(r.level, level, `${name} level`);
+        assert.equal(r.plugin, "kv");
+        assert.equal(r.n, 1, "hclog fields are kept");
+        assert.equal(r.stream, "stderr");
       }
-      assert.equal(find("plain stdout line")?.["stream"], "stdout");
-      assert.equal(find("plain stdout line")?.["level"], 30);
-      assert.equal(find("plain stderr line")?.["plugin"], "kv");
+      assert.equal(find("plain stdout line")?.stream, "stdout");
+      assert.equal(find("plain stdout line")?.level, 30);
+      assert.equal(find("plain stderr line")?.plugin, "kv");
     } finally {
       await client.kill();
     }
@@ -63,10 +63,10 @@ describe("host SDK with a TypeScript plugin process", function () {
     try {
       const kv = await client.dispense("kv");
       assert.equal((await kv.get("log-flood:5000")).toString(), "5000");
-      await waitFor(() => records.some((r) => r["msg"] === "flood line 5000 of 5000"), 20_000, "the last flood line");
-      const flood = records.filter((r) => String(r["msg"]).startsWith("flood line "));
+      await waitFor(() => records.some((r) => r.msg === "flood line 5000 of 5000"), 20_000, "the last flood line");
+      const flood = records.filter((r) => String(r.msg).startsWith("flood line "));
       assert.equal(flood.length, 5000);
-      assert.ok(flood.every((r) => r["pad"] === "x".repeat(100) && r["level"] === 30));
+      assert.ok(flood.every((r) => r.pad === "x".repeat(100) && r.level === 30));
     } finally {
       await client.kill();
     }
@@ -77,7 +77,10 @@ describe("host SDK with a TypeScript plugin process", function () {
     await client.dispense("kv");
     await client.kill();
     // The host's own records (plugin lines carry `stream`).
-    assert.deepEqual(records.filter((r) => (r["level"] as number) >= 40 && r["stream"] === undefined).map((r) => r["msg"]), []);
+    assert.deepEqual(
+      records.filter((r) => (r.level as number) >= 40 && r.stream === undefined).map((r) => r.msg),
+      [],
+    );
   });
 
   it("names a plugin after its command, or the script an interpreter runs", () => {
@@ -107,33 +110,50 @@ describe("host SDK with a TypeScript plugin process", function () {
     process.kill(pid, "SIGSTOP"); // frozen: it can neither answer Shutdown nor exit
     await client.kill();
     assert.equal(alive(pid), false);
-    assert.ok(records.some((r) => r["msg"] === "plugin failed to exit gracefully; killing it"));
+    assert.ok(records.some((r) => r.msg === "plugin failed to exit gracefully; killing it"));
   });
 
   it("refuses to dispense a plugin name it does not know", async () => {
     const { client } = kvClient();
     try {
-      // @ts-expect-error: the name is not in the plugin map
-      await assert.rejects(client.dispense("nope"), (err: Error) => isPodplugError(err, "PLUGIN_UNKNOWN") && /knows: kv/.test(err.message));
+      await assert.rejects(
+        // @ts-expect-error: the name is not in the plugin map
+        client.dispense("nope"),
+        (err: Error) => isPodplugError(err, "PLUGIN_UNKNOWN") && /knows: kv/.test(err.message),
+      );
     } finally {
       await client.kill();
     }
   });
 
   it("negotiates the highest common version and refuses a plugin with none in common", async () => {
-    const both = new Client({ handshake, versionedPlugins: { 1: { kv: kvPlugin() }, 3: { kv: kvPlugin() } }, cmd: { ...testPlugin, env: { TEST_VERSIONS: "2,3" } }, logger: captureLogger().logger });
+    const both = new Client({
+      handshake,
+      versionedPlugins: { 1: { kv: kvPlugin() }, 3: { kv: kvPlugin() } },
+      cmd: { ...testPlugin, env: { TEST_VERSIONS: "2,3" } },
+      logger: captureLogger().logger,
+    });
     try {
       assert.equal((await both.start()).version, 3);
     } finally {
       await both.kill();
     }
-    const none = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { ...testPlugin, env: { TEST_VERSIONS: "4,5" } }, logger: captureLogger().logger });
-    await assert.rejects(none.start(), (err: Error) => isPodplugError(err, "HANDSHAKE_APP_VERSION") && /Plugin version: 4, Client versions: \[1\]/.test(err.message));
+    const none = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { ...testPlugin, env: { TEST_VERSIONS: "4,5" } },
+      logger: captureLogger().logger,
+    });
+    await assert.rejects(
+      none.start(),
+      (err: Error) =>
+        isPodplugError(err, "HANDSHAKE_APP_VERSION") && /Plugin version: 4, Client versions: \[1\]/.test(err.message),
+    );
     await none.kill();
   });
 
   it("a plugin run by hand exits 1 with go-plugin's exact message", () => {
-    const r = spawnSync(NODE, [fixture("test-plugin.ts")], { encoding: "utf8", env: { PATH: process.env["PATH"] } });
+    const r = spawnSync(NODE, [fixture("test-plugin.ts")], { encoding: "utf8", env: { PATH: process.env.PATH } });
     assert.equal(r.status, 1);
     assert.equal(r.stdout, "");
     assert.equal(
@@ -144,40 +164,102 @@ describe("host SDK with a TypeScript plugin process", function () {
 
   describe("handshake failures get coded errors and leave no process", () => {
     const cases: [string, Record<string, string>, string, RegExp][] = [
-      ["junk on stdout", { BAD_MODE: "line", BAD_LINE: "hello from a chatty plugin" }, "HANDSHAKE_MALFORMED", /Unrecognized remote plugin message.*chatty/],
-      ["a newer core protocol", { BAD_MODE: "line", BAD_LINE: "2|1|unix|/tmp/x|grpc|" }, "HANDSHAKE_CORE_VERSION", /incompatible core API version/],
-      ["a version the host did not offer", { BAD_MODE: "line", BAD_LINE: "1|7|unix|/tmp/x|grpc|" }, "HANDSHAKE_APP_VERSION", /Plugin version: 7/],
-      ["net/rpc instead of gRPC", { BAD_MODE: "line", BAD_LINE: "1|1|unix|/tmp/x|netrpc|" }, "HANDSHAKE_PROTOCOL", /netrpc/],
+      [
+        "junk on stdout",
+        { BAD_MODE: "line", BAD_LINE: "hello from a chatty plugin" },
+        "HANDSHAKE_MALFORMED",
+        /Unrecognized remote plugin message.*chatty/,
+      ],
+      [
+        "a newer core protocol",
+        { BAD_MODE: "line", BAD_LINE: "2|1|unix|/tmp/x|grpc|" },
+        "HANDSHAKE_CORE_VERSION",
+        /incompatible core API version/,
+      ],
+      [
+        "a version the host did not offer",
+        { BAD_MODE: "line", BAD_LINE: "1|7|unix|/tmp/x|grpc|" },
+        "HANDSHAKE_APP_VERSION",
+        /Plugin version: 7/,
+      ],
+      [
+        "net/rpc instead of gRPC",
+        { BAD_MODE: "line", BAD_LINE: "1|1|unix|/tmp/x|netrpc|" },
+        "HANDSHAKE_PROTOCOL",
+        /netrpc/,
+      ],
       ["a TCP address", { BAD_MODE: "line", BAD_LINE: "1|1|tcp|127.0.0.1:1|grpc|" }, "HANDSHAKE_NETWORK", /tcp/],
-      ["an exit before the line, quoting stderr", { BAD_MODE: "exit" }, "PLUGIN_EXITED", /exit status 3.*config file \/etc\/kv.conf missing/s],
+      [
+        "an exit before the line, quoting stderr",
+        { BAD_MODE: "exit" },
+        "PLUGIN_EXITED",
+        /exit status 3.*config file \/etc\/kv.conf missing/s,
+      ],
     ];
     for (const [what, env, code, msg] of cases) {
       it(what, async () => {
-        const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env }, logger: captureLogger().logger, startTimeoutMs: 10_000 });
-        await assert.rejects(client.start(), (err: Error) => isPodplugError(err, code as never) && msg.test(err.message));
+        const client = new Client({
+          handshake,
+          plugins: { kv: kvPlugin() },
+          cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env },
+          logger: captureLogger().logger,
+          startTimeoutMs: 10_000,
+        });
+        await assert.rejects(
+          client.start(),
+          (err: Error) => isPodplugError(err, code as never) && msg.test(err.message),
+        );
         await client.kill();
       });
     }
 
     it("a plugin that never prints times out, with its stderr in the message", async () => {
-      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env: { BAD_MODE: "hang" } }, logger: captureLogger().logger, startTimeoutMs: 1500 });
-      await assert.rejects(client.start(), (err: Error) => isPodplugError(err, "HANDSHAKE_TIMEOUT") && /starting slowly/.test(err.message));
+      const client = new Client({
+        handshake,
+        plugins: { kv: kvPlugin() },
+        cmd: { command: NODE, args: [fixture("bad-plugin.ts")], env: { BAD_MODE: "hang" } },
+        logger: captureLogger().logger,
+        startTimeoutMs: 1500,
+      });
+      await assert.rejects(
+        client.start(),
+        (err: Error) => isPodplugError(err, "HANDSHAKE_TIMEOUT") && /starting slowly/.test(err.message),
+      );
       await client.kill();
     });
 
     it("a command that does not exist", async () => {
-      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: "/nonexistent/plugin" }, logger: captureLogger().logger });
+      const client = new Client({
+        handshake,
+        plugins: { kv: kvPlugin() },
+        cmd: { command: "/nonexistent/plugin" },
+        logger: captureLogger().logger,
+      });
       await assert.rejects(client.start(), { code: "PLUGIN_EXITED" });
     });
 
     it("a host asking for broker multiplexing is refused before anything starts", async () => {
-      const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, multiplex: true, logger: captureLogger().logger });
+      const client = new Client({
+        handshake,
+        plugins: { kv: kvPlugin() },
+        cmd: testPlugin,
+        multiplex: true,
+        logger: captureLogger().logger,
+      });
       await assert.rejects(client.start(), { code: "MULTIPLEX_UNSUPPORTED" });
     });
 
     it("the cookie mismatch shows up as the plugin's exit with go-plugin's message", async () => {
-      const client = new Client({ handshake: { ...handshake, magicCookieValue: "wrong" }, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger: captureLogger().logger });
-      await assert.rejects(client.start(), (err: Error) => isPodplugError(err, "PLUGIN_EXITED") && /This binary is a plugin/.test(err.message));
+      const client = new Client({
+        handshake: { ...handshake, magicCookieValue: "wrong" },
+        plugins: { kv: kvPlugin() },
+        cmd: testPlugin,
+        logger: captureLogger().logger,
+      });
+      await assert.rejects(
+        client.start(),
+        (err: Error) => isPodplugError(err, "PLUGIN_EXITED") && /This binary is a plugin/.test(err.message),
+      );
     });
   });
 
@@ -196,7 +278,10 @@ describe("host SDK with a TypeScript plugin process", function () {
     const { client } = kvClient();
     try {
       const kv = await client.dispense("kv");
-      await assert.rejects(kv.put("big", Buffer.alloc(5 * 1024 * 1024)), (err: grpc.ServiceError) => err.code === grpc.status.RESOURCE_EXHAUSTED);
+      await assert.rejects(
+        kv.put("big", Buffer.alloc(5 * 1024 * 1024)),
+        (err: grpc.ServiceError) => err.code === grpc.status.RESOURCE_EXHAUSTED,
+      );
       await kv.put("small", Buffer.from("ok"));
       assert.equal((await kv.get("small")).toString(), "ok");
     } finally {
@@ -206,7 +291,9 @@ describe("host SDK with a TypeScript plugin process", function () {
 
   it("a host that is SIGKILLed leaves no plugin process behind", async () => {
     const host = spawn(NODE, ["-e", hostScript()], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-    const pid = Number(await new Promise<string>((r) => host.stdout.once("data", (d: Buffer) => r(d.toString().trim()))));
+    const pid = Number(
+      await new Promise<string>((r) => host.stdout.once("data", (d: Buffer) => r(d.toString().trim()))),
+    );
     assert.ok(alive(pid));
     host.kill("SIGKILL");
     await waitFor(() => !alive(pid), 10_000, "the orphaned plugin to die");
@@ -222,7 +309,13 @@ describe("host SDK with a TypeScript plugin process", function () {
       assert.ok(info.handshake.serverCert.length > 50);
       // A peer without the host's certificate: plain text, then TLS with a stranger's certificate.
       const plain = new KVClient(`unix://${info.handshake.address}`, grpc.credentials.createInsecure());
-      await assert.rejects(new Promise((res, rej) => plain.get({ key: "k" }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, (e, r) => (e ? rej(e) : res(r)))));
+      await assert.rejects(
+        new Promise((res, rej) =>
+          plain.get({ key: "k" }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, (e, r) =>
+            e ? rej(e) : res(r),
+          ),
+        ),
+      );
       plain.close();
     } finally {
       await client.kill();

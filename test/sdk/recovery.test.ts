@@ -8,10 +8,10 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { Registry } from "prom-client";
-import { Client } from "../../src/host/index.ts";
-import { handshake, kvPlugin, kvServer, type KV } from "../../examples/kv/shared.ts";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
+import { handshake, type KV, kvPlugin, kvServer } from "../../examples/kv/shared.ts";
 import { KVClient, KVService } from "../../src/gen/examples/kv/kv.ts";
+import { Client } from "../../src/host/index.ts";
 import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 const testPlugin = { command: NODE, args: [fixture("test-plugin.ts")] };
@@ -32,7 +32,15 @@ describe("auto-recovery of plugin clients", function () {
   it("SIGKILL under steady load: every call succeeds or fails with UNAVAILABLE, none hangs, and the client recovers", async () => {
     const { logger } = captureLogger();
     const registry = new Registry();
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, name: "kv", logger, backoff: fastBackoff, metricsRegistry: registry });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: testPlugin,
+      name: "kv",
+      logger,
+      backoff: fastBackoff,
+      metricsRegistry: registry,
+    });
     try {
       const kv = await client.dispense("kv");
       await kv.put("k", Buffer.from("v"));
@@ -43,7 +51,13 @@ describe("auto-recovery of plugin clients", function () {
         while (!stop) {
           // The typed client has no deadline of its own; race a generous one so a hang would show as "other".
           const r = await Promise.race([
-            kv.get("pid").then(() => "ok", (e: unknown) => (grpcCode(e) === grpc.status.UNAVAILABLE ? "unavailable" : `code ${grpcCode(e)}: ${(e as Error).message}`)),
+            kv.get("pid").then(
+              () => "ok",
+              (e: unknown) =>
+                grpcCode(e) === grpc.status.UNAVAILABLE
+                  ? "unavailable"
+                  : `code ${grpcCode(e)}: ${(e as Error).message}`,
+            ),
             new Promise<string>((r) => setTimeout(() => r("hung"), 15_000)),
           ]);
           if (r === "ok") seen.ok++;
@@ -86,7 +100,10 @@ describe("auto-recovery of plugin clients", function () {
     });
     try {
       const kv = await client.dispense("kv");
-      const raw = new KVClient("unused", grpc.credentials.createInsecure(), { channelOverride: (await client.connection()) && (client as unknown as { channel: grpc.ChannelInterface }).channel });
+      const raw = new KVClient("unused", grpc.credentials.createInsecure(), {
+        channelOverride:
+          (await client.connection()) && (client as unknown as { channel: grpc.ChannelInterface }).channel,
+      });
       writeFileSync(crashFile, ""); // keep the plugin down while we look
       process.kill(await pidOf(kv), "SIGKILL");
       await waitFor(() => client.state !== "ready", 10_000, "outage");
@@ -97,7 +114,9 @@ describe("auto-recovery of plugin clients", function () {
       assert.equal(failFast?.code, grpc.status.UNAVAILABLE);
       assert.match(failFast?.details ?? "", /unavailable \(restarting\)/);
       // A waiting call with a short deadline gives up at its deadline, with DEADLINE_EXCEEDED.
-      const short = await new Promise<grpc.ServiceError | null>((r) => raw.get({ key: "pid" }, new grpc.Metadata(), { deadline: Date.now() + 300 }, (e) => r(e)));
+      const short = await new Promise<grpc.ServiceError | null>((r) =>
+        raw.get({ key: "pid" }, new grpc.Metadata(), { deadline: Date.now() + 300 }, (e) => r(e)),
+      );
       assert.equal(short?.code, grpc.status.DEADLINE_EXCEEDED);
       // The client's default (wait): this call is held, then answered by the new process.
       const waiting = kv.get("pid");
@@ -114,13 +133,22 @@ describe("auto-recovery of plugin clients", function () {
 
   it("a hung plugin (SIGSTOP) fails its liveness checks and is replaced", async () => {
     const { logger, records } = captureLogger();
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger, liveness: fastLiveness, backoff: fastBackoff });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: testPlugin,
+      logger,
+      liveness: fastLiveness,
+      backoff: fastBackoff,
+    });
     try {
       const kv = await client.dispense("kv");
       const first = await pidOf(kv);
       process.kill(first, "SIGSTOP");
       await waitFor(() => client.restartCount === 1 && client.state === "ready", 20_000, "restart after hang");
-      assert.ok(records.some((r) => r["msg"] === "plugin failed; restarting it" && /liveness check failed/.test(String(r["reason"]))));
+      assert.ok(
+        records.some((r) => r.msg === "plugin failed; restarting it" && /liveness check failed/.test(String(r.reason))),
+      );
       assert.notEqual(await pidOf(kv), first);
       assert.equal(alive(first), false, "the hung process was killed");
     } finally {
@@ -131,14 +159,21 @@ describe("auto-recovery of plugin clients", function () {
   it("a plugin reporting NOT_SERVING is restarted at once (health Watch, not polling)", async () => {
     const { logger, records } = captureLogger();
     // Liveness polling effectively off: only the Watch stream can notice.
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger, liveness: { periodMs: 600_000 }, backoff: fastBackoff });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: testPlugin,
+      logger,
+      liveness: { periodMs: 600_000 },
+      backoff: fastBackoff,
+    });
     try {
       const kv = await client.dispense("kv");
       const first = await pidOf(kv);
       // The reply may lose the race with the restart it triggers; only the restart matters here.
       await kv.get("unhealthy").catch(() => undefined);
       await waitFor(() => client.restartCount === 1 && client.state === "ready", 20_000, "restart after NOT_SERVING");
-      assert.ok(records.some((r) => r["reason"] === "plugin reported NOT_SERVING"));
+      assert.ok(records.some((r) => r.reason === "plugin reported NOT_SERVING"));
       assert.notEqual(await pidOf(kv), first);
     } finally {
       await client.kill();
@@ -164,15 +199,19 @@ describe("auto-recovery of plugin clients", function () {
       writeFileSync(crashFile, "");
       process.kill(await pidOf(kv), "SIGKILL");
       await waitFor(() => client.state === "crash-loop", 20_000, "crash-loop state");
-      await waitFor(() => records.filter((r) => r["msg"] === "plugin is crash-looping; backing off").length >= 3, 20_000, "several crash-loop rounds");
+      await waitFor(
+        () => records.filter((r) => r.msg === "plugin is crash-looping; backing off").length >= 3,
+        20_000,
+        "several crash-loop rounds",
+      );
       assert.match(await registry.metrics(), /podplug_plugin_state\{plugin="kv",state="crash-loop"\} 1/);
       unlinkSync(crashFile);
       await waitFor(() => client.state === "ready", 20_000, "recovery");
       await kv.get("pid");
       // The delays the supervisor chose, in order: doubling from 50 ms, capped at 400 ms.
-      const delays = records.filter((r) => r["msg"] === "plugin is crash-looping; backing off").map((r) => r["delayMs"]);
+      const delays = records.filter((r) => r.msg === "plugin is crash-looping; backing off").map((r) => r.delayMs);
       assert.deepEqual(delays.slice(0, 3), [200, 400, 400]);
-      const firstTwo = records.filter((r) => r["msg"] === "plugin restart failed").length;
+      const firstTwo = records.filter((r) => r.msg === "plugin restart failed").length;
       assert.ok(firstTwo >= 2, "failed restarts were logged");
     } finally {
       await client.kill();
@@ -190,14 +229,23 @@ describe("auto-recovery of plugin clients", function () {
       backoff: fastBackoff,
       outage: { mode: "wait" },
     });
-    const kvHost = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger: captureLogger().logger, backoff: fastBackoff, outage: { mode: "wait" } });
+    const kvHost = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: testPlugin,
+      logger: captureLogger().logger,
+      backoff: fastBackoff,
+      outage: { mode: "wait" },
+    });
     // Served once per connection: the plugin keeps the id and calls back later.
     const hostStore: KV = { get: async (k) => Buffer.from(`host says ${k}`), put: async () => {} };
     kvHost.onConnect(async ({ broker, connection }) => {
       const id = broker.nextId();
       await broker.acceptAndServe(id, (s) => s.addService(KVService, kvServer(hostStore)));
       const c = connection.client(KVClient);
-      await new Promise<void>((res, rej) => c.put({ key: "helper", value: Buffer.from(String(id)) }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        c.put({ key: "helper", value: Buffer.from(String(id)) }, (e) => (e ? rej(e) : res())),
+      );
     });
     try {
       const c = await counter.dispense("counter");
@@ -232,11 +280,10 @@ describe("auto-recovery of plugin clients", function () {
       // No new process was started behind the client's back: calls fail, and it still points at the dead pid.
       await assert.rejects(kv.get("pid"), (err: unknown) => grpcCode(err) === grpc.status.UNAVAILABLE);
       assert.equal(client.restartCount, 0);
-      assert.ok(records.some((r) => r["msg"] === "plugin failed; restart is off, the client stays down"));
-      assert.ok(!records.some((r) => r["msg"] === "plugin failed; restarting it"));
+      assert.ok(records.some((r) => r.msg === "plugin failed; restart is off, the client stays down"));
+      assert.ok(!records.some((r) => r.msg === "plugin failed; restarting it"));
     } finally {
       await client.kill();
     }
   });
-
 });

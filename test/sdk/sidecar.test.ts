@@ -3,17 +3,24 @@
  * runtime) announces itself through a handshake file; the host attaches.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, sidecarAttach } from "../../src/host/index.ts";
 import { generateCertificate } from "../../src/protocol/mtls.ts";
-import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
 
 function startSidecar(dir: string, extraEnv: Record<string, string> = {}): ChildProcess {
   return spawn(NODE, [fixture("test-plugin.ts")], {
-    env: { ...process.env, BASIC_PLUGIN: "hello", PLUGIN_PROTOCOL_VERSIONS: "1", PLUGIN_UNIX_SOCKET_DIR: dir, PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"), ...extraEnv },
+    env: {
+      ...process.env,
+      BASIC_PLUGIN: "hello",
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+      PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"),
+      ...extraEnv,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
@@ -32,7 +39,12 @@ describe("sidecar mode", function () {
 
   it("writes the handshake line to a file next to a fixed socket, and the host attaches", async () => {
     const plugin = startSidecar(t.dir);
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: t.dir },
+      logger: captureLogger().logger,
+    });
     try {
       const kv = await client.dispense("kv");
       await kv.put("k", Buffer.from("v"));
@@ -40,7 +52,11 @@ describe("sidecar mode", function () {
       const line = readFileSync(join(t.dir, "handshake"), "utf8");
       assert.equal(line, `1|1|unix|${join(t.dir, "plugin.sock")}|grpc|\n`);
       assert.ok(lstatSync(join(t.dir, "plugin.sock")).isSocket());
-      assert.deepEqual(readdirSync(t.dir).filter((n) => n.endsWith(".tmp")), [], "no temp file left from the atomic write");
+      assert.deepEqual(
+        readdirSync(t.dir).filter((n) => n.endsWith(".tmp")),
+        [],
+        "no temp file left from the atomic write",
+      );
     } finally {
       await client.kill();
     }
@@ -57,7 +73,12 @@ describe("sidecar mode", function () {
     await new Promise((r) => first.once("close", r));
     assert.ok(existsSync(join(t.dir, "plugin.sock")), "the dead socket stays behind");
     const second = startSidecar(t.dir);
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: t.dir },
+      logger: captureLogger().logger,
+    });
     try {
       const kv = await client.dispense("kv");
       assert.equal(Number((await kv.get("pid")).toString()), second.pid);
@@ -76,7 +97,12 @@ describe("sidecar mode", function () {
     const code = await new Promise((r) => second.once("close", r));
     assert.notEqual(code, 0);
     assert.match(stderr, /SOCKET_IN_USE|another process is serving/);
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: t.dir },
+      logger: captureLogger().logger,
+    });
     try {
       const kv = await client.dispense("kv");
       assert.equal(Number((await kv.get("pid")).toString()), first.pid);
@@ -95,16 +121,36 @@ describe("sidecar mode", function () {
     const sockets = join(t.dir, "sockets", "kv");
     mkdirSync(sockets, { recursive: true });
     const plugin = startSidecar(sockets, { PLUGIN_CLIENT_CERT: host.certPem });
-    const env = { PODPLUG_SOCKET_ROOT: join(t.dir, "sockets"), PODPLUG_PLUGINS: "kv", PODPLUG_MTLS_ROOT: join(t.dir, "mtls") };
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv", env), logger: captureLogger().logger });
+    const env = {
+      PODPLUG_SOCKET_ROOT: join(t.dir, "sockets"),
+      PODPLUG_PLUGINS: "kv",
+      PODPLUG_MTLS_ROOT: join(t.dir, "mtls"),
+    };
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: sidecarAttach("kv", env),
+      logger: captureLogger().logger,
+    });
     try {
       const kv = await client.dispense("kv");
       await kv.put("k", Buffer.from("tls"));
       assert.equal((await kv.get("k")).toString(), "tls");
-      assert.ok((await client.start()).handshake.serverCert.length > 50, "the handshake file carries the plugin's certificate");
+      assert.ok(
+        (await client.start()).handshake.serverCert.length > 50,
+        "the handshake file carries the plugin's certificate",
+      );
       // Without the mounted certificate the host says what is missing.
-      const bare = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv", { ...env, PODPLUG_MTLS_ROOT: join(t.dir, "nowhere") }), logger: captureLogger().logger });
-      await assert.rejects(bare.start(), (err: Error & { code?: string }) => err.code === "HANDSHAKE_CERT" && /podplug-kv-mtls/.test(err.message));
+      const bare = new Client({
+        handshake,
+        plugins: { kv: kvPlugin() },
+        attach: sidecarAttach("kv", { ...env, PODPLUG_MTLS_ROOT: join(t.dir, "nowhere") }),
+        logger: captureLogger().logger,
+      });
+      await assert.rejects(
+        bare.start(),
+        (err: Error & { code?: string }) => err.code === "HANDSHAKE_CERT" && /podplug-kv-mtls/.test(err.message),
+      );
     } finally {
       await client.kill();
       await stop(plugin);
@@ -113,26 +159,51 @@ describe("sidecar mode", function () {
 
   it("sidecarAttach refuses outside an injected pod and for a plugin the pod does not have", () => {
     assert.throws(() => sidecarAttach("kv", {}), { code: "CONFIG_INVALID" });
-    assert.throws(() => sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/var/run/podplug", PODPLUG_PLUGINS: "counter" }), { code: "PLUGIN_UNKNOWN" });
+    assert.throws(() => sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/var/run/podplug", PODPLUG_PLUGINS: "counter" }), {
+      code: "PLUGIN_UNKNOWN",
+    });
     assert.deepEqual(sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/r", PODPLUG_PLUGINS: "kv" }), { dir: "/r/kv" });
   });
 
   it("attach fails with SOCKET_NOT_FOUND, naming what it found, when nothing serves", async () => {
     writeFileSync(join(t.dir, "notes.txt"), "");
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger, startTimeoutMs: 500 });
-    await assert.rejects(client.start(), (err: Error & { code?: string }) => err.code === "SOCKET_NOT_FOUND" && /notes\.txt/.test(err.message));
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: t.dir },
+      logger: captureLogger().logger,
+      startTimeoutMs: 500,
+    });
+    await assert.rejects(
+      client.start(),
+      (err: Error & { code?: string }) => err.code === "SOCKET_NOT_FOUND" && /notes\.txt/.test(err.message),
+    );
   });
 
   it("a malformed handshake file is a coded error, not a hang", async () => {
     writeFileSync(join(t.dir, "handshake"), "garbage\n");
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, attach: { dir: t.dir }, logger: captureLogger().logger });
-    await assert.rejects(client.start(), (err: Error & { code?: string }) => err.code === "HANDSHAKE_MALFORMED" && err.message.includes(join(t.dir, "handshake")));
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      attach: { dir: t.dir },
+      logger: captureLogger().logger,
+    });
+    await assert.rejects(
+      client.start(),
+      (err: Error & { code?: string }) =>
+        err.code === "HANDSHAKE_MALFORMED" && err.message.includes(join(t.dir, "handshake")),
+    );
   });
 
   it("a socket path that is too long is refused with the fix in the message", async () => {
     const deep = join(t.dir, "x".repeat(100));
     const plugin = spawn(NODE, [fixture("test-plugin.ts")], {
-      env: { ...process.env, BASIC_PLUGIN: "hello", PLUGIN_UNIX_SOCKET_DIR: deep, PODPLUG_HANDSHAKE_FILE: join(deep, "handshake") },
+      env: {
+        ...process.env,
+        BASIC_PLUGIN: "hello",
+        PLUGIN_UNIX_SOCKET_DIR: deep,
+        PODPLUG_HANDSHAKE_FILE: join(deep, "handshake"),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";

@@ -12,9 +12,9 @@ import { FastChannel } from "../../src/transport/channel.ts";
 import { TransportError } from "../../src/transport/errors.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance } from "./fixtures/echo.ts";
-import { collect, startServer, unary, type ServerProcess } from "./harness.ts";
+import { collect, type ServerProcess, startServer, unary } from "./harness.ts";
 
-describe("transport: FastChannel connection life", function () {
+describe("transport: FastChannel connection life", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
   let channel: FastChannel;
@@ -34,7 +34,8 @@ describe("transport: FastChannel connection life", function () {
     tmp.remove();
   });
 
-  const waitForReady = (ms: number): Promise<Error | undefined> => new Promise((resolve) => client.waitForReady(Date.now() + ms, (err) => resolve(err ?? undefined)));
+  const waitForReady = (ms: number): Promise<Error | undefined> =>
+    new Promise((resolve) => client.waitForReady(Date.now() + ms, (err) => resolve(err ?? undefined)));
 
   it("fails UNAVAILABLE when nothing listens, and reports TRANSIENT_FAILURE", async () => {
     const o = await unary(client, "unary", { text: "x" });
@@ -52,9 +53,13 @@ describe("transport: FastChannel connection life", function () {
   });
 
   it("a call with the waitForReady option waits for a server to appear (and gives up at its deadline)", async () => {
-    const late = await unary(client, "unary", { text: "late" }, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 300 });
+    const late = await unary(client, "unary", { text: "late" }, new grpc.Metadata({ waitForReady: true }), {
+      deadline: Date.now() + 300,
+    });
     assert.equal(late.err?.code, grpc.status.DEADLINE_EXCEEDED);
-    const pending = unary(client, "unary", { text: "patient" }, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 20_000 });
+    const pending = unary(client, "unary", { text: "patient" }, new grpc.Metadata({ waitForReady: true }), {
+      deadline: Date.now() + 20_000,
+    });
     await new Promise((r) => setTimeout(r, 200));
     server = await startServer("fast", socket);
     const o = await pending;
@@ -101,6 +106,9 @@ describe("transport: FastChannel connection life", function () {
   });
 
   it("rejects a target that is no Unix socket with a coded error", () => {
-    assert.throws(() => new FastChannel("unix://"), (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_TARGET_INVALID");
+    assert.throws(
+      () => new FastChannel("unix://"),
+      (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_TARGET_INVALID",
+    );
   });
 });

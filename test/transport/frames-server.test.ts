@@ -10,14 +10,22 @@ import * as grpc from "@grpc/grpc-js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { FastServer } from "../../src/transport/server.ts";
 import { tempDir, waitFor } from "../helpers.ts";
-import { EchoService, echoImplementation, type EchoMessage } from "./fixtures/echo.ts";
+import { type EchoMessage, EchoService, echoImplementation } from "./fixtures/echo.ts";
 import { FramePeer, frame, message, u32 } from "./raw-h2.ts";
 
 /** A request header block for an echo method (:scheme and :method as static entries). */
 const request = (method: string): Buffer =>
-  Buffer.concat([Buffer.from([0x83, 0x86]), encodeHeaders([[":path", `/podplug.test.Echo/${method}`], [":authority", "localhost"], ["content-type", "application/grpc"], ["te", "trailers"]])]);
+  Buffer.concat([
+    Buffer.from([0x83, 0x86]),
+    encodeHeaders([
+      [":path", `/podplug.test.Echo/${method}`],
+      [":authority", "localhost"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ]),
+  ]);
 
-describe("transport: FastServer's frame engine against a hand-written HTTP/2 client", function () {
+describe("transport: FastServer's frame engine against a hand-written HTTP/2 client", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
   let server: FastServer;
@@ -44,7 +52,9 @@ describe("transport: FastServer's frame engine against a hand-written HTTP/2 cli
     socket = join(tmp.dir, "s.sock");
     server = new FastServer();
     server.addService(EchoService, echoImplementation());
-    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) =>
+      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+    );
   });
   afterEach(() => {
     for (const p of peers.splice(0)) p.socket.destroy();

@@ -13,9 +13,9 @@ import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance } from "./fixtures/echo.ts";
 import { unary } from "./harness.ts";
-import { FramePeer, frame, message, OK_HEADERS, settings, u32, type Frame } from "./raw-h2.ts";
+import { type Frame, FramePeer, frame, message, OK_HEADERS, settings, u32 } from "./raw-h2.ts";
 
-describe("transport: the frame engine against a hand-written HTTP/2 peer", function () {
+describe("transport: the frame engine against a hand-written HTTP/2 peer", () => {
   let tmp: ReturnType<typeof tempDir>;
   let server: net.Server;
   let conns: FramePeer[];
@@ -53,14 +53,22 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     const call = unary(client, "unary", { text: "x" });
     const { conn, id } = await firstRequest();
     assert.equal(conn.requests[0]!.headers[":path"], "/podplug.test.Echo/Unary");
-    assert.equal(conn.requests[0]!.headers["te"], "trailers");
+    assert.equal(conn.requests[0]!.headers.te, "trailers");
     // HEADERS: PADDED | PRIORITY | END_HEADERS, 3 bytes of padding.
-    const headers = frame(1, 0x8 | 0x20 | 0x4, id, Buffer.concat([Buffer.from([3]), Buffer.alloc(5), OK_HEADERS, Buffer.alloc(3)]));
+    const headers = frame(
+      1,
+      0x8 | 0x20 | 0x4,
+      id,
+      Buffer.concat([Buffer.from([3]), Buffer.alloc(5), OK_HEADERS, Buffer.alloc(3)]),
+    );
     // DATA: PADDED, 2 bytes of padding.
     const body = message({ text: "padded" });
     const data = frame(0, 0x8, id, Buffer.concat([Buffer.from([2]), body, Buffer.alloc(2)]));
     const ping = frame(6, 0, 0, Buffer.from("pingpong"));
-    const trailers = encodeHeaders([["grpc-status", "0"], ["x-t", "v"]]);
+    const trailers = encodeHeaders([
+      ["grpc-status", "0"],
+      ["x-t", "v"],
+    ]);
     const t1 = frame(1, 0x1, id, trailers.subarray(0, 5)); // END_STREAM, no END_HEADERS
     const t2 = frame(9, 0x4, id, trailers.subarray(5)); // CONTINUATION with END_HEADERS
     conn.send(headers, ping, data, t1, t2);
@@ -81,7 +89,10 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     const { conn, id } = await firstRequest();
     const dataOf = (): Frame[] => conn.frames.filter((f) => f.type === 0 && f.id === id);
     await conn.until(() => dataOf().length > 0);
-    assert.ok(dataOf().every((f) => f.payload.length <= 10), "no DATA frame exceeds the window");
+    assert.ok(
+      dataOf().every((f) => f.payload.length <= 10),
+      "no DATA frame exceeds the window",
+    );
     const total = (): number => dataOf().reduce((n, f) => n + f.payload.length, 0);
     while (!dataOf().some((f) => f.flags & 1)) {
       const before = total();
@@ -90,7 +101,11 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     }
     const sent = Buffer.concat(dataOf().map((f) => f.payload));
     assert.equal(JSON.parse(sent.subarray(5).toString()).text, text);
-    conn.send(frame(1, 0x4, id, OK_HEADERS), frame(0, 0, id, message({ text: "ok" })), frame(1, 0x5, id, encodeHeaders([["grpc-status", "0"]])));
+    conn.send(
+      frame(1, 0x4, id, OK_HEADERS),
+      frame(0, 0, id, message({ text: "ok" })),
+      frame(1, 0x5, id, encodeHeaders([["grpc-status", "0"]])),
+    );
     assert.equal((await call).res?.text, "ok");
   });
 
@@ -101,10 +116,16 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", funct
     const o = await call;
     assert.equal(o.err?.code, grpc.status.UNAVAILABLE);
     onFramePeer = (c) =>
-      void c.until(() => c.requests.length > 0).then(() => {
-        const id = c.requests[0]!.id;
-        c.send(frame(1, 0x4, id, OK_HEADERS), frame(0, 0, id, message({ text: "second" })), frame(1, 0x5, id, encodeHeaders([["grpc-status", "0"]])));
-      });
+      void c
+        .until(() => c.requests.length > 0)
+        .then(() => {
+          const id = c.requests[0]!.id;
+          c.send(
+            frame(1, 0x4, id, OK_HEADERS),
+            frame(0, 0, id, message({ text: "second" })),
+            frame(1, 0x5, id, encodeHeaders([["grpc-status", "0"]])),
+          );
+        });
     const again = await unary(client, "unary", { text: "again" });
     assert.equal(again.res?.text, "second", again.err?.message);
     assert.equal(conns.length, 2);

@@ -7,9 +7,14 @@
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { KVClient, KVService, type GetRequest, type GetResponse } from "../../src/gen/examples/kv/kv.ts";
-import { HealthCheckResponse_ServingStatus as Serving, HealthClient, HealthService, type HealthCheckResponse } from "../../src/gen/grpc/health/v1/health.ts";
-import { GRPCBrokerClient, GRPCBrokerService, type GRPCBrokerServer } from "../../src/gen/plugin/grpc_broker.ts";
+import { type GetRequest, type GetResponse, KVClient, KVService } from "../../src/gen/examples/kv/kv.ts";
+import {
+  type HealthCheckResponse,
+  HealthClient,
+  HealthService,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "../../src/gen/grpc/health/v1/health.ts";
+import { GRPCBrokerClient, type GRPCBrokerServer, GRPCBrokerService } from "../../src/gen/plugin/grpc_broker.ts";
 import { GRPCBroker } from "../../src/protocol/broker.ts";
 import { PluginHealth } from "../../src/protocol/health.ts";
 import type { Logger } from "../../src/protocol/logger.ts";
@@ -19,9 +24,15 @@ import { FastServer } from "../../src/transport/server.ts";
 import { tempDir } from "../helpers.ts";
 
 const creds = grpc.credentials.createInsecure();
-const silent: Logger = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const silent: Logger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
-describe("transport: podplug's generated services on FastChannel and FastServer", function () {
+describe("transport: podplug's generated services on FastChannel and FastServer", () => {
   let tmp: ReturnType<typeof tempDir>;
   let server: FastServer;
   let channel: FastChannel;
@@ -39,7 +50,9 @@ describe("transport: podplug's generated services on FastChannel and FastServer"
     server.addService(HealthService, health.implementation());
     const brokerImpl: GRPCBrokerServer = { startStream: (call) => pluginBroker.attach(call) };
     server.addService(GRPCBrokerService, brokerImpl);
-    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) =>
+      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+    );
     channel = new FastChannel(socket);
     hostBroker.attach(new GRPCBrokerClient("unused", creds, { channelOverride: channel }).startStream());
   });
@@ -53,7 +66,9 @@ describe("transport: podplug's generated services on FastChannel and FastServer"
 
   it("health Check answers SERVING for go-plugin's service name", async () => {
     const h = new HealthClient("unused", creds, { channelOverride: channel });
-    const r = await new Promise<HealthCheckResponse>((res, rej) => h.check({ service: "plugin" }, (e, v) => (e ? rej(e) : res(v))));
+    const r = await new Promise<HealthCheckResponse>((res, rej) =>
+      h.check({ service: "plugin" }, (e, v) => (e ? rej(e) : res(v))),
+    );
     assert.equal(r.status, Serving.SERVING);
     const unknown = await new Promise<grpc.ServiceError>((res) => h.check({ service: "nope" }, (e) => res(e!)));
     assert.equal(unknown.code, grpc.status.NOT_FOUND);
@@ -80,7 +95,8 @@ describe("transport: podplug's generated services on FastChannel and FastServer"
     const id = pluginBroker.nextId();
     const served = await pluginBroker.acceptAndServe(id, (s) =>
       s.addService(KVService, {
-        get: (call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) => cb(null, { value: Buffer.from(`brokered ${call.request.key}`) }),
+        get: (call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) =>
+          cb(null, { value: Buffer.from(`brokered ${call.request.key}`) }),
         put: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
       }),
     );

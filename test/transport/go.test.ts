@@ -6,19 +6,28 @@
  */
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { KVClient, type GetResponse } from "../../src/gen/examples/kv/kv.ts";
-import { HealthClient, type HealthCheckResponse } from "../../src/gen/grpc/health/v1/health.ts";
-import { GRPCBrokerClient, type ConnInfo } from "../../src/gen/plugin/grpc_broker.ts";
+import { type GetResponse, KVClient } from "../../src/gen/examples/kv/kv.ts";
+import { type HealthCheckResponse, HealthClient } from "../../src/gen/grpc/health/v1/health.ts";
+import { type ConnInfo, GRPCBrokerClient } from "../../src/gen/plugin/grpc_broker.ts";
 import { GRPCControllerClient } from "../../src/gen/plugin/grpc_controller.ts";
-import { GRPCStdioClient, StdioData_Channel, type StdioData } from "../../src/gen/plugin/grpc_stdio.ts";
-import { generateCertificate, handshakeFieldToCert, type CertificatePair } from "../../src/protocol/mtls.ts";
+import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../../src/gen/plugin/grpc_stdio.ts";
+import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
 import { FastChannel } from "../../src/transport/channel.ts";
 import { tempDir } from "../helpers.ts";
-import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, runPeer, startPlugin, type StartedPlugin } from "../interop/peers.ts";
+import {
+  eventsOf,
+  explain,
+  goPeer,
+  goPeersDir,
+  nodeCommand,
+  runPeer,
+  type StartedPlugin,
+  startPlugin,
+} from "../interop/peers.ts";
 
 const creds = grpc.credentials.createInsecure();
 
-describe("transport: go-plugin peers", function () {
+describe("transport: go-plugin peers", () => {
   let tmp: ReturnType<typeof tempDir>;
   before(function () {
     this.timeout(15 * 60_000); // a cold cache builds the Go peers first
@@ -29,12 +38,23 @@ describe("transport: go-plugin peers", function () {
 
   for (const mtls of [false, true]) {
     it(`a Go go-plugin host loads a plugin served by FastServer${mtls ? " under AutoMTLS" : ""}`, async () => {
-      const args = ["-cmd", nodeCommand("test/transport/fixtures/fast-plugin.ts"), "put", "a", "1", "get", "a", "ping", "get", "zz"];
+      const args = [
+        "-cmd",
+        nodeCommand("test/transport/fixtures/fast-plugin.ts"),
+        "put",
+        "a",
+        "1",
+        "get",
+        "a",
+        "ping",
+        "get",
+        "zz",
+      ];
       if (mtls) args.unshift("-automtls");
       const r = await runPeer("gohost", args, { cwd: tmp.dir, env: { PLUGIN_UNIX_SOCKET_DIR: tmp.dir } });
-      assert.equal(eventsOf(r, "get")[0]?.["value"], "1\n\nWritten from fast-plugin", explain(r));
-      assert.match(String(eventsOf(r, "error")[0]?.["error"]), /code = NotFound desc = no key zz/, explain(r));
-      assert.equal(eventsOf(r, "ping")[0]?.["ok"], true, explain(r));
+      assert.equal(eventsOf(r, "get")[0]?.value, "1\n\nWritten from fast-plugin", explain(r));
+      assert.match(String(eventsOf(r, "error")[0]?.error), /code = NotFound desc = no key zz/, explain(r));
+      assert.equal(eventsOf(r, "ping")[0]?.ok, true, explain(r));
     });
   }
 
@@ -46,8 +66,12 @@ describe("transport: go-plugin peers", function () {
     });
 
     async function start(clientCert?: CertificatePair): Promise<{ address: string; serverCert: string }> {
-      const env: NodeJS.ProcessEnv = { BASIC_PLUGIN: "hello", PLUGIN_PROTOCOL_VERSIONS: "1", PLUGIN_UNIX_SOCKET_DIR: tmp.dir };
-      if (clientCert) env["PLUGIN_CLIENT_CERT"] = clientCert.certPem;
+      const env: NodeJS.ProcessEnv = {
+        BASIC_PLUGIN: "hello",
+        PLUGIN_PROTOCOL_VERSIONS: "1",
+        PLUGIN_UNIX_SOCKET_DIR: tmp.dir,
+      };
+      if (clientCert) env.PLUGIN_CLIENT_CERT = clientCert.certPem;
       plugin = startPlugin(goPeer("goplugin"), [], env);
       const fields = (await plugin.line).split("|");
       assert.equal(fields[2], "unix");
@@ -59,7 +83,9 @@ describe("transport: go-plugin peers", function () {
       const kv = new KVClient("unused", creds, { channelOverride: channel });
       const health = new HealthClient("unused", creds, { channelOverride: channel });
       // Health, as go-plugin's Ping does.
-      const h = await new Promise<HealthCheckResponse>((res, rej) => health.check({ service: "plugin" }, (e, r) => (e ? rej(e) : res(r))));
+      const h = await new Promise<HealthCheckResponse>((res, rej) =>
+        health.check({ service: "plugin" }, (e, r) => (e ? rej(e) : res(r))),
+      );
       assert.equal(h.status, 1);
       // The broker stream (bidi) opens and stays open.
       const broker = new GRPCBrokerClient("unused", creds, { channelOverride: channel }).startStream();
@@ -77,7 +103,9 @@ describe("transport: go-plugin peers", function () {
       });
       stdio.on("error", () => undefined);
       // Unary kv.
-      await new Promise<void>((res, rej) => kv.put({ key: "k", value: Buffer.from("from fast") }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        kv.put({ key: "k", value: Buffer.from("from fast") }, (e) => (e ? rej(e) : res())),
+      );
       const got = await new Promise<GetResponse>((res, rej) => kv.get({ key: "k" }, (e, r) => (e ? rej(e) : res(r))));
       assert.equal(got.value.toString(), "from fast");
       const missing = await new Promise<grpc.ServiceError>((res) => kv.get({ key: "nope" }, (e) => res(e!)));
@@ -86,14 +114,18 @@ describe("transport: go-plugin peers", function () {
       // A big value round trip (1 MiB, several HTTP/2 frames and window updates both ways).
       const big = Buffer.alloc(1024 * 1024, 7);
       await new Promise<void>((res, rej) => kv.put({ key: "big", value: big }, (e) => (e ? rej(e) : res())));
-      const bigBack = await new Promise<GetResponse>((res, rej) => kv.get({ key: "big" }, (e, r) => (e ? rej(e) : res(r))));
+      const bigBack = await new Promise<GetResponse>((res, rej) =>
+        kv.get({ key: "big" }, (e, r) => (e ? rej(e) : res(r))),
+      );
       assert.ok(Buffer.from(bigBack.value).equals(big));
       // Printing through the plugin's stdout arrives on the stdio stream.
       await new Promise<void>((res, rej) => kv.get({ key: "log1" }, (e) => (e ? rej(e) : res())));
       assert.match(await printed, /stdout log1/);
       assert.equal(brokerError, undefined);
       // The controller shuts the plugin down; the streams end.
-      await new Promise<void>((res) => new GRPCControllerClient("unused", creds, { channelOverride: channel }).shutdown({}, () => res()));
+      await new Promise<void>((res) =>
+        new GRPCControllerClient("unused", creds, { channelOverride: channel }).shutdown({}, () => res()),
+      );
       broker.cancel();
       stdio.cancel();
     }

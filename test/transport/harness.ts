@@ -2,12 +2,12 @@
  * Test plumbing for the transport: echo servers in their own processes
  * (grpc-js or FastServer), clients on either channel, promisified calls.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
-import { generateCertificate, type CertificatePair } from "../../src/protocol/mtls.ts";
+import { type CertificatePair, generateCertificate } from "../../src/protocol/mtls.ts";
 import { FastChannel } from "../../src/transport/channel.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
@@ -91,7 +91,11 @@ export interface TlsFiles {
 
 /** Makes AutoMTLS-style certificates and writes server.crt/server.key/client.crt to `dir`. */
 export async function makeTls(dir: string): Promise<TlsFiles> {
-  const [server, client, stranger] = await Promise.all([generateCertificate(), generateCertificate(), generateCertificate()]);
+  const [server, client, stranger] = await Promise.all([
+    generateCertificate(),
+    generateCertificate(),
+    generateCertificate(),
+  ]);
   writeFileSync(join(dir, "server.crt"), server.certPem);
   writeFileSync(join(dir, "server.key"), server.keyPem);
   writeFileSync(join(dir, "client.crt"), client.certPem);
@@ -127,7 +131,12 @@ export function makeClient(kind: ClientImpl, socket: string, o: ClientOpts = {})
   return new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: makeChannel(kind, socket, o) });
 }
 
-type UnaryFn = (req: EchoMessage, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: EchoMessage) => void) => grpc.ClientUnaryCall;
+type UnaryFn = (
+  req: EchoMessage,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: EchoMessage) => void,
+) => grpc.ClientUnaryCall;
 
 /** A unary call's outcome: the response, or the error; plus the metadata seen. */
 export interface UnaryOutcome {
@@ -138,7 +147,13 @@ export interface UnaryOutcome {
 }
 
 /** Calls a unary method and resolves with everything observed (never rejects). */
-export function unary(client: EchoClientInstance, name: "unary" | "stats" | "missing", req: EchoMessage, md = new grpc.Metadata(), opts: grpc.CallOptions = {}): Promise<UnaryOutcome> {
+export function unary(
+  client: EchoClientInstance,
+  name: "unary" | "stats" | "missing",
+  req: EchoMessage,
+  md = new grpc.Metadata(),
+  opts: grpc.CallOptions = {},
+): Promise<UnaryOutcome> {
   return new Promise((resolve) => {
     const out: UnaryOutcome = {};
     let pending = 2;
@@ -160,7 +175,9 @@ export function unary(client: EchoClientInstance, name: "unary" | "stats" | "mis
 }
 
 /** Reads a stream until it ends or fails. */
-export function collect(stream: grpc.ClientReadableStream<EchoMessage> | grpc.ClientDuplexStream<EchoMessage, EchoMessage>): Promise<{ msgs: EchoMessage[]; err?: grpc.ServiceError }> {
+export function collect(
+  stream: grpc.ClientReadableStream<EchoMessage> | grpc.ClientDuplexStream<EchoMessage, EchoMessage>,
+): Promise<{ msgs: EchoMessage[]; err?: grpc.ServiceError }> {
   return new Promise((resolve) => {
     const msgs: EchoMessage[] = [];
     stream.on("data", (m: EchoMessage) => msgs.push(m));

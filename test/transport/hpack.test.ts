@@ -40,12 +40,22 @@ describe("transport HPACK", () => {
     assert.deepEqual(d.decode(hex("be")), { "custom-key": "custom-value" });
     // A size update to 0 empties the dynamic table.
     assert.throws(() => d.decode(hex("20 be")), HpackError);
-    assert.throws(() => new HpackDecoder(4096).decode(hex("3fe21f")), HpackError, "a size above our SETTINGS is refused");
+    assert.throws(
+      () => new HpackDecoder(4096).decode(hex("3fe21f")),
+      HpackError,
+      "a size above our SETTINGS is refused",
+    );
   });
 
   it("keeps repeated names as arrays and reads literal (never indexed) fields", () => {
     const d = new HpackDecoder();
-    const block = Buffer.concat([encodeHeaders([["x-a", "1"], ["x-a", "2"]]), hex("10 03 782d62 01 33")]);
+    const block = Buffer.concat([
+      encodeHeaders([
+        ["x-a", "1"],
+        ["x-a", "2"],
+      ]),
+      hex("10 03 782d62 01 33"),
+    ]);
     assert.deepEqual(d.decode(block), { "x-a": ["1", "2"], "x-b": "3" });
   });
 

@@ -10,9 +10,8 @@ import { waitFor } from "../helpers.ts";
 import type { EchoClientInstance, EchoMessage } from "./fixtures/echo.ts";
 import { collect, makeClient, PAIRS, unary, useServer } from "./harness.ts";
 
-
 for (const [clientKind, serverKind] of PAIRS) {
-  describe(`transport interop: ${clientKind} client -> ${serverKind} server`, function () {
+  describe(`transport interop: ${clientKind} client -> ${serverKind} server`, () => {
     const fx = useServer(serverKind);
     let client: EchoClientInstance;
     before(() => (client = makeClient(clientKind, fx.socket)));
@@ -49,7 +48,7 @@ for (const [clientKind, serverKind] of PAIRS) {
 
     it("unary: many concurrent calls on one connection", async () => {
       const outs = await Promise.all(Array.from({ length: 200 }, (_, i) => unary(client, "unary", { text: `m${i}` })));
-      outs.forEach((o, i) => assert.equal(o.res?.text, `m${i}`));
+      for (const [i, o] of outs.entries()) assert.equal(o.res?.text, `m${i}`);
     });
 
     it("unary: an error status keeps its code, percent-encoded details and trailers", async () => {
@@ -114,7 +113,11 @@ for (const [clientKind, serverKind] of PAIRS) {
 
     it("unary: 24 concurrent 1 MiB calls each way share the connection's flow control", async () => {
       const mib = 1024 * 1024;
-      const outs = await Promise.all(Array.from({ length: 24 }, (_, i) => unary(client, "unary", i % 2 ? { size: mib } : { text: String(i % 10).repeat(mib) })));
+      const outs = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          unary(client, "unary", i % 2 ? { size: mib } : { text: String(i % 10).repeat(mib) }),
+        ),
+      );
       outs.forEach((o, i) => {
         assert.equal(o.err, undefined, o.err?.message);
         if (i % 2) assert.equal(o.res?.payload?.length, mib);
@@ -143,7 +146,9 @@ for (const [clientKind, serverKind] of PAIRS) {
     });
 
     it("server streaming: messages, then the handler's error status", async () => {
-      const r = await collect(client.serverStream({ text: "e", count: 3, fail: { code: grpc.status.ABORTED, details: "stop" } }));
+      const r = await collect(
+        client.serverStream({ text: "e", count: 3, fail: { code: grpc.status.ABORTED, details: "stop" } }),
+      );
       assert.equal(r.msgs.length, 3);
       assert.equal(r.err?.code, grpc.status.ABORTED);
       assert.equal(r.err?.details, "stop");
@@ -179,7 +184,9 @@ for (const [clientKind, serverKind] of PAIRS) {
       const md = new grpc.Metadata();
       md.set("x-echo", "cs");
       const res = await new Promise<EchoMessage>((resolve, reject) => {
-        const call = client.clientStream(md, (err: grpc.ServiceError | null, r?: EchoMessage) => (err ? reject(err) : resolve(r!)));
+        const call = client.clientStream(md, (err: grpc.ServiceError | null, r?: EchoMessage) =>
+          err ? reject(err) : resolve(r!),
+        );
         for (let i = 0; i < 20; i++) call.write({ text: `c${i}` });
         call.end();
       });

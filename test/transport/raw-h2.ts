@@ -3,8 +3,8 @@
  * records every frame it receives (and answers SETTINGS), either end.
  */
 import type * as net from "node:net";
-import { encodeHeaders, HpackDecoder, type HeaderMap } from "../../src/transport/h2/hpack.ts";
 import { frameMessage } from "../../src/transport/frame.ts";
+import { encodeHeaders, type HeaderMap, HpackDecoder } from "../../src/transport/h2/hpack.ts";
 import type { EchoMessage } from "./fixtures/echo.ts";
 
 /** The client connection preface. */
@@ -88,7 +88,12 @@ export class FramePeer {
     while (this.buf.length >= 9) {
       const len = this.buf.readUIntBE(0, 3);
       if (this.buf.length < 9 + len) break;
-      const f = { type: this.buf[3]!, flags: this.buf[4]!, id: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
+      const f = {
+        type: this.buf[3]!,
+        flags: this.buf[4]!,
+        id: this.buf.readUInt32BE(5) & 0x7fffffff,
+        payload: this.buf.subarray(9, 9 + len),
+      };
       this.buf = this.buf.subarray(9 + len);
       this.frames.push(f);
       if (f.type === 4 && !(f.flags & 1)) this.socket.write(frame(4, 1, 0)); // SETTINGS ACK

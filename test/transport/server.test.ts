@@ -10,20 +10,24 @@ import { FastChannel } from "../../src/transport/channel.ts";
 import { TransportError } from "../../src/transport/errors.ts";
 import { FastServer } from "../../src/transport/server.ts";
 import { tempDir } from "../helpers.ts";
-import { EchoClient, EchoService, echoImplementation, type EchoClientInstance } from "./fixtures/echo.ts";
-import { makeChannel, unary, type Impl } from "./harness.ts";
+import { EchoClient, type EchoClientInstance, EchoService, echoImplementation } from "./fixtures/echo.ts";
+import { type Impl, makeChannel, unary } from "./harness.ts";
 
 function bind(server: FastServer, socket: string): Promise<void> {
-  return new Promise((res, rej) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  return new Promise((res, rej) =>
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
 }
 
-describe("transport: FastServer life and limits", function () {
+describe("transport: FastServer life and limits", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
   let server: FastServer;
   const clients: EchoClientInstance[] = [];
   const client = (kind: Impl, channel?: grpc.ChannelInterface): EchoClientInstance => {
-    const c = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel ?? makeChannel(kind, socket) });
+    const c = new EchoClient("unused", grpc.credentials.createInsecure(), {
+      channelOverride: channel ?? makeChannel(kind, socket),
+    });
     clients.push(c);
     return c;
   };
@@ -64,7 +68,10 @@ describe("transport: FastServer life and limits", function () {
       server.forceShutdown();
       const o = await slow;
       assert.ok(o.err, "the call failed");
-      assert.ok([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.INTERNAL].includes(o.err.code), `code ${o.err.code}`);
+      assert.ok(
+        [grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.INTERNAL].includes(o.err.code),
+        `code ${o.err.code}`,
+      );
     });
 
     it(`a response over the server's send limit ends RESOURCE_EXHAUSTED (${kind} client)`, async () => {
@@ -75,7 +82,9 @@ describe("transport: FastServer life and limits", function () {
   }
 
   it("a grpc-js client that compresses its requests (gzip) is understood", async () => {
-    const ch = new grpc.Channel(`unix://${socket}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 });
+    const ch = new grpc.Channel(`unix://${socket}`, grpc.credentials.createInsecure(), {
+      "grpc.default_compression_algorithm": 2,
+    });
     const text = "squeeze ".repeat(10_000);
     const o = await unary(client("grpcjs", ch), "unary", { text });
     assert.equal(o.res?.text, text, o.err?.message);
@@ -89,14 +98,23 @@ describe("transport: FastServer life and limits", function () {
   });
 
   it("misuse gets coded errors: a second bind, addService after bind, an unbindable path", async () => {
-    const err = await new Promise<Error | null>((res) => server.bindAsync(`unix://${socket}2`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    const err = await new Promise<Error | null>((res) =>
+      server.bindAsync(`unix://${socket}2`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
+    );
     assert.ok(err instanceof TransportError && err.code === "TRANSPORT_SERVER_STARTED");
-    assert.throws(() => server.addService(EchoService, echoImplementation()), (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_SERVER_STARTED");
+    assert.throws(
+      () => server.addService(EchoService, echoImplementation()),
+      (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_SERVER_STARTED",
+    );
     const other = new FastServer();
-    const bad = await new Promise<Error | null>((res) => other.bindAsync(`unix://${tmp.dir}/missing/dir/s.sock`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    const bad = await new Promise<Error | null>((res) =>
+      other.bindAsync(`unix://${tmp.dir}/missing/dir/s.sock`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
+    );
     assert.ok(bad instanceof TransportError && bad.code === "TRANSPORT_BIND_FAILED", String(bad));
     const taken = new FastServer();
-    const inUse = await new Promise<Error | null>((res) => taken.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => res(e)));
+    const inUse = await new Promise<Error | null>((res) =>
+      taken.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
+    );
     assert.ok(inUse instanceof TransportError && inUse.code === "TRANSPORT_BIND_FAILED", String(inUse));
   });
 });

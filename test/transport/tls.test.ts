@@ -10,13 +10,14 @@ import { FastChannel } from "../../src/transport/channel.ts";
 import { EchoClient, type EchoMessage } from "./fixtures/echo.ts";
 import { collect, makeClient, PAIRS, unary, useServer } from "./harness.ts";
 
-
 for (const [clientKind, serverKind] of PAIRS.filter(([c, s]) => c !== "grpcjs" || s !== "grpcjs")) {
-  describe(`transport TLS: ${clientKind} client -> ${serverKind} server`, function () {
+  describe(`transport TLS: ${clientKind} client -> ${serverKind} server`, () => {
     const fx = useServer(serverKind, true);
 
     it("the trusted client certificate gets unary and bidi calls through", async () => {
-      const client = makeClient(clientKind, fx.socket, { tls: { ca: fx.certs!.server.certPem, own: fx.certs!.client } });
+      const client = makeClient(clientKind, fx.socket, {
+        tls: { ca: fx.certs!.server.certPem, own: fx.certs!.client },
+      });
       try {
         const o = await unary(client, "unary", { text: "secure" });
         assert.equal(o.res?.text, "secure");
@@ -24,16 +25,23 @@ for (const [clientKind, serverKind] of PAIRS.filter(([c, s]) => c !== "grpcjs" |
         const p = collect(call);
         call.write({ text: "a", i: 0 } satisfies EchoMessage);
         call.end();
-        assert.deepEqual((await p).msgs.map((m) => m.text), ["echo:a"]);
+        assert.deepEqual(
+          (await p).msgs.map((m) => m.text),
+          ["echo:a"],
+        );
       } finally {
         client.close();
       }
     });
 
     it("a client certificate the server does not trust is refused", async () => {
-      const client = makeClient(clientKind, fx.socket, { tls: { ca: fx.certs!.server.certPem, own: fx.certs!.stranger } });
+      const client = makeClient(clientKind, fx.socket, {
+        tls: { ca: fx.certs!.server.certPem, own: fx.certs!.stranger },
+      });
       try {
-        const o = await unary(client, "unary", { text: "rogue" }, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+        const o = await unary(client, "unary", { text: "rogue" }, new grpc.Metadata(), {
+          deadline: Date.now() + 10_000,
+        });
         assert.equal(o.res, undefined);
         assert.equal(o.err?.code, grpc.status.UNAVAILABLE, o.err?.message);
       } finally {
@@ -43,7 +51,9 @@ for (const [clientKind, serverKind] of PAIRS.filter(([c, s]) => c !== "grpcjs" |
 
     if (clientKind !== "grpcjs") {
       it("a server certificate the client does not trust is refused", async () => {
-        const client = makeClient(clientKind, fx.socket, { tls: { ca: fx.certs!.stranger.certPem, own: fx.certs!.client } });
+        const client = makeClient(clientKind, fx.socket, {
+          tls: { ca: fx.certs!.stranger.certPem, own: fx.certs!.client },
+        });
         try {
           const o = await unary(client, "unary", { text: "mitm" });
           assert.equal(o.err?.code, grpc.status.UNAVAILABLE);
@@ -54,9 +64,13 @@ for (const [clientKind, serverKind] of PAIRS.filter(([c, s]) => c !== "grpcjs" |
       });
 
       it("plaintext HTTP/2 to the TLS socket fails UNAVAILABLE", async () => {
-        const client = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: new FastChannel(fx.socket) });
+        const client = new EchoClient("unused", grpc.credentials.createInsecure(), {
+          channelOverride: new FastChannel(fx.socket),
+        });
         try {
-          const o = await unary(client, "unary", { text: "plain" }, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+          const o = await unary(client, "unary", { text: "plain" }, new grpc.Metadata(), {
+            deadline: Date.now() + 10_000,
+          });
           assert.equal(o.err?.code, grpc.status.UNAVAILABLE);
         } finally {
           client.close();

@@ -4,12 +4,20 @@
  */
 import { strict as assert } from "node:assert";
 import { constants as h2 } from "node:http2";
-import { status } from "@grpc/grpc-js";
 import { deflateSync, gzipSync } from "node:zlib";
+import { status } from "@grpc/grpc-js";
 import { inflate } from "../../src/transport/compression.ts";
 import { defaultEngine } from "../../src/transport/dial.ts";
 import { Deframer, frameMessage } from "../../src/transport/frame.ts";
-import { decodeGrpcMessage, encodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, parseTimeout, rstCodeToGrpc } from "../../src/transport/status.ts";
+import {
+  decodeGrpcMessage,
+  encodeGrpcMessage,
+  formatTimeout,
+  httpStatusToGrpc,
+  parseGrpcStatus,
+  parseTimeout,
+  rstCodeToGrpc,
+} from "../../src/transport/status.ts";
 
 describe("transport units", () => {
   it("picks the frame engine unless PODPLUG_HTTP2_ENGINE=node-http2", () => {
@@ -102,14 +110,23 @@ describe("transport units", () => {
     it("refuses a message over the limit from its header alone, and unknown flags; passes the compressed flag on", () => {
       const d = new Deframer(10);
       const header = Buffer.from([0, 0, 0, 0, 11]);
-      assert.equal(d.push(header, () => assert.fail("no message")), false);
+      assert.equal(
+        d.push(header, () => assert.fail("no message")),
+        false,
+      );
       assert.equal(d.failure, "too-large");
       assert.equal(d.failedLength, 11);
       const c = new Deframer(-1);
       const seen: boolean[] = [];
-      assert.equal(c.push(Buffer.from([1, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]), (_m, compressed) => seen.push(compressed)), true);
+      assert.equal(
+        c.push(Buffer.from([1, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]), (_m, compressed) => seen.push(compressed)),
+        true,
+      );
       assert.deepEqual(seen, [true, false]);
-      assert.equal(c.push(Buffer.from([2, 0, 0, 0, 0]), () => assert.fail("no message")), false);
+      assert.equal(
+        c.push(Buffer.from([2, 0, 0, 0, 0]), () => assert.fail("no message")),
+        false,
+      );
       assert.equal(c.failure, "bad-flag");
     });
   });
@@ -121,9 +138,15 @@ describe("transport units", () => {
       assert.ok(text.equals(inflate(deflateSync(text), ["deflate"], 10_000, status.INTERNAL) as Buffer));
     });
     it("answers an unknown encoding, a corrupt payload and an oversize result with statuses", () => {
-      assert.deepEqual((inflate(text, "snappy", -1, status.UNIMPLEMENTED) as { code: status }).code, status.UNIMPLEMENTED);
+      assert.deepEqual(
+        (inflate(text, "snappy", -1, status.UNIMPLEMENTED) as { code: status }).code,
+        status.UNIMPLEMENTED,
+      );
       assert.equal((inflate(text, "gzip", -1, status.INTERNAL) as { code: status }).code, status.INTERNAL);
-      assert.equal((inflate(gzipSync(text), "gzip", 100, status.INTERNAL) as { code: status }).code, status.RESOURCE_EXHAUSTED);
+      assert.equal(
+        (inflate(gzipSync(text), "gzip", 100, status.INTERNAL) as { code: status }).code,
+        status.RESOURCE_EXHAUSTED,
+      );
     });
   });
 });

@@ -13,7 +13,7 @@
  * priorities (ignored), HTTP/1.1 upgrade.
  */
 import type { Duplex } from "node:stream";
-import { HpackDecoder, HpackError, type HeaderMap } from "./hpack.ts";
+import { type HeaderMap, HpackDecoder, HpackError } from "./hpack.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** The static HPACK entries `:scheme: http` and `:scheme: https`, one byte each. */
@@ -41,7 +41,15 @@ const PADDED = 0x8;
 const PRIORITY_FLAG = 0x20;
 
 /** HTTP/2 error codes used here. */
-export const H2_ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9 } as const;
+export const H2_ERROR = {
+  NO_ERROR: 0,
+  PROTOCOL_ERROR: 1,
+  FLOW_CONTROL_ERROR: 3,
+  FRAME_SIZE_ERROR: 6,
+  REFUSED_STREAM: 7,
+  CANCEL: 8,
+  COMPRESSION_ERROR: 9,
+} as const;
 
 /** Our receive windows: per stream, and for the connection. */
 const STREAM_WINDOW = 1 << 20;
@@ -328,7 +336,10 @@ export class H2Connection {
       const n = Math.min(this.peerMaxFrame, block.length - off);
       const last = off + n === block.length;
       const type = off === 0 ? T.HEADERS : T.CONTINUATION;
-      this.queue(frameHeader(n, type, (off === 0 ? flags : 0) | (last ? END_HEADERS : 0), id), block.subarray(off, off + n));
+      this.queue(
+        frameHeader(n, type, (off === 0 ? flags : 0) | (last ? END_HEADERS : 0), id),
+        block.subarray(off, off + n),
+      );
     }
   }
 
@@ -449,7 +460,7 @@ export class H2Connection {
       chunk = chunk.subarray(n);
       if (chunk.length === 0) return;
     }
-    let buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    const buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
     this.inbuf = undefined;
     let off = 0;
     try {
@@ -465,7 +476,10 @@ export class H2Connection {
         if (this.closed) return;
       }
     } catch (err) {
-      this.fail(err instanceof HpackError ? H2_ERROR.COMPRESSION_ERROR : H2_ERROR.PROTOCOL_ERROR, (err as Error).message);
+      this.fail(
+        err instanceof HpackError ? H2_ERROR.COMPRESSION_ERROR : H2_ERROR.PROTOCOL_ERROR,
+        (err as Error).message,
+      );
       return;
     }
     if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
@@ -634,7 +648,8 @@ export class H2Connection {
     if (payload.length < 8) throw new Error("GOAWAY of wrong size");
     const last = payload.readUInt32BE(0) & 0x7fff_ffff;
     const code = payload.readUInt32BE(4);
-    if (code !== H2_ERROR.NO_ERROR) this.closeError = new Error(`peer sent GOAWAY (code ${code}): ${payload.subarray(8).toString()}`);
+    if (code !== H2_ERROR.NO_ERROR)
+      this.closeError = new Error(`peer sent GOAWAY (code ${code}): ${payload.subarray(8).toString()}`);
     if (!this.draining) {
       this.draining = true;
       this.opts.onDraining();
@@ -643,7 +658,8 @@ export class H2Connection {
     // retried elsewhere (report them refused); a server opens none, so its peer's streams go on.
     if (this.opts.role === "client") {
       const refused = new Error("stream refused by GOAWAY");
-      for (const s of [...this.streams.values()]) if (s.id > last) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
+      for (const s of [...this.streams.values()])
+        if (s.id > last) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
       for (const s of [...this.waiting]) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
     }
     if (this.activeStreams === 0 && !this.closed) this.endSocket();
