@@ -6,7 +6,7 @@
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  */
 import { parseArgs } from "node:util";
-import { isPodplugError } from "../protocol/errors.ts";
+import { isPodplugError } from "../errors.ts";
 
 const USAGE = `usage:
   podplug run -f <file|folder> [-f ...] [--metrics-port N] [--state-dir DIR] [--no-view]

@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PodplugError } from "../protocol/errors.ts";
+import { PodplugError } from "../errors.ts";
 import {
   CORE_PROTOCOL_VERSION,
   type Handshake,

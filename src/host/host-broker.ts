@@ -4,8 +4,8 @@
  * keep counting across connections, so an id is never reused by mistake.
  */
 import type * as grpc from "@grpc/grpc-js";
+import { PodplugError } from "../errors.ts";
 import type { Broker, BrokerServer, GRPCBroker } from "../protocol/broker.ts";
-import { PodplugError } from "../protocol/errors.ts";
 import type { ServiceRegistrar } from "../protocol/transport.ts";
 
 export class HostBroker implements Broker {

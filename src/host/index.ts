@@ -3,9 +3,9 @@
  * @packageDocumentation
  */
 
+export { type ErrorCode, isPodplugError, PodplugError } from "../errors.ts";
 export type { Broker, BrokerServer, GRPCBroker } from "../protocol/broker.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";
-export { type ErrorCode, isPodplugError, PodplugError } from "../protocol/errors.ts";
 export type { Handshake } from "../protocol/handshake.ts";
 export type { CertificatePair } from "../protocol/mtls.ts";
 export type { ClientConstructor, ClientOf, GRPCPlugin, PluginConnection, PluginSet } from "../protocol/plugin.ts";

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Logger as PinoLogger } from "pino";
-import { PodplugError } from "../protocol/errors.ts";
+import { PodplugError } from "../errors.ts";
 import { forwardStderr, LineSplitter } from "./logs.ts";
 
 /** How to run the plugin. */

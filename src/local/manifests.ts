@@ -8,9 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { type ErrorCode, PodplugError } from "../errors.ts";
 import { selectorMatches } from "../inject/selector.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../inject/types.ts";
-import { type ErrorCode, PodplugError } from "../protocol/errors.ts";
 import { checkSchema, type OpenAPISchema } from "./schema.ts";
 
 /** A Plugin and where it came from. */

@@ -8,6 +8,7 @@
 import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { PodplugError } from "../errors.ts";
 import { HealthService } from "../gen/grpc/health/v1/health.ts";
 import { type GRPCBrokerServer, GRPCBrokerService } from "../gen/plugin/grpc_broker.ts";
 import { GRPCControllerService } from "../gen/plugin/grpc_controller.ts";
@@ -21,7 +22,6 @@ import {
   readPluginEnv,
   validateHandshakeConfig,
 } from "../protocol/env.ts";
-import { PodplugError } from "../protocol/errors.ts";
 import { CORE_PROTOCOL_VERSION, formatHandshake, type Handshake } from "../protocol/handshake.ts";
 import type { HclogLevel } from "../protocol/hclog.ts";
 import { PluginHealth } from "../protocol/health.ts";

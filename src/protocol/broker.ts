@@ -8,8 +8,8 @@
 
 import { unlinkSync } from "node:fs";
 import type * as grpc from "@grpc/grpc-js";
+import { PodplugError } from "../errors.ts";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
-import { PodplugError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { checkSocketPath, newSocketPath } from "./socket.ts";
 import { bindUnix, dialUnix, newServer, type ServiceRegistrar, type TransportSecurity } from "./transport.ts";

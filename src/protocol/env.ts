@@ -1,4 +1,4 @@
-import { PodplugError } from "./errors.ts";
+import { PodplugError } from "../errors.ts";
 import { parseBool } from "./handshake.ts";
 
 /** Environment variables of go-plugin's handshake (host → plugin). */

@@ -1,4 +1,4 @@
-import { PodplugError } from "./errors.ts";
+import { PodplugError } from "../errors.ts";
 
 /** go-plugin's core protocol version: the first field of every handshake line. */
 export const CORE_PROTOCOL_VERSION = 1;

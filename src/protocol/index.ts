@@ -4,9 +4,9 @@
  * @packageDocumentation
  */
 
+export * from "../errors.ts";
 export * from "./broker.ts";
 export * from "./env.ts";
-export * from "./errors.ts";
 export * from "./handshake.ts";
 export * from "./hclog.ts";
 export * from "./health.ts";

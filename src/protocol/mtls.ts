@@ -7,7 +7,7 @@
 import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { PodplugError } from "./errors.ts";
+import { PodplugError } from "../errors.ts";
 
 /** A certificate and its private key, both PEM. */
 export interface CertificatePair {

@@ -6,7 +6,7 @@ import { randomInt } from "node:crypto";
 import { chmodSync, chownSync, lstatSync, readFileSync, type Stats, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { PodplugError } from "./errors.ts";
+import { PodplugError } from "../errors.ts";
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;

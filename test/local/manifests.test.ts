@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isPodplugError } from "../../src/errors.ts";
 import { loadManifests } from "../../src/local/manifests.ts";
-import { isPodplugError } from "../../src/protocol/errors.ts";
 import { tempDir } from "../helpers.ts";
 
 const plugin = (name: string, spec: string = ""): string => `apiVersion: podplug.io/v1alpha1

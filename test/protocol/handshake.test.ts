@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isPodplugError } from "../../src/protocol/errors.ts";
+import { isPodplugError } from "../../src/errors.ts";
 import { formatHandshake, type Handshake, parseHandshake } from "../../src/protocol/handshake.ts";
 
 const ok = { versions: [1, 2] };

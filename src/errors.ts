@@ -1,6 +1,9 @@
 /**
- * Every error podplug raises carries a stable `code` that callers and tests
- * match on; the message says what went wrong, where, and what to do.
+ * The one error model: every error podplug raises is a {@link PodplugError}
+ * (or a subclass an area adds facts to) with a stable `code` that callers and
+ * tests match on; the message says what went wrong, where, and what to do.
+ * This module is neutral: it imports nothing of podplug's, so every layer can
+ * use it. The catalogue of codes is docs/errors.md.
  */
 export type ErrorCode =
   // handshake line and negotiation
