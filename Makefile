@@ -4,6 +4,9 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # Binaries built for tests (Go peers, kube-apiserver, etcd, helm) live here, keyed by version.
 export PODPLUG_CACHE ?= $(HOME)/.cache/podplug
+# Tool versions: one file, shared with tools/*.sh and the test harness.
+include mk/versions.env
+export PODPLUG_KUBE_VERSION PODPLUG_ETCD_VERSION PODPLUG_HELM_VERSION PODPLUG_HELM_LAYER_VERSION PODPLUG_NODE22_VERSION
 
 NODE_DEPS := node_modules/.installed
 

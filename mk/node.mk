@@ -1,7 +1,5 @@
 # The other Node line the SDKs declare (package.json engines), for
 # test/repo/node-versions.test.ts; Node 24 itself is the project's own `node`.
-PODPLUG_NODE22_VERSION ?= 22.23.3
-export PODPLUG_NODE22_VERSION
 NODE22_BIN := $(PODPLUG_CACHE)/node/$(PODPLUG_NODE22_VERSION)/node_modules/node/bin/node
 
 $(NODE22_BIN):

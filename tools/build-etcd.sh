@@ -10,7 +10,9 @@
 set -euo pipefail
 
 CACHE="${PODPLUG_CACHE:-$HOME/.cache/podplug}"
-ETCD_VERSION="${PODPLUG_ETCD_VERSION:-v3.5.21}"
+# Versions: mk/versions.env (an environment variable of the same name wins).
+. "$(dirname "$0")/../mk/load-versions.sh"
+ETCD_VERSION="$PODPLUG_ETCD_VERSION"
 GO_TOOLCHAIN="${ETCD_GOTOOLCHAIN:-go1.23.12}"
 OUT="$CACHE/etcd/$ETCD_VERSION"
 

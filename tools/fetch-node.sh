@@ -5,7 +5,9 @@
 # version. Kept out of the project's node_modules: two `node` packages would
 # fight over node_modules/.bin/node.
 set -euo pipefail
-version=${1:-22.23.3}
+# Versions: mk/versions.env (an environment variable of the same name wins).
+. "$(dirname "$0")/../mk/load-versions.sh"
+version=${1:-$PODPLUG_NODE22_VERSION}
 cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
 dir=$cache/node/$version
 if [ -x "$dir/node_modules/node/bin/node" ]; then exit 0; fi

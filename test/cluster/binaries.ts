@@ -3,15 +3,26 @@
  * tools/build-etcd.sh and tools/fetch-helm.sh fill (mk/cluster.mk runs them as
  * part of `make test-deps`), keyed by version.
  */
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { HarnessError } from "./errors.ts";
 
-/** Versions the tools build; keep in step with tools/*.sh. */
-export const KUBE_VERSION = process.env.PODPLUG_KUBE_VERSION ?? "v1.32.13";
-export const ETCD_VERSION = process.env.PODPLUG_ETCD_VERSION ?? "v3.5.21";
-export const HELM_VERSION = "v3.17.2";
+/** The pinned tool versions of mk/versions.env; an environment variable of the same name wins, as in tools/*.sh. */
+export function pinnedVersion(name: string): string {
+  const fromEnv = process.env[name];
+  if (fromEnv) return fromEnv;
+  const file = new URL("../../mk/versions.env", import.meta.url);
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m?.[1] === name && m[2]) return m[2];
+  }
+  throw new HarnessError("PODPLUG_CLUSTER_VERSION_MISSING", `${name} is not set in mk/versions.env`);
+}
+
+export const KUBE_VERSION = pinnedVersion("PODPLUG_KUBE_VERSION");
+export const ETCD_VERSION = pinnedVersion("PODPLUG_ETCD_VERSION");
+export const HELM_VERSION = pinnedVersion("PODPLUG_HELM_VERSION");
 
 /** The cache root, as the Makefile exports it. */
 export function cacheDir(): string {

@@ -8,12 +8,13 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { pinnedVersion } from "../cluster/binaries.ts";
 import { ROOT, tempDir } from "../helpers.ts";
 
 // Node 24 is the project's own `node` package; `make test-deps` puts Node 22 in the cache (tools/fetch-node.sh).
 const CACHE = process.env.PODPLUG_CACHE ?? join(homedir(), ".cache", "podplug");
 const NODES: Record<string, string> = {
-  "22": join(CACHE, "node", process.env.PODPLUG_NODE22_VERSION ?? "22.23.3", "node_modules", "node", "bin", "node"),
+  "22": join(CACHE, "node", pinnedVersion("PODPLUG_NODE22_VERSION"), "node_modules", "node", "bin", "node"),
   "24": join(ROOT, "node_modules", "node", "bin", "node"),
 };
 
