@@ -10,6 +10,8 @@ import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { PodplugError } from "../errors.ts";
+import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { describeExit, terminate } from "../process/exit.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { ENV, type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -17,7 +19,6 @@ import { type CertificatePair, generateCertificate, handshakeFieldToCert } from 
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
@@ -319,9 +320,7 @@ export class Client<P extends PluginSet> {
         this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
-      void this.proc?.exited.then(({ code, signal }) =>
-        finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`),
-      );
+      void this.proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
       conn.watchHealth(
         (serving) => {
           if (!serving) finish("plugin reported NOT_SERVING");
@@ -390,11 +389,7 @@ export class Client<P extends PluginSet> {
     this.conn?.close();
     this.conn = undefined;
     this.setState("unavailable");
-    const proc = this.proc;
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill("SIGKILL");
-      await proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
   }
 
   /** The environment go-plugin gives a plugin it starts. */
@@ -478,14 +473,9 @@ export class Client<P extends PluginSet> {
     const wait = this.config.killTimeoutMs ?? 2000;
     if (conn && proc && !this.exited) await conn.shutdown(wait);
     conn?.close();
-    if (proc && !this.exited) {
-      const graceful = await Promise.race([proc.exited.then(() => true), sleep(wait).then(() => false)]);
-      if (!graceful) {
-        this.log.warn("plugin failed to exit gracefully; killing it");
-        proc.child.kill("SIGKILL");
-        await proc.exited;
-      }
-    }
+    // Shutdown was the request to stop: wait, then SIGKILL (go-plugin's Kill).
+    if (proc && (await terminate(proc.child, wait, null)) === "killed")
+      this.log.warn("plugin failed to exit gracefully; killing it");
     await this.cleanup();
     this.setState("stopped");
   }
@@ -494,10 +484,7 @@ export class Client<P extends PluginSet> {
     this.channel.setTarget(undefined);
     this.conn?.close();
     this.conn = undefined;
-    if (this.proc && !this.exited) {
-      this.proc.child.kill("SIGKILL");
-      await this.proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
     if (this.ownsSocketDir && this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
   }
 }

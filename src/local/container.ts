@@ -7,9 +7,11 @@ import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import type { V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Backoff, type BackoffOptions } from "../host/backoff.ts";
-import { LineSplitter, logPluginLine } from "../host/logs.ts";
-import { spawnGuarded } from "../host/process.ts";
+import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { describeExit, exitOf, hasExited, type ProcessExit, terminate } from "../process/exit.ts";
+import { readLines } from "../process/lines.ts";
+import { logOutputLine } from "../process/output.ts";
+import { spawnGuarded } from "../process/spawn.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { type ProbeContext, ProbeRunner } from "./probe.ts";
 
@@ -79,21 +81,11 @@ export class LocalContainer extends EventEmitter {
     this.log.info({ pid: child.pid, restarts: this.restarts }, "container started");
     const state = { inPanic: false };
     // Plugin output is hclog; other containers' lines are logged as they come.
-    const out = new LineSplitter((l) => logPluginLine(this.log, l, "stdout", state, "info"));
-    const err = new LineSplitter((l) => logPluginLine(this.log, l, "stderr", state, "info"));
-    child.stdout!.on("data", (d: Buffer) => out.push(d));
-    child.stderr!.on("data", (d: Buffer) => err.push(d));
-    this.exited = new Promise((resolve) => {
-      child.once("error", (e) => {
-        this.log.error({ err: e.message }, "container could not start");
-      });
-      child.once("close", (code, signal) => {
-        out.flush();
-        err.flush();
-        this.onExit(child, code, signal);
-        resolve();
-      });
-    });
+    readLines(child.stdout!, (l) => logOutputLine(this.log, l, "stdout", state, "info"));
+    readLines(child.stderr!, (l) => logOutputLine(this.log, l, "stderr", state, "info"));
+    child.once("error", (e) => this.log.error({ err: e.message }, "container could not start"));
+    // "close" comes after both pipes ended, so every line is logged before the exit.
+    this.exited = exitOf(child).then((exit) => this.onExit(child, exit));
     this.startProbes(child);
   }
 
@@ -173,13 +165,14 @@ export class LocalContainer extends EventEmitter {
     await terminate(child, this.spec.graceMs);
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(child: ChildProcess, exit: ProcessExit): void {
+    const { code, signal } = exit;
     if (this.child !== child) return;
     this.stopProbes();
     this.setReady(false);
     this.metrics.up.set(this.labels(), 0);
     const uptime = Date.now() - (this.startedAt ?? Date.now());
-    const how = signal ? `signal ${signal}` : `exit status ${code}`;
+    const how = describeExit(exit);
     this.lastExit = this.lastExit && signal ? `${this.lastExit} (${how})` : how;
     this.pid = undefined;
     if (this.stopping) {
@@ -213,18 +206,8 @@ export class LocalContainer extends EventEmitter {
     clearTimeout(this.restartTimer);
     this.stopProbes();
     const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) await terminate(child, this.spec.graceMs);
+    if (child && !hasExited(child)) await terminate(child, this.spec.graceMs);
     await this.exited;
     this.setState("terminated");
   }
-}
-
-/** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves when the process is gone. */
-export async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => child.once("close", () => r()));
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
-  await gone;
-  clearTimeout(t);
 }

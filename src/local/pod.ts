@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { PodplugError } from "../errors.ts";
-import type { BackoffOptions } from "../host/backoff.ts";
 import { AGENT_CONTAINER, AGENT_PORT } from "../inject/conventions.ts";
+import type { BackoffOptions } from "../process/backoff.ts";
 import { type ContainerSpec, LocalContainer } from "./container.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
