@@ -45,7 +45,10 @@ export class LocalContainer extends EventEmitter {
   restarts = 0;
   pid: number | undefined;
   startedAt: number | undefined;
+  /** How the last run ended ("exit status 2", "liveness probe failed (signal SIGKILL)"); kept across restarts. */
   lastExit: string | undefined;
+  /** Why the runtime is stopping the current run, for lastExit. */
+  private killReason: string | undefined;
   private child: ChildProcess | undefined;
   private probes: ProbeRunner[] = [];
   private stopping = false;
@@ -161,19 +164,20 @@ export class LocalContainer extends EventEmitter {
   /** A liveness or startup failure: stop the process as the kubelet does (TERM, grace, KILL); the exit restarts it. */
   private async kill(child: ChildProcess, reason: string): Promise<void> {
     this.log.warn({ reason }, "killing container");
-    this.lastExit = reason;
+    this.killReason = reason;
     await terminate(child, this.spec.graceMs);
   }
 
   private onExit(child: ChildProcess, exit: ProcessExit): void {
-    const { code, signal } = exit;
+    const { code } = exit;
     if (this.child !== child) return;
     this.stopProbes();
     this.setReady(false);
     this.metrics.up.set(this.labels(), 0);
     const uptime = Date.now() - (this.startedAt ?? Date.now());
     const how = describeExit(exit);
-    this.lastExit = this.lastExit && signal ? `${this.lastExit} (${how})` : how;
+    this.lastExit = this.killReason ? `${this.killReason} (${how})` : how;
+    this.killReason = undefined;
     this.pid = undefined;
     if (this.stopping) {
       this.setState("terminated");
@@ -191,7 +195,6 @@ export class LocalContainer extends EventEmitter {
     const fields = { how, restartInMs: step.delayMs, failures: step.failures };
     if (step.crashLoop) this.log.error(fields, "container is in CrashLoopBackOff");
     else this.log.warn(fields, "container exited; restarting");
-    this.lastExit = undefined;
     this.restartTimer = setTimeout(() => {
       if (this.stopping) return;
       this.restarts++;

@@ -11,6 +11,7 @@ import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
 import type { LocalContainer } from "../../src/local/container.ts";
 import { type LocalRun, run } from "../../src/local/run.ts";
+import { renderTable } from "../../src/local/view.ts";
 import { alive, captureLogger, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 function manifests(dir: string, extraPluginEnv = ""): void {
@@ -138,6 +139,12 @@ describe("podplug run", function () {
       "host calls succeeding again",
     );
     assert.notEqual(kv.pid, first);
+    // LAST EXIT keeps the exit after the restart, in the object and in the live view's row.
+    assert.equal(kv.lastExit, "signal SIGKILL");
+    const row = renderTable(lr.pods)
+      .split("\n")
+      .find((l) => l.includes("podplug-kv"))!;
+    assert.match(row, /podplug-kv\s+plugin\s+running\s+(yes|no)\s+1\s+\d+\s+\d+s\s+signal SIGKILL$/);
     assert.match(
       await (await fetch(lr.metricsUrl!)).text(),
       /podplug_local_container_restarts_total\{pod="demo-host",container="podplug-kv"\} 1/,
@@ -153,6 +160,7 @@ describe("podplug run", function () {
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 40_000, "liveness restart");
     assert.ok(records.some((x) => x.container === "podplug-kv" && x.reason === "liveness probe failed"));
     assert.equal(alive(first), false, "SIGKILL after the grace period");
+    assert.equal(kv.lastExit, "liveness probe failed (signal SIGKILL)", "a stopped process ignores SIGTERM");
   });
 
   it("a plugin reporting NOT_SERVING is restarted through its liveness probe", async () => {
@@ -178,6 +186,7 @@ describe("podplug run", function () {
     const crash = join(t.dir, "crash");
     const lr = await start(`, {name: TEST_CRASH_FILE, value: ${crash}}`);
     const kv = container(lr, "podplug-kv");
+    await waitFor(() => hostCalls().length >= 1, 30_000, "host calls");
     writeFileSync(crash, "");
     process.kill(kv.pid!, "SIGKILL");
     await waitFor(() => kv.state === "crash-loop", 30_000, "crash loop");
@@ -195,6 +204,18 @@ describe("podplug run", function () {
       )
       .map((x) => x.restartInMs);
     assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 400], "doubling from 100 ms, capped at 400 ms");
+    assert.equal(kv.lastExit, "exit status 2", "in crash-loop, LAST EXIT is the crash's exit status");
+    assert.match(renderTable(lr.pods), /podplug-kv\s+plugin\s+crash-loop\s+no\s+\d+\s+-\s+-\s+exit status 2/);
+    // The demo host says which call failed, and never "called both plugins" for a failed call.
+    await waitFor(
+      () => records.some((x) => x.container === "host" && x.msg === "call to kv failed"),
+      20_000,
+      "a failed kv call",
+    );
+    const failedCall = records.find((x) => x.container === "host" && x.msg === "call to kv failed")!;
+    assert.deepEqual(failedCall.failed, ["kv"]);
+    assert.equal(failedCall.level, 40);
+    for (const x of hostCalls()) assert.match(String(x.kv), /^\d+$/, JSON.stringify(x));
     assert.match(
       await (await fetch(lr.metricsUrl!)).text(),
       /podplug_local_container_crash_loop\{pod="demo-host",container="podplug-kv"\} 1/,
