@@ -39,7 +39,7 @@ export interface ClientConfig<P extends PluginSet> {
   attach?: AttachConfig;
   /** A name for logs and errors (default: the command's or folder's base name). */
   name?: string;
-  /** The host's pino logger; the client logs on a child bound to `plugin: name`. */
+  /** The host's pino logger; the client logs on a child bound to `plugin: name` (default: pino JSON at info on stderr). */
   logger?: PinoLogger;
   /** How long to wait for the handshake (go-plugin's StartTimeout, default 60 s). */
   startTimeoutMs?: number;
@@ -149,7 +149,8 @@ export class Client<P extends PluginSet> {
     }
     this.config = config;
     this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
-    this.log = (config.logger ?? pino()).child({ plugin: this.name });
+    // The default logger writes to stderr: a host's stdout is its own program's output.
+    this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
