@@ -21,6 +21,8 @@ options:
       --metrics-port <n>   port of the runtime's /metrics on 127.0.0.1 (default 9464; 0 = any free port; -1 = none)
       --state-dir <dir>    where volumes and sockets live (default: a new temp folder, removed on exit)
       --no-view            JSON log lines on stdout instead of the live view (the default without a terminal)
+      --isolation <mode>   auto (default): as root, each plugin runs as its own user with a 0700 socket folder;
+                           uid: that, or fail; none: every process as this user (docs/local-runtime.md)
   -h, --help               this help`;
 
 const AGENT_USAGE = `usage: podplug agent
@@ -86,7 +88,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runCommand(args: string[]): Promise<number> {
-  let values: { file?: string[]; "metrics-port"?: string; "state-dir"?: string; "no-view"?: boolean; help?: boolean };
+  let values: {
+    file?: string[];
+    "metrics-port"?: string;
+    "state-dir"?: string;
+    "no-view"?: boolean;
+    isolation?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -95,6 +104,7 @@ async function runCommand(args: string[]): Promise<number> {
         "metrics-port": { type: "string" },
         "state-dir": { type: "string" },
         "no-view": { type: "boolean" },
+        isolation: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -114,8 +124,15 @@ async function runCommand(args: string[]): Promise<number> {
       `podplug run: --metrics-port ${JSON.stringify(raw)} is not a port: give 0-65535, 0 for any free port, -1 for none [CLI_USAGE]`,
       2,
     );
+  const isolation = values.isolation ?? "auto";
+  if (isolation !== "auto" && isolation !== "uid" && isolation !== "none")
+    return say(
+      process.stderr,
+      `podplug run: --isolation ${JSON.stringify(isolation)}: give auto, uid or none [CLI_USAGE]`,
+      2,
+    );
   const { run } = await import("../local/run.ts");
-  const opts: Parameters<typeof run>[0] = { files: values.file };
+  const opts: Parameters<typeof run>[0] = { files: values.file, isolation };
   if (port !== undefined) opts.metricsPort = port;
   if (values["state-dir"]) opts.stateDir = values["state-dir"];
   if (values["no-view"]) opts.view = false;

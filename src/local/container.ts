@@ -32,6 +32,10 @@ export interface ContainerSpec {
   probeContext: ProbeContext;
   /** terminationGracePeriodSeconds, in ms. */
   graceMs: number;
+  /** Its own user (a plugin, when the run isolates plugins); else the runtime's. */
+  user?: { uid: number; gid: number };
+  /** Its umask, when not the runtime's. */
+  umask?: number;
 }
 
 export type ContainerState = "waiting" | "running" | "crash-loop" | "terminated";
@@ -75,13 +79,19 @@ export class LocalContainer extends EventEmitter {
   start(): void {
     if (this.stopping) return;
     const [cmd, ...args] = this.spec.command;
-    const child = spawnGuarded(cmd!, args, { env: this.spec.env, cwd: this.spec.cwd, detached: true });
+    const child = spawnGuarded(cmd!, args, {
+      env: this.spec.env,
+      cwd: this.spec.cwd,
+      detached: true,
+      ...(this.spec.user ? { user: this.spec.user } : {}),
+      ...(this.spec.umask !== undefined ? { umask: this.spec.umask } : {}),
+    });
     this.child = child;
     this.pid = child.pid;
     this.startedAt = Date.now();
     this.setState("running");
     this.metrics.up.set(this.labels(), 1);
-    this.log.info({ pid: child.pid, restarts: this.restarts }, "container started");
+    this.log.info({ pid: child.pid, restarts: this.restarts, uid: this.spec.user?.uid }, "container started");
     const state = { inPanic: false };
     // Plugin output is hclog; other containers' lines are logged as they come.
     readLines(child.stdout!, (l) => logOutputLine(this.log, l, "stdout", state, "info"));

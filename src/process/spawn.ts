@@ -38,6 +38,8 @@ export interface SpawnOptions {
    * change clears it).
    */
   user?: { uid: number; gid: number };
+  /** The child's umask (default: this process's). */
+  umask?: number;
 }
 
 /**
@@ -49,13 +51,20 @@ export function spawnGuarded(command: string, args: readonly string[], opts: Spa
   const [file, argv] = PDEATHSIG_AVAILABLE
     ? [SETPRIV, ["--pdeathsig", "KILL", "--", command, ...args]]
     : [command, [...args]];
-  const child = spawn(file, argv, {
-    env: opts.env,
-    cwd: opts.cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: opts.detached ?? false,
-    ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
-  });
+  // A child inherits the umask at fork, which spawn() does synchronously: set it around the call only.
+  const previous = opts.umask === undefined ? undefined : process.umask(opts.umask);
+  let child: ChildProcess;
+  try {
+    child = spawn(file, argv, {
+      env: opts.env,
+      cwd: opts.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: opts.detached ?? false,
+      ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
+    });
+  } finally {
+    if (previous !== undefined) process.umask(previous);
+  }
   void exitOf(child);
   live.add(child);
   child.once("close", () => live.delete(child));

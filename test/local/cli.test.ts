@@ -39,7 +39,7 @@ describe("podplug CLI", function () {
       const r = cli(args);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^usage: podplug run -f/);
-      for (const o of ["--file", "--metrics-port", "--state-dir", "--no-view", "--help"])
+      for (const o of ["--file", "--metrics-port", "--state-dir", "--no-view", "--isolation", "--help"])
         assert.ok(r.stdout.includes(o), o);
     });
   }
@@ -66,6 +66,7 @@ describe("podplug CLI", function () {
     [["run", "-f", "x", "extra"], /Unexpected argument 'extra'|positional/i],
     [["run", "-f", "x", "--metrics-port", "99999"], /--metrics-port "99999" is not a port.*\[CLI_USAGE\]/],
     [["run", "-f", "x", "--metrics-port", "8o8o"], /--metrics-port "8o8o" is not a port/],
+    [["run", "-f", "x", "--isolation", "strict"], /--isolation "strict": give auto, uid or none/],
   ];
   for (const [args, message] of refusals) {
     it(`refuses podplug ${args.join(" ") || "(nothing)"} with exit 2 and a message on stderr`, () => {
