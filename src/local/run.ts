@@ -9,11 +9,14 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
+import { PodplugError } from "../errors.ts";
+import { InjectError } from "../inject/errors.ts";
 import { inject } from "../inject/inject.ts";
+import type { Plugin } from "../inject/types.ts";
 import type { BackoffOptions } from "../process/backoff.ts";
 import { LocalError } from "./errors.ts";
 import { decideIsolation, type Isolation, type IsolationMode } from "./isolation.ts";
-import { loadManifests } from "./manifests.ts";
+import { type HostManifest, loadManifests } from "./manifests.ts";
 import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { LocalPod, planPod } from "./pod.ts";
 import { LiveView } from "./view.ts";
@@ -86,6 +89,19 @@ async function serveMetrics(metrics: RuntimeMetrics, port: number): Promise<{ se
   }
   const a = server.address();
   return { server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : port}/metrics` };
+}
+
+/** The operator's injection of `plugins` into `host`'s pod template; what it refuses is a manifest error naming the file. */
+function injectInto(host: HostManifest, plugins: Plugin[]): ReturnType<typeof inject> {
+  try {
+    return inject(host.template, plugins);
+  } catch (err) {
+    if (!(err instanceof InjectError)) throw err;
+    throw new PodplugError("MANIFEST_INVALID", `${host.file}: ${host.kind} ${host.name}: ${err.message}`, {
+      file: host.file,
+      field: err.path,
+    });
+  }
 }
 
 /** The run's logger: the given one, JSON on stdout, or lines into the live view. */
@@ -161,7 +177,7 @@ export async function run(o: RunOptions): Promise<LocalRun> {
     const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000, crashLoopAfter: 3 };
     for (const host of manifests.hosts) {
       const plugins = manifests.matches.get(host) ?? [];
-      const template = inject(host.template, plugins);
+      const template = injectInto(host, plugins);
       const opts = {
         name: host.name,
         stateDir: join(stateDir, host.name),
