@@ -198,13 +198,14 @@ export async function run(o: RunOptions): Promise<LocalRun> {
     view = new LiveView(
       pods,
       process.stdout,
-      `podplug run — ${pods.length} pod(s), state in ${stateDir}${metricsUrl ? `, metrics on ${metricsUrl}` : ""}, ` +
+      `podplug run (pid ${process.pid}) — ${pods.length} pod(s), state in ${stateDir}${metricsUrl ? `, metrics on ${metricsUrl}` : ""}, ` +
         `${isolation.perPluginUser ? "each plugin as its own user" : "plugins not isolated"}. Ctrl-C stops.`,
     );
     view.start();
   }
   log.info(
     {
+      runtimePid: process.pid,
       stateDir,
       metricsUrl,
       pods: pods.map((p) => p.name),

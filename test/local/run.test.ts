@@ -129,6 +129,9 @@ describe("podplug run", function () {
     await waitFor(() => hostCalls().length >= 2, 30_000, "host calls");
     const kv = container(lr, "podplug-kv");
     const first = kv.pid!;
+    // The PID the view shows is the plugin itself (no wrapper left), a child of the runtime: what the README kills.
+    assert.match(readFileSync(`/proc/${first}/cmdline`, "utf8"), /test-plugin\.ts/);
+    assert.equal(Number(readFileSync(`/proc/${first}/stat`, "utf8").split(") ")[1]!.split(" ")[1]), process.pid);
     process.kill(first, "SIGKILL");
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 20_000, "restart");
     const n = hostCalls().length;
