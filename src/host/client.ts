@@ -9,9 +9,10 @@ import { basename, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
+import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
-import { ENV, type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
+import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
@@ -266,7 +267,7 @@ export class Client<P extends PluginSet> {
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
         const own =
-          this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
+          this.config.hostCertificate ?? (attach.certDir ? await readCertDir(attach.certDir, this.name) : undefined);
         if (!own) {
           throw new PodplugError(
             "HANDSHAKE_CERT",
@@ -402,15 +403,15 @@ export class Client<P extends PluginSet> {
     const cmd = this.config.cmd!;
     const env: NodeJS.ProcessEnv = { ...(cmd.skipHostEnv ? {} : process.env), ...cmd.env };
     env[this.config.handshake.magicCookieKey] = this.config.handshake.magicCookieValue;
-    env[ENV.protocolVersions] = versions.join(",");
-    env[ENV.minPort] = "10000";
-    env[ENV.maxPort] = "25000";
-    env[ENV.unixSocketDir] = this.socketDir;
-    if (own) env[ENV.clientCert] = own.certPem;
-    else delete env[ENV.clientCert];
+    env[PLUGIN_ENV.protocolVersions] = versions.join(",");
+    env[PLUGIN_ENV.minPort] = "10000";
+    env[PLUGIN_ENV.maxPort] = "25000";
+    env[PLUGIN_ENV.unixSocketDir] = this.socketDir;
+    if (own) env[PLUGIN_ENV.clientCert] = own.certPem;
+    else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.
-    delete env[ENV.handshakeFile];
-    delete env[ENV.multiplexGRPC];
+    delete env[SIDECAR_ENV.handshakeFile];
+    delete env[PLUGIN_ENV.multiplexGRPC];
     return env;
   }
 

@@ -8,6 +8,7 @@
 import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { PLUGIN_ENV, SIDECAR_ENV, SIDECAR_SOCKET_NAME } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import { HealthService } from "../gen/grpc/health/v1/health.ts";
 import { type GRPCBrokerServer, GRPCBrokerService } from "../gen/plugin/grpc_broker.ts";
@@ -28,7 +29,7 @@ import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
-import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "../protocol/sidecar.ts";
+import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
 import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
 import {
@@ -92,7 +93,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const version = negotiateVersion(Object.keys(versioned).map(Number), penv.hostVersions);
   const plugins = versioned[version] ?? {};
 
-  const level = (env.PODPLUG_LOG_LEVEL as HclogLevel | undefined) ?? config.logLevel ?? "info";
+  const level = (env[SIDECAR_ENV.logLevel] as HclogLevel | undefined) ?? config.logLevel ?? "info";
   const base = penv.pluginName ? { "@module": penv.pluginName } : {};
   // Through the stream, not writeSync(2): stderr is often a non-blocking pipe,
   // and a full pipe must queue the line, never throw EAGAIN into a handler.
@@ -115,7 +116,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   let security: TransportSecurity = insecureTransport();
   let serverCert = "";
   if (penv.clientCertPem) {
-    checkCertPem(penv.clientCertPem, "PLUGIN_CLIENT_CERT");
+    checkCertPem(penv.clientCertPem, PLUGIN_ENV.clientCert);
     const own = await generateCertificate();
     security = mtlsTransport(own, penv.clientCertPem);
     serverCert = certToHandshakeField(own.certPem);

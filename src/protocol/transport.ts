@@ -6,6 +6,7 @@
  * call); `PODPLUG_TRANSPORT=grpc-js` switches both sides back to grpc-js.
  */
 import * as grpc from "@grpc/grpc-js";
+import { TRANSPORT_ENV } from "../constants.ts";
 import { FastChannel, FastServer, type ServiceRegistrar } from "../transport/index.ts";
 import type { CertificatePair } from "./mtls.ts";
 
@@ -57,7 +58,7 @@ export const MAX_INT32 = 2_147_483_647;
 
 /** Which implementation carries gRPC: podplug's node:http2 transport (default) or grpc-js. */
 export function transportKind(env: NodeJS.ProcessEnv = process.env): "fast" | "grpc-js" {
-  return env.PODPLUG_TRANSPORT === "grpc-js" ? "grpc-js" : "fast";
+  return env[TRANSPORT_ENV.transport] === "grpc-js" ? "grpc-js" : "fast";
 }
 
 /** A channel to a Unix socket. */
