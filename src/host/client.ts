@@ -127,9 +127,9 @@ export class Client<P extends PluginSet> {
   private socketDir: string | undefined;
   private ownsSocketDir = false;
   private readonly dispensed = new Map<string, unknown>();
-  private killed = false;
   private restarts = 0;
   private currentState: ClientState = "starting";
+  /** Aborted by kill(): ends waits and back-off sleeps at once. */
   private readonly abort = new AbortController();
   private supervising: Promise<void> | undefined;
 
@@ -162,6 +162,11 @@ export class Client<P extends PluginSet> {
     };
     this.backoff = new Backoff(config.backoff);
     this.setState("starting");
+  }
+
+  /** True once kill() was called. */
+  private get killed(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** The client's state: starting, ready, unavailable, crash-loop or stopped. */
@@ -469,7 +474,6 @@ export class Client<P extends PluginSet> {
    */
   async kill(): Promise<void> {
     if (this.killed) return;
-    this.killed = true;
     this.abort.abort();
     await this.starting?.catch(() => undefined);
     await this.supervising;
