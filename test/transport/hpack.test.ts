@@ -1,5 +1,5 @@
 /**
- * The frame engine's HPACK: RFC 7541's own examples (Appendix C.4, Huffman
+ * podplug's HTTP/2 engine's HPACK: RFC 7541's own examples (Appendix C.4, Huffman
  * with the dynamic table), size updates and eviction, and the encoder read
  * back by node:http2's decoder's rules (round trip through our decoder).
  */

@@ -1,5 +1,5 @@
 /**
- * HPACK (RFC 7541) for the frame engine. The decoder is complete (static and
+ * HPACK (RFC 7541) for podplug's HTTP/2 engine. The decoder is complete (static and
  * dynamic tables, size updates, Huffman strings), since peers (nghttp2,
  * grpc-go) index and Huffman-code freely. The encoder only emits literals
  * without indexing, naming static entries where they exist: no shared state
