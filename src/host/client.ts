@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
-import { PodplugError } from "../errors.ts";
+import { isPodplugError, PodplugError } from "../errors.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -349,6 +349,8 @@ export class Client<P extends PluginSet> {
 
   /** Restarts the plugin after each failure, with back-off, until killed; with `restart: false`, reports it stopped. */
   private async supervise(): Promise<void> {
+    // The host starts plugins only in cmd mode; in attach mode someone else does, and the host re-attaches.
+    const attach = this.config.cmd === undefined;
     for (;;) {
       const conn = this.conn;
       if (!conn || this.killed) return;
@@ -357,12 +359,20 @@ export class Client<P extends PluginSet> {
       if (this.killed) return;
       if (this.config.restart === false) {
         // go-plugin's behaviour: the client is dead with its plugin.
-        this.log.warn({ reason }, "plugin failed; restart is off, the client stays down");
+        this.log.warn(
+          { reason },
+          attach
+            ? "plugin failed; re-attach is off, the client stays down"
+            : "plugin failed; restart is off, the client stays down",
+        );
         await this.dropConnection();
         this.setState("stopped");
         return;
       }
-      this.log.warn({ reason }, "plugin failed; restarting it");
+      this.log.warn(
+        { reason },
+        attach ? "plugin failed; re-attaching when it serves again" : "plugin failed; restarting it",
+      );
       let uptime = performance.now() - upSince;
       for (;;) {
         await this.dropConnection();
@@ -380,11 +390,16 @@ export class Client<P extends PluginSet> {
           await this.connectOnce();
           this.restarts++;
           this.metrics.restarts.inc({ plugin: this.name });
-          this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
+          if (attach) this.log.info({ reattaches: this.restarts }, "re-attached to the plugin");
+          else this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
           break;
         } catch (err) {
           if (this.killed) return;
-          this.log.warn({ err: (err as Error).message }, "plugin restart failed");
+          const code = isPodplugError(err) ? err.code : undefined;
+          this.log.warn(
+            { err: (err as Error).message, ...(code ? { code } : {}) },
+            attach ? "re-attach failed" : "plugin restart failed",
+          );
         }
       }
     }
@@ -424,7 +439,11 @@ export class Client<P extends PluginSet> {
   async connection(): Promise<Connection> {
     await this.start();
     if (this.killed) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
-    if (!this.conn) throw new PodplugError("UNAVAILABLE", `plugin ${this.name} is unavailable (restarting).`);
+    if (!this.conn)
+      throw new PodplugError(
+        "UNAVAILABLE",
+        `plugin ${this.name} is unavailable (${this.config.cmd ? "restarting" : "re-attaching"}).`,
+      );
     return this.conn;
   }
 

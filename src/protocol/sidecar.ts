@@ -9,7 +9,7 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { HANDSHAKE_FILE_NAME, PLUGIN_SOCKET_PREFIX } from "../constants.ts";
+import { HANDSHAKE_FILE_NAME, PLUGIN_SOCKET_PREFIX, SIDECAR_SOCKET_NAME } from "../constants.ts";
 import { isLiveSocket } from "./socket.ts";
 
 /** Writes `line` to `path` by write-then-rename (readers see the old file or the new one). */
@@ -54,7 +54,9 @@ export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): P
   }
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.startsWith(PLUGIN_SOCKET_PREFIX));
+    // A TypeScript sidecar's socket counts only through its handshake file: found before the
+    // file is written, it would be taken for a Go plugin's and its version assumed.
+    names = (await readdir(dir)).filter((n) => n.startsWith(PLUGIN_SOCKET_PREFIX) && n !== SIDECAR_SOCKET_NAME);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "none", staleSockets: 0 };
     throw err;
