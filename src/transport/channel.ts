@@ -76,7 +76,6 @@ export class PodplugChannel implements ChannelInterface, CallHost {
   private active = 0;
   private backoffMs: number;
   private backoffTimer: NodeJS.Timeout | undefined;
-  private closed = false;
 
   /** `target` is `unix:///path`, `unix:/path` or a bare socket path. */
   constructor(target: string, options: PodplugChannelOptions = {}) {
@@ -97,13 +96,18 @@ export class PodplugChannel implements ChannelInterface, CallHost {
 
   close(): void {
     if (this.closed) return;
-    this.closed = true;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     const s = this.session;
     this.session = undefined;
+    // SHUTDOWN first: it is what `closed` means, for anything the session's close reports.
+    this.setState(connectivityState.SHUTDOWN);
     // Graceful: calls in flight finish; their owners cancel them if they want them gone.
     s?.close();
-    this.setState(connectivityState.SHUTDOWN);
+  }
+
+  /** Closed for good: SHUTDOWN is entered only by close() and never left. */
+  private get closed(): boolean {
+    return this.state === connectivityState.SHUTDOWN;
   }
 
   getTarget(): string {
