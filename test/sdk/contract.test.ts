@@ -14,21 +14,10 @@ import { isPodplugError } from "../../src/errors.ts";
 import { Client } from "../../src/host/index.ts";
 import { forwardStderr } from "../../src/host/logs.ts";
 import { run } from "../../src/local/run.ts";
-import { captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+import { captureLogger, NODE, ROOT, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
 
-function startSidecar(dir: string, env: Record<string, string>): ChildProcess {
-  return spawn(NODE, [fixture("test-plugin.ts")], {
-    env: {
-      ...process.env,
-      BASIC_PLUGIN: "hello",
-      PLUGIN_UNIX_SOCKET_DIR: dir,
-      PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"),
-      PODPLUG_PLUGIN_NAME: "kv",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
+const sidecar = (dir: string, env: Record<string, string>): ChildProcess =>
+  startSidecar(dir, { PODPLUG_PLUGIN_NAME: "kv", ...env });
 
 async function exited(p: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = "";
@@ -39,12 +28,6 @@ async function exited(p: ChildProcess): Promise<{ code: number | null; stdout: s
   return { code, stdout, stderr };
 }
 
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  p.kill("SIGTERM");
-  await new Promise((r) => p.once("close", r));
-}
-
 describe("the protocol-version contract in sidecar mode", function () {
   this.timeout(60_000);
   let t: ReturnType<typeof tempDir>;
@@ -52,7 +35,7 @@ describe("the protocol-version contract in sidecar mode", function () {
   afterEach(() => t.remove());
 
   it("a plugin serving none of PLUGIN_PROTOCOL_VERSIONS exits 1 with go-plugin's message and a code, announcing nothing", async () => {
-    const r = await exited(startSidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2,3" }));
+    const r = await exited(sidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2,3" }));
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "", "no handshake line on stdout");
     const line = r.stderr.split("\n").find((l) => l.includes("Incompatible API version"));
@@ -71,18 +54,18 @@ describe("the protocol-version contract in sidecar mode", function () {
   });
 
   it("a plugin serving one of them announces the highest in common", async () => {
-    const p = startSidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2,3", TEST_VERSIONS: "1,2" });
+    const p = sidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2,3", TEST_VERSIONS: "1,2" });
     try {
       const line = await waitFor(() => readLine(join(t.dir, "handshake")), 15_000, "handshake file");
       assert.match(line, /^1\|2\|unix\|/);
     } finally {
-      await stop(p);
+      await stopProcess(p);
     }
   });
 
   it("the host refuses a handshake outside the versions it offered with HANDSHAKE_APP_VERSION", async () => {
     // The Plugin says [2] and the plugin serves 2, but this host's plugin map is at version 1.
-    const p = startSidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2", TEST_VERSIONS: "2" });
+    const p = sidecar(t.dir, { PLUGIN_PROTOCOL_VERSIONS: "2", TEST_VERSIONS: "2" });
     const client = new Client({
       handshake,
       plugins: { kv: kvPlugin() },
@@ -100,7 +83,7 @@ describe("the protocol-version contract in sidecar mode", function () {
       assert.equal(client.state, "stopped");
     } finally {
       await client.kill();
-      await stop(p);
+      await stopProcess(p);
     }
   });
 
@@ -160,7 +143,7 @@ describe("host logs in attach mode", function () {
 
   it("say the host re-attaches to a replaced sidecar, never that it restarts it", async () => {
     const env = { PLUGIN_PROTOCOL_VERSIONS: "1" };
-    let p = startSidecar(t.dir, env);
+    let p = sidecar(t.dir, env);
     const cap = captureLogger();
     const client = new Client({
       handshake,
@@ -175,7 +158,7 @@ describe("host logs in attach mode", function () {
       await kv.put("k", Buffer.from("v"));
       p.kill("SIGKILL");
       await new Promise((r) => p.once("close", r));
-      p = startSidecar(t.dir, env);
+      p = sidecar(t.dir, env);
       await waitFor(() => client.restartCount === 1 && client.state === "ready", 30_000, "re-attach");
       const msgs = cap.records.filter((x) => x.plugin === "kv").map((x) => String(x.msg));
       assert.ok(msgs.includes("plugin failed; re-attaching when it serves again"), msgs.join("\n"));
@@ -188,7 +171,7 @@ describe("host logs in attach mode", function () {
       );
     } finally {
       await client.kill();
-      await stop(p);
+      await stopProcess(p);
     }
   });
 
