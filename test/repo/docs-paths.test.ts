@@ -1,0 +1,28 @@
+/**
+ * The docs cite only files that are in the repository: every repository path
+ * in README.md and docs/*.md (src/..., test/..., operator/..., ...) exists.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../helpers.ts";
+
+const TOP = ["src", "docs", "test", "operator", "examples", "bench", "tools", "crds", "charts", "sdk", "proto", "mk"];
+// A path starts a word (not inside a URL or another path) and is made of path characters.
+const PATH = new RegExp(`(?<![\\w/.…-])((?:${TOP.join("|")})/[\\w./-]*)`, "g");
+
+describe("docs cite files that exist", () => {
+  const docs = ["README.md", ...readdirSync(join(ROOT, "docs")).map((n) => join("docs", n))].filter((f) =>
+    f.endsWith(".md"),
+  );
+
+  for (const doc of docs) {
+    it(doc, () => {
+      const text = readFileSync(join(ROOT, doc), "utf8");
+      const missing = [...text.matchAll(PATH)]
+        .map((m) => m[1]!.replace(/[.,:;)]+$/, ""))
+        .filter((p) => !existsSync(join(ROOT, p)));
+      assert.deepEqual([...new Set(missing)], [], `${doc} cites paths not in the repository`);
+    });
+  }
+});
