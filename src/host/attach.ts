@@ -121,18 +121,19 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
 
 /** Reads the host certificate of plugin `plugin` from its AutoMTLS folder, or throws HANDSHAKE_CERT naming what is missing. */
 export async function readCertDir(dir: string, plugin: string): Promise<CertificatePair> {
+  const refuse = (why: string, cause?: unknown): PodplugError =>
+    new PodplugError(
+      "HANDSHAKE_CERT",
+      `plugin ${plugin} serves AutoMTLS but the host certificate is not readable in ${dir} (${why}). Is spec.autoMTLS set and the Secret podplug-${plugin}-mtls mounted?`,
+      { dir },
+      cause === undefined ? undefined : { cause },
+    );
   let pair: CertificatePair | undefined;
-  let why: string;
   try {
     pair = await readHostCertificate(dir);
-    why = `no ${TLS_CERT_FILE} and ${TLS_KEY_FILE} there`;
   } catch (err) {
-    why = (err as Error).message;
+    throw refuse((err as Error).message, err);
   }
-  if (pair) return pair;
-  throw new PodplugError(
-    "HANDSHAKE_CERT",
-    `plugin ${plugin} serves AutoMTLS but the host certificate is not readable in ${dir} (${why}). Is spec.autoMTLS set and the Secret podplug-${plugin}-mtls mounted?`,
-    { dir },
-  );
+  if (!pair) throw refuse(`no ${TLS_CERT_FILE} and ${TLS_KEY_FILE} there`);
+  return pair;
 }

@@ -8,12 +8,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { isPodplugError } from "../../src/errors.ts";
 import { Client } from "../../src/host/index.ts";
 import { forwardStderr } from "../../src/host/logs.ts";
 import { run } from "../../src/local/run.ts";
+import { findPluginEndpoint } from "../../src/protocol/sidecar.ts";
 import { captureLogger, NODE, ROOT, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
 
 const sidecar = (dir: string, env: Record<string, string>): ChildProcess =>
@@ -60,6 +62,27 @@ describe("the protocol-version contract in sidecar mode", function () {
       assert.match(line, /^1\|2\|unix\|/);
     } finally {
       await stopProcess(p);
+    }
+  });
+
+  it("a sidecar's plugin.sock counts only through its handshake file, never as a Go plugin's socket", async () => {
+    const listen = (path: string): Promise<Server> =>
+      new Promise((res) => {
+        const s = createServer();
+        s.listen(path, () => res(s));
+      });
+    const sidecarSocket = await listen(join(t.dir, "plugin.sock"));
+    try {
+      // Bound, file not yet written: nothing to attach to (the host would otherwise assume its own version).
+      assert.deepEqual(await findPluginEndpoint(t.dir), { kind: "none", staleSockets: 0 });
+      const goSocket = await listen(join(t.dir, "plugin123456"));
+      try {
+        assert.deepEqual(await findPluginEndpoint(t.dir), { kind: "socket", socket: join(t.dir, "plugin123456") });
+      } finally {
+        goSocket.close();
+      }
+    } finally {
+      sidecarSocket.close();
     }
   });
 
