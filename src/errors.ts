@@ -62,7 +62,10 @@ export class PodplugError<C extends string = ErrorCode> extends Error {
   }
 }
 
-/** True when `err` is a {@link PodplugError} (of any area), optionally of the given code. */
-export function isPodplugError<C extends string = string>(err: unknown, code?: C): err is PodplugError<C> {
+/** True when `err` is a {@link PodplugError} of any area (its `code` may be an area's own). */
+export function isPodplugError(err: unknown): err is PodplugError<string>;
+/** True when `err` is a {@link PodplugError} with this code (public codes complete in editors; areas' codes work too). */
+export function isPodplugError<C extends ErrorCode | (string & {})>(err: unknown, code: C): err is PodplugError<C>;
+export function isPodplugError(err: unknown, code?: string): boolean {
   return err instanceof PodplugError && (code === undefined || err.code === code);
 }
