@@ -6,17 +6,16 @@
  * error; and the host's logs say what it does in attach mode.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { isPodplugError } from "../../src/errors.ts";
 import { Client } from "../../src/host/index.ts";
-import { forwardStderr } from "../../src/host/logs.ts";
-import { run } from "../../src/local/run.ts";
+import { type LocalRun, run } from "../../src/local/run.ts";
 import { findPluginEndpoint } from "../../src/protocol/sidecar.ts";
-import { captureLogger, NODE, ROOT, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
+import { captureLogger, ROOT, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
 
 const sidecar = (dir: string, env: Record<string, string>): ChildProcess =>
   startSidecar(dir, { PODPLUG_PLUGIN_NAME: "kv", ...env });
@@ -130,16 +129,7 @@ spec:
     - {name: host, image: example/host:1, command: [node, -e, "setInterval(() => {}, 1000)"]}
 `,
     );
-    const cap = captureLogger("info");
-    const r = await run({
-      files: [t.dir],
-      cwd: ROOT,
-      stateDir: join(t.dir, "s"),
-      metricsPort: 0,
-      view: false,
-      logger: cap.logger,
-      backoff: { initialMs: 100, maxMs: 400, crashLoopAfter: 3 },
-    });
+    const { cap, r } = await runLocal(t.dir);
     try {
       const rec = await waitFor(
         () => cap.records.find((x) => x.container === "podplug-kv" && x.code === "HANDSHAKE_APP_VERSION"),
@@ -198,41 +188,57 @@ describe("host logs in attach mode", function () {
     }
   });
 
-  it("forward a process's log fields without doubling names (no plugin_plugin)", async () => {
-    // A host's own pino line (bound plugin: kv), as the local runtime forwards a host container's output,
-    // and a plugin's hclog line with a field that clashes with the forwarding logger's binding.
-    const child = spawn(
-      NODE,
-      [
-        "-e",
-        `process.stderr.write(JSON.stringify({ level: 30, time: 1, pid: 9, hostname: "x", plugin: "kv", msg: "called" }) + "\\n");
-         process.stderr.write(JSON.stringify({ "@level": "info", "@message": "hi", "@module": "kv", plugin: "kv", container: "other" }) + "\\n");`,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+  it("podplug run forwards a container's log fields without doubling names (no plugin_plugin)", async () => {
+    // The host writes pino lines as a TypeScript host does (its Client's logger binds plugin: kv); the
+    // local runtime forwards them under a logger bound to pod and container.
+    const lines = [
+      { level: 30, time: 1, pid: 9, hostname: "x", plugin: "kv", msg: "called" },
+      { level: 30, time: 1, pid: 9, hostname: "x", container: "host", msg: "same" },
+      { level: 30, time: 1, pid: 9, hostname: "x", container: "elsewhere", msg: "other" },
+    ];
+    const script = `for (const l of ${JSON.stringify(lines)}) console.log(JSON.stringify(l)); setInterval(() => {}, 1000);`;
+    writeFileSync(
+      join(t.dir, "pods.yaml"),
+      `apiVersion: v1
+kind: Pod
+metadata: {name: h}
+spec:
+  containers:
+    - {name: host, image: example/host:1, command: [node, -e, ${JSON.stringify(script)}]}
+`,
     );
-    const cap = captureLogger();
-    forwardStderr(child.stderr!, cap.logger.child({ container: "host" }));
-    const sameName = captureLogger();
-    await new Promise((r) => child.once("close", r));
-    await waitFor(() => cap.records.length === 2, 5000, "two forwarded records");
-    const [pinoLine, hclogLine] = cap.records;
-    assert.equal(pinoLine!.plugin, "kv");
-    assert.equal(hclogLine!.container, "host");
-    assert.equal(hclogLine!.line_container, "other", "a clashing value is kept, once, under line_");
-    for (const r of cap.records) assert.ok(!Object.keys(r).some((k) => k === "plugin_plugin"), JSON.stringify(r));
-    // Under a logger already bound to plugin: kv, the same fact is not repeated.
-    const again = spawn(
-      NODE,
-      ["-e", `process.stderr.write(JSON.stringify({ "@level": "info", "@message": "hi", plugin: "kv" }) + "\\n")`],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    forwardStderr(again.stderr!, sameName.logger.child({ plugin: "kv" }));
-    await new Promise((r) => again.once("close", r));
-    await waitFor(() => sameName.records.length === 1, 5000, "one forwarded record");
-    const keys = Object.keys(sameName.records[0]!);
-    assert.equal(keys.filter((k) => k.includes("plugin")).length, 1, keys.join(","));
+    const { cap, r } = await runLocal(t.dir);
+    try {
+      const rec = (msg: string): Record<string, unknown> | undefined =>
+        cap.records.find((x) => x.container === "host" && x.msg === msg);
+      await waitFor(() => rec("called") && rec("same") && rec("other"), 20_000, "the host's three lines");
+      assert.equal(rec("called")!.plugin, "kv");
+      assert.equal(rec("same")!.line_container, undefined, "the same fact as the binding is not repeated");
+      assert.equal(rec("other")!.line_container, "elsewhere", "a clashing value is kept, once, under line_");
+      for (const x of cap.records) {
+        const keys = Object.keys(x);
+        assert.ok(!keys.includes("plugin_plugin") && !keys.includes("plugin_container"), JSON.stringify(x));
+      }
+    } finally {
+      await r.stop();
+    }
   });
 });
+
+/** `podplug run` of the manifests in `dir`, its log captured, short back-offs. */
+async function runLocal(dir: string): Promise<{ cap: ReturnType<typeof captureLogger>; r: LocalRun }> {
+  const cap = captureLogger("info");
+  const r = await run({
+    files: [dir],
+    cwd: ROOT,
+    stateDir: join(dir, "s"),
+    metricsPort: 0,
+    view: false,
+    logger: cap.logger,
+    backoff: { initialMs: 100, maxMs: 400, crashLoopAfter: 3 },
+  });
+  return { cap, r };
+}
 
 /** The file's line, or "" while it is not (yet) there. */
 function readLine(path: string): string {
