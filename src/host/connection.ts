@@ -7,6 +7,7 @@
 import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger as PinoLogger } from "pino";
+import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/health.ts";
 import { GRPCBrokerClient } from "../gen/plugin/grpc_broker.ts";
@@ -16,7 +17,6 @@ import { LineSplitter } from "../process/lines.ts";
 import { logOutputLine } from "../process/output.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
-import { PLUGIN_HEALTH_SERVICE } from "../protocol/health.ts";
 import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";

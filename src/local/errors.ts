@@ -14,10 +14,4 @@ export type LocalErrorCode =
   | "LOCAL_ISOLATION_UNAVAILABLE";
 
 /** A failure of `podplug run` itself. */
-export class LocalError extends PodplugError {
-  constructor(code: LocalErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
-    // Until the base class takes an area's code type (PodplugError<C>), the area code rides as the base's.
-    super(code as unknown as ConstructorParameters<typeof PodplugError>[0], message, details, options);
-    this.name = "LocalError";
-  }
-}
+export class LocalError extends PodplugError<LocalErrorCode> {}

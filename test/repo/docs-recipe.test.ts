@@ -26,7 +26,7 @@ describe("the plugin and host recipe in docs/", function () {
     const files = new Map([...fileBlocks(docs[0]!), ...fileBlocks(docs[1]!)]);
     assert.deepEqual(
       [...files.keys()].sort(),
-      ["buf.gen.yaml", "host.ts", "plugin.ts", "proto/greeter.proto", "shared.ts"],
+      ["buf.gen.yaml", "host.ts", "plugin.ts", "protos/greeter.proto", "shared.ts"],
       "the docs mark every file of the recipe",
     );
     for (const [name, text] of files) {
@@ -39,7 +39,7 @@ describe("the plugin and host recipe in docs/", function () {
     symlinkSync(ROOT, join(t.dir, "node_modules", "podplug"));
     for (const dep of ["@grpc", "@bufbuild", "@types"])
       symlinkSync(join(ROOT, "node_modules", dep), join(t.dir, "node_modules", dep));
-    const gen = spawnSync(join(ROOT, "node_modules/.bin/buf"), ["generate", "proto"], {
+    const gen = spawnSync(join(ROOT, "node_modules/.bin/buf"), ["generate", "protos"], {
       cwd: t.dir,
       encoding: "utf8",
       env: { ...process.env, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` },
