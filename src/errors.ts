@@ -35,6 +35,8 @@ export type ErrorCode =
   // host client
   | "PLUGIN_UNKNOWN"
   | "CLIENT_CLOSED"
+  | "PLUGIN_STOPPED"
+  | "ATTACH_VERSION_UNKNOWN"
   | "UNAVAILABLE"
   // manifests and the local runtime
   | "MANIFEST_INVALID"

@@ -7,7 +7,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HOST_ENV, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
-import { PodplugError } from "../errors.ts";
+import { isPodplugError, PodplugError } from "../errors.ts";
 import {
   CORE_PROTOCOL_VERSION,
   type Handshake,
@@ -19,6 +19,9 @@ import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 import { isLiveSocket } from "../protocol/socket.ts";
 
+/** How long a bare socket may wait for its handshake file before attaching is refused. */
+const BARE_SOCKET_GRACE_MS = 1000;
+
 /** A host's expectations: it always knows the versions it offers. */
 export type HostExpectations = HandshakeExpectations & { versions: readonly number[] };
 
@@ -27,9 +30,10 @@ export interface AttachConfig {
   /** The plugin's socket folder (`/var/run/podplug/<name>` in a pod). */
   dir: string;
   /**
-   * Protocol version to assume when the folder has no handshake file (a Go
-   * plugin). Defaults to the highest version the host offers; the operator
-   * injects exactly one version, so the two agree.
+   * The protocol version a plugin that writes no handshake file serves (an
+   * unmodified Go plugin: only its socket is there). Read from the handshake
+   * file when there is one; without either, attaching is refused with
+   * ATTACH_VERSION_UNKNOWN rather than guessed.
    */
   protocolVersion?: number;
   /**
@@ -48,7 +52,15 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
     const h = parseHandshake(ep.line, { ...expect, source: ep.file });
     return (await isLiveSocket(h.address)) ? h : undefined;
   }
-  const version = cfg.protocolVersion ?? Math.max(...expect.versions);
+  const version = cfg.protocolVersion;
+  if (version === undefined) {
+    throw new PodplugError(
+      "ATTACH_VERSION_UNKNOWN",
+      `the plugin in ${cfg.dir} serves ${ep.socket} but wrote no handshake file, so its protocol version is unknown. ` +
+        `Set attach.protocolVersion to the version it serves (this host offers [${expect.versions.join(" ")}]), or run it under a launcher that writes the handshake file.`,
+      { dir: cfg.dir, socket: ep.socket, offered: [...expect.versions] },
+    );
+  }
   if (!expect.versions.includes(version)) {
     throw new PodplugError(
       "HANDSHAKE_APP_VERSION",
@@ -73,8 +85,17 @@ export async function waitForPlugin(
   signal?: AbortSignal,
 ): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
+  let bareSince: number | undefined;
   for (;;) {
-    const h = await locatePlugin(cfg, expect);
+    let h: Handshake | undefined;
+    try {
+      h = await locatePlugin(cfg, expect);
+    } catch (err) {
+      if (!isPodplugError(err, "ATTACH_VERSION_UNKNOWN")) throw err;
+      // A launcher writes the handshake file just after its Go plugin's socket appears: give it a moment.
+      bareSince ??= Date.now();
+      if (Date.now() - bareSince >= BARE_SOCKET_GRACE_MS || Date.now() >= deadline) throw err;
+    }
     if (h) return h;
     if (signal?.aborted)
       throw new PodplugError("CLIENT_CLOSED", `stopped waiting for a plugin in ${cfg.dir}: the client was killed.`);

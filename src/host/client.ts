@@ -12,7 +12,7 @@ import type { Registry } from "prom-client";
 import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
 import { Backoff, type BackoffOptions } from "../process/backoff.ts";
-import { describeExit, terminate } from "../process/exit.ts";
+import { describeExit, type ProcessExit, terminate } from "../process/exit.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -133,6 +133,9 @@ export class Client<P extends PluginSet> {
   /** Aborted by kill(): ends waits and back-off sleeps at once. */
   private readonly abort = new AbortController();
   private supervising: Promise<void> | undefined;
+  private lastExitSeen: ProcessExit | undefined;
+  /** Set when the plugin failed and `restart: false` keeps it down: what dispense() and calls answer. */
+  private stoppedError: PodplugError | undefined;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
@@ -176,6 +179,19 @@ export class Client<P extends PluginSet> {
     return this.currentState;
   }
 
+  /** How the last plugin process ended (cmd mode), once one has. */
+  get lastExit(): ProcessExit | undefined {
+    return this.lastExitSeen;
+  }
+
+  /**
+   * Why the client is stopped for good: the failure `restart: false` did not
+   * recover from (undefined while it runs, and after a plain kill()).
+   */
+  get stopReason(): string | undefined {
+    return this.stoppedError?.details.reason as string | undefined;
+  }
+
   /** How many times the plugin was restarted (or re-found) after a failure. */
   get restartCount(): number {
     return this.restarts;
@@ -204,6 +220,7 @@ export class Client<P extends PluginSet> {
 
   /** Starts (or attaches to) the plugin and connects. Safe to call more than once. */
   start(): Promise<PluginInfo> {
+    if (this.stoppedError) return Promise.reject(this.stoppedError);
     if (this.killed)
       return Promise.reject(
         new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`),
@@ -253,7 +270,10 @@ export class Client<P extends PluginSet> {
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
       const env = this.pluginEnv(expect.versions, own);
       this.proc = await startProcess(this.config.cmd, env, { timeoutMs, name: this.name, log: this.log });
-      void this.proc.exited.then(({ code, signal }) => this.log.debug({ code, signal }, "plugin process exited"));
+      void this.proc.exited.then((exit) => {
+        this.lastExitSeen = exit;
+        this.log.debug({ code: exit.code, signal: exit.signal }, "plugin process exited");
+      });
       try {
         handshake = parseHandshake(this.proc.line, expect);
       } catch (err) {
@@ -358,7 +378,15 @@ export class Client<P extends PluginSet> {
       const reason = await this.failure(conn);
       if (this.killed) return;
       if (this.config.restart === false) {
-        // go-plugin's behaviour: the client is dead with its plugin.
+        // go-plugin's behaviour: the client is dead with its plugin, and says so.
+        const message = attach
+          ? `plugin ${this.name} has stopped (${reason}) and will not be re-attached: the client was created with restart: false. Create a new Client to attach again.`
+          : `plugin ${this.name} has stopped (${reason}) and will not restart: the client was created with restart: false. Create a new Client to start it again.`;
+        this.stoppedError = new PodplugError("PLUGIN_STOPPED", message, {
+          reason,
+          ...(this.lastExitSeen ? { exit: this.lastExitSeen } : {}),
+        });
+        this.channel.stop(`podplug: ${message}`);
         this.log.warn(
           { reason },
           attach
@@ -434,6 +462,7 @@ export class Client<P extends PluginSet> {
   /** The live connection (starting the plugin if needed); UNAVAILABLE during a restart. */
   async connection(): Promise<Connection> {
     await this.start();
+    if (this.stoppedError) throw this.stoppedError;
     if (this.killed) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
     if (!this.conn)
       throw new PodplugError(
@@ -449,6 +478,7 @@ export class Client<P extends PluginSet> {
    */
   async dispense<K extends keyof P & string>(name: K): Promise<ClientOf<P[K]>> {
     const info = await this.start();
+    if (this.stoppedError) throw this.stoppedError;
     const cached = this.dispensed.get(name);
     if (cached !== undefined) return cached as ClientOf<P[K]>;
     const entry = this.plugins?.[name];

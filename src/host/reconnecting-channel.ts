@@ -40,6 +40,7 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
   private current: grpc.ChannelInterface | undefined;
   private readonly waiting = new Set<() => void>();
   private closed = false;
+  private stoppedWhy: string | undefined;
   private readonly metrics: HostMetrics | undefined;
 
   constructor(plugin: string, policy: OutagePolicy, metrics?: HostMetrics) {
@@ -96,6 +97,21 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
 
   isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * The plugin stopped for good (`restart: false`): every call from now on,
+   * and every call waiting, fails with FAILED_PRECONDITION and `message`.
+   */
+  stop(message: string): void {
+    this.stoppedWhy = message;
+    this.current = undefined;
+    for (const w of [...this.waiting]) w();
+  }
+
+  /** Why the plugin stopped for good, once it has. */
+  stopped(): string | undefined {
+    return this.stoppedWhy;
   }
 
   getTarget(): string {
@@ -187,6 +203,9 @@ class PluginCall implements Call {
     if (target) return this.open(target, metadata);
     if (this.channel.isClosed())
       return this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
+    const stopped = this.channel.stopped();
+    // Not UNAVAILABLE: retrying cannot help, nothing will bring this plugin back.
+    if (stopped) return this.fail(grpc.status.FAILED_PRECONDITION, stopped);
     if (mode === "fail-fast") {
       return this.fail(
         grpc.status.UNAVAILABLE,
@@ -210,7 +229,9 @@ class PluginCall implements Call {
       clearTimeout(timer);
       off();
       const t = this.channel.target();
+      const stopped = this.channel.stopped();
       if (t && !this.finished) this.open(t, metadata);
+      else if (stopped) this.fail(grpc.status.FAILED_PRECONDITION, stopped);
       else this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
     });
     this.cleanup = () => {

@@ -156,7 +156,7 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       const client = new Client({
         handshake: kvHandshake,
         plugins: { kv: kvPlugin() },
-        attach: { dir: socks.dir },
+        attach: { dir: socks.dir, protocolVersion: 1 },
         logger: pino({ level: "silent" }),
       });
       try {
@@ -175,7 +175,7 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       const client = new Client({
         handshake: kvHandshake,
         plugins: { kv: kvPlugin() },
-        attach: { dir: socks.dir },
+        attach: { dir: socks.dir, protocolVersion: 1 },
         logger: pino({ level: "silent" }),
         backoff: { initialMs: 50, maxMs: 500 },
       });
@@ -208,7 +208,7 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       const client = new Client({
         handshake: counterHandshake,
         plugins: { counter: counterPlugin() },
-        attach: { dir: socks.dir },
+        attach: { dir: socks.dir, protocolVersion: 1 },
         logger: pino({ level: "silent" }),
       });
       const calls: [bigint, bigint][] = [];

@@ -11,7 +11,7 @@ import { Registry } from "prom-client";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake, type KV, kvPlugin, kvServer } from "../../examples/kv/shared.ts";
 import { KVClient, KVService } from "../../src/gen/examples/kv/kv.ts";
-import { Client } from "../../src/host/index.ts";
+import { Client, isPodplugError } from "../../src/host/index.ts";
 import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 const testPlugin = { command: NODE, args: [fixture("test-plugin.ts")] };
@@ -269,19 +269,72 @@ describe("auto-recovery of plugin clients", function () {
     }
   });
 
-  it("restart: false keeps go-plugin's behaviour: the client reports the plugin stopped and stays down", async () => {
+  it("restart: false means stopped and says so; restart: true comes back — both policies side by side", async () => {
     const { logger, records } = captureLogger();
-    const client = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger, restart: false });
+    const opts = { handshake, plugins: { kv: kvPlugin() }, cmd: testPlugin, logger, backoff: fastBackoff };
+    const off = new Client({ ...opts, name: "kv-off", restart: false });
+    const on = new Client({ ...opts, name: "kv-on" });
+    try {
+      const [kvOff, kvOn] = await Promise.all([off.dispense("kv"), on.dispense("kv")]);
+      const [pidOff, pidOn] = await Promise.all([pidOf(kvOff), pidOf(kvOn)]);
+      process.kill(pidOff, "SIGKILL");
+      process.kill(pidOn, "SIGKILL");
+      await waitFor(() => off.state === "stopped", 10_000, "restart: false to stop");
+      await waitFor(() => on.state === "ready" && on.restartCount === 1, 20_000, "restart: true to restart");
+
+      // Stopped: calls fail with FAILED_PRECONDITION and a sentence saying it will not restart; none says "restarting".
+      await assert.rejects(kvOff.get("pid"), (err: unknown) => {
+        assert.equal(grpcCode(err), grpc.status.FAILED_PRECONDITION);
+        assert.match((err as grpc.ServiceError).details, /plugin kv-off has stopped \(process exited \(signal SIGKILL\)\) and will not restart/);
+        assert.doesNotMatch((err as Error).message, /restarting|retry later/);
+        return true;
+      });
+      // dispense() and start() throw the coded error instead of handing back the dead client.
+      for (const attempt of [() => off.dispense("kv"), () => off.start(), () => off.ping()]) {
+        await assert.rejects(attempt(), (err: unknown) => {
+          assert.ok(isPodplugError(err, "PLUGIN_STOPPED"), String(err));
+          assert.match(err.message, /will not restart: the client was created with restart: false/);
+          assert.deepEqual(err.details.exit, { code: null, signal: "SIGKILL" });
+          return true;
+        });
+      }
+      // Its state and last exit are observable.
+      assert.equal(off.state, "stopped");
+      assert.deepEqual(off.lastExit, { code: null, signal: "SIGKILL" });
+      assert.equal(off.stopReason, "process exited (signal SIGKILL)");
+      assert.equal(off.restartCount, 0);
+      assert.equal(alive(pidOff), false);
+      assert.ok(records.some((r) => r.plugin === "kv-off" && r.msg === "plugin failed; restart is off, the client stays down"));
+      assert.ok(!records.some((r) => r.plugin === "kv-off" && r.msg === "plugin failed; restarting it"));
+
+      // The other policy, same failure: a new process answers on the same dispensed client.
+      assert.notEqual(await pidOf(kvOn), pidOn);
+      assert.equal(on.state, "ready");
+      assert.equal(on.stopReason, undefined);
+      assert.deepEqual(on.lastExit, undefined, "the live process has not exited");
+      assert.equal(await on.dispense("kv"), kvOn);
+    } finally {
+      await Promise.all([off.kill(), on.kill()]);
+    }
+  });
+
+  it("restart: false under outage mode wait: a call is answered with the stop at once, not held until maxWaitMs", async () => {
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: testPlugin,
+      logger: captureLogger().logger,
+      restart: false,
+      outage: { mode: "wait", maxWaitMs: 30_000 },
+    });
     try {
       const kv = await client.dispense("kv");
       const pid = await pidOf(kv);
       process.kill(pid, "SIGKILL");
       await waitFor(() => client.state === "stopped", 10_000, "stopped state");
-      // No new process was started behind the client's back: calls fail, and it still points at the dead pid.
-      await assert.rejects(kv.get("pid"), (err: unknown) => grpcCode(err) === grpc.status.UNAVAILABLE);
-      assert.equal(client.restartCount, 0);
-      assert.ok(records.some((r) => r.msg === "plugin failed; restart is off, the client stays down"));
-      assert.ok(!records.some((r) => r.msg === "plugin failed; restarting it"));
+      const t0 = performance.now();
+      await assert.rejects(kv.get("pid"), (err: unknown) => grpcCode(err) === grpc.status.FAILED_PRECONDITION);
+      assert.ok(performance.now() - t0 < 10_000, "answered by the stop, not by maxWaitMs");
     } finally {
       await client.kill();
     }
