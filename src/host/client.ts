@@ -347,12 +347,19 @@ export class Client<P extends PluginSet> {
         this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
-      void this.proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
+      const proc = this.proc;
+      void proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
+      // A dying process drops its connection a moment before its exit is reported: name the exit, the real cause.
+      const lost = (why: string): void => {
+        if (!proc) return finish(why);
+        const t = setTimeout(() => finish(why), EXIT_AFTER_DROP_MS);
+        void proc.exited.then(() => clearTimeout(t));
+      };
       conn.watchHealth(
         (serving) => {
           if (!serving) finish("plugin reported NOT_SERVING");
         },
-        (err) => finish(err ? `health stream failed: ${err.message}` : "health stream ended"),
+        (err) => lost(err ? `health stream failed: ${err.message}` : "health stream ended"),
       );
       const timer = setInterval(() => {
         conn.check(live.timeoutMs ?? 2000).then(
@@ -543,6 +550,9 @@ export class Client<P extends PluginSet> {
     if (this.ownsSocketDir && this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
   }
 }
+
+/** How long a lost connection waits for the process's exit to be reported, to name it as the cause. */
+const EXIT_AFTER_DROP_MS = 500;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((r) => {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
-import { Client } from "../../src/host/index.ts";
+import { Client, isPodplugError } from "../../src/host/index.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
 import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 
@@ -165,6 +165,27 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
         assert.equal((await kv.get("k")).toString(), "from ts\n\nWritten from plugin-go-grpc");
         const info = await client.start();
         assert.match(info.handshake.address, new RegExp(`^${socks.dir}/plugin\\d+$`));
+      } finally {
+        await client.kill();
+      }
+    });
+
+    it("reattach never guesses: without attach.protocolVersion, a bare Go socket is refused at attach time (ATTACH_VERSION_UNKNOWN)", async () => {
+      const plugin = startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const client = new Client({
+        handshake: kvHandshake,
+        versionedPlugins: { 1: { kv: kvPlugin() }, 2: { kv: kvPlugin() } },
+        attach: { dir: socks.dir },
+        logger: pino({ level: "silent" }),
+      });
+      try {
+        await assert.rejects(client.start(), (err: unknown) => {
+          assert.ok(isPodplugError(err, "ATTACH_VERSION_UNKNOWN"), String(err));
+          assert.match(err.message, /wrote no handshake file, so its protocol version is unknown/);
+          assert.match(err.message, /this host offers \[1 2\]/);
+          return true;
+        });
+        assert.ok(alive(plugin.pid!), "the refusal leaves the sidecar alone");
       } finally {
         await client.kill();
       }

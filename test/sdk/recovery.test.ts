@@ -285,7 +285,10 @@ describe("auto-recovery of plugin clients", function () {
       // Stopped: calls fail with FAILED_PRECONDITION and a sentence saying it will not restart; none says "restarting".
       await assert.rejects(kvOff.get("pid"), (err: unknown) => {
         assert.equal(grpcCode(err), grpc.status.FAILED_PRECONDITION);
-        assert.match((err as grpc.ServiceError).details, /plugin kv-off has stopped \(process exited \(signal SIGKILL\)\) and will not restart/);
+        assert.match(
+          (err as grpc.ServiceError).details,
+          /plugin kv-off has stopped \(process exited \(signal SIGKILL\)\) and will not restart/,
+        );
         assert.doesNotMatch((err as Error).message, /restarting|retry later/);
         return true;
       });
@@ -304,14 +307,16 @@ describe("auto-recovery of plugin clients", function () {
       assert.equal(off.stopReason, "process exited (signal SIGKILL)");
       assert.equal(off.restartCount, 0);
       assert.equal(alive(pidOff), false);
-      assert.ok(records.some((r) => r.plugin === "kv-off" && r.msg === "plugin failed; restart is off, the client stays down"));
+      assert.ok(
+        records.some((r) => r.plugin === "kv-off" && r.msg === "plugin failed; restart is off, the client stays down"),
+      );
       assert.ok(!records.some((r) => r.plugin === "kv-off" && r.msg === "plugin failed; restarting it"));
 
       // The other policy, same failure: a new process answers on the same dispensed client.
       assert.notEqual(await pidOf(kvOn), pidOn);
       assert.equal(on.state, "ready");
       assert.equal(on.stopReason, undefined);
-      assert.deepEqual(on.lastExit, undefined, "the live process has not exited");
+      assert.deepEqual(on.lastExit, { code: null, signal: "SIGKILL" }, "the last exit is the killed process's");
       assert.equal(await on.dispense("kv"), kvOn);
     } finally {
       await Promise.all([off.kill(), on.kill()]);
