@@ -1,10 +1,11 @@
 /** Shared helpers for tests: log capture, temp folders, polling, sidecar processes. */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
+import { spawnGuarded } from "../src/process/spawn.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const fixture = (name: string): string => join(ROOT, "test", "fixtures", name);
@@ -57,7 +58,8 @@ export function alive(pid: number): boolean {
  * unless `env` says otherwise.
  */
 export function startSidecar(dir: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(NODE, [fixture("test-plugin.ts")], {
+  // Guarded: a sidecar does not watch its parent, so without PR_SET_PDEATHSIG a runner that exits mid-test orphans it.
+  return spawnGuarded(NODE, [fixture("test-plugin.ts")], {
     env: {
       ...process.env,
       BASIC_PLUGIN: "hello",
@@ -66,7 +68,6 @@ export function startSidecar(dir: string, env: Record<string, string> = {}): Chi
       PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"),
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
 }
 

@@ -3,9 +3,7 @@
  * a plugin as a child process (or attaches to one serving in a socket folder),
  * validates its handshake, connects, and dispenses typed clients.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
@@ -25,6 +23,7 @@ import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
+import { makeSocketDir, type OwnedSocketDir } from "./socket-dir.ts";
 
 /** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`. */
 export interface ClientConfig<P extends PluginSet> {
@@ -126,7 +125,7 @@ export class Client<P extends PluginSet> {
   private info: PluginInfo | undefined;
   private plugins: P | undefined;
   private socketDir: string | undefined;
-  private ownsSocketDir = false;
+  private ownedSocketDir: OwnedSocketDir | undefined;
   private readonly dispensed = new Map<string, unknown>();
   private restarts = 0;
   private currentState: ClientState = "starting";
@@ -263,8 +262,9 @@ export class Client<P extends PluginSet> {
         );
       }
       if (!this.socketDir) {
-        this.socketDir = this.config.socketDir ?? mkdtempSync(join(tmpdir(), "pp-"));
-        this.ownsSocketDir = this.config.socketDir === undefined;
+        // Removed by kill() or, whatever way the host exits, by the exit hook; a SIGKILLed host's, by the next start.
+        this.ownedSocketDir = this.config.socketDir === undefined ? makeSocketDir() : undefined;
+        this.socketDir = this.config.socketDir ?? this.ownedSocketDir!.path;
       }
       brokerDir = this.socketDir;
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
@@ -547,7 +547,7 @@ export class Client<P extends PluginSet> {
     this.conn?.close();
     this.conn = undefined;
     if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
-    if (this.ownsSocketDir && this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
+    this.ownedSocketDir?.remove();
   }
 }
 

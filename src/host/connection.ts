@@ -137,8 +137,8 @@ export class Connection implements PluginConnection {
     const call = stdio.streamStdio({});
     this.calls.push(call);
     const state = { inPanic: false };
-    const out = new LineSplitter((l) => logOutputLine(log, l, "stdout", state, "info"));
-    const err = new LineSplitter((l) => logOutputLine(log, l, "stderr", state, "info"));
+    const out = new LineSplitter((l) => logOutputLine(log, l, "stdout", state, "info", "grpc-stdio"));
+    const err = new LineSplitter((l) => logOutputLine(log, l, "stderr", state, "info", "grpc-stdio"));
     call.on("data", (d: StdioData) => {
       if (d.channel === StdioData_Channel.STDOUT) {
         sinks.stdout?.write(d.data);

@@ -111,7 +111,7 @@ export function startProcess(
         resolve({ child, line, exited, stderrTail });
         return;
       }
-      opts.log.debug({ stream: "stdout" }, line);
+      opts.log.debug({ stream: "stdout", source: "stdout" }, line);
     });
   });
 }

@@ -13,5 +13,6 @@ export {
   terminate,
 } from "./exit.ts";
 export { LineSplitter, MAX_LINE, readLines } from "./lines.ts";
-export { logOutputLine, type OutputState } from "./output.ts";
+export { EXIT_SIGNALS, onExit } from "./on-exit.ts";
+export { logOutputLine, type OutputChannel, type OutputSource, type OutputState } from "./output.ts";
 export { PDEATHSIG_AVAILABLE, type SpawnOptions, spawnGuarded } from "./spawn.ts";

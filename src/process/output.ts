@@ -52,25 +52,41 @@ function addField(fields: Record<string, unknown>, bound: Record<string, unknown
   } else fields[key] = value;
 }
 
-/** Logs one output line on `log` with go-plugin's level rules; `fallback` for plain lines. */
+/**
+ * Where a forwarded line came from, as its `source` field says: an hclog JSON
+ * line or a pino JSON line (a logger's), a raw line on the process's stderr
+ * or stdout pipe, or a line the plugin sent over go-plugin's GRPCStdio stream
+ * (its os.Stdout/os.Stderr; `stream` then says which).
+ */
+export type OutputSource = "hclog" | "pino" | "stderr" | "stdout" | "grpc-stdio";
+
+/** How a line reached us: a process's own pipe, or go-plugin's GRPCStdio stream. */
+export type OutputChannel = "pipe" | "grpc-stdio";
+
+/**
+ * Logs one output line on `log` with go-plugin's level rules; `fallback` for
+ * plain lines. Every record carries `stream` and `source` ({@link OutputSource}).
+ */
 export function logOutputLine(
   log: PinoLogger,
   line: string,
   stream: "stderr" | "stdout",
   state: OutputState,
   fallback: HclogLevel,
+  channel: OutputChannel = "pipe",
 ): void {
   if (line === "") return;
   const p0 = pinoRecord(line);
   if (p0) {
-    const fields: Record<string, unknown> = { stream };
+    const fields: Record<string, unknown> = { stream, source: channel === "pipe" ? "pino" : channel };
     const bound = log.bindings();
     for (const [k, v] of Object.entries(p0.fields)) addField(fields, bound, k, v);
     log[p0.level](fields, p0.msg);
     return;
   }
   const p = parseLine(line, state, fallback);
-  const fields: Record<string, unknown> = { stream };
+  const source: OutputSource = channel === "grpc-stdio" ? channel : p.json ? "hclog" : stream;
+  const fields: Record<string, unknown> = { stream, source };
   const bound = log.bindings();
   for (const [k, v] of Object.entries(p.fields)) addField(fields, bound, k.startsWith("@") ? k.slice(1) : k, v);
   if (p.timestamp) fields.plugin_time = p.timestamp;

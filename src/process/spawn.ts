@@ -1,11 +1,13 @@
 /**
  * Spawning children that cannot outlive this process: the kernel kills them
  * if we die (PR_SET_PDEATHSIG, through util-linux `setpriv --pdeathsig KILL`
- * where it exists), and a sweep SIGKILLs those still running when we exit.
+ * where it exists), and a sweep SIGKILLs those still running when we exit
+ * (any exit Node can observe, signals included: src/process/on-exit.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { exitOf, hasExited } from "./exit.ts";
+import { onExit } from "./on-exit.ts";
 
 const SETPRIV = "/usr/bin/setpriv";
 /** Whether children get PR_SET_PDEATHSIG (Linux with util-linux's setpriv). */
@@ -14,11 +16,12 @@ export const PDEATHSIG_AVAILABLE = process.platform === "linux" && existsSync(SE
 const live = new Set<ChildProcess>();
 let sweepInstalled = false;
 
-/** SIGKILLs any child still running when this process exits. */
+/** SIGKILLs any child still running when this process exits, however it exits (src/process/on-exit.ts). */
 function installSweep(): void {
   if (sweepInstalled) return;
   sweepInstalled = true;
-  process.on("exit", () => {
+  onExit(() => {
+    sweepInstalled = false;
     for (const c of live) if (!hasExited(c)) c.kill("SIGKILL");
   });
 }

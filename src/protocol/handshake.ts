@@ -48,7 +48,15 @@ export interface HandshakeExpectations {
  * a coded error for each way it can be wrong. Extra fields are tolerated.
  */
 export function parseHandshake(raw: string, expect: HandshakeExpectations): Handshake {
-  const where = expect.source ? ` from ${expect.source}` : "";
+  // Messages read as sentences: "Plugin kv sent ...", "The plugin announced in /x/handshake sent ...".
+  const who =
+    expect.source === undefined
+      ? "the plugin"
+      : expect.source.includes("/")
+        ? `the plugin announced in ${expect.source}`
+        : expect.source;
+  const Who = who[0]!.toUpperCase() + who.slice(1);
+  const where = ` from ${who}`;
   const line = raw.trim();
   const parts = line.split("|");
   if (parts.length < 4) {
@@ -64,15 +72,15 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (core === undefined) {
     throw new PodplugError(
       "HANDSHAKE_MALFORMED",
-      `error parsing core protocol version ${JSON.stringify(parts[0])}${where}: not an integer.`,
+      `Error parsing the core protocol version ${JSON.stringify(parts[0])}${where}: not an integer.`,
       { line },
     );
   }
   if (core !== CORE_PROTOCOL_VERSION) {
     throw new PodplugError(
       "HANDSHAKE_CORE_VERSION",
-      `incompatible core API version with plugin${where}: plugin says ${JSON.stringify(parts[0])}, ` +
-        `host speaks ${CORE_PROTOCOL_VERSION}. Rebuild the plugin against a current SDK.`,
+      `Incompatible core API version: ${who} speaks ${JSON.stringify(parts[0])}, ` +
+        `this host speaks ${CORE_PROTOCOL_VERSION}. Rebuild the plugin against a current SDK.`,
       { line },
     );
   }
@@ -80,14 +88,14 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (appVersion === undefined) {
     throw new PodplugError(
       "HANDSHAKE_MALFORMED",
-      `error parsing protocol version ${JSON.stringify(parts[1])}${where}: not an integer.`,
+      `Error parsing the protocol version ${JSON.stringify(parts[1])}${where}: not an integer.`,
       { line },
     );
   }
   if (expect.versions !== "any" && !expect.versions.includes(appVersion)) {
     throw new PodplugError(
       "HANDSHAKE_APP_VERSION",
-      `incompatible API version with plugin${where}. Plugin version: ${appVersion}, ` +
+      `Incompatible API version with ${who}. Plugin version: ${appVersion}, ` +
         `Client versions: [${expect.versions.join(" ")}]. Upgrade whichever side is older.`,
       { line, appVersion, offered: [...expect.versions] },
     );
@@ -97,20 +105,20 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (network !== "unix" && network !== "tcp") {
     throw new PodplugError(
       "HANDSHAKE_NETWORK",
-      `unknown address type ${JSON.stringify(network)}${where}: expected unix or tcp.`,
+      `Unknown address type ${JSON.stringify(network)}${where}: expected unix or tcp.`,
       { line },
     );
   }
   if (!networks.includes(network)) {
     throw new PodplugError(
       "HANDSHAKE_NETWORK",
-      `plugin${where} listens on ${network}, which this host does not allow (allowed: ${networks.join(", ")}).`,
+      `${Who} listens on ${network}, which this host does not allow (allowed: ${networks.join(", ")}).`,
       { line },
     );
   }
   const address = parts[3]!;
   if (address === "") {
-    throw new PodplugError("HANDSHAKE_MALFORMED", `plugin${where} announced an empty address.`, { line });
+    throw new PodplugError("HANDSHAKE_MALFORMED", `${Who} announced an empty address.`, { line });
   }
   // go-plugin defaults a missing protocol field to netrpc.
   const protocol = parts.length >= 5 ? parts[4]! : "netrpc";
@@ -118,7 +126,7 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   if (!(protocols as readonly string[]).includes(protocol)) {
     throw new PodplugError(
       "HANDSHAKE_PROTOCOL",
-      `unsupported plugin protocol ${JSON.stringify(protocol)}${where}. Supported: [${protocols.join(" ")}]. ` +
+      `Unsupported plugin protocol ${JSON.stringify(protocol)}${where}. Supported: [${protocols.join(" ")}]. ` +
         `podplug speaks gRPC only: serve the plugin with a GRPCServer.`,
       { line },
     );
@@ -127,7 +135,9 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
   const certField = parts[5] ?? "";
   const serverCert = certField.length > 50 ? certField : "";
   if (serverCert !== "" && !/^[A-Za-z0-9+/]+$/.test(serverCert)) {
-    throw new PodplugError("HANDSHAKE_CERT", `error parsing server cert${where}: not unpadded base64 DER.`, { line });
+    throw new PodplugError("HANDSHAKE_CERT", `Error parsing the server certificate${where}: not unpadded base64 DER.`, {
+      line,
+    });
   }
   let multiplex: boolean | undefined;
   if (parts.length >= 7) multiplex = parseBool(parts[6]!);
@@ -135,19 +145,19 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
     if (parts.length < 7) {
       throw new PodplugError(
         "MULTIPLEX_UNSUPPORTED",
-        `gRPC broker multiplexing is not supported by plugin${where}: its handshake has no 7th field.`,
+        `gRPC broker multiplexing is not supported by ${who}: its handshake has no 7th field.`,
         { line },
       );
     }
     if (multiplex === undefined) {
       throw new PodplugError(
         "HANDSHAKE_MALFORMED",
-        `error parsing ${JSON.stringify(parts[6])}${where} as a boolean for gRPC broker multiplexing support.`,
+        `Error parsing ${JSON.stringify(parts[6])}${where} as a boolean for gRPC broker multiplexing support.`,
         { line },
       );
     }
     if (!multiplex) {
-      throw new PodplugError("MULTIPLEX_UNSUPPORTED", `gRPC broker multiplexing is not supported by plugin${where}.`, {
+      throw new PodplugError("MULTIPLEX_UNSUPPORTED", `gRPC broker multiplexing is not supported by ${who}.`, {
         line,
       });
     }

@@ -79,8 +79,39 @@ describe("handshake line", () => {
   it("names the source and the offered versions in a version error", () => {
     assert.throws(
       () => parseHandshake("1|9|unix|/tmp/p|grpc|", { versions: [1, 2], source: "plugin kv" }),
-      /plugin kv.*Plugin version: 9, Client versions: \[1 2\]/s,
+      /^PodplugError: Incompatible API version with plugin kv\. Plugin version: 9, Client versions: \[1 2\]\. Upgrade/,
     );
+  });
+
+  it("error messages read as sentences, naming the plugin or the file once (never 'plugin from plugin')", () => {
+    const messages = (source: string | undefined): string[] =>
+      [
+        "x",
+        "2|1|unix|/p|grpc|",
+        "1|x|unix|/p|grpc|",
+        "1|1|udp|/p|grpc|",
+        "1|1|tcp|/p|grpc|",
+        "1|1|unix||grpc|",
+        "1|1|unix|/p|netrpc|",
+      ].map((line) => {
+        try {
+          parseHandshake(line, { versions: [1], networks: ["unix"], ...(source ? { source } : {}) });
+        } catch (err) {
+          return (err as Error).message;
+        }
+        return "accepted";
+      });
+    for (const [source, name] of [
+      ["plugin kv", "plugin kv"],
+      ["/run/p/kv/handshake", "the plugin announced in /run/p/kv/handshake"],
+      [undefined, "the plugin"],
+    ] as const) {
+      for (const m of messages(source)) {
+        assert.match(m, /^[A-Z]/, `starts as a sentence: ${m}`);
+        assert.ok(m.toLowerCase().includes(name.toLowerCase()), `names ${name}: ${m}`);
+        assert.doesNotMatch(m, /plugin from plugin|plugin plugin|with plugin from/, m);
+      }
+    }
   });
 
   it("accepts multiplex `true` when the host asked for it", () => {

@@ -40,7 +40,11 @@ describe("host SDK with a TypeScript plugin process", function () {
     try {
       await client.dispense("kv");
       const find = (msg: string) => records.find((r) => r.msg === msg);
-      await waitFor(() => find("plain stderr line") && find("hello at error"), 10_000, "plugin logs");
+      await waitFor(
+        () => find("plain stderr line") && find("hello at error") && find("raw stderr pipe line"),
+        10_000,
+        "plugin logs",
+      );
       const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50 };
       for (const [name, level] of Object.entries(levels)) {
         const r = find(`hello at ${name}`);
@@ -49,10 +53,20 @@ describe("host SDK with a TypeScript plugin process", function () {
         assert.equal(r.plugin, "kv");
         assert.equal(r.n, 1, "hclog fields are kept");
         assert.equal(r.stream, "stderr");
+        assert.equal(r.source, "hclog", "an hclog JSON line says so");
       }
-      assert.equal(find("plain stdout line")?.stream, "stdout");
-      assert.equal(find("plain stdout line")?.level, 30);
-      assert.equal(find("plain stderr line")?.plugin, "kv");
+      // Where each line came from: GRPCStdio (the plugin's stdout/stderr), the raw stderr pipe, hclog (above).
+      assert.deepEqual(
+        ["plain stdout line", "plain stderr line", "raw stderr pipe line"].map((m) => {
+          const r = find(m);
+          return [m, r?.source, r?.stream, r?.level, r?.plugin];
+        }),
+        [
+          ["plain stdout line", "grpc-stdio", "stdout", 30, "kv"],
+          ["plain stderr line", "grpc-stdio", "stderr", 30, "kv"],
+          ["raw stderr pipe line", "stderr", "stderr", 20, "kv"],
+        ],
+      );
     } finally {
       await client.kill();
     }
@@ -174,7 +188,7 @@ describe("host SDK with a TypeScript plugin process", function () {
         "a newer core protocol",
         { BAD_MODE: "line", BAD_LINE: "2|1|unix|/tmp/x|grpc|" },
         "HANDSHAKE_CORE_VERSION",
-        /incompatible core API version/,
+        /^Incompatible core API version: plugin bad-plugin.ts speaks "2", this host speaks 1\./,
       ],
       [
         "a version the host did not offer",
