@@ -37,6 +37,7 @@ export type ErrorCode =
   | "CLIENT_CLOSED"
   | "PLUGIN_STOPPED"
   | "ATTACH_VERSION_UNKNOWN"
+  | "CONNECT_HOOK_FAILED"
   | "UNAVAILABLE"
   // manifests and the local runtime
   | "MANIFEST_INVALID"

@@ -178,6 +178,12 @@ export class Client<P extends PluginSet> {
     return this.currentState;
   }
 
+  /** The process id of the plugin process now running (cmd mode), if any. */
+  get pid(): number | undefined {
+    const c = this.proc?.child;
+    return c && !this.exited ? c.pid : undefined;
+  }
+
   /** How the last plugin process ended (cmd mode), once one has. */
   get lastExit(): ProcessExit | undefined {
     return this.lastExitSeen;
@@ -308,7 +314,19 @@ export class Client<P extends PluginSet> {
     const conn = new Connection(handshake, security, brokerDir, this.log);
     try {
       await conn.open(Math.max(1000, timeoutMs - (performance.now() - t0)), this.log, this.config.stdio ?? {});
-      for (const hook of this.hooks) await hook({ connection: conn, broker: conn.broker, restarts: this.restarts });
+      for (const hook of this.hooks) {
+        try {
+          // This process's number: 0 for the first, n for the n-th restart (restarts counts it only once connected).
+          await hook({ connection: conn, broker: conn.broker, restarts: this.info ? this.restarts + 1 : 0 });
+        } catch (err) {
+          throw new PodplugError(
+            "CONNECT_HOOK_FAILED",
+            `plugin ${this.name}: an onConnect hook failed: ${(err as Error).message ?? String(err)}. No call was let through to this process; ${this.restarts > 0 || this.info ? "it is replaced with back-off" : "the start fails"}.`,
+            { restarts: this.restarts },
+            { cause: err },
+          );
+        }
+      }
     } catch (err) {
       conn.close();
       throw this.proc ? withStderr(err, this.proc.stderrTail()) : err;
