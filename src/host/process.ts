@@ -75,7 +75,7 @@ export function startProcess(
           "HANDSHAKE_TIMEOUT",
           `timeout while waiting for plugin ${opts.name} to start: no handshake line on its stdout within ${opts.timeoutMs} ms. ` +
             `Check that the command serves a plugin and that the magic cookie matches. stderr:\n${stderrTail()}`,
-          { stderr: stderrTail() },
+          { stderr: stderrTail(), pid: child.pid },
         ),
       );
     }, opts.timeoutMs);
@@ -96,7 +96,7 @@ export function startProcess(
           new PodplugError(
             "PLUGIN_EXITED",
             `plugin ${opts.name} exited before completing the handshake (${describeExit(exit)}). stderr:\n${stderrTail()}`,
-            { ...exit, stderr: stderrTail() },
+            { ...exit, stderr: stderrTail(), pid: child.pid },
           ),
         ),
       );

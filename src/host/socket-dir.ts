@@ -16,20 +16,16 @@ import { onExit } from "../process/on-exit.ts";
 export const OWNER_FILE = ".podplug-host";
 const FOLDER = /^pp-(\d+)-[A-Za-z0-9]{6}$/;
 
-let swept = false;
-
 /** A socket folder this host owns: remove() it when done (it is removed at exit regardless). */
 export interface OwnedSocketDir {
   readonly path: string;
   remove(): void;
 }
 
-/** Makes a socket folder under `root` (default: the OS temp folder), sweeping dead hosts' folders there first (once per process). */
+/** Makes a socket folder under `root` (default: the OS temp folder), sweeping dead hosts' folders there first. */
 export function makeSocketDir(root: string = tmpdir()): OwnedSocketDir {
-  if (!swept) {
-    swept = true;
-    sweepDeadHostDirs(root);
-  }
+  // Every time, not once per process: a long-lived host outlives the hosts it would sweep after.
+  sweepDeadHostDirs(root);
   const path = mkdtempSync(join(root, `pp-${process.pid}-`));
   writeFileSync(join(path, OWNER_FILE), `${selfIdentity()}\n`, { mode: 0o600 });
   const rm = (): void => rmSync(path, { recursive: true, force: true });

@@ -8,6 +8,11 @@
 //   - "stdout <key>" and "stderr <key>" on os.Stdout/os.Stderr, which
 //     go-plugin forwards to the host over GRPCStdio
 //
+// Faults for the host's tests: Get("pid") returns its process id, Get("panic")
+// panics in the handler (a Go panic kills the process, its text on stderr),
+// Get("sleep:<ms>") answers after <ms>. -exit-early exits 3 before the
+// handshake; -no-handshake never serves (and never prints a handshake).
+//
 // Flags choose the handshake: -versions 2,3 serves those protocol versions.
 package main
 
@@ -15,7 +20,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -36,6 +44,16 @@ func (s *kv) Put(key string, value []byte) error {
 }
 
 func (s *kv) Get(key string) ([]byte, error) {
+	switch {
+	case key == "pid":
+		return []byte(strconv.Itoa(os.Getpid())), nil
+	case key == "panic":
+		panic("goplugin: panic on purpose in Get")
+	case strings.HasPrefix(key, "sleep:"):
+		ms, _ := strconv.Atoi(key[6:])
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return []byte("slept"), nil
+	}
 	if len(key) >= 3 && key[:3] == "log" {
 		s.log.Trace("trace "+key, "key", key)
 		s.log.Debug("debug "+key, "key", key)
@@ -57,7 +75,17 @@ func (s *kv) Get(key string) ([]byte, error) {
 func main() {
 	versions := flag.String("versions", "1", "protocol versions served, comma separated")
 	cookie := flag.String("cookie", "BASIC_PLUGIN=hello", "magic cookie KEY=VALUE")
+	exitEarly := flag.Bool("exit-early", false, "exit 3 before the handshake")
+	noHandshake := flag.Bool("no-handshake", false, "never serve, never print a handshake")
 	flag.Parse()
+	if *exitEarly {
+		fmt.Fprintln(os.Stderr, "goplugin: exiting before the handshake, as asked")
+		os.Exit(3)
+	}
+	if *noHandshake {
+		fmt.Fprintln(os.Stderr, "goplugin: never printing a handshake, as asked")
+		select {}
+	}
 
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "goplugin", Level: hclog.Trace, Output: os.Stderr, JSONFormat: true,
