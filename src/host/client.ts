@@ -21,6 +21,7 @@ import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } 
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
+import { claimName } from "./names.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
 import { makeSocketDir, type OwnedSocketDir } from "./socket-dir.ts";
@@ -110,7 +111,9 @@ export interface PluginInfo {
  * await client.kill();
  */
 export class Client<P extends PluginSet> {
+  /** The client's name in logs and metrics: `config.name`, or the command's (with `-2`, `-3` when another live client has it). */
   readonly name: string;
+  private readonly releaseName: () => void;
   private readonly config: ClientConfig<P>;
   private readonly log: PinoLogger;
   private readonly metrics: HostMetrics;
@@ -151,7 +154,13 @@ export class Client<P extends PluginSet> {
       );
     }
     this.config = config;
-    this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
+    const claimed = claimName(
+      config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir)),
+      config.name !== undefined,
+      config.metricsRegistry,
+    );
+    this.name = claimed.name;
+    this.releaseName = claimed.release;
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
@@ -165,6 +174,8 @@ export class Client<P extends PluginSet> {
       },
     };
     this.backoff = new Backoff(config.backoff);
+    // The series exists from the start: 0 restarts is a fact a dashboard can show.
+    this.metrics.restarts.inc({ plugin: this.name }, 0);
     this.setState("starting");
   }
 
@@ -561,6 +572,7 @@ export class Client<P extends PluginSet> {
   }
 
   private async cleanup(): Promise<void> {
+    this.releaseName();
     this.channel.setTarget(undefined);
     this.conn?.close();
     this.conn = undefined;
