@@ -1,16 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { agentConfig } from "../../src/agent/main.ts";
 import { handshakeEndpoint } from "../../src/agent/socket.ts";
 import { HealthService, HealthCheckResponse_ServingStatus as Status } from "../../src/gen/grpc/health/v1/health.ts";
+import { terminate } from "../../src/process/exit.ts";
+import { spawnGuarded } from "../../src/process/spawn.ts";
 import { PluginHealth } from "../../src/protocol/health.ts";
 import { run } from "../cluster/kubectl.ts";
 import { freePort } from "../cluster/ports.ts";
 import { ManagedProcess } from "../cluster/process.ts";
 import { waitFor } from "../cluster/wait.ts";
+import { goPeer } from "../interop/peers.ts";
 import { ROOT } from "./helpers.ts";
 
 /** A real gRPC health server on a Unix socket, as a plugin serves it (optionally with AutoMTLS credentials). */
@@ -95,18 +99,44 @@ describe("podplug-agent answers the kubelet's probes over each plugin's socket",
     assert.match(gone.body, /\[AGENT_CHECK_FAILED\]/);
   });
 
-  it("without a handshake file finds the newest live plugin* socket (an unmodified Go plugin)", async () => {
-    // A stale socket from a killed process, then the live one under a random name.
-    await staleSocket(join(root, "gokv", "plugin000001"));
-    writeFileSync(join(root, "gokv", "plugin-not-a-socket"), "x");
-    const srv = await healthServer(join(root, "gokv", "plugin982134"));
-    assert.equal((await get("/livez/gokv")).status, 200);
-    await srv.stop();
+  it("without a handshake file finds the newest live plugin* socket (an unmodified Go plugin)", async function () {
+    this.timeout(15 * 60_000); // the first use of the Go peers builds them
+    const dir = join(root, "gokv");
+    // go-plugin's own examples/grpc plugin, unmodified, started as its container would be.
+    const startGo = async (): Promise<ChildProcess> => {
+      const before = new Set(readdirSync(dir));
+      const p = spawnGuarded(goPeer("grpc-plugin"), [], {
+        env: { ...process.env, BASIC_PLUGIN: "hello", PLUGIN_PROTOCOL_VERSIONS: "1", PLUGIN_UNIX_SOCKET_DIR: dir },
+        cwd: dir,
+      });
+      p.stdout!.resume();
+      p.stderr!.resume();
+      await waitFor(
+        "the Go plugin's socket",
+        () => readdirSync(dir).some((n) => n.startsWith("plugin") && !before.has(n)),
+        10_000,
+        20,
+      );
+      return p;
+    };
+    // A stale socket from a killed process, then the live one under go-plugin's random name.
+    await staleSocket(join(dir, "plugin000001"));
+    writeFileSync(join(dir, "plugin-not-a-socket"), "x");
+    const first = await startGo();
+    try {
+      assert.equal((await get("/livez/gokv")).status, 200);
+    } finally {
+      await terminate(first, 0, "SIGKILL"); // its socket stays behind, dead
+    }
+    assert.equal((await get("/livez/gokv")).status, 503, "a killed Go plugin's socket is not taken for a live one");
     // A newer stale socket (the plugin was killed and its replacement is not up) does not hide a live one.
-    const again = await healthServer(join(root, "gokv", "plugin555555"));
-    await staleSocket(join(root, "gokv", "plugin999999"));
-    assert.equal((await get("/livez/gokv")).status, 200);
-    await again.stop();
+    const again = await startGo();
+    try {
+      await staleSocket(join(dir, "plugin999999"));
+      assert.equal((await get("/livez/gokv")).status, 200);
+    } finally {
+      await terminate(again, 0, "SIGKILL");
+    }
   });
 
   it("says why when there is no live socket, a foreign handshake, or nothing at all", async () => {

@@ -2,14 +2,19 @@
  * The host SDK against real plugin processes over real Unix sockets.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { handshake, type KV, kvPlugin } from "../../examples/kv/shared.ts";
 import { KVClient } from "../../src/gen/examples/kv/kv.ts";
 import { commandName } from "../../src/host/client.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
-import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+import { exitOf } from "../../src/process/exit.ts";
+import { spawnGuarded } from "../../src/process/spawn.ts";
+import { parseHandshake } from "../../src/protocol/handshake.ts";
+import { generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { dialUnix, insecureTransport, mtlsTransport, type TransportSecurity } from "../../src/protocol/transport.ts";
+import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
 
 const testPlugin = { command: NODE, args: [fixture("test-plugin.ts")] };
 
@@ -303,36 +308,57 @@ describe("host SDK with a TypeScript plugin process", function () {
     }
   });
 
-  it("a host that is SIGKILLed leaves no plugin process behind", async () => {
-    const host = spawn(NODE, ["-e", hostScript()], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-    const pid = Number(
-      await new Promise<string>((r) => host.stdout.once("data", (d: Buffer) => r(d.toString().trim()))),
-    );
-    assert.ok(alive(pid));
-    host.kill("SIGKILL");
-    await waitFor(() => !alive(pid), 10_000, "the orphaned plugin to die");
-  });
-
-  it("AutoMTLS: both sides prove their certificates; a client without one is refused", async () => {
+  it("AutoMTLS: the host's client talks over mutual TLS with the plugin's announced certificate", async () => {
     const { client } = kvClient({ autoMTLS: true });
     try {
       const kv = await client.dispense("kv");
       await kv.put("k", Buffer.from("over TLS"));
       assert.equal((await kv.get("k")).toString(), "over TLS");
-      const info = await client.start();
-      assert.ok(info.handshake.serverCert.length > 50);
-      // A peer without the host's certificate: plain text, then TLS with a stranger's certificate.
-      const plain = new KVClient(`unix://${info.handshake.address}`, grpc.credentials.createInsecure());
-      await assert.rejects(
-        new Promise((res, rej) =>
-          plain.get({ key: "k" }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, (e, r) =>
-            e ? rej(e) : res(r),
-          ),
-        ),
-      );
-      plain.close();
+      assert.ok((await client.start()).handshake.serverCert.length > 50, "the plugin announced a certificate");
     } finally {
       await client.kill();
+    }
+  });
+
+  it("AutoMTLS: the plugin accepts only the host's certificate: a stranger's and plain text are refused", async () => {
+    const t = tempDir();
+    const host = await generateCertificate();
+    const stranger = await generateCertificate();
+    const plugin = spawnGuarded(NODE, [fixture("test-plugin.ts")], {
+      env: {
+        ...process.env,
+        [handshake.magicCookieKey]: handshake.magicCookieValue,
+        PLUGIN_PROTOCOL_VERSIONS: "1",
+        PLUGIN_UNIX_SOCKET_DIR: t.dir,
+        PLUGIN_CLIENT_CERT: host.certPem,
+      },
+    });
+    try {
+      const line = await new Promise<string>((r) => plugin.stdout!.once("data", (d: Buffer) => r(d.toString())));
+      const hs = parseHandshake(line, { versions: [1] });
+      const pluginCert = handshakeFieldToCert(hs.serverCert);
+      const call = (security: TransportSecurity): Promise<string> => {
+        const channel = dialUnix(hs.address, security);
+        const kv = new KVClient("unused", security.channel, { channelOverride: channel });
+        return new Promise<string>((res) =>
+          kv.get({ key: "pid" }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, r) =>
+            res(e ? `code ${e.code}` : r.value.toString()),
+          ),
+        ).finally(() => channel.close());
+      };
+      // The control: the very same dial with the host's own certificate works, so a refusal below is the certificate's.
+      assert.equal(await call(mtlsTransport(host, pluginCert)), String(plugin.pid));
+      assert.equal(
+        await call(mtlsTransport(stranger, pluginCert)),
+        `code ${grpc.status.UNAVAILABLE}`,
+        "a stranger's certificate",
+      );
+      assert.equal(await call(insecureTransport()), `code ${grpc.status.UNAVAILABLE}`, "plain text");
+      assert.equal(await call(mtlsTransport(host, pluginCert)), String(plugin.pid), "the plugin still serves its host");
+    } finally {
+      plugin.kill("SIGKILL");
+      await exitOf(plugin);
+      t.remove();
     }
   });
 
@@ -349,15 +375,3 @@ describe("host SDK with a TypeScript plugin process", function () {
     }
   });
 });
-
-function hostScript(): string {
-  return `
-    const { Client } = await import("./src/host/index.ts");
-    const { handshake, kvPlugin } = await import("./examples/kv/shared.ts");
-    const { pino } = await import("pino");
-    const c = new Client({ handshake, plugins: { kv: kvPlugin() }, cmd: { command: process.execPath, args: [${JSON.stringify(fixture("test-plugin.ts"))}] }, logger: pino({ level: "silent" }) });
-    const kv = await c.dispense("kv");
-    console.log((await kv.get("pid")).toString());
-    setInterval(() => {}, 1000);
-  `;
-}

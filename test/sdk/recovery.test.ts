@@ -145,7 +145,15 @@ describe("auto-recovery of plugin clients", function () {
       const kv = await client.dispense("kv");
       const first = await pidOf(kv);
       process.kill(first, "SIGSTOP");
+      // Calls sent to the hung process: each must end UNAVAILABLE when the host kills it, none may hang.
+      const held = Array.from({ length: 4 }, () =>
+        kv.get("pid").then(
+          (v) => `answered ${v.toString()}`,
+          (e: unknown) => (grpcCode(e) === grpc.status.UNAVAILABLE ? "unavailable" : `code ${grpcCode(e)}`),
+        ),
+      );
       await waitFor(() => client.restartCount === 1 && client.state === "ready", 20_000, "restart after hang");
+      assert.deepEqual(await Promise.all(held), ["unavailable", "unavailable", "unavailable", "unavailable"]);
       assert.ok(
         records.some((r) => r.msg === "plugin failed; restarting it" && /liveness check failed/.test(String(r.reason))),
       );
