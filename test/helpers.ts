@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
 import { spawnGuarded } from "../src/process/spawn.ts";
+import { registerCapturedLog } from "./failure-logs.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const fixture = (name: string): string => join(ROOT, "test", "fixtures", name);
@@ -22,6 +23,7 @@ export function captureLogger(level = "trace"): { logger: Logger; records: Recor
       cb();
     },
   });
+  registerCapturedLog(records);
   return { logger: pino({ level }, stream), records };
 }
 

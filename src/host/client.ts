@@ -111,7 +111,7 @@ export interface PluginInfo {
  * await client.kill();
  */
 export class Client<P extends PluginSet> {
-  /** The client's name in logs and metrics: `config.name`, or the command's (with `-2`, `-3` when another live client has it). */
+  /** The client's name in logs and metrics: `config.name`, or the command's (in cmd mode with `-2`, `-3` when another live client has it), or the folder's. */
   readonly name: string;
   private readonly releaseName: () => void;
   private readonly config: ClientConfig<P>;
@@ -154,13 +154,19 @@ export class Client<P extends PluginSet> {
       );
     }
     this.config = config;
-    const claimed = claimName(
-      config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir)),
-      config.name !== undefined,
-      config.metricsRegistry,
-    );
-    this.name = claimed.name;
-    this.releaseName = claimed.release;
+    if (config.cmd) {
+      // Each cmd-mode client runs its own instance: its own name. Attach-mode clients of one folder are one plugin.
+      const claimed = claimName(
+        config.name ?? commandName(config.cmd),
+        config.name !== undefined,
+        config.metricsRegistry,
+      );
+      this.name = claimed.name;
+      this.releaseName = claimed.release;
+    } else {
+      this.name = config.name ?? basename(config.attach!.dir);
+      this.releaseName = () => {};
+    }
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);

@@ -26,6 +26,18 @@ function installSweep(): void {
   });
 }
 
+type SpawnObserver = (child: ChildProcess, command: string, args: readonly string[]) => void;
+const observers: SpawnObserver[] = [];
+
+/**
+ * Calls `fn` with every child spawnGuarded starts from now on, before any of
+ * its output is read: diagnostics (a test runner prints a failed test's
+ * processes' output with it).
+ */
+export function observeSpawns(fn: SpawnObserver): void {
+  observers.push(fn);
+}
+
 /** How to spawn a guarded child. */
 export interface SpawnOptions {
   env: NodeJS.ProcessEnv;
@@ -69,6 +81,7 @@ export function spawnGuarded(command: string, args: readonly string[], opts: Spa
     if (previous !== undefined) process.umask(previous);
   }
   void exitOf(child);
+  for (const o of observers) o(child, command, args);
   live.add(child);
   child.once("close", () => live.delete(child));
   return child;
