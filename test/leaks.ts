@@ -10,7 +10,7 @@
  * still ends. A failing test also prints the logs of the processes it started
  * and of its captured loggers (test/failure-logs.ts).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Context } from "mocha";
@@ -18,6 +18,8 @@ import { printFailureLogs, startFailureLogs } from "./failure-logs.ts";
 
 // Every temp folder of the run lives in one folder of its own: other programs' /tmp entries are not ours to judge.
 const RUN_TMP = mkdtempSync(join(tmpdir(), "podplug-test-"));
+// As /tmp is: the local runtime's per-plugin users must pass through it (mkdtemp makes it 0700).
+chmodSync(RUN_TMP, 0o1777);
 process.env.TMPDIR = RUN_TMP;
 
 /** Resource types that are a test's to close (timers are left to their owners: unref'd ones do not hold the run). */
@@ -119,10 +121,41 @@ function charge(owner: string, left: string[]): void {
   }
 }
 
+/** Normalised, so a handle count charged to a test matches the run's final count of that type. */
+const keyOf = (what: string): string => what.replace(/^\d+ open /, "open ");
+
+/** The run's last hook: runs after every file's own root `after` (the shared cluster stops there). */
+async function finalCheck(this: Context): Promise<void> {
+  this.timeout(60_000);
+  const { left } = await settle(baseline!, 10_000);
+  const still = new Set(left.map(keyOf));
+  // A leak counts if it is still there at the end: a shared resource a test started and a root `after` stopped is not one.
+  const real = leaks.filter((l) => still.has(keyOf(l.what)));
+  const charged = new Set(real.map((l) => keyOf(l.what)));
+  for (const what of left)
+    if (!charged.has(keyOf(what))) real.push({ owner: "a before/after hook (no test was running)", what });
+  for (const l of real) {
+    if (l.pid === undefined) continue;
+    try {
+      process.kill(l.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(RUN_TMP, { recursive: true, force: true });
+  if (real.length > 0) {
+    // A leaked handle would keep the run alive: end it once mocha has reported.
+    setTimeout(() => process.exit(1), 5_000).unref();
+    throw new Error(`the run left things behind:\n${real.map((l) => `  ${l.owner}: ${l.what}`).join("\n")}`);
+  }
+}
+
 export const mochaHooks = {
-  beforeAll(): void {
+  beforeAll(this: Context): void {
     baseline = snapshot();
     last = baseline;
+    // Added now, it comes after the root `after` hooks the test files registered when they loaded.
+    this.test?.parent?.afterAll("the run left nothing behind", finalCheck);
   },
   beforeEach(): void {
     // What appeared since the last test ended was made by hooks (a suite's before): theirs until the suite's after.
@@ -137,27 +170,5 @@ export const mochaHooks = {
     if (left.length > 0) charge(`test "${test?.fullTitle() ?? "?"}"`, left);
     // Leaks already charged are not charged again to the next test.
     last = now;
-  },
-  async afterAll(): Promise<void> {
-    const { left } = await settle(baseline!, 10_000);
-    // What hooks made and never closed is charged to no test, but is still a leak.
-    const known = new Set(leaks.map((l) => l.what.replace(/^\d+ open /, "open ")));
-    for (const what of left)
-      if (!known.has(what.replace(/^\d+ open /, "open ")))
-        leaks.push({ owner: "a before/after hook (no test was running)", what });
-    for (const l of leaks) {
-      if (l.pid === undefined) continue;
-      try {
-        process.kill(l.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(RUN_TMP, { recursive: true, force: true });
-    if (leaks.length > 0) {
-      // A leaked handle would keep the run alive: end it once mocha has reported.
-      setTimeout(() => process.exit(1), 5_000).unref();
-      throw new Error(`the run left things behind:\n${leaks.map((l) => `  ${l.owner}: ${l.what}`).join("\n")}`);
-    }
   },
 };

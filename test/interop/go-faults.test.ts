@@ -7,11 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { handshake, type KV, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
+import { sweepDeadHostDirs } from "../../src/host/socket-dir.ts";
 import { PDEATHSIG_AVAILABLE } from "../../src/process/spawn.ts";
 import { alive, captureLogger, fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 import { type GoPeer, goPeer, goPeersDir } from "./peers.ts";
@@ -198,6 +199,10 @@ describe("Go plugin faults, seen from the TS host", function () {
   });
 
   describe("a SIGKILLed host leaves no Go plugin running", () => {
+    const leftovers: string[] = [];
+    afterEach(() => {
+      for (const d of leftovers.splice(0)) rmSync(d, { recursive: true, force: true });
+    });
     async function orphan(mode: "client" | "plain", command: string, args: string[] = []) {
       const host = spawn(NODE, [fixture("orphaning-host.ts"), mode, command, ...args], {
         cwd: work.dir,
@@ -220,6 +225,8 @@ describe("Go plugin faults, seen from the TS host", function () {
       );
       host.kill("SIGKILL"); // nothing of the host runs after this: no exit hook, no sweep
       await closed;
+      // The control's folder is the bare spawn's own, in any mode the dead host's: the test removes it after.
+      leftovers.push(dirname(address));
       return { pid, address };
     }
 
@@ -268,6 +275,10 @@ describe("Go plugin faults, seen from the TS host", function () {
       const { pid, address } = await orphan("client", NODE, [fixture("test-plugin.ts")]);
       await waitFor(() => !alive(pid), 10_000, "the TS plugin to die with its host");
       assert.ok(existsSync(address), "its socket stayed: it was SIGKILLed, not stopped by its watch");
+      assert.ok(
+        sweepDeadHostDirs(dirname(dirname(address))).includes(dirname(address)),
+        "the sweep takes the dead host's folder",
+      );
     });
   });
 });

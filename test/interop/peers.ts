@@ -4,6 +4,8 @@
  * $PODPLUG_CACHE/go-peers/ (the first call builds them when missing).
  */
 import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -73,11 +75,14 @@ export interface RunOptions {
 
 /** Runs a Go peer to its end and collects its output. */
 export function runPeer(name: GoPeer, args: string[], opts: RunOptions = {}): Promise<PeerResult> {
+  // A temp folder of its own, removed at its end: go-plugin's client leaves the sockets of plugins it killed or refused there.
+  const tmp = mkdtempSync(join(tmpdir(), "pr-"));
   const child = spawn(goPeer(name), args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, TMPDIR: tmp, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  child.once("close", () => rmSync(tmp, { recursive: true, force: true }));
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -130,7 +135,13 @@ export interface StartedPlugin {
 
 /** Starts a plugin program as a host would, with `env` added to this process's. */
 export function startPlugin(command: string, args: string[], env: NodeJS.ProcessEnv): StartedPlugin {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // Its sockets in a folder of its own, removed at stop(): a SIGKILLed plugin cannot remove them itself.
+  const sockets = mkdtempSync(join(tmpdir(), "ps-"));
+  const child = spawn(command, args, {
+    env: { ...process.env, PLUGIN_UNIX_SOCKET_DIR: sockets, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.once("close", () => rmSync(sockets, { recursive: true, force: true }));
   let out = "";
   let err = "";
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
