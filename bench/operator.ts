@@ -11,9 +11,9 @@ import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { KubeClient } from "../operator/client.ts";
 import { kubeconfigCredentials } from "../operator/kubeconfig.ts";
-import { injectedNames } from "../operator/reconciler.ts";
+
 import { Watcher } from "../operator/watcher.ts";
-import type { Workload } from "../operator/workloads.ts";
+import { injectedNames, type Workload } from "../operator/workloads.ts";
 import { TestCluster } from "../test/cluster/cluster.ts";
 import {
   createNamespace,

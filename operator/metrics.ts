@@ -10,6 +10,7 @@ export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
+  readonly terminalErrors: Counter<"controller">;
   readonly reconcileTime: Histogram<"controller">;
   readonly activeWorkers: Gauge<"controller">;
   readonly maxConcurrent: Gauge<"controller">;
@@ -39,6 +40,12 @@ export class OperatorMetrics {
     this.reconcileErrors = new Counter({
       name: "controller_runtime_reconcile_errors_total",
       help: "Total number of reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.terminalErrors = new Counter({
+      name: "controller_runtime_terminal_reconcile_errors_total",
+      help: "Total number of terminal reconciliation errors per controller",
       labelNames: ["controller"],
       registers,
     });
@@ -126,7 +133,7 @@ export class OperatorMetrics {
   }
 
   /** Samples the in-progress gauges of `queue` at scrape time. */
-  watchQueue(name: string, queue: WorkQueue): void {
+  watchQueue<K>(name: string, queue: WorkQueue<K>): void {
     const l = { name, controller: name };
     const update = (): void => {
       const f = queue.inFlight();

@@ -41,14 +41,18 @@ export type ErrorCode =
   | "MANIFEST_NO_MATCH"
   | "MANIFEST_NO_HOST";
 
-/** An error raised by podplug, with a machine-readable {@link ErrorCode}. */
-export class PodplugError extends Error {
+/**
+ * An error raised by podplug, with a machine-readable {@link ErrorCode}. An
+ * area with codes of its own (the operator's `OPERATOR_*`, `KUBE_*`, ...)
+ * subclasses it with its own code union as `C`.
+ */
+export class PodplugError<C extends string = ErrorCode> extends Error {
   /** Stable identifier of the failure; match on this, not on the message. */
-  readonly code: ErrorCode;
+  readonly code: C;
   /** Extra facts (paths, versions, stderr tail) for logs and diagnostics. */
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(code: C, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
     this.name = "PodplugError";
     this.code = code;
@@ -57,6 +61,6 @@ export class PodplugError extends Error {
 }
 
 /** True when `err` is a {@link PodplugError}, optionally of the given code. */
-export function isPodplugError(err: unknown, code?: ErrorCode): err is PodplugError {
+export function isPodplugError(err: unknown, code?: string): err is PodplugError<string> {
   return err instanceof PodplugError && (code === undefined || err.code === code);
 }

@@ -14,7 +14,7 @@ const USAGE = `usage:
   podplug agent
       The in-pod health agent (PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS, PODPLUG_AGENT_PORT).
   podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] ...
-      The Kubernetes operator (flags in docs/operator.md).`;
+      The Kubernetes operator (every flag: podplug operator --help).`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -24,9 +24,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "operator") {
-    const { parseConfig } = await import("../../operator/config.ts");
-    const { runOperator } = await import("../../operator/main.ts");
-    return runOperator(parseConfig(rest, process.env));
+    const { operatorCommand } = await import("../../operator/main.ts");
+    return operatorCommand(rest, process.env);
   }
   if (cmd === "run") {
     const { values } = parseArgs({

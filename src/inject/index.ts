@@ -5,5 +5,5 @@ export type { InjectErrorCode } from "./errors.ts";
 export { InjectError } from "./errors.ts";
 export type { InjectOptions } from "./inject.ts";
 export { inject } from "./inject.ts";
-export { selectorMatches } from "./selector.ts";
+export { pluginSelects, selectorMatches } from "./selector.ts";
 export * from "./types.ts";

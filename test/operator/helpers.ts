@@ -155,12 +155,13 @@ export interface OperatorHandle {
   stop(): Promise<number | null>;
 }
 
-/** Starts `node operator/main.ts` against `kubeconfig`, waits for /healthz. */
+/** Starts `node operator/main.ts` against `kubeconfig` (with `env` over the test's), waits for /healthz. */
 export async function startOperator(
   c: TestCluster,
   extraArgs: string[] = [],
   kubeconfig = c.kubeconfig,
   logName = "operator",
+  env: NodeJS.ProcessEnv = {},
 ): Promise<OperatorHandle> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
@@ -176,6 +177,7 @@ export async function startOperator(
       ...extraArgs,
     ],
     join(c.ctx.dir, `${logName}.log`),
+    { ...process.env, ...env },
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   await waitFor(
@@ -200,6 +202,36 @@ export async function startOperator(
       return code;
     },
   };
+}
+
+/** The sum of every sample of metric `name` (a prefix, labels included) the operator serves. */
+export async function metric(op: OperatorHandle, name: string): Promise<number> {
+  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
+  return sum;
+}
+
+/**
+ * Waits until the operator has reconciled at least `reconciles` times and is
+ * idle: queues empty, no worker busy, and the reconcile count unchanged over
+ * half a second. A condition on counts, not a sleep.
+ */
+export async function waitQuiet(op: OperatorHandle, reconciles: number, timeoutMs = 60_000): Promise<void> {
+  let last = -1;
+  await waitFor(
+    "the operator idle",
+    async () => {
+      op.proc.assertRunning();
+      const total = await metric(op, "controller_runtime_reconcile_total");
+      const busy = (await metric(op, "workqueue_depth")) + (await metric(op, "controller_runtime_active_workers")) > 0;
+      const steady = total === last;
+      last = total;
+      return total >= reconciles && !busy && steady;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 /** What a describe block gets from useNamespace(). */

@@ -65,7 +65,15 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
     assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
-    assert.deepEqual(kv.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
+    // Its own socket folder, and a writable scratch emptyDir at /tmp and at its working directory (read-only root).
+    assert.deepEqual(kv.volumeMounts, [
+      { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
+      { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
+      { name: "podplug-tmp-kv", mountPath: "/var/run/podplug-work", subPath: "work" },
+    ]);
+    assert.equal((kv as { workingDir?: string }).workingDir, "/var/run/podplug-work");
+    const scratch = t.spec.volumes!.find((v) => v.name === "podplug-tmp-kv") as { emptyDir?: { sizeLimit?: string } };
+    assert.deepEqual(scratch.emptyDir, { sizeLimit: "64Mi" });
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));
     assert.equal(env.BASIC_PLUGIN, "hello");
     assert.equal(env.PLUGIN_PROTOCOL_VERSIONS, "1");
@@ -427,10 +435,7 @@ describe("operator with a bad flag", () => {
     const { run } = await import("../cluster/kubectl.ts");
     const r = await run(process.execPath, [join(ROOT, "operator/main.ts"), "--log-level=loud"]);
     assert.equal(r.code, 2);
-    assert.match(
-      r.stderr,
-      /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[PODPLUG_OPERATOR_BAD_FLAG\]/,
-    );
+    assert.match(r.stderr, /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[OPERATOR_BAD_FLAG\]/);
   });
   it("does the same as `podplug operator`", async () => {
     const { run } = await import("../cluster/kubectl.ts");
@@ -440,6 +445,6 @@ describe("operator with a bad flag", () => {
       "--watch-namespaces=Not_A_Namespace",
     ]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[PODPLUG_OPERATOR_BAD_FLAG\]/);
+    assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[OPERATOR_BAD_FLAG\]/);
   });
 });

@@ -172,15 +172,19 @@ describe("operator units", () => {
         WATCH_NAMESPACES: "ignored",
       });
       assert.deepEqual(c.metricsAddr, { host: "127.0.0.1", port: 9090 });
-      assert.deepEqual(c.healthAddr, { host: "0.0.0.0", port: 8081 });
+      // Loopback unless told otherwise: out of cluster nothing listens on the machine's interfaces.
+      assert.deepEqual(c.healthAddr, { host: "127.0.0.1", port: 8081 });
+      assert.deepEqual(parseConfig(["--metrics-bind-address=:9090"], {}).metricsAddr, { host: "0.0.0.0", port: 9090 });
+      assert.deepEqual(parseConfig(["--metrics-bind-address=[::1]:9090"], {}).metricsAddr, { host: "::1", port: 9090 });
       assert.deepEqual(c.watchNamespaces, ["a", "b"]);
       assert.equal(c.logLevel, "debug");
       assert.equal(c.leaderElectionNamespace, "ops");
       assert.equal(c.leaderElect, true);
     });
     const bad: [string[], NodeJS.ProcessEnv, RegExp][] = [
-      [["--nope=1"], {}, /unknown flag --nope/],
+      [["--nope=1"], {}, /unknown flag --nope; known: --kubeconfig/],
       [["positional"], {}, /unexpected argument "positional"/],
+      [["--log-level"], {}, /--log-level needs a value/],
       [["--metrics-bind-address=8080"], {}, /is not an address: use \[host\]:port/],
       [["--health-probe-bind-address=:99999"], {}, /is not an address/],
       [["--leader-elect=maybe"], {}, /use true or false/],
@@ -190,10 +194,10 @@ describe("operator units", () => {
       [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
     ];
     for (const [argv, env, msg] of bad) {
-      it(`refuses ${argv.join(" ") || JSON.stringify(env)} with PODPLUG_OPERATOR_BAD_FLAG`, () => {
+      it(`refuses ${argv.join(" ") || JSON.stringify(env)} with OPERATOR_BAD_FLAG`, () => {
         assert.throws(
           () => parseConfig(argv, env),
-          (err: Error & { code?: string }) => err.code === "PODPLUG_OPERATOR_BAD_FLAG" && msg.test(err.message),
+          (err: Error & { code?: string }) => err.code === "OPERATOR_BAD_FLAG" && msg.test(err.message),
         );
       });
     }
