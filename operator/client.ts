@@ -37,6 +37,8 @@ export class KubeClient {
   readonly server: string;
   private readonly creds: Credentials;
   private agent: Agent | undefined;
+  /** Called with each answered request's method and HTTP status (client-go's rest_client_requests_total). */
+  onResponse: ((method: string, status: number) => void) | undefined;
 
   constructor(creds: Credentials) {
     this.creds = creds;
@@ -102,6 +104,7 @@ export class KubeClient {
       );
     }
     const status = res.statusCode ?? 0;
+    this.onResponse?.(method, status);
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};

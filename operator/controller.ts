@@ -66,9 +66,10 @@ export class Controller<R extends ObjectRef> {
     metrics.watchQueue(name, this.queue);
   }
 
-  /** Queues `ref` (de-duplicated while it waits). */
-  enqueue(ref: R): void {
-    this.queue.add(ref);
+  /** Queues `ref` (de-duplicated while it waits); after `delayMs`, coalescing adds meanwhile. */
+  enqueue(ref: R, delayMs = 0): void {
+    if (delayMs > 0) this.queue.addAfter(ref, delayMs);
+    else this.queue.add(ref);
   }
 
   /** Starts the workers. Call only once the caches the reconciler reads have synced. */

@@ -1,8 +1,9 @@
 /**
  * Events (core/v1) about Plugins and workloads, as `kubectl describe` shows
  * them. The same event is not repeated within five minutes, and changes of
- * one kind noted within a second (a Plugin joining 300 workloads) make one
- * Event that lists them, as client-go's event correlator aggregates.
+ * one kind noted less than a second apart (a Plugin joining 300 workloads;
+ * at most ten seconds in all) make one Event that lists them, as client-go's
+ * event correlator aggregates.
  */
 import type { Logger } from "pino";
 import type { KubeClient } from "./client.ts";
@@ -30,6 +31,7 @@ export class EventRecorder {
   >();
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  private firstNoted = 0;
   private readonly windowMs: number;
 
   constructor(client: KubeClient, log: Logger, windowMs = 1000) {
@@ -49,7 +51,12 @@ export class EventRecorder {
     if (p) {
       if (!p.items.includes(item)) p.items.push(item);
     } else this.pending.set(k, { target, type, reason, phrase, items: [item] });
-    this.timer ??= setTimeout(() => this.flush(), this.windowMs);
+    // Posted a window after the last note, but never later than ten windows after the first.
+    const now = Date.now();
+    if (this.timer === undefined) this.firstNoted = now;
+    else if (now - this.firstNoted < 10 * this.windowMs) clearTimeout(this.timer);
+    else return;
+    this.timer = setTimeout(() => this.flush(), this.windowMs);
   }
 
   /** Posts what was noted now. */
@@ -58,7 +65,7 @@ export class EventRecorder {
     this.timer = undefined;
     for (const p of this.pending.values()) {
       const n = p.items.length;
-      const shown = p.items.slice(0, 10).join(", ");
+      const shown = p.items.sort().slice(0, 10).join(", ");
       const message =
         n === 1
           ? `${p.phrase} ${shown}`

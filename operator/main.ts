@@ -20,6 +20,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const log = pino({ level: cfg.logLevel, base: { component: "podplug-operator", identity: cfg.identity } });
   const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env));
   const metrics = new OperatorMetrics();
+  client.onResponse = (method, status) => metrics.requests.inc({ method, code: String(status) });
   const manager = new Manager(client, log, metrics, {
     namespaces: cfg.watchNamespaces,
     agentImage: cfg.agentImage,

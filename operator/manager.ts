@@ -40,10 +40,22 @@ export interface ManagerOptions {
   pluginListDelayMs?: number;
 }
 
+/**
+ * A Plugin's status follows its workloads after this long, so that a burst of
+ * workload changes (a rollout of 300 workloads) is one status write, not 300.
+ */
+const STATUS_COALESCE_MS = 250;
+
 const sameLabels = (a: Record<string, string> = {}, b: Record<string, string> = {}): boolean => {
   const ka = Object.keys(a);
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 };
+
+/** A Plugin without what the operator never reads (field ownership, kubectl's last-applied copy). */
+function trimPlugin(p: Plugin): Plugin {
+  const { managedFields: _m, annotations: _a, ...metadata } = p.metadata;
+  return { ...p, metadata };
+}
 
 /** The operator's watches and controllers. */
 export class Manager {
@@ -68,7 +80,7 @@ export class Manager {
         errors,
         log,
         agentImage: opts.agentImage,
-        enqueuePlugin: (r) => this.plugins.enqueue(r),
+        enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
       }),
       log,
       metrics,
@@ -83,6 +95,8 @@ export class Manager {
         errors,
         log,
         enqueueWorkload: (r) => this.workloads.enqueue(r),
+        workloadPending: (r) => this.workloads.queue.pending(r),
+        statusDelayMs: STATUS_COALESCE_MS,
       }),
       log,
       metrics,
@@ -94,6 +108,7 @@ export class Manager {
     for (const ns of scopes) {
       this.cache.plugins.push(
         new Watcher<Plugin>(client, pluginsPath(ns), log, (_k, n, p) => this.onPlugin(n, p), {
+          transform: trimPlugin,
           firstListDelayMs: opts.pluginListDelayMs,
         }),
       );
@@ -167,7 +182,7 @@ export class Manager {
     const names = new Set([...injectedNames(next), ...injectedNames(prev)]);
     for (const r of [...this.cache.pluginsSelecting(kind, next), ...this.cache.pluginsSelecting(kind, prev)])
       names.add(r.name);
-    for (const n of names) this.plugins.enqueue(objectRef("Plugin", ns, n));
+    for (const n of names) this.plugins.enqueue(objectRef("Plugin", ns, n), STATUS_COALESCE_MS);
     if (!next) return;
     const relevant =
       !prev ||

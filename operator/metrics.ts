@@ -15,6 +15,7 @@ export class OperatorMetrics {
   readonly activeWorkers: Gauge<"controller">;
   readonly maxConcurrent: Gauge<"controller">;
   readonly leader: Gauge<"name">;
+  readonly requests: Counter<"code" | "method">;
   private readonly depth: Gauge<"name" | "controller">;
   private readonly adds: Counter<"name" | "controller">;
   private readonly retries: Counter<"name" | "controller">;
@@ -72,6 +73,12 @@ export class OperatorMetrics {
       name: "leader_election_master_status",
       help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
       labelNames: ["name"],
+      registers,
+    });
+    this.requests = new Counter({
+      name: "rest_client_requests_total",
+      help: "Number of HTTP requests, partitioned by status code and method",
+      labelNames: ["code", "method"],
       registers,
     });
     this.depth = new Gauge({

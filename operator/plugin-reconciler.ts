@@ -29,6 +29,10 @@ export interface PluginReconcilerDeps {
   log: Logger;
   /** Queues a workload's reconcile. */
   enqueueWorkload(ref: WorkloadRef): void;
+  /** True while a workload's reconcile waits or runs. */
+  workloadPending(ref: WorkloadRef): boolean;
+  /** How long to wait for pending workloads before writing the status. */
+  statusDelayMs: number;
 }
 
 /** Reconciles one Plugin. */
@@ -86,6 +90,11 @@ export class PluginReconciler implements Reconciler<PluginRef> {
         ),
       );
     }
+
+    // While its workloads are still being reconciled the status would only be a step on the way:
+    // write it once they are done (one write after a burst, not one per workload).
+    if (views.some((v) => this.d.workloadPending(objectRef(v.kind, ns, v.name))))
+      return requeueAfter(this.d.statusDelayMs);
 
     // Errors of workloads that no longer select the Plugin (or are gone) no longer count.
     const errors = this.d.errors.messages(

@@ -22,7 +22,7 @@ export class WorkQueue<K = string> {
   private readonly processing = new Map<string, number>();
   private readonly addedAt = new Map<string, number>();
   private readonly failureCounts = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
   private readonly metrics: QueueMetrics;
   private readonly id: (key: K) => string;
@@ -86,18 +86,24 @@ export class WorkQueue<K = string> {
     this.addedAt.delete(id);
   }
 
-  /** Queues `key` after `ms`. */
+  /**
+   * Queues `key` after `ms`, unless it is already due to come back then or
+   * sooner: adds within that time coalesce into one (a Plugin's status after
+   * a burst of workload changes is written once).
+   */
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
+    const id = this.id(key);
+    if (this.timers.has(id)) return;
     const t = setTimeout(() => {
-      this.timers.delete(t);
+      this.timers.delete(id);
       this.add(key);
     }, ms);
-    this.timers.add(t);
+    this.timers.set(id, t);
   }
 
   /** Queues `key` after its per-key backoff, which grows with each call until forget(). */
@@ -107,6 +113,12 @@ export class WorkQueue<K = string> {
     this.failureCounts.set(id, n + 1);
     this.metrics.retry?.();
     this.addAfter(key, Math.min(this.maxMs, this.baseMs * 2 ** n));
+  }
+
+  /** True while `key` waits or is being worked on. */
+  pending(key: K): boolean {
+    const id = this.id(key);
+    return this.dirty.has(id) || this.processing.has(id);
   }
 
   /** Clears `key`'s backoff after a success. */
@@ -144,7 +156,7 @@ export class WorkQueue<K = string> {
   /** Stops accepting keys; waiting get() calls resolve undefined. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.queue.length = 0;
     this.dirty.clear();

@@ -88,6 +88,14 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
       return awaitChange;
     }
     const log = this.d.log.child({ workload: `${kind}/${ns}/${name}` });
+    log.debug(
+      {
+        plugins: plugins.map((p) => p.metadata.name),
+        had: before,
+        stored: w.metadata.annotations?.[APPLIED_ANNOTATION],
+      },
+      "applying",
+    );
     try {
       await this.d.client.request("PATCH", workloadPath(kind, ns, name), {
         query: { fieldManager: FIELD_MANAGER, force: true },

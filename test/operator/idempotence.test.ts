@@ -14,10 +14,9 @@ import { waitFor } from "../cluster/wait.ts";
 import {
   createNamespace,
   getJson,
-  hostDeployment,
   installCrd,
   type OperatorHandle,
-  pluginManifest,
+  scaleScenario,
   startOperator,
   waitQuiet,
   yaml,
@@ -69,27 +68,11 @@ function assertUndisturbed(before: Snapshot, after: Snapshot, what: string): voi
   assert.equal(after.events.total, before.events.total, `${what}: Events were posted`);
 }
 
-/** N Deployments and N/5 Plugins (at least 1); workload i is selected by 1-3 Plugins. */
-function scenario(n: number): { objects: unknown[]; expected: Map<string, string[]> } {
-  const plugins = Math.max(1, Math.floor(n / 5));
-  const objects: unknown[] = [];
-  const expected = new Map<string, string[]>();
-  for (let j = 0; j < plugins; j++)
-    objects.push(pluginManifest(`p${j}`, { selector: { matchLabels: { [`sel-p${j}`]: "yes" } } }));
-  for (let i = 0; i < n; i++) {
-    const picks = [...new Set([i % plugins, (i * 7 + 1) % plugins, (i * 13 + 2) % plugins].slice(0, 1 + (i % 3)))];
-    const labels = Object.fromEntries(picks.map((j) => [`sel-p${j}`, "yes"]));
-    objects.push(hostDeployment(`w${i}`, labels));
-    expected.set(`w${i}`, picks.map((j) => `p${j}`).sort());
-  }
-  return { objects, expected };
-}
-
 for (const n of [1, 100]) {
   describe(`restarts, crashes and failover with ${n} workload${n > 1 ? "s" : ""} leave every workload untouched`, function () {
     this.timeout(300_000);
     const NS = `idem-${n}`;
-    const { objects, expected } = scenario(n);
+    const { objects, expected } = scaleScenario(n);
     const plugins = Math.max(1, Math.floor(n / 5));
     let c: TestCluster;
     let op: OperatorHandle | undefined;

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
+import { pino } from "pino";
 import { Backoff } from "../../operator/backoff.ts";
 import { parseConfig } from "../../operator/config.ts";
+import { type Action, awaitChange, Controller, requeueAfter } from "../../operator/controller.ts";
+import { TerminalError } from "../../operator/errors.ts";
+import { objectRef, type PluginRef } from "../../operator/keys.ts";
+import { OperatorMetrics } from "../../operator/metrics.ts";
 import { WorkQueue } from "../../operator/queue.ts";
 import { computeStatus, sameStatus } from "../../operator/status.ts";
+import { Store } from "../../operator/store.ts";
 import { type Workload, workloadReady } from "../../operator/workloads.ts";
 import { selectorMatches } from "../../src/inject/selector.ts";
 import type { Plugin } from "../../src/inject/types.ts";
@@ -48,6 +54,103 @@ describe("operator units", () => {
       assert.deepEqual([adds, retries], [2, 1]);
       q.add("c");
       assert.equal(await q.get(), undefined);
+    });
+  });
+
+  describe("WorkQueue.addAfter", () => {
+    it("coalesces adds while one is pending", async () => {
+      let adds = 0;
+      const q = new WorkQueue({ add: () => adds++ });
+      for (let i = 0; i < 5; i++) q.addAfter("a", 20);
+      assert.equal(await q.get(), "a");
+      q.done("a");
+      assert.equal(adds, 1);
+      q.shutDown();
+    });
+  });
+
+  describe("Store", () => {
+    type O = { metadata: { name: string; namespace: string; labels?: Record<string, string> } };
+    const o = (ns: string, name: string, labels: Record<string, string> = {}): O => ({
+      metadata: { name, namespace: ns, labels },
+    });
+    it("indexes by namespace and index function, follows replacements and deletes, and freezes what it holds", () => {
+      const s = new Store<O>({ label: (x) => Object.entries(x.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`) });
+      s.set("a/x", o("a", "x", { app: "web" }));
+      s.set("a/y", o("a", "y", { app: "db" }));
+      s.set("b/x", o("b", "x", { app: "web" }));
+      assert.deepEqual(
+        [...s.list("a")].map((x) => x.metadata.name),
+        ["x", "y"],
+      );
+      assert.deepEqual(
+        [...s.byIndex("label", "a", "app=web")].map((x) => x.metadata.name),
+        ["x"],
+      );
+      s.set("a/x", o("a", "x", { app: "db" }));
+      assert.deepEqual([...s.byIndex("label", "a", "app=web")], []);
+      assert.deepEqual(
+        [...s.byIndex("label", "a", "app=db")].map((x) => x.metadata.name),
+        ["y", "x"],
+      );
+      s.delete("a/y");
+      assert.deepEqual(
+        [...s.list("a")].map((x) => x.metadata.name),
+        ["x"],
+      );
+      assert.equal(s.size, 2);
+      assert.ok(Object.isFrozen(s.get("a/x")!.metadata.labels));
+      assert.throws(() => s.byIndex("nope", "a", "x"), /no index nope/);
+    });
+  });
+
+  describe("Controller", () => {
+    const log = pino({ level: "silent" });
+    const ref = objectRef("Plugin", "ns", "a");
+    async function runWith(
+      reconcile: (r: PluginRef) => Promise<Action>,
+      until: () => boolean,
+      thenMs = 0,
+    ): Promise<OperatorMetrics> {
+      const metrics = new OperatorMetrics();
+      const c = new Controller<PluginRef>("test", { reconcile }, log, metrics, { concurrency: 2 });
+      c.start();
+      c.enqueue(ref);
+      const deadline = Date.now() + 5000;
+      while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      // Long enough for several back-off retries (5, 10, 20, 40 ms) had there been any.
+      await new Promise((r) => setTimeout(r, thenMs));
+      await c.stop(100);
+      return metrics;
+    }
+    const count = async (m: OperatorMetrics, name: string): Promise<number> =>
+      (await m.registry.getSingleMetric(name)!.get()).values.reduce((a, v) => a + v.value, 0);
+
+    it("does not retry a TerminalError, and counts it", async () => {
+      let calls = 0;
+      const m = await runWith(
+        async () => {
+          calls++;
+          throw new TerminalError("refused");
+        },
+        () => calls >= 1,
+        150,
+      );
+      assert.equal(calls, 1);
+      assert.equal(await count(m, "controller_runtime_terminal_reconcile_errors_total"), 1);
+    });
+
+    it("retries any other error with backoff, and honours requeueAfter", async () => {
+      let calls = 0;
+      await runWith(
+        async () => {
+          calls++;
+          if (calls < 3) throw new Error("transient");
+          return calls < 4 ? requeueAfter(10) : awaitChange;
+        },
+        () => calls >= 4,
+      );
+      assert.equal(calls, 4);
     });
   });
 
