@@ -35,6 +35,7 @@ import { APPLIED_ANNOTATION, injectedNames, type Workload } from "../operator/wo
 import { DEFAULT_AGENT_IMAGE } from "../src/inject/conventions.ts";
 import { inject } from "../src/inject/inject.ts";
 import type { Plugin } from "../src/inject/types.ts";
+import { KUBE_VERSION } from "../test/cluster/binaries.ts";
 import { TestCluster } from "../test/cluster/cluster.ts";
 import { waitFor } from "../test/cluster/wait.ts";
 import {
@@ -319,7 +320,7 @@ try {
 
 const f = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : "—");
 console.log(
-  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}, kube-apiserver ${process.env.PODPLUG_KUBE_VERSION ?? ""}; baseline = the same Plugins + the operator's apply bodies sent straight to the apiserver`,
+  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
 );
 console.log(
   "| N | Plugins | baseline | converge | ratio | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | writes until quiet | restart writes |",

@@ -78,7 +78,6 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       return awaitChange;
     }
 
-    if (!hasFinalizer(p)) await addFinalizer(this.d.client, p);
     if (p.spec.autoMTLS && (await ensureHostCertificate(this.d.client, p))) {
       log.info("created the AutoMTLS host certificate Secret");
       this.d.events.track(
@@ -92,9 +91,13 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     }
 
     // While its workloads are still being reconciled the status would only be a step on the way:
-    // write it once they are done (one write after a burst, not one per workload).
+    // write it (and the finalizer) once they are done — one write after a burst, not one per
+    // workload, and the workloads' patches go first. (Without the finalizer a deleted Plugin's
+    // sidecars are still removed: its deletion queues every workload that carries it.)
     if (views.some((v) => this.d.workloadPending(objectRef(v.kind, ns, v.name))))
       return requeueAfter(this.d.statusDelayMs);
+
+    if (!hasFinalizer(p)) await addFinalizer(this.d.client, p);
 
     // Errors of workloads that no longer select the Plugin (or are gone) no longer count.
     const errors = this.d.errors.messages(
