@@ -9,15 +9,17 @@ import { basename, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
-import { PodplugError } from "../errors.ts";
+import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
+import { isPodplugError, PodplugError } from "../errors.ts";
+import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { describeExit, terminate } from "../process/exit.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
-import { ENV, type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
+import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
@@ -38,7 +40,7 @@ export interface ClientConfig<P extends PluginSet> {
   attach?: AttachConfig;
   /** A name for logs and errors (default: the command's or folder's base name). */
   name?: string;
-  /** The host's pino logger; the client logs on a child bound to `plugin: name`. */
+  /** The host's pino logger; the client logs on a child bound to `plugin: name` (default: pino JSON at info on stderr). */
   logger?: PinoLogger;
   /** How long to wait for the handshake (go-plugin's StartTimeout, default 60 s). */
   startTimeoutMs?: number;
@@ -126,9 +128,9 @@ export class Client<P extends PluginSet> {
   private socketDir: string | undefined;
   private ownsSocketDir = false;
   private readonly dispensed = new Map<string, unknown>();
-  private killed = false;
   private restarts = 0;
   private currentState: ClientState = "starting";
+  /** Aborted by kill(): ends waits and back-off sleeps at once. */
   private readonly abort = new AbortController();
   private supervising: Promise<void> | undefined;
 
@@ -148,7 +150,8 @@ export class Client<P extends PluginSet> {
     }
     this.config = config;
     this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
-    this.log = (config.logger ?? pino()).child({ plugin: this.name });
+    // The default logger writes to stderr: a host's stdout is its own program's output.
+    this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
@@ -161,6 +164,11 @@ export class Client<P extends PluginSet> {
     };
     this.backoff = new Backoff(config.backoff);
     this.setState("starting");
+  }
+
+  /** True once kill() was called. */
+  private get killed(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** The client's state: starting, ready, unavailable, crash-loop or stopped. */
@@ -266,7 +274,7 @@ export class Client<P extends PluginSet> {
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
         const own =
-          this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
+          this.config.hostCertificate ?? (attach.certDir ? await readCertDir(attach.certDir, this.name) : undefined);
         if (!own) {
           throw new PodplugError(
             "HANDSHAKE_CERT",
@@ -319,9 +327,7 @@ export class Client<P extends PluginSet> {
         this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
-      void this.proc?.exited.then(({ code, signal }) =>
-        finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`),
-      );
+      void this.proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
       conn.watchHealth(
         (serving) => {
           if (!serving) finish("plugin reported NOT_SERVING");
@@ -343,6 +349,8 @@ export class Client<P extends PluginSet> {
 
   /** Restarts the plugin after each failure, with back-off, until killed; with `restart: false`, reports it stopped. */
   private async supervise(): Promise<void> {
+    // The host starts plugins only in cmd mode; in attach mode someone else does, and the host re-attaches.
+    const attach = this.config.cmd === undefined;
     for (;;) {
       const conn = this.conn;
       if (!conn || this.killed) return;
@@ -351,12 +359,20 @@ export class Client<P extends PluginSet> {
       if (this.killed) return;
       if (this.config.restart === false) {
         // go-plugin's behaviour: the client is dead with its plugin.
-        this.log.warn({ reason }, "plugin failed; restart is off, the client stays down");
+        this.log.warn(
+          { reason },
+          attach
+            ? "plugin failed; re-attach is off, the client stays down"
+            : "plugin failed; restart is off, the client stays down",
+        );
         await this.dropConnection();
         this.setState("stopped");
         return;
       }
-      this.log.warn({ reason }, "plugin failed; restarting it");
+      this.log.warn(
+        { reason },
+        attach ? "plugin failed; re-attaching when it serves again" : "plugin failed; restarting it",
+      );
       let uptime = performance.now() - upSince;
       for (;;) {
         await this.dropConnection();
@@ -374,11 +390,16 @@ export class Client<P extends PluginSet> {
           await this.connectOnce();
           this.restarts++;
           this.metrics.restarts.inc({ plugin: this.name });
-          this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
+          if (attach) this.log.info({ reattaches: this.restarts }, "re-attached to the plugin");
+          else this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
           break;
         } catch (err) {
           if (this.killed) return;
-          this.log.warn({ err: (err as Error).message }, "plugin restart failed");
+          const code = isPodplugError(err) ? err.code : undefined;
+          this.log.warn(
+            { err: (err as Error).message, ...(code ? { code } : {}) },
+            attach ? "re-attach failed" : "plugin restart failed",
+          );
         }
       }
     }
@@ -390,11 +411,7 @@ export class Client<P extends PluginSet> {
     this.conn?.close();
     this.conn = undefined;
     this.setState("unavailable");
-    const proc = this.proc;
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill("SIGKILL");
-      await proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
   }
 
   /** The environment go-plugin gives a plugin it starts. */
@@ -402,15 +419,15 @@ export class Client<P extends PluginSet> {
     const cmd = this.config.cmd!;
     const env: NodeJS.ProcessEnv = { ...(cmd.skipHostEnv ? {} : process.env), ...cmd.env };
     env[this.config.handshake.magicCookieKey] = this.config.handshake.magicCookieValue;
-    env[ENV.protocolVersions] = versions.join(",");
-    env[ENV.minPort] = "10000";
-    env[ENV.maxPort] = "25000";
-    env[ENV.unixSocketDir] = this.socketDir;
-    if (own) env[ENV.clientCert] = own.certPem;
-    else delete env[ENV.clientCert];
+    env[PLUGIN_ENV.protocolVersions] = versions.join(",");
+    env[PLUGIN_ENV.minPort] = "10000";
+    env[PLUGIN_ENV.maxPort] = "25000";
+    env[PLUGIN_ENV.unixSocketDir] = this.socketDir;
+    if (own) env[PLUGIN_ENV.clientCert] = own.certPem;
+    else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.
-    delete env[ENV.handshakeFile];
-    delete env[ENV.multiplexGRPC];
+    delete env[SIDECAR_ENV.handshakeFile];
+    delete env[PLUGIN_ENV.multiplexGRPC];
     return env;
   }
 
@@ -418,7 +435,11 @@ export class Client<P extends PluginSet> {
   async connection(): Promise<Connection> {
     await this.start();
     if (this.killed) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
-    if (!this.conn) throw new PodplugError("UNAVAILABLE", `plugin ${this.name} is unavailable (restarting).`);
+    if (!this.conn)
+      throw new PodplugError(
+        "UNAVAILABLE",
+        `plugin ${this.name} is unavailable (${this.config.cmd ? "restarting" : "re-attaching"}).`,
+      );
     return this.conn;
   }
 
@@ -468,7 +489,6 @@ export class Client<P extends PluginSet> {
    */
   async kill(): Promise<void> {
     if (this.killed) return;
-    this.killed = true;
     this.abort.abort();
     await this.starting?.catch(() => undefined);
     await this.supervising;
@@ -478,14 +498,9 @@ export class Client<P extends PluginSet> {
     const wait = this.config.killTimeoutMs ?? 2000;
     if (conn && proc && !this.exited) await conn.shutdown(wait);
     conn?.close();
-    if (proc && !this.exited) {
-      const graceful = await Promise.race([proc.exited.then(() => true), sleep(wait).then(() => false)]);
-      if (!graceful) {
-        this.log.warn("plugin failed to exit gracefully; killing it");
-        proc.child.kill("SIGKILL");
-        await proc.exited;
-      }
-    }
+    // Shutdown was the request to stop: wait, then SIGKILL (go-plugin's Kill).
+    if (proc && (await terminate(proc.child, wait, null)) === "killed")
+      this.log.warn("plugin failed to exit gracefully; killing it");
     await this.cleanup();
     this.setState("stopped");
   }
@@ -494,10 +509,7 @@ export class Client<P extends PluginSet> {
     this.channel.setTarget(undefined);
     this.conn?.close();
     this.conn = undefined;
-    if (this.proc && !this.exited) {
-      this.proc.child.kill("SIGKILL");
-      await this.proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
     if (this.ownsSocketDir && this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
   }
 }

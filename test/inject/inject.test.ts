@@ -255,46 +255,31 @@ describe("inject (pure)", () => {
       [
         "a template without containers",
         () => inject({ spec: undefined }, [plugin("kv")]),
-        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        "INJECT_INVALID_TEMPLATE",
         /no containers/,
       ],
       [
         "a non-object template",
         () => inject(null as unknown as V1PodTemplateSpec, []),
-        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        "INJECT_INVALID_TEMPLATE",
         /template\.spec\.containers/,
       ],
       [
         "the same Plugin twice",
         () => inject(template(), [plugin("kv"), plugin("kv")]),
-        "PODPLUG_INJECT_DUPLICATE_PLUGIN",
+        "INJECT_DUPLICATE_PLUGIN",
         /kv is given twice/,
       ],
-      [
-        "a name with dots",
-        () => inject(template(), [plugin("a.b")]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /metadata\.name/,
-      ],
-      [
-        "the reserved name agent",
-        () => inject(template(), [plugin("agent")]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /not "agent"/,
-      ],
-      [
-        "no image",
-        () => inject(template(), [plugin("kv", { image: "" })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /spec\.image/,
-      ],
+      ["a name with dots", () => inject(template(), [plugin("a.b")]), "INJECT_INVALID_PLUGIN", /metadata\.name/],
+      ["the reserved name agent", () => inject(template(), [plugin("agent")]), "INJECT_INVALID_PLUGIN", /not "agent"/],
+      ["no image", () => inject(template(), [plugin("kv", { image: "" })]), "INJECT_INVALID_PLUGIN", /spec\.image/],
       [
         "a cookie key that is no env name",
         () =>
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "1 X", magicCookieValue: "v", protocolVersions: [1] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /magicCookieKey/,
       ],
       [
@@ -303,7 +288,7 @@ describe("inject (pure)", () => {
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "", protocolVersions: [1] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /magicCookieValue/,
       ],
       [
@@ -312,37 +297,37 @@ describe("inject (pure)", () => {
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /protocolVersions/,
       ],
       [
         "a reserved env name",
         () => inject(template(), [plugin("kv", { env: [{ name: "PLUGIN_X", value: "1" }] })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /reserved/,
       ],
       [
         "a host container named like a sidecar",
         () => inject({ spec: { containers: [{ name: "podplug-kv" }] } }, [plugin("kv")]),
-        "PODPLUG_INJECT_NAME_CONFLICT",
+        "INJECT_NAME_CONFLICT",
         /podplug-kv has the name of a sidecar podplug injects .*rename it/,
       ],
       [
         "a volume mount of a volume it does not have",
         () => inject(template(), [plugin("kv", { volumeMounts: [{ name: "nope", mountPath: "/x" }] })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /spec\.volumeMounts: plugin kv: mount "nope" needs the name of one of spec\.volumes/,
       ],
       [
         "a volume name too long for the pod",
         () => inject(template(), [plugin("kv", { volumes: [{ name: "v".repeat(60), emptyDir: {} }] })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /spec\.volumes: plugin kv: volume "v+" needs a DNS-1123 name short enough/,
       ],
       [
         "a relative workingDir",
         () => inject(template(), [plugin("kv", { workingDir: "work" })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /spec\.workingDir: plugin kv: workingDir must be an absolute path/,
       ],
       [
@@ -351,13 +336,13 @@ describe("inject (pure)", () => {
           inject(template(), [plugin("tmp", { volumes: [{ name: "b", emptyDir: {} }] }), plugin("b")], {
             scratch: true,
           }),
-        "PODPLUG_INJECT_NAME_CONFLICT",
+        "INJECT_NAME_CONFLICT",
         /two volumes of the pod would be named podplug-tmp-b/,
       ],
       [
         "a host container named like the agent",
         () => inject({ spec: { containers: [{ name: "podplug-agent" }] } }, [plugin("kv")]),
-        "PODPLUG_INJECT_NAME_CONFLICT",
+        "INJECT_NAME_CONFLICT",
         /podplug-agent/,
       ],
     ];
