@@ -5,6 +5,7 @@
  * when done), failed keys come back after a per-key exponential delay
  * (5 ms doubling to 30 s), and every step feeds the workqueue_* metrics.
  */
+import { Backoff } from "../src/process/backoff.ts";
 
 /** Hooks for the workqueue_* metrics; all optional. */
 export interface QueueMetrics {
@@ -21,7 +22,7 @@ export class WorkQueue<K = string> {
   private readonly dirty = new Map<string, K>();
   private readonly processing = new Map<string, number>();
   private readonly addedAt = new Map<string, number>();
-  private readonly failureCounts = new Map<string, number>();
+  private readonly backoffs = new Map<string, Backoff>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
   private readonly metrics: QueueMetrics;
@@ -109,10 +110,12 @@ export class WorkQueue<K = string> {
   /** Queues `key` after its per-key backoff, which grows with each call until forget(). */
   addRateLimited(key: K): void {
     const id = this.id(key);
-    const n = this.failureCounts.get(id) ?? 0;
-    this.failureCounts.set(id, n + 1);
+    let b = this.backoffs.get(id);
+    // Per key, reset only by forget() (client-go's ItemExponentialFailureRateLimiter).
+    if (!b)
+      this.backoffs.set(id, (b = new Backoff({ initialMs: this.baseMs, maxMs: this.maxMs, resetAfterMs: Infinity })));
     this.metrics.retry?.();
-    this.addAfter(key, Math.min(this.maxMs, this.baseMs * 2 ** n));
+    this.addAfter(key, b.next().delayMs);
   }
 
   /** True while `key` waits or is being worked on. */
@@ -123,12 +126,12 @@ export class WorkQueue<K = string> {
 
   /** Clears `key`'s backoff after a success. */
   forget(key: K): void {
-    this.failureCounts.delete(this.id(key));
+    this.backoffs.delete(this.id(key));
   }
 
   /** How often `key` failed in a row. */
   failures(key: K): number {
-    return this.failureCounts.get(this.id(key)) ?? 0;
+    return this.backoffs.get(this.id(key))?.failures ?? 0;
   }
 
   /** The next key, or undefined once shut down and drained. */

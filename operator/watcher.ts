@@ -6,7 +6,7 @@
  * (PRIOR-ART.md §5, pitfalls 1-9).
  */
 import type { Logger } from "pino";
-import { Backoff } from "./backoff.ts";
+import { Backoff, type BackoffOptions } from "../src/process/backoff.ts";
 import type { KubeClient } from "./client.ts";
 import { KubeApiError } from "./errors.ts";
 import { type IndexFunc, type KubeObject, objectKey, Store } from "./store.ts";
@@ -16,6 +16,9 @@ export { objectKey } from "./store.ts";
 
 /** Called on every change with the old and new object (undefined when absent). */
 export type ChangeHandler<T> = (key: string, next: Readonly<T> | undefined, prev: Readonly<T> | undefined) => void;
+
+/** Reconnect back-off, kube-runtime's watcher's: 800 ms doubling to 30 s, jitter ±50 %, reset after 120 s without a failure. */
+export const WATCH_BACKOFF: BackoffOptions = { initialMs: 800, maxMs: 30_000, jitter: 0.5, resetAfterMs: 120_000 };
 
 /** Options of a watcher. */
 export interface WatcherOptions<T> {
@@ -53,7 +56,7 @@ export class Watcher<T extends KubeObject> {
   private readonly onChange: ChangeHandler<T>;
   private readonly transform: (o: T) => T;
   private firstListDelayMs: number;
-  private readonly backoff = new Backoff();
+  private readonly backoff = new Backoff(WATCH_BACKOFF);
   private rv = "";
   private abort = new AbortController();
   private stopped = false;
@@ -129,7 +132,7 @@ export class Watcher<T extends KubeObject> {
           continue;
         }
         this.stats.drops++;
-        const delay = this.backoff.nextDelay();
+        const delay = this.backoff.next().delayMs;
         this.log.warn({ err: (err as Error).message, retryInMs: delay }, "list/watch failed: retrying");
         await this.sleep(delay);
       }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import { Backoff } from "../../operator/backoff.ts";
 import { parseConfig } from "../../operator/config.ts";
 import { type Action, awaitChange, Controller, requeueAfter } from "../../operator/controller.ts";
 import { TerminalError } from "../../operator/errors.ts";
@@ -9,9 +8,11 @@ import { OperatorMetrics } from "../../operator/metrics.ts";
 import { WorkQueue } from "../../operator/queue.ts";
 import { computeStatus, sameStatus } from "../../operator/status.ts";
 import { Store } from "../../operator/store.ts";
+import { WATCH_BACKOFF } from "../../operator/watcher.ts";
 import { type Workload, workloadReady } from "../../operator/workloads.ts";
 import { selectorMatches } from "../../src/inject/selector.ts";
 import type { Plugin } from "../../src/inject/types.ts";
+import { Backoff } from "../../src/process/backoff.ts";
 
 describe("operator units", () => {
   describe("WorkQueue", () => {
@@ -154,15 +155,16 @@ describe("operator units", () => {
     });
   });
 
-  describe("Backoff", () => {
+  describe("the watch reconnect back-off (the shared Backoff with WATCH_BACKOFF)", () => {
     it("grows from 800 ms to at most 30 s with jitter, and resets after a quiet spell", () => {
-      const b = new Backoff();
-      const t = 1_000_000;
-      const d = [b.nextDelay(t), b.nextDelay(t + 1), b.nextDelay(t + 2)];
+      let t = 1_000_000;
+      const b = new Backoff(WATCH_BACKOFF, { now: () => t });
+      const d = [b.next().delayMs, b.next().delayMs, b.next().delayMs];
       assert.ok(d[0]! >= 400 && d[0]! <= 1200, String(d[0]));
       assert.ok(d[2]! >= 1600 && d[2]! <= 4800, String(d[2]));
-      for (let i = 0; i < 20; i++) assert.ok(b.nextDelay(t + 3 + i) <= 45_000);
-      assert.ok(b.nextDelay(t + 200_000) <= 1200);
+      for (let i = 0; i < 20; i++) assert.ok(b.next().delayMs <= 45_000);
+      t += 200_000;
+      assert.ok(b.next().delayMs <= 1200);
     });
   });
 
