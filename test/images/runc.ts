@@ -18,6 +18,8 @@ export interface BuiltImage {
   archive: string;
   digest: string;
   size: number;
+  /** Hash of everything the image is built from (tools/build-images.sh). */
+  inputs: string;
 }
 
 export const IMAGES_DIR = join(ROOT, "dist", "images");

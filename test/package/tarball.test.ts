@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+import { alive, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 interface LockEntry {
   version?: string;
@@ -138,7 +138,7 @@ describe("the npm tarball, installed into a fresh project", function () {
        const client = new Client({ name: "echo", handshake: { protocolVersion: 1, magicCookieKey: "PKG_PLUGIN", magicCookieValue: "yes" },
          plugins: {}, attach: sidecarAttach("echo") });
        const info = await client.start();
-       console.log(JSON.stringify({ msg: "host attached", version: info.handshake.appVersion, protocol: info.handshake.protocol }));
+       console.log(\`host attached: version \${info.handshake.appVersion} over \${info.handshake.protocol}\`);
        process.once("SIGTERM", () => void client.kill().then(() => process.exit(0)));
        setInterval(() => {}, 1000);`,
     );
@@ -155,7 +155,7 @@ spec:
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: pkg-host}
+metadata: {name: pkg-host, labels: {app: pkg-host}}
 spec:
   selector: {matchLabels: {app: pkg-host}}
   template:
@@ -179,22 +179,27 @@ spec:
         "--state-dir",
         join(t.dir, "state"),
       ],
-      {
-        cwd: app,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
+      // Its own process group, which Ctrl-C signals as a whole (npx, the runtime, its containers).
+      { cwd: app, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     let out = "";
     p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     p.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    const closed = new Promise<number | null>((res) => p.once("close", res));
+    let ended = false;
+    const closed = new Promise<number | null>((res) => p.once("close", res)).finally(() => (ended = true));
     try {
-      await waitFor(() => out.includes("host attached"), 60_000, `the host's attach\n${out}`);
-      assert.match(out, /host attached[^\n]*\\?"version\\?":1/);
+      await waitFor(() => out.includes("host attached") || ended, 60_000, "the host's attach").catch((e: Error) => {
+        throw new Error(`${e.message}\n${out}`);
+      });
+      assert.ok(!ended, `podplug run ended early:\n${out}`);
+      assert.match(out, /host attached: version 1 over grpc/);
     } finally {
-      p.kill("SIGINT");
+      process.kill(-p.pid!, "SIGINT");
     }
-    assert.equal(await closed, 0, out);
+    await closed; // npx itself ends by the signal; the runtime stops cleanly:
     assert.ok(out.includes('"msg":"stopped"'), out);
+    const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,"msg":"container started"/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 3, out); // agent, plugin, host
+    assert.deepEqual(pids.filter(alive), []);
   });
 });
