@@ -135,7 +135,12 @@ describe("container images (make images)", function () {
       const r = run(b, state, {
         ...(c.command ? { args: [...c.command, ...(c.args ?? [])].map(local) } : {}),
         ...(!c.command && c.args ? { args: [...b.entrypoint, ...c.args] } : {}),
-        env: [...(c.env ?? []).map((e) => `${e.name}=${local(e.value ?? "")}`), ...extraEnv],
+        env: [
+          ...(c.env ?? [])
+            .filter((e) => !extraEnv.some((x) => x.startsWith(`${e.name}=`)))
+            .map((e) => `${e.name}=${local(e.value ?? "")}`),
+          ...extraEnv,
+        ],
         binds: (c.volumeMounts ?? []).map((m) => local(m.mountPath)),
       });
       running.push(r);
