@@ -207,9 +207,11 @@ for n in "${todo[@]}"; do
     "${B[@]}" build "${common[@]}" -q --build-arg "BASE=$base_ref" --target "$n" \
       -f "$root/images/Containerfile" -t "$ref" "$ctx" >/dev/null
   fi
-  rm -f "$out/$n.oci.tar" "$out/$n.digest"
-  "${B[@]}" push -q --format oci --digestfile "$out/$n.digest" "$ref" "oci-archive:$out/$n.oci.tar:$ref"
-  digest=$(cat "$out/$n.digest") && rm -f "$out/$n.digest"
+  # Written aside, then renamed: a reader (ctr import) never sees half an archive.
+  rm -f "$out/.$n.oci.tar" "$out/.$n.digest"
+  "${B[@]}" push -q --format oci --digestfile "$out/.$n.digest" "$ref" "oci-archive:$out/.$n.oci.tar:$ref"
+  mv -f "$out/.$n.oci.tar" "$out/$n.oci.tar"
+  digest=$(cat "$out/.$n.digest") && rm -f "$out/.$n.digest"
   size=$(stat -c %s "$out/$n.oci.tar")
   log "$ref $digest $(awk -v s="$size" -v t0="$start" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f MiB, %.1f s", s / 1048576, t1 - t0 }')"
   rows+=("$(printf '{"name":"%s","ref":"%s","archive":"%s.oci.tar","digest":"%s","size":%s,"inputs":"%s"}' "$n" "$ref" "$n" "$digest" "$size" "$in")")

@@ -2,10 +2,11 @@
 # Installs, with apt-get, what `make images` and its tests need: buildah
 # (builds the Containerfiles without a daemon), and umoci + runc (the image
 # tests unpack each image and run it). Idempotent: it installs only what is
-# missing, so a machine that has everything runs no apt-get at all.
+# missing, so a machine that has everything runs no apt-get at all. (binutils:
+# strip, for the node binary of the base.)
 set -euo pipefail
 
-PACKAGES=(buildah umoci runc)
+PACKAGES=(buildah umoci runc binutils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -94,10 +94,12 @@ describe("container images (make images)", function () {
     assert.deepEqual(b.spec.process.user, { uid: 65532, gid: 65532 });
     for (const sh of ["bin/sh", "bin/bash", "usr/bin/sh", "bin/busybox"])
       assert.ok(!existsSync(join(b.rootfs, sh)), sh);
-    const usage = await runToEnd(b, state);
-    assert.equal(usage.code, 2, usage.out);
-    assert.match(usage.out, /usage:\n {2}podplug run -f/);
-    assert.match(usage.out, /podplug operator/);
+    const usage = await runToEnd(b, state, { args: [...b.entrypoint, "--help"] });
+    assert.equal(usage.code, 0, usage.out);
+    assert.match(usage.out, /^usage: podplug <command>/);
+    const op = await runToEnd(b, state, { args: [...b.entrypoint, "operator", "--help"] });
+    assert.equal(op.code, 0, op.out);
+    assert.match(op.out, /^usage: podplug operator /);
     const probe = await runToEnd(b, state, {
       args: [
         "node",

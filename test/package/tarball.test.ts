@@ -34,6 +34,7 @@ describe("the npm tarball, installed into a fresh project", function () {
   let t: { dir: string; remove: () => void };
   let app: string;
   let files: string[];
+  let version: string;
 
   before(() => {
     t = tempDir("ppkg-");
@@ -52,6 +53,7 @@ describe("the npm tarball, installed into a fresh project", function () {
       bin: Record<string, string>;
       engines: Record<string, string>;
     };
+    version = pkg.version;
     writeFileSync(
       join(app, "package.json"),
       JSON.stringify({ name: "consumer", version: "1.0.0", private: true, dependencies: { podplug: `file:${tgz}` } }),
@@ -109,21 +111,26 @@ describe("the npm tarball, installed into a fresh project", function () {
     assert.equal(out.trim(), "function function function PLUGIN_UNKNOWN");
   });
 
-  // `--help` is being added to the CLI elsewhere; until then `--help` is an
-  // unknown command that prints the usage, and the operator refuses the flag
-  // listing the ones it knows. Both need the code they name in the tarball.
-  it("`npx podplug --help` prints the usage", () => {
+  it("`npx podplug --help` prints the usage and exits 0; `--version` names the package's version", () => {
     const r = spawnSync("npx", ["--no-install", "podplug", "--help"], { cwd: app, encoding: "utf8" });
-    const out = r.stdout + r.stderr;
-    assert.match(out, /podplug run -f <file\|folder>/, out);
-    assert.match(out, /podplug operator/, out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^usage: podplug <command>/);
+    for (const cmd of ["run", "agent", "operator"]) assert.match(r.stdout, new RegExp(`^ {2}${cmd} `, "m"));
+    const v = spawnSync("npx", ["--no-install", "podplug", "--version"], { cwd: app, encoding: "utf8" });
+    assert.equal(v.stdout.trim(), `podplug ${version}`);
   });
 
-  it("`npx podplug operator --help` reaches the operator's own flag parser", () => {
+  it("`npx podplug operator --help` exits 0, and the operator's own flag parser is in the tarball", () => {
     const r = spawnSync("npx", ["--no-install", "podplug", "operator", "--help"], { cwd: app, encoding: "utf8" });
-    const out = r.stdout + r.stderr;
-    assert.doesNotMatch(out, /ERR_MODULE_NOT_FOUND|Cannot find/, out);
-    for (const flag of ["--kubeconfig", "--leader-elect", "--metrics-bind-address"]) assert.ok(out.includes(flag), out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^usage: podplug operator /);
+    // A bad flag gets past the CLI into operator/config.ts, which names the flags it knows.
+    const bad = spawnSync("npx", ["--no-install", "podplug", "operator", "--bogus"], { cwd: app, encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.doesNotMatch(bad.stderr, /ERR_MODULE_NOT_FOUND|Cannot find/, bad.stderr);
+    for (const flag of ["--kubeconfig", "--leader-elect", "--metrics-bind-address"])
+      assert.ok(bad.stderr.includes(flag), bad.stderr);
+    assert.match(bad.stderr, /PODPLUG_OPERATOR_BAD_FLAG/);
   });
 
   it("`npx podplug run -f <manifests>` runs a plugin written against the package and a host that attaches to it", async () => {
