@@ -217,7 +217,8 @@ describe("container images (make images)", function () {
     const client = new Client({
       handshake: kvHandshake,
       plugins: { kv: kvPlugin() },
-      attach: { dir },
+      // An unmodified Go plugin writes no handshake file: its version is given, never guessed.
+      attach: { dir, protocolVersion: 1 },
       logger: pino({ level: "silent" }),
     });
     try {
