@@ -61,9 +61,12 @@ function children(): Map<number, string> {
   return out;
 }
 
+/** Caches programs keep in the temp folder by design, not a test's to remove (Node's module compile cache). */
+const CACHES = new Set(["node-compile-cache"]);
+
 function tempEntries(): Set<string> {
   try {
-    return new Set(readdirSync(RUN_TMP));
+    return new Set(readdirSync(RUN_TMP).filter((e) => !CACHES.has(e)));
   } catch {
     return new Set();
   }

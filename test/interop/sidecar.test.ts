@@ -13,6 +13,7 @@ import { pino } from "pino";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
+import { spawnGuarded } from "../../src/process/spawn.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
 import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 
@@ -32,11 +33,9 @@ const started: ChildProcess[] = [];
 
 /** Starts a TS plugin in sidecar mode, as its container would. */
 function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess {
-  const p = spawn(process.execPath, [join(ROOT, script)], {
-    env: sidecarEnv(dir, "kv", true),
-    cwd,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  // Under PR_SET_PDEATHSIG: a sidecar does not watch its parent, so a runner that dies mid-test must not orphan it.
+  const p = spawnGuarded(process.execPath, [join(ROOT, script)], { env: sidecarEnv(dir, "kv", true), cwd });
+  p.stdout!.resume();
   p.stderr!.resume();
   started.push(p);
   return p;
@@ -44,7 +43,8 @@ function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess 
 
 /** Starts an unmodified Go plugin with the sidecar env; nobody reads its handshake line. */
 function startGoSidecar(peer: GoPeer, dir: string, cwd: string): ChildProcess {
-  const p = spawn(goPeer(peer), [], { env: sidecarEnv(dir, "kv", false), cwd, stdio: ["ignore", "ignore", "pipe"] });
+  const p = spawnGuarded(goPeer(peer), [], { env: sidecarEnv(dir, "kv", false), cwd });
+  p.stdout!.resume();
   p.stderr!.resume();
   started.push(p);
   return p;
