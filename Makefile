@@ -42,7 +42,7 @@ format: $(NODE_DEPS)
 test-deps: $(NODE_DEPS)
 
 test: lint test-deps build
-	mocha
+	mocha 'test/**/*.test.ts'
 
 bench: $(NODE_DEPS) cluster-deps
 	node bench/run.ts
