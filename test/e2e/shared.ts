@@ -5,9 +5,7 @@
  * test/node/teardown.test.ts check that stopping it leaves nothing behind.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { cacheDir } from "../cluster/binaries.ts";
-import { nodeImages, readImageIndex } from "../node/images.ts";
+import { nodeImages, projectImageIndex, readImageIndex } from "../node/images.ts";
 import { RealNode } from "../node/node.ts";
 import { type HostSnapshot, hostSnapshot } from "../node/snapshot.ts";
 import { type E2ECluster, ExternalCluster, NodeCluster } from "./cluster.ts";
@@ -17,8 +15,8 @@ let before: HostSnapshot | undefined;
 
 /** The project's images (the images target's index), when it has been built. */
 function projectImages(): ReturnType<typeof readImageIndex> {
-  const index = process.env.PODPLUG_IMAGE_INDEX ?? join(cacheDir(), "images", "index.json");
-  return existsSync(index) ? readImageIndex(index) : [];
+  const index = projectImageIndex();
+  return existsSync(index) ? readImageIndex(index, "make images") : [];
 }
 
 /** The suite's cluster, started (or, external, loaded) on first use. */
