@@ -15,9 +15,12 @@ node-deps:
 node-images: node-deps
 	@tools/node/build-images.sh >/dev/null
 
-test-deps: node-deps cluster-deps-node node-images
+# The project's images (tools/build-images.sh, `make images`), which the chain tests import.
+PROJECT_IMAGES := $(if $(wildcard tools/build-images.sh),images)
+
+test-deps: node-deps cluster-deps-node node-images $(PROJECT_IMAGES)
 
 ## e2e: the e2e suite alone. On the harness's node (root), or on any cluster: make e2e KUBECONFIG=~/.kube/config
 ## (images loaded with PODPLUG_E2E_LOAD, default `kind load image-archive`; see docs/e2e.md)
-e2e: $(NODE_DEPS) cluster-deps node-images
+e2e: $(NODE_DEPS) cluster-deps node-images $(PROJECT_IMAGES)
 	PODPLUG_E2E_KUBECONFIG="$(KUBECONFIG)" mocha --config test/e2e/mocharc.json

@@ -14,6 +14,14 @@ export const RESTRICTED_CONTAINER = {
   seccompProfile: { type: "RuntimeDefault" },
 };
 
+/**
+ * The same for a container whose image names its own numeric user: a host must
+ * run as its image's user (the plugins' too), or it cannot open their sockets.
+ */
+export const RESTRICTED_IMAGE_USER = Object.fromEntries(
+  Object.entries(RESTRICTED_CONTAINER).filter(([k]) => k !== "runAsUser" && k !== "runAsGroup"),
+);
+
 /** Creates namespace `name` (deleted first if left from an earlier run), with optional labels. */
 export async function freshNamespace(c: E2ECluster, name: string, labels: Record<string, string> = {}): Promise<void> {
   await c.kubectl(["delete", "namespace", name, "--ignore-not-found", "--wait=true"], undefined, 120_000);
