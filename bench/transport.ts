@@ -1,9 +1,9 @@
 /**
- * Transport benchmark: grpc-js versus podplug's fast transport, each pairing
+ * Transport benchmark: grpc-js versus podplug's transport, each pairing
  * in two fresh Node processes over a Unix socket, small unary messages (the
  * kv example's Get). Sequential latency (median, p99), throughput with 64
  * calls in flight, and CPU per call of each process; ratios against grpc-js
- * client -> grpc-js server. The fast transport runs on its frame engine;
+ * client -> grpc-js server. podplug's transport runs on its own HTTP/2 engine;
  * the last row shows it on node:http2 for comparison.
  *
  *   node bench/transport.ts [--runs 3]      (BENCH_SEQ, BENCH_CALLS as in bench/lib.ts)
@@ -19,12 +19,12 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import { type GetRequest, type GetResponse, KVClient, KVService } from "../src/gen/examples/kv/kv.ts";
-import { FastChannel } from "../src/transport/channel.ts";
-import { FastServer } from "../src/transport/server.ts";
+import { PodplugChannel } from "../src/transport/channel.ts";
+import { PodplugServer } from "../src/transport/server.ts";
 import { CONCURRENT_CALLS, INFLIGHT, measure, SEQUENTIAL } from "./lib.ts";
 
-/** grpc-js, or the fast transport on its frame engine (default) or on node:http2. */
-type Side = "grpcjs" | "fast" | "fast-node";
+/** grpc-js, or podplug's transport on its own HTTP/2 engine (default) or on node:http2. */
+type Side = "grpcjs" | "podplug" | "podplug-node";
 interface Result {
   medianUs: number;
   p99Us: number;
@@ -58,13 +58,13 @@ async function serve(side: Side, path: string): Promise<void> {
   const server =
     side === "grpcjs"
       ? new grpc.Server()
-      : new FastServer({ "podplug.engine": side === "fast-node" ? "node-http2" : "frames" });
+      : new PodplugServer({ "podplug.engine": side === "podplug-node" ? "node-http2" : "podplug" });
   server.addService(KVService, impl);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(err) : resolve(),
-    ),
-  );
+  await new Promise<void>((resolve, reject) => {
+    const done = (err: Error | null): void => (err ? reject(err) : resolve());
+    if (server instanceof PodplugServer) server.bindAsync(`unix://${path}`, null, done);
+    else server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), done);
+  });
   const cpu0 = process.cpuUsage();
   process.stdout.write("ready\n");
   // Any line on stdin asks for the CPU spent since "ready"; the end of stdin ends the child.
@@ -80,7 +80,7 @@ async function call(side: Side, path: string): Promise<void> {
   const channel =
     side === "grpcjs"
       ? new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {})
-      : new FastChannel(path, { engine: side === "fast-node" ? "node-http2" : "frames" });
+      : new PodplugChannel(path, { engine: side === "podplug-node" ? "node-http2" : "podplug" });
   const client = new KVClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
   const req: GetRequest = { key: "k" };
   const one = (): Promise<void> =>
@@ -142,10 +142,10 @@ async function main(): Promise<void> {
   const runs = opt("runs", 3);
   const pairs: [string, Side, Side][] = [
     ["grpc-js client -> grpc-js server (baseline)", "grpcjs", "grpcjs"],
-    ["FastChannel    -> grpc-js server", "fast", "grpcjs"],
-    ["grpc-js client -> FastServer", "grpcjs", "fast"],
-    ["FastChannel    -> FastServer", "fast", "fast"],
-    ["(both on node:http2 engines)", "fast-node", "fast-node"],
+    ["PodplugChannel    -> grpc-js server", "podplug", "grpcjs"],
+    ["grpc-js client -> PodplugServer", "grpcjs", "podplug"],
+    ["PodplugChannel    -> PodplugServer", "podplug", "podplug"],
+    ["(both on node:http2 engines)", "podplug-node", "podplug-node"],
   ];
   const dir = mkdtempSync(join(tmpdir(), "ppb-"));
   const all = new Map<string, Result[]>();

@@ -4,6 +4,10 @@
  * tests match on; the message says what went wrong, where, and what to do.
  * This module is neutral: it imports nothing of podplug's, so every layer can
  * use it. The catalogue of codes is docs/errors.md.
+ *
+ * The codes below are the SDK's public ones: bare names users match, stable
+ * across releases. Areas add internal codes under their own prefix
+ * (`TRANSPORT_*`, `HPACK_*`, `INJECT_*`, `AGENT_*`, ...) through subclasses.
  */
 export type ErrorCode =
   // handshake line and negotiation
@@ -18,7 +22,6 @@ export type ErrorCode =
   | "PLUGIN_EXITED"
   // environment and configuration
   | "ENV_INVALID"
-  | "COOKIE_MISMATCH"
   | "CONFIG_INVALID"
   // sockets
   | "SOCKET_PATH_TOO_LONG"
@@ -33,7 +36,6 @@ export type ErrorCode =
   | "PLUGIN_UNKNOWN"
   | "CLIENT_CLOSED"
   | "UNAVAILABLE"
-  | "MESSAGE_TOO_LARGE"
   // manifests and the local runtime
   | "MANIFEST_INVALID"
   | "MANIFEST_UNSUPPORTED"
@@ -41,22 +43,29 @@ export type ErrorCode =
   | "MANIFEST_NO_MATCH"
   | "MANIFEST_NO_HOST";
 
-/** An error raised by podplug, with a machine-readable {@link ErrorCode}. */
-export class PodplugError extends Error {
+/**
+ * An error raised by podplug, with a machine-readable code: one of the public
+ * {@link ErrorCode}s, or (in a subclass, `C`) an area's own codes.
+ */
+export class PodplugError<C extends string = ErrorCode> extends Error {
   /** Stable identifier of the failure; match on this, not on the message. */
-  readonly code: ErrorCode;
+  readonly code: C;
   /** Extra facts (paths, versions, stderr tail) for logs and diagnostics. */
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  // NoInfer: `new PodplugError("TYPO", ...)` fails to compile instead of widening C.
+  constructor(code: NoInfer<C>, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
-    this.name = "PodplugError";
+    this.name = new.target.name;
     this.code = code;
     this.details = details;
   }
 }
 
-/** True when `err` is a {@link PodplugError}, optionally of the given code. */
-export function isPodplugError(err: unknown, code?: ErrorCode): err is PodplugError {
+/** True when `err` is a {@link PodplugError} of any area (its `code` may be an area's own). */
+export function isPodplugError(err: unknown): err is PodplugError<string>;
+/** True when `err` is a {@link PodplugError} with this code (public codes complete in editors; areas' codes work too). */
+export function isPodplugError<C extends ErrorCode | (string & {})>(err: unknown, code: C): err is PodplugError<C>;
+export function isPodplugError(err: unknown, code?: string): boolean {
   return err instanceof PodplugError && (code === undefined || err.code === code);
 }

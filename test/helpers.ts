@@ -1,4 +1,5 @@
-/** Shared helpers for tests: log capture, temp folders, polling. */
+/** Shared helpers for tests: log capture, temp folders, polling, sidecar processes. */
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -48,4 +49,30 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Starts test/fixtures/test-plugin.ts in sidecar mode, as the operator would:
+ * serving in `dir`, its handshake file `dir/handshake`, offered version 1
+ * unless `env` says otherwise.
+ */
+export function startSidecar(dir: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(NODE, [fixture("test-plugin.ts")], {
+    env: {
+      ...process.env,
+      BASIC_PLUGIN: "hello",
+      PLUGIN_PROTOCOL_VERSIONS: "1",
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+      PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** SIGTERMs `p` (if still running) and waits for it to close. */
+export async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill("SIGTERM");
+  await new Promise((r) => p.once("close", r));
 }

@@ -121,7 +121,8 @@ func locateOnce(dir string, opts Options) (Handshake, error) {
 	}, nil
 }
 
-// liveSocket returns the newest plugin* socket in dir that accepts a connection.
+// liveSocket returns the newest plugin* socket in dir (not a TypeScript sidecar's
+// plugin.sock) that accepts a connection.
 func liveSocket(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -133,7 +134,9 @@ func liveSocket(dir string) (string, error) {
 	}
 	var cands []cand
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "plugin") || e.Type()&fs.ModeSocket == 0 {
+		// A podplug TypeScript sidecar's plugin.sock counts only through its handshake
+		// file: seen before the file is written, its version would be assumed.
+		if !strings.HasPrefix(e.Name(), "plugin") || e.Name() == "plugin.sock" || e.Type()&fs.ModeSocket == 0 {
 			continue
 		}
 		if info, err := e.Info(); err == nil {

@@ -1,10 +1,8 @@
 /** One gRPC health Check{service:"plugin"} over a plugin's Unix socket. */
 import { type ChannelCredentials, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import { HealthClient, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health.ts";
 import { AgentError } from "./errors.ts";
-
-/** The service name go-plugin registers as SERVING. */
-export const PLUGIN_SERVICE = "plugin";
 
 /** Resolves when the plugin at `socket` reports SERVING; throws AgentError otherwise. `creds` default to plaintext. */
 export function checkHealth(
@@ -15,7 +13,7 @@ export function checkHealth(
   const client = new HealthClient(`unix://${socket}`, creds);
   return new Promise<void>((resolve, reject) => {
     client.check(
-      { service: PLUGIN_SERVICE },
+      { service: PLUGIN_HEALTH_SERVICE },
       new Metadata(),
       { deadline: Date.now() + timeoutMs },
       (err: ServiceError | null, res) => {
@@ -23,14 +21,14 @@ export function checkHealth(
         if (err) {
           reject(
             new AgentError(
-              "PODPLUG_AGENT_CHECK_FAILED",
+              "AGENT_CHECK_FAILED",
               `health check over ${socket} failed: ${err.code} ${err.details || err.message}`,
             ),
           );
         } else if (res?.status !== Status.SERVING) {
           reject(
             new AgentError(
-              "PODPLUG_AGENT_NOT_SERVING",
+              "AGENT_NOT_SERVING",
               `plugin at ${socket} reports status ${res?.status ?? "none"}, not SERVING`,
             ),
           );

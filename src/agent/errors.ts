@@ -1,18 +1,13 @@
+import { PodplugError } from "../errors.ts";
+
 /** Error codes of the podplug-agent; probes' 503 bodies and tests carry them. */
 export type AgentErrorCode =
-  | "PODPLUG_AGENT_NO_SOCKET"
-  | "PODPLUG_AGENT_BAD_HANDSHAKE_FILE"
-  | "PODPLUG_AGENT_CHECK_FAILED"
-  | "PODPLUG_AGENT_NOT_SERVING"
-  | "PODPLUG_AGENT_MTLS"
-  | "PODPLUG_AGENT_BAD_CONFIG";
+  | "AGENT_NO_SOCKET"
+  | "AGENT_BAD_HANDSHAKE_FILE"
+  | "AGENT_CHECK_FAILED"
+  | "AGENT_NOT_SERVING"
+  | "AGENT_MTLS"
+  | "AGENT_BAD_CONFIG";
 
 /** Why a plugin is not healthy, or the agent cannot start. */
-export class AgentError extends Error {
-  readonly code: AgentErrorCode;
-  constructor(code: AgentErrorCode, message: string) {
-    super(message);
-    this.name = "AgentError";
-    this.code = code;
-  }
-}
+export class AgentError extends PodplugError<AgentErrorCode> {}

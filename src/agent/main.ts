@@ -4,36 +4,34 @@
  * PODPLUG_AGENT_PORT (default 9801),
  * serves the probes, and exits 0 on SIGTERM.
  */
+import { AGENT_ENV, HOST_ENV } from "../constants.ts";
 import { AGENT_PORT, SOCKET_ROOT } from "../inject/conventions.ts";
 import { AgentError } from "./errors.ts";
 import { type AgentOptions, createAgentServer } from "./server.ts";
 
-/** The agent's settings from the environment; throws PODPLUG_AGENT_BAD_CONFIG. */
+/** The agent's settings from the environment; throws AGENT_BAD_CONFIG. */
 export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: number; host: string } {
-  const port = Number(env.PODPLUG_AGENT_PORT ?? AGENT_PORT);
+  const port = Number(env[AGENT_ENV.port] ?? AGENT_PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new AgentError(
-      "PODPLUG_AGENT_BAD_CONFIG",
-      `PODPLUG_AGENT_PORT=${env.PODPLUG_AGENT_PORT} is not a port: use 0-65535`,
-    );
+    throw new AgentError("AGENT_BAD_CONFIG", `${AGENT_ENV.port}=${env[AGENT_ENV.port]} is not a port: use 0-65535`);
   }
-  const timeout = Number(env.PODPLUG_AGENT_CHECK_TIMEOUT_MS ?? 1500);
+  const timeout = Number(env[AGENT_ENV.checkTimeoutMs] ?? 1500);
   if (!Number.isFinite(timeout) || timeout <= 0) {
     throw new AgentError(
-      "PODPLUG_AGENT_BAD_CONFIG",
-      `PODPLUG_AGENT_CHECK_TIMEOUT_MS=${env.PODPLUG_AGENT_CHECK_TIMEOUT_MS} must be a positive number of milliseconds`,
+      "AGENT_BAD_CONFIG",
+      `${AGENT_ENV.checkTimeoutMs}=${env[AGENT_ENV.checkTimeoutMs]} must be a positive number of milliseconds`,
     );
   }
   return {
     port,
-    host: env.PODPLUG_AGENT_HOST ?? "0.0.0.0",
-    socketRoot: env.PODPLUG_SOCKET_ROOT ?? SOCKET_ROOT,
-    plugins: (env.PODPLUG_PLUGINS ?? "")
+    host: env[AGENT_ENV.host] ?? "0.0.0.0",
+    socketRoot: env[HOST_ENV.socketRoot] ?? SOCKET_ROOT,
+    plugins: (env[HOST_ENV.plugins] ?? "")
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean),
     checkTimeoutMs: timeout,
-    ...(env.PODPLUG_MTLS_ROOT ? { mtlsRoot: env.PODPLUG_MTLS_ROOT } : {}),
+    ...(env[HOST_ENV.mtlsRoot] ? { mtlsRoot: env[HOST_ENV.mtlsRoot] } : {}),
   };
 }
 

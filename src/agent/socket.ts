@@ -22,7 +22,7 @@ export function handshakeEndpoint(line: string, file: string): PluginEndpoint {
     return h.serverCert ? { socket: h.address, serverCert: h.serverCert } : { socket: h.address };
   } catch (err) {
     throw new AgentError(
-      "PODPLUG_AGENT_BAD_HANDSHAKE_FILE",
+      "AGENT_BAD_HANDSHAKE_FILE",
       `${file}: not a usable go-plugin handshake line: ${(err as Error).message}`,
     );
   }
@@ -35,14 +35,14 @@ export async function findPluginSocket(dir: string, connectTimeoutMs = 500): Pro
     ep = await findPluginEndpoint(dir, connectTimeoutMs);
   } catch (err) {
     throw new AgentError(
-      "PODPLUG_AGENT_NO_SOCKET",
+      "AGENT_NO_SOCKET",
       `cannot read ${dir}: ${(err as Error).message} (has the plugin container started?)`,
     );
   }
   if (ep.kind === "file") return handshakeEndpoint(ep.line, ep.file);
   if (ep.kind === "socket") return { socket: ep.socket };
   throw new AgentError(
-    "PODPLUG_AGENT_NO_SOCKET",
+    "AGENT_NO_SOCKET",
     `no handshake file and no live plugin* socket in ${dir} (${ep.staleSockets} stale socket(s) found): the plugin is not listening yet, or crashed`,
   );
 }

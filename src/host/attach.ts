@@ -4,8 +4,9 @@
  * unmodified Go plugin, which announces itself only on its own stdout — one
  * or more `plugin*` sockets, of which the newest live one is the plugin.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { HOST_ENV, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import {
   CORE_PROTOCOL_VERSION,
@@ -13,6 +14,8 @@ import {
   type HandshakeExpectations,
   parseHandshake,
 } from "../protocol/handshake.ts";
+import { readHostCertificate } from "../protocol/host-certificate.ts";
+import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 import { isLiveSocket } from "../protocol/socket.ts";
 
@@ -98,34 +101,39 @@ export async function waitForPlugin(
  * has no such plugin.
  */
 export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env): AttachConfig {
-  const root = env.PODPLUG_SOCKET_ROOT;
+  const root = env[HOST_ENV.socketRoot];
   if (!root) {
     throw new PodplugError(
       "CONFIG_INVALID",
-      `PODPLUG_SOCKET_ROOT is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`,
+      `${HOST_ENV.socketRoot} is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`,
     );
   }
-  const names = (env.PODPLUG_PLUGINS ?? "").split(",").filter(Boolean);
+  const names = (env[HOST_ENV.plugins] ?? "").split(",").filter(Boolean);
   if (names.length > 0 && !names.includes(name)) {
     throw new PodplugError(
       "PLUGIN_UNKNOWN",
-      `no plugin ${JSON.stringify(name)} was injected into this pod (PODPLUG_PLUGINS=${names.join(",")}). Check the Plugin's selector matches this workload.`,
+      `no plugin ${JSON.stringify(name)} was injected into this pod (${HOST_ENV.plugins}=${names.join(",")}). Check the Plugin's selector matches this workload.`,
     );
   }
-  const mtlsRoot = env.PODPLUG_MTLS_ROOT;
+  const mtlsRoot = env[HOST_ENV.mtlsRoot];
   return mtlsRoot ? { dir: join(root, name), certDir: join(mtlsRoot, name) } : { dir: join(root, name) };
 }
 
-/** Reads the host certificate from an AutoMTLS folder (`tls.crt`, `tls.key`), or throws HANDSHAKE_CERT naming what is missing. */
-export function readCertDir(dir: string, plugin: string): { certPem: string; keyPem: string } {
-  try {
-    return { certPem: readFileSync(join(dir, "tls.crt"), "utf8"), keyPem: readFileSync(join(dir, "tls.key"), "utf8") };
-  } catch (err) {
-    throw new PodplugError(
+/** Reads the host certificate of plugin `plugin` from its AutoMTLS folder, or throws HANDSHAKE_CERT naming what is missing. */
+export async function readCertDir(dir: string, plugin: string): Promise<CertificatePair> {
+  const refuse = (why: string, cause?: unknown): PodplugError =>
+    new PodplugError(
       "HANDSHAKE_CERT",
-      `plugin ${plugin} serves AutoMTLS but the host certificate is not readable in ${dir} (${(err as Error).message}). Is spec.autoMTLS set and the Secret podplug-${plugin}-mtls mounted?`,
+      `plugin ${plugin} serves AutoMTLS but the host certificate is not readable in ${dir} (${why}). Is spec.autoMTLS set and the Secret podplug-${plugin}-mtls mounted?`,
       { dir },
-      { cause: err },
+      cause === undefined ? undefined : { cause },
     );
+  let pair: CertificatePair | undefined;
+  try {
+    pair = await readHostCertificate(dir);
+  } catch (err) {
+    throw refuse((err as Error).message, err);
   }
+  if (!pair) throw refuse(`no ${TLS_CERT_FILE} and ${TLS_KEY_FILE} there`);
+  return pair;
 }

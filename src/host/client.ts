@@ -9,9 +9,10 @@ import { basename, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
-import { PodplugError } from "../errors.ts";
+import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
+import { isPodplugError, PodplugError } from "../errors.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
-import { ENV, type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
+import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
@@ -126,9 +127,9 @@ export class Client<P extends PluginSet> {
   private socketDir: string | undefined;
   private ownsSocketDir = false;
   private readonly dispensed = new Map<string, unknown>();
-  private killed = false;
   private restarts = 0;
   private currentState: ClientState = "starting";
+  /** Aborted by kill(): ends waits and back-off sleeps at once. */
   private readonly abort = new AbortController();
   private supervising: Promise<void> | undefined;
 
@@ -161,6 +162,11 @@ export class Client<P extends PluginSet> {
     };
     this.backoff = new Backoff(config.backoff);
     this.setState("starting");
+  }
+
+  /** True once kill() was called. */
+  private get killed(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** The client's state: starting, ready, unavailable, crash-loop or stopped. */
@@ -266,7 +272,7 @@ export class Client<P extends PluginSet> {
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
         const own =
-          this.config.hostCertificate ?? (attach.certDir ? readCertDir(attach.certDir, this.name) : undefined);
+          this.config.hostCertificate ?? (attach.certDir ? await readCertDir(attach.certDir, this.name) : undefined);
         if (!own) {
           throw new PodplugError(
             "HANDSHAKE_CERT",
@@ -343,6 +349,8 @@ export class Client<P extends PluginSet> {
 
   /** Restarts the plugin after each failure, with back-off, until killed; with `restart: false`, reports it stopped. */
   private async supervise(): Promise<void> {
+    // The host starts plugins only in cmd mode; in attach mode someone else does, and the host re-attaches.
+    const attach = this.config.cmd === undefined;
     for (;;) {
       const conn = this.conn;
       if (!conn || this.killed) return;
@@ -351,12 +359,20 @@ export class Client<P extends PluginSet> {
       if (this.killed) return;
       if (this.config.restart === false) {
         // go-plugin's behaviour: the client is dead with its plugin.
-        this.log.warn({ reason }, "plugin failed; restart is off, the client stays down");
+        this.log.warn(
+          { reason },
+          attach
+            ? "plugin failed; re-attach is off, the client stays down"
+            : "plugin failed; restart is off, the client stays down",
+        );
         await this.dropConnection();
         this.setState("stopped");
         return;
       }
-      this.log.warn({ reason }, "plugin failed; restarting it");
+      this.log.warn(
+        { reason },
+        attach ? "plugin failed; re-attaching when it serves again" : "plugin failed; restarting it",
+      );
       let uptime = performance.now() - upSince;
       for (;;) {
         await this.dropConnection();
@@ -374,11 +390,16 @@ export class Client<P extends PluginSet> {
           await this.connectOnce();
           this.restarts++;
           this.metrics.restarts.inc({ plugin: this.name });
-          this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
+          if (attach) this.log.info({ reattaches: this.restarts }, "re-attached to the plugin");
+          else this.log.info({ restarts: this.restarts }, "plugin restarted and reconnected");
           break;
         } catch (err) {
           if (this.killed) return;
-          this.log.warn({ err: (err as Error).message }, "plugin restart failed");
+          const code = isPodplugError(err) ? err.code : undefined;
+          this.log.warn(
+            { err: (err as Error).message, ...(code ? { code } : {}) },
+            attach ? "re-attach failed" : "plugin restart failed",
+          );
         }
       }
     }
@@ -402,15 +423,15 @@ export class Client<P extends PluginSet> {
     const cmd = this.config.cmd!;
     const env: NodeJS.ProcessEnv = { ...(cmd.skipHostEnv ? {} : process.env), ...cmd.env };
     env[this.config.handshake.magicCookieKey] = this.config.handshake.magicCookieValue;
-    env[ENV.protocolVersions] = versions.join(",");
-    env[ENV.minPort] = "10000";
-    env[ENV.maxPort] = "25000";
-    env[ENV.unixSocketDir] = this.socketDir;
-    if (own) env[ENV.clientCert] = own.certPem;
-    else delete env[ENV.clientCert];
+    env[PLUGIN_ENV.protocolVersions] = versions.join(",");
+    env[PLUGIN_ENV.minPort] = "10000";
+    env[PLUGIN_ENV.maxPort] = "25000";
+    env[PLUGIN_ENV.unixSocketDir] = this.socketDir;
+    if (own) env[PLUGIN_ENV.clientCert] = own.certPem;
+    else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.
-    delete env[ENV.handshakeFile];
-    delete env[ENV.multiplexGRPC];
+    delete env[SIDECAR_ENV.handshakeFile];
+    delete env[PLUGIN_ENV.multiplexGRPC];
     return env;
   }
 
@@ -418,7 +439,11 @@ export class Client<P extends PluginSet> {
   async connection(): Promise<Connection> {
     await this.start();
     if (this.killed) throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed.`);
-    if (!this.conn) throw new PodplugError("UNAVAILABLE", `plugin ${this.name} is unavailable (restarting).`);
+    if (!this.conn)
+      throw new PodplugError(
+        "UNAVAILABLE",
+        `plugin ${this.name} is unavailable (${this.config.cmd ? "restarting" : "re-attaching"}).`,
+      );
     return this.conn;
   }
 
@@ -468,7 +493,6 @@ export class Client<P extends PluginSet> {
    */
   async kill(): Promise<void> {
     if (this.killed) return;
-    this.killed = true;
     this.abort.abort();
     await this.starting?.catch(() => undefined);
     await this.supervising;

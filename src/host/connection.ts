@@ -7,6 +7,7 @@
 import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger as PinoLogger } from "pino";
+import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/health.ts";
 import { GRPCBrokerClient } from "../gen/plugin/grpc_broker.ts";
@@ -14,7 +15,6 @@ import { GRPCControllerClient } from "../gen/plugin/grpc_controller.ts";
 import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../gen/plugin/grpc_stdio.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
-import { PLUGIN_HEALTH_SERVICE } from "../protocol/health.ts";
 import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";

@@ -8,8 +8,8 @@ import type { Readable } from "node:stream";
 import type { Logger as PinoLogger } from "pino";
 import { type HclogLevel, parseLine } from "../protocol/hclog.ts";
 
-// pino's own keys; a plugin's field of that name is renamed rather than lost.
-const RESERVED = new Set(["level", "time", "msg", "pid", "hostname", "plugin", "stream", "v"]);
+// pino's own keys; a line's field of that name is the plugin's (its pid, its time): renamed, not lost.
+const PINO_KEYS = new Set(["level", "time", "msg", "pid", "hostname", "v"]);
 /** Longest line kept whole (go-plugin's PluginLogBufferSize default); longer ones are split. */
 export const MAX_LINE = 64 * 1024;
 
@@ -62,6 +62,19 @@ function pinoRecord(line: string): { level: HclogLevel; msg: string; fields: Rec
   }
 }
 
+/**
+ * Adds a line's field to the record: a field the logger already binds with
+ * the same value is that fact once (a host's `plugin: kv` under a logger bound
+ * to `plugin: kv` is not repeated, nor doubled as `plugin_plugin`); with
+ * another value it is kept as `line_<key>`.
+ */
+function addField(fields: Record<string, unknown>, bound: Record<string, unknown>, key: string, value: unknown): void {
+  if (PINO_KEYS.has(key)) fields[`plugin_${key}`] = value;
+  else if (key in fields || Object.hasOwn(bound, key)) {
+    if ((key in fields ? fields[key] : bound[key]) !== value) fields[`line_${key}`] = value;
+  } else fields[key] = value;
+}
+
 /** Logs one plugin line on `log` with go-plugin's level rules; `fallback` for plain lines. */
 export function logPluginLine(
   log: PinoLogger,
@@ -74,16 +87,15 @@ export function logPluginLine(
   const p0 = pinoRecord(line);
   if (p0) {
     const fields: Record<string, unknown> = { stream };
-    for (const [k, v] of Object.entries(p0.fields)) fields[RESERVED.has(k) ? `plugin_${k}` : k] = v;
+    const bound = log.bindings();
+    for (const [k, v] of Object.entries(p0.fields)) addField(fields, bound, k, v);
     log[p0.level](fields, p0.msg);
     return;
   }
   const p = parseLine(line, state, fallback);
   const fields: Record<string, unknown> = { stream };
-  for (const [k, v] of Object.entries(p.fields)) {
-    const key = k.startsWith("@") ? k.slice(1) : k;
-    fields[RESERVED.has(key) ? `plugin_${key}` : key] = v;
-  }
+  const bound = log.bindings();
+  for (const [k, v] of Object.entries(p.fields)) addField(fields, bound, k.startsWith("@") ? k.slice(1) : k, v);
   if (p.timestamp) fields.plugin_time = p.timestamp;
   log[p.level](fields, p.message);
 }

@@ -7,12 +7,6 @@
  * outcome and latency is recorded in the host metrics on the way.
  */
 import * as grpc from "@grpc/grpc-js";
-import type {
-  Call,
-  InterceptingListener,
-  MessageContext,
-  StatusObject,
-} from "@grpc/grpc-js/build/src/call-interface.js";
 import type { HostMetrics } from "./metrics.ts";
 
 /** What a call does while the plugin is unavailable. */
@@ -28,13 +22,16 @@ export interface OutagePolicy {
 /** Metadata key a caller sets to choose the outage mode for one call; stripped before sending. */
 export const OUTAGE_METADATA_KEY = "x-podplug-outage";
 
-type Deadline = Date | number;
-
 interface MethodMetrics {
   duration: { observe(v: number): void };
   calls(code: number): { inc(): void };
 }
 type ParentCall = Parameters<grpc.ChannelInterface["createCall"]>[3];
+// grpc-js's public names for its call contract (no deep import of build/src).
+type Call = grpc.experimental.CallStream;
+type InterceptingListener = grpc.InterceptingListener;
+type StatusObject = grpc.StatusObject;
+type MessageContext = Parameters<Call["sendMessageWithContext"]>[0];
 
 /** A {@link grpc.ChannelInterface} whose target can be swapped. */
 export class ReconnectingChannel implements grpc.ChannelInterface {
@@ -112,7 +109,7 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
 
   watchConnectivityState(
     currentState: grpc.connectivityState,
-    deadline: Deadline,
+    deadline: grpc.Deadline,
     callback: (error?: Error) => void,
   ): void {
     if (this.current) return this.current.watchConnectivityState(currentState, deadline, callback);
@@ -142,7 +139,7 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
 
   createCall(
     method: string,
-    deadline: Deadline,
+    deadline: grpc.Deadline,
     host: string | null | undefined,
     parentCall: ParentCall,
     propagateFlags: number | null | undefined,
@@ -153,13 +150,13 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
 
 interface CallArgs {
   method: string;
-  deadline: Deadline;
+  deadline: grpc.Deadline;
   host: string | null | undefined;
   parentCall: ParentCall;
   propagateFlags: number | null | undefined;
 }
 
-function deadlineMs(d: Deadline): number {
+function deadlineMs(d: grpc.Deadline): number {
   return d instanceof Date ? d.getTime() : d;
 }
 

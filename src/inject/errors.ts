@@ -1,18 +1,22 @@
+import { PodplugError } from "../errors.ts";
+
 /** Error codes the injection function throws with; tests match on them. */
 export type InjectErrorCode =
-  | "PODPLUG_INJECT_INVALID_TEMPLATE"
-  | "PODPLUG_INJECT_INVALID_PLUGIN"
-  | "PODPLUG_INJECT_DUPLICATE_PLUGIN"
-  | "PODPLUG_INJECT_NAME_CONFLICT";
+  | "INJECT_INVALID_TEMPLATE"
+  | "INJECT_INVALID_PLUGIN"
+  | "INJECT_DUPLICATE_PLUGIN"
+  | "INJECT_NAME_CONFLICT";
 
-/** A template or Plugin the injection cannot use; `path` points at the bad field. */
-export class InjectError extends Error {
-  readonly code: InjectErrorCode;
+/** A template or Plugin the injection cannot use; `path` points at the bad field (the message starts with it). */
+export class InjectError extends PodplugError<InjectErrorCode> {
   readonly path: string;
-  constructor(code: InjectErrorCode, path: string, message: string) {
-    super(`${path}: ${message}`);
-    this.name = "InjectError";
-    this.code = code;
-    this.path = path;
+  constructor(
+    code: InjectErrorCode,
+    message: string,
+    details: { path: string } & Record<string, unknown>,
+    options?: ErrorOptions,
+  ) {
+    super(code, `${details.path}: ${message}`, details, options);
+    this.path = details.path;
   }
 }

@@ -14,6 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
 import {
   AGENT_CONTAINER,
   AGENT_PORT,
@@ -81,48 +82,44 @@ function validatePlugin(p: Plugin, i: number): void {
   const name: unknown = p?.metadata?.name;
   if (typeof name !== "string" || !NAME_RE.test(name) || name.length > 50 || name === "agent") {
     throw new InjectError(
-      "PODPLUG_INJECT_INVALID_PLUGIN",
-      `${at}.metadata.name`,
+      "INJECT_INVALID_PLUGIN",
       `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not "agent"`,
+      { path: `${at}.metadata.name` },
     );
   }
   const spec = p.spec;
   if (typeof spec?.image !== "string" || spec.image.length === 0) {
-    throw new InjectError(
-      "PODPLUG_INJECT_INVALID_PLUGIN",
-      `${at}.spec.image`,
-      `plugin ${name} has no image: set spec.image`,
-    );
+    throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name} has no image: set spec.image`, {
+      path: `${at}.spec.image`,
+    });
   }
   const hs = spec.handshake;
   if (typeof hs?.magicCookieKey !== "string" || !COOKIE_KEY_RE.test(hs.magicCookieKey)) {
     throw new InjectError(
-      "PODPLUG_INJECT_INVALID_PLUGIN",
-      `${at}.spec.handshake.magicCookieKey`,
+      "INJECT_INVALID_PLUGIN",
       `plugin ${name} needs an environment-variable name as magicCookieKey`,
+      { path: `${at}.spec.handshake.magicCookieKey` },
     );
   }
   if (typeof hs.magicCookieValue !== "string" || hs.magicCookieValue.length === 0) {
-    throw new InjectError(
-      "PODPLUG_INJECT_INVALID_PLUGIN",
-      `${at}.spec.handshake.magicCookieValue`,
-      `plugin ${name} needs a non-empty magicCookieValue`,
-    );
+    throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name} needs a non-empty magicCookieValue`, {
+      path: `${at}.spec.handshake.magicCookieValue`,
+    });
   }
   const versions: unknown = hs.protocolVersions;
   if (!Array.isArray(versions) || versions.length === 0 || !versions.every((v) => Number.isInteger(v) && v >= 1)) {
     throw new InjectError(
-      "PODPLUG_INJECT_INVALID_PLUGIN",
-      `${at}.spec.handshake.protocolVersions`,
+      "INJECT_INVALID_PLUGIN",
       `plugin ${name} needs at least one protocol version, each a positive integer`,
+      { path: `${at}.spec.handshake.protocolVersions` },
     );
   }
   for (const e of spec.env ?? []) {
     if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
       throw new InjectError(
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        `${at}.spec.env`,
+        "INJECT_INVALID_PLUGIN",
         `plugin ${name} sets ${e.name}: PLUGIN_ and PODPLUG_ names are reserved for the handshake`,
+        { path: `${at}.spec.env` },
       );
     }
   }
@@ -134,13 +131,18 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Conta
   const hs = p.spec.handshake;
   const env: V1EnvVar[] = [
     { name: hs.magicCookieKey, value: hs.magicCookieValue },
-    { name: "PLUGIN_PROTOCOL_VERSIONS", value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
-    { name: "PLUGIN_UNIX_SOCKET_DIR", value: pluginSocketDir(name) },
-    { name: "PODPLUG_PLUGIN_NAME", value: name },
-    { name: "PODPLUG_HANDSHAKE_FILE", value: `${pluginSocketDir(name)}/handshake` },
+    { name: PLUGIN_ENV.protocolVersions, value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
+    { name: PLUGIN_ENV.unixSocketDir, value: pluginSocketDir(name) },
+    { name: SIDECAR_ENV.pluginName, value: name },
+    { name: SIDECAR_ENV.handshakeFile, value: `${pluginSocketDir(name)}/${HANDSHAKE_FILE_NAME}` },
     // go-plugin's server reads the host's certificate from here and answers with its own.
     ...(mtls
-      ? [{ name: "PLUGIN_CLIENT_CERT", valueFrom: { secretKeyRef: { name: mtlsSecretName(name), key: "tls.crt" } } }]
+      ? [
+          {
+            name: PLUGIN_ENV.clientCert,
+            valueFrom: { secretKeyRef: { name: mtlsSecretName(name), key: TLS_CERT_FILE } },
+          },
+        ]
       : []),
     ...(p.spec.env ?? []).map((e) => structuredClone(e)),
   ];
@@ -189,9 +191,9 @@ function agentContainer(
     restartPolicy: "Always",
     ports: [{ name: "podplug-agent", containerPort: AGENT_PORT, protocol: "TCP" }],
     env: [
-      { name: "PODPLUG_SOCKET_ROOT", value: SOCKET_ROOT },
-      { name: "PODPLUG_PLUGINS", value: names.join(",") },
-      ...(mtls.length > 0 ? [{ name: "PODPLUG_MTLS_ROOT", value: MTLS_ROOT }] : []),
+      { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
+      { name: HOST_ENV.plugins, value: names.join(",") },
+      ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
     ],
     // With AutoMTLS the agent checks health as the host does, with the host's certificate.
     volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)],
@@ -206,7 +208,7 @@ function agentContainer(
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
 const isPodplugEnv = (e: V1EnvVar): boolean =>
-  e.name === "PODPLUG_SOCKET_ROOT" || e.name === "PODPLUG_PLUGINS" || e.name === "PODPLUG_MTLS_ROOT";
+  e.name === HOST_ENV.socketRoot || e.name === HOST_ENV.plugins || e.name === HOST_ENV.mtlsRoot;
 const isPodplugVolume = (name: string): boolean => name === SOCKET_VOLUME || name.startsWith(MTLS_VOLUME_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
 
@@ -231,9 +233,9 @@ export function inject(
 ): V1PodTemplateSpec {
   if (!template || typeof template !== "object" || !template.spec || !Array.isArray(template.spec.containers)) {
     throw new InjectError(
-      "PODPLUG_INJECT_INVALID_TEMPLATE",
-      "template.spec.containers",
+      "INJECT_INVALID_TEMPLATE",
       "the pod template has no containers list: pass a workload's spec.template",
+      { path: "template.spec.containers" },
     );
   }
   plugins.forEach(validatePlugin);
@@ -241,9 +243,9 @@ export function inject(
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.metadata.name === sorted[i - 1]!.metadata.name) {
       throw new InjectError(
-        "PODPLUG_INJECT_DUPLICATE_PLUGIN",
-        "plugins",
+        "INJECT_DUPLICATE_PLUGIN",
         `plugin ${sorted[i]!.metadata.name} is given twice: pass each Plugin once`,
+        { path: "plugins" },
       );
     }
   }
@@ -253,9 +255,9 @@ export function inject(
   for (const c of spec.containers) {
     if (sorted.length > 0 && sidecarNames.has(c.name)) {
       throw new InjectError(
-        "PODPLUG_INJECT_NAME_CONFLICT",
-        `template.spec.containers[${c.name}]`,
+        "INJECT_NAME_CONFLICT",
         `the host container ${c.name} has the name of a sidecar podplug injects (${CONTAINER_PREFIX}<plugin>): rename it`,
+        { path: `template.spec.containers[${c.name}]` },
       );
     }
   }
@@ -290,9 +292,9 @@ export function inject(
     for (const c of spec.containers) {
       c.env = [
         ...(c.env ?? []),
-        { name: "PODPLUG_SOCKET_ROOT", value: SOCKET_ROOT },
-        { name: "PODPLUG_PLUGINS", value: names.join(",") },
-        ...(mtls.length > 0 ? [{ name: "PODPLUG_MTLS_ROOT", value: MTLS_ROOT }] : []),
+        { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
+        { name: HOST_ENV.plugins, value: names.join(",") },
+        ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
       ];
       c.volumeMounts = [
         ...(c.volumeMounts ?? []),

@@ -10,7 +10,6 @@ export const PLUGIN_GROUP = "podplug.io";
 export const PLUGIN_VERSION = "v1alpha1";
 export const PLUGIN_API_VERSION = `${PLUGIN_GROUP}/${PLUGIN_VERSION}`;
 export const PLUGIN_KIND = "Plugin";
-export const PLUGIN_PLURAL = "plugins";
 
 /** The workload kinds a Plugin can join. */
 export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet";

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { AGENT_ENV, SIDECAR_ENV } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import type { BackoffOptions } from "../host/backoff.ts";
 import { AGENT_CONTAINER, AGENT_PORT } from "../inject/conventions.ts";
@@ -134,8 +135,8 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     if (c.name === AGENT_CONTAINER) {
       // The agent's image is podplug itself: run this installation's CLI.
       command = [process.execPath, CLI, ...(c.args ?? ["agent"])];
-      env.PODPLUG_AGENT_PORT = String(agentPort);
-      env.PODPLUG_AGENT_HOST = "127.0.0.1";
+      env[AGENT_ENV.port] = String(agentPort);
+      env[AGENT_ENV.host] = "127.0.0.1";
     } else if (command[0] === "node") command[0] = process.execPath; // the runtime's own Node, not whatever PATH finds first
     if (command.length === 0)
       throw new PodplugError(
@@ -143,7 +144,7 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
         `${o.file}: ${o.name}: ${field}.command: container ${c.name} has no command.`,
         { file: o.file },
       );
-    const plugin = c.env?.find((e) => e.name === "PODPLUG_PLUGIN_NAME")?.value;
+    const plugin = c.env?.find((e) => e.name === SIDECAR_ENV.pluginName)?.value;
     const s: ContainerSpec = {
       name: c.name,
       role,
@@ -167,7 +168,7 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     const role =
       c.name === AGENT_CONTAINER
         ? "agent"
-        : sidecar && c.env?.some((e) => e.name === "PODPLUG_PLUGIN_NAME")
+        : sidecar && c.env?.some((e) => e.name === SIDECAR_ENV.pluginName)
           ? "plugin"
           : "init";
     specs.push(build(c, role, sidecar ? "Always" : "OnFailure", `spec.initContainers[${i}]`));

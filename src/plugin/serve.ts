@@ -8,6 +8,7 @@
 import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { PLUGIN_ENV, SIDECAR_ENV, SIDECAR_SOCKET_NAME } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import { HealthService } from "../gen/grpc/health/v1/health.ts";
 import { type GRPCBrokerServer, GRPCBrokerService } from "../gen/plugin/grpc_broker.ts";
@@ -28,7 +29,7 @@ import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
-import { removeHandshakeFile, SIDECAR_SOCKET_NAME, writeHandshakeFile } from "../protocol/sidecar.ts";
+import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
 import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
 import {
@@ -75,7 +76,9 @@ export interface ServedPlugin {
 
 /**
  * Serves plugins to a go-plugin (or podplug) host. Exits the process with
- * status 1 and go-plugin's message when the magic cookie is wrong. After a
+ * status 1 and go-plugin's message when the magic cookie is wrong, and in
+ * sidecar mode when it serves none of the host's PLUGIN_PROTOCOL_VERSIONS
+ * (code HANDSHAKE_APP_VERSION in the logged line). After a
  * controller Shutdown or SIGTERM the process exits 0 once the server stops,
  * unless `stop()` was called directly.
  */
@@ -89,11 +92,19 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const penv = readPluginEnv(env);
   const versioned: Record<number, PluginSet> = { ...config.versionedPlugins };
   if (config.plugins) versioned[config.handshake.protocolVersion] = config.plugins;
-  const version = negotiateVersion(Object.keys(versioned).map(Number), penv.hostVersions);
+  const ours = Object.keys(versioned).map(Number);
+  const version = negotiateVersion(ours, penv.hostVersions);
   const plugins = versioned[version] ?? {};
+  const sidecar = penv.handshakeFile !== undefined;
 
-  const level = (env.PODPLUG_LOG_LEVEL as HclogLevel | undefined) ?? config.logLevel ?? "info";
+  const level = (env[SIDECAR_ENV.logLevel] as HclogLevel | undefined) ?? config.logLevel ?? "info";
   const base = penv.pluginName ? { "@module": penv.pluginName } : {};
+  if (sidecar && penv.hostVersions.length > 0 && !penv.hostVersions.includes(version)) {
+    // Started by the host, go-plugin answers with its lowest version and the host refuses it.
+    // In sidecar mode no host reads this line before it serves calls, so the plugin refuses
+    // itself, with the host's go-plugin wording, and never announces a version it was not offered.
+    refuseVersions(version, ours, penv.hostVersions, base);
+  }
   // Through the stream, not writeSync(2): stderr is often a non-blocking pipe,
   // and a full pipe must queue the line, never throw EAGAIN into a handler.
   const stderrWrite = process.stderr.write.bind(process.stderr);
@@ -101,7 +112,6 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   for (const bad of penv.invalidVersions)
     logger.warn("host sent an invalid plugin version in PLUGIN_PROTOCOL_VERSIONS; ignored", { version: bad });
 
-  const sidecar = penv.handshakeFile !== undefined;
   const socketDir = penv.socketDir ?? (penv.handshakeFile ? dirname(penv.handshakeFile) : tmpdir());
   let address: string;
   if (sidecar) {
@@ -115,7 +125,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   let security: TransportSecurity = insecureTransport();
   let serverCert = "";
   if (penv.clientCertPem) {
-    checkCertPem(penv.clientCertPem, "PLUGIN_CLIENT_CERT");
+    checkCertPem(penv.clientCertPem, PLUGIN_ENV.clientCert);
     const own = await generateCertificate();
     security = mtlsTransport(own, penv.clientCertPem);
     serverCert = certToHandshakeField(own.certPem);
@@ -195,6 +205,30 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   if (!sidecar) watchParent(stopAndExit);
 
   return { version, handshake, logger, broker, health, stop, done };
+}
+
+/**
+ * Exits 1 with go-plugin's incompatible-version message, as an hclog error
+ * carrying the public code HANDSHAKE_APP_VERSION (the local runtime and
+ * `kubectl logs` show it as such).
+ */
+function refuseVersions(
+  version: number,
+  ours: readonly number[],
+  offered: readonly number[],
+  base: Record<string, unknown>,
+): never {
+  const served = [...ours].sort((a, b) => a - b);
+  const message =
+    `Incompatible API version with plugin. Plugin version: ${version}, Client versions: [${offered.join(" ")}]. ` +
+    `This plugin serves [${served.join(" ")}], none of the ${PLUGIN_ENV.protocolVersions} it was given: serve one ` +
+    `of them, or list the versions it serves in the Plugin's spec.handshake.protocolVersions.`;
+  hclogLogger((line) => writeSync(2, line), "error", base).error(message, {
+    code: "HANDSHAKE_APP_VERSION",
+    served,
+    offered: [...offered],
+  });
+  process.exit(1);
 }
 
 /** A plugin started by a host exits when that host is gone (no orphans). */

@@ -1,20 +1,6 @@
+import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 import { parseBool } from "./handshake.ts";
-
-/** Environment variables of go-plugin's handshake (host → plugin). */
-export const ENV = {
-  protocolVersions: "PLUGIN_PROTOCOL_VERSIONS",
-  multiplexGRPC: "PLUGIN_MULTIPLEX_GRPC",
-  clientCert: "PLUGIN_CLIENT_CERT",
-  unixSocketDir: "PLUGIN_UNIX_SOCKET_DIR",
-  unixSocketGroup: "PLUGIN_UNIX_SOCKET_GROUP",
-  minPort: "PLUGIN_MIN_PORT",
-  maxPort: "PLUGIN_MAX_PORT",
-  /** podplug: set by the operator/local runtime; its presence selects sidecar mode. */
-  handshakeFile: "PODPLUG_HANDSHAKE_FILE",
-  /** podplug: the plugin's name, for logs. */
-  pluginName: "PODPLUG_PLUGIN_NAME",
-} as const;
 
 /** go-plugin's exact refusal when the magic cookie is missing or wrong (then exit 1). */
 export const COOKIE_MISMATCH_MESSAGE =
@@ -70,7 +56,7 @@ export interface PluginEnv {
 export function readPluginEnv(env: NodeJS.ProcessEnv): PluginEnv {
   const hostVersions: number[] = [];
   const invalidVersions: string[] = [];
-  const raw = env[ENV.protocolVersions];
+  const raw = env[PLUGIN_ENV.protocolVersions];
   if (raw) {
     for (const s of raw.split(",")) {
       if (/^[+-]?\d{1,9}$/.test(s)) hostVersions.push(Number.parseInt(s, 10));
@@ -80,12 +66,12 @@ export function readPluginEnv(env: NodeJS.ProcessEnv): PluginEnv {
   return {
     hostVersions,
     invalidVersions,
-    multiplex: parseBool(env[ENV.multiplexGRPC] ?? "") === true,
-    clientCertPem: env[ENV.clientCert] || undefined,
-    socketDir: env[ENV.unixSocketDir] || undefined,
-    socketGroup: env[ENV.unixSocketGroup] || undefined,
-    handshakeFile: env[ENV.handshakeFile] || undefined,
-    pluginName: env[ENV.pluginName] || undefined,
+    multiplex: parseBool(env[PLUGIN_ENV.multiplexGRPC] ?? "") === true,
+    clientCertPem: env[PLUGIN_ENV.clientCert] || undefined,
+    socketDir: env[PLUGIN_ENV.unixSocketDir] || undefined,
+    socketGroup: env[PLUGIN_ENV.unixSocketGroup] || undefined,
+    handshakeFile: env[SIDECAR_ENV.handshakeFile] || undefined,
+    pluginName: env[SIDECAR_ENV.pluginName] || undefined,
   };
 }
 

@@ -3,15 +3,13 @@
  * SERVING; Watch lets a host learn of NOT_SERVING at once instead of polling.
  */
 import type * as grpc from "@grpc/grpc-js";
+import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import {
   type HealthCheckRequest,
   type HealthCheckResponse,
   type HealthServer,
   HealthCheckResponse_ServingStatus as Status,
 } from "../gen/grpc/health/v1/health.ts";
-
-/** The health service name go-plugin hosts check. */
-export const PLUGIN_HEALTH_SERVICE = "plugin";
 
 export type ServingStatus = (typeof Status)[keyof typeof Status];
 

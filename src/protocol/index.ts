@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export * from "../constants.ts";
 export * from "../errors.ts";
 export * from "./broker.ts";
 export * from "./env.ts";

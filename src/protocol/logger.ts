@@ -42,6 +42,3 @@ export function fromPino(p: PinoLogger): Logger {
     error: (m, f) => p.error(f ?? {}, m),
   };
 }
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };

@@ -9,13 +9,8 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { HANDSHAKE_FILE_NAME, PLUGIN_SOCKET_PREFIX, SIDECAR_SOCKET_NAME } from "../constants.ts";
 import { isLiveSocket } from "./socket.ts";
-
-/** The fixed socket name of a TypeScript plugin in sidecar mode. */
-export const SIDECAR_SOCKET_NAME = "plugin.sock";
-
-/** The handshake file's default name in a plugin's socket folder. */
-export const HANDSHAKE_FILE_NAME = "handshake";
 
 /** Writes `line` to `path` by write-then-rename (readers see the old file or the new one). */
 export function writeHandshakeFile(path: string, line: string): void {
@@ -59,7 +54,9 @@ export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): P
   }
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.startsWith("plugin"));
+    // A TypeScript sidecar's socket counts only through its handshake file: found before the
+    // file is written, it would be taken for a Go plugin's and its version assumed.
+    names = (await readdir(dir)).filter((n) => n.startsWith(PLUGIN_SOCKET_PREFIX) && n !== SIDECAR_SOCKET_NAME);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "none", staleSockets: 0 };
     throw err;

@@ -6,6 +6,7 @@ import { randomInt } from "node:crypto";
 import { chmodSync, chownSync, lstatSync, readFileSync, type Stats, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { PLUGIN_SOCKET_PREFIX } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
@@ -13,7 +14,7 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 
 /** A fresh socket path in `dir`, named like go-plugin's (`plugin` + random digits). */
 export function newSocketPath(dir: string): string {
-  const path = join(dir, `plugin${randomInt(1e9, 1e10 - 1)}`);
+  const path = join(dir, `${PLUGIN_SOCKET_PREFIX}${randomInt(1e9, 1e10 - 1)}`);
   checkSocketPath(path);
   return path;
 }

@@ -1,12 +1,13 @@
 /**
  * How both sides open gRPC over a Unix socket: credentials (insecure or
  * AutoMTLS), the message limits go-plugin uses, and which implementation
- * carries the calls. By default that is podplug's own transport on
- * node:http2 (src/transport: same wire, a fraction of grpc-js's CPU per
- * call); `PODPLUG_TRANSPORT=grpc-js` switches both sides back to grpc-js.
+ * carries the calls. By default that is podplug's own transport
+ * (src/transport: same wire, a fraction of grpc-js's CPU per call);
+ * `PODPLUG_TRANSPORT=grpc-js` switches both sides back to grpc-js.
  */
 import * as grpc from "@grpc/grpc-js";
-import { FastChannel, FastServer, type ServiceRegistrar } from "../transport/index.ts";
+import { TRANSPORT_ENV } from "../constants.ts";
+import { PodplugChannel, PodplugServer, type ServiceRegistrar } from "../transport/index.ts";
 import type { CertificatePair } from "./mtls.ts";
 
 /** Credentials for one connection's two ends, shared by the main socket and broker sockets. */
@@ -18,19 +19,11 @@ export interface TransportSecurity {
   pems?: { peerCertPem: string; keyPem: string; certPem: string };
 }
 
-/** What plugin code registers services on: grpc-js's Server and podplug's FastServer both fit. */
+/** What plugin code registers services on: grpc-js's Server and podplug's PodplugServer both fit. */
 export type { ServiceRegistrar };
 
-/** A gRPC server podplug can bind to a Unix socket and shut down. */
-export interface PluginServer extends ServiceRegistrar {
-  bindAsync(
-    port: string,
-    credentials: grpc.ServerCredentials,
-    callback: (err: Error | null, port: number) => void,
-  ): void;
-  tryShutdown(callback: (err?: Error) => void): void;
-  forceShutdown(): void;
-}
+/** A gRPC server podplug can bind to a Unix socket and shut down: grpc-js's or podplug's own. */
+export type PluginServer = grpc.Server | PodplugServer;
 
 /** Plain gRPC over the socket (go-plugin without AutoMTLS). */
 export function insecureTransport(): TransportSecurity {
@@ -55,16 +48,16 @@ export function mtlsTransport(own: CertificatePair, peerCertPem: string): Transp
 /** go-plugin dials with MaxInt32 message limits both ways. */
 export const MAX_INT32 = 2_147_483_647;
 
-/** Which implementation carries gRPC: podplug's node:http2 transport (default) or grpc-js. */
-export function transportKind(env: NodeJS.ProcessEnv = process.env): "fast" | "grpc-js" {
-  return env.PODPLUG_TRANSPORT === "grpc-js" ? "grpc-js" : "fast";
+/** Which implementation carries gRPC: podplug's own transport (default) or grpc-js. */
+export function transportKind(env: NodeJS.ProcessEnv = process.env): "podplug" | "grpc-js" {
+  return env[TRANSPORT_ENV.transport] === "grpc-js" ? "grpc-js" : "podplug";
 }
 
 /** A channel to a Unix socket. */
 export function dialUnix(path: string, security: TransportSecurity): grpc.ChannelInterface {
-  if (transportKind() === "fast") {
+  if (transportKind() === "podplug") {
     const p = security.pems;
-    return new FastChannel(`unix://${path}`, {
+    return new PodplugChannel(`unix://${path}`, {
       maxReceiveMessageLength: MAX_INT32,
       maxSendMessageLength: MAX_INT32,
       ...(p ? { tls: { ca: p.peerCertPem, key: p.keyPem, cert: p.certPem, servername: "localhost" } } : {}),
@@ -90,12 +83,22 @@ export function channelOptions(tls: boolean): grpc.ChannelOptions {
 /** A server for a plugin's socket or a broker service; `maxReceiveBytes` as grpc's option. */
 export function newServer(maxReceiveBytes: number): PluginServer {
   const opts = { "grpc.max_receive_message_length": maxReceiveBytes, "grpc.max_send_message_length": -1 };
-  return transportKind() === "fast" ? new FastServer(opts) : new grpc.Server(opts);
+  return transportKind() === "podplug" ? new PodplugServer(opts) : new grpc.Server(opts);
 }
 
-/** Binds `server` to a Unix socket path. */
+/** Binds `server` to a Unix socket path: grpc-js takes its credentials, podplug's server the PEMs they were made of. */
 export function bindUnix(server: PluginServer, path: string, security: TransportSecurity): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`unix://${path}`, security.server, (err) => (err ? reject(err) : resolve()));
+    const done = (err: Error | null): void => (err ? reject(err) : resolve());
+    if (server instanceof PodplugServer) {
+      const p = security.pems;
+      server.bindAsync(
+        `unix://${path}`,
+        p ? { ca: p.peerCertPem, key: p.keyPem, cert: p.certPem, requireClientCert: true } : null,
+        done,
+      );
+    } else {
+      server.bindAsync(`unix://${path}`, security.server, done);
+    }
   });
 }

@@ -1,10 +1,10 @@
 /**
- * FastChannel: a grpc-js `ChannelInterface` over one HTTP/2 connection on a
+ * PodplugChannel: a grpc-js `ChannelInterface` over one HTTP/2 connection on a
  * Unix socket (h2c, or TLS with ALPN h2). Generated clients take it through
  * `{ channelOverride }` and work unchanged; each call is one HTTP/2 stream
  * with no resolver, load balancer, retry or filter machinery in between,
  * which is where grpc-js's client spends most of its per-call CPU. The
- * connection is podplug's frame engine (h2/) or node:http2 (`engine`).
+ * connection is podplug's HTTP/2 engine (h2/) or node:http2 (`engine`).
  *
  * Connection model: one session at a time, opened by the first call (or by
  * getConnectivityState(true)); when it dies or gets GOAWAY, the next call
@@ -12,17 +12,17 @@
  * connection preface at once; calls whose connection fails end UNAVAILABLE.
  */
 import { type ChannelInterface, connectivityState, type Deadline } from "@grpc/grpc-js";
-import { type CallHost, FastClientCall } from "./client-call.ts";
-import { type DialTarget, defaultEngine, type Engine } from "./dial.ts";
+import { type CallHost, PodplugClientCall } from "./client-call.ts";
+import { type DialTarget, defaultEngine, type Engine } from "./engines/dial.ts";
+import { dialNodeHttp2 } from "./engines/node-http2-client.ts";
+import { dialPodplugH2 } from "./engines/podplug-h2-client.ts";
 import { TransportError, unixPath } from "./errors.ts";
-import { dialFrames } from "./frame-session.ts";
-import { dialNodeHttp2 } from "./node-session.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 type ChannelzRef = ReturnType<ChannelInterface["getChannelzRef"]>;
 
 /** PEMs for mutual TLS: the peer's certificate (our CA), our key and certificate. */
-export interface FastTlsOptions {
+export interface ChannelTlsOptions {
   ca: string | Buffer;
   key: string | Buffer;
   cert: string | Buffer;
@@ -30,10 +30,10 @@ export interface FastTlsOptions {
   servername?: string;
 }
 
-/** Options of a {@link FastChannel}. */
-export interface FastChannelOptions {
+/** Options of a {@link PodplugChannel}. */
+export interface PodplugChannelOptions {
   /** Mutual TLS; absent for plaintext HTTP/2 (h2c). */
-  tls?: FastTlsOptions;
+  tls?: ChannelTlsOptions;
   /** Largest message accepted from the server, -1 for no limit (grpc-js default: 4 MiB). */
   maxReceiveMessageLength?: number;
   /** Largest message this side sends, -1 for no limit (the default). */
@@ -45,7 +45,7 @@ export interface FastChannelOptions {
   /** Default 1000 ms. */
   maxBackoffMs?: number;
   /**
-   * The HTTP/2 implementation: podplug's own frame engine (default; a fraction
+   * The HTTP/2 implementation: podplug's own HTTP/2 engine (default; a fraction
    * of node:http2's CPU per call), or node:http2 itself. Without this option,
    * PODPLUG_HTTP2_ENGINE=node-http2 in the environment picks node:http2.
    */
@@ -60,14 +60,14 @@ interface Watcher {
 
 let nextChannelId = 0;
 
-/** A grpc-js channel to one Unix socket, on node:http2 directly. */
-export class FastChannel implements ChannelInterface, CallHost {
+/** A grpc-js channel to one Unix socket, one HTTP/2 connection at a time (see the module comment). */
+export class PodplugChannel implements ChannelInterface, CallHost {
   readonly peer: string;
   readonly maxReceiveMessageLength: number;
   readonly maxSendMessageLength: number;
   private readonly path: string;
   private readonly target: string;
-  private readonly opts: FastChannelOptions;
+  private readonly opts: PodplugChannelOptions;
   private readonly channelzRef: ChannelzRef;
   private session: WireSession | undefined;
   private readonly dial: (target: DialTarget, events: SessionEvents) => WireSession;
@@ -76,10 +76,9 @@ export class FastChannel implements ChannelInterface, CallHost {
   private active = 0;
   private backoffMs: number;
   private backoffTimer: NodeJS.Timeout | undefined;
-  private closed = false;
 
   /** `target` is `unix:///path`, `unix:/path` or a bare socket path. */
-  constructor(target: string, options: FastChannelOptions = {}) {
+  constructor(target: string, options: PodplugChannelOptions = {}) {
     this.path = unixPath(target);
     this.target = `unix://${this.path}`;
     this.peer = `unix:${this.path}`;
@@ -89,21 +88,26 @@ export class FastChannel implements ChannelInterface, CallHost {
     this.backoffMs = options.initialBackoffMs ?? 100;
     // channelz is not served here; the ref only has to be well-formed.
     this.channelzRef = { kind: "channel", id: ++nextChannelId, name: this.target } as unknown as ChannelzRef;
-    this.dial = (options.engine ?? defaultEngine()) === "node-http2" ? dialNodeHttp2 : dialFrames;
+    this.dial = (options.engine ?? defaultEngine()) === "node-http2" ? dialNodeHttp2 : dialPodplugH2;
     if (options.tls && (!options.tls.ca || !options.tls.key || !options.tls.cert)) {
-      throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "FastChannel TLS needs ca, key and cert PEMs.");
+      throw new TransportError("TRANSPORT_CREDENTIALS_INVALID", "PodplugChannel TLS needs ca, key and cert PEMs.");
     }
   }
 
   close(): void {
     if (this.closed) return;
-    this.closed = true;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     const s = this.session;
     this.session = undefined;
+    // SHUTDOWN first: it is what `closed` means, for anything the session's close reports.
+    this.setState(connectivityState.SHUTDOWN);
     // Graceful: calls in flight finish; their owners cancel them if they want them gone.
     s?.close();
-    this.setState(connectivityState.SHUTDOWN);
+  }
+
+  /** Closed for good: SHUTDOWN is entered only by close() and never left. */
+  private get closed(): boolean {
+    return this.state === connectivityState.SHUTDOWN;
   }
 
   getTarget(): string {
@@ -142,12 +146,12 @@ export class FastChannel implements ChannelInterface, CallHost {
     return this.channelzRef;
   }
 
-  createCall(method: string, deadline: Deadline): FastClientCall {
+  createCall(method: string, deadline: Deadline): PodplugClientCall {
     const d = deadline instanceof Date ? deadline.getTime() : deadline;
-    return new FastClientCall(this, method, d);
+    return new PodplugClientCall(this, method, d);
   }
 
-  /** @internal Opens one call's stream; called by {@link FastClientCall}. */
+  /** @internal Opens one call's stream; called by {@link PodplugClientCall}. */
   openStream(spec: RequestSpec, sink: WireSink): WireStream {
     if (this.closed) throw new Error("Channel has been shut down");
     let s = this.ensureSession();

@@ -1,5 +1,5 @@
 /**
- * One client call on a {@link FastChannel}: grpc-js's internal `Call`
+ * One client call on a {@link PodplugChannel}: grpc-js's internal `Call`
  * contract (start, sendMessageWithContext, halfClose, startRead,
  * cancelWithStatus) mapped straight onto one HTTP/2 stream, without
  * grpc-js's resolving, load-balancing, retry and filter layers.
@@ -12,7 +12,7 @@
 import { constants as h2 } from "node:http2";
 import { type experimental, type InterceptingListener, Metadata, type StatusObject, status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
-import { Deframer, frameMessage } from "./frame.ts";
+import { encodeMessage, MessageDecoder } from "./message-framing.ts";
 import { metadataFromHeaders } from "./metadata.ts";
 import { decodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, rstCodeToGrpc } from "./status.ts";
 import type { RequestSpec, WireHeaders, WireSink, WireStream } from "./wire.ts";
@@ -40,12 +40,12 @@ let nextCallNumber = 0;
 function deliverStatus(listener: InterceptingListener, st: StatusObject): void {
   listener.onReceiveStatus(st);
 }
-function onDeadline(call: FastClientCall): void {
+function onDeadline(call: PodplugClientCall): void {
   call.cancelWithStatus(status.DEADLINE_EXCEEDED, "Deadline exceeded");
 }
 
-/** A grpc-js `Call` carried by one HTTP/2 stream of a {@link FastChannel}. */
-export class FastClientCall implements GrpcCall, WireSink {
+/** A grpc-js `Call` carried by one HTTP/2 stream of a {@link PodplugChannel}. */
+export class PodplugClientCall implements GrpcCall, WireSink {
   private readonly host: CallHost;
   private readonly method: string;
   private readonly deadline: number;
@@ -54,7 +54,7 @@ export class FastClientCall implements GrpcCall, WireSink {
   private stream: WireStream | undefined;
   private paused = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly deframer: Deframer;
+  private readonly deframer: MessageDecoder;
   /** Messages received but not yet asked for with startRead(). */
   private queue: Buffer[] | undefined;
   private readsWanted = 0;
@@ -77,7 +77,7 @@ export class FastClientCall implements GrpcCall, WireSink {
     this.host = host;
     this.method = method;
     this.deadline = deadline;
-    this.deframer = new Deframer(host.maxReceiveMessageLength);
+    this.deframer = new MessageDecoder(host.maxReceiveMessageLength);
   }
 
   start(metadata: Metadata, listener: InterceptingListener): void {
@@ -143,7 +143,7 @@ export class FastClientCall implements GrpcCall, WireSink {
       if (cb) process.nextTick(cb);
       return;
     }
-    const frame = frameMessage(message);
+    const frame = encodeMessage(message);
     if (this.held) this.held.push({ frame, cb });
     else this.write(frame, cb);
   }

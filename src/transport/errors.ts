@@ -1,7 +1,8 @@
 /**
- * Errors the fast transport raises outside a call (bad targets, bad options,
+ * Errors the transport raises outside a call (bad targets, bad options,
  * bind failures). Failures inside a call surface as gRPC statuses instead.
  */
+import { PodplugError } from "../errors.ts";
 
 /** Stable identifiers of transport failures. */
 export type TransportErrorCode =
@@ -11,17 +12,8 @@ export type TransportErrorCode =
   | "TRANSPORT_SERVICE_INVALID"
   | "TRANSPORT_CREDENTIALS_INVALID";
 
-/** An error of the fast transport, with a machine-readable {@link TransportErrorCode}. */
-export class TransportError extends Error {
-  /** Stable identifier of the failure; match on this, not on the message. */
-  readonly code: TransportErrorCode;
-
-  constructor(code: TransportErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TransportError";
-    this.code = code;
-  }
-}
+/** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
+export class TransportError extends PodplugError<TransportErrorCode> {}
 
 /** The socket path of a `unix://path` or `unix:path` target (a bare path passes through). */
 export function unixPath(target: string): string {

@@ -1,5 +1,5 @@
 /**
- * One server call of a {@link FastServer}: the HTTP/2 side (response
+ * One server call of a {@link PodplugServer}: the HTTP/2 side (response
  * headers, length-prefixed messages, trailers, deadline, cancellation) in
  * {@link ServerCallCore}, and the objects handlers receive, shaped like
  * grpc-js's ServerUnaryCall / ServerReadableStream / ServerWritableStream /
@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { Duplex, Readable, Writable } from "node:stream";
 import { Metadata, status } from "@grpc/grpc-js";
-import { frameMessage } from "./frame.ts";
+import { encodeMessage } from "./message-framing.ts";
 import { metadataFromHeaders } from "./metadata.ts";
 import { encodeGrpcMessage } from "./status.ts";
 import type { OutHeaders, ServerWireStream, WireHeaders } from "./wire.ts";
@@ -188,7 +188,7 @@ export class ServerCallCore {
     if (!f) return;
     f.cancelled = true;
     f.emit("cancelled", "cancelled");
-    if (f instanceof FastServerReadableStream || f instanceof FastServerDuplexStream) f.destroy();
+    if (f instanceof PodplugServerReadableStream || f instanceof PodplugServerDuplexStream) f.destroy();
     this.wire.cancel();
   }
 
@@ -206,7 +206,7 @@ export class ServerCallCore {
       this.sendStatus(status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${max})`);
       return undefined;
     }
-    return frameMessage(payload);
+    return encodeMessage(payload);
   }
 
   private trailers(code: status, details: string, md: Metadata | undefined): OutHeaders {
@@ -292,7 +292,7 @@ function sink<B extends Ctor<Writable & { core: ServerCallCore }>>(Base: B) {
 }
 
 /** Handler-side unary call (grpc-js ServerUnaryCall). */
-export class FastServerUnaryCall extends surface(EventEmitter) {
+export class PodplugServerUnaryCall extends surface(EventEmitter) {
   constructor(core: ServerCallCore, request: unknown) {
     super();
     this.core = core;
@@ -301,7 +301,7 @@ export class FastServerUnaryCall extends surface(EventEmitter) {
 }
 
 /** Handler-side client-streaming call (grpc-js ServerReadableStream). */
-export class FastServerReadableStream extends surface(Readable) {
+export class PodplugServerReadableStream extends surface(Readable) {
   constructor(core: ServerCallCore) {
     super({ objectMode: true });
     this.core = core;
@@ -312,7 +312,7 @@ export class FastServerReadableStream extends surface(Readable) {
 }
 
 /** Handler-side server-streaming call (grpc-js ServerWritableStream). */
-export class FastServerWritableStream extends sink(surface(Writable)) {
+export class PodplugServerWritableStream extends sink(surface(Writable)) {
   constructor(core: ServerCallCore, request: unknown) {
     super({ objectMode: true });
     this.core = core;
@@ -321,7 +321,7 @@ export class FastServerWritableStream extends sink(surface(Writable)) {
 }
 
 /** Handler-side bidirectional call (grpc-js ServerDuplexStream). */
-export class FastServerDuplexStream extends sink(surface(Duplex)) {
+export class PodplugServerDuplexStream extends sink(surface(Duplex)) {
   constructor(core: ServerCallCore) {
     super({ objectMode: true });
     this.core = core;

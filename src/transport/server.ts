@@ -1,25 +1,25 @@
 /**
- * FastServer: the part of grpc-js's Server that podplug uses (addService,
+ * PodplugServer: the part of grpc-js's Server that podplug uses (addService,
  * bindAsync on a Unix socket, tryShutdown, forceShutdown), served by
- * podplug's frame engine (default) or node:http2. Plaintext h2c, or TLS with
+ * podplug's HTTP/2 engine (default) or node:http2. Plaintext h2c, or TLS with
  * ALPN h2 that requires and verifies the client's certificate (go-plugin's
- * AutoMTLS), taken from the same grpc-js ServerCredentials podplug builds.
+ * AutoMTLS), from the PEMs podplug made its credentials of.
  */
-import type { ServerCredentials, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
-import { defaultEngine, type Engine } from "./dial.ts";
+import { defaultEngine, type Engine } from "./engines/dial.ts";
+import { nodeHttp2ServerEngine } from "./engines/node-http2-server.ts";
+import { podplugH2ServerEngine } from "./engines/podplug-h2-server.ts";
 import { TransportError, unixPath } from "./errors.ts";
-import { Deframer } from "./frame.ts";
-import { frameServerEngine } from "./frame-server.ts";
-import { nodeServerEngine } from "./node-server.ts";
+import { MessageDecoder } from "./message-framing.ts";
 import {
-  FastServerDuplexStream,
-  FastServerReadableStream,
-  FastServerUnaryCall,
-  FastServerWritableStream,
   type MethodEntry,
   type MethodKind,
+  PodplugServerDuplexStream,
+  PodplugServerReadableStream,
+  PodplugServerUnaryCall,
+  PodplugServerWritableStream,
   type ServerCallContext,
   ServerCallCore,
   type UnaryCallback,
@@ -27,25 +27,25 @@ import {
 import { parseTimeout } from "./status.ts";
 import type { ServerEngine, ServerTlsPems, ServerWireSink, ServerWireStream, WireHeaders } from "./wire.ts";
 
-/** What plugin code needs of a server to register services: grpc.Server and FastServer both fit. */
+/** What plugin code needs of a server to register services: grpc.Server and PodplugServer both fit. */
 export interface ServiceRegistrar {
   addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void;
 }
 
 /** Options, under grpc-js's channel-argument names. */
-export interface FastServerOptions {
+export interface PodplugServerOptions {
   /** Largest request message, -1 for no limit (grpc-js default: 4 MiB). */
   "grpc.max_receive_message_length"?: number;
   /** Largest response message, -1 for no limit (the default). */
   "grpc.max_send_message_length"?: number;
-  /** The HTTP/2 implementation: podplug's frame engine (default) or node:http2 (see FastChannelOptions.engine). */
+  /** The HTTP/2 implementation: podplug's HTTP/2 engine (default) or node:http2 (see PodplugChannelOptions.engine). */
   "podplug.engine"?: Engine;
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
 
 /** The PEMs of a TLS server that requires client certificates. */
-export interface FastServerTls {
+export interface ServerTlsOptions {
   ca: string | Buffer | (string | Buffer)[];
   key: string | Buffer | (string | Buffer)[];
   cert: string | Buffer | (string | Buffer)[];
@@ -54,14 +54,14 @@ export interface FastServerTls {
 }
 
 /** A gRPC server on a Unix socket, wire-compatible with grpc-go and grpc-js peers. */
-export class FastServer implements ServiceRegistrar {
+export class PodplugServer implements ServiceRegistrar {
   private readonly methods = new Map<string, MethodEntry>();
   private readonly maxReceive: number;
   private readonly useNodeHttp2: boolean;
   private h2: ServerEngine | undefined;
   private ctx: ServerCallContext = { maxSendMessageLength: -1, peer: "" };
 
-  constructor(options: FastServerOptions = {}) {
+  constructor(options: PodplugServerOptions = {}) {
     this.useNodeHttp2 = (options["podplug.engine"] ?? defaultEngine()) === "node-http2";
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
@@ -98,22 +98,19 @@ export class FastServer implements ServiceRegistrar {
   }
 
   /**
-   * Listens on `unix://path`. `credentials`: grpc-js's insecure or createSsl
-   * credentials (their PEMs are used as they are), or PEMs directly.
-   * `callback` gets the error, or null and port 1 (grpc-js's answer for Unix sockets).
+   * Listens on `unix://path`: plaintext h2c with `tls` null, else TLS from
+   * the PEMs given (grpc-js keeps the PEMs of its ServerCredentials private,
+   * so this server takes them directly). `callback` gets the error, or null
+   * and port 1 (grpc-js's answer for Unix sockets).
    */
-  bindAsync(
-    port: string,
-    credentials: ServerCredentials | FastServerTls | null,
-    callback: (err: Error | null, port: number) => void,
-  ): void {
+  bindAsync(port: string, tls: ServerTlsOptions | null, callback: (err: Error | null, port: number) => void): void {
     let path: string;
-    let tlsOpts: FastServerTls | undefined;
+    let tlsOpts: ServerTlsOptions | undefined;
     try {
       if (this.h2)
-        throw new TransportError("TRANSPORT_SERVER_STARTED", "FastServer is already bound; one socket per server.");
+        throw new TransportError("TRANSPORT_SERVER_STARTED", "PodplugServer is already bound; one socket per server.");
       path = unixPath(port);
-      tlsOpts = tlsFrom(credentials);
+      tlsOpts = checkTls(tls);
     } catch (err) {
       process.nextTick(callback, err as Error, 0);
       return;
@@ -127,7 +124,7 @@ export class FastServer implements ServiceRegistrar {
     };
     const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined =>
       this.onStream(wire, headers);
-    const engine = this.useNodeHttp2 ? nodeServerEngine(pems, dispatch) : frameServerEngine(pems, dispatch);
+    const engine = this.useNodeHttp2 ? nodeHttp2ServerEngine(pems, dispatch) : podplugH2ServerEngine(pems, dispatch);
     this.h2 = engine;
     engine.listen(path, (err) => {
       if (!err) return callback(null, 1);
@@ -186,10 +183,10 @@ export class FastServer implements ServiceRegistrar {
 /** The request side of one call: deframing, deserializing, and invoking the handler. */
 class IncomingCall implements ServerWireSink {
   private readonly core: ServerCallCore;
-  private readonly deframer: Deframer;
+  private readonly deframer: MessageDecoder;
   private request: unknown = undefined;
   private count = 0;
-  private reader: FastServerReadableStream | FastServerDuplexStream | undefined;
+  private reader: PodplugServerReadableStream | PodplugServerDuplexStream | undefined;
   private readonly onMessage = (payload: Buffer, compressed: boolean): void => {
     if (!compressed) return this.message(payload);
     const r = inflate(payload, this.core.requestHeader("grpc-encoding"), this.deframer.maxLength, status.UNIMPLEMENTED);
@@ -199,13 +196,14 @@ class IncomingCall implements ServerWireSink {
 
   constructor(core: ServerCallCore, maxReceive: number) {
     this.core = core;
-    this.deframer = new Deframer(maxReceive);
+    this.deframer = new MessageDecoder(maxReceive);
   }
 
   /** Client-streaming and bidi: the handler runs at once and reads messages as a stream. */
   startStreaming(): void {
     const core = this.core;
-    const reader = core.entry.kind === "bidi" ? new FastServerDuplexStream(core) : new FastServerReadableStream(core);
+    const reader =
+      core.entry.kind === "bidi" ? new PodplugServerDuplexStream(core) : new PodplugServerReadableStream(core);
     this.reader = reader;
     core.facade = reader;
     if (core.entry.kind === "bidi") this.invoke(reader);
@@ -254,11 +252,11 @@ class IncomingCall implements ServerWireSink {
       return;
     }
     if (core.entry.kind === "unary") {
-      const call = new FastServerUnaryCall(core, this.request);
+      const call = new PodplugServerUnaryCall(core, this.request);
       core.facade = call;
       this.invoke(call, unaryCallback(core));
     } else {
-      const call = new FastServerWritableStream(core, this.request);
+      const call = new PodplugServerWritableStream(core, this.request);
       core.facade = call;
       this.invoke(call);
     }
@@ -282,7 +280,11 @@ class IncomingCall implements ServerWireSink {
   }
 
   private invoke(
-    call: FastServerUnaryCall | FastServerReadableStream | FastServerWritableStream | FastServerDuplexStream,
+    call:
+      | PodplugServerUnaryCall
+      | PodplugServerReadableStream
+      | PodplugServerWritableStream
+      | PodplugServerDuplexStream,
     cb?: UnaryCallback,
   ): void {
     const core = this.core;
@@ -314,19 +316,15 @@ function numberOption(v: unknown, dflt: number): number {
   return typeof v === "number" && Number.isFinite(v) ? v : dflt;
 }
 
-/** TLS PEMs from grpc-js ServerCredentials (insecure: none) or from a {@link FastServerTls}. */
-function tlsFrom(creds: ServerCredentials | FastServerTls | null): FastServerTls | undefined {
-  if (creds === null) return undefined;
-  if (!("_isSecure" in creds)) return creds;
-  if (!creds._isSecure()) return undefined;
-  const ctx = creds._getSecureContextOptions();
-  const ctor = creds._getConstructorOptions();
-  if (!ctx?.key || !ctx.cert || !ctx.ca) {
+/** The TLS options, checked: a key, a certificate and a CA are all needed. */
+function checkTls(tls: ServerTlsOptions | null): ServerTlsOptions | undefined {
+  if (tls === null) return undefined;
+  const empty = (v: ServerTlsOptions["ca"] | undefined): boolean => !v || (Array.isArray(v) && v.length === 0);
+  if (empty(tls.ca) || empty(tls.key) || empty(tls.cert)) {
     throw new TransportError(
       "TRANSPORT_CREDENTIALS_INVALID",
-      "FastServer needs TLS credentials with a key, a certificate and a CA (grpc.ServerCredentials.createSsl(ca, [pair], true)).",
+      "PodplugServer TLS needs ca, key and cert PEMs (or null for plaintext h2c).",
     );
   }
-  const pems = (v: unknown): string | Buffer | (string | Buffer)[] => v as string | Buffer | (string | Buffer)[];
-  return { ca: pems(ctx.ca), key: pems(ctx.key), cert: pems(ctx.cert), requireClientCert: ctor?.requestCert === true };
+  return tls;
 }

@@ -1,6 +1,7 @@
 /**
  * The seam between a call and the HTTP/2 implementation carrying it. A
- * FastChannel runs on one engine: its own frame engine (h2/), or node:http2.
+ * PodplugChannel or PodplugServer runs on one engine: podplug's own HTTP/2
+ * engine (h2/), or node:http2.
  * Calls see only these interfaces.
  */
 import type { Metadata } from "@grpc/grpc-js";
@@ -63,7 +64,7 @@ export interface WireSession {
 /** Header fields to send (names lowercase). */
 export type OutHeaders = Record<string, string | string[]>;
 
-/** The server side of one call's stream, as FastServer drives it. */
+/** The server side of one call's stream, as PodplugServer drives it. */
 export interface ServerWireStream {
   /** Response headers: `:status` 200, the gRPC content-type, then `extra` (metadata). */
   sendHeaders(extra: OutHeaders | undefined): void;
@@ -92,7 +93,7 @@ export interface ServerWireSink {
 /** Where an engine hands a new server stream: returns the sink for its request side. */
 export type StreamDispatcher = (stream: ServerWireStream, headers: WireHeaders) => ServerWireSink | undefined;
 
-/** A listening engine of FastServer. */
+/** A listening engine of PodplugServer. */
 export interface ServerEngine {
   /** Listens on the Unix socket `path`. */
   listen(path: string, cb: (err: Error | null) => void): void;

@@ -206,46 +206,31 @@ describe("inject (pure)", () => {
       [
         "a template without containers",
         () => inject({ spec: undefined }, [plugin("kv")]),
-        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        "INJECT_INVALID_TEMPLATE",
         /no containers/,
       ],
       [
         "a non-object template",
         () => inject(null as unknown as V1PodTemplateSpec, []),
-        "PODPLUG_INJECT_INVALID_TEMPLATE",
+        "INJECT_INVALID_TEMPLATE",
         /template\.spec\.containers/,
       ],
       [
         "the same Plugin twice",
         () => inject(template(), [plugin("kv"), plugin("kv")]),
-        "PODPLUG_INJECT_DUPLICATE_PLUGIN",
+        "INJECT_DUPLICATE_PLUGIN",
         /kv is given twice/,
       ],
-      [
-        "a name with dots",
-        () => inject(template(), [plugin("a.b")]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /metadata\.name/,
-      ],
-      [
-        "the reserved name agent",
-        () => inject(template(), [plugin("agent")]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /not "agent"/,
-      ],
-      [
-        "no image",
-        () => inject(template(), [plugin("kv", { image: "" })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
-        /spec\.image/,
-      ],
+      ["a name with dots", () => inject(template(), [plugin("a.b")]), "INJECT_INVALID_PLUGIN", /metadata\.name/],
+      ["the reserved name agent", () => inject(template(), [plugin("agent")]), "INJECT_INVALID_PLUGIN", /not "agent"/],
+      ["no image", () => inject(template(), [plugin("kv", { image: "" })]), "INJECT_INVALID_PLUGIN", /spec\.image/],
       [
         "a cookie key that is no env name",
         () =>
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "1 X", magicCookieValue: "v", protocolVersions: [1] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /magicCookieKey/,
       ],
       [
@@ -254,7 +239,7 @@ describe("inject (pure)", () => {
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "", protocolVersions: [1] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /magicCookieValue/,
       ],
       [
@@ -263,25 +248,25 @@ describe("inject (pure)", () => {
           inject(template(), [
             plugin("kv", { handshake: { magicCookieKey: "K", magicCookieValue: "v", protocolVersions: [] } }),
           ]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /protocolVersions/,
       ],
       [
         "a reserved env name",
         () => inject(template(), [plugin("kv", { env: [{ name: "PLUGIN_X", value: "1" }] })]),
-        "PODPLUG_INJECT_INVALID_PLUGIN",
+        "INJECT_INVALID_PLUGIN",
         /reserved/,
       ],
       [
         "a host container named like a sidecar",
         () => inject({ spec: { containers: [{ name: "podplug-kv" }] } }, [plugin("kv")]),
-        "PODPLUG_INJECT_NAME_CONFLICT",
+        "INJECT_NAME_CONFLICT",
         /podplug-kv has the name of a sidecar podplug injects .*rename it/,
       ],
       [
         "a host container named like the agent",
         () => inject({ spec: { containers: [{ name: "podplug-agent" }] } }, [plugin("kv")]),
-        "PODPLUG_INJECT_NAME_CONFLICT",
+        "INJECT_NAME_CONFLICT",
         /podplug-agent/,
       ],
     ];

@@ -88,11 +88,11 @@ describe("podplug-agent answers the kubelet's probes over each plugin's socket",
     srv.health.setStatus("plugin", Status.NOT_SERVING);
     const r = await get("/livez/kv");
     assert.equal(r.status, 503);
-    assert.match(r.body, /not SERVING \[PODPLUG_AGENT_NOT_SERVING\]/);
+    assert.match(r.body, /not SERVING \[AGENT_NOT_SERVING\]/);
     await srv.stop();
     const gone = await get("/livez/kv");
     assert.equal(gone.status, 503);
-    assert.match(gone.body, /\[PODPLUG_AGENT_CHECK_FAILED\]/);
+    assert.match(gone.body, /\[AGENT_CHECK_FAILED\]/);
   });
 
   it("without a handshake file finds the newest live plugin* socket (an unmodified Go plugin)", async () => {
@@ -115,12 +115,12 @@ describe("podplug-agent answers the kubelet's probes over each plugin's socket",
     assert.equal(s.status, 503);
     assert.match(
       s.body,
-      /no handshake file and no live plugin\* socket in .*stale \(1 stale socket\(s\) found\).*\[PODPLUG_AGENT_NO_SOCKET\]/,
+      /no handshake file and no live plugin\* socket in .*stale \(1 stale socket\(s\) found\).*\[AGENT_NO_SOCKET\]/,
     );
     writeFileSync(join(root, "junk", "handshake"), "hello world");
     assert.match(
       (await get("/livez/junk")).body,
-      /not a usable go-plugin handshake line: Unrecognized remote plugin message.*\[PODPLUG_AGENT_BAD_HANDSHAKE_FILE\]/,
+      /not a usable go-plugin handshake line: Unrecognized remote plugin message.*\[AGENT_BAD_HANDSHAKE_FILE\]/,
     );
     writeFileSync(join(root, "junk", "handshake"), "1|1|tcp|127.0.0.1:1234|grpc");
     assert.match((await get("/livez/junk")).body, /listens on tcp, which this host does not allow/);
@@ -146,14 +146,14 @@ describe("podplug-agent answers the kubelet's probes over each plugin's socket",
     );
     const r = await get("/livez/tlsnokey");
     assert.equal(r.status, 503);
-    assert.match(r.body, /serves AutoMTLS but .*tls\.crt and tls\.key are not mounted.*\[PODPLUG_AGENT_MTLS\]/);
+    assert.match(r.body, /serves AutoMTLS but .*tls\.crt and tls\.key are not mounted.*\[AGENT_MTLS\]/);
     // A certificate from someone else is refused by the plugin: the check fails.
     const other = await generateCertificate();
     writeFileSync(join(root, "mtls", "tls", "tls.crt"), other.certPem);
     writeFileSync(join(root, "mtls", "tls", "tls.key"), other.keyPem);
     const refused = await get("/livez/tls");
     assert.equal(refused.status, 503);
-    assert.match(refused.body, /\[PODPLUG_AGENT_CHECK_FAILED\]/);
+    assert.match(refused.body, /\[AGENT_CHECK_FAILED\]/);
     await srv.stop();
     // A Go-style socket without a handshake file cannot be checked under AutoMTLS.
     writeFileSync(join(root, "mtls", "gotls", "tls.crt"), host.certPem);
@@ -161,7 +161,7 @@ describe("podplug-agent answers the kubelet's probes over each plugin's socket",
     const go = await healthServer(join(root, "gotls", "plugin4242"));
     const g = await get("/livez/gotls");
     assert.equal(g.status, 503);
-    assert.match(g.body, /announced no certificate of its own.*\[PODPLUG_AGENT_MTLS\]/);
+    assert.match(g.body, /announced no certificate of its own.*\[AGENT_MTLS\]/);
     await go.stop();
   });
 
@@ -186,18 +186,18 @@ describe("podplug-agent bad input", () => {
     const cert = "MIIB".padEnd(80, "A"); // go-plugin reads field 6 as a certificate only past 50 characters
     assert.deepEqual(handshakeEndpoint(`1|1|unix|/s|grpc|${cert}`, "f"), { socket: "/s", serverCert: cert });
     assert.throws(() => handshakeEndpoint("1|1|tcp|127.0.0.1:1|grpc|", "f"), {
-      code: "PODPLUG_AGENT_BAD_HANDSHAKE_FILE",
+      code: "AGENT_BAD_HANDSHAKE_FILE",
     });
-    assert.throws(() => handshakeEndpoint("1|1|unix", "f"), { code: "PODPLUG_AGENT_BAD_HANDSHAKE_FILE" });
-    assert.throws(() => handshakeEndpoint("", "f"), { code: "PODPLUG_AGENT_BAD_HANDSHAKE_FILE" });
+    assert.throws(() => handshakeEndpoint("1|1|unix", "f"), { code: "AGENT_BAD_HANDSHAKE_FILE" });
+    assert.throws(() => handshakeEndpoint("", "f"), { code: "AGENT_BAD_HANDSHAKE_FILE" });
   });
   it("refuses a bad port or timeout with a code", async () => {
-    assert.throws(() => agentConfig({ PODPLUG_AGENT_PORT: "http" }), { code: "PODPLUG_AGENT_BAD_CONFIG" });
-    assert.throws(() => agentConfig({ PODPLUG_AGENT_CHECK_TIMEOUT_MS: "-1" }), { code: "PODPLUG_AGENT_BAD_CONFIG" });
+    assert.throws(() => agentConfig({ PODPLUG_AGENT_PORT: "http" }), { code: "AGENT_BAD_CONFIG" });
+    assert.throws(() => agentConfig({ PODPLUG_AGENT_CHECK_TIMEOUT_MS: "-1" }), { code: "AGENT_BAD_CONFIG" });
     const r = await run(process.execPath, [join(ROOT, "src/agent/main.ts")], {
       env: { ...process.env, PODPLUG_AGENT_PORT: "70000" },
     });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /PODPLUG_AGENT_PORT=70000 is not a port.*\[PODPLUG_AGENT_BAD_CONFIG\]/);
+    assert.match(r.stderr, /PODPLUG_AGENT_PORT=70000 is not a port.*\[AGENT_BAD_CONFIG\]/);
   });
 });

@@ -3,33 +3,12 @@
  * runtime) announces itself through a handshake file; the host attaches.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, sidecarAttach } from "../../src/host/index.ts";
 import { generateCertificate } from "../../src/protocol/mtls.ts";
-import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
-
-function startSidecar(dir: string, extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(NODE, [fixture("test-plugin.ts")], {
-    env: {
-      ...process.env,
-      BASIC_PLUGIN: "hello",
-      PLUGIN_PROTOCOL_VERSIONS: "1",
-      PLUGIN_UNIX_SOCKET_DIR: dir,
-      PODPLUG_HANDSHAKE_FILE: join(dir, "handshake"),
-      ...extraEnv,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  p.kill("SIGTERM");
-  await new Promise((r) => p.once("close", r));
-}
+import { alive, captureLogger, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
 
 describe("sidecar mode", function () {
   this.timeout(30_000);
@@ -61,7 +40,7 @@ describe("sidecar mode", function () {
       await client.kill();
     }
     assert.ok(alive(plugin.pid!), "kill() on an attached client leaves the sidecar running");
-    await stop(plugin);
+    await stopProcess(plugin);
     assert.equal(existsSync(join(t.dir, "handshake")), false, "SIGTERM removes the handshake file");
     assert.equal(existsSync(join(t.dir, "plugin.sock")), false, "and the socket");
   });
@@ -84,7 +63,7 @@ describe("sidecar mode", function () {
       assert.equal(Number((await kv.get("pid")).toString()), second.pid);
     } finally {
       await client.kill();
-      await stop(second);
+      await stopProcess(second);
     }
   });
 
@@ -108,7 +87,7 @@ describe("sidecar mode", function () {
       assert.equal(Number((await kv.get("pid")).toString()), first.pid);
     } finally {
       await client.kill();
-      await stop(first);
+      await stopProcess(first);
     }
   });
 
@@ -153,7 +132,7 @@ describe("sidecar mode", function () {
       );
     } finally {
       await client.kill();
-      await stop(plugin);
+      await stopProcess(plugin);
     }
   });
 
@@ -197,15 +176,7 @@ describe("sidecar mode", function () {
 
   it("a socket path that is too long is refused with the fix in the message", async () => {
     const deep = join(t.dir, "x".repeat(100));
-    const plugin = spawn(NODE, [fixture("test-plugin.ts")], {
-      env: {
-        ...process.env,
-        BASIC_PLUGIN: "hello",
-        PLUGIN_UNIX_SOCKET_DIR: deep,
-        PODPLUG_HANDSHAKE_FILE: join(deep, "handshake"),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const plugin = startSidecar(deep);
     let stderr = "";
     plugin.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise((r) => plugin.once("close", r));

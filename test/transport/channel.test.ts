@@ -1,5 +1,5 @@
 /**
- * FastChannel's connection life: UNAVAILABLE without a server, waitForReady,
+ * PodplugChannel's connection life: UNAVAILABLE without a server, waitForReady,
  * a server that dies and comes back on the same socket, close(), and an idle
  * channel not holding its process open.
  */
@@ -8,23 +8,23 @@ import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { TransportError } from "../../src/transport/errors.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance } from "./fixtures/echo.ts";
 import { collect, type ServerProcess, startServer, unary } from "./harness.ts";
 
-describe("transport: FastChannel connection life", () => {
+describe("transport: PodplugChannel connection life", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
-  let channel: FastChannel;
+  let channel: PodplugChannel;
   let client: EchoClientInstance;
   let server: ServerProcess | undefined;
 
   beforeEach(() => {
     tmp = tempDir("ptc-");
     socket = join(tmp.dir, "s.sock");
-    channel = new FastChannel(`unix://${socket}`, { initialBackoffMs: 20, maxBackoffMs: 50 });
+    channel = new PodplugChannel(`unix://${socket}`, { initialBackoffMs: 20, maxBackoffMs: 50 });
     client = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
   });
   afterEach(async () => {
@@ -46,7 +46,7 @@ describe("transport: FastChannel connection life", () => {
 
   it("waitForReady times out without a server and succeeds once one listens", async () => {
     assert.ok(await waitForReady(200), "no server: waitForReady fails at its deadline");
-    server = await startServer("fast", socket);
+    server = await startServer("podplug", socket);
     assert.equal(await waitForReady(10_000), undefined);
     assert.equal(channel.getConnectivityState(false), grpc.connectivityState.READY);
     assert.equal((await unary(client, "unary", { text: "up" })).res?.text, "up");
@@ -61,13 +61,13 @@ describe("transport: FastChannel connection life", () => {
       deadline: Date.now() + 20_000,
     });
     await new Promise((r) => setTimeout(r, 200));
-    server = await startServer("fast", socket);
+    server = await startServer("podplug", socket);
     const o = await pending;
     assert.equal(o.res?.text, "patient", o.err?.message);
   });
 
   it("a dying server fails calls in flight UNAVAILABLE; the next call reconnects to its successor", async () => {
-    server = await startServer("fast", socket);
+    server = await startServer("podplug", socket);
     assert.equal((await unary(client, "unary", { text: "one" })).res?.text, "one");
     const stream = client.serverStream({ text: "s", count: 1000, sleepMs: 10 });
     const p = collect(stream);
@@ -83,7 +83,7 @@ describe("transport: FastChannel connection life", () => {
   });
 
   it("after close() calls fail UNAVAILABLE and the state is SHUTDOWN", async () => {
-    server = await startServer("fast", socket);
+    server = await startServer("podplug", socket);
     assert.equal((await unary(client, "unary", { text: "x" })).res?.text, "x");
     channel.close();
     assert.equal(channel.getConnectivityState(true), grpc.connectivityState.SHUTDOWN);
@@ -92,12 +92,12 @@ describe("transport: FastChannel connection life", () => {
   });
 
   it("an idle channel does not keep its process alive", async () => {
-    server = await startServer("fast", socket);
+    server = await startServer("podplug", socket);
     const script = `
       import * as grpc from "@grpc/grpc-js";
-      import { FastChannel } from "${ROOT}/src/transport/channel.ts";
+      import { PodplugChannel } from "${ROOT}/src/transport/channel.ts";
       import { EchoClient } from "${ROOT}/test/transport/fixtures/echo.ts";
-      const c = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: new FastChannel(${JSON.stringify(socket)}) });
+      const c = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: new PodplugChannel(${JSON.stringify(socket)}) });
       c.unary({ text: "once" }, (err, res) => console.log(err ? "error " + err.code : res.text));
     `;
     const r = spawnSync(NODE, ["--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8", timeout: 20_000 });
@@ -107,7 +107,7 @@ describe("transport: FastChannel connection life", () => {
 
   it("rejects a target that is no Unix socket with a coded error", () => {
     assert.throws(
-      () => new FastChannel("unix://"),
+      () => new PodplugChannel("unix://"),
       (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_TARGET_INVALID",
     );
   });

@@ -1,5 +1,5 @@
 /**
- * podplug's own services on the fast transport, unchanged: the ts-proto
+ * podplug's own services on podplug's transport, unchanged: the ts-proto
  * generated clients and servers of grpc.health.v1 (Check, Watch) and
  * go-plugin's GRPCBroker, with podplug's GRPCBroker on both ends announcing
  * and dialing a kv service, over a real Unix socket.
@@ -19,8 +19,8 @@ import { GRPCBroker } from "../../src/protocol/broker.ts";
 import { PluginHealth } from "../../src/protocol/health.ts";
 import type { Logger } from "../../src/protocol/logger.ts";
 import { insecureTransport } from "../../src/protocol/transport.ts";
-import { FastChannel } from "../../src/transport/channel.ts";
-import { FastServer } from "../../src/transport/server.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
+import { PodplugServer } from "../../src/transport/server.ts";
 import { tempDir } from "../helpers.ts";
 
 const creds = grpc.credentials.createInsecure();
@@ -32,10 +32,10 @@ const silent: Logger = {
   error: () => undefined,
 };
 
-describe("transport: podplug's generated services on FastChannel and FastServer", () => {
+describe("transport: podplug's generated services on PodplugChannel and PodplugServer", () => {
   let tmp: ReturnType<typeof tempDir>;
-  let server: FastServer;
-  let channel: FastChannel;
+  let server: PodplugServer;
+  let channel: PodplugChannel;
   let health: PluginHealth;
   let pluginBroker: GRPCBroker;
   let hostBroker: GRPCBroker;
@@ -46,14 +46,12 @@ describe("transport: podplug's generated services on FastChannel and FastServer"
     health = new PluginHealth();
     pluginBroker = new GRPCBroker({ socketDir: tmp.dir, security: insecureTransport(), logger: silent });
     hostBroker = new GRPCBroker({ socketDir: tmp.dir, security: insecureTransport(), logger: silent });
-    server = new FastServer();
+    server = new PodplugServer();
     server.addService(HealthService, health.implementation());
     const brokerImpl: GRPCBrokerServer = { startStream: (call) => pluginBroker.attach(call) };
     server.addService(GRPCBrokerService, brokerImpl);
-    await new Promise<void>((res, rej) =>
-      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-    );
-    channel = new FastChannel(socket);
+    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, null, (e) => (e ? rej(e) : res())));
+    channel = new PodplugChannel(socket);
     hostBroker.attach(new GRPCBrokerClient("unused", creds, { channelOverride: channel }).startStream());
   });
   after(async () => {

@@ -1,6 +1,6 @@
 /**
- * The fast transport against real go-plugin peers (grpc-go underneath):
- * a Go host loads a plugin served by FastServer alone, and FastChannel
+ * podplug's transport against real go-plugin peers (grpc-go underneath):
+ * a Go host loads a plugin served by PodplugServer alone, and PodplugChannel
  * drives a Go plugin's kv, health, broker, stdio and controller services,
  * plaintext and under AutoMTLS.
  */
@@ -12,7 +12,7 @@ import { type ConnInfo, GRPCBrokerClient } from "../../src/gen/plugin/grpc_broke
 import { GRPCControllerClient } from "../../src/gen/plugin/grpc_controller.ts";
 import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../../src/gen/plugin/grpc_stdio.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { tempDir } from "../helpers.ts";
 import {
   eventsOf,
@@ -37,10 +37,10 @@ describe("transport: go-plugin peers", () => {
   afterEach(() => tmp.remove());
 
   for (const mtls of [false, true]) {
-    it(`a Go go-plugin host loads a plugin served by FastServer${mtls ? " under AutoMTLS" : ""}`, async () => {
+    it(`a Go go-plugin host loads a plugin served by PodplugServer${mtls ? " under AutoMTLS" : ""}`, async () => {
       const args = [
         "-cmd",
-        nodeCommand("test/transport/fixtures/fast-plugin.ts"),
+        nodeCommand("test/transport/fixtures/podplug-server-plugin.ts"),
         "put",
         "a",
         "1",
@@ -52,13 +52,13 @@ describe("transport: go-plugin peers", () => {
       ];
       if (mtls) args.unshift("-automtls");
       const r = await runPeer("gohost", args, { cwd: tmp.dir, env: { PLUGIN_UNIX_SOCKET_DIR: tmp.dir } });
-      assert.equal(eventsOf(r, "get")[0]?.value, "1\n\nWritten from fast-plugin", explain(r));
+      assert.equal(eventsOf(r, "get")[0]?.value, "1\n\nWritten from podplug-server-plugin", explain(r));
       assert.match(String(eventsOf(r, "error")[0]?.error), /code = NotFound desc = no key zz/, explain(r));
       assert.equal(eventsOf(r, "ping")[0]?.ok, true, explain(r));
     });
   }
 
-  describe("FastChannel -> the Go kv plugin (goplugin)", () => {
+  describe("PodplugChannel -> the Go kv plugin (goplugin)", () => {
     let plugin: StartedPlugin | undefined;
     afterEach(async () => {
       await plugin?.stop();
@@ -79,7 +79,7 @@ describe("transport: go-plugin peers", () => {
       return { address: fields[3]!, serverCert: fields[5] ? handshakeFieldToCert(fields[5]) : "" };
     }
 
-    async function exercise(channel: FastChannel): Promise<void> {
+    async function exercise(channel: PodplugChannel): Promise<void> {
       const kv = new KVClient("unused", creds, { channelOverride: channel });
       const health = new HealthClient("unused", creds, { channelOverride: channel });
       // Health, as go-plugin's Ping does.
@@ -104,10 +104,10 @@ describe("transport: go-plugin peers", () => {
       stdio.on("error", () => undefined);
       // Unary kv.
       await new Promise<void>((res, rej) =>
-        kv.put({ key: "k", value: Buffer.from("from fast") }, (e) => (e ? rej(e) : res())),
+        kv.put({ key: "k", value: Buffer.from("from podplug") }, (e) => (e ? rej(e) : res())),
       );
       const got = await new Promise<GetResponse>((res, rej) => kv.get({ key: "k" }, (e, r) => (e ? rej(e) : res(r))));
-      assert.equal(got.value.toString(), "from fast");
+      assert.equal(got.value.toString(), "from podplug");
       const missing = await new Promise<grpc.ServiceError>((res) => kv.get({ key: "nope" }, (e) => res(e!)));
       assert.equal(missing.code, grpc.status.UNKNOWN);
       assert.match(missing.details, /no key "nope"/);
@@ -132,7 +132,7 @@ describe("transport: go-plugin peers", () => {
 
     it("kv, health, broker, stdio and controller over h2c", async () => {
       const { address } = await start();
-      const channel = new FastChannel(address);
+      const channel = new PodplugChannel(address);
       try {
         await exercise(channel);
       } finally {
@@ -145,12 +145,14 @@ describe("transport: go-plugin peers", () => {
       const { address, serverCert } = await start(own);
       assert.ok(serverCert.includes("BEGIN CERTIFICATE"));
       const stranger = await generateCertificate();
-      const bad = new FastChannel(address, { tls: { ca: serverCert, key: stranger.keyPem, cert: stranger.certPem } });
+      const bad = new PodplugChannel(address, {
+        tls: { ca: serverCert, key: stranger.keyPem, cert: stranger.certPem },
+      });
       const kvBad = new KVClient("unused", creds, { channelOverride: bad });
       const err = await new Promise<grpc.ServiceError>((res) => kvBad.get({ key: "k" }, (e) => res(e!)));
       assert.equal(err.code, grpc.status.UNAVAILABLE);
       bad.close();
-      const channel = new FastChannel(address, { tls: { ca: serverCert, key: own.keyPem, cert: own.certPem } });
+      const channel = new PodplugChannel(address, { tls: { ca: serverCert, key: own.keyPem, cert: own.certPem } });
       try {
         await exercise(channel);
       } finally {

@@ -1,6 +1,6 @@
 /**
  * Test plumbing for the transport: echo servers in their own processes
- * (grpc-js or FastServer), clients on either channel, promisified calls.
+ * (grpc-js or PodplugServer), clients on either channel, promisified calls.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -8,24 +8,24 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import { type CertificatePair, generateCertificate } from "../../src/protocol/mtls.ts";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { NODE, ROOT, tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, type EchoMessage } from "./fixtures/echo.ts";
 
-/** Which implementation plays a side: the fast transport on its frame engine or on node:http2, or grpc-js. */
-export type Impl = "fast" | "fast-node" | "grpcjs";
+/** Which implementation plays a side: podplug's transport on its own HTTP/2 engine or on node:http2, or grpc-js. */
+export type Impl = "podplug" | "podplug-node" | "grpcjs";
 /** The same, for clients. */
 export type ClientImpl = Impl;
 
 /** Every client kind against every server kind; grpc-js against itself is the reference behaviour. */
 export const PAIRS: readonly [ClientImpl, Impl][] = [
-  ["fast", "grpcjs"],
-  ["fast-node", "grpcjs"],
-  ["fast-node", "fast"],
-  ["grpcjs", "fast-node"],
-  ["fast", "fast-node"],
-  ["grpcjs", "fast"],
-  ["fast", "fast"],
+  ["podplug", "grpcjs"],
+  ["podplug-node", "grpcjs"],
+  ["podplug-node", "podplug"],
+  ["grpcjs", "podplug-node"],
+  ["podplug", "podplug-node"],
+  ["grpcjs", "podplug"],
+  ["podplug", "podplug"],
   ["grpcjs", "grpcjs"],
 ];
 
@@ -111,8 +111,8 @@ export interface ClientOpts {
 /** The channel under test. */
 export function makeChannel(kind: ClientImpl, socket: string, o: ClientOpts = {}): grpc.ChannelInterface {
   if (kind !== "grpcjs") {
-    return new FastChannel(`unix://${socket}`, {
-      engine: kind === "fast-node" ? "node-http2" : "frames",
+    return new PodplugChannel(`unix://${socket}`, {
+      engine: kind === "podplug-node" ? "node-http2" : "podplug",
       tls: o.tls ? { ca: o.tls.ca, key: o.tls.own.keyPem, cert: o.tls.own.certPem } : undefined,
       maxReceiveMessageLength: o.maxReceive,
     });

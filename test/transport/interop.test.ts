@@ -1,7 +1,7 @@
 /**
- * The fast transport against grpc-js, both ways, over real Unix sockets with
- * the server in its own process: every pairing of {FastChannel, grpc-js
- * channel} x {FastServer, grpc-js Server} runs the same expectations (the
+ * podplug's transport against grpc-js, both ways, over real Unix sockets with
+ * the server in its own process: every pairing of {PodplugChannel, grpc-js
+ * channel} x {PodplugServer, grpc-js Server} runs the same expectations (the
  * grpc-js pair checks that the expectations are grpc-js's own behaviour).
  */
 import { strict as assert } from "node:assert";

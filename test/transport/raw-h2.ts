@@ -3,8 +3,8 @@
  * records every frame it receives (and answers SETTINGS), either end.
  */
 import type * as net from "node:net";
-import { frameMessage } from "../../src/transport/frame.ts";
 import { encodeHeaders, type HeaderMap, HpackDecoder } from "../../src/transport/h2/hpack.ts";
+import { encodeMessage } from "../../src/transport/message-framing.ts";
 import type { EchoMessage } from "./fixtures/echo.ts";
 
 /** The client connection preface. */
@@ -43,7 +43,7 @@ export const settings = (pairs: [number, number][] = []): Buffer =>
 export const OK_HEADERS = Buffer.concat([Buffer.from([0x88]), encodeHeaders([["content-type", "application/grpc"]])]);
 
 /** A length-prefixed echo message. */
-export const message = (m: EchoMessage): Buffer => frameMessage(Buffer.from(JSON.stringify(m)));
+export const message = (m: EchoMessage): Buffer => encodeMessage(Buffer.from(JSON.stringify(m)));
 
 /** One raw connection: as "server" it expects the client preface; as "client" it sends it. */
 export class FramePeer {

@@ -1,28 +1,27 @@
 /**
- * FastServer's own life and limits: graceful and forced shutdown with calls
+ * PodplugServer's own life and limits: graceful and forced shutdown with calls
  * in flight, send limits on both ends, and coded errors for misuse.
  */
 import { strict as assert } from "node:assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { isPodplugError } from "../../src/errors.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { TransportError } from "../../src/transport/errors.ts";
-import { FastServer } from "../../src/transport/server.ts";
+import { PodplugServer } from "../../src/transport/server.ts";
 import { tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance, EchoService, echoImplementation } from "./fixtures/echo.ts";
 import { type Impl, makeChannel, unary } from "./harness.ts";
 
-function bind(server: FastServer, socket: string): Promise<void> {
-  return new Promise((res, rej) =>
-    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-  );
+function bind(server: PodplugServer, socket: string): Promise<void> {
+  return new Promise((res, rej) => server.bindAsync(`unix://${socket}`, null, (e) => (e ? rej(e) : res())));
 }
 
-describe("transport: FastServer life and limits", () => {
+describe("transport: PodplugServer life and limits", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
-  let server: FastServer;
+  let server: PodplugServer;
   const clients: EchoClientInstance[] = [];
   const client = (kind: Impl, channel?: grpc.ChannelInterface): EchoClientInstance => {
     const c = new EchoClient("unused", grpc.credentials.createInsecure(), {
@@ -35,7 +34,7 @@ describe("transport: FastServer life and limits", () => {
   beforeEach(async () => {
     tmp = tempDir("pts-");
     socket = join(tmp.dir, "s.sock");
-    server = new FastServer({ "grpc.max_send_message_length": 100_000 });
+    server = new PodplugServer({ "grpc.max_send_message_length": 100_000 });
     server.addService(EchoService, echoImplementation());
     await bind(server, socket);
   });
@@ -45,7 +44,7 @@ describe("transport: FastServer life and limits", () => {
     tmp.remove();
   });
 
-  for (const kind of ["fast", "grpcjs"] as const) {
+  for (const kind of ["podplug", "grpcjs"] as const) {
     it(`tryShutdown lets a call in flight finish, then calls back and removes the socket (${kind} client)`, async () => {
       const c = client(kind);
       assert.equal((await unary(c, "unary", { text: "warm" })).res?.text, "warm");
@@ -90,31 +89,33 @@ describe("transport: FastServer life and limits", () => {
     assert.equal(o.res?.text, text, o.err?.message);
   });
 
-  it("a request over FastChannel's send limit fails RESOURCE_EXHAUSTED before it leaves", async () => {
-    const c = client("fast", new FastChannel(socket, { maxSendMessageLength: 50 }));
+  it("a request over PodplugChannel's send limit fails RESOURCE_EXHAUSTED before it leaves", async () => {
+    const c = client("podplug", new PodplugChannel(socket, { maxSendMessageLength: 50 }));
     const o = await unary(c, "unary", { text: "x".repeat(100) });
     assert.equal(o.err?.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.equal((await unary(c, "unary", { text: "ok" })).res?.text, "ok");
   });
 
   it("misuse gets coded errors: a second bind, addService after bind, an unbindable path", async () => {
-    const err = await new Promise<Error | null>((res) =>
-      server.bindAsync(`unix://${socket}2`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
-    );
+    const err = await new Promise<Error | null>((res) => server.bindAsync(`unix://${socket}2`, null, (e) => res(e)));
     assert.ok(err instanceof TransportError && err.code === "TRANSPORT_SERVER_STARTED");
     assert.throws(
       () => server.addService(EchoService, echoImplementation()),
       (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_SERVER_STARTED",
     );
-    const other = new FastServer();
+    const other = new PodplugServer();
     const bad = await new Promise<Error | null>((res) =>
-      other.bindAsync(`unix://${tmp.dir}/missing/dir/s.sock`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
+      other.bindAsync(`unix://${tmp.dir}/missing/dir/s.sock`, null, (e) => res(e)),
     );
     assert.ok(bad instanceof TransportError && bad.code === "TRANSPORT_BIND_FAILED", String(bad));
-    const taken = new FastServer();
-    const inUse = await new Promise<Error | null>((res) =>
-      taken.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => res(e)),
-    );
+    const taken = new PodplugServer();
+    const inUse = await new Promise<Error | null>((res) => taken.bindAsync(`unix://${socket}`, null, (e) => res(e)));
     assert.ok(inUse instanceof TransportError && inUse.code === "TRANSPORT_BIND_FAILED", String(inUse));
+    // TLS without a CA would accept any client: refused before anything listens, and a PodplugError for the CLI.
+    const noCa = await new Promise<Error | null>((res) =>
+      new PodplugServer().bindAsync(`unix://${tmp.dir}/tls.sock`, { ca: "", key: "k", cert: "c" }, (e) => res(e)),
+    );
+    assert.ok(isPodplugError(noCa, "TRANSPORT_CREDENTIALS_INVALID"), String(noCa));
+    assert.equal(existsSync(`${tmp.dir}/tls.sock`), false);
   });
 });

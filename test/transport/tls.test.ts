@@ -1,12 +1,12 @@
 /**
  * Mutual TLS (go-plugin's AutoMTLS shape: each side trusts exactly the
  * other's self-signed certificate, ALPN h2, name `localhost`) between the
- * fast transport and grpc-js, both ways; certificates the server did not get
+ * podplug's transport and grpc-js, both ways; certificates the server did not get
  * are refused.
  */
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { EchoClient, type EchoMessage } from "./fixtures/echo.ts";
 import { collect, makeClient, PAIRS, unary, useServer } from "./harness.ts";
 
@@ -65,7 +65,7 @@ for (const [clientKind, serverKind] of PAIRS.filter(([c, s]) => c !== "grpcjs" |
 
       it("plaintext HTTP/2 to the TLS socket fails UNAVAILABLE", async () => {
         const client = new EchoClient("unused", grpc.credentials.createInsecure(), {
-          channelOverride: new FastChannel(fx.socket),
+          channelOverride: new PodplugChannel(fx.socket),
         });
         try {
           const o = await unary(client, "unary", { text: "plain" }, new grpc.Metadata(), {

@@ -1,5 +1,5 @@
 /**
- * The fast transport's pure parts: grpc-message percent-encoding, status and
+ * The transport's pure parts: grpc-message percent-encoding, status and
  * timeout mapping, and the message deframer over arbitrary chunk splits.
  */
 import { strict as assert } from "node:assert";
@@ -7,8 +7,8 @@ import { constants as h2 } from "node:http2";
 import { deflateSync, gzipSync } from "node:zlib";
 import { status } from "@grpc/grpc-js";
 import { inflate } from "../../src/transport/compression.ts";
-import { defaultEngine } from "../../src/transport/dial.ts";
-import { Deframer, frameMessage } from "../../src/transport/frame.ts";
+import { defaultEngine } from "../../src/transport/engines/dial.ts";
+import { encodeMessage, MessageDecoder } from "../../src/transport/message-framing.ts";
 import {
   decodeGrpcMessage,
   encodeGrpcMessage,
@@ -20,10 +20,10 @@ import {
 } from "../../src/transport/status.ts";
 
 describe("transport units", () => {
-  it("picks the frame engine unless PODPLUG_HTTP2_ENGINE=node-http2", () => {
-    assert.equal(defaultEngine({}), "frames");
+  it("picks podplug's HTTP/2 engine unless PODPLUG_HTTP2_ENGINE=node-http2", () => {
+    assert.equal(defaultEngine({}), "podplug");
     assert.equal(defaultEngine({ PODPLUG_HTTP2_ENGINE: "node-http2" }), "node-http2");
-    assert.equal(defaultEngine({ PODPLUG_HTTP2_ENGINE: "other" }), "frames");
+    assert.equal(defaultEngine({ PODPLUG_HTTP2_ENGINE: "other" }), "podplug");
   });
 
   describe("grpc-message", () => {
@@ -82,33 +82,33 @@ describe("transport units", () => {
     });
   });
 
-  describe("Deframer", () => {
+  describe("MessageDecoder", () => {
     const payloads = [Buffer.alloc(0), Buffer.from("hello"), Buffer.alloc(70_000, 3), Buffer.from([0, 0, 0, 0, 5])];
-    const wire = Buffer.concat(payloads.map(frameMessage));
+    const wire = Buffer.concat(payloads.map(encodeMessage));
 
     it("returns every message for every way of cutting the stream in two and in bytes", () => {
       for (let cut = 0; cut <= wire.length; cut += cut < 40 ? 1 : 997) {
         const got: Buffer[] = [];
-        const d = new Deframer(-1);
+        const d = new MessageDecoder(-1);
         d.push(wire.subarray(0, cut), (m) => got.push(Buffer.from(m)));
         d.push(wire.subarray(cut), (m) => got.push(Buffer.from(m)));
         assert.deepEqual(got, payloads, `cut at ${cut}`);
         assert.ok(d.idle);
       }
       const got: Buffer[] = [];
-      const d = new Deframer(-1);
+      const d = new MessageDecoder(-1);
       for (let i = 0; i < wire.length; i++) d.push(wire.subarray(i, i + 1), (m) => got.push(Buffer.from(m)));
       assert.deepEqual(got, payloads);
     });
 
     it("is not idle in the middle of a message", () => {
-      const d = new Deframer(-1);
-      d.push(frameMessage(Buffer.from("abc")).subarray(0, 6), () => assert.fail("no message yet"));
+      const d = new MessageDecoder(-1);
+      d.push(encodeMessage(Buffer.from("abc")).subarray(0, 6), () => assert.fail("no message yet"));
       assert.equal(d.idle, false);
     });
 
     it("refuses a message over the limit from its header alone, and unknown flags; passes the compressed flag on", () => {
-      const d = new Deframer(10);
+      const d = new MessageDecoder(10);
       const header = Buffer.from([0, 0, 0, 0, 11]);
       assert.equal(
         d.push(header, () => assert.fail("no message")),
@@ -116,7 +116,7 @@ describe("transport units", () => {
       );
       assert.equal(d.failure, "too-large");
       assert.equal(d.failedLength, 11);
-      const c = new Deframer(-1);
+      const c = new MessageDecoder(-1);
       const seen: boolean[] = [];
       assert.equal(
         c.push(Buffer.from([1, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]), (_m, compressed) => seen.push(compressed)),

@@ -1,5 +1,5 @@
 /**
- * The frame engine: an HTTP/2 connection (RFC 9113), client or server side,
+ * podplug's HTTP/2 engine: one HTTP/2 connection (RFC 9113), client or server side,
  * written for gRPC calls over a Unix or TLS socket. node:http2 spends most of a call's CPU in
  * per-stream objects (a Duplex per stream, header object conversions, async
  * resource binding); here a stream is a small record, a call's header block

@@ -1,14 +1,14 @@
 /**
- * HPACK (RFC 7541) for the frame engine. The decoder is complete (static and
+ * HPACK (RFC 7541) for podplug's HTTP/2 engine. The decoder is complete (static and
  * dynamic tables, size updates, Huffman strings), since peers (nghttp2,
  * grpc-go) index and Huffman-code freely. The encoder only emits literals
  * without indexing, naming static entries where they exist: no shared state
  * to keep in step, and a call's constant header block can be cached whole.
  */
+import { PodplugError } from "../../errors.ts";
 import { huffmanDecode } from "./huffman.ts";
 
 /** RFC 7541 Appendix A. */
-// prettier-ignore
 const STATIC: readonly (readonly [string, string])[] = [
   ["", ""],
   [":authority", ""],
@@ -82,8 +82,16 @@ for (let i = STATIC_COUNT; i >= 1; i--) STATIC_NAME.set(STATIC[i]![0], i);
 /** A decoded header block: repeated names become arrays, as node:http2 gives them. */
 export type HeaderMap = Record<string, string | string[]>;
 
+/** Ways a header block can break HPACK. */
+export type HpackErrorCode =
+  | "HPACK_TABLE_SIZE"
+  | "HPACK_INDEX_INVALID"
+  | "HPACK_TRUNCATED"
+  | "HPACK_INTEGER_OVERFLOW"
+  | "HPACK_HUFFMAN_INVALID";
+
 /** Thrown for a header block that breaks HPACK (a connection error: COMPRESSION_ERROR). */
-export class HpackError extends Error {}
+export class HpackError extends PodplugError<HpackErrorCode> {}
 
 /** One connection's HPACK decoder. */
 export class HpackDecoder {
@@ -117,7 +125,8 @@ export class HpackDecoder {
         this.insert(name, value);
       } else if (b & 0x20) {
         const size = readInt(buf, pos, 5);
-        if (size > this.limit) throw new HpackError(`dynamic table size ${size} above the ${this.limit} allowed`);
+        if (size > this.limit)
+          throw new HpackError("HPACK_TABLE_SIZE", `dynamic table size ${size} above the ${this.limit} allowed`);
         this.maxSize = size;
         this.evict();
         continue;
@@ -137,7 +146,7 @@ export class HpackDecoder {
   private lookup(idx: number): readonly [string, string] {
     if (idx >= 1 && idx <= STATIC_COUNT) return STATIC[idx]!;
     const e = this.entries[idx - STATIC_COUNT - 1];
-    if (!e) throw new HpackError(`header index ${idx} out of range`);
+    if (!e) throw new HpackError("HPACK_INDEX_INVALID", `header index ${idx} out of range`);
     return e;
   }
 
@@ -162,28 +171,28 @@ function readInt(buf: Buffer, pos: { i: number }, prefix: number): number {
   if (v < max) return v;
   let shift = 0;
   for (;;) {
-    if (pos.i >= buf.length) throw new HpackError("truncated integer in header block");
+    if (pos.i >= buf.length) throw new HpackError("HPACK_TRUNCATED", "truncated integer in header block");
     const b = buf[pos.i++]!;
     v += (b & 0x7f) * 2 ** shift;
     shift += 7;
     if ((b & 0x80) === 0) return v;
-    if (shift > 28) throw new HpackError("integer too large in header block");
+    if (shift > 28) throw new HpackError("HPACK_INTEGER_OVERFLOW", "integer too large in header block");
   }
 }
 
 function readString(buf: Buffer, pos: { i: number }): string {
-  if (pos.i >= buf.length) throw new HpackError("truncated string in header block");
+  if (pos.i >= buf.length) throw new HpackError("HPACK_TRUNCATED", "truncated string in header block");
   const huff = (buf[pos.i]! & 0x80) !== 0;
   const len = readInt(buf, pos, 7);
   const start = pos.i;
   const end = start + len;
-  if (end > buf.length) throw new HpackError("truncated string in header block");
+  if (end > buf.length) throw new HpackError("HPACK_TRUNCATED", "truncated string in header block");
   pos.i = end;
   if (!huff) return buf.toString("latin1", start, end);
   try {
     return huffmanDecode(buf, start, end);
   } catch (err) {
-    throw new HpackError((err as Error).message);
+    throw new HpackError("HPACK_HUFFMAN_INVALID", (err as Error).message, {}, { cause: err });
   }
 }
 
@@ -224,6 +233,3 @@ export function encodeHeaders(headers: readonly (readonly [string, string])[]): 
   }
   return Buffer.from(out);
 }
-
-/** The one-byte indexed field for `:method: POST`, `:scheme: http|https` (static entries). */
-export const INDEXED = { methodPost: 0x83, schemeHttp: 0x86, schemeHttps: 0x87 } as const;

@@ -1,13 +1,13 @@
 /**
- * FastServer's frame engine (the default): podplug's own HTTP/2 connection
+ * PodplugServer's podplug HTTP/2 engine (the default): podplug's own HTTP/2 connection
  * (h2/connection.ts, server side) on a net or TLS server bound to the Unix
  * socket. TLS requires ALPN h2 and, for AutoMTLS, a client certificate
  * signed by the given CA. The common response header blocks are encoded once.
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "./h2/connection.ts";
-import { encodeHeaders } from "./h2/hpack.ts";
+import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "../h2/connection.ts";
+import { encodeHeaders } from "../h2/hpack.ts";
 import type {
   OutHeaders,
   ServerEngine,
@@ -16,11 +16,11 @@ import type {
   ServerWireStream,
   StreamDispatcher,
   WireHeaders,
-} from "./wire.ts";
+} from "../wire.ts";
 
-/** Creates the frame engine. */
-export function frameServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
-  return new FrameServerEngine(pems, dispatch);
+/** Creates the podplug HTTP/2 engine of a server. */
+export function podplugH2ServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
+  return new PodplugH2ServerEngine(pems, dispatch);
 }
 
 /** `:status: 200` (static entry 8) and the gRPC content-type. */
@@ -45,7 +45,7 @@ function trailerBlock(t: OutHeaders): Buffer {
   return encodeHeaders(pairs(t));
 }
 
-class FrameServerEngine implements ServerEngine {
+class PodplugH2ServerEngine implements ServerEngine {
   private readonly server: net.Server;
   private readonly conns = new Set<H2Connection>();
   private readonly dispatch: StreamDispatcher;
@@ -124,14 +124,14 @@ class FrameServerEngine implements ServerEngine {
   }
 
   private onStream(s: H2Stream, headers: WireHeaders): StreamSink {
-    const wire = new FrameServerStream(s);
+    const wire = new PodplugH2ServerStream(s);
     wire.sink = this.dispatch(wire, headers);
     return wire;
   }
 }
 
-/** One call's stream on the frame engine: the call's wire, and the connection's sink for it. */
-class FrameServerStream implements ServerWireStream, StreamSink {
+/** One call's stream on the podplug HTTP/2 engine: the call's wire, and the connection's sink for it. */
+class PodplugH2ServerStream implements ServerWireStream, StreamSink {
   sink: ServerWireSink | undefined;
   private readonly s: H2Stream;
 

@@ -1,5 +1,5 @@
 /**
- * FastServer's node:http2 engine (`engine: "node-http2"`): an Http2Server
+ * PodplugServer's node:http2 engine (`engine: "node-http2"`): an Http2Server
  * (or Http2SecureServer) on the Unix socket, each stream behind the
  * ServerWireStream seam.
  */
@@ -11,24 +11,24 @@ import type {
   ServerWireSink,
   ServerWireStream,
   StreamDispatcher,
-} from "./wire.ts";
+} from "../wire.ts";
 
 /** Streams must always have an error listener; failures show up as 'close'. */
 function ignoreError(): void {}
 
 /** Creates the node:http2 engine. */
-export function nodeServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
-  return new NodeServerEngine(pems, dispatch);
+export function nodeHttp2ServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
+  return new NodeHttp2ServerEngine(pems, dispatch);
 }
 
-class NodeServerEngine implements ServerEngine {
+class NodeHttp2ServerEngine implements ServerEngine {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private shuttingDown = false;
 
   constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher) {
     const common = {
-      // Default flow-control windows, as grpc-js (see node-session.ts on larger ones).
+      // Default flow-control windows, as grpc-js (see node-http2-client.ts on larger ones).
       settings: { enablePush: false },
       maxSessionMemory: Number.MAX_SAFE_INTEGER,
       maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
@@ -56,7 +56,7 @@ class NodeServerEngine implements ServerEngine {
     });
     this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
       stream.on("error", ignoreError);
-      const wire = new NodeServerStream(stream);
+      const wire = new NodeHttp2ServerStream(stream);
       const sink = dispatch(wire, headers);
       if (sink) wire.attach(sink);
     });
@@ -96,7 +96,7 @@ class NodeServerEngine implements ServerEngine {
 
 const kWire = Symbol("podplug.nodeServerWire");
 interface TaggedStream extends http2.ServerHttp2Stream {
-  [kWire]?: NodeServerStream;
+  [kWire]?: NodeHttp2ServerStream;
 }
 
 // Shared listeners (`this` is the stream): no closures allocated per call.
@@ -118,7 +118,7 @@ function onGone(this: TaggedStream): void {
 }
 
 /** One call's node:http2 server stream. */
-class NodeServerStream implements ServerWireStream {
+class NodeHttp2ServerStream implements ServerWireStream {
   sink: ServerWireSink | undefined;
   trailersToSend: OutHeaders | undefined;
   private readonly stream: TaggedStream;

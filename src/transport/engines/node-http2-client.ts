@@ -1,19 +1,19 @@
 /**
- * The node:http2 engine of a FastChannel: one ClientHttp2Session, and each
+ * The node:http2 engine of a PodplugChannel: one ClientHttp2Session, and each
  * call's ClientHttp2Stream behind the WireStream seam. Kept beside the frame
  * engine as the conservative choice (`engine: "node-http2"`).
  */
 import * as http2 from "node:http2";
+import { addMetadataToHeaders } from "../metadata.ts";
+import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "../wire.ts";
 import { connectSocket, type DialTarget, SessionReporter } from "./dial.ts";
-import { addMetadataToHeaders } from "./metadata.ts";
-import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 /** Opens a node:http2 session to `target`. */
 export function dialNodeHttp2(target: DialTarget, events: SessionEvents): WireSession {
-  return new NodeSession(target, events);
+  return new NodeHttp2Session(target, events);
 }
 
-class NodeSession extends SessionReporter implements WireSession {
+class NodeHttp2Session extends SessionReporter implements WireSession {
   private readonly session: http2.ClientHttp2Session;
 
   constructor(target: DialTarget, events: SessionEvents) {
@@ -58,7 +58,7 @@ class NodeSession extends SessionReporter implements WireSession {
     };
     if (spec.timeout) headers["grpc-timeout"] = spec.timeout;
     addMetadataToHeaders(headers, spec.metadata);
-    return new NodeStream(this.session.request(headers), sink);
+    return new NodeHttp2Stream(this.session.request(headers), sink);
   }
 
   ref(): void {
@@ -77,7 +77,7 @@ class NodeSession extends SessionReporter implements WireSession {
 
 const kWire = Symbol("podplug.nodeWire");
 interface TaggedStream extends http2.ClientHttp2Stream {
-  [kWire]?: NodeStream;
+  [kWire]?: NodeHttp2Stream;
 }
 
 // Shared listeners (`this` is the stream): no closures allocated per call.
@@ -107,7 +107,7 @@ function onClose(this: TaggedStream): void {
 }
 
 /** One call's node:http2 stream. */
-class NodeStream implements WireStream {
+class NodeHttp2Stream implements WireStream {
   readonly sink: WireSink;
   error: Error | undefined;
   private readonly stream: TaggedStream;

@@ -1,23 +1,23 @@
 /**
  * gRPC length-prefixed messages: one flag byte (compressed or not), a
- * big-endian uint32 length, the payload. Both sides of the fast transport
- * frame and deframe here.
+ * big-endian uint32 length, the payload. Both sides of the transport
+ * encode and decode messages here (HTTP/2 frames are h2/'s business).
  */
 
 /** Bytes before each message's payload. */
-export const HEADER_BYTES = 5;
+export const MESSAGE_HEADER_BYTES = 5;
 
 /** Frames one serialized message (uncompressed). One allocation: header and payload together. */
-export function frameMessage(payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+export function encodeMessage(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + payload.length);
   out[0] = 0;
   out.writeUInt32BE(payload.length, 1);
-  payload.copy(out, HEADER_BYTES);
+  payload.copy(out, MESSAGE_HEADER_BYTES);
   return out;
 }
 
-/** Why a {@link Deframer} gave up. */
-export type DeframeFailure = "too-large" | "bad-flag";
+/** Why a {@link MessageDecoder} gave up. */
+export type MessageDecodeFailure = "too-large" | "bad-flag";
 
 /** Receives one payload; `compressed` is the message's flag (the peer's grpc-encoding applies). */
 export type MessageSink = (payload: Buffer, compressed: boolean) => void;
@@ -27,7 +27,7 @@ export type MessageSink = (payload: Buffer, compressed: boolean) => void;
  * message may span chunks or share one with others. The common case (one
  * whole message in one chunk) costs a `subarray`, no copy.
  */
-export class Deframer {
+export class MessageDecoder {
   /** Largest payload accepted; -1 for no limit. */
   maxLength: number;
   /** Payload length of the message being assembled, or -1 while reading its header. */
@@ -39,7 +39,7 @@ export class Deframer {
   private parts: Buffer[] | undefined;
   private filled = 0;
   /** Set once the stream broke a rule; later input is ignored. */
-  failure: DeframeFailure | undefined;
+  failure: MessageDecodeFailure | undefined;
   /** Length of the message that broke the size limit. */
   failedLength = 0;
 
@@ -55,16 +55,16 @@ export class Deframer {
     while (off < len) {
       if (this.need < 0) {
         // Fast path: a whole header in this chunk and nothing half-read before it.
-        if (this.headerFill === 0 && len - off >= HEADER_BYTES) {
+        if (this.headerFill === 0 && len - off >= MESSAGE_HEADER_BYTES) {
           if (!this.startMessage(chunk[off]!, chunk.readUInt32BE(off + 1))) return false;
-          off += HEADER_BYTES;
+          off += MESSAGE_HEADER_BYTES;
         } else {
-          const header = (this.header ??= Buffer.alloc(HEADER_BYTES));
-          const n = Math.min(HEADER_BYTES - this.headerFill, len - off);
+          const header = (this.header ??= Buffer.alloc(MESSAGE_HEADER_BYTES));
+          const n = Math.min(MESSAGE_HEADER_BYTES - this.headerFill, len - off);
           chunk.copy(header, this.headerFill, off, off + n);
           this.headerFill += n;
           off += n;
-          if (this.headerFill < HEADER_BYTES) break;
+          if (this.headerFill < MESSAGE_HEADER_BYTES) break;
           this.headerFill = 0;
           if (!this.startMessage(header[0]!, header.readUInt32BE(1))) return false;
         }

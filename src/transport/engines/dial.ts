@@ -5,14 +5,15 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { SessionEvents } from "./wire.ts";
+import { TRANSPORT_ENV } from "../../constants.ts";
+import type { SessionEvents } from "../wire.ts";
 
-/** The HTTP/2 implementations: podplug's frame engine, or node:http2. */
-export type Engine = "frames" | "node-http2";
+/** The HTTP/2 implementations: podplug's HTTP/2 engine, or node:http2. */
+export type Engine = "podplug" | "node-http2";
 
 /** The engine when none is given: PODPLUG_HTTP2_ENGINE=node-http2 selects node:http2 (a switch for operators). */
 export function defaultEngine(env: NodeJS.ProcessEnv = process.env): Engine {
-  return env.PODPLUG_HTTP2_ENGINE === "node-http2" ? "node-http2" : "frames";
+  return env[TRANSPORT_ENV.http2Engine] === "node-http2" ? "node-http2" : "podplug";
 }
 
 /** Where and how an engine connects. */

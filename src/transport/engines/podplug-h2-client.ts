@@ -1,18 +1,18 @@
 /**
- * The frame engine of a FastChannel (the default): podplug's own HTTP/2
- * client (h2/session.ts) over the Unix socket, h2c or TLS with ALPN h2. A
+ * The podplug HTTP/2 engine of a PodplugChannel (the default): podplug's own HTTP/2
+ * client (h2/connection.ts, client side) over the Unix socket, h2c or TLS with ALPN h2. A
  * call's constant header fields are encoded once per method and reused.
  */
 import type * as net from "node:net";
 import type * as tls from "node:tls";
+import { H2Connection } from "../h2/connection.ts";
+import { encodeHeaders } from "../h2/hpack.ts";
+import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "../wire.ts";
 import { connectSocket, type DialTarget, SessionReporter } from "./dial.ts";
-import { H2Connection } from "./h2/connection.ts";
-import { encodeHeaders } from "./h2/hpack.ts";
-import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 /** Opens a frame-engine session to `target`. */
-export function dialFrames(target: DialTarget, events: SessionEvents): WireSession {
-  return new FrameSession(target, events);
+export function dialPodplugH2(target: DialTarget, events: SessionEvents): WireSession {
+  return new PodplugH2Session(target, events);
 }
 
 /** Header blocks of `:method POST, :path, :authority, content-type, te` per method path. */
@@ -50,7 +50,7 @@ function headerBlock(spec: RequestSpec): Buffer {
   return extra.length === 0 ? base : Buffer.concat([base, encodeHeaders(extra)]);
 }
 
-class FrameSession extends SessionReporter implements WireSession {
+class PodplugH2Session extends SessionReporter implements WireSession {
   private readonly h2: H2Connection;
   private readonly socket: net.Socket;
 

@@ -1,14 +1,13 @@
 /**
- * FastServer's frame engine against a hand-written HTTP/2 client: padding,
+ * PodplugServer's podplug HTTP/2 engine against a hand-written HTTP/2 client: padding,
  * PRIORITY, request headers in CONTINUATION, PING, a client GOAWAY while a
  * call runs, a reset call, a wrong preface.
  */
 import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
-import { FastServer } from "../../src/transport/server.ts";
+import { PodplugServer } from "../../src/transport/server.ts";
 import { tempDir, waitFor } from "../helpers.ts";
 import { type EchoMessage, EchoService, echoImplementation } from "./fixtures/echo.ts";
 import { FramePeer, frame, message, u32 } from "./raw-h2.ts";
@@ -25,10 +24,10 @@ const request = (method: string): Buffer =>
     ]),
   ]);
 
-describe("transport: FastServer's frame engine against a hand-written HTTP/2 client", () => {
+describe("transport: PodplugServer's podplug HTTP/2 engine against a hand-written HTTP/2 client", () => {
   let tmp: ReturnType<typeof tempDir>;
   let socket: string;
-  let server: FastServer;
+  let server: PodplugServer;
   const peers: FramePeer[] = [];
 
   const connect = async (): Promise<FramePeer> => {
@@ -50,11 +49,9 @@ describe("transport: FastServer's frame engine against a hand-written HTTP/2 cli
   beforeEach(async () => {
     tmp = tempDir("ptr-");
     socket = join(tmp.dir, "s.sock");
-    server = new FastServer();
+    server = new PodplugServer();
     server.addService(EchoService, echoImplementation());
-    await new Promise<void>((res, rej) =>
-      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-    );
+    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, null, (e) => (e ? rej(e) : res())));
   });
   afterEach(() => {
     for (const p of peers.splice(0)) p.socket.destroy();

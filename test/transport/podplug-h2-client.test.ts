@@ -1,5 +1,5 @@
 /**
- * The frame engine against a hand-written HTTP/2 peer on a Unix socket, for
+ * podplug's HTTP/2 engine against a hand-written HTTP/2 peer on a Unix socket, for
  * what nghttp2 and grpc-go rarely send: padding, PRIORITY fields,
  * CONTINUATION, PING, a tiny send window, GOAWAY, RST_STREAM codes, broken
  * HPACK.
@@ -8,14 +8,14 @@ import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { FastChannel } from "../../src/transport/channel.ts";
+import { PodplugChannel } from "../../src/transport/channel.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { tempDir } from "../helpers.ts";
 import { EchoClient, type EchoClientInstance } from "./fixtures/echo.ts";
 import { unary } from "./harness.ts";
 import { type Frame, FramePeer, frame, message, OK_HEADERS, settings, u32 } from "./raw-h2.ts";
 
-describe("transport: the frame engine against a hand-written HTTP/2 peer", () => {
+describe("transport: podplug's HTTP/2 engine (client side) against a hand-written HTTP/2 peer", () => {
   let tmp: ReturnType<typeof tempDir>;
   let server: net.Server;
   let conns: FramePeer[];
@@ -33,7 +33,9 @@ describe("transport: the frame engine against a hand-written HTTP/2 peer", () =>
       onFramePeer?.(c);
     });
     await new Promise<void>((r) => server.listen(socket, r));
-    client = new EchoClient("unused", grpc.credentials.createInsecure(), { channelOverride: new FastChannel(socket) });
+    client = new EchoClient("unused", grpc.credentials.createInsecure(), {
+      channelOverride: new PodplugChannel(socket),
+    });
   });
   afterEach(async () => {
     client.close();

@@ -1,0 +1,76 @@
+/**
+ * The catalogue of names the parts of podplug share, after go-plugin's
+ * constants.go: environment variables (go-plugin's own, podplug's on the
+ * plugin side, on the host side, of the agent, and the operator switches),
+ * file names in a plugin's socket folder, the health service name and the
+ * TLS file names of a host certificate. Every part reads them from here, so a
+ * name is spelled once. Neutral: imports nothing. docs/architecture.md lists
+ * what each means in a pod; the pod layout built from them (paths, volume and
+ * container names) is src/inject/conventions.ts.
+ */
+
+/** go-plugin's environment, host → plugin: exactly the names go-plugin's client sets and its server reads. */
+export const PLUGIN_ENV = {
+  /** The host's application protocol versions, joined by `,`. */
+  protocolVersions: "PLUGIN_PROTOCOL_VERSIONS",
+  /** `true` when the host wants broker multiplexing (podplug answers `false`). */
+  multiplexGRPC: "PLUGIN_MULTIPLEX_GRPC",
+  /** The host's AutoMTLS certificate, PEM. */
+  clientCert: "PLUGIN_CLIENT_CERT",
+  /** Where the plugin creates its sockets. */
+  unixSocketDir: "PLUGIN_UNIX_SOCKET_DIR",
+  /** The group that owns the plugin's sockets. */
+  unixSocketGroup: "PLUGIN_UNIX_SOCKET_GROUP",
+  /** TCP port range (go-plugin uses it on Windows only; podplug passes go-plugin's defaults). */
+  minPort: "PLUGIN_MIN_PORT",
+  maxPort: "PLUGIN_MAX_PORT",
+} as const;
+
+/** podplug's additions on the plugin side, set by the operator or the local runtime. */
+export const SIDECAR_ENV = {
+  /** Where a plugin in sidecar mode writes its handshake line; its presence selects sidecar mode. */
+  handshakeFile: "PODPLUG_HANDSHAKE_FILE",
+  /** The plugin's name (the Plugin object's), for logs. */
+  pluginName: "PODPLUG_PLUGIN_NAME",
+  /** hclog level of a TypeScript plugin's logger; overrides `serve({ logLevel })`. */
+  logLevel: "PODPLUG_LOG_LEVEL",
+} as const;
+
+/** The host side of an injected pod (host containers and the agent). */
+export const HOST_ENV = {
+  /** The socket volume's mount point: plugin `<name>` serves in `<root>/<name>`. */
+  socketRoot: "PODPLUG_SOCKET_ROOT",
+  /** The pod's plugins, sorted, joined by `,`. */
+  plugins: "PODPLUG_PLUGINS",
+  /** Where AutoMTLS host certificates are mounted: `<root>/<name>/tls.crt`, `tls.key`. Set only with AutoMTLS. */
+  mtlsRoot: "PODPLUG_MTLS_ROOT",
+} as const;
+
+/** The podplug-agent's own settings (it also reads {@link HOST_ENV}). */
+export const AGENT_ENV = {
+  port: "PODPLUG_AGENT_PORT",
+  host: "PODPLUG_AGENT_HOST",
+  checkTimeoutMs: "PODPLUG_AGENT_CHECK_TIMEOUT_MS",
+} as const;
+
+/** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
+export const TRANSPORT_ENV = {
+  /** `grpc-js` switches both sides to grpc-js; anything else keeps podplug's transport. */
+  transport: "PODPLUG_TRANSPORT",
+  /** `node-http2` runs podplug's transport on node:http2 instead of podplug's own HTTP/2 engine. */
+  http2Engine: "PODPLUG_HTTP2_ENGINE",
+} as const;
+
+/** The fixed socket name of a TypeScript plugin in sidecar mode. */
+export const SIDECAR_SOCKET_NAME = "plugin.sock";
+/** The handshake file's name in a plugin's socket folder. */
+export const HANDSHAKE_FILE_NAME = "handshake";
+/** How go-plugin names its sockets (`os.CreateTemp(dir, "plugin")`); readers look for this prefix. */
+export const PLUGIN_SOCKET_PREFIX = "plugin";
+
+/** The health service go-plugin registers as SERVING, and hosts, the agent and probes check. */
+export const PLUGIN_HEALTH_SERVICE = "plugin";
+
+/** A host certificate's files in its folder (and keys in its kubernetes.io/tls Secret). */
+export const TLS_CERT_FILE = "tls.crt";
+export const TLS_KEY_FILE = "tls.key";
