@@ -29,6 +29,8 @@ export function e2eCluster(): Promise<E2ECluster> {
       await c.load();
       return c;
     }
+    // Leftovers of a run that was SIGKILLed, before the snapshot the teardown test compares with.
+    await RealNode.reapStale();
     const node = new RealNode();
     before = hostSnapshot(node.layout, node.dir);
     await node.up(images);
@@ -51,6 +53,12 @@ export async function stopE2ECluster(): Promise<{ node: RealNode; before: HostSn
   await c.stop();
   return c instanceof NodeCluster && before ? { node: c.node, before } : undefined;
 }
+
+// Ctrl-C or a SIGTERM to mocha: stop the node first (reapStale() in the next run catches a SIGKILL).
+for (const sig of ["SIGINT", "SIGTERM"] as const)
+  process.once(sig, () => {
+    void stopE2ECluster().finally(() => process.exit(130));
+  });
 
 /** Call at the top level of an e2e test file: a root `after` stops the cluster once. Returns a getter. */
 export function useE2ECluster(): () => Promise<E2ECluster> {

@@ -166,8 +166,8 @@ export class NodeBox {
     return ["nsenter", `--net=${this.netnsPath}`, "--"];
   }
 
-  /** Kills every process in the cgroup, removes the cgroups, the namespace and /run/netns if it made it. */
-  async destroy(): Promise<void> {
+  /** Kills every process in the cgroup, removes the cgroups, the namespace and /run/netns if it made it (or is told to). */
+  async destroy(opts: { removeEmptyRunNetns?: boolean } = {}): Promise<void> {
     const L = this.layout;
     const hierarchies = cgroupHierarchies();
     const pidsRoot = hierarchies.find((h) => h.endsWith("/pids")) ?? hierarchies[0];
@@ -210,7 +210,11 @@ export class NodeBox {
     }
     if (existsSync(this.netnsPath)) sh("ip", ["netns", "del", L.netns]);
     // `ip netns add` made /run/netns a self-bind mount; undo that if it was ours and is now empty.
-    if (this.madeRunNetns && existsSync("/run/netns") && readdirSync("/run/netns").length === 0) {
+    if (
+      (this.madeRunNetns || opts.removeEmptyRunNetns) &&
+      existsSync("/run/netns") &&
+      readdirSync("/run/netns").length === 0
+    ) {
       try {
         sh("umount", ["/run/netns"]);
       } catch {

@@ -6,7 +6,7 @@
  * joining that namespace (`nsenter --net=`); nothing is reachable from, or
  * sends to, the machine's own interface.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { etcdBinary, kubeBinary, kubectlBinary } from "../cluster/binaries.ts";
@@ -57,6 +57,51 @@ export class RealNode {
     this.dir = mkdtempSync(join(tmpdir(), "ppnode-"));
     this.paths = nodePaths(this.dir);
     this.box = new NodeBox(layout, this.dir);
+    // Who owns the folder: reapStale() removes it once that process is gone.
+    writeFileSync(join(this.dir, "owner"), layout.id);
+  }
+
+  /**
+   * Tears down nodes whose test process died without stopping them (killed by a
+   * signal, say): their netns, cgroups and processes, and their run folders.
+   */
+  static async reapStale(): Promise<string[]> {
+    const alive = (id: string): boolean => {
+      try {
+        process.kill(Number(id), 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code !== "ESRCH";
+      }
+    };
+    const ids = new Set<string>();
+    if (existsSync("/run/netns"))
+      for (const n of readdirSync("/run/netns")) {
+        const m = /^podplug-node-(\d+)$/.exec(n);
+        if (m?.[1]) ids.add(m[1]);
+      }
+    if (existsSync("/sys/fs/cgroup/pids"))
+      for (const n of readdirSync("/sys/fs/cgroup/pids")) {
+        const m = /^podplug-node-(\d+)$/.exec(n);
+        if (m?.[1]) ids.add(m[1]);
+      }
+    const reaped: string[] = [];
+    for (const id of ids) {
+      if (alive(id)) continue;
+      await new NodeBox(nodeLayout(id), tmpdir()).destroy({ removeEmptyRunNetns: true });
+      reaped.push(id);
+    }
+    for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith("ppnode-"))) {
+      const dir = join(tmpdir(), d);
+      let owner = "";
+      try {
+        owner = readFileSync(join(dir, "owner"), "utf8").trim();
+      } catch {
+        continue; // Not a node folder, or not ours to judge.
+      }
+      if (owner && !alive(owner)) rmSync(dir, { recursive: true, force: true });
+    }
+    return reaped;
   }
 
   /** The apiserver as seen inside the namespace. */
