@@ -30,7 +30,6 @@ import {
   pluginSocketDir,
   pluginVolumeName,
   SCRATCH_VOLUME_PREFIX,
-  SCRATCH_WORKING_DIR,
   SOCKET_ROOT,
   SOCKET_VOLUME,
 } from "./conventions.ts";
@@ -52,10 +51,11 @@ export interface InjectOptions {
   autoMTLS?: boolean;
   /**
    * Give each sidecar a writable scratch emptyDir (`podplug-tmp-<name>`, size
-   * limit `spec.scratch.sizeLimit`, default 64Mi) at /tmp and, unless the
-   * Plugin sets `workingDir`, at its working directory /var/run/podplug-work:
-   * its root filesystem is read-only. Off by default: the local runtime's
-   * processes write to the machine's own folders.
+   * limit `spec.scratch.sizeLimit`, default 64Mi) at /tmp: its root
+   * filesystem is read-only. The image's WORKDIR is kept (commands are often
+   * relative to it); a plugin that writes to its working directory sets
+   * `workingDir: /tmp`. Off by default: the local runtime's processes write to
+   * the machine's own folders.
    */
   scratch?: boolean;
 }
@@ -190,14 +190,7 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch:
     env,
     volumeMounts: [
       { name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name },
-      ...(scratch
-        ? [
-            { name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: "/tmp", subPath: "tmp" },
-            ...(p.spec.workingDir
-              ? []
-              : [{ name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: SCRATCH_WORKING_DIR, subPath: "work" }]),
-          ]
-        : []),
+      ...(scratch ? [{ name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: "/tmp", subPath: "tmp" }] : []),
       ...(p.spec.volumeMounts ?? []).map((m) => {
         const out: V1VolumeMount = { name: pluginVolumeName(name, m.name), mountPath: m.mountPath };
         if (m.readOnly !== undefined) out.readOnly = m.readOnly;
@@ -208,7 +201,6 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch:
     securityContext: restrictedSecurityContext(),
   };
   if (p.spec.workingDir) c.workingDir = p.spec.workingDir;
-  else if (scratch) c.workingDir = SCRATCH_WORKING_DIR;
   if (p.spec.imagePullPolicy) c.imagePullPolicy = p.spec.imagePullPolicy;
   if (p.spec.command?.length) c.command = [...p.spec.command];
   if (p.spec.args?.length) c.args = [...p.spec.args];
