@@ -115,6 +115,8 @@ function validatePlugin(p: Plugin, i: number): void {
     );
   }
   for (const e of spec.env ?? []) {
+    // PLUGIN_UNIX_SOCKET_GROUP is the documented way to name the sockets' group (docs/security.md).
+    if (e.name === PLUGIN_ENV.unixSocketGroup) continue;
     if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
       throw new InjectError(
         "INJECT_INVALID_PLUGIN",
@@ -126,15 +128,18 @@ function validatePlugin(p: Plugin, i: number): void {
 }
 
 /** The native sidecar that runs plugin `p`. */
-function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Container {
+function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, fsGroup: number | undefined): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
+  // Sockets group-accessible under the pod's fsGroup, so a host of another uid connects (go-plugin reads it).
+  const ownGroup = (p.spec.env ?? []).some((e) => e.name === PLUGIN_ENV.unixSocketGroup);
   const env: V1EnvVar[] = [
     { name: hs.magicCookieKey, value: hs.magicCookieValue },
     { name: PLUGIN_ENV.protocolVersions, value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
     { name: PLUGIN_ENV.unixSocketDir, value: pluginSocketDir(name) },
     { name: SIDECAR_ENV.pluginName, value: name },
     { name: SIDECAR_ENV.handshakeFile, value: `${pluginSocketDir(name)}/${HANDSHAKE_FILE_NAME}` },
+    ...(fsGroup !== undefined && !ownGroup ? [{ name: PLUGIN_ENV.unixSocketGroup, value: String(fsGroup) }] : []),
     // go-plugin's server reads the host's certificate from here and answers with its own.
     ...(mtls
       ? [
@@ -280,7 +285,9 @@ export function inject(
     const agentImage = options.agentImage === undefined ? DEFAULT_AGENT_IMAGE : options.agentImage;
     const injected: V1Container[] = [];
     if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
-    for (const p of sorted) injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name)));
+    const fsGroup = spec.securityContext?.fsGroup;
+    for (const p of sorted)
+      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), fsGroup));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     // 0444: non-root containers of any UID in the pod read the host key; it never leaves the pod.

@@ -30,7 +30,8 @@ import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
 import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
-import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
+import { checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
+import { prepareSocketFolder, shareSocket } from "../protocol/socket-access.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
 import {
   bindUnix,
@@ -114,6 +115,18 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const socketDir = penv.socketDir ?? (penv.handshakeFile ? dirname(penv.handshakeFile) : tmpdir());
   let address: string;
+  // Sidecar mode: the host runs in another container, maybe as another uid; the folder's group
+  // (the pod's fsGroup) is the one they share. A subprocess plugin keeps go-plugin's behaviour.
+  const folderGid = sidecar ? prepareSocketFolder(socketDir) : undefined;
+  let warnedGroup = false;
+  const share = (path: string): void => {
+    if (shareSocket(path, penv.socketGroup, folderGid) || warnedGroup) return;
+    warnedGroup = true;
+    logger.warn(
+      "cannot give the socket its folder's group: a host under another uid will get EACCES. Give the pod a securityContext.fsGroup",
+      { socket: path, folderGid, gid: process.getgid?.() },
+    );
+  };
   if (sidecar) {
     address = join(socketDir, SIDECAR_SOCKET_NAME);
     checkSocketPath(address);
@@ -133,7 +146,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
-  const broker = new GRPCBroker({ socketDir, security, logger });
+  const broker = new GRPCBroker({ socketDir, security, logger, share });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
   let resolveDone!: () => void;
@@ -179,7 +192,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   }
 
   await bindUnix(server, address, security);
-  if (penv.socketGroup) applySocketGroup(address, penv.socketGroup);
+  share(address);
 
   const handshake: Handshake = {
     core: CORE_PROTOCOL_VERSION,
