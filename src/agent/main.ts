@@ -39,6 +39,12 @@ export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: numb
 export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
   const cfg = agentConfig(env);
   const server = createAgentServer(cfg);
+  // Before listening: once the kubelet sees the agent up it may stop it, and a SIGTERM that
+  // reaches a PID 1 without a handler is dropped.
+  const stopped = new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(cfg.port, cfg.host, () => resolve());
@@ -47,10 +53,7 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({ level: 30, msg: "podplug-agent listening", port: typeof a === "object" && a ? a.port : cfg.port, plugins: cfg.plugins })}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
+  await stopped;
   server.close();
   server.closeAllConnections();
 }
@@ -58,6 +61,8 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
 if (import.meta.main) {
   try {
     await runAgent(process.env);
+    // Exit now rather than when the last check's channel drains: the kubelet waits for PID 1.
+    process.exit(0);
   } catch (err) {
     process.stderr.write(`podplug agent: ${(err as Error).message} [${(err as { code?: string }).code ?? "ERROR"}]\n`);
     process.exit(2);

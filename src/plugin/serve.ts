@@ -149,6 +149,8 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const broker = new GRPCBroker({ socketDir, security, logger, share });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
+  /** The handshake file's line once written (a signal may come before). */
+  let announced: string | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const graceMs = config.gracefulShutdownMs ?? 2000;
@@ -170,12 +172,19 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
       broker.close();
       stdio.end();
       stdio.uninstall();
-      if (sidecar && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, line);
+      if (announced !== undefined && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, announced);
       resolveDone();
     })());
   const stopAndExit = (): void => {
     void stop().then(() => process.exit(0));
   };
+  // Installed before the line is announced: a signal in between would be lost for a PID 1.
+  // Started by a host, go-plugin plugins ignore SIGINT (the host's terminal sends it to the
+  // whole group). A sidecar has no such host: SIGINT stops it like SIGTERM. Either way the
+  // handler is installed, which a Node process that is PID 1 in its container needs to stop at all.
+  if (sidecar) process.on("SIGINT", stopAndExit);
+  else process.on("SIGINT", () => logger.trace("plugin received interrupt signal, ignoring"));
+  process.on("SIGTERM", stopAndExit);
 
   server.addService(HealthService, health.implementation());
   server.addService(GRPCControllerService, controllerImplementation(stopAndExit));
@@ -206,15 +215,15 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   if (penv.multiplex) handshake.multiplex = false;
   const line = formatHandshake(handshake);
   writeSync(1, `${line}\n`);
-  if (sidecar && penv.handshakeFile) writeHandshakeFile(penv.handshakeFile, line);
+  if (sidecar && penv.handshakeFile) {
+    writeHandshakeFile(penv.handshakeFile, line);
+    announced = line;
+  }
   logger.debug("plugin address", { network: "unix", address });
 
   // From here on, what the plugin's code prints goes to the host over GRPCStdio.
   stdio.install(sidecar);
 
-  // go-plugin plugins ignore SIGINT (the host's terminal sends it to the whole group).
-  process.on("SIGINT", () => logger.trace("plugin received interrupt signal, ignoring"));
-  process.on("SIGTERM", stopAndExit);
   if (!sidecar) watchParent(stopAndExit);
 
   return { version, handshake, logger, broker, health, stop, done };
