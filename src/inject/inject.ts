@@ -14,6 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import { budgetedPath } from "../agent/budget.ts";
 import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
 import {
   AGENT_CONTAINER,
@@ -68,11 +69,13 @@ function probe(
   settings: PluginProbeSettings | undefined,
   defaults: Required<PluginProbeSettings>,
 ): V1Probe {
+  const timeoutSeconds = settings?.timeoutSeconds ?? defaults.timeoutSeconds;
   return {
-    httpGet: { path, port: AGENT_PORT },
+    // The agent's check must end inside the probe's own timeout (src/agent/budget.ts).
+    httpGet: { path: budgetedPath(path, timeoutSeconds), port: AGENT_PORT },
     initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
     periodSeconds: settings?.periodSeconds ?? defaults.periodSeconds,
-    timeoutSeconds: settings?.timeoutSeconds ?? defaults.timeoutSeconds,
+    timeoutSeconds,
     failureThreshold: settings?.failureThreshold ?? defaults.failureThreshold,
   };
 }

@@ -87,13 +87,19 @@ describe("inject (pure)", () => {
     const out = inject(template(), [plugin("kv", { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     assert.deepEqual(c.livenessProbe, {
-      httpGet: { path: "/livez/kv", port: 9801 },
+      httpGet: { path: "/livez/kv?timeoutMs=1600", port: 9801 },
       initialDelaySeconds: 5,
       periodSeconds: 7,
       timeoutSeconds: 2,
       failureThreshold: 5,
     });
-    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv");
+    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv?timeoutMs=1600");
+    const one = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 1 } } })]);
+    assert.equal(
+      one.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.httpGet!.path,
+      "/livez/kv?timeoutMs=800",
+      "the agent's check budget stays inside the probe's 1 s",
+    );
   });
 
   it("gives every injected container a securityContext that passes the restricted standard", () => {

@@ -64,7 +64,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     >[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
+    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
     assert.deepEqual(kv.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));
     assert.equal(env.BASIC_PLUGIN, "hello");
