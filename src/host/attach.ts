@@ -7,7 +7,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HOST_ENV, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
-import { PodplugError } from "../errors.ts";
+import { isPodplugError, PodplugError } from "../errors.ts";
 import {
   CORE_PROTOCOL_VERSION,
   type Handshake,
@@ -17,7 +17,8 @@ import {
 import { readHostCertificate } from "../protocol/host-certificate.ts";
 import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
-import { isLiveSocket } from "../protocol/socket.ts";
+import { probeSocket } from "../protocol/socket.ts";
+import { accessDeniedError, isAccessDenied } from "../protocol/socket-access.ts";
 
 /** A host's expectations: it always knows the versions it offers. */
 export type HostExpectations = HandshakeExpectations & { versions: readonly number[] };
@@ -46,7 +47,10 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   if (ep.kind === "none") return undefined;
   if (ep.kind === "file") {
     const h = parseHandshake(ep.line, { ...expect, source: ep.file });
-    return (await isLiveSocket(h.address)) ? h : undefined;
+    const probe = await probeSocket(h.address);
+    if (probe.live) return h;
+    if (probe.error && isAccessDenied(probe.error)) throw accessDeniedError(h.address, "connect to", probe.error);
+    return undefined;
   }
   const version = cfg.protocolVersion ?? Math.max(...expect.versions);
   if (!expect.versions.includes(version)) {
@@ -65,7 +69,14 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   };
 }
 
-/** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */
+/** How long a permission refusal may last before it is reported (a socket is chmodded just after it appears). */
+const PERMISSION_SETTLE_MS = 500;
+
+/**
+ * Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND
+ * after `timeoutMs`, SOCKET_PERMISSION as soon as access is refused for
+ * {@link PERMISSION_SETTLE_MS}.
+ */
 export async function waitForPlugin(
   cfg: AttachConfig,
   expect: HostExpectations,
@@ -73,8 +84,18 @@ export async function waitForPlugin(
   signal?: AbortSignal,
 ): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
+  let deniedSince: number | undefined;
   for (;;) {
-    const h = await locatePlugin(cfg, expect);
+    let h: Handshake | undefined;
+    try {
+      h = await locatePlugin(cfg, expect);
+      deniedSince = undefined;
+    } catch (err) {
+      // A plugin chmods its socket right after creating it: only a refusal that lasts is reported.
+      if (!isPodplugError(err, "SOCKET_PERMISSION")) throw err;
+      deniedSince ??= Date.now();
+      if (Date.now() - deniedSince >= PERMISSION_SETTLE_MS) throw err;
+    }
     if (h) return h;
     if (signal?.aborted)
       throw new PodplugError("CLIENT_CLOSED", `stopped waiting for a plugin in ${cfg.dir}: the client was killed.`);
@@ -97,15 +118,21 @@ export async function waitForPlugin(
 
 /**
  * Where plugin `name` serves in a pod (or local run) that podplug injected:
- * `$PODPLUG_SOCKET_ROOT/<name>`. Throws when the environment says the pod
- * has no such plugin.
+ * `$PODPLUG_SOCKET_ROOT/<name>`. Throws NOT_INJECTED when the pod was not
+ * injected at all, PLUGIN_UNKNOWN when it has no such plugin.
  */
 export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env): AttachConfig {
   const root = env[HOST_ENV.socketRoot];
   if (!root) {
+    // Not a config error: the pod was not injected. In template mode the first pods of a new
+    // workload start before the operator patches its template (docs/operator.md).
     throw new PodplugError(
-      "CONFIG_INVALID",
-      `${HOST_ENV.socketRoot} is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`,
+      "NOT_INJECTED",
+      `sidecarAttach(${JSON.stringify(name)}): ${HOST_ENV.socketRoot} is not set, so this pod was not injected by the podplug operator. ` +
+        `If the workload is new, its first pods may have started before the operator patched its template: the operator's rollout replaces them, ` +
+        `so exit and let the pod be replaced. If it persists, check that a Plugin selects this workload (kubectl get plugins) and that the operator runs. ` +
+        `Outside a pod (or a podplug run), attach with an explicit { dir }.`,
+      { plugin: name, missing: HOST_ENV.socketRoot },
     );
   }
   const names = (env[HOST_ENV.plugins] ?? "").split(",").filter(Boolean);

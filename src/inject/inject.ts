@@ -14,6 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import { budgetedPath } from "../agent/budget.ts";
 import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
 import {
   AGENT_CONTAINER,
@@ -80,11 +81,13 @@ function probe(
   settings: PluginProbeSettings | undefined,
   defaults: Required<PluginProbeSettings>,
 ): V1Probe {
+  const timeoutSeconds = settings?.timeoutSeconds ?? defaults.timeoutSeconds;
   return {
-    httpGet: { path, port: AGENT_PORT },
+    // The agent's check must end inside the probe's own timeout (src/agent/budget.ts).
+    httpGet: { path: budgetedPath(path, timeoutSeconds), port: AGENT_PORT },
     initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
     periodSeconds: settings?.periodSeconds ?? defaults.periodSeconds,
-    timeoutSeconds: settings?.timeoutSeconds ?? defaults.timeoutSeconds,
+    timeoutSeconds,
     failureThreshold: settings?.failureThreshold ?? defaults.failureThreshold,
   };
 }
@@ -152,6 +155,8 @@ function validatePlugin(p: Plugin, i: number): void {
     });
   }
   for (const e of spec.env ?? []) {
+    // PLUGIN_UNIX_SOCKET_GROUP is the documented way to name the sockets' group (docs/security.md).
+    if (e.name === PLUGIN_ENV.unixSocketGroup) continue;
     if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
       throw new InjectError(
         "INJECT_INVALID_PLUGIN",
@@ -163,15 +168,24 @@ function validatePlugin(p: Plugin, i: number): void {
 }
 
 /** The native sidecar that runs plugin `p`. */
-function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch: boolean): V1Container {
+function pluginContainer(
+  p: Plugin,
+  withProbes: boolean,
+  mtls: boolean,
+  scratch: boolean,
+  fsGroup: number | undefined,
+): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
+  // Sockets group-accessible under the pod's fsGroup, so a host of another uid connects (go-plugin reads it).
+  const ownGroup = (p.spec.env ?? []).some((e) => e.name === PLUGIN_ENV.unixSocketGroup);
   const env: V1EnvVar[] = [
     { name: hs.magicCookieKey, value: hs.magicCookieValue },
     { name: PLUGIN_ENV.protocolVersions, value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
     { name: PLUGIN_ENV.unixSocketDir, value: pluginSocketDir(name) },
     { name: SIDECAR_ENV.pluginName, value: name },
     { name: SIDECAR_ENV.handshakeFile, value: `${pluginSocketDir(name)}/${HANDSHAKE_FILE_NAME}` },
+    ...(fsGroup !== undefined && !ownGroup ? [{ name: PLUGIN_ENV.unixSocketGroup, value: String(fsGroup) }] : []),
     // go-plugin's server reads the host's certificate from here and answers with its own.
     ...(mtls
       ? [
@@ -329,8 +343,9 @@ export function inject(
     const injected: V1Container[] = [];
     if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
     const scratch = options.scratch === true;
+    const fsGroup = spec.securityContext?.fsGroup;
     for (const p of sorted)
-      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch));
+      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch, fsGroup));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     for (const p of sorted) {

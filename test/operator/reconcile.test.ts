@@ -66,7 +66,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     >[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
+    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
     // Its own socket folder, and a writable scratch emptyDir at /tmp (read-only root); the image's WORKDIR is kept.
     assert.deepEqual(kv.volumeMounts, [
       { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
