@@ -34,6 +34,11 @@ const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
+/** Non-throwing: whether container `name` of `p` is ready (a new pod may have no statuses yet). */
+const isReady = (p: PodJson, name: string): boolean =>
+  [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])].some(
+    (s) => s.name === name && s.ready,
+  );
 const line = (what: string, xs: number[], unit = "s"): void =>
   console.log(
     `  ${what}: median ${pct(xs, 50).toFixed(2)} ${unit}, p99 ${pct(xs, 99).toFixed(2)} ${unit} (n=${xs.length})`,
@@ -80,7 +85,7 @@ try {
     async () => {
       for (const p of (JSON.parse(await kubectlOk(c, ["-n", NS, "get", "pods", "-o", "json"])) as { items: PodJson[] })
         .items) {
-        if (!status(p, "host").ready) continue;
+        if (!isReady(p, "host")) continue;
         const ok = (await ticks(c, p.metadata.name)).find((x) => x.kv && !x.kv.startsWith("error"));
         if (ok) return ok;
       }
@@ -166,7 +171,7 @@ try {
       }
     }
     const updated = ps.filter(
-      (p) => JSON.stringify(p.spec.initContainers).includes("BENCH_REVISION") && status(p, "host").ready,
+      (p) => JSON.stringify(p.spec.initContainers).includes("BENCH_REVISION") && isReady(p, "host"),
     );
     done =
       ps.length === HOST_REPLICAS &&

@@ -4,65 +4,145 @@
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
  *   podplug agent      (the in-pod health agent; configured by environment)
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
+ *   podplug --help | --version, and `--help` after any command
  */
 import { parseArgs } from "node:util";
 import { isPodplugError } from "../errors.ts";
+import { nodeAdvice, nodeSatisfies } from "./node-version.ts";
+import { podplugPackage } from "./package.ts";
 
-const USAGE = `usage:
-  podplug run -f <file|folder> [-f ...] [--metrics-port N] [--state-dir DIR] [--no-view]
-      Runs Plugin manifests and their host workloads on this machine.
-  podplug agent
-      The in-pod health agent (PODPLUG_SOCKET_ROOT, PODPLUG_PLUGINS, PODPLUG_AGENT_PORT).
-  podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] ...
-      The Kubernetes operator (flags in docs/operator.md).`;
+const RUN_USAGE = `usage: podplug run -f <file|folder> [-f ...] [options]
+
+Runs Plugin manifests and the host workloads they select on this machine,
+as the operator and the kubelet would in a cluster (docs/local-runtime.md).
+
+options:
+  -f, --file <path>        a manifest file, or a folder of .yaml/.yml files (repeatable)
+      --metrics-port <n>   port of the runtime's /metrics on 127.0.0.1 (default 9464; 0 = any free port; -1 = none)
+      --state-dir <dir>    where volumes and sockets live (default: a new temp folder, removed on exit)
+      --no-view            JSON log lines on stdout instead of the live view (the default without a terminal)
+      --isolation <mode>   auto (default): as root, each plugin runs as its own user with a 0700 socket folder;
+                           uid: that, or fail; none: every process as this user (docs/local-runtime.md)
+  -h, --help               this help`;
+
+const AGENT_USAGE = `usage: podplug agent
+
+The in-pod health agent the operator injects: answers the kubelet's httpGet
+probes (/livez/<plugin>, /readyz/<plugin>) with gRPC health checks of the
+plugins' sockets. Configured by environment: PODPLUG_SOCKET_ROOT,
+PODPLUG_PLUGINS, PODPLUG_MTLS_ROOT, PODPLUG_AGENT_PORT (docs/liveness.md).`;
+
+const OPERATOR_USAGE = `usage: podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] [...]
+
+The Kubernetes operator: injects Plugins into the workloads they select.
+Flags and their environment variables: docs/operator.md.`;
+
+const USAGE = `usage: podplug <command> [options]
+
+commands:
+  run        run Plugin manifests and their host workloads on this machine
+  agent      the in-pod health agent (used inside pods)
+  operator   the Kubernetes operator
+
+options:
+  -h, --help       help (also after a command: podplug run --help)
+  -V, --version    podplug's version
+
+Docs: README.md and docs/ in the package.`;
+
+/** Writes `text` and returns `code`. */
+function say(stream: NodeJS.WriteStream, text: string, code: number): number {
+  stream.write(`${text}\n`);
+  return code;
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes("--help") || args.includes("-h");
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === undefined) return say(process.stderr, USAGE, 2);
+  if (cmd === "--help" || cmd === "-h" || cmd === "help") {
+    const topic = { run: RUN_USAGE, agent: AGENT_USAGE, operator: OPERATOR_USAGE }[rest[0] ?? ""];
+    return say(process.stdout, topic ?? USAGE, 0);
+  }
+  const pkg = podplugPackage();
+  if (cmd === "--version" || cmd === "-V") return say(process.stdout, `podplug ${pkg.version}`, 0);
+  if (!["run", "agent", "operator"].includes(cmd))
+    return say(process.stderr, `podplug: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
+  // Before any work: on an old Node, plugins would crash-loop far from the cause.
+  if (!nodeSatisfies(process.version, pkg.engines.node))
+    return say(process.stderr, `podplug: ${nodeAdvice(process.version, pkg.engines.node)} [CLI_NODE_UNSUPPORTED]`, 2);
   if (cmd === "agent") {
+    if (wantsHelp(rest)) return say(process.stdout, AGENT_USAGE, 0);
     const { runAgent } = await import("../agent/main.ts");
     await runAgent(process.env);
     return 0;
   }
   if (cmd === "operator") {
+    if (wantsHelp(rest)) return say(process.stdout, OPERATOR_USAGE, 0);
     const { parseConfig } = await import("../../operator/config.ts");
     const { runOperator } = await import("../../operator/main.ts");
     return runOperator(parseConfig(rest, process.env));
   }
-  if (cmd === "run") {
-    const { values } = parseArgs({
-      args: rest,
+  return runCommand(rest);
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  let values: {
+    file?: string[];
+    "metrics-port"?: string;
+    "state-dir"?: string;
+    "no-view"?: boolean;
+    isolation?: string;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args,
       options: {
         file: { type: "string", short: "f", multiple: true },
         "metrics-port": { type: "string" },
         "state-dir": { type: "string" },
         "no-view": { type: "boolean" },
+        isolation: { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
-    });
-    if (!values.file?.length) {
-      process.stderr.write(`podplug run: give at least one -f <file|folder>\n${USAGE}\n`);
-      return 2;
-    }
-    const port = values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]);
-    if (port !== undefined && !Number.isInteger(port)) {
-      process.stderr.write(`podplug run: --metrics-port ${values["metrics-port"]} is not a port number\n`);
-      return 2;
-    }
-    const { run } = await import("../local/run.ts");
-    const opts: Parameters<typeof run>[0] = { files: values.file };
-    if (port !== undefined) opts.metricsPort = port;
-    if (values["state-dir"]) opts.stateDir = values["state-dir"];
-    if (values["no-view"]) opts.view = false;
-    const r = await run(opts);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
-    await r.stop();
-    return 0;
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return say(process.stderr, `podplug run: ${(err as Error).message} [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   }
-  process.stderr.write(`${cmd ? `podplug: unknown command ${cmd}\n` : ""}${USAGE}\n`);
-  return 2;
+  if (values.help) return say(process.stdout, RUN_USAGE, 0);
+  if (!values.file?.length)
+    return say(process.stderr, `podplug run: give at least one -f <file|folder> [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
+  const raw = values["metrics-port"];
+  const port = raw === undefined ? undefined : Number(raw);
+  if (port !== undefined && !(/^-?\d+$/.test(raw!) && port >= -1 && port <= 65535))
+    return say(
+      process.stderr,
+      `podplug run: --metrics-port ${JSON.stringify(raw)} is not a port: give 0-65535, 0 for any free port, -1 for none [CLI_USAGE]`,
+      2,
+    );
+  const isolation = values.isolation ?? "auto";
+  if (isolation !== "auto" && isolation !== "uid" && isolation !== "none")
+    return say(
+      process.stderr,
+      `podplug run: --isolation ${JSON.stringify(isolation)}: give auto, uid or none [CLI_USAGE]`,
+      2,
+    );
+  const { run } = await import("../local/run.ts");
+  const opts: Parameters<typeof run>[0] = { files: values.file, isolation };
+  if (port !== undefined) opts.metricsPort = port;
+  if (values["state-dir"]) opts.stateDir = values["state-dir"];
+  if (values["no-view"]) opts.view = false;
+  const r = await run(opts);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await r.stop();
+  return 0;
 }
 
 try {

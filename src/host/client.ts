@@ -11,6 +11,8 @@ import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
+import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { describeExit, terminate } from "../process/exit.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -18,7 +20,6 @@ import { type CertificatePair, generateCertificate, handshakeFieldToCert } from 
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
-import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
@@ -39,7 +40,7 @@ export interface ClientConfig<P extends PluginSet> {
   attach?: AttachConfig;
   /** A name for logs and errors (default: the command's or folder's base name). */
   name?: string;
-  /** The host's pino logger; the client logs on a child bound to `plugin: name`. */
+  /** The host's pino logger; the client logs on a child bound to `plugin: name` (default: pino JSON at info on stderr). */
   logger?: PinoLogger;
   /** How long to wait for the handshake (go-plugin's StartTimeout, default 60 s). */
   startTimeoutMs?: number;
@@ -149,7 +150,8 @@ export class Client<P extends PluginSet> {
     }
     this.config = config;
     this.name = config.name ?? (config.cmd ? commandName(config.cmd) : basename(config.attach!.dir));
-    this.log = (config.logger ?? pino()).child({ plugin: this.name });
+    // The default logger writes to stderr: a host's stdout is its own program's output.
+    this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
@@ -325,9 +327,7 @@ export class Client<P extends PluginSet> {
         this.abort.signal.removeEventListener("abort", onAbort);
         resolve(reason);
       };
-      void this.proc?.exited.then(({ code, signal }) =>
-        finish(`process exited (${signal ? `signal ${signal}` : `status ${code}`})`),
-      );
+      void this.proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
       conn.watchHealth(
         (serving) => {
           if (!serving) finish("plugin reported NOT_SERVING");
@@ -411,11 +411,7 @@ export class Client<P extends PluginSet> {
     this.conn?.close();
     this.conn = undefined;
     this.setState("unavailable");
-    const proc = this.proc;
-    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill("SIGKILL");
-      await proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
   }
 
   /** The environment go-plugin gives a plugin it starts. */
@@ -502,14 +498,9 @@ export class Client<P extends PluginSet> {
     const wait = this.config.killTimeoutMs ?? 2000;
     if (conn && proc && !this.exited) await conn.shutdown(wait);
     conn?.close();
-    if (proc && !this.exited) {
-      const graceful = await Promise.race([proc.exited.then(() => true), sleep(wait).then(() => false)]);
-      if (!graceful) {
-        this.log.warn("plugin failed to exit gracefully; killing it");
-        proc.child.kill("SIGKILL");
-        await proc.exited;
-      }
-    }
+    // Shutdown was the request to stop: wait, then SIGKILL (go-plugin's Kill).
+    if (proc && (await terminate(proc.child, wait, null)) === "killed")
+      this.log.warn("plugin failed to exit gracefully; killing it");
     await this.cleanup();
     this.setState("stopped");
   }
@@ -518,10 +509,7 @@ export class Client<P extends PluginSet> {
     this.channel.setTarget(undefined);
     this.conn?.close();
     this.conn = undefined;
-    if (this.proc && !this.exited) {
-      this.proc.child.kill("SIGKILL");
-      await this.proc.exited;
-    }
+    if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
     if (this.ownsSocketDir && this.socketDir) rmSync(this.socketDir, { recursive: true, force: true });
   }
 }

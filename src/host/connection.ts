@@ -13,12 +13,13 @@ import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/he
 import { GRPCBrokerClient } from "../gen/plugin/grpc_broker.ts";
 import { GRPCControllerClient } from "../gen/plugin/grpc_controller.ts";
 import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../gen/plugin/grpc_stdio.ts";
+import { LineSplitter } from "../process/lines.ts";
+import { logOutputLine } from "../process/output.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
 import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
-import { LineSplitter, logPluginLine } from "./logs.ts";
 
 /** Where a plugin's raw stdio goes besides the log (go-plugin's SyncStdout/SyncStderr). */
 export interface StdioSinks {
@@ -136,8 +137,8 @@ export class Connection implements PluginConnection {
     const call = stdio.streamStdio({});
     this.calls.push(call);
     const state = { inPanic: false };
-    const out = new LineSplitter((l) => logPluginLine(log, l, "stdout", state, "info"));
-    const err = new LineSplitter((l) => logPluginLine(log, l, "stderr", state, "info"));
+    const out = new LineSplitter((l) => logOutputLine(log, l, "stdout", state, "info"));
+    const err = new LineSplitter((l) => logOutputLine(log, l, "stderr", state, "info"));
     call.on("data", (d: StdioData) => {
       if (d.channel === StdioData_Channel.STDOUT) {
         sinks.stdout?.write(d.data);

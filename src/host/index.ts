@@ -4,13 +4,13 @@
  */
 
 export { type ErrorCode, isPodplugError, PodplugError } from "../errors.ts";
+export type { BackoffOptions } from "../process/backoff.ts";
 export type { Broker, BrokerServer, GRPCBroker } from "../protocol/broker.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";
 export type { Handshake } from "../protocol/handshake.ts";
 export type { CertificatePair } from "../protocol/mtls.ts";
 export type { ClientConstructor, ClientOf, GRPCPlugin, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 export { type AttachConfig, sidecarAttach } from "./attach.ts";
-export type { BackoffOptions } from "./backoff.ts";
 export { Client, type ClientConfig, type ConnectContext, type LivenessOptions, type PluginInfo } from "./client.ts";
 export type { StdioSinks } from "./connection.ts";
 export { type ClientState, type HostMetrics, hostMetrics } from "./metrics.ts";

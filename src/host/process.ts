@@ -1,13 +1,16 @@
 /**
  * Starting a plugin as a child process and reading its handshake line, with a
- * coded error for every way that can fail. Children die with the host:
- * `setpriv --pdeathsig KILL` (util-linux) where available, and a sweep on exit.
+ * coded error for every way that can fail. Children die with the host
+ * (src/process/spawn.ts: PR_SET_PDEATHSIG and a sweep on exit).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import type { Readable } from "node:stream";
 import type { Logger as PinoLogger } from "pino";
 import { PodplugError } from "../errors.ts";
-import { forwardStderr, LineSplitter } from "./logs.ts";
+import { describeExit, exitOf, hasExited, type ProcessExit } from "../process/exit.ts";
+import { readLines } from "../process/lines.ts";
+import { logOutputLine } from "../process/output.ts";
+import { spawnGuarded } from "../process/spawn.ts";
 
 /** How to run the plugin. */
 export interface PluginCommand {
@@ -27,47 +30,18 @@ export interface StartedProcess {
   /** The first stdout line (the handshake, unparsed). */
   line: string;
   /** Resolves with the exit code/signal when the process ends. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ProcessExit>;
   /** The last lines of stderr, for error messages. */
   stderrTail(): string;
 }
 
-const live = new Set<ChildProcess>();
-let sweepInstalled = false;
-const SETPRIV = "/usr/bin/setpriv";
-const usePdeathsig = process.platform === "linux" && existsSync(SETPRIV);
-
-/** SIGKILLs any plugin still running when the host process exits. */
-function installSweep(): void {
-  if (sweepInstalled) return;
-  sweepInstalled = true;
-  process.on("exit", () => {
-    for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+/** Reads a plugin's stderr pipe to its end. Plain lines log at debug, as go-plugin does. */
+function forwardStderr(stderr: Readable, log: PinoLogger, tail: (line: string) => void): void {
+  const state = { inPanic: false };
+  readLines(stderr, (line) => {
+    tail(line);
+    logOutputLine(log, line, "stderr", state, "debug");
   });
-}
-
-/**
- * Spawns a child that cannot outlive this process: killed by the kernel if
- * we die (PR_SET_PDEATHSIG through setpriv), and swept on a normal exit.
- * `detached` puts it in its own process group, so a terminal's Ctrl-C
- * reaches only us and we stop children in our own order.
- */
-export function spawnGuarded(
-  command: string,
-  args: readonly string[],
-  opts: { env: NodeJS.ProcessEnv; cwd?: string | undefined; detached?: boolean },
-): ChildProcess {
-  installSweep();
-  const [file, argv] = usePdeathsig ? [SETPRIV, ["--pdeathsig", "KILL", "--", command, ...args]] : [command, [...args]];
-  const child = spawn(file, argv, {
-    env: opts.env,
-    cwd: opts.cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: opts.detached ?? false,
-  });
-  live.add(child);
-  child.once("close", () => live.delete(child));
-  return child;
 }
 
 /** Starts `cmd` with `env` and waits for its first stdout line. */
@@ -84,11 +58,7 @@ export function startProcess(
   };
   const stderrTail = (): string => tail.join("\n");
   forwardStderr(child.stderr!, opts.log, pushTail);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once("close", (code, signal) => {
-      resolve({ code, signal });
-    });
-  });
+  const exited = exitOf(child);
 
   return new Promise<StartedProcess>((resolve, reject) => {
     let settled = false;
@@ -96,7 +66,7 @@ export function startProcess(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (!hasExited(child)) child.kill("SIGKILL");
       reject(err);
     };
     const timer = setTimeout(() => {
@@ -119,20 +89,20 @@ export function startProcess(
         ),
       );
     });
-    void exited.then(({ code, signal }) => {
+    void exited.then((exit) => {
       // Let the last stderr bytes arrive before quoting them.
       setImmediate(() =>
         fail(
           new PodplugError(
             "PLUGIN_EXITED",
-            `plugin ${opts.name} exited before completing the handshake (${signal ? `signal ${signal}` : `exit status ${code}`}). stderr:\n${stderrTail()}`,
-            { code, signal, stderr: stderrTail() },
+            `plugin ${opts.name} exited before completing the handshake (${describeExit(exit)}). stderr:\n${stderrTail()}`,
+            { ...exit, stderr: stderrTail() },
           ),
         ),
       );
     });
     let first = true;
-    const split = new LineSplitter((line) => {
+    readLines(child.stdout!, (line) => {
       if (first) {
         first = false;
         if (settled) return;
@@ -143,7 +113,5 @@ export function startProcess(
       }
       opts.log.debug({ stream: "stdout" }, line);
     });
-    child.stdout!.on("data", (c: Buffer) => split.push(c));
-    child.stdout!.on("end", () => split.flush());
   });
 }

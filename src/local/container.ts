@@ -7,9 +7,11 @@ import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import type { V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Backoff, type BackoffOptions } from "../host/backoff.ts";
-import { LineSplitter, logPluginLine } from "../host/logs.ts";
-import { spawnGuarded } from "../host/process.ts";
+import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { describeExit, exitOf, hasExited, type ProcessExit, terminate } from "../process/exit.ts";
+import { readLines } from "../process/lines.ts";
+import { logOutputLine } from "../process/output.ts";
+import { spawnGuarded } from "../process/spawn.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { type ProbeContext, ProbeRunner } from "./probe.ts";
 
@@ -30,6 +32,10 @@ export interface ContainerSpec {
   probeContext: ProbeContext;
   /** terminationGracePeriodSeconds, in ms. */
   graceMs: number;
+  /** Its own user (a plugin, when the run isolates plugins); else the runtime's. */
+  user?: { uid: number; gid: number };
+  /** Its umask, when not the runtime's. */
+  umask?: number;
 }
 
 export type ContainerState = "waiting" | "running" | "crash-loop" | "terminated";
@@ -43,7 +49,10 @@ export class LocalContainer extends EventEmitter {
   restarts = 0;
   pid: number | undefined;
   startedAt: number | undefined;
+  /** How the last run ended ("exit status 2", "liveness probe failed (signal SIGKILL)"); kept across restarts. */
   lastExit: string | undefined;
+  /** Why the runtime is stopping the current run, for lastExit. */
+  private killReason: string | undefined;
   private child: ChildProcess | undefined;
   private probes: ProbeRunner[] = [];
   private stopping = false;
@@ -70,30 +79,26 @@ export class LocalContainer extends EventEmitter {
   start(): void {
     if (this.stopping) return;
     const [cmd, ...args] = this.spec.command;
-    const child = spawnGuarded(cmd!, args, { env: this.spec.env, cwd: this.spec.cwd, detached: true });
+    const child = spawnGuarded(cmd!, args, {
+      env: this.spec.env,
+      cwd: this.spec.cwd,
+      detached: true,
+      ...(this.spec.user ? { user: this.spec.user } : {}),
+      ...(this.spec.umask !== undefined ? { umask: this.spec.umask } : {}),
+    });
     this.child = child;
     this.pid = child.pid;
     this.startedAt = Date.now();
     this.setState("running");
     this.metrics.up.set(this.labels(), 1);
-    this.log.info({ pid: child.pid, restarts: this.restarts }, "container started");
+    this.log.info({ pid: child.pid, restarts: this.restarts, uid: this.spec.user?.uid }, "container started");
     const state = { inPanic: false };
     // Plugin output is hclog; other containers' lines are logged as they come.
-    const out = new LineSplitter((l) => logPluginLine(this.log, l, "stdout", state, "info"));
-    const err = new LineSplitter((l) => logPluginLine(this.log, l, "stderr", state, "info"));
-    child.stdout!.on("data", (d: Buffer) => out.push(d));
-    child.stderr!.on("data", (d: Buffer) => err.push(d));
-    this.exited = new Promise((resolve) => {
-      child.once("error", (e) => {
-        this.log.error({ err: e.message }, "container could not start");
-      });
-      child.once("close", (code, signal) => {
-        out.flush();
-        err.flush();
-        this.onExit(child, code, signal);
-        resolve();
-      });
-    });
+    readLines(child.stdout!, (l) => logOutputLine(this.log, l, "stdout", state, "info"));
+    readLines(child.stderr!, (l) => logOutputLine(this.log, l, "stderr", state, "info"));
+    child.once("error", (e) => this.log.error({ err: e.message }, "container could not start"));
+    // "close" comes after both pipes ended, so every line is logged before the exit.
+    this.exited = exitOf(child).then((exit) => this.onExit(child, exit));
     this.startProbes(child);
   }
 
@@ -169,18 +174,20 @@ export class LocalContainer extends EventEmitter {
   /** A liveness or startup failure: stop the process as the kubelet does (TERM, grace, KILL); the exit restarts it. */
   private async kill(child: ChildProcess, reason: string): Promise<void> {
     this.log.warn({ reason }, "killing container");
-    this.lastExit = reason;
+    this.killReason = reason;
     await terminate(child, this.spec.graceMs);
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(child: ChildProcess, exit: ProcessExit): void {
+    const { code } = exit;
     if (this.child !== child) return;
     this.stopProbes();
     this.setReady(false);
     this.metrics.up.set(this.labels(), 0);
     const uptime = Date.now() - (this.startedAt ?? Date.now());
-    const how = signal ? `signal ${signal}` : `exit status ${code}`;
-    this.lastExit = this.lastExit && signal ? `${this.lastExit} (${how})` : how;
+    const how = describeExit(exit);
+    this.lastExit = this.killReason ? `${this.killReason} (${how})` : how;
+    this.killReason = undefined;
     this.pid = undefined;
     if (this.stopping) {
       this.setState("terminated");
@@ -198,7 +205,6 @@ export class LocalContainer extends EventEmitter {
     const fields = { how, restartInMs: step.delayMs, failures: step.failures };
     if (step.crashLoop) this.log.error(fields, "container is in CrashLoopBackOff");
     else this.log.warn(fields, "container exited; restarting");
-    this.lastExit = undefined;
     this.restartTimer = setTimeout(() => {
       if (this.stopping) return;
       this.restarts++;
@@ -213,18 +219,8 @@ export class LocalContainer extends EventEmitter {
     clearTimeout(this.restartTimer);
     this.stopProbes();
     const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) await terminate(child, this.spec.graceMs);
+    if (child && !hasExited(child)) await terminate(child, this.spec.graceMs);
     await this.exited;
     this.setState("terminated");
   }
-}
-
-/** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves when the process is gone. */
-export async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => child.once("close", () => r()));
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
-  await gone;
-  clearTimeout(t);
 }

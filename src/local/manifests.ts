@@ -9,6 +9,8 @@ import { dirname, join, resolve } from "node:path";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { type ErrorCode, PodplugError } from "../errors.ts";
+import { InjectError } from "../inject/errors.ts";
+import { inject } from "../inject/inject.ts";
 import { selectorMatches } from "../inject/selector.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../inject/types.ts";
 import { checkSchema, type OpenAPISchema } from "./schema.ts";
@@ -81,6 +83,22 @@ function pluginSchema(): OpenAPISchema {
   return crdSchema;
 }
 
+/**
+ * What the injection itself refuses in a Plugin (a name that is not a
+ * DNS-1123 label, a reserved env name, ...), as a manifest error naming the
+ * file and the field: the injection is tried on an empty pod.
+ */
+function checkInjectable(p: Plugin, file: string): void {
+  try {
+    inject({ spec: { containers: [{ name: "podplug-check", image: "none" }] } }, [p]);
+  } catch (err) {
+    if (!(err instanceof InjectError)) throw err;
+    const field = err.path.replace(/^plugins\[\d+\]\./, "");
+    const message = err.message.startsWith(`${err.path}: `) ? err.message.slice(err.path.length + 2) : err.message;
+    fail("MANIFEST_INVALID", file, `Plugin ${JSON.stringify(p.metadata.name)}: ${field}`, message);
+  }
+}
+
 /** Reads and checks the manifests in `paths`. */
 export function loadManifests(paths: readonly string[]): Manifests {
   const plugins: PluginManifest[] = [];
@@ -129,6 +147,7 @@ export function loadManifests(paths: readonly string[]): Manifests {
             "is required by podplug run: images are not pulled locally, so give the command that starts the plugin",
           );
         }
+        checkInjectable(p, file);
         const dup = plugins.find(
           (q) => q.plugin.metadata.name === p.metadata.name && (q.plugin.metadata.namespace ?? "default") === namespace,
         );

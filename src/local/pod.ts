@@ -6,7 +6,7 @@
  * (native sidecars one by one, each once started; init containers to
  * completion; then the main containers), stopping in reverse.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,9 +14,10 @@ import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { AGENT_ENV, SIDECAR_ENV } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
-import type { BackoffOptions } from "../host/backoff.ts";
 import { AGENT_CONTAINER, AGENT_PORT } from "../inject/conventions.ts";
+import type { BackoffOptions } from "../process/backoff.ts";
 import { type ContainerSpec, LocalContainer } from "./container.ts";
+import type { Isolation } from "./isolation.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** Settings of a local pod. */
@@ -31,6 +32,8 @@ export interface PodOptions {
   log: Logger;
   metrics: RuntimeMetrics;
   backoff: BackoffOptions;
+  /** Per-plugin users, or none (isolation.ts). */
+  isolation: Isolation;
 }
 
 /** A free TCP port on loopback. */
@@ -59,10 +62,19 @@ export function expand(s: string, env: Record<string, string>): string {
 export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promise<ContainerSpec[]> {
   const spec = template.spec!;
   const volumes = new Map<string, string>();
+  const isolated = o.isolation.perPluginUser;
+  // Plugins running as other users must be able to pass through to their own folders (not list them).
+  const passable = (dir: string): void => {
+    if (isolated) chmodSync(dir, 0o711);
+  };
+  mkdirSync(join(o.stateDir, "v"), { recursive: true });
+  passable(o.stateDir);
+  passable(join(o.stateDir, "v"));
   for (const v of spec.volumes ?? []) {
     if (v.emptyDir) {
       const dir = join(o.stateDir, "v", v.name);
       mkdirSync(dir, { recursive: true });
+      passable(dir);
       volumes.set(v.name, dir);
     } else if (v.hostPath) volumes.set(v.name, v.hostPath.path);
     else
@@ -90,6 +102,8 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     restart: ContainerSpec["restart"],
     field: string,
   ): ContainerSpec => {
+    const plugin = c.env?.find((e) => e.name === SIDECAR_ENV.pluginName)?.value;
+    const user = isolated && role === "plugin" && plugin ? o.isolation.userFor(`${o.stateDir}/${plugin}`) : undefined;
     const mounts = (c.volumeMounts ?? [])
       .map((m) => {
         const base = volumes.get(m.name);
@@ -101,6 +115,12 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
           );
         const local = m.subPath ? join(base, m.subPath) : base;
         mkdirSync(local, { recursive: true });
+        if (user && m.subPath) {
+          // The plugin's own sub-folder (its socket folder): its user's and group's alone, as its mount is
+          // in a pod. setgid: the sockets the host serves there for broker callbacks join the plugin's group.
+          chownSync(local, user.uid, user.gid);
+          chmodSync(local, 0o2770);
+        }
         return { path: m.mountPath.replace(/\/$/, ""), local };
       })
       .sort((a, b) => b.path.length - a.path.length);
@@ -144,7 +164,6 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
         `${o.file}: ${o.name}: ${field}.command: container ${c.name} has no command.`,
         { file: o.file },
       );
-    const plugin = c.env?.find((e) => e.name === SIDECAR_ENV.pluginName)?.value;
     const s: ContainerSpec = {
       name: c.name,
       role,
@@ -156,6 +175,9 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
       graceMs,
     };
     if (plugin) s.plugin = plugin;
+    if (user) s.user = user;
+    // The host's broker sockets in a plugin's folder must be group-writable for the plugin to dial them.
+    if (isolated && role === "host") s.umask = 0o002;
     if (c.startupProbe) s.startupProbe = c.startupProbe;
     if (c.livenessProbe) s.livenessProbe = c.livenessProbe;
     if (c.readinessProbe) s.readinessProbe = c.readinessProbe;

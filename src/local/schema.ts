@@ -52,6 +52,21 @@ export function checkSchema(
         return out;
       }
       const obj = value as Record<string, unknown>;
+      // Unknown fields first: `imagee` is the cause of "image is required", so it is reported before it.
+      const closed =
+        schema.properties && !schema.additionalProperties && !schema["x-kubernetes-preserve-unknown-fields"];
+      if (closed) {
+        const known = Object.keys(schema.properties!);
+        const missing = (schema.required ?? []).filter((r) => obj[r] === undefined);
+        for (const k of Object.keys(obj)) {
+          if (Object.hasOwn(schema.properties!, k)) continue;
+          const near = closest(k, missing) ?? closest(k, known);
+          out.push({
+            field: join(field, k),
+            message: `unknown field${near ? ` (did you mean ${near}?)` : ""} (known: ${known.join(", ")})`,
+          });
+        }
+      }
       for (const r of schema.required ?? [])
         if (obj[r] === undefined) out.push({ field: join(field, r), message: "is required" });
       if (schema.minProperties !== undefined && Object.keys(obj).length < schema.minProperties) {
@@ -61,16 +76,11 @@ export function checkSchema(
         out.push({ field, message: `must have at most ${schema.maxProperties} fields` });
       }
       for (const [k, v] of Object.entries(obj)) {
-        const sub = schema.properties?.[k];
+        // Own properties only: a manifest key like `constructor` must not find Object.prototype's.
+        const sub = schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
         if (sub) checkSchema(v, sub, join(field, k), out);
         else if (typeof schema.additionalProperties === "object")
           checkSchema(v, schema.additionalProperties, join(field, k), out);
-        else if (schema.properties && !schema.additionalProperties && !schema["x-kubernetes-preserve-unknown-fields"]) {
-          out.push({
-            field: join(field, k),
-            message: `unknown field (known: ${Object.keys(schema.properties).join(", ")})`,
-          });
-        }
       }
       return out;
     }
@@ -126,4 +136,27 @@ function join(base: string, key: string): string {
 
 function describe(v: unknown): string {
   return Array.isArray(v) ? "a list" : v === null ? "null" : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+}
+
+/** The name in `names` within edit distance 2 of `s` (the nearest), for "did you mean". */
+function closest(s: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = distance(s.toLowerCase(), n.toLowerCase());
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

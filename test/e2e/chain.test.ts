@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { toolsImage } from "../node/images.ts";
+import { imageRef, toolsImage } from "../node/images.ts";
 import { kubectlOk } from "./cluster.ts";
 import {
   callsSucceedAfter,
@@ -34,6 +34,9 @@ describe("e2e: the chain on a real node", function () {
 
   before(async () => {
     const c = await cluster();
+    // The chart's and the demo's images must have been loaded: say so rather than wait on ImagePullBackOff.
+    for (const name of ["podplug", "example-kv", "example-counter", "example-demo-host"])
+      imageRef(c.images, `ghcr.io/podplug/${name}:`);
     await c.helm(["uninstall", "podplug", "-n", SYSTEM, "--wait"]);
     await freshNamespace(c, SYSTEM);
     await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });

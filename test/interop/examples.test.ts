@@ -61,7 +61,7 @@ describe("interop: go-plugin's examples ↔ podplug (cases 1, 2)", () => {
 
     it("podplug's example host program drives the Go example kv plugin (KV_PLUGIN)", async () => {
       const { spawnSync } = await import("node:child_process");
-      const env = { ...process.env, KV_PLUGIN: `exec ${shq(goPeer("grpc-plugin"))}` };
+      const env = { ...process.env, KV_DIR: tmp.dir, KV_PLUGIN: `exec ${shq(goPeer("grpc-plugin"))}` };
       const opts = { cwd: tmp.dir, env, encoding: "utf8" as const, timeout: 60_000 };
       const put = spawnSync(
         process.execPath,

@@ -92,6 +92,42 @@ describe("podplug run manifests", () => {
       /spec\.image: is required/,
     ],
     [
+      "a typo in a required field: the typo is the cause, reported first",
+      plugin("kv").replace("  image: example/kv:1\n", "  imagee: example/kv:1\n"),
+      "MANIFEST_INVALID",
+      /plugins\.yaml: Plugin kv: spec\.imagee: unknown field \(did you mean image\?\) \(known: .*\) \(and 1 more\)$/,
+    ],
+    [
+      "a key that is a JavaScript prototype name",
+      plugin("kv", "  constructor: 1\n  __proto__: {x: 1}\n"),
+      "MANIFEST_INVALID",
+      /Plugin kv: spec\.constructor: unknown field/,
+    ],
+    [
+      "a plugin name the injection refuses (not a DNS-1123 label)",
+      plugin("Bad_Name").replace("example/Bad_Name:1", "example/bad:1"),
+      "MANIFEST_INVALID",
+      /plugins\.yaml: Plugin "Bad_Name": metadata\.name: "Bad_Name" is not a usable plugin name/,
+    ],
+    [
+      "the reserved plugin name agent",
+      plugin("agent"),
+      "MANIFEST_INVALID",
+      /Plugin "agent": metadata\.name: "agent" is not a usable plugin name/,
+    ],
+    [
+      "a plugin name over 50 characters",
+      plugin("a".repeat(51)),
+      "MANIFEST_INVALID",
+      /metadata\.name: "a{51}" is not a usable plugin name/,
+    ],
+    [
+      "a reserved environment variable",
+      plugin("kv", "  env: [{name: PLUGIN_PROTOCOL_VERSIONS, value: '9'}]\n"),
+      "MANIFEST_INVALID",
+      /Plugin "kv": spec\.env: plugin kv sets PLUGIN_PROTOCOL_VERSIONS: PLUGIN_ and PODPLUG_ names are reserved/,
+    ],
+    [
       "a missing command",
       plugin("kv").replace("  command: [node, plugin.ts]\n", ""),
       "MANIFEST_INVALID",

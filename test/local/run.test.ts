@@ -3,14 +3,15 @@
  * socket folder, probed and restarted as the kubelet would.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
 import type { LocalContainer } from "../../src/local/container.ts";
 import { type LocalRun, run } from "../../src/local/run.ts";
+import { renderTable } from "../../src/local/view.ts";
 import { alive, captureLogger, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 function manifests(dir: string, extraPluginEnv = ""): void {
@@ -63,6 +64,8 @@ describe("podplug run", function () {
 
   beforeEach(() => {
     t = tempDir();
+    // Passable by other users, so that (as root) each plugin runs as its own user, as `podplug run` does by default.
+    chmodSync(t.dir, 0o711);
     r = undefined;
   });
   afterEach(async () => {
@@ -126,6 +129,9 @@ describe("podplug run", function () {
     await waitFor(() => hostCalls().length >= 2, 30_000, "host calls");
     const kv = container(lr, "podplug-kv");
     const first = kv.pid!;
+    // The PID the view shows is the plugin itself (no wrapper left), a child of the runtime: what the README kills.
+    assert.match(readFileSync(`/proc/${first}/cmdline`, "utf8"), /test-plugin\.ts/);
+    assert.equal(Number(readFileSync(`/proc/${first}/stat`, "utf8").split(") ")[1]!.split(" ")[1]), process.pid);
     process.kill(first, "SIGKILL");
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 20_000, "restart");
     const n = hostCalls().length;
@@ -138,6 +144,12 @@ describe("podplug run", function () {
       "host calls succeeding again",
     );
     assert.notEqual(kv.pid, first);
+    // LAST EXIT keeps the exit after the restart, in the object and in the live view's row.
+    assert.equal(kv.lastExit, "signal SIGKILL");
+    const row = renderTable(lr.pods)
+      .split("\n")
+      .find((l) => l.includes("podplug-kv"))!;
+    assert.match(row, /podplug-kv\s+plugin\s+running\s+(yes|no)\s+1\s+\d+\s+\d+s\s+signal SIGKILL$/);
     assert.match(
       await (await fetch(lr.metricsUrl!)).text(),
       /podplug_local_container_restarts_total\{pod="demo-host",container="podplug-kv"\} 1/,
@@ -153,6 +165,7 @@ describe("podplug run", function () {
     await waitFor(() => kv.restarts === 1 && kv.state === "running", 40_000, "liveness restart");
     assert.ok(records.some((x) => x.container === "podplug-kv" && x.reason === "liveness probe failed"));
     assert.equal(alive(first), false, "SIGKILL after the grace period");
+    assert.equal(kv.lastExit, "liveness probe failed (signal SIGKILL)", "a stopped process ignores SIGTERM");
   });
 
   it("a plugin reporting NOT_SERVING is restarted through its liveness probe", async () => {
@@ -178,6 +191,7 @@ describe("podplug run", function () {
     const crash = join(t.dir, "crash");
     const lr = await start(`, {name: TEST_CRASH_FILE, value: ${crash}}`);
     const kv = container(lr, "podplug-kv");
+    await waitFor(() => hostCalls().length >= 1, 30_000, "host calls");
     writeFileSync(crash, "");
     process.kill(kv.pid!, "SIGKILL");
     await waitFor(() => kv.state === "crash-loop", 30_000, "crash loop");
@@ -195,6 +209,18 @@ describe("podplug run", function () {
       )
       .map((x) => x.restartInMs);
     assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 400], "doubling from 100 ms, capped at 400 ms");
+    assert.equal(kv.lastExit, "exit status 2", "in crash-loop, LAST EXIT is the crash's exit status");
+    assert.match(renderTable(lr.pods), /podplug-kv\s+plugin\s+crash-loop\s+no\s+\d+\s+-\s+-\s+exit status 2/);
+    // The demo host says which call failed, and never "called both plugins" for a failed call.
+    await waitFor(
+      () => records.some((x) => x.container === "host" && x.msg === "call to kv failed"),
+      20_000,
+      "a failed kv call",
+    );
+    const failedCall = records.find((x) => x.container === "host" && x.msg === "call to kv failed")!;
+    assert.deepEqual(failedCall.failed, ["kv"]);
+    assert.equal(failedCall.level, 40);
+    for (const x of hostCalls()) assert.match(String(x.kv), /^\d+$/, JSON.stringify(x));
     assert.match(
       await (await fetch(lr.metricsUrl!)).text(),
       /podplug_local_container_crash_loop\{pod="demo-host",container="podplug-kv"\} 1/,
@@ -221,33 +247,74 @@ describe("podplug run", function () {
     assert.deepEqual(order, ["stopping: hosts first, then plugins", "stopped"]);
   });
 
-  it("the CLI: Ctrl-C stops the demo gracefully with nothing left running", async () => {
-    const state = join(t.dir, "cli-state");
-    const p = spawn(
-      NODE,
-      [
-        join(ROOT, "src/cli/main.ts"),
-        "run",
-        "-f",
-        join(ROOT, "examples/demo"),
-        "--no-view",
-        "--metrics-port",
-        "0",
-        "--state-dir",
-        state,
-      ],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
+  it("the CLI: Ctrl-C stops the demo gracefully with nothing left running and its temp state folder removed", async () => {
+    // The demo's own manifests, with the host's metrics on any free port (9465 may be taken on a shared machine).
+    const demo = join(t.dir, "demo");
+    mkdirSync(demo);
+    for (const f of ["plugins.yaml", "host.yaml"])
+      writeFileSync(
+        join(demo, f),
+        readFileSync(join(ROOT, "examples/demo", f), "utf8").replace('value: "9465"', 'value: "0"'),
+      );
+    const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", demo, "--no-view", "--metrics-port", "0"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes('"msg":"called both plugins"'), 30_000, "demo host calls");
-    const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,"msg":"container started"/g)].map((m) => Number(m[1]));
+    const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,(?:"uid":\d+,)?"msg":"container started"/g)].map((m) =>
+      Number(m[1]),
+    );
     assert.equal(pids.length, 4);
+    const stateDir = /"stateDir":"([^"]+)"/.exec(out)![1]!;
+    assert.ok(existsSync(stateDir));
     p.kill("SIGINT");
     const code = await new Promise((res) => p.once("close", res));
     assert.equal(code, 0);
     assert.deepEqual(pids.filter(alive), []);
     assert.ok(out.includes('"msg":"stopped"'));
+    assert.equal(existsSync(stateDir), false, "the temp state folder is removed");
+  });
+
+  it("as root, each plugin runs as its own user; one plugin cannot reach another's socket, the host reaches both", async () => {
+    const lr = await start();
+    await waitFor(() => hostCalls().length >= 1, 30_000, "host calls");
+    if (process.getuid!() !== 0) {
+      // Said plainly at start, and in docs/local-runtime.md: without root, no isolation.
+      assert.equal(lr.isolation.perPluginUser, false);
+      assert.match(lr.isolation.reason!, /not running as root/);
+      assert.ok(records.some((x) => x.msg?.toString().startsWith("plugins are not isolated")));
+      return;
+    }
+    assert.equal(lr.isolation.perPluginUser, true);
+    const uidOf = (pid: number): number =>
+      Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+    const kv = container(lr, "podplug-kv");
+    const counter = container(lr, "podplug-counter");
+    const [kvUid, counterUid] = [uidOf(kv.pid!), uidOf(counter.pid!)];
+    assert.notEqual(kvUid, 0);
+    assert.notEqual(counterUid, 0);
+    assert.notEqual(kvUid, counterUid);
+    assert.equal(uidOf(container(lr, "host").pid!), 0, "the host runs as the runtime's user");
+    const dir = statSync(kvSocketDir(lr));
+    assert.equal(dir.uid, kvUid);
+    assert.equal(dir.mode & 0o7777, 0o2770, "the socket folder is the plugin's alone (and its group's)");
+    // From the counter plugin's user: kv's socket folder is closed.
+    const probe = spawnSync(
+      NODE,
+      [
+        "-e",
+        `require("node:net").connect(process.argv[1]).on("connect", () => { console.log("connected"); process.exit(0); }).on("error", (e) => { console.log(e.code); process.exit(0); });`,
+        join(kvSocketDir(lr), "plugin.sock"),
+      ],
+      { uid: counterUid, gid: counterUid, encoding: "utf8", timeout: 10_000 },
+    );
+    assert.equal(probe.stdout.trim(), "EACCES", probe.stderr);
+    // The host (and the counter's broker callback into it) still work.
+    const n = hostCalls().length;
+    await waitFor(() => hostCalls().length > n, 10_000, "more host calls");
+    assert.match(String(hostCalls().at(-1)!.counter), /^\d+$/);
   });
 
   it("the CLI refuses bad manifests with the file, the field and a code", async () => {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { AgentError } from "../../src/agent/errors.ts";
 import { isPodplugError, PodplugError } from "../../src/errors.ts";
 import { InjectError } from "../../src/inject/errors.ts";
+import { LocalError } from "../../src/local/errors.ts";
 import { TransportError } from "../../src/transport/errors.ts";
 import { HpackError } from "../../src/transport/h2/hpack.ts";
 import { ROOT } from "../helpers.ts";
@@ -19,6 +20,7 @@ const UNIONS: [string, string][] = [
   ["src/transport/h2/hpack.ts", "HpackErrorCode"],
   ["src/inject/errors.ts", "InjectErrorCode"],
   ["src/agent/errors.ts", "AgentErrorCode"],
+  ["src/local/errors.ts", "LocalErrorCode"],
 ];
 
 function codesOf(file: string, union: string): string[] {
@@ -42,6 +44,7 @@ describe("the error model", () => {
       new HpackError("HPACK_TRUNCATED", "m"),
       new InjectError("INJECT_INVALID_PLUGIN", "m", { path: "plugins[0].spec.image" }),
       new AgentError("AGENT_MTLS", "m"),
+      new LocalError("LOCAL_METRICS_PORT_IN_USE", "m"),
       new PodplugError("UNAVAILABLE", "m", { plugin: "kv" }),
     ];
     for (const e of errors) {

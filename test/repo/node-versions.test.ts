@@ -39,7 +39,7 @@ describe("supported Node versions", function () {
             cwd: t.dir,
             encoding: "utf8",
             // The plugin runs on the same Node: `node` on PATH is this one.
-            env: { ...process.env, PATH: `${join(node, "..")}:${process.env.PATH}` },
+            env: { ...process.env, PATH: `${join(node, "..")}:${process.env.PATH}`, KV_DIR: t.dir },
           });
         run("kv", "put", "greeting", `hello from ${version}`);
         assert.match(

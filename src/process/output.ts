@@ -1,43 +1,15 @@
 /**
- * Forwards what a plugin writes — hclog JSON and plain lines on its stderr,
- * and the GRPCStdio stream — into the host's pino logger, bound to the
- * plugin's name, at the level the plugin meant (go-plugin's rules).
+ * A child's output lines into the parent's pino logger at the level the
+ * child meant: hclog JSON and Go's `[LEVEL]` lines (go-plugin's rules, panics
+ * included), pino JSON lines (a TypeScript host under `podplug run`), plain
+ * lines at a fallback level. Used for a plugin's stderr and GRPCStdio stream
+ * in the host SDK, and for every container's output in the local runtime.
  */
-
-import type { Readable } from "node:stream";
 import type { Logger as PinoLogger } from "pino";
 import { type HclogLevel, parseLine } from "../protocol/hclog.ts";
 
-// pino's own keys; a line's field of that name is the plugin's (its pid, its time): renamed, not lost.
+// pino's own keys; a line's field of that name is the child's (its pid, its time): renamed, not lost.
 const PINO_KEYS = new Set(["level", "time", "msg", "pid", "hostname", "v"]);
-/** Longest line kept whole (go-plugin's PluginLogBufferSize default); longer ones are split. */
-export const MAX_LINE = 64 * 1024;
-
-/** Splits a byte stream into lines, handing each to `onLine`; flush() emits the rest. */
-export class LineSplitter {
-  private buf = "";
-  private readonly onLine: (line: string) => void;
-  constructor(onLine: (line: string) => void) {
-    this.onLine = onLine;
-  }
-  push(chunk: Buffer | string): void {
-    this.buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
-    let i: number;
-    while ((i = this.buf.indexOf("\n")) >= 0) {
-      const line = this.buf.slice(0, i).replace(/\r$/, "");
-      this.buf = this.buf.slice(i + 1);
-      this.onLine(line);
-    }
-    while (this.buf.length > MAX_LINE) {
-      this.onLine(this.buf.slice(0, MAX_LINE));
-      this.buf = this.buf.slice(MAX_LINE);
-    }
-  }
-  flush(): void {
-    if (this.buf !== "") this.onLine(this.buf);
-    this.buf = "";
-  }
-}
 
 const PINO_LEVELS: Record<number, HclogLevel> = {
   10: "trace",
@@ -47,6 +19,11 @@ const PINO_LEVELS: Record<number, HclogLevel> = {
   50: "error",
   60: "error",
 };
+
+/** Carried from line to line of one stream (a Go panic spans lines). */
+export interface OutputState {
+  inPanic: boolean;
+}
 
 /** A pino JSON line (numeric `level`, string `msg`), as a TypeScript host in a local run writes. */
 function pinoRecord(line: string): { level: HclogLevel; msg: string; fields: Record<string, unknown> } | undefined {
@@ -75,12 +52,12 @@ function addField(fields: Record<string, unknown>, bound: Record<string, unknown
   } else fields[key] = value;
 }
 
-/** Logs one plugin line on `log` with go-plugin's level rules; `fallback` for plain lines. */
-export function logPluginLine(
+/** Logs one output line on `log` with go-plugin's level rules; `fallback` for plain lines. */
+export function logOutputLine(
   log: PinoLogger,
   line: string,
   stream: "stderr" | "stdout",
-  state: { inPanic: boolean },
+  state: OutputState,
   fallback: HclogLevel,
 ): void {
   if (line === "") return;
@@ -98,15 +75,4 @@ export function logPluginLine(
   for (const [k, v] of Object.entries(p.fields)) addField(fields, bound, k.startsWith("@") ? k.slice(1) : k, v);
   if (p.timestamp) fields.plugin_time = p.timestamp;
   log[p.level](fields, p.message);
-}
-
-/** Reads a plugin's stderr pipe to its end. Plain lines log at debug, as go-plugin does. */
-export function forwardStderr(stderr: Readable, log: PinoLogger, tail?: (line: string) => void): void {
-  const state = { inPanic: false };
-  const split = new LineSplitter((line) => {
-    tail?.(line);
-    logPluginLine(log, line, "stderr", state, "debug");
-  });
-  stderr.on("data", (c: Buffer) => split.push(c));
-  stderr.on("end", () => split.flush());
 }
