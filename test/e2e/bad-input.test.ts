@@ -84,7 +84,9 @@ async function failsWith(c: E2ECluster, name: string, reason: string, message: R
     async () => {
       const out = await kubectlOk(c, ["-n", NS, "get", "plugin", name, "-o", "jsonpath={.status.conditions}"]);
       const ready = (out ? (JSON.parse(out) as Condition[]) : []).find((k) => k.type === "Ready");
-      return ready?.status === "False" && ready.reason === reason ? ready : undefined;
+      if (ready?.status === "False" && ready.reason === reason) return ready;
+      // Thrown, so the timeout says what the operator reports instead.
+      throw new Error(`Ready is ${ready ? `${ready.status} reason ${ready.reason}: ${ready.message}` : "absent"}`);
     },
     120_000,
     500,
