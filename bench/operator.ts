@@ -1,108 +1,355 @@
 /**
- * Benchmark: time from `kubectl apply` of a Plugin to the host Deployment's
- * pod template carrying its sidecar, over N Plugins (default 30), on the real
- * test apiserver; and the operator's memory (RSS) idle and after the run.
- *   node bench/operator.ts [N]
- * PODPLUG_OPERATOR_MAIN=dist/operator/main.js measures the compiled build
- * (what the image runs) instead of the TypeScript sources.
+ * Benchmark: the operator at scale on the real test apiserver, beside a
+ * baseline measured in the same run.
+ *   node bench/operator.ts [N ...]          (default 100 300 1000)
+ * For each N: N Deployments and N/5 Plugins (each Deployment selected by 1-3
+ * Plugins, test/operator/helpers.ts scaleScenario) exist; the operator starts
+ * and the clock runs from its first /healthz answer until every Deployment
+ * carries its sidecars (lists, reconciles, patches; Node's start-up excluded).
+ *  - baseline: the operator's own server-side apply bodies for the same
+ *    workloads sent straight to the apiserver by one client at the same
+ *    concurrency, in a namespace no operator watches;
+ *  - ratio: baseline time / operator time (1.0 = as fast as the raw patches);
+ *  - RSS peak (VmHWM), operator CPU from its start until idle, requests other
+ *    than GET it sent until idle (its rest_client_requests_total);
+ *  - steady state: `kubectl apply` of a changed Plugin → every workload it
+ *    selects patched (from kubectl's return), a new Deployment → patched;
+ *  - /healthz latency, polled every 50 ms throughout;
+ *  - a restart with nothing changed: objects written (resourceVersion moved).
+ * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
+ * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
+ * BENCH_PROFILE=1 writes a CPU profile of the largest N and prints its top frames.
+ * Every wait is bounded (BENCH_OPERATOR_TIMEOUT_S, default 240 s per phase).
  * Prints a table; asserts nothing (timing belongs here, not in tests).
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
-import { KubeClient } from "../operator/client.ts";
+import { APPLY_PATCH, FIELD_MANAGER, KubeClient } from "../operator/client.ts";
 import { kubeconfigCredentials } from "../operator/kubeconfig.ts";
-import { injectedNames } from "../operator/reconciler.ts";
 import { Watcher } from "../operator/watcher.ts";
-import type { Workload } from "../operator/workloads.ts";
+import { intentHash } from "../operator/workload-reconciler.ts";
+import { APPLIED_ANNOTATION, injectedNames, type Workload } from "../operator/workloads.ts";
+import { DEFAULT_AGENT_IMAGE } from "../src/inject/conventions.ts";
+import { inject } from "../src/inject/inject.ts";
+import type { Plugin } from "../src/inject/types.ts";
+import { KUBE_VERSION } from "../test/cluster/binaries.ts";
 import { TestCluster } from "../test/cluster/cluster.ts";
+import { waitFor } from "../test/cluster/wait.ts";
 import {
   createNamespace,
-  hostDeployment,
   installCrd,
+  type OperatorHandle,
   pluginManifest,
+  scaleScenario,
   startOperator,
+  waitQuiet,
   yaml,
 } from "../test/operator/helpers.ts";
 
-const N = Number(process.argv[2] ?? 30);
-const NS = "bench";
+const SIZES = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+if (SIZES.length === 0) SIZES.push(100, 300, 1000);
+const CONCURRENCY = Number(process.env.BENCH_OPERATOR_CONCURRENCY ?? 4);
+const TIMEOUT_MS = Number(process.env.BENCH_OPERATOR_TIMEOUT_S ?? 240) * 1000;
+const PROFILE = process.env.BENCH_PROFILE === "1";
+const silent = pino({ level: "silent" });
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
+const status = (pid: number, field: string): number => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+};
+const cpuSeconds = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+
+/** Runs `fn` over `items`, `n` at a time. */
+async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const create = (client: KubeClient, ns: string, o: Record<string, unknown>): Promise<unknown> => {
+  const plural = o.kind === "Plugin" ? "/apis/podplug.io/v1alpha1" : "/apis/apps/v1";
+  const res = o.kind === "Plugin" ? "plugins" : "deployments";
+  return client.request("POST", `${plural}/namespaces/${ns}/${res}`, {
+    body: { ...o, metadata: { ...(o.metadata as object), namespace: ns } },
+  });
+};
+
+/** The server-side apply body the operator sends for one workload (its shape, from the same injection). */
+function applyBody(ns: string, w: Record<string, unknown>, plugins: Plugin[]): Record<string, unknown> {
+  const name = (w.metadata as { name: string }).name;
+  const containers = (w as { spec: { template: V1PodTemplateSpec } }).spec.template.spec!.containers;
+  const skeleton: V1PodTemplateSpec = { spec: { containers: containers.map((c) => ({ name: c.name })) } };
+  const body: Record<string, unknown> = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: ns },
+    spec: { template: inject(skeleton, plugins, { agentImage: DEFAULT_AGENT_IMAGE, autoMTLS: true, scratch: true }) },
+  };
+  body.metadata = { name, namespace: ns, annotations: { [APPLIED_ANNOTATION]: intentHash(body) } };
+  return body;
+}
+
+interface Row {
+  n: number;
+  plugins: number;
+  baselineS: number;
+  convergeS: number;
+  rssPeakMiB: number;
+  cpuS: number;
+  applyP99Ms: number;
+  newP99Ms: number;
+  healthP99Ms: number;
+  healthMaxMs: number;
+  restartWrites: number;
+  /** Requests other than GET the operator sent from its start until quiet (its rest_client_requests_total). */
+  writes: number;
+  timedOut: boolean;
+}
+
+/** Requests other than GET in the operator's rest_client_requests_total; NaN if it has no such metric. */
+async function writesSent(op: OperatorHandle): Promise<number> {
+  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+  let sum = Number.NaN;
+  for (const line of text.split("\n")) {
+    const m = /^rest_client_requests_total\{(.*)\} (\S+)$/.exec(line);
+    if (m && !/method="GET"/.test(m[1]!)) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[2]);
+  }
+  return sum;
 }
 
 const c = new TestCluster();
 await c.start();
+const client = new KubeClient(await kubeconfigCredentials(c.kubeconfig));
+const rows: Row[] = [];
+let profileDir: string | undefined;
 try {
   await installCrd(c);
-  await createNamespace(c, NS);
-  const op = await startOperator(
-    c,
-    ["--leader-elect=false", `--watch-namespaces=${NS}`, "--log-level=warn"],
-    c.kubeconfig,
-    "operator-bench",
-  );
-  const pid = op.proc.child.pid!;
-  await new Promise((r) => setTimeout(r, 2000));
-  const idle = rssMiB(pid);
-
-  const hosts = [];
-  for (let i = 0; i < N; i++) hosts.push(hostDeployment(`b${i}-host`, { bench: `b${i}` }));
-  await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(...hosts));
-
-  // Our own watch sees the patched template the moment the apiserver stores it.
-  const client = new KubeClient(await kubeconfigCredentials(c.kubeconfig));
-  const patchedAt = new Map<string, number>();
-  const w = new Watcher<Workload>(
-    client,
-    `/apis/apps/v1/namespaces/${NS}/deployments`,
-    pino({ level: "silent" }),
-    (key, next) => {
-      const name = key.split("/")[1]!.replace(/-host$/, "");
-      if (injectedNames(next).includes(name) && !patchedAt.has(name)) patchedAt.set(name, performance.now());
-    },
-  );
-  w.start();
-  await w.synced;
-
-  const fromApply: number[] = [];
-  const fromStored: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const name = `b${i}`;
-    const t0 = performance.now();
-    await c.kubectlOk(
-      ["apply", "-n", NS, "-f", "-"],
-      yaml(pluginManifest(name, { selector: { matchLabels: { bench: name } } })),
+  for (const n of SIZES) {
+    const sc = scaleScenario(n);
+    const pluginObjs = sc.plugins.map((p) => ({ ...p }));
+    const base = `bench-base-${n}`;
+    const opNs = `bench-op-${n}`;
+    await createNamespace(c, base);
+    await createNamespace(c, opNs);
+    await pool(
+      [...sc.workloads.map((w) => [base, w] as const), ...sc.workloads.map((w) => [opNs, w] as const)],
+      8,
+      ([ns, w]) => create(client, ns, w),
     );
-    const t1 = performance.now();
-    while (!patchedAt.has(name)) await new Promise((r) => setTimeout(r, 2));
-    const t2 = patchedAt.get(name)!;
-    fromApply.push(t2 - t0);
-    fromStored.push(Math.max(0, t2 - t1));
-  }
-  const after = rssMiB(pid);
-  const metricsRss = /process_resident_memory_bytes (\d+)/.exec(await (await fetch(`${op.metricsUrl}/metrics`)).text());
-  w.stop();
-  client.close();
-  await op.stop();
 
-  const a = [...fromApply].sort((x, y) => x - y);
-  const s = [...fromStored].sort((x, y) => x - y);
-  const f = (v: number): string => v.toFixed(0).padStart(6);
-  console.log(
-    `podplug operator benchmark: ${N} Plugins, one host Deployment each, kube-apiserver ${process.env.PODPLUG_KUBE_VERSION ?? "v1.32.13"}, operator ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}`,
-  );
-  console.log("latency (ms)                              median    p99    max");
-  console.log(`kubectl apply started -> template patched ${f(pct(a, 50))} ${f(pct(a, 99))} ${f(a[a.length - 1]!)}`);
-  console.log(`kubectl apply returned -> template patched${f(pct(s, 50))} ${f(pct(s, 99))} ${f(s[s.length - 1]!)}`);
-  console.log(
-    `operator RSS: idle ${idle.toFixed(1)} MiB, after ${N} Plugins ${after.toFixed(1)} MiB (prom: ${metricsRss ? (Number(metricsRss[1]) / 2 ** 20).toFixed(1) : "?"} MiB)`,
-  );
+    // Baseline: the Plugins, then the operator's apply bodies, straight to the apiserver.
+    const byName = new Map(sc.plugins.map((p) => [(p.metadata as { name: string }).name, p as unknown as Plugin]));
+    const bodies = sc.workloads.map((w) =>
+      applyBody(
+        base,
+        w,
+        sc.expected.get((w.metadata as { name: string }).name)!.map((x) => byName.get(x)!),
+      ),
+    );
+    await pool(pluginObjs, CONCURRENCY, (p) => create(client, base, p));
+    const b0 = performance.now();
+    await pool(bodies, CONCURRENCY, (body) => {
+      const { name } = body.metadata as { name: string };
+      return client.request("PATCH", `/apis/apps/v1/namespaces/${base}/deployments/${name}`, {
+        query: { fieldManager: FIELD_MANAGER, force: true },
+        contentType: APPLY_PATCH,
+        body,
+      });
+    });
+    const baselineS = (performance.now() - b0) / 1000;
+
+    // The operator, started on the N Deployments and their Plugins: the clock runs from its first /healthz
+    // answer (Node's own start-up excluded) until every Deployment carries its sidecars.
+    await pool(pluginObjs, CONCURRENCY, (p) => create(client, opNs, p));
+    const done = new Set<string>();
+    let onChange: ((w: Readonly<Workload>, name: string) => void) | undefined;
+    const watch = new Watcher<Workload>(client, `/apis/apps/v1/namespaces/${opNs}/deployments`, silent, (key, next) => {
+      if (!next) return;
+      const name = key.split("/")[1]!;
+      if (injectedNames(next).join(",") === sc.expected.get(name)?.join(",")) done.add(name);
+      onChange?.(next, name);
+    });
+    watch.start();
+    await watch.synced;
+    const profiling = PROFILE && n === Math.max(...SIZES);
+    if (profiling) profileDir = mkdtempSync(join(tmpdir(), "podplug-prof-"));
+    const env = profiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+    const args = [
+      "--leader-elect=false",
+      `--watch-namespaces=${opNs}`,
+      "--log-level=warn",
+      `--concurrency=${CONCURRENCY}`,
+    ];
+    let op: OperatorHandle = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}`, env);
+    const t0 = performance.now();
+    const pid = op.proc.child.pid!;
+
+    const health: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const t = performance.now();
+        try {
+          await fetch(`${op.healthUrl}/healthz`, { signal: AbortSignal.timeout(10_000) });
+          health.push(performance.now() - t);
+        } catch {
+          health.push(10_000);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    let timedOut = false;
+    try {
+      await waitFor("every workload patched", () => done.size === n, TIMEOUT_MS, 5);
+    } catch {
+      timedOut = true;
+    }
+    const convergeS = (performance.now() - t0) / 1000;
+    await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
+    const cpuS = cpuSeconds(pid);
+    const writes = await writesSent(op);
+
+    // Steady state: a changed Plugin, applied by kubectl → every workload it selects patched.
+    const samples = n >= 1000 ? 10 : 20;
+    const applyMs: number[] = [];
+    for (let k = 0; k < samples && !timedOut; k++) {
+      const j = k % sc.plugins.length;
+      const pname = `p${j}`;
+      const targets = [...sc.expected].filter(([, ps]) => ps.includes(pname)).map(([w]) => w);
+      const value = `v${k}`;
+      const seen = new Set<string>();
+      let all: number | undefined;
+      onChange = (w, name) => {
+        const env = (w as unknown as { spec: { template: V1PodTemplateSpec } }).spec.template.spec?.initContainers
+          ?.find((x) => x.name === `podplug-${pname}`)
+          ?.env?.find((e) => e.name === "BENCH_V")?.value;
+        if (env === value && targets.includes(name)) seen.add(name);
+        if (seen.size === targets.length && all === undefined) all = performance.now();
+      };
+      const m = pluginManifest(pname, {
+        selector: { matchLabels: { [`sel-${pname}`]: "yes" } },
+        env: [{ name: "BENCH_V", value }],
+      });
+      await c.kubectlOk(["apply", "-n", opNs, "-f", "-"], yaml(m));
+      const returned = performance.now();
+      await waitFor("plugin change patched", () => all !== undefined, TIMEOUT_MS, 2).catch(() => undefined);
+      applyMs.push(Math.max(0, (all ?? Number.NaN) - returned));
+    }
+    // A new workload → patched.
+    const newMs: number[] = [];
+    for (let k = 0; k < samples && !timedOut; k++) {
+      const name = `new${k}`;
+      let at: number | undefined;
+      onChange = (w, wn) => {
+        if (wn === name && injectedNames(w).includes("p0") && at === undefined) at = performance.now();
+      };
+      const w = sc.workloads[0]!;
+      await create(client, opNs, { ...w, metadata: { ...(w.metadata as object), name } });
+      const created = performance.now();
+      await waitFor("new workload patched", () => at !== undefined, TIMEOUT_MS, 2).catch(() => undefined);
+      newMs.push((at ?? Number.NaN) - created);
+    }
+    onChange = undefined;
+    await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
+    const rssPeakMiB = status(pid, "VmHWM");
+
+    // A restart with nothing changed: count objects whose resourceVersion moved.
+    const versions = async (): Promise<Map<string, string>> => {
+      const out = new Map<string, string>();
+      for (const path of [
+        `/apis/apps/v1/namespaces/${opNs}/deployments`,
+        `/apis/podplug.io/v1alpha1/namespaces/${opNs}/plugins`,
+      ]) {
+        const l = await client.request<{
+          items: { kind?: string; metadata: { name: string; resourceVersion: string } }[];
+        }>("GET", path);
+        for (const i of l.items) out.set(`${path}/${i.metadata.name}`, i.metadata.resourceVersion);
+      }
+      return out;
+    };
+    sampling = false;
+    await sampler;
+    const before = await versions();
+    await op.stop();
+    op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`);
+    await waitFor("restarted operator ready", async () => (await fetch(`${op.healthUrl}/readyz`)).ok, TIMEOUT_MS, 50);
+    await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
+    const after = await versions();
+    const restartWrites = [...before].filter(([k, v]) => after.get(k) !== v).length;
+    await op.stop();
+    watch.stop();
+
+    rows.push({
+      n,
+      plugins: sc.plugins.length,
+      baselineS,
+      convergeS,
+      rssPeakMiB,
+      cpuS,
+      applyP99Ms: pct(applyMs, 99),
+      newP99Ms: pct(newMs, 99),
+      healthP99Ms: pct(health, 99),
+      healthMaxMs: Math.max(...health),
+      restartWrites,
+      writes,
+      timedOut,
+    });
+    console.error(`bench/operator.ts: N=${n} done`);
+  }
 } finally {
+  client.close();
   await c.stop();
+}
+
+const f = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : "—");
+console.log(
+  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
+);
+console.log(
+  "| N | Plugins | baseline | converge | ratio | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | writes until quiet | restart writes |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  console.log(
+    `| ${r.n} | ${r.plugins} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.writes, 0)} | ${r.restartWrites} |`,
+  );
+}
+
+if (profileDir) {
+  // Self time per function over the whole run of the largest N.
+  const file = readdirSync(profileDir).find((x) => x.endsWith(".cpuprofile"));
+  if (file) {
+    const prof = JSON.parse(readFileSync(join(profileDir, file), "utf8")) as {
+      nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+      samples: number[];
+    };
+    const byId = new Map(prof.nodes.map((x) => [x.id, x.callFrame]));
+    const self = new Map<string, number>();
+    for (const id of prof.samples) {
+      const cf = byId.get(id)!;
+      const k = `${cf.functionName || "(anonymous)"} ${cf.url.replace(/^.*\/(node_modules\/|operator\/|src\/)/, "$1")}:${cf.lineNumber + 1}`;
+      self.set(k, (self.get(k) ?? 0) + 1);
+    }
+    const total = prof.samples.length;
+    console.log(`\nCPU profile of N=${Math.max(...SIZES)} (${file}), top self-time frames:`);
+    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 10))
+      console.log(`  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`);
+  }
 }

@@ -21,6 +21,8 @@ export interface RequestInit {
 
 /** The JSON media type server-side apply accepts (JSON is YAML). */
 export const APPLY_PATCH = "application/apply-patch+yaml";
+/** podplug's field manager for every apply. */
+export const FIELD_MANAGER = "podplug";
 
 function queryString(q: RequestInit["query"]): string {
   if (!q) return "";
@@ -35,6 +37,8 @@ export class KubeClient {
   readonly server: string;
   private readonly creds: Credentials;
   private agent: Agent | undefined;
+  /** Called with each answered request's method and HTTP status (client-go's rest_client_requests_total). */
+  onResponse: ((method: string, status: number) => void) | undefined;
 
   constructor(creds: Credentials) {
     this.creds = creds;
@@ -69,8 +73,9 @@ export class KubeClient {
           req.on("error", (err) =>
             reject(
               new OperatorError(
-                "PODPLUG_KUBE_UNREACHABLE",
+                "KUBE_UNREACHABLE",
                 `${method} ${path}: ${err.message} (is the apiserver at ${this.server} up?)`,
+                { method, path, server: this.server },
                 { cause: err },
               ),
             ),
@@ -92,19 +97,21 @@ export class KubeClient {
       for await (const chunk of res) text += chunk as string;
     } catch (err) {
       throw new OperatorError(
-        "PODPLUG_KUBE_UNREACHABLE",
+        "KUBE_UNREACHABLE",
         `${method} ${path}: the answer broke off: ${(err as Error).message}`,
+        { method, path },
         { cause: err },
       );
     }
     const status = res.statusCode ?? 0;
+    this.onResponse?.(method, status);
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
     } catch {
       if (status >= 200 && status < 300) {
         throw new OperatorError(
-          "PODPLUG_KUBE_BAD_RESPONSE",
+          "KUBE_BAD_RESPONSE",
           `${method} ${path}: HTTP ${status} with a body that is not JSON: ${text.slice(0, 200)}`,
         );
       }
@@ -183,7 +190,7 @@ export class KubeClient {
         if (err instanceof OperatorError) reject(err);
         else if (err)
           reject(
-            new OperatorError("PODPLUG_KUBE_UNREACHABLE", `watch ${path} dropped: ${err.message}`, { cause: err }),
+            new OperatorError("KUBE_UNREACHABLE", `watch ${path} dropped: ${err.message}`, { path }, { cause: err }),
           );
         else resolve();
       };

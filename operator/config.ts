@@ -1,8 +1,11 @@
 /**
  * The operator's settings from flags (controller-runtime's names) and
- * environment variables (what the chart sets); flags win.
+ * environment variables (what the chart sets); flags win. Parsed with
+ * `node:util` parseArgs, like the CLI. `--help` lists every flag with its
+ * environment variable and default.
  */
 import { hostname } from "node:os";
+import { parseArgs } from "node:util";
 import { DEFAULT_AGENT_IMAGE } from "../src/inject/conventions.ts";
 import { OperatorError } from "./errors.ts";
 
@@ -19,106 +22,159 @@ export interface OperatorConfig {
   agentImage: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   concurrency: number;
+  /** Seconds SIGTERM waits for running reconciles before exiting. */
+  shutdownGraceSeconds: number;
+  /** Test-only (PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS): delay of the first Plugin list. */
+  pluginListDelayMs: number;
 }
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
 const NS_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-function addr(flag: string, v: string): { host: string; port: number } {
-  const m = /^(.*):(\d{1,5})$/.exec(v);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
-    throw new OperatorError(
-      "PODPLUG_OPERATOR_BAD_FLAG",
-      `${flag}=${JSON.stringify(v)} is not an address: use [host]:port, e.g. :8080 or 127.0.0.1:0`,
-    );
-  }
-  return { host: m[1] || "0.0.0.0", port };
+/** One flag: its environment variable, default and meaning (the --help text and the parser come from this). */
+interface Flag {
+  env?: string;
+  dflt: string;
+  help: string;
 }
 
-/** Parses `argv` (without node and script) over `env`; throws PODPLUG_OPERATOR_BAD_FLAG. */
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--"))
-      throw new OperatorError(
-        "PODPLUG_OPERATOR_BAD_FLAG",
-        `unexpected argument ${JSON.stringify(a)}: flags look like --name=value`,
-      );
-    const eq = a.indexOf("=");
-    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) flags.set(a.slice(2), argv[++i]!);
-    else flags.set(a.slice(2), "true");
-  }
-  const known = [
-    "kubeconfig",
-    "metrics-bind-address",
-    "health-probe-bind-address",
-    "leader-elect",
-    "leader-election-namespace",
-    "leader-election-id",
-    "identity",
-    "watch-namespaces",
-    "agent-image",
-    "log-level",
-    "concurrency",
-  ];
-  for (const k of flags.keys()) {
-    if (!known.includes(k))
-      throw new OperatorError(
-        "PODPLUG_OPERATOR_BAD_FLAG",
-        `unknown flag --${k}; known: ${known.map((x) => `--${x}`).join(" ")}`,
-      );
-  }
-  const get = (flag: string, envName: string, dflt: string): string => flags.get(flag) ?? env[envName] ?? dflt;
+const FLAGS: Record<string, Flag> = {
+  kubeconfig: {
+    env: "KUBECONFIG",
+    dflt: "",
+    help: "kubeconfig file to use out of cluster; empty: the pod's ServiceAccount",
+  },
+  "metrics-bind-address": {
+    env: "METRICS_BIND_ADDRESS",
+    dflt: "127.0.0.1:8080",
+    help: "[host]:port of /metrics (the chart binds the pod IP)",
+  },
+  "health-probe-bind-address": {
+    env: "HEALTH_PROBE_BIND_ADDRESS",
+    dflt: "127.0.0.1:8081",
+    help: "[host]:port of /healthz and /readyz (the chart binds the pod IP)",
+  },
+  "leader-elect": { env: "LEADER_ELECT", dflt: "true", help: "elect a leader on a Lease (true|false)" },
+  "leader-election-namespace": {
+    env: "POD_NAMESPACE",
+    dflt: "podplug-system",
+    help: "namespace of the Lease; it must exist",
+  },
+  "leader-election-id": { env: "LEADER_ELECTION_ID", dflt: "podplug-operator", help: "name of the Lease" },
+  identity: { env: "POD_NAME", dflt: "<hostname>_<pid>", help: "this replica's name in the Lease" },
+  "watch-namespaces": { env: "WATCH_NAMESPACES", dflt: "", help: "comma-separated namespaces; empty: all" },
+  "agent-image": { env: "PODPLUG_AGENT_IMAGE", dflt: DEFAULT_AGENT_IMAGE, help: "image of the injected podplug-agent" },
+  "log-level": { env: "LOG_LEVEL", dflt: "info", help: LEVELS.join("|") },
+  concurrency: { env: "CONCURRENCY", dflt: "4", help: "workers per controller (1-64)" },
+  "shutdown-grace-seconds": {
+    env: "SHUTDOWN_GRACE_SECONDS",
+    dflt: "5",
+    help: "how long SIGTERM waits for running reconciles (0-60)",
+  },
+};
 
-  const leaderElect = get("leader-elect", "LEADER_ELECT", "true");
+/** The `podplug operator --help` text: every flag, its environment variable and default. */
+export function usage(): string {
+  const rows = Object.entries(FLAGS).map(([name, f]) => {
+    const left = `  --${name}=${f.dflt === "" ? '""' : f.dflt}`;
+    return `${left.padEnd(52)} ${f.help}${f.env ? ` [env ${f.env}]` : ""}`;
+  });
+  return [
+    "usage: podplug operator [flags]   (or node operator/main.ts [flags])",
+    "Runs the podplug operator: injects Plugins into the workloads they select (docs/operator.md).",
+    "Flags (--name=value or --name value; a flag wins over its environment variable):",
+    ...rows,
+    `  ${"--help".padEnd(50)} this text`,
+    "",
+  ].join("\n");
+}
+
+const bad = (message: string, flag?: string): OperatorError =>
+  new OperatorError("OPERATOR_BAD_FLAG", message, flag ? { flag } : {});
+
+function addr(flag: string, v: string): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw bad(`--${flag}=${JSON.stringify(v)} is not an address: use [host]:port, e.g. 127.0.0.1:8080 or :0`, flag);
+  }
+  // ":8080" means every interface, as in Go; "[::1]:8080" an IPv6 host.
+  const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+  return { host: host || "0.0.0.0", port };
+}
+
+/** True when argv asks for --help (or -h). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes("--help") || argv.includes("-h");
+}
+
+/** Parses `argv` (without node and script) over `env`; throws OPERATOR_BAD_FLAG. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  let values: Record<string, string | undefined>;
+  try {
+    const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: "string" as const }]));
+    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    values = parsed.values as Record<string, string | undefined>;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const m = /'([^' ]*)/.exec(e.message);
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      throw bad(
+        `unknown flag ${m?.[1] ?? ""}; known: ${Object.keys(FLAGS)
+          .map((x) => `--${x}`)
+          .join(" ")} --help`,
+      );
+    if (e.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+      throw bad(`unexpected argument ${JSON.stringify(m?.[1] ?? e.message)}: flags look like --name=value`);
+    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      throw bad(`${m?.[1] ?? "a flag"} needs a value: --name=value (see --help)`);
+    throw bad(e.message);
+  }
+  const get = (flag: string): string => {
+    const f = FLAGS[flag]!;
+    return values[flag] ?? (f.env ? env[f.env] : undefined) ?? f.dflt;
+  };
+
+  const leaderElect = get("leader-elect");
   if (leaderElect !== "true" && leaderElect !== "false") {
-    throw new OperatorError("PODPLUG_OPERATOR_BAD_FLAG", `--leader-elect=${leaderElect}: use true or false`);
+    throw bad(`--leader-elect=${leaderElect}: use true or false`, "leader-elect");
   }
-  const logLevel = get("log-level", "LOG_LEVEL", "info");
+  const logLevel = get("log-level");
   if (!(LEVELS as readonly string[]).includes(logLevel)) {
-    throw new OperatorError("PODPLUG_OPERATOR_BAD_FLAG", `--log-level=${logLevel}: use one of ${LEVELS.join(", ")}`);
+    throw bad(`--log-level=${logLevel}: use one of ${LEVELS.join(", ")}`, "log-level");
   }
-  const watchNamespaces = get("watch-namespaces", "WATCH_NAMESPACES", "")
+  const watchNamespaces = get("watch-namespaces")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
   for (const ns of watchNamespaces) {
     if (!NS_RE.test(ns))
-      throw new OperatorError(
-        "PODPLUG_OPERATOR_BAD_FLAG",
-        `--watch-namespaces: ${JSON.stringify(ns)} is not a namespace name`,
-      );
+      throw bad(`--watch-namespaces: ${JSON.stringify(ns)} is not a namespace name`, "watch-namespaces");
   }
-  const concurrency = Number(get("concurrency", "CONCURRENCY", "2"));
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-    throw new OperatorError(
-      "PODPLUG_OPERATOR_BAD_FLAG",
-      `--concurrency=${get("concurrency", "CONCURRENCY", "2")}: use an integer from 1 to 64`,
-    );
-  }
-  const leaderNs = get("leader-election-namespace", "POD_NAMESPACE", "podplug-system");
+  const int = (flag: string, min: number, max: number): number => {
+    const n = Number(get(flag));
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw bad(`--${flag}=${get(flag)}: use an integer from ${min} to ${max}`, flag);
+    return n;
+  };
+  const leaderNs = get("leader-election-namespace");
   if (!NS_RE.test(leaderNs))
-    throw new OperatorError(
-      "PODPLUG_OPERATOR_BAD_FLAG",
-      `--leader-election-namespace=${leaderNs} is not a namespace name`,
-    );
+    throw bad(`--leader-election-namespace=${leaderNs} is not a namespace name`, "leader-election-namespace");
+  const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
+  const delay = Number(env.PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS ?? 0);
   return {
-    kubeconfig: flags.get("kubeconfig") ?? env.KUBECONFIG,
-    metricsAddr: addr("--metrics-bind-address", get("metrics-bind-address", "METRICS_BIND_ADDRESS", ":8080")),
-    healthAddr: addr(
-      "--health-probe-bind-address",
-      get("health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":8081"),
-    ),
+    kubeconfig: get("kubeconfig") || undefined,
+    metricsAddr: addr("metrics-bind-address", get("metrics-bind-address")),
+    healthAddr: addr("health-probe-bind-address", get("health-probe-bind-address")),
     leaderElect: leaderElect === "true",
     leaderElectionNamespace: leaderNs,
-    leaderElectionId: get("leader-election-id", "LEADER_ELECTION_ID", "podplug-operator"),
-    identity: get("identity", "POD_NAME", `${hostname()}_${process.pid}`),
+    leaderElectionId: get("leader-election-id"),
+    identity,
     watchNamespaces,
-    agentImage: get("agent-image", "PODPLUG_AGENT_IMAGE", DEFAULT_AGENT_IMAGE),
+    agentImage: get("agent-image"),
     logLevel: logLevel as OperatorConfig["logLevel"],
-    concurrency,
+    concurrency: int("concurrency", 1, 64),
+    shutdownGraceSeconds: int("shutdown-grace-seconds", 0, 60),
+    pluginListDelayMs: Number.isFinite(delay) && delay > 0 ? delay : 0,
   };
 }

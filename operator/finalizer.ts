@@ -5,12 +5,10 @@
  * are never touched.
  */
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
-import { APPLY_PATCH, type KubeClient } from "./client.ts";
+import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
 
 /** podplug's finalizer name. */
 export const FINALIZER = "podplug.io/cleanup";
-/** podplug's field manager for every apply. */
-export const FIELD_MANAGER = "podplug";
 
 /** Path of one Plugin. */
 export function pluginPath(namespace: string, name: string): string {

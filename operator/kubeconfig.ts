@@ -42,7 +42,7 @@ interface KubeconfigFile {
 }
 
 function bad(path: string, what: string): OperatorError {
-  return new OperatorError("PODPLUG_KUBE_UNREACHABLE", `kubeconfig ${path}: ${what}`);
+  return new OperatorError("KUBE_CONFIG", `kubeconfig ${path}: ${what}`);
 }
 
 function material(base: string, obj: Record<string, unknown>, key: string): Buffer | undefined {

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { KubeClient } from "./client.ts";
-import { KubeApiError } from "./errors.ts";
+import { KubeApiError, OperatorError } from "./errors.ts";
 
 /** Lease timing, in seconds (client-go's defaults). */
 export interface LeaderTiming {
@@ -71,8 +71,11 @@ export class LeaderElector {
     return `/apis/coordination.k8s.io/v1/namespaces/${this.ns}/leases/${this.name}`;
   }
 
-  /** Tries until leader (calls onStarted), then keeps renewing; onStopped on loss. */
-  run(onStarted: () => void, onStopped: () => void): void {
+  /**
+   * Tries until leader (calls onStarted), then keeps renewing; onStopped on
+   * loss; onFatal (and no more tries) when retrying cannot help.
+   */
+  run(onStarted: () => void, onStopped: () => void, onFatal: (err: OperatorError) => void = () => undefined): void {
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
       try {
@@ -88,6 +91,11 @@ export class LeaderElector {
           this.lose(onStopped, "another replica holds the lease");
         }
       } catch (err) {
+        if (err instanceof OperatorError && err.code === "OPERATOR_LEASE_NAMESPACE") {
+          this.stopped = true;
+          onFatal(err);
+          return;
+        }
         this.log.warn({ err: (err as Error).message }, "lease acquire/renew failed");
         if (this.leader && Date.now() - this.lastRenewOk > this.timing.renewDeadlineSeconds * 1000) {
           this.lose(onStopped, `could not renew for ${this.timing.renewDeadlineSeconds}s`);
@@ -118,15 +126,28 @@ export class LeaderElector {
       renewTime: microTime(now),
     };
     if (!lease) {
-      await this.client.request("POST", `/apis/coordination.k8s.io/v1/namespaces/${this.ns}/leases`, {
-        body: {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name: this.name, namespace: this.ns },
-          spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
-        },
-        timeoutMs: 5000,
-      });
+      try {
+        await this.client.request("POST", `/apis/coordination.k8s.io/v1/namespaces/${this.ns}/leases`, {
+          body: {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name: this.name, namespace: this.ns },
+            spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+          },
+          timeoutMs: 5000,
+        });
+      } catch (err) {
+        // Creating in a namespace that does not exist is 404 (a missing Lease alone is not).
+        if (err instanceof KubeApiError && err.status === 404) {
+          throw new OperatorError(
+            "OPERATOR_LEASE_NAMESPACE",
+            `the leader-election namespace ${this.ns} does not exist: create it (kubectl create namespace ${this.ns}), pass --leader-election-namespace=<an existing namespace>, or run one replica with --leader-elect=false`,
+            { namespace: this.ns, lease: this.name },
+            { cause: err },
+          );
+        }
+        throw err;
+      }
       return true;
     }
     const holder = lease.spec.holderIdentity ?? "";

@@ -1,27 +1,31 @@
 /**
  * The podplug operator: `node operator/main.ts [flags]` (or `podplug operator`).
- * Elects a leader on a Lease; the leader runs the Plugin controller. Serves
- * /metrics and /healthz, /readyz; logs pino JSON; SIGTERM stops the
- * controller, releases the lease and exits 0.
+ * Elects a leader on a Lease; the leader runs the manager (watches and the
+ * workload and Plugin controllers). Serves /metrics and /healthz, /readyz;
+ * logs pino JSON; SIGTERM stops the controllers within the grace period,
+ * releases the Lease so a standby takes over at once, and exits 0.
  */
 import { pino } from "pino";
+import { isPodplugError } from "../src/errors.ts";
 import { KubeClient } from "./client.ts";
-import { type OperatorConfig, parseConfig } from "./config.ts";
+import { type OperatorConfig, parseConfig, usage, wantsHelp } from "./config.ts";
 import { loadCredentials } from "./kubeconfig.ts";
 import { LeaderElector } from "./leader.ts";
+import { Manager } from "./manager.ts";
 import { OperatorMetrics } from "./metrics.ts";
-import { Controller } from "./reconciler.ts";
 import { serve } from "./server.ts";
 
-/** Runs the operator until SIGTERM/SIGINT; resolves with the exit code. */
+/** Runs the operator until SIGTERM/SIGINT (exit 0) or a fatal error (1); resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const log = pino({ level: cfg.logLevel, base: { component: "podplug-operator", identity: cfg.identity } });
   const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env));
   const metrics = new OperatorMetrics();
-  const controller = new Controller(client, log, metrics, {
+  client.onResponse = (method, status) => metrics.requests.inc({ method, code: String(status) });
+  const manager = new Manager(client, log, metrics, {
     namespaces: cfg.watchNamespaces,
     agentImage: cfg.agentImage,
     concurrency: cfg.concurrency,
+    pluginListDelayMs: cfg.pluginListDelayMs,
   });
   let synced = false;
   let leading = !cfg.leaderElect;
@@ -35,7 +39,12 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
       !leading || synced ? { status: 200, body: "ok\n" } : { status: 503, body: "caches not synced\n" },
   });
   log.info(
-    { metricsPort: m.port, healthPort: h.port, namespaces: cfg.watchNamespaces, server: client.server },
+    {
+      metrics: `${cfg.metricsAddr.host}:${m.port}`,
+      health: `${cfg.healthAddr.host}:${h.port}`,
+      namespaces: cfg.watchNamespaces,
+      server: client.server,
+    },
     "podplug operator starting",
   );
 
@@ -43,11 +52,11 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const exit = new Promise<number>((r) => {
     resolveExit = r;
   });
-  const startController = (): void => {
+  const startManager = (): void => {
     leading = true;
     metrics.leader.set({ name: cfg.leaderElectionId }, 1);
-    controller.start();
-    void controller.synced().then(() => {
+    manager.start();
+    void manager.synced().then(() => {
       synced = true;
       log.info("caches synced");
     });
@@ -56,13 +65,22 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   if (cfg.leaderElect) {
     elector = new LeaderElector(client, cfg.leaderElectionNamespace, cfg.leaderElectionId, cfg.identity, log);
     metrics.leader.set({ name: cfg.leaderElectionId }, 0);
-    elector.run(startController, () => {
-      // As controller-runtime does: a replica that lost the lease exits and is restarted clean.
-      log.error("leadership lost: exiting");
-      resolveExit(1);
-    });
+    elector.run(
+      startManager,
+      () => {
+        // As controller-runtime does: a replica that lost the lease exits and is restarted clean.
+        log.error("leadership lost: exiting");
+        resolveExit(1);
+      },
+      (err) => {
+        // An error no retry can mend (the Lease's namespace does not exist): say what to do, once.
+        log.fatal({ code: err.code, err: err.message }, "cannot elect a leader");
+        process.stderr.write(`podplug operator: ${err.message} [${err.code}]\n`);
+        resolveExit(1);
+      },
+    );
   } else {
-    startController();
+    startManager();
   }
 
   let stopping = false;
@@ -72,13 +90,20 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     log.info({ signal }, "shutting down");
     resolveExit(0);
   };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  const onTerm = (): void => shutdown("SIGTERM");
+  const onInt = (): void => shutdown("SIGINT");
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
 
   const code = await exit;
-  await controller.stop();
+  process.off("SIGTERM", onTerm);
+  process.off("SIGINT", onInt);
+  await manager.stop(cfg.shutdownGraceSeconds * 1000);
+  // The Lease goes back before the process does, so a standby takes over at once.
   await elector?.stop();
   metrics.leader.set({ name: cfg.leaderElectionId }, 0);
+  m.server.closeAllConnections();
+  h.server.closeAllConnections();
   m.server.close();
   h.server.close();
   client.close();
@@ -86,15 +111,33 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   return code;
 }
 
-if (import.meta.main) {
+/**
+ * `podplug operator [flags]`: --help, flag errors (exit 2 with the code), or
+ * the operator until it stops; then the process exits, so no keep-alive socket
+ * or timer holds it past the grace period.
+ */
+export async function operatorCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<never> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
   let cfg: OperatorConfig;
   try {
-    cfg = parseConfig(process.argv.slice(2), process.env);
+    cfg = parseConfig(argv, env);
   } catch (err) {
-    process.stderr.write(`podplug operator: ${(err as Error).message} [${(err as { code?: string }).code}]\n`);
+    const code = isPodplugError(err) ? err.code : "ERROR";
+    process.stderr.write(`podplug operator: ${(err as Error).message} [${code}]\n`);
     process.exit(2);
   }
-  process.exitCode = await runOperator(cfg);
-  // Keep-alive sockets and timers must not hold the process open after a clean stop.
-  setTimeout(() => process.exit(), 200).unref();
+  let code: number;
+  try {
+    code = await runOperator(cfg);
+  } catch (err) {
+    const c = isPodplugError(err) ? err.code : "ERROR";
+    process.stderr.write(`podplug operator: ${(err as Error).message} [${c}]\n`);
+    code = 1;
+  }
+  process.exit(code);
 }
+
+if (import.meta.main) await operatorCommand(process.argv.slice(2), process.env);

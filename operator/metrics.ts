@@ -10,10 +10,12 @@ export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal: Counter<"controller" | "result">;
   readonly reconcileErrors: Counter<"controller">;
+  readonly terminalErrors: Counter<"controller">;
   readonly reconcileTime: Histogram<"controller">;
   readonly activeWorkers: Gauge<"controller">;
   readonly maxConcurrent: Gauge<"controller">;
   readonly leader: Gauge<"name">;
+  readonly requests: Counter<"code" | "method">;
   private readonly depth: Gauge<"name" | "controller">;
   private readonly adds: Counter<"name" | "controller">;
   private readonly retries: Counter<"name" | "controller">;
@@ -42,6 +44,12 @@ export class OperatorMetrics {
       labelNames: ["controller"],
       registers,
     });
+    this.terminalErrors = new Counter({
+      name: "controller_runtime_terminal_reconcile_errors_total",
+      help: "Total number of terminal reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers,
+    });
     this.reconcileTime = new Histogram({
       name: "controller_runtime_reconcile_time_seconds",
       help: "Length of time per reconciliation per controller",
@@ -65,6 +73,12 @@ export class OperatorMetrics {
       name: "leader_election_master_status",
       help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
       labelNames: ["name"],
+      registers,
+    });
+    this.requests = new Counter({
+      name: "rest_client_requests_total",
+      help: "Number of HTTP requests, partitioned by status code and method",
+      labelNames: ["code", "method"],
       registers,
     });
     this.depth = new Gauge({
@@ -126,7 +140,7 @@ export class OperatorMetrics {
   }
 
   /** Samples the in-progress gauges of `queue` at scrape time. */
-  watchQueue(name: string, queue: WorkQueue): void {
+  watchQueue<K>(name: string, queue: WorkQueue<K>): void {
     const l = { name, controller: name };
     const update = (): void => {
       const f = queue.inFlight();

@@ -1,9 +1,11 @@
 /**
- * A work queue in client-go's shape: a key is queued at most once, never
+ * A work queue in client-go's shape, over typed keys (an object reference;
+ * `id` gives the identity it is de-duplicated by): a key is queued at most once, never
  * handed to two workers at once (a key added while in progress is re-queued
  * when done), failed keys come back after a per-key exponential delay
  * (5 ms doubling to 30 s), and every step feeds the workqueue_* metrics.
  */
+import { Backoff } from "../src/process/backoff.ts";
 
 /** Hooks for the workqueue_* metrics; all optional. */
 export interface QueueMetrics {
@@ -14,22 +16,25 @@ export interface QueueMetrics {
   workDuration?(seconds: number): void;
 }
 
-/** The rate-limited, de-duplicating queue of reconcile keys. */
-export class WorkQueue {
-  private readonly queue: string[] = [];
-  private readonly dirty = new Set<string>();
+/** The rate-limited, de-duplicating queue of reconcile keys of type `K`. */
+export class WorkQueue<K = string> {
+  private readonly queue: K[] = [];
+  private readonly dirty = new Map<string, K>();
   private readonly processing = new Map<string, number>();
   private readonly addedAt = new Map<string, number>();
-  private readonly failureCounts = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private readonly backoffs = new Map<string, Backoff>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly waiters: ((key: K | undefined) => void)[] = [];
   private readonly metrics: QueueMetrics;
+  private readonly id: (key: K) => string;
   private readonly baseMs: number;
   private readonly maxMs: number;
   private shuttingDown = false;
 
-  constructor(metrics: QueueMetrics = {}, baseDelayMs = 5, maxDelayMs = 30_000) {
+  constructor(metrics: QueueMetrics = {}, baseDelayMs = 5, maxDelayMs = 30_000, id: (key: K) => string = String) {
     this.metrics = metrics;
+    this.id = id;
+    metrics.depth?.(0);
     this.baseMs = baseDelayMs;
     this.maxMs = maxDelayMs;
   }
@@ -52,16 +57,17 @@ export class WorkQueue {
   }
 
   /** Queues `key` unless it is already waiting. */
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  add(key: K): void {
+    const id = this.id(key);
+    if (this.shuttingDown || this.dirty.has(id)) return;
     this.metrics.add?.();
-    this.dirty.add(key);
-    this.addedAt.set(key, Date.now());
-    if (this.processing.has(key)) return;
+    this.dirty.set(id, key);
+    this.addedAt.set(id, Date.now());
+    if (this.processing.has(id)) return;
     this.push(key);
   }
 
-  private push(key: string): void {
+  private push(key: K): void {
     const w = this.waiters.shift();
     if (w) {
       this.take(key);
@@ -72,48 +78,64 @@ export class WorkQueue {
     this.metrics.depth?.(this.queue.length);
   }
 
-  private take(key: string): void {
-    this.dirty.delete(key);
-    this.processing.set(key, Date.now());
-    const added = this.addedAt.get(key);
+  private take(key: K): void {
+    const id = this.id(key);
+    this.dirty.delete(id);
+    this.processing.set(id, Date.now());
+    const added = this.addedAt.get(id);
     if (added !== undefined) this.metrics.queueLatency?.((Date.now() - added) / 1000);
-    this.addedAt.delete(key);
+    this.addedAt.delete(id);
   }
 
-  /** Queues `key` after `ms`. */
-  addAfter(key: string, ms: number): void {
+  /**
+   * Queues `key` after `ms`, unless it is already due to come back then or
+   * sooner: adds within that time coalesce into one (a Plugin's status after
+   * a burst of workload changes is written once).
+   */
+  addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
+    const id = this.id(key);
+    if (this.timers.has(id)) return;
     const t = setTimeout(() => {
-      this.timers.delete(t);
+      this.timers.delete(id);
       this.add(key);
     }, ms);
-    this.timers.add(t);
+    this.timers.set(id, t);
   }
 
   /** Queues `key` after its per-key backoff, which grows with each call until forget(). */
-  addRateLimited(key: string): void {
-    const n = this.failureCounts.get(key) ?? 0;
-    this.failureCounts.set(key, n + 1);
+  addRateLimited(key: K): void {
+    const id = this.id(key);
+    let b = this.backoffs.get(id);
+    // Per key, reset only by forget() (client-go's ItemExponentialFailureRateLimiter).
+    if (!b)
+      this.backoffs.set(id, (b = new Backoff({ initialMs: this.baseMs, maxMs: this.maxMs, resetAfterMs: Infinity })));
     this.metrics.retry?.();
-    this.addAfter(key, Math.min(this.maxMs, this.baseMs * 2 ** n));
+    this.addAfter(key, b.next().delayMs);
+  }
+
+  /** True while `key` waits or is being worked on. */
+  pending(key: K): boolean {
+    const id = this.id(key);
+    return this.dirty.has(id) || this.processing.has(id);
   }
 
   /** Clears `key`'s backoff after a success. */
-  forget(key: string): void {
-    this.failureCounts.delete(key);
+  forget(key: K): void {
+    this.backoffs.delete(this.id(key));
   }
 
   /** How often `key` failed in a row. */
-  failures(key: string): number {
-    return this.failureCounts.get(key) ?? 0;
+  failures(key: K): number {
+    return this.backoffs.get(this.id(key))?.failures ?? 0;
   }
 
   /** The next key, or undefined once shut down and drained. */
-  get(): Promise<string | undefined> {
+  get(): Promise<K | undefined> {
     const key = this.queue.shift();
     if (key !== undefined) {
       this.metrics.depth?.(this.queue.length);
@@ -125,17 +147,19 @@ export class WorkQueue {
   }
 
   /** Marks `key` finished; re-queues it if it was added meanwhile. */
-  done(key: string): void {
-    const started = this.processing.get(key);
+  done(key: K): void {
+    const id = this.id(key);
+    const started = this.processing.get(id);
     if (started !== undefined) this.metrics.workDuration?.((Date.now() - started) / 1000);
-    this.processing.delete(key);
-    if (this.dirty.has(key) && !this.shuttingDown) this.push(key);
+    this.processing.delete(id);
+    const again = this.dirty.get(id);
+    if (again !== undefined && !this.shuttingDown) this.push(again);
   }
 
   /** Stops accepting keys; waiting get() calls resolve undefined. */
   shutDown(): void {
     this.shuttingDown = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.queue.length = 0;
     this.dirty.clear();

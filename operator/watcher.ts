@@ -2,23 +2,39 @@
  * List-watch of one resource into an in-memory store: a paginated list, then
  * a watch from its resourceVersion with bookmarks; relist on 410 Gone,
  * reconnect with backoff on any drop, and a watchdog on silent streams.
- * Handlers get keys and copies; reconcile from the store, not from events
+ * Handlers get keys and frozen read-only views; reconcile from the store, not from events
  * (PRIOR-ART.md §5, pitfalls 1-9).
  */
 import type { Logger } from "pino";
-import { Backoff } from "./backoff.ts";
+import { Backoff, type BackoffOptions } from "../src/process/backoff.ts";
 import type { KubeClient } from "./client.ts";
 import { KubeApiError } from "./errors.ts";
+import { type IndexFunc, type KubeObject, objectKey, Store } from "./store.ts";
 
-/** The parts of an object the watcher needs. */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-}
+export type { KubeObject } from "./store.ts";
+export { objectKey } from "./store.ts";
 
 /** Called on every change with the old and new object (undefined when absent). */
-export type ChangeHandler<T> = (key: string, next: T | undefined, prev: T | undefined) => void;
+export type ChangeHandler<T> = (key: string, next: Readonly<T> | undefined, prev: Readonly<T> | undefined) => void;
+
+/** Reconnect back-off, kube-runtime's watcher's: 800 ms doubling to 30 s, jitter ±50 %, reset after 120 s without a failure. */
+export const WATCH_BACKOFF: BackoffOptions = { initialMs: 800, maxMs: 30_000, jitter: 0.5, resetAfterMs: 120_000 };
+
+/** Options of a watcher. */
+export interface WatcherOptions<T> {
+  /**
+   * Trims each object before it is stored (controller-runtime's cache
+   * TransformFunc): keep only the fields the operator reads.
+   */
+  transform?: (o: T) => T;
+  /** Index functions of the store. */
+  indexers?: Record<string, IndexFunc<T>>;
+  /**
+   * Test-only: wait this long before the first list, to expose what happens
+   * when this resource's list arrives last (PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS).
+   */
+  firstListDelayMs?: number;
+}
 
 interface ListResponse<T> {
   metadata?: { resourceVersion?: string; continue?: string };
@@ -30,20 +46,17 @@ interface WatchEvent<T> {
   object: T & { code?: number; message?: string };
 }
 
-/** `namespace/name` (or `name` for cluster-scoped objects). */
-export function objectKey(o: KubeObject): string {
-  const m = o.metadata ?? {};
-  return m.namespace ? `${m.namespace}/${m.name}` : String(m.name);
-}
-
 /** Watches `path` (a collection URL) and keeps its objects. */
 export class Watcher<T extends KubeObject> {
   readonly path: string;
+  /** The objects, read-only. */
+  readonly store: Store<T>;
   private readonly client: KubeClient;
   private readonly log: Logger;
   private readonly onChange: ChangeHandler<T>;
-  private readonly store = new Map<string, T>();
-  private readonly backoff = new Backoff();
+  private readonly transform: (o: T) => T;
+  private firstListDelayMs: number;
+  private readonly backoff = new Backoff(WATCH_BACKOFF);
   private rv = "";
   private abort = new AbortController();
   private stopped = false;
@@ -53,11 +66,14 @@ export class Watcher<T extends KubeObject> {
   /** Counts for tests and metrics. */
   readonly stats = { lists: 0, watches: 0, gone: 0, drops: 0 };
 
-  constructor(client: KubeClient, path: string, log: Logger, onChange: ChangeHandler<T>) {
+  constructor(client: KubeClient, path: string, log: Logger, onChange: ChangeHandler<T>, opts: WatcherOptions<T> = {}) {
     this.client = client;
     this.path = path;
     this.log = log.child({ watch: path });
     this.onChange = onChange;
+    this.transform = opts.transform ?? ((o) => o);
+    this.firstListDelayMs = opts.firstListDelayMs ?? 0;
+    this.store = new Store<T>(opts.indexers);
     this.synced = new Promise((r) => {
       this.markSynced = r;
     });
@@ -74,19 +90,9 @@ export class Watcher<T extends KubeObject> {
     this.abort.abort();
   }
 
-  /** A copy of the object under `key`. */
-  get(key: string): T | undefined {
-    const o = this.store.get(key);
-    return o === undefined ? undefined : structuredClone(o);
-  }
-
-  /** Copies of every object, optionally only those in `namespace`. */
-  list(namespace?: string): T[] {
-    const out: T[] = [];
-    for (const o of this.store.values()) {
-      if (namespace === undefined || o.metadata?.namespace === namespace) out.push(structuredClone(o));
-    }
-    return out;
+  /** The object under `key` (`namespace/name`): a frozen, read-only view. */
+  get(key: string): Readonly<T> | undefined {
+    return this.store.get(key);
   }
 
   private async sleep(ms: number): Promise<void> {
@@ -108,6 +114,11 @@ export class Watcher<T extends KubeObject> {
     while (!this.stopped) {
       try {
         if (needList) {
+          if (this.firstListDelayMs > 0) {
+            await this.sleep(this.firstListDelayMs);
+            this.firstListDelayMs = 0;
+            if (this.stopped) return;
+          }
           await this.listAll();
           needList = false;
         }
@@ -121,16 +132,16 @@ export class Watcher<T extends KubeObject> {
           continue;
         }
         this.stats.drops++;
-        const delay = this.backoff.nextDelay();
+        const delay = this.backoff.next().delayMs;
         this.log.warn({ err: (err as Error).message, retryInMs: delay }, "list/watch failed: retrying");
         await this.sleep(delay);
       }
     }
   }
 
-  // Pages of 500, as kube-runtime does; the store is replaced at the end and
-  // differences are reported, so a relist synthesises deletes only for objects
-  // that are really gone.
+  // Pages of 100 (kube-runtime asks 500): a smaller peak of memory while a large list arrives; the store is updated once the list
+  // is complete and differences are reported after, so a relist synthesises
+  // deletes only for objects that are really gone and handlers see it whole.
   private async listAll(): Promise<void> {
     this.stats.lists++;
     const fresh = new Map<string, T>();
@@ -138,22 +149,23 @@ export class Watcher<T extends KubeObject> {
     let rv = "";
     do {
       const page = await this.client.request<ListResponse<T>>("GET", this.path, {
-        query: { limit: 500, continue: cont },
+        query: { limit: 100, continue: cont },
         signal: this.abort.signal,
       });
-      for (const item of page.items ?? []) fresh.set(objectKey(item), item);
+      for (const item of page.items ?? []) fresh.set(objectKey(item), this.transform(item));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? "";
     } while (cont);
-    const old = new Map(this.store);
-    this.store.clear();
-    for (const [k, v] of fresh) this.store.set(k, v);
-    this.rv = rv;
+    const changes: [string, T | undefined, T | undefined][] = [];
     for (const [k, v] of fresh) {
-      const prev = old.get(k);
-      if (prev?.metadata?.resourceVersion !== v.metadata?.resourceVersion) this.emit(k, v, prev);
+      const prev = this.store.get(k) as T | undefined;
+      if (prev?.metadata?.resourceVersion === v.metadata?.resourceVersion) continue;
+      this.store.set(k, v);
+      changes.push([k, v, prev]);
     }
-    for (const [k, v] of old) if (!fresh.has(k)) this.emit(k, undefined, v);
+    for (const k of this.store.keys()) if (!fresh.has(k)) changes.push([k, undefined, this.store.delete(k)]);
+    this.rv = rv;
+    for (const [k, next, prev] of changes) this.emit(k, next, prev);
     this.markSynced();
   }
 
@@ -182,17 +194,18 @@ export class Watcher<T extends KubeObject> {
     if (rv) this.rv = rv;
     if (ev.type === "BOOKMARK") return;
     const key = objectKey(ev.object);
-    const prev = this.store.get(key);
     if (ev.type === "DELETED") {
-      this.store.delete(key);
+      const prev = this.store.delete(key);
       this.emit(key, undefined, prev);
     } else {
-      this.store.set(key, ev.object);
-      this.emit(key, ev.object, prev);
+      const prev = this.store.get(key);
+      const next = this.transform(ev.object);
+      this.store.set(key, next);
+      this.emit(key, next, prev);
     }
   }
 
-  private emit(key: string, next: T | undefined, prev: T | undefined): void {
+  private emit(key: string, next: Readonly<T> | undefined, prev: Readonly<T> | undefined): void {
     try {
       this.onChange(key, next, prev);
     } catch (err) {

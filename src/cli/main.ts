@@ -35,7 +35,7 @@ PODPLUG_PLUGINS, PODPLUG_MTLS_ROOT, PODPLUG_AGENT_PORT (docs/liveness.md).`;
 const OPERATOR_USAGE = `usage: podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] [...]
 
 The Kubernetes operator: injects Plugins into the workloads they select.
-Flags and their environment variables: docs/operator.md.`;
+Every flag with its environment variable and default: podplug operator --help.`;
 
 const USAGE = `usage: podplug <command> [options]
 
@@ -79,10 +79,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "operator") {
-    if (wantsHelp(rest)) return say(process.stdout, OPERATOR_USAGE, 0);
-    const { parseConfig } = await import("../../operator/config.ts");
-    const { runOperator } = await import("../../operator/main.ts");
-    return runOperator(parseConfig(rest, process.env));
+    // The operator's own command: --help lists every flag with its default; it exits when stopped.
+    const { operatorCommand } = await import("../../operator/main.ts");
+    return operatorCommand(rest, process.env);
   }
   return runCommand(rest);
 }

@@ -41,3 +41,15 @@ export function mtlsSecretName(name: string): string {
 export function mtlsDir(name: string): string {
   return `${MTLS_ROOT}/${name}`;
 }
+
+/** Every sidecar's scratch emptyDir (operator only) is `podplug-tmp-<name>`, mounted at /tmp. */
+export const SCRATCH_VOLUME_PREFIX = "podplug-tmp-";
+/** Default size limit of a sidecar's scratch emptyDir. */
+export const DEFAULT_SCRATCH_SIZE_LIMIT = "64Mi";
+/** Working directory of a sidecar whose Plugin sets no `workingDir` (on its scratch volume). */
+export const SCRATCH_WORKING_DIR = "/var/run/podplug-work";
+
+/** The pod volume of volume `volume` of plugin `name` (`spec.volumes`). */
+export function pluginVolumeName(name: string, volume: string): string {
+  return `${CONTAINER_PREFIX}${name}-${volume}`;
+}

@@ -20,6 +20,7 @@ import {
   AGENT_PORT,
   CONTAINER_PREFIX,
   DEFAULT_AGENT_IMAGE,
+  DEFAULT_SCRATCH_SIZE_LIMIT,
   MTLS_ROOT,
   MTLS_VOLUME_PREFIX,
   mtlsDir,
@@ -27,6 +28,9 @@ import {
   PLUGINS_ANNOTATION,
   pluginContainerName,
   pluginSocketDir,
+  pluginVolumeName,
+  SCRATCH_VOLUME_PREFIX,
+  SCRATCH_WORKING_DIR,
   SOCKET_ROOT,
   SOCKET_VOLUME,
 } from "./conventions.ts";
@@ -46,6 +50,14 @@ export interface InjectOptions {
    * hands certificates to processes itself.
    */
   autoMTLS?: boolean;
+  /**
+   * Give each sidecar a writable scratch emptyDir (`podplug-tmp-<name>`, size
+   * limit `spec.scratch.sizeLimit`, default 64Mi) at /tmp and, unless the
+   * Plugin sets `workingDir`, at its working directory /var/run/podplug-work:
+   * its root filesystem is read-only. Off by default: the local runtime's
+   * processes write to the machine's own folders.
+   */
+  scratch?: boolean;
 }
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -114,6 +126,31 @@ function validatePlugin(p: Plugin, i: number): void {
       { path: `${at}.spec.handshake.protocolVersions` },
     );
   }
+  const vols = new Set<string>();
+  for (const v of spec.volumes ?? []) {
+    if (typeof v?.name !== "string" || !NAME_RE.test(v.name) || pluginVolumeName(name, v.name).length > 63) {
+      throw new InjectError(
+        "INJECT_INVALID_PLUGIN",
+        `plugin ${name}: volume ${JSON.stringify(v?.name)} needs a DNS-1123 name short enough that podplug-${name}-<name> has at most 63 characters`,
+        { path: `${at}.spec.volumes` },
+      );
+    }
+    vols.add(v.name);
+  }
+  for (const m of spec.volumeMounts ?? []) {
+    if (!vols.has(m?.name) || typeof m.mountPath !== "string" || !m.mountPath.startsWith("/")) {
+      throw new InjectError(
+        "INJECT_INVALID_PLUGIN",
+        `plugin ${name}: mount ${JSON.stringify(m?.name)} needs the name of one of spec.volumes and an absolute mountPath`,
+        { path: `${at}.spec.volumeMounts` },
+      );
+    }
+  }
+  if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
+    throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
+      path: `${at}.spec.workingDir`,
+    });
+  }
   for (const e of spec.env ?? []) {
     if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
       throw new InjectError(
@@ -126,7 +163,7 @@ function validatePlugin(p: Plugin, i: number): void {
 }
 
 /** The native sidecar that runs plugin `p`. */
-function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Container {
+function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch: boolean): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
   const env: V1EnvVar[] = [
@@ -151,9 +188,27 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean): V1Conta
     image: p.spec.image,
     restartPolicy: "Always",
     env,
-    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name }],
+    volumeMounts: [
+      { name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name },
+      ...(scratch
+        ? [
+            { name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: "/tmp", subPath: "tmp" },
+            ...(p.spec.workingDir
+              ? []
+              : [{ name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: SCRATCH_WORKING_DIR, subPath: "work" }]),
+          ]
+        : []),
+      ...(p.spec.volumeMounts ?? []).map((m) => {
+        const out: V1VolumeMount = { name: pluginVolumeName(name, m.name), mountPath: m.mountPath };
+        if (m.readOnly !== undefined) out.readOnly = m.readOnly;
+        if (m.subPath) out.subPath = m.subPath;
+        return out;
+      }),
+    ],
     securityContext: restrictedSecurityContext(),
   };
+  if (p.spec.workingDir) c.workingDir = p.spec.workingDir;
+  else if (scratch) c.workingDir = SCRATCH_WORKING_DIR;
   if (p.spec.imagePullPolicy) c.imagePullPolicy = p.spec.imagePullPolicy;
   if (p.spec.command?.length) c.command = [...p.spec.command];
   if (p.spec.args?.length) c.args = [...p.spec.args];
@@ -209,7 +264,8 @@ function agentContainer(
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
 const isPodplugEnv = (e: V1EnvVar): boolean =>
   e.name === HOST_ENV.socketRoot || e.name === HOST_ENV.plugins || e.name === HOST_ENV.mtlsRoot;
-const isPodplugVolume = (name: string): boolean => name === SOCKET_VOLUME || name.startsWith(MTLS_VOLUME_PREFIX);
+// Volumes named podplug-* are podplug's (sockets, certificates, scratch, the Plugins' own), like init containers.
+const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
 
 /** The read-only mounts of the host certificates, for host containers and the agent. */
@@ -280,15 +336,37 @@ export function inject(
     const agentImage = options.agentImage === undefined ? DEFAULT_AGENT_IMAGE : options.agentImage;
     const injected: V1Container[] = [];
     if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
-    for (const p of sorted) injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name)));
+    const scratch = options.scratch === true;
+    for (const p of sorted)
+      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
+    for (const p of sorted) {
+      const n = p.metadata.name;
+      if (scratch)
+        volumes.push({
+          name: `${SCRATCH_VOLUME_PREFIX}${n}`,
+          emptyDir: { sizeLimit: p.spec.scratch?.sizeLimit ?? DEFAULT_SCRATCH_SIZE_LIMIT },
+        });
+      for (const v of p.spec.volumes ?? []) volumes.push({ ...structuredClone(v), name: pluginVolumeName(n, v.name) });
+    }
     // 0444: non-root containers of any UID in the pod read the host key; it never leaves the pod.
     for (const n of mtls)
       volumes.push({
         name: `${MTLS_VOLUME_PREFIX}${n}`,
         secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 },
       });
+    const seen = new Set<string>();
+    for (const v of volumes) {
+      if (seen.has(v.name)) {
+        throw new InjectError(
+          "INJECT_NAME_CONFLICT",
+          `two volumes of the pod would be named ${v.name} (a Plugin's own volume and podplug's or the workload's): rename the Plugin's volume`,
+          { path: `template.spec.volumes[${v.name}]` },
+        );
+      }
+      seen.add(v.name);
+    }
     for (const c of spec.containers) {
       c.env = [
         ...(c.env ?? []),

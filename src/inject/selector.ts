@@ -1,5 +1,6 @@
-/** metav1.LabelSelector matching, as the apiserver defines it. */
+/** metav1.LabelSelector matching, as the apiserver defines it, and which Plugins a workload takes. */
 import type { V1LabelSelector } from "@kubernetes/client-node";
+import { type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "./types.ts";
 
 /** True when `labels` satisfy `selector`; an empty selector matches nothing (the CRD forbids it). */
 export function selectorMatches(
@@ -33,4 +34,20 @@ export function selectorMatches(
     }
   }
   return true;
+}
+
+/**
+ * The one rule for "does this Plugin go into this workload": the Plugin is
+ * live (not being deleted), `kind` is among its `workloadKinds` (default all),
+ * and its selector matches the workload's labels. Namespaces are the caller's
+ * to compare (a Plugin selects only in its own).
+ */
+export function pluginSelects(
+  plugin: Pick<Plugin, "metadata" | "spec">,
+  kind: WorkloadKind,
+  labels: Record<string, string> | undefined,
+): boolean {
+  if (plugin.metadata.deletionTimestamp) return false;
+  if (!(plugin.spec.workloadKinds ?? WORKLOAD_KINDS).includes(kind)) return false;
+  return selectorMatches(plugin.spec.selector, labels);
 }

@@ -3,7 +3,7 @@
  * crds/plugins.podplug.io.yaml defines it. Shared by the operator and the
  * local runtime; plain JSON shapes, no classes, so a parsed manifest is one.
  */
-import type { V1EnvVar, V1LabelSelector, V1ObjectMeta } from "@kubernetes/client-node";
+import type { V1EnvVar, V1LabelSelector, V1ObjectMeta, V1Volume } from "@kubernetes/client-node";
 
 /** API group, version and kind of the Plugin resource. */
 export const PLUGIN_GROUP = "podplug.io";
@@ -36,6 +36,15 @@ export interface PluginResources {
   requests?: Record<string, string | number>;
 }
 
+/** A mount of one of the Plugin's own volumes (`spec.volumes`) into its container. */
+export interface PluginVolumeMount {
+  /** The name of an entry of `spec.volumes`. */
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+  subPath?: string;
+}
+
 /** The desired state of one plugin. */
 export interface PluginSpec {
   image: string;
@@ -49,6 +58,14 @@ export interface PluginSpec {
   workloadKinds?: WorkloadKind[];
   probes?: { liveness?: PluginProbeSettings; readiness?: PluginProbeSettings };
   autoMTLS?: boolean;
+  /** The plugin's working directory; default (operator) its scratch folder /var/run/podplug-work. */
+  workingDir?: string;
+  /** Pod volumes of this plugin only (named podplug-<plugin>-<name> in the pod). */
+  volumes?: V1Volume[];
+  /** Where the plugin container mounts `volumes`. */
+  volumeMounts?: PluginVolumeMount[];
+  /** The scratch emptyDir at /tmp and the default working directory. */
+  scratch?: { sizeLimit?: string };
 }
 
 /** One status condition, in the shape of metav1.Condition. */

@@ -56,10 +56,7 @@ export class KubeApiserver implements Component {
     const bin = kubeBinary("kube-apiserver");
     const etcd = ctx.endpoints.get("etcd");
     if (!etcd)
-      throw new HarnessError(
-        "PODPLUG_CLUSTER_START_FAILED",
-        "kube-apiserver needs etcd: start the etcd component first",
-      );
+      throw new HarnessError("CLUSTER_START_FAILED", "kube-apiserver needs etcd: start the etcd component first");
     // A restart keeps its port, so kubeconfigs and clients stay valid.
     if (this.port === 0) this.port = await freePort();
     const server = `https://127.0.0.1:${this.port}`;

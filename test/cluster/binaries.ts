@@ -17,7 +17,7 @@ export function pinnedVersion(name: string): string {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
     if (m?.[1] === name && m[2]) return m[2];
   }
-  throw new HarnessError("PODPLUG_CLUSTER_VERSION_MISSING", `${name} is not set in mk/versions.env`);
+  throw new HarnessError("CLUSTER_VERSION_MISSING", `${name} is not set in mk/versions.env`);
 }
 
 export const KUBE_VERSION = pinnedVersion("PODPLUG_KUBE_VERSION");
@@ -34,7 +34,7 @@ function executable(path: string, what: string, tool: string): string {
     accessSync(path, constants.X_OK);
   } catch {
     throw new HarnessError(
-      "PODPLUG_CLUSTER_BINARY_MISSING",
+      "CLUSTER_BINARY_MISSING",
       `${what} not found at ${path}: run \`make test-deps\` (or ${tool}) to build it into the cache`,
     );
   }

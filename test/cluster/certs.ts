@@ -26,7 +26,7 @@ function openssl(args: string[], cwd: string): void {
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? String(err);
     throw new HarnessError(
-      "PODPLUG_CLUSTER_START_FAILED",
+      "CLUSTER_START_FAILED",
       `openssl ${args[0]} failed in ${cwd}: ${stderr.trim()} (is the openssl CLI installed?)`,
     );
   }

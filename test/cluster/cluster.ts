@@ -51,7 +51,7 @@ export class TestCluster {
     const c = this.components.find((x) => x.name === name);
     if (!c)
       throw new HarnessError(
-        "PODPLUG_CLUSTER_START_FAILED",
+        "CLUSTER_START_FAILED",
         `no component ${name} in this cluster (have ${this.components.map((x) => x.name).join(", ")})`,
       );
     return c;
@@ -67,14 +67,14 @@ export class TestCluster {
   /** The admin kubeconfig path. */
   get kubeconfig(): string {
     if (!this.ctx.kubeconfig)
-      throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the cluster has no kubeconfig yet: await start() first");
+      throw new HarnessError("CLUSTER_NOT_READY", "the cluster has no kubeconfig yet: await start() first");
     return this.ctx.kubeconfig;
   }
 
   /** The apiserver URL. */
   get server(): string {
     const s = this.ctx.endpoints.get("apiserver");
-    if (!s) throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the apiserver has not started: await start() first");
+    if (!s) throw new HarnessError("CLUSTER_NOT_READY", "the apiserver has not started: await start() first");
     return s;
   }
 

@@ -24,7 +24,7 @@ describe("the test cluster harness", function () {
       assert.throws(
         () => kubeBinary("kube-apiserver"),
         (err: Error & { code?: string }) =>
-          err.code === "PODPLUG_CLUSTER_BINARY_MISSING" && /run `make test-deps`/.test(err.message),
+          err.code === "CLUSTER_BINARY_MISSING" && /run `make test-deps`/.test(err.message),
       );
     } finally {
       if (saved === undefined) delete process.env.PODPLUG_CACHE;
@@ -34,8 +34,8 @@ describe("the test cluster harness", function () {
 
   it("refuses to hand out a kubeconfig or a component it does not have", () => {
     const c = new TestCluster();
-    assert.throws(() => c.kubeconfig, { code: "PODPLUG_CLUSTER_NOT_READY" });
-    assert.throws(() => c.component("kubelet"), { code: "PODPLUG_CLUSTER_START_FAILED" });
+    assert.throws(() => c.kubeconfig, { code: "CLUSTER_NOT_READY" });
+    assert.throws(() => c.component("kubelet"), { code: "CLUSTER_START_FAILED" });
     return c.stop();
   });
 
@@ -43,7 +43,7 @@ describe("the test cluster harness", function () {
     await assert.rejects(
       waitFor("the impossible", () => false, 50, 10),
       (err: Error & { code?: string }) =>
-        err.code === "PODPLUG_CLUSTER_NOT_READY" && /waiting for the impossible/.test(err.message),
+        err.code === "CLUSTER_NOT_READY" && /waiting for the impossible/.test(err.message),
     );
   });
 });

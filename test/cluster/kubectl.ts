@@ -28,7 +28,7 @@ export function run(
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
     child.on("error", (err) => {
       clearTimeout(timer);
-      reject(new HarnessError("PODPLUG_CLUSTER_COMMAND_FAILED", `could not run ${bin}: ${err.message}`));
+      reject(new HarnessError("CLUSTER_COMMAND_FAILED", `could not run ${bin}: ${err.message}`));
     });
     child.on("close", (code) => {
       clearTimeout(timer);
@@ -47,7 +47,7 @@ export async function runOk(
   const r = await run(bin, args, opts);
   if (r.code !== 0) {
     throw new HarnessError(
-      "PODPLUG_CLUSTER_COMMAND_FAILED",
+      "CLUSTER_COMMAND_FAILED",
       `${bin} ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`,
     );
   }

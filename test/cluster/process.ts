@@ -63,7 +63,7 @@ export class ManagedProcess {
   assertRunning(): void {
     if (!this.running) {
       throw new HarnessError(
-        "PODPLUG_CLUSTER_START_FAILED",
+        "CLUSTER_START_FAILED",
         `${this.name} exited (code ${this.child.exitCode}); last lines of ${this.logFile}:\n${this.tail()}`,
       );
     }

@@ -5,7 +5,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Polls `check` every `intervalMs` until it returns a value other than
- * undefined/false; throws PODPLUG_CLUSTER_NOT_READY naming `what` on timeout.
+ * undefined/false; throws CLUSTER_NOT_READY naming `what` on timeout.
  */
 export async function waitFor<T>(
   what: string,
@@ -21,12 +21,12 @@ export async function waitFor<T>(
       if (v !== undefined && v !== false) return v;
     } catch (err) {
       // A dead process will not become ready: say so at once.
-      if ((err as { code?: string }).code === "PODPLUG_CLUSTER_START_FAILED") throw err;
+      if ((err as { code?: string }).code === "CLUSTER_START_FAILED") throw err;
       last = err;
     }
     if (Date.now() > deadline) {
       throw new HarnessError(
-        "PODPLUG_CLUSTER_NOT_READY",
+        "CLUSTER_NOT_READY",
         `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message ?? String(last)})` : ""}`,
       );
     }

@@ -37,7 +37,7 @@ export async function kubectlOk(c: E2ECluster, args: string[], stdin?: string, t
   const r = await c.kubectl(args, stdin, timeoutMs);
   if (r.code !== 0)
     throw new HarnessError(
-      "PODPLUG_CLUSTER_COMMAND_FAILED",
+      "CLUSTER_COMMAND_FAILED",
       `kubectl ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`,
     );
   return r.stdout;
@@ -108,7 +108,7 @@ export class ExternalCluster implements E2ECluster {
       const r = await run(bin, [...pre, i.archive], { timeoutMs: 300_000 });
       if (r.code !== 0)
         throw new HarnessError(
-          "PODPLUG_CLUSTER_COMMAND_FAILED",
+          "CLUSTER_COMMAND_FAILED",
           `loading ${i.ref} with \`${loader.join(" ")} ${i.archive}\` failed (set PODPLUG_E2E_LOAD to your cluster's loader):\n${r.stderr}`,
         );
     }
@@ -135,12 +135,12 @@ export class ExternalCluster implements E2ECluster {
       w.replaceAll("{node}", nodeName),
     );
     const [bin, ...pre] = exec;
-    if (!bin) throw new HarnessError("PODPLUG_CLUSTER_COMMAND_FAILED", "PODPLUG_E2E_NODE_EXEC is empty");
+    if (!bin) throw new HarnessError("CLUSTER_COMMAND_FAILED", "PODPLUG_E2E_NODE_EXEC is empty");
     const id = containerID.replace(/^containerd:\/\//, "");
     const r = await run(bin, [...pre, "ctr", "-n", "k8s.io", "tasks", "kill", "--signal", signal, id]);
     if (r.code !== 0)
       throw new HarnessError(
-        "PODPLUG_CLUSTER_COMMAND_FAILED",
+        "CLUSTER_COMMAND_FAILED",
         `signalling ${id} on ${nodeName} via \`${exec.join(" ")}\` failed (set PODPLUG_E2E_NODE_EXEC):\n${r.stderr}`,
       );
   }

@@ -142,6 +142,55 @@ describe("inject (pure)", () => {
     );
   });
 
+  it("with scratch, gives each sidecar a writable emptyDir at /tmp and its working directory", () => {
+    const out = inject(template(), [plugin("kv"), plugin("big", { scratch: { sizeLimit: "1Gi" } })], { scratch: true });
+    const kv = out.spec!.initContainers!.find((c) => c.name === "podplug-kv")!;
+    assert.equal(kv.workingDir, "/var/run/podplug-work");
+    assert.deepEqual(kv.volumeMounts!.slice(1), [
+      { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
+      { name: "podplug-tmp-kv", mountPath: "/var/run/podplug-work", subPath: "work" },
+    ]);
+    const vols = Object.fromEntries(out.spec!.volumes!.map((v) => [v.name, v.emptyDir]));
+    assert.deepEqual(vols["podplug-tmp-kv"], { sizeLimit: "64Mi" });
+    assert.deepEqual(vols["podplug-tmp-big"], { sizeLimit: "1Gi" });
+    // Without the option (the local runtime) nothing of it is added.
+    const local = inject(template(), [plugin("kv")]);
+    assert.equal(local.spec!.initContainers!.find((c) => c.name === "podplug-kv")!.workingDir, undefined);
+    assert.ok(!local.spec!.volumes!.some((v) => v.name.startsWith("podplug-tmp-")));
+  });
+
+  it("adds a Plugin's own volumes (named podplug-<plugin>-<volume>), mounts and workingDir", () => {
+    const p = plugin("kv", {
+      workingDir: "/data",
+      volumes: [
+        { name: "data", emptyDir: { medium: "Memory" } },
+        { name: "conf", configMap: { name: "kv-conf" } },
+      ],
+      volumeMounts: [
+        { name: "data", mountPath: "/data" },
+        { name: "conf", mountPath: "/etc/kv", readOnly: true },
+      ],
+    });
+    const out = inject(template(), [p], { scratch: true });
+    const kv = out.spec!.initContainers!.find((c) => c.name === "podplug-kv")!;
+    assert.equal(kv.workingDir, "/data");
+    assert.deepEqual(
+      kv.volumeMounts!.map((m) => `${m.name}:${m.mountPath}${m.readOnly ? ":ro" : ""}`),
+      [
+        "podplug-sockets:/var/run/podplug/kv",
+        "podplug-tmp-kv:/tmp",
+        "podplug-kv-data:/data",
+        "podplug-kv-conf:/etc/kv:ro",
+      ],
+    );
+    const vols = out.spec!.volumes!.map((v) => v.name);
+    assert.deepEqual(vols, ["data", "podplug-sockets", "podplug-tmp-kv", "podplug-kv-data", "podplug-kv-conf"]);
+    assert.deepEqual(out.spec!.volumes!.find((v) => v.name === "podplug-kv-conf")!.configMap, { name: "kv-conf" });
+    // Injecting again with the same Plugins gives the same template; with none, the workload's own.
+    assert.deepEqual(inject(out, [p], { scratch: true }), out);
+    assert.deepEqual(inject(out, [], { scratch: true }).spec!.volumes, template().spec!.volumes);
+  });
+
   it("can leave out the agent and probes (the local runtime probes itself)", () => {
     const out = inject(template(), [plugin("kv")], { agentImage: false });
     assert.deepEqual(
@@ -262,6 +311,33 @@ describe("inject (pure)", () => {
         () => inject({ spec: { containers: [{ name: "podplug-kv" }] } }, [plugin("kv")]),
         "INJECT_NAME_CONFLICT",
         /podplug-kv has the name of a sidecar podplug injects .*rename it/,
+      ],
+      [
+        "a volume mount of a volume it does not have",
+        () => inject(template(), [plugin("kv", { volumeMounts: [{ name: "nope", mountPath: "/x" }] })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.volumeMounts: plugin kv: mount "nope" needs the name of one of spec\.volumes/,
+      ],
+      [
+        "a volume name too long for the pod",
+        () => inject(template(), [plugin("kv", { volumes: [{ name: "v".repeat(60), emptyDir: {} }] })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.volumes: plugin kv: volume "v+" needs a DNS-1123 name short enough/,
+      ],
+      [
+        "a relative workingDir",
+        () => inject(template(), [plugin("kv", { workingDir: "work" })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.workingDir: plugin kv: workingDir must be an absolute path/,
+      ],
+      [
+        "two Plugins whose volumes would share a pod volume name",
+        () =>
+          inject(template(), [plugin("tmp", { volumes: [{ name: "b", emptyDir: {} }] }), plugin("b")], {
+            scratch: true,
+          }),
+        "INJECT_NAME_CONFLICT",
+        /two volumes of the pod would be named podplug-tmp-b/,
       ],
       [
         "a host container named like the agent",

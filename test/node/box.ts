@@ -23,7 +23,7 @@ function sh(cmd: string, args: string[], input?: string): string {
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new HarnessError(
-      "PODPLUG_CLUSTER_START_FAILED",
+      "CLUSTER_START_FAILED",
       `${cmd} ${args.join(" ")} failed: ${(e.stderr ?? e.message).trim()}`,
     );
   }
@@ -81,7 +81,7 @@ export class NodeBox {
   /** The anchor's pid: `nsenter -t <pid> -m -n` joins the box. */
   get anchorPid(): number {
     const pid = this.anchor?.pid;
-    if (pid === undefined) throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the node box is not created yet");
+    if (pid === undefined) throw new HarnessError("CLUSTER_NOT_READY", "the node box is not created yet");
     return pid;
   }
 
@@ -133,7 +133,7 @@ export class NodeBox {
       if (ns !== own && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sleep")) break;
       if (i > 200)
         throw new HarnessError(
-          "PODPLUG_CLUSTER_START_FAILED",
+          "CLUSTER_START_FAILED",
           "the node box's anchor did not unshare its mount namespace in 4 s",
         );
       await sleep(20);
@@ -182,10 +182,7 @@ export class NodeBox {
         }
       }
       if (i > 250)
-        throw new HarnessError(
-          "PODPLUG_CLUSTER_COMMAND_FAILED",
-          `processes ${pids.join(",")} of ${L.cgroup} survive SIGKILL`,
-        );
+        throw new HarnessError("CLUSTER_COMMAND_FAILED", `processes ${pids.join(",")} of ${L.cgroup} survive SIGKILL`);
       await sleep(20);
     }
     this.anchor = undefined;
@@ -199,10 +196,7 @@ export class NodeBox {
             // A killed task may take a moment to leave its cgroup.
             if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
             if (i > 100)
-              throw new HarnessError(
-                "PODPLUG_CLUSTER_COMMAND_FAILED",
-                `cannot remove cgroup ${cg}: ${(err as Error).message}`,
-              );
+              throw new HarnessError("CLUSTER_COMMAND_FAILED", `cannot remove cgroup ${cg}: ${(err as Error).message}`);
             await sleep(20);
           }
         }

@@ -30,18 +30,18 @@ describe("the node's image indexes", () => {
     writeFileSync(join(t.dir, "bad.json"), '{"ref":"a:1","archive":"/a"}\n{"ref":42}\n');
     assert.throws(
       () => readImageIndex(join(t.dir, "bad.json")),
-      (e: Error & { code?: string }) => e.code === "PODPLUG_CLUSTER_START_FAILED" && /bad\.json:2/.test(e.message),
+      (e: Error & { code?: string }) => e.code === "CLUSTER_START_FAILED" && /bad\.json:2/.test(e.message),
     );
     writeFileSync(join(t.dir, "bad2.json"), JSON.stringify({ images: [{ ref: "x:1" }] }));
     assert.throws(() => readImageIndex(join(t.dir, "bad2.json")), /images\[0\]/);
     writeFileSync(join(t.dir, "bad3.json"), "not json\n");
-    assert.throws(() => readImageIndex(join(t.dir, "bad3.json")), { code: "PODPLUG_CLUSTER_START_FAILED" });
+    assert.throws(() => readImageIndex(join(t.dir, "bad3.json")), { code: "CLUSTER_START_FAILED" });
   });
 
   it("names the command that builds a missing index, and a missing image", () => {
     assert.throws(
       () => readImageIndex(join(t.dir, "none.json"), "make images"),
-      (e: Error & { code?: string }) => e.code === "PODPLUG_CLUSTER_BINARY_MISSING" && /make images/.test(e.message),
+      (e: Error & { code?: string }) => e.code === "CLUSTER_BINARY_MISSING" && /make images/.test(e.message),
     );
     assert.throws(
       () => imageRef([{ ref: "a:1", archive: "/a" }], "localhost/podplug/podplug:"),

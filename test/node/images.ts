@@ -16,7 +16,7 @@ const REPO = resolve(import.meta.dirname, "..", "..");
 function entry(path: string, v: unknown, where: string): ImageArchive {
   const o = v as { ref?: unknown; archive?: unknown };
   if (typeof o?.ref !== "string" || typeof o.archive !== "string")
-    throw new HarnessError("PODPLUG_CLUSTER_START_FAILED", `${where}: want {"ref": string, "archive": string}`);
+    throw new HarnessError("CLUSTER_START_FAILED", `${where}: want {"ref": string, "archive": string}`);
   return { ref: o.ref, archive: resolve(dirname(path), o.archive) };
 }
 
@@ -27,7 +27,7 @@ export function readImageIndex(path: string, buildWith = "tools/node/build-image
     text = readFileSync(path, "utf8");
   } catch {
     throw new HarnessError(
-      "PODPLUG_CLUSTER_BINARY_MISSING",
+      "CLUSTER_BINARY_MISSING",
       `no image index at ${path}: run \`make test-deps\` (or ${buildWith}) to build the images`,
     );
   }
@@ -47,10 +47,7 @@ export function readImageIndex(path: string, buildWith = "tools/node/build-image
       try {
         v = JSON.parse(l);
       } catch (err) {
-        throw new HarnessError(
-          "PODPLUG_CLUSTER_START_FAILED",
-          `${path}:${n + 1}: not JSON (${(err as Error).message})`,
-        );
+        throw new HarnessError("CLUSTER_START_FAILED", `${path}:${n + 1}: not JSON (${(err as Error).message})`);
       }
       return entry(path, v, `${path}:${n + 1}`);
     });
@@ -71,7 +68,7 @@ export function imageRef(images: ImageArchive[], prefix: string): string {
   const t = images.find((i) => i.ref.startsWith(prefix));
   if (!t)
     throw new HarnessError(
-      "PODPLUG_CLUSTER_START_FAILED",
+      "CLUSTER_START_FAILED",
       `no image ${prefix}* among ${images.map((i) => i.ref).join(", ")}: build it first (make images / make test-deps)`,
     );
   return t.ref;

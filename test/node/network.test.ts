@@ -12,7 +12,7 @@ const NS = "podplug-node-net";
 async function node(): Promise<NodeCluster> {
   const c = await cluster();
   if (!(c instanceof NodeCluster))
-    throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "these tests need the harness's own node");
+    throw new HarnessError("CLUSTER_NOT_READY", "these tests need the harness's own node");
   return c;
 }
 

@@ -110,8 +110,7 @@ export class RealNode {
   }
 
   get kubeconfig(): string {
-    if (!this.adminKubeconfig)
-      throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the node is not up: await up() first");
+    if (!this.adminKubeconfig) throw new HarnessError("CLUSTER_NOT_READY", "the node is not up: await up() first");
     return this.adminKubeconfig;
   }
 
@@ -160,7 +159,7 @@ export class RealNode {
     const lost = images.filter((i) => !have.has(i.ref));
     if (lost.length > 0)
       throw new HarnessError(
-        "PODPLUG_CLUSTER_START_FAILED",
+        "CLUSTER_START_FAILED",
         `containerd imported ${lost.map((i) => i.archive).join(", ")} but not under ${lost.map((i) => i.ref).join(", ")}: ` +
           "the archive's index.json must name the image in io.containerd.image.name (tools/node/oci-archive.sh)",
       );
@@ -344,14 +343,14 @@ export class RealNode {
   /** A component's process (for restart tests and benchmarks). */
   process(name: string): ManagedProcess {
     const p = this.procs.get(name);
-    if (!p) throw new HarnessError("PODPLUG_CLUSTER_START_FAILED", `the node has no ${name} process`);
+    if (!p) throw new HarnessError("CLUSTER_START_FAILED", `the node has no ${name} process`);
     return p;
   }
 
   /** Stops kubelet and starts it again with the same files; pods keep running. */
   async restartKubelet(): Promise<void> {
     await this.process("kubelet").stop(5000);
-    if (!this.certs) throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "the node is not up");
+    if (!this.certs) throw new HarnessError("CLUSTER_NOT_READY", "the node is not up");
     this.startKubelet(this.certs);
   }
 

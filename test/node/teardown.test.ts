@@ -17,7 +17,7 @@ describe("the real node's teardown", function () {
   it("leaves nothing behind: processes, mounts, cgroups, the netns with its bridge and veths, iptables rules, sysctls, host paths", async () => {
     const c = await e2eCluster();
     if (!(c instanceof NodeCluster))
-      throw new HarnessError("PODPLUG_CLUSTER_NOT_READY", "this test needs the harness's own node");
+      throw new HarnessError("CLUSTER_NOT_READY", "this test needs the harness's own node");
     // A pod with a token volume: mounts, a veth on cni0, kube-proxy rules, pod cgroups.
     await freshNamespace(c, NS);
     await kubectlOk(c, ["apply", "-f", "-"], toolsPod("held", NS, toolsImage(c.images), "sleep 3600"));

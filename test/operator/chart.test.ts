@@ -110,6 +110,18 @@ describe("the Helm chart", function () {
     assert.equal(c.image, "ghcr.io/podplug/podplug:9.9.9");
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
     assert.equal(env.LOG_LEVEL, "debug");
+    // /metrics and the probes listen on the pod IP from the downward API, not on every interface.
+    const podIp = c.env.find((e) => e.name === "POD_IP") as { valueFrom?: { fieldRef?: { fieldPath?: string } } };
+    assert.equal(podIp.valueFrom?.fieldRef?.fieldPath, "status.podIP");
+    const args = (c as unknown as { args: string[] }).args;
+    assert.ok(args.includes("--metrics-bind-address=$(POD_IP):8080"), args.join(" "));
+    assert.ok(args.includes("--health-probe-bind-address=$(POD_IP):8081"), args.join(" "));
+    const pinned = (await render(["--set", "metrics.host=127.0.0.1"])).find(
+      (m) => m.kind === "Deployment",
+    ) as unknown as {
+      spec: { template: { spec: { containers: { args: string[] }[] } } };
+    };
+    assert.ok(pinned.spec.template.spec.containers[0]!.args.includes("--metrics-bind-address=127.0.0.1:8080"));
     assert.equal(env.WATCH_NAMESPACES, "team-a,team-b");
     assert.equal(c.resources.limits.memory, "300Mi");
     // Watching listed namespaces grants a Role in each, and no ClusterRole.

@@ -35,7 +35,7 @@ describe("the operator's API client and watcher on the real apiserver", function
   it("turns a 404 into a KubeApiError with the status, reason and path", async () => {
     await assert.rejects(client.request("GET", `/api/v1/namespaces/${NS}/configmaps/none`), (err: unknown) => {
       assert.ok(err instanceof KubeApiError);
-      assert.equal(err.code, "PODPLUG_KUBE_API");
+      assert.equal(err.code, "KUBE_API");
       assert.equal(err.status, 404);
       assert.equal(err.reason, "NotFound");
       assert.match(err.message, /GET \/api\/v1\/namespaces\/client-test\/configmaps\/none: HTTP 404 NotFound/);
@@ -44,7 +44,7 @@ describe("the operator's API client and watcher on the real apiserver", function
     });
   });
 
-  it("reports an apiserver that is not there as PODPLUG_KUBE_UNREACHABLE, which is retriable", async () => {
+  it("reports an apiserver that is not there as KUBE_UNREACHABLE, which is retriable", async () => {
     const path = join(c.ctx.dir, "kubeconfig-dead");
     writeFileSync(
       path,
@@ -60,7 +60,7 @@ describe("the operator's API client and watcher on the real apiserver", function
     const dead = new KubeClient(await kubeconfigCredentials(path));
     await assert.rejects(dead.request("GET", "/readyz"), (err: unknown) => {
       assert.ok(err instanceof OperatorError);
-      assert.equal(err.code, "PODPLUG_KUBE_UNREACHABLE");
+      assert.equal(err.code, "KUBE_UNREACHABLE");
       assert.match(err.message, /is the apiserver at https:\/\/127\.0\.0\.1:\d+ up\?/);
       assert.ok(isRetriable(err));
       return true;
@@ -82,7 +82,7 @@ describe("the operator's API client and watcher on the real apiserver", function
       writeFileSync(path, text);
       await assert.rejects(
         kubeconfigCredentials(path),
-        (err: Error & { code?: string }) => err.code === "PODPLUG_KUBE_UNREACHABLE" && msg.test(err.message),
+        (err: Error & { code?: string }) => err.code === "KUBE_CONFIG" && msg.test(err.message),
       );
     }
     await assert.rejects(kubeconfigCredentials(join(c.ctx.dir, "missing")), /cannot read it/);
@@ -108,7 +108,7 @@ describe("the operator's API client and watcher on the real apiserver", function
     assert.equal(fromEnv.server, c.server);
   });
 
-  it("the watcher lists, then sees adds, updates and deletes, keeping copies in its store", async () => {
+  it("the watcher lists, then sees adds, updates and deletes, handing out frozen views of its store", async () => {
     await c.kubectlOk(["create", "configmap", "before", "-n", NS, "--from-literal=a=1"]);
     const seen: string[] = [];
     const w = new Watcher<KubeObject & { data?: Record<string, string> }>(
@@ -127,9 +127,11 @@ describe("the operator's API client and watcher on the real apiserver", function
     await c.kubectlOk(["delete", "configmap", "before", "-n", NS]);
     await waitFor("events", () => seen.includes(`delete ${NS}/before`) && seen.includes(`update ${NS}/during`));
     assert.equal(w.get(`${NS}/during`)?.data?.a, "2");
-    const copy = w.get(`${NS}/during`)!;
-    copy.data!.a = "mutated";
-    assert.equal(w.get(`${NS}/during`)?.data?.a, "2", "the store handed out its own object");
+    const view = w.get(`${NS}/during`)! as { data: Record<string, string> };
+    assert.throws(() => {
+      view.data.a = "mutated";
+    }, TypeError);
+    assert.equal(w.get(`${NS}/during`)?.data?.a, "2", "a reader changed the store");
     assert.equal(w.get(`${NS}/before`), undefined);
     w.stop();
   });
@@ -177,8 +179,7 @@ describe("the operator's API client and watcher on the real apiserver", function
       };
       await assert.rejects(
         fake.watch("/x", {}, () => undefined, { idleMs: 300 }),
-        (err: Error & { code?: string }) =>
-          err.code === "PODPLUG_KUBE_UNREACHABLE" && /idle for 300 ms/.test(err.message),
+        (err: Error & { code?: string }) => err.code === "KUBE_UNREACHABLE" && /idle for 300 ms/.test(err.message),
       );
     });
 
@@ -225,15 +226,14 @@ describe("the operator's API client and watcher on the real apiserver", function
       );
     });
 
-    it("a 2xx answer that is not JSON is PODPLUG_KUBE_BAD_RESPONSE", async () => {
+    it("a 2xx answer that is not JSON is KUBE_BAD_RESPONSE", async () => {
       behaviour = (res) => {
         res.writeHead(200);
         res.end("<html>proxy</html>");
       };
       await assert.rejects(
         fake.request("GET", "/y"),
-        (err: Error & { code?: string }) =>
-          err.code === "PODPLUG_KUBE_BAD_RESPONSE" && /not JSON: <html>/.test(err.message),
+        (err: Error & { code?: string }) => err.code === "KUBE_BAD_RESPONSE" && /not JSON: <html>/.test(err.message),
       );
     });
   });

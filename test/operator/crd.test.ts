@@ -94,6 +94,42 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
     /spec\.autoMTLS: Invalid value: "string": spec\.autoMTLS in body must be of type boolean/,
   ],
   ["an unknown field", { imageName: "x" }, /unknown field "spec\.imageName"/],
+  // CEL rules name the field they are about (fieldPath), not the object that holds them.
+  [
+    "a reserved env name, at its path",
+    { env: [{ name: "PLUGIN_X", value: "x" }] },
+    /spec\.env\[0\]\.name: Forbidden: env names starting with PLUGIN_/,
+  ],
+  [
+    "a probe timeout, at its path",
+    { probes: { liveness: { periodSeconds: 5, timeoutSeconds: 6 } } },
+    /spec\.probes\.liveness\.timeoutSeconds: Invalid value: "object": probe timeoutSeconds/,
+  ],
+  [
+    "a relative workingDir",
+    { workingDir: "work" },
+    /spec\.workingDir: Invalid value: "string": spec\.workingDir must be an absolute path/,
+  ],
+  [
+    "a mount of a volume it does not declare",
+    { volumeMounts: [{ name: "data", mountPath: "/data" }] },
+    /spec\.volumeMounts: Invalid value: "object": spec\.volumeMounts: every mount names one of spec\.volumes/,
+  ],
+  [
+    "a relative mountPath",
+    { volumes: [{ name: "data", emptyDir: {} }], volumeMounts: [{ name: "data", mountPath: "data" }] },
+    /spec\.volumeMounts\[0\]\.mountPath: Invalid value: "string": mountPath must be an absolute path/,
+  ],
+  [
+    "a volume name that is no DNS label",
+    { volumes: [{ name: "Data", emptyDir: {} }] },
+    /spec\.volumes\[0\]\.name in body should match/,
+  ],
+  [
+    "a scratch size that is no quantity",
+    { scratch: { sizeLimit: "big" } },
+    /spec\.scratch\.sizeLimit in body should match/,
+  ],
 ];
 
 describe("Plugin CRD on the real apiserver", function () {
@@ -144,11 +180,32 @@ describe("Plugin CRD on the real apiserver", function () {
     }
   });
 
+  // Rules at the root name metadata.name, so kubectl prints `metadata.name: ...`, not `<nil>: Invalid value: "object"`.
   const BAD_NAMES: [string, RegExp][] = [
-    ["agent", /metadata\.name 'agent' is reserved/],
-    ["a".repeat(51), /must be a DNS-1123 label of at most 50 characters/],
+    ["agent", /metadata\.name: Forbidden: metadata\.name 'agent' is reserved/],
+    [
+      "a".repeat(51),
+      /metadata\.name: Invalid value: "object": metadata\.name must be a DNS-1123 label of at most 50 characters/,
+    ],
     ["with.dots", /must be a DNS-1123 label of at most 50 characters \(no dots\)/],
   ];
+  it("accepts workingDir, volumes, volumeMounts and a scratch size, and refuses a volume name too long for the pod", async () => {
+    const ok = pluginManifest("vols", {
+      workingDir: "/data",
+      scratch: { sizeLimit: "128Mi" },
+      volumes: [{ name: "data", emptyDir: { sizeLimit: "1Gi" } }],
+      volumeMounts: [{ name: "data", mountPath: "/data" }],
+    });
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(ok));
+    const long = pluginManifest("p".repeat(50), { volumes: [{ name: "data5", emptyDir: {} }] });
+    const r = await c.kubectl(["apply", "-n", NS, "-f", "-"], yaml(long));
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      /spec\.volumes: Invalid value: "object": spec\.volumes: the plugin's name and a volume's name together/,
+    );
+  });
+
   for (const [name, message] of BAD_NAMES) {
     it(`refuses the name ${name.length > 20 ? `of ${name.length} characters` : name}`, async () => {
       const r = await c.kubectl(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest(name)));

@@ -83,6 +83,31 @@ export function hostDeployment(
   };
 }
 
+/**
+ * The scale scenario of the tests and the benchmark: N Deployments `w<i>` and
+ * N/5 Plugins `p<j>` (at least one); workload i is selected by 1-3 Plugins
+ * (labels `sel-p<j>=yes`). `expected` maps each workload to its Plugins, sorted.
+ */
+export function scaleScenario(n: number): {
+  plugins: Record<string, unknown>[];
+  workloads: Record<string, unknown>[];
+  objects: Record<string, unknown>[];
+  expected: Map<string, string[]>;
+} {
+  const count = Math.max(1, Math.floor(n / 5));
+  const plugins: Record<string, unknown>[] = [];
+  const workloads: Record<string, unknown>[] = [];
+  const expected = new Map<string, string[]>();
+  for (let j = 0; j < count; j++)
+    plugins.push(pluginManifest(`p${j}`, { selector: { matchLabels: { [`sel-p${j}`]: "yes" } } }));
+  for (let i = 0; i < n; i++) {
+    const picks = [...new Set([i % count, (i * 7 + 1) % count, (i * 13 + 2) % count].slice(0, 1 + (i % 3)))];
+    workloads.push(hostDeployment(`w${i}`, Object.fromEntries(picks.map((j) => [`sel-p${j}`, "yes"]))));
+    expected.set(`w${i}`, picks.map((j) => `p${j}`).sort());
+  }
+  return { plugins, workloads, objects: [...plugins, ...workloads], expected };
+}
+
 /** kubectl get -o json, parsed; undefined when not found. */
 export async function getJson<T = Record<string, unknown>>(
   c: TestCluster,
@@ -152,15 +177,17 @@ export interface OperatorHandle {
   proc: ManagedProcess;
   metricsUrl: string;
   healthUrl: string;
-  stop(): Promise<number | null>;
+  /** SIGTERM; SIGKILL if still running after `killAfterMs` (then resolves null). */
+  stop(killAfterMs?: number): Promise<number | null>;
 }
 
-/** Starts `node operator/main.ts` against `kubeconfig`, waits for /healthz. */
+/** Starts `node operator/main.ts` against `kubeconfig` (with `env` over the test's), waits for /healthz. */
 export async function startOperator(
   c: TestCluster,
   extraArgs: string[] = [],
   kubeconfig = c.kubeconfig,
   logName = "operator",
+  env: NodeJS.ProcessEnv = {},
 ): Promise<OperatorHandle> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
@@ -176,6 +203,7 @@ export async function startOperator(
       ...extraArgs,
     ],
     join(c.ctx.dir, `${logName}.log`),
+    { ...process.env, ...env },
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   await waitFor(
@@ -191,15 +219,45 @@ export async function startOperator(
     proc,
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
     healthUrl,
-    async stop() {
+    async stop(killAfterMs = 15_000) {
       if (!proc.running) return proc.child.exitCode;
       proc.child.kill("SIGTERM");
-      const timer = setTimeout(() => proc.child.kill("SIGKILL"), 15_000);
+      const timer = setTimeout(() => proc.child.kill("SIGKILL"), killAfterMs);
       const code = await proc.exited();
       clearTimeout(timer);
       return code;
     },
   };
+}
+
+/** The sum of every sample of metric `name` (a prefix, labels included) the operator serves. */
+export async function metric(op: OperatorHandle, name: string): Promise<number> {
+  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
+  return sum;
+}
+
+/**
+ * Waits until the operator has reconciled at least `reconciles` times and is
+ * idle: queues empty, no worker busy, and the reconcile count unchanged over
+ * half a second. A condition on counts, not a sleep.
+ */
+export async function waitQuiet(op: OperatorHandle, reconciles: number, timeoutMs = 60_000): Promise<void> {
+  let last = -1;
+  await waitFor(
+    "the operator idle",
+    async () => {
+      op.proc.assertRunning();
+      const total = await metric(op, "controller_runtime_reconcile_total");
+      const busy = (await metric(op, "workqueue_depth")) + (await metric(op, "controller_runtime_active_workers")) > 0;
+      const steady = total === last;
+      last = total;
+      return total >= reconciles && !busy && steady;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 /** What a describe block gets from useNamespace(). */

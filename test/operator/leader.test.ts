@@ -8,6 +8,7 @@ import {
   hostDeployment,
   initNames,
   installCrd,
+  metric,
   type OperatorHandle,
   pluginManifest,
   startOperator,
@@ -17,13 +18,6 @@ import {
 
 const cluster = useSharedCluster();
 const NS = "leader-test";
-
-async function metric(op: OperatorHandle, name: string): Promise<number> {
-  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) if (line.startsWith(name)) sum += Number(line.split(" ").pop());
-  return sum;
-}
 
 describe("two operator replicas: one leads", function () {
   this.timeout(120_000);

@@ -8,12 +8,14 @@ import {
   getJson,
   hostDeployment,
   initNames,
+  metric,
   type OperatorHandle,
   pluginManifest,
   ROOT,
   type TemplateView,
   template,
   useNamespace,
+  waitQuiet,
   waitTemplate,
   yaml,
 } from "./helpers.ts";
@@ -65,7 +67,15 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
     assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
-    assert.deepEqual(kv.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
+    // Its own socket folder, and a writable scratch emptyDir at /tmp and at its working directory (read-only root).
+    assert.deepEqual(kv.volumeMounts, [
+      { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
+      { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
+      { name: "podplug-tmp-kv", mountPath: "/var/run/podplug-work", subPath: "work" },
+    ]);
+    assert.equal((kv as { workingDir?: string }).workingDir, "/var/run/podplug-work");
+    const scratch = t.spec.volumes!.find((v) => v.name === "podplug-tmp-kv") as { emptyDir?: { sizeLimit?: string } };
+    assert.deepEqual(scratch.emptyDir, { sizeLimit: "64Mi" });
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));
     assert.equal(env.BASIC_PLUGIN, "hello");
     assert.equal(env.PLUGIN_PROTOCOL_VERSIONS, "1");
@@ -393,6 +403,91 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     });
   });
 
+  it("posts one Injected Event listing the workloads a Plugin joined together", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        hostDeployment("many-0", { many: "yes" }),
+        hostDeployment("many-1", { many: "yes" }),
+        hostDeployment("many-2", { many: "yes" }),
+      ),
+    );
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(pluginManifest("many", { selector: { matchLabels: { many: "yes" } } })),
+    );
+    const events = await waitFor("the Injected Event", async () => {
+      const l = await getJson<{ items: { message: string }[] }>(c, [
+        "-n",
+        NS,
+        "events",
+        "--field-selector",
+        "involvedObject.name=many,reason=Injected",
+      ]);
+      return l!.items.length > 0 ? l!.items : undefined;
+    });
+    assert.deepEqual(
+      events.map((e) => e.message),
+      ["sidecar podplug-many added to 3 workloads: Deployment many-0, Deployment many-1, Deployment many-2"],
+    );
+  });
+
+  it("posts a Warning Event when a Plugin's selector matches no workload", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(pluginManifest("lonely", { selector: { matchLabels: { nothing: "here" } } })),
+    );
+    const ev = await waitFor("the NoWorkloads Event", async () => {
+      const l = await getJson<{ items: { type: string; message: string }[] }>(c, [
+        "-n",
+        NS,
+        "events",
+        "--field-selector",
+        "involvedObject.name=lonely,reason=NoWorkloads",
+      ]);
+      return l!.items[0];
+    });
+    assert.equal(ev.type, "Warning");
+    assert.match(
+      ev.message,
+      /^spec\.selector matches no Deployment, StatefulSet, DaemonSet in namespace reconcile-test/,
+    );
+  });
+
+  it("reports an apply the apiserver refuses (422) once, as a terminal error, and recovers when the Plugin changes", async () => {
+    const retries = (): Promise<number> => metric(op, 'workqueue_retries_total{name="workload"');
+    const terminal = (): Promise<number> =>
+      metric(op, 'controller_runtime_terminal_reconcile_errors_total{controller="workload"}');
+    const [retriesBefore, terminalBefore] = [await retries(), await terminal()];
+    // A volume with two sources passes the CRD (volume sources are not checked there) but not the Deployment's validation.
+    const bad = pluginManifest("refused", {
+      selector: { matchLabels: { refused: "yes" } },
+      volumes: [{ name: "two", emptyDir: {}, hostPath: { path: "/x" } }],
+    });
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(bad, hostDeployment("refused-host", { refused: "yes" })));
+    const cond = await waitFor("InjectFailed", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "refused"]);
+      const x = v?.status?.conditions?.find((k) => k.type === "Injected") as
+        | { reason: string; message?: string }
+        | undefined;
+      return x?.reason === "InjectFailed" ? x : undefined;
+    });
+    assert.match(cond.message ?? "", /Deployment refused-host: .*HTTP 422 .*may not specify more than 1 volume type/);
+    await waitQuiet(op, 0);
+    assert.equal((await terminal()) - terminalBefore, 1, "a refused apply is reported once");
+    assert.equal(await retries(), retriesBefore, "a refused apply was retried");
+    // The Plugin changes: the workload is reconciled again and the sidecar joins.
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(pluginManifest("refused", { selector: { matchLabels: { refused: "yes" } } })),
+    );
+    await waitTemplate(c, NS, "refused-host", "refused injected", (t) => initNames(t).includes("podplug-refused"));
+    await waitFor("Injected True", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "refused"]);
+      return v?.status?.conditions?.find((k) => k.type === "Injected")?.status === "True";
+    });
+  });
+
   it("serves /readyz and controller-runtime metrics", async () => {
     assert.equal((await fetch(`${op.healthUrl}/readyz`)).status, 200);
     const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
@@ -427,10 +522,7 @@ describe("operator with a bad flag", () => {
     const { run } = await import("../cluster/kubectl.ts");
     const r = await run(process.execPath, [join(ROOT, "operator/main.ts"), "--log-level=loud"]);
     assert.equal(r.code, 2);
-    assert.match(
-      r.stderr,
-      /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[PODPLUG_OPERATOR_BAD_FLAG\]/,
-    );
+    assert.match(r.stderr, /--log-level=loud: use one of trace, debug, info, warn, error, fatal \[OPERATOR_BAD_FLAG\]/);
   });
   it("does the same as `podplug operator`", async () => {
     const { run } = await import("../cluster/kubectl.ts");
@@ -440,6 +532,6 @@ describe("operator with a bad flag", () => {
       "--watch-namespaces=Not_A_Namespace",
     ]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[PODPLUG_OPERATOR_BAD_FLAG\]/);
+    assert.match(r.stderr, /"Not_A_Namespace" is not a namespace name \[OPERATOR_BAD_FLAG\]/);
   });
 });

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
-import { Backoff } from "../../operator/backoff.ts";
+import { pino } from "pino";
 import { parseConfig } from "../../operator/config.ts";
+import { type Action, awaitChange, Controller, requeueAfter } from "../../operator/controller.ts";
+import { TerminalError } from "../../operator/errors.ts";
+import { objectRef, type PluginRef } from "../../operator/keys.ts";
+import { OperatorMetrics } from "../../operator/metrics.ts";
 import { WorkQueue } from "../../operator/queue.ts";
 import { computeStatus, sameStatus } from "../../operator/status.ts";
+import { Store } from "../../operator/store.ts";
+import { WATCH_BACKOFF } from "../../operator/watcher.ts";
 import { type Workload, workloadReady } from "../../operator/workloads.ts";
 import { selectorMatches } from "../../src/inject/selector.ts";
 import type { Plugin } from "../../src/inject/types.ts";
+import { Backoff } from "../../src/process/backoff.ts";
 
 describe("operator units", () => {
   describe("WorkQueue", () => {
@@ -51,15 +58,113 @@ describe("operator units", () => {
     });
   });
 
-  describe("Backoff", () => {
+  describe("WorkQueue.addAfter", () => {
+    it("coalesces adds while one is pending", async () => {
+      let adds = 0;
+      const q = new WorkQueue({ add: () => adds++ });
+      for (let i = 0; i < 5; i++) q.addAfter("a", 20);
+      assert.equal(await q.get(), "a");
+      q.done("a");
+      assert.equal(adds, 1);
+      q.shutDown();
+    });
+  });
+
+  describe("Store", () => {
+    type O = { metadata: { name: string; namespace: string; labels?: Record<string, string> } };
+    const o = (ns: string, name: string, labels: Record<string, string> = {}): O => ({
+      metadata: { name, namespace: ns, labels },
+    });
+    it("indexes by namespace and index function, follows replacements and deletes, and freezes what it holds", () => {
+      const s = new Store<O>({ label: (x) => Object.entries(x.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`) });
+      s.set("a/x", o("a", "x", { app: "web" }));
+      s.set("a/y", o("a", "y", { app: "db" }));
+      s.set("b/x", o("b", "x", { app: "web" }));
+      assert.deepEqual(
+        [...s.list("a")].map((x) => x.metadata.name),
+        ["x", "y"],
+      );
+      assert.deepEqual(
+        [...s.byIndex("label", "a", "app=web")].map((x) => x.metadata.name),
+        ["x"],
+      );
+      s.set("a/x", o("a", "x", { app: "db" }));
+      assert.deepEqual([...s.byIndex("label", "a", "app=web")], []);
+      assert.deepEqual(
+        [...s.byIndex("label", "a", "app=db")].map((x) => x.metadata.name),
+        ["y", "x"],
+      );
+      s.delete("a/y");
+      assert.deepEqual(
+        [...s.list("a")].map((x) => x.metadata.name),
+        ["x"],
+      );
+      assert.equal(s.size, 2);
+      assert.ok(Object.isFrozen(s.get("a/x")!.metadata.labels));
+      assert.throws(() => s.byIndex("nope", "a", "x"), /no index nope/);
+    });
+  });
+
+  describe("Controller", () => {
+    const log = pino({ level: "silent" });
+    const ref = objectRef("Plugin", "ns", "a");
+    async function runWith(
+      reconcile: (r: PluginRef) => Promise<Action>,
+      until: () => boolean,
+      thenMs = 0,
+    ): Promise<OperatorMetrics> {
+      const metrics = new OperatorMetrics();
+      const c = new Controller<PluginRef>("test", { reconcile }, log, metrics, { concurrency: 2 });
+      c.start();
+      c.enqueue(ref);
+      const deadline = Date.now() + 5000;
+      while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      // Long enough for several back-off retries (5, 10, 20, 40 ms) had there been any.
+      await new Promise((r) => setTimeout(r, thenMs));
+      await c.stop(100);
+      return metrics;
+    }
+    const count = async (m: OperatorMetrics, name: string): Promise<number> =>
+      (await m.registry.getSingleMetric(name)!.get()).values.reduce((a, v) => a + v.value, 0);
+
+    it("does not retry a TerminalError, and counts it", async () => {
+      let calls = 0;
+      const m = await runWith(
+        async () => {
+          calls++;
+          throw new TerminalError("refused");
+        },
+        () => calls >= 1,
+        150,
+      );
+      assert.equal(calls, 1);
+      assert.equal(await count(m, "controller_runtime_terminal_reconcile_errors_total"), 1);
+    });
+
+    it("retries any other error with backoff, and honours requeueAfter", async () => {
+      let calls = 0;
+      await runWith(
+        async () => {
+          calls++;
+          if (calls < 3) throw new Error("transient");
+          return calls < 4 ? requeueAfter(10) : awaitChange;
+        },
+        () => calls >= 4,
+      );
+      assert.equal(calls, 4);
+    });
+  });
+
+  describe("the watch reconnect back-off (the shared Backoff with WATCH_BACKOFF)", () => {
     it("grows from 800 ms to at most 30 s with jitter, and resets after a quiet spell", () => {
-      const b = new Backoff();
-      const t = 1_000_000;
-      const d = [b.nextDelay(t), b.nextDelay(t + 1), b.nextDelay(t + 2)];
+      let t = 1_000_000;
+      const b = new Backoff(WATCH_BACKOFF, { now: () => t });
+      const d = [b.next().delayMs, b.next().delayMs, b.next().delayMs];
       assert.ok(d[0]! >= 400 && d[0]! <= 1200, String(d[0]));
       assert.ok(d[2]! >= 1600 && d[2]! <= 4800, String(d[2]));
-      for (let i = 0; i < 20; i++) assert.ok(b.nextDelay(t + 3 + i) <= 45_000);
-      assert.ok(b.nextDelay(t + 200_000) <= 1200);
+      for (let i = 0; i < 20; i++) assert.ok(b.next().delayMs <= 45_000);
+      t += 200_000;
+      assert.ok(b.next().delayMs <= 1200);
     });
   });
 
@@ -172,15 +277,19 @@ describe("operator units", () => {
         WATCH_NAMESPACES: "ignored",
       });
       assert.deepEqual(c.metricsAddr, { host: "127.0.0.1", port: 9090 });
-      assert.deepEqual(c.healthAddr, { host: "0.0.0.0", port: 8081 });
+      // Loopback unless told otherwise: out of cluster nothing listens on the machine's interfaces.
+      assert.deepEqual(c.healthAddr, { host: "127.0.0.1", port: 8081 });
+      assert.deepEqual(parseConfig(["--metrics-bind-address=:9090"], {}).metricsAddr, { host: "0.0.0.0", port: 9090 });
+      assert.deepEqual(parseConfig(["--metrics-bind-address=[::1]:9090"], {}).metricsAddr, { host: "::1", port: 9090 });
       assert.deepEqual(c.watchNamespaces, ["a", "b"]);
       assert.equal(c.logLevel, "debug");
       assert.equal(c.leaderElectionNamespace, "ops");
       assert.equal(c.leaderElect, true);
     });
     const bad: [string[], NodeJS.ProcessEnv, RegExp][] = [
-      [["--nope=1"], {}, /unknown flag --nope/],
+      [["--nope=1"], {}, /unknown flag --nope; known: --kubeconfig/],
       [["positional"], {}, /unexpected argument "positional"/],
+      [["--log-level"], {}, /--log-level needs a value/],
       [["--metrics-bind-address=8080"], {}, /is not an address: use \[host\]:port/],
       [["--health-probe-bind-address=:99999"], {}, /is not an address/],
       [["--leader-elect=maybe"], {}, /use true or false/],
@@ -190,10 +299,10 @@ describe("operator units", () => {
       [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
     ];
     for (const [argv, env, msg] of bad) {
-      it(`refuses ${argv.join(" ") || JSON.stringify(env)} with PODPLUG_OPERATOR_BAD_FLAG`, () => {
+      it(`refuses ${argv.join(" ") || JSON.stringify(env)} with OPERATOR_BAD_FLAG`, () => {
         assert.throws(
           () => parseConfig(argv, env),
-          (err: Error & { code?: string }) => err.code === "PODPLUG_OPERATOR_BAD_FLAG" && msg.test(err.message),
+          (err: Error & { code?: string }) => err.code === "OPERATOR_BAD_FLAG" && msg.test(err.message),
         );
       });
     }

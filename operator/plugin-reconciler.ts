@@ -1,0 +1,134 @@
+/**
+ * The Plugin reconciler: podplug's finalizer, the AutoMTLS host certificate,
+ * and the status (which workloads carry the plugin, how many are ready, the
+ * Ready/Injected conditions), written only when it changed. On deletion it
+ * waits until no workload carries the plugin, then releases the finalizer.
+ * A selector that matches no workload posts a Warning Event when the Plugin
+ * enters that state.
+ */
+import type { Logger } from "pino";
+import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, WORKLOAD_KINDS } from "../src/inject/types.ts";
+import type { ApplyErrors } from "./apply-errors.ts";
+import type { Cache } from "./cache.ts";
+import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
+import { type Action, awaitChange, type Reconciler, requeueAfter } from "./controller.ts";
+import type { EventRecorder } from "./events.ts";
+import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
+import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
+import { ensureHostCertificate } from "./mtls.ts";
+import { computeStatus, sameStatus, type WorkloadView } from "./status.ts";
+import { pluginTarget } from "./workload-reconciler.ts";
+import { injectedNames, workloadReady } from "./workloads.ts";
+
+/** What the Plugin reconciler needs. */
+export interface PluginReconcilerDeps {
+  client: KubeClient;
+  cache: Cache;
+  events: EventRecorder;
+  errors: ApplyErrors;
+  log: Logger;
+  /** Queues a workload's reconcile. */
+  enqueueWorkload(ref: WorkloadRef): void;
+  /** True while a workload's reconcile waits or runs. */
+  workloadPending(ref: WorkloadRef): boolean;
+  /** How long to wait for pending workloads before writing the status. */
+  statusDelayMs: number;
+}
+
+/** Reconciles one Plugin. */
+export class PluginReconciler implements Reconciler<PluginRef> {
+  private readonly d: PluginReconcilerDeps;
+
+  constructor(deps: PluginReconcilerDeps) {
+    this.d = deps;
+  }
+
+  async reconcile(ref: PluginRef): Promise<Action> {
+    const { namespace: ns, name } = ref;
+    const p = this.d.cache.plugin(ref);
+    if (!p) {
+      this.d.errors.drop(ref);
+      return awaitChange;
+    }
+    const log = this.d.log.child({ plugin: name, namespace: ns });
+    const carrying: WorkloadRef[] = [];
+    const views: WorkloadView[] = [];
+    const seen = new Set<string>();
+    for (const kind of WORKLOAD_KINDS) {
+      for (const w of this.d.cache.carrying(ns, name, kind)) {
+        seen.add(`${kind}/${w.metadata.name}`);
+        carrying.push(objectRef(kind, ns, w.metadata.name));
+        views.push({ kind, name: w.metadata.name, injected: true, ready: workloadReady(kind, w) });
+      }
+      for (const w of this.d.cache.selectedBy(p, kind)) {
+        if (seen.has(`${kind}/${w.metadata.name}`)) continue;
+        views.push({ kind, name: w.metadata.name, injected: injectedNames(w).includes(name), ready: false });
+      }
+    }
+
+    if (p.metadata.deletionTimestamp) {
+      if (!hasFinalizer(p)) return awaitChange;
+      if (carrying.length > 0) {
+        for (const w of carrying) this.d.enqueueWorkload(w);
+        log.info({ remaining: carrying.length }, "deleting: waiting for workloads to drop the sidecar");
+        return requeueAfter(1000);
+      }
+      await removeFinalizer(this.d.client, p);
+      log.info("deleted: every sidecar removed, finalizer released");
+      return awaitChange;
+    }
+
+    if (p.spec.autoMTLS && (await ensureHostCertificate(this.d.client, p))) {
+      log.info("created the AutoMTLS host certificate Secret");
+      this.d.events.track(
+        this.d.events.record(
+          pluginTarget(p),
+          "Normal",
+          "CertificateCreated",
+          `AutoMTLS host certificate stored in Secret podplug-${name}-mtls`,
+        ),
+      );
+    }
+
+    // While its workloads are still being reconciled the status would only be a step on the way:
+    // write it (and the finalizer) once they are done — one write after a burst, not one per
+    // workload, and the workloads' patches go first. (Without the finalizer a deleted Plugin's
+    // sidecars are still removed: its deletion queues every workload that carries it.)
+    if (views.some((v) => this.d.workloadPending(objectRef(v.kind, ns, v.name))))
+      return requeueAfter(this.d.statusDelayMs);
+
+    if (!hasFinalizer(p)) await addFinalizer(this.d.client, p);
+
+    // Errors of workloads that no longer select the Plugin (or are gone) no longer count.
+    const errors = this.d.errors.messages(
+      ref,
+      views.map((v) => objectRef(v.kind, ns, v.name)),
+    );
+    const status = computeStatus(
+      p as Plugin,
+      views,
+      new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      errors.length > 0 ? errors.join("; ") : undefined,
+    );
+    if (sameStatus(p.status, status)) return awaitChange;
+    await this.d.client.request("PATCH", `${pluginPath(ns, name)}/status`, {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      contentType: APPLY_PATCH,
+      body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },
+    });
+    log.debug({ workloads: status.workloadCount, ready: status.readyWorkloadCount }, "status updated");
+    const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;
+    const now = status.conditions?.find((c) => c.type === "Injected");
+    if (now?.reason === "NoWorkloads" && was !== "NoWorkloads") {
+      this.d.events.track(
+        this.d.events.record(
+          pluginTarget(p),
+          "Warning",
+          "NoWorkloads",
+          `spec.selector matches no ${(p.spec.workloadKinds ?? WORKLOAD_KINDS).join(", ")} in namespace ${ns}: check the selector and the workloads' labels`,
+        ),
+      );
+    }
+    return awaitChange;
+  }
+}

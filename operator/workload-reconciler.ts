@@ -1,0 +1,196 @@
+/**
+ * The workload reconciler: applies podplug's fields to one workload's pod
+ * template by server-side apply (field manager `podplug`): the injection of
+ * the Plugins that select it over a skeleton holding only the host container
+ * names. No matching Plugin means an empty apply, which releases (and so
+ * removes) exactly the fields podplug owned; fields of other managers are
+ * never sent. Nothing is sent when the workload already carries what would be
+ * applied (the hash of the intent in {@link APPLIED_ANNOTATION}, podplug's
+ * field ownership and its init containers agree), so a restart or a resync
+ * writes nothing.
+ */
+import { createHash } from "node:crypto";
+import type { V1PodTemplateSpec } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { pluginContainerName } from "../src/inject/conventions.ts";
+import { InjectError } from "../src/inject/errors.ts";
+import { inject } from "../src/inject/inject.ts";
+import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
+import type { ApplyErrors } from "./apply-errors.ts";
+import type { Cache } from "./cache.ts";
+import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
+import { type Action, awaitChange, type Reconciler } from "./controller.ts";
+import { KubeApiError, TerminalError } from "./errors.ts";
+import type { EventRecorder, EventTarget } from "./events.ts";
+import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
+import { APPLIED_ANNOTATION, injectedNames, ownsFields, type Workload, workloadPath } from "./workloads.ts";
+
+/** What the workload reconciler needs besides the cache. */
+export interface WorkloadReconcilerDeps {
+  client: KubeClient;
+  cache: Cache;
+  events: EventRecorder;
+  errors: ApplyErrors;
+  log: Logger;
+  agentImage: string;
+  /** Queues a Plugin's status reconcile. */
+  enqueuePlugin(ref: PluginRef): void;
+}
+
+/** The Event target of a Plugin. */
+export function pluginTarget(p: Readonly<Plugin>): EventTarget {
+  return {
+    apiVersion: PLUGIN_API_VERSION,
+    kind: PLUGIN_KIND,
+    name: p.metadata.name,
+    namespace: p.metadata.namespace ?? "default",
+    uid: p.metadata.uid,
+  };
+}
+
+/** The hash podplug stores of an apply body (without the hash itself). */
+export function intentHash(body: unknown): string {
+  return createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 32);
+}
+
+/** Reconciles one Deployment, StatefulSet or DaemonSet. */
+export class WorkloadReconciler implements Reconciler<WorkloadRef> {
+  private readonly d: WorkloadReconcilerDeps;
+
+  constructor(deps: WorkloadReconcilerDeps) {
+    this.d = deps;
+  }
+
+  async reconcile(ref: WorkloadRef): Promise<Action> {
+    const { kind, namespace: ns, name } = ref;
+    const w = this.d.cache.workload(ref);
+    if (!w) return awaitChange;
+    const pref = (p: Readonly<Plugin>): PluginRef => objectRef("Plugin", ns, p.metadata.name);
+    // A Plugin whose sidecar name a host container already uses cannot join this
+    // workload; it is reported and the others still are injected.
+    const hostNames = new Set((w.spec?.template?.spec?.containers ?? []).map((c) => c.name));
+    const plugins: Readonly<Plugin>[] = [];
+    for (const p of this.d.cache.pluginsFor(kind, w)) {
+      if (hostNames.has(pluginContainerName(p.metadata.name))) {
+        this.fail(
+          p,
+          ref,
+          `${kind} ${name}: the host container ${pluginContainerName(p.metadata.name)} uses the name of this plugin's sidecar (the podplug- prefix is podplug's): rename the container`,
+        );
+      } else plugins.push(p);
+    }
+    const before = injectedNames(w);
+    if (plugins.length === 0 && before.length === 0 && !ownsFields(w)) return awaitChange;
+
+    const body = this.body(w, ref, plugins);
+    if (upToDate(w, body, plugins.length > 0)) {
+      for (const p of plugins) if (this.d.errors.clear(pref(p), ref)) this.d.enqueuePlugin(pref(p));
+      return awaitChange;
+    }
+    const log = this.d.log.child({ workload: `${kind}/${ns}/${name}` });
+    log.debug(
+      {
+        plugins: plugins.map((p) => p.metadata.name),
+        had: before,
+        stored: w.metadata.annotations?.[APPLIED_ANNOTATION],
+      },
+      "applying",
+    );
+    try {
+      await this.d.client.request("PATCH", workloadPath(kind, ns, name), {
+        query: { fieldManager: FIELD_MANAGER, force: true },
+        contentType: APPLY_PATCH,
+        body,
+      });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return awaitChange;
+      if (err instanceof KubeApiError && (err.status === 422 || err.status === 400)) {
+        for (const p of plugins) this.fail(p, ref, `${kind} ${name}: ${err.message}`);
+        throw new TerminalError(`${kind} ${ns}/${name}: the apiserver refused podplug's apply: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    const after = plugins.map((p) => p.metadata.name);
+    for (const p of plugins) {
+      if (this.d.errors.clear(pref(p), ref)) this.d.enqueuePlugin(pref(p));
+      if (!before.includes(p.metadata.name)) {
+        log.info({ plugin: p.metadata.name }, "injected");
+        this.d.events.note(
+          pluginTarget(p),
+          "Normal",
+          "Injected",
+          `sidecar ${pluginContainerName(p.metadata.name)} added to`,
+          `${kind} ${name}`,
+        );
+      }
+    }
+    for (const n of before) {
+      if (after.includes(n)) continue;
+      log.info({ plugin: n }, "removed");
+      const p = this.d.cache.plugin(objectRef("Plugin", ns, n));
+      if (p)
+        this.d.events.note(
+          pluginTarget(p),
+          "Normal",
+          "Removed",
+          `sidecar ${pluginContainerName(n)} removed from`,
+          `${kind} ${name}`,
+        );
+    }
+    for (const n of new Set([...before, ...after])) this.d.enqueuePlugin(objectRef("Plugin", ns, n));
+    return awaitChange;
+  }
+
+  /** The apply body: the injection over a skeleton of the host container names, and the intent's hash. */
+  private body(w: Readonly<Workload>, ref: WorkloadRef, plugins: Readonly<Plugin>[]): Record<string, unknown> {
+    const { kind, namespace, name } = ref;
+    const body: Record<string, unknown> = { apiVersion: "apps/v1", kind, metadata: { name, namespace } };
+    if (plugins.length === 0) return body;
+    // Only the host container names: podplug sends nothing it does not own.
+    const skeleton: V1PodTemplateSpec = {
+      spec: { containers: (w.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name })) },
+    };
+    try {
+      body.spec = {
+        template: inject(skeleton, plugins as Plugin[], {
+          agentImage: this.d.agentImage,
+          autoMTLS: true,
+          scratch: true,
+        }),
+      };
+    } catch (err) {
+      if (!(err instanceof InjectError)) throw err;
+      for (const p of plugins) this.fail(p, ref, `${kind} ${name}: ${err.message}`);
+      throw new TerminalError(`${kind} ${namespace}/${name}: ${err.message}`, { cause: err });
+    }
+    body.metadata = { name, namespace, annotations: { [APPLIED_ANNOTATION]: intentHash(body) } };
+    return body;
+  }
+
+  // The Plugin's status shows the error: its reconcile is queued to write it.
+  private fail(p: Readonly<Plugin>, ref: WorkloadRef, message: string): void {
+    const pr = objectRef("Plugin", ref.namespace, p.metadata.name);
+    if (this.d.errors.set(pr, ref, message)) this.d.enqueuePlugin(pr);
+    this.d.events.track(this.d.events.record(pluginTarget(p), "Warning", "InjectFailed", message));
+  }
+}
+
+/**
+ * True when `w` already carries `body`: with Plugins, podplug's stored intent
+ * hash is that of `body`, podplug still owns fields, and the template's
+ * podplug init containers are the ones `body` has (so a manager that took
+ * them away is answered with a new apply); with none, podplug owns nothing.
+ */
+function upToDate(w: Readonly<Workload>, body: Record<string, unknown>, withPlugins: boolean): boolean {
+  if (!withPlugins) return !ownsFields(w) && injectedNames(w).length === 0;
+  const meta = body.metadata as { annotations: Record<string, string> };
+  if (w.metadata.annotations?.[APPLIED_ANNOTATION] !== meta.annotations[APPLIED_ANNOTATION]) return false;
+  if (!ownsFields(w)) return false;
+  const want = ((body.spec as { template: V1PodTemplateSpec }).template.spec?.initContainers ?? []).map(
+    (c) => `${c.name}=${c.image}`,
+  );
+  const have = (w.spec?.template?.spec?.initContainers ?? []).map((c) => `${c.name}=${c.image}`);
+  return want.join(",") === have.join(",");
+}
