@@ -55,14 +55,15 @@ function host(c: E2ECluster, name: string, extra: Record<string, unknown> = {}):
   });
 }
 
-function plugin(name: string, app: string, image: string, command: string[]): string {
+/** A Plugin; without `command` the image's entrypoint runs (the kv image's plugin). */
+function plugin(name: string, app: string, image: string, command?: string[]): string {
   return stringify({
     apiVersion: "podplug.io/v1alpha1",
     kind: "Plugin",
     metadata: { name },
     spec: {
       image,
-      command,
+      ...(command ? { command } : {}),
       env: [{ name: "KV_DIR", value: `/var/run/podplug/${name}` }],
       handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
       selector: { matchLabels: { app } },
@@ -107,7 +108,6 @@ async function failsWith(c: E2ECluster, name: string, reason: string, message: R
 }
 
 const KV_IMAGE = "ghcr.io/podplug/example-kv:0.1.0";
-const KV_CMD = ["node", "examples/kv/plugin.ts"];
 
 describe("e2e: bad input shows in the Plugin's status and Events", function () {
   this.timeout(300_000);
@@ -118,17 +118,13 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
     // A good Plugin beside the bad ones: it must become Ready whatever the others do.
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "good"));
-    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("good", "good", KV_IMAGE, KV_CMD));
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("good", "good", KV_IMAGE));
   });
 
   it("an image that is not on the node: ImagePullFailed, naming the image", async () => {
     const c = await cluster();
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "noimage"));
-    await kubectlOk(
-      c,
-      ["-n", NS, "apply", "-f", "-"],
-      plugin("noimage", "noimage", "localhost/podplug/absent:1", KV_CMD),
-    );
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noimage", "noimage", "localhost/podplug/absent:1"));
     await failsWith(c, "noimage", "ImagePullFailed", /localhost\/podplug\/absent:1/);
   });
 
@@ -146,7 +142,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
       ["-n", NS, "apply", "-f", "-"],
       host(c, "nowhere", { nodeSelector: { "podplug.io/e2e": "no-such-node" } }),
     );
-    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("nowhere", "nowhere", KV_IMAGE, KV_CMD));
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("nowhere", "nowhere", KV_IMAGE));
     await failsWith(c, "nowhere", "Unschedulable", /node\(s\) didn't match/);
   });
 
@@ -169,7 +165,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     assert.equal(up.code, 0, up.stderr);
     try {
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "noagent"));
-      await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE, KV_CMD));
+      await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE));
       await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-agent:1/);
     } finally {
       await c.helm(
