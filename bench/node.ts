@@ -12,6 +12,7 @@ import { waitFor } from "../test/cluster/wait.ts";
 import { kubectlOk, NodeCluster } from "../test/e2e/cluster.ts";
 import {
   callsSucceedAfter,
+  demoPlugins,
   HOST_REPLICAS,
   hostPods,
   NS,
@@ -22,6 +23,7 @@ import {
   status,
   type Tick,
   ticks,
+  yamlOf,
 } from "../test/e2e/demo.ts";
 import { freshNamespace } from "../test/e2e/pods.ts";
 import { nodeImages, projectImageIndex, readImageIndex } from "../test/node/images.ts";
@@ -78,7 +80,7 @@ try {
 
   await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
   t = Date.now();
-  await kubectlOk(c, ["-n", NS, "apply", "-f", resolve(REPO, "examples/demo/plugins.yaml")]);
+  await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(demoPlugins()));
   await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], restrictedHost());
   const first = await waitFor(
     "the first successful call",

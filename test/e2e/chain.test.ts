@@ -5,14 +5,14 @@
  * by the kubelet; Plugin removal. Runs on any cluster (docs/e2e.md).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseAllDocuments, stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { imageRef, toolsImage } from "../node/images.ts";
 import { kubectlOk } from "./cluster.ts";
 import {
   callsSucceedAfter,
+  demoPlugins,
   HOST_REPLICAS,
   hostPods,
   NS,
@@ -22,12 +22,15 @@ import {
   restrictedHost,
   scrape,
   status,
+  yamlOf,
 } from "./demo.ts";
 import { freshNamespace, RESTRICTED_CONTAINER } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
 const SYSTEM = "podplug-e2e-system";
+/** The Go plugin case's namespace: its Plugin is named kv like the demo's TS one. */
+const GO_NS = "podplug-e2e-go";
 
 describe("e2e: the chain on a real node", function () {
   this.timeout(300_000);
@@ -83,7 +86,7 @@ describe("e2e: the chain on a real node", function () {
 
   it("two replicas of the demo host call their two TS plugins over the shared socket, beside the agent and native sidecars, under the restricted standard", async () => {
     const c = await cluster();
-    await kubectlOk(c, ["-n", NS, "apply", "-f", resolve(REPO, "examples/demo/plugins.yaml")]);
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(demoPlugins()));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], restrictedHost());
     await kubectlOk(c, ["-n", NS, "rollout", "status", "deployment/demo-host", "--timeout=120s"], undefined, 130_000);
     const ps = await hostPods(c, ["podplug-agent", "podplug-kv", "podplug-counter"]);
@@ -111,6 +114,62 @@ describe("e2e: the chain on a real node", function () {
       60_000,
       500,
     );
+  });
+
+  it("the TS demo host calls the unmodified Go plugin image (go-plugin's examples/grpc) as its kv sidecar", async () => {
+    const c = await cluster();
+    const goImage = imageRef(c.images, "ghcr.io/podplug/example-go-kv:");
+    await freshNamespace(c, GO_NS, { "pod-security.kubernetes.io/enforce": "restricted" });
+    try {
+      // The demo's Plugins, with kv served by the Go image's own entrypoint (it writes kv_<key> into its
+      // working folder: the sidecar's scratch folder by default).
+      const docs = demoPlugins();
+      const kv = docs.find((d) => d.metadata.name === "kv")!;
+      kv.spec.image = goImage;
+      delete kv.spec.command;
+      delete kv.spec.env;
+      delete kv.spec.workingDir;
+      await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], yamlOf(docs));
+      const host = parse(restrictedHost()) as { spec: { replicas: number } };
+      host.spec.replicas = 1;
+      await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], stringify(host));
+      await kubectlOk(
+        c,
+        ["-n", GO_NS, "rollout", "status", "deployment/demo-host", "--timeout=120s"],
+        undefined,
+        130_000,
+      );
+      const list = JSON.parse(
+        await kubectlOk(c, ["-n", GO_NS, "get", "pods", "-l", "app=demo-host", "-o", "json"]),
+      ) as {
+        items: {
+          metadata: { name: string; deletionTimestamp?: string };
+          spec: { initContainers?: { name: string; image: string }[] };
+        }[];
+      };
+      const p = list.items.find((i) => !i.metadata.deletionTimestamp)!;
+      assert.equal(p.spec.initContainers?.find((x) => x.name === "podplug-kv")?.image, goImage);
+      // go-plugin's own handshake line on the sidecar's stdout: a gRPC plugin on a socket in its folder.
+      const out = await kubectlOk(c, ["-n", GO_NS, "logs", p.metadata.name, "-c", "podplug-kv"]);
+      assert.match(out, /^1\|1\|unix\|\/var\/run\/podplug\/kv\/plugin\d+\|grpc/m);
+      const tick = await waitFor(
+        "the TS host's calls to the Go kv plugin (and the TS counter) succeeding",
+        async () => {
+          const log = await kubectlOk(c, ["-n", GO_NS, "logs", p.metadata.name, "-c", "host", "--tail=50"]);
+          return log
+            .split("\n")
+            .filter((l) => l.includes('"called both plugins"'))
+            .map((l) => JSON.parse(l) as { tick: number; kv: string })
+            .find((t) => t.kv !== undefined);
+        },
+        60_000,
+        500,
+      );
+      // The Go plugin returns what the host put (its file holds the value, then its own note after a blank line).
+      assert.equal(tick.kv, String(tick.tick));
+    } finally {
+      await c.kubectl(["delete", "namespace", GO_NS, "--wait=false"]);
+    }
   });
 
   it("SIGKILL of a plugin's process: the kubelet restarts only that container and the host's calls succeed again", async () => {
@@ -233,8 +292,7 @@ describe("e2e: the chain on a real node", function () {
         },
       }),
     );
-    const [first] = parseAllDocuments(readFileSync(resolve(REPO, "examples/demo/plugins.yaml"), "utf8"));
-    const kv = first?.toJS() as { metadata: { name: string }; spec: { selector: unknown; env: unknown } };
+    const kv = demoPlugins()[0]!;
     kv.metadata.name = "solo";
     kv.spec.selector = { matchLabels: { app: "solo" } };
     kv.spec.env = [{ name: "KV_DIR", value: "/var/run/podplug/solo" }];

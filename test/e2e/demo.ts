@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
@@ -96,6 +96,31 @@ export async function callsSucceedAfter(
     60_000,
     500,
   );
+}
+
+/** One of the demo's Plugins as a plain object. */
+export interface DemoPlugin {
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+
+/**
+ * examples/demo/plugins.yaml for a cluster: each Plugin with `workingDir: /app`,
+ * the images' WORKDIR, where the manifests' relative `command: [node, examples/…]`
+ * resolves (the sidecar's default working folder is its scratch folder, and the
+ * manifests themselves cannot say /app: `podplug run` would then look there too).
+ */
+export function demoPlugins(): DemoPlugin[] {
+  return parseAllDocuments(readFileSync(resolve(REPO, "examples/demo/plugins.yaml"), "utf8")).map((d) => {
+    const p = d.toJS() as DemoPlugin;
+    p.spec.workingDir = "/app";
+    return p;
+  });
+}
+
+/** YAML of `plugins`, for kubectl apply. */
+export function yamlOf(plugins: DemoPlugin[]): string {
+  return plugins.map((p) => stringify(p)).join("---\n");
 }
 
 /** examples/demo/host.yaml with the securityContext the restricted standard asks of the user's own container. */
