@@ -121,14 +121,14 @@ describe("e2e: the chain on a real node", function () {
     const goImage = imageRef(c.images, "ghcr.io/podplug/example-go-kv:");
     await freshNamespace(c, GO_NS, { "pod-security.kubernetes.io/enforce": "restricted" });
     try {
-      // The demo's Plugins, with kv served by the Go image's own entrypoint (it writes kv_<key> into its
-      // working folder: the sidecar's scratch folder by default).
+      // The demo's Plugins, with kv served by the Go image's own entrypoint. It writes kv_<key> into its
+      // working folder, so the Plugin points that at the sidecar's writable scratch, /tmp.
       const docs = demoPlugins();
       const kv = docs.find((d) => d.metadata.name === "kv")!;
       kv.spec.image = goImage;
       delete kv.spec.command;
       delete kv.spec.env;
-      delete kv.spec.workingDir;
+      kv.spec.workingDir = "/tmp";
       await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], yamlOf(docs));
       const host = parse(restrictedHost()) as { spec: { replicas: number } };
       host.spec.replicas = 1;

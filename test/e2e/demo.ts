@@ -105,17 +105,13 @@ export interface DemoPlugin {
 }
 
 /**
- * examples/demo/plugins.yaml for a cluster: each Plugin with `workingDir: /app`,
- * the images' WORKDIR, where the manifests' relative `command: [node, examples/…]`
- * resolves (the sidecar's default working folder is its scratch folder, and the
- * manifests themselves cannot say /app: `podplug run` would then look there too).
+ * examples/demo/plugins.yaml exactly as shipped: its relative `command: [node, examples/…]`
+ * resolves in the images' WORKDIR (/app), which the injection keeps.
  */
 export function demoPlugins(): DemoPlugin[] {
-  return parseAllDocuments(readFileSync(resolve(REPO, "examples/demo/plugins.yaml"), "utf8")).map((d) => {
-    const p = d.toJS() as DemoPlugin;
-    p.spec.workingDir = "/app";
-    return p;
-  });
+  return parseAllDocuments(readFileSync(resolve(REPO, "examples/demo/plugins.yaml"), "utf8")).map(
+    (d) => d.toJS() as DemoPlugin,
+  );
 }
 
 /** YAML of `plugins`, for kubectl apply. */
