@@ -29,6 +29,8 @@ console.log(
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["operator.ts", []],
+  ["launcher.ts", []],
+  ["node.ts", []],
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });

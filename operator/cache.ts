@@ -7,6 +7,7 @@
 import { pluginSelects } from "../src/inject/selector.ts";
 import { type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
+import type { Pod } from "./pod-status.ts";
 import type { Watcher } from "./watcher.ts";
 import type { Workload } from "./workloads.ts";
 
@@ -14,10 +15,19 @@ import type { Workload } from "./workloads.ts";
 export class Cache {
   readonly plugins: Watcher<Plugin>[] = [];
   readonly workloads = new Map<WorkloadKind, Watcher<Workload>[]>(WORKLOAD_KINDS.map((k) => [k, []]));
+  /** Injected pods only, for why a workload is not ready (pod-status.ts). */
+  readonly pods: Watcher<Pod>[] = [];
 
   /** Every watcher. */
-  get watchers(): Watcher<Plugin | Workload>[] {
-    return [...this.plugins, ...[...this.workloads.values()].flat()] as Watcher<Plugin | Workload>[];
+  get watchers(): Watcher<Plugin | Workload | Pod>[] {
+    return [...this.plugins, ...[...this.workloads.values()].flat(), ...this.pods] as Watcher<
+      Plugin | Workload | Pod
+    >[];
+  }
+
+  /** The injected pods of workload `kind/name` in `namespace`. */
+  *podsOf(namespace: string, kind: WorkloadKind, name: string): Generator<Readonly<Pod>> {
+    for (const w of this.pods) yield* w.store.byIndex("workload", namespace, `${kind}/${name}`);
   }
 
   /** Resolves once every watcher has listed once. */

@@ -17,6 +17,7 @@ import { EventRecorder } from "./events.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { PluginReconciler } from "./plugin-reconciler.ts";
+import { INJECTED_LABEL, type Pod, podCollection, podIndexers, sameProblems, trimPod } from "./pod-status.ts";
 import { Watcher } from "./watcher.ts";
 import { WorkloadReconciler } from "./workload-reconciler.ts";
 import {
@@ -120,11 +121,18 @@ export class Manager {
           }),
         );
       }
+      this.cache.pods.push(
+        new Watcher<Pod>(client, podCollection(ns), log, (_k, n, p) => this.onPod(n, p), {
+          transform: trimPod,
+          indexers: podIndexers,
+          labelSelector: INJECTED_LABEL,
+        }),
+      );
     }
   }
 
   /** Every watcher, for tests and readiness. */
-  get watchers(): Watcher<Plugin | Workload>[] {
+  get watchers(): Watcher<Plugin | Workload | Pod>[] {
     return this.cache.watchers;
   }
 
@@ -169,6 +177,14 @@ export class Manager {
       Boolean(next.metadata.deletionTimestamp) !== Boolean(prev.metadata.deletionTimestamp);
     if (!specChanged) return;
     for (const w of this.cache.affected(ns, name, next, prev)) this.workloads.enqueue(w);
+  }
+
+  // A pod's problems are a reason in the status of the Plugins it carries.
+  private onPod(next: Readonly<Pod> | undefined, prev: Readonly<Pod> | undefined): void {
+    if (sameProblems(next, prev)) return;
+    const p = (next ?? prev)!;
+    for (const n of new Set([...(next?.plugins ?? []), ...(prev?.plugins ?? [])]))
+      this.plugins.enqueue(objectRef("Plugin", p.metadata.namespace, n), STATUS_COALESCE_MS);
   }
 
   private onWorkload(

@@ -16,6 +16,7 @@ import type { EventRecorder } from "./events.ts";
 import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import { ensureHostCertificate } from "./mtls.ts";
+import { announceProblem, workloadProblem } from "./pod-status.ts";
 import { computeStatus, sameStatus, type WorkloadView } from "./status.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
@@ -58,7 +59,11 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       for (const w of this.d.cache.carrying(ns, name, kind)) {
         seen.add(`${kind}/${w.metadata.name}`);
         carrying.push(objectRef(kind, ns, w.metadata.name));
-        views.push({ kind, name: w.metadata.name, injected: true, ready: workloadReady(kind, w) });
+        const ready = workloadReady(kind, w);
+        const problem = ready
+          ? undefined
+          : workloadProblem(name, kind, w.metadata.name, this.d.cache.podsOf(ns, kind, w.metadata.name));
+        views.push({ kind, name: w.metadata.name, injected: true, ready, problem });
       }
       for (const w of this.d.cache.selectedBy(p, kind)) {
         if (seen.has(`${kind}/${w.metadata.name}`)) continue;
@@ -117,6 +122,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },
     });
     log.debug({ workloads: status.workloadCount, ready: status.readyWorkloadCount }, "status updated");
+    announceProblem(this.d.events, pluginTarget(p), p.status, status, views);
     const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;
     const now = status.conditions?.find((c) => c.type === "Injected");
     if (now?.reason === "NoWorkloads" && was !== "NoWorkloads") {

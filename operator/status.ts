@@ -14,6 +14,8 @@ export interface WorkloadView {
   injected: boolean;
   /** The workload's pods run the current template and are ready. */
   ready: boolean;
+  /** Why it is not ready, when its pods say (pod-status.ts). */
+  problem?: { reason: string; message: string };
 }
 
 function condition(
@@ -83,8 +85,11 @@ export function computeStatus(plugin: Plugin, views: WorkloadView[], now: string
       now,
     );
 
+  // The first not-ready workload whose pods say why gives the reason (views come sorted by the caller).
+  const problem = injected.find((v) => !v.ready && v.problem)?.problem;
   let rdy: PluginCondition;
   if (inj.status !== "True") rdy = condition(prev, "Ready", "False", inj.reason, inj.message, gen, now);
+  else if (problem) rdy = condition(prev, "Ready", "False", problem.reason, problem.message, gen, now);
   else if (ready.length < injected.length)
     rdy = condition(
       prev,

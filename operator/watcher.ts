@@ -29,6 +29,8 @@ export interface WatcherOptions<T> {
   transform?: (o: T) => T;
   /** Index functions of the store. */
   indexers?: Record<string, IndexFunc<T>>;
+  /** Label selector of the list and the watch: only matching objects reach the store. */
+  labelSelector?: string;
   /**
    * Test-only: wait this long before the first list, to expose what happens
    * when this resource's list arrives last (PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS).
@@ -56,6 +58,7 @@ export class Watcher<T extends KubeObject> {
   private readonly onChange: ChangeHandler<T>;
   private readonly transform: (o: T) => T;
   private firstListDelayMs: number;
+  private readonly labelSelector: string | undefined;
   private readonly backoff = new Backoff(WATCH_BACKOFF);
   private rv = "";
   private abort = new AbortController();
@@ -73,6 +76,7 @@ export class Watcher<T extends KubeObject> {
     this.onChange = onChange;
     this.transform = opts.transform ?? ((o) => o);
     this.firstListDelayMs = opts.firstListDelayMs ?? 0;
+    this.labelSelector = opts.labelSelector;
     this.store = new Store<T>(opts.indexers);
     this.synced = new Promise((r) => {
       this.markSynced = r;
@@ -149,7 +153,7 @@ export class Watcher<T extends KubeObject> {
     let rv = "";
     do {
       const page = await this.client.request<ListResponse<T>>("GET", this.path, {
-        query: { limit: 100, continue: cont },
+        query: { limit: 100, continue: cont, labelSelector: this.labelSelector },
         signal: this.abort.signal,
       });
       for (const item of page.items ?? []) fresh.set(objectKey(item), this.transform(item));
@@ -176,6 +180,7 @@ export class Watcher<T extends KubeObject> {
       this.path,
       {
         resourceVersion: this.rv,
+        labelSelector: this.labelSelector,
         allowWatchBookmarks: true,
         timeoutSeconds,
       },

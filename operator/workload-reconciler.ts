@@ -23,6 +23,7 @@ import { type Action, awaitChange, type Reconciler } from "./controller.ts";
 import { KubeApiError, TerminalError } from "./errors.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
+import { injectedLabel } from "./pod-status.ts";
 import { APPLIED_ANNOTATION, injectedNames, ownsFields, type Workload, workloadPath } from "./workloads.ts";
 
 /** What the workload reconciler needs besides the cache. */
@@ -160,6 +161,7 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
           scratch: true,
         }),
       };
+      injectedLabel(body.spec as { template: V1PodTemplateSpec });
     } catch (err) {
       if (!(err instanceof InjectError)) throw err;
       for (const p of plugins) this.fail(p, ref, `${kind} ${name}: ${err.message}`);

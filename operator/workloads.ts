@@ -64,8 +64,11 @@ export function workloadReady(kind: WorkloadKind, w: Workload): boolean {
     const want = s.desiredNumberScheduled ?? 0;
     return want > 0 && s.numberReady === want && s.updatedNumberScheduled === want;
   }
+  // As `kubectl rollout status`: every pod runs the current template (no old
+  // ReplicaSet's pod still counts) and as many as wanted are available.
   const want = w.spec?.replicas ?? 1;
-  return (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want;
+  const updated = s.updatedReplicas ?? 0;
+  return updated >= want && (s.replicas ?? 0) <= updated && (s.availableReplicas ?? s.readyReplicas ?? 0) >= want;
 }
 
 /** The names in a workload's injected-plugins annotation. */
@@ -125,7 +128,9 @@ export function trimWorkload(w: Workload): Workload {
     const s = w.status;
     out.status = {
       observedGeneration: s.observedGeneration,
+      replicas: s.replicas,
       readyReplicas: s.readyReplicas,
+      availableReplicas: s.availableReplicas,
       updatedReplicas: s.updatedReplicas,
       desiredNumberScheduled: s.desiredNumberScheduled,
       numberReady: s.numberReady,

@@ -53,6 +53,9 @@ export const AGENT_ENV = {
   checkTimeoutMs: "PODPLUG_AGENT_CHECK_TIMEOUT_MS",
 } as const;
 
+/** The query parameter of an agent probe path carrying the check's budget in ms (`/livez/<name>?timeoutMs=800`). */
+export const AGENT_BUDGET_PARAM = "timeoutMs";
+
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
 export const TRANSPORT_ENV = {
   /** `grpc-js` switches both sides to grpc-js; anything else keeps podplug's transport. */

@@ -23,10 +23,12 @@ export type ErrorCode =
   // environment and configuration
   | "ENV_INVALID"
   | "CONFIG_INVALID"
+  | "NOT_INJECTED"
   // sockets
   | "SOCKET_PATH_TOO_LONG"
   | "SOCKET_IN_USE"
   | "SOCKET_NOT_FOUND"
+  | "SOCKET_PERMISSION"
   // broker
   | "BROKER_ID_INVALID"
   | "BROKER_ID_IN_USE"

@@ -1,5 +1,5 @@
 /** Shared helpers for tests: log capture, temp folders, polling, sidecar processes. */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -78,4 +78,19 @@ export async function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   p.kill("SIGTERM");
   await new Promise((r) => p.once("close", r));
+}
+
+/**
+ * Runs a tools/ build script that caches into $PODPLUG_CACHE (a cold build
+ * can take minutes) and returns the last line it prints: the built path.
+ */
+export function cachedBuild(script: string): string {
+  return execFileSync(join(ROOT, "tools", script), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    timeout: 15 * 60_000,
+  })
+    .trim()
+    .split("\n")
+    .at(-1)!;
 }

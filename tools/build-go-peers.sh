@@ -14,9 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
 
 version=$(awk '$1 == "github.com/hashicorp/go-plugin" { print $2 }' "$root/test/go/go.mod")
-hash=$(cd "$root" && find test/go sdk/go tools/build-go-peers.sh -type f \
-    \( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.sh' \) \
-    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+# shellcheck source=tools/cached-build.sh
+. "$root/tools/cached-build.sh"
+hash=$(source_hash test/go sdk/go tools/build-go-peers.sh)
 dir=$cache/go-peers/$version-$hash
 if [ -d "$dir" ]; then
   echo "$dir"
@@ -43,12 +43,7 @@ build gohost-counter -tags counter ./cmd/gohost
 build goplugin ./cmd/goplugin
 build benchhost ./cmd/benchhost
 echo "$version" >"$tmp/GO_PLUGIN_VERSION"
-chmod 755 "$tmp"
-# Another build may have won the race; either copy is complete.
-mv -T "$tmp" "$dir" 2>/dev/null || true
 trap - EXIT
-rm -rf "$tmp"
-# Older builds (other sources or versions) are dead weight, ~100 MB each;
-# keep the last hour's, which a test run may still be using.
-find "$cache/go-peers" -mindepth 1 -maxdepth 1 -type d ! -path "$dir" -mmin +60 -exec rm -rf {} +
+# Older builds (other sources or versions) are dead weight, ~100 MB each.
+publish "$tmp" "$dir"
 echo "$dir"

@@ -4,8 +4,10 @@
  * PODPLUG_AGENT_PORT (default 9801),
  * serves the probes, and exits 0 on SIGTERM.
  */
+import { pino } from "pino";
 import { AGENT_ENV, HOST_ENV } from "../constants.ts";
 import { AGENT_PORT, SOCKET_ROOT } from "../inject/conventions.ts";
+import { DEFAULT_BUDGET_MS } from "./budget.ts";
 import { AgentError } from "./errors.ts";
 import { type AgentOptions, createAgentServer } from "./server.ts";
 
@@ -15,7 +17,8 @@ export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: numb
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new AgentError("AGENT_BAD_CONFIG", `${AGENT_ENV.port}=${env[AGENT_ENV.port]} is not a port: use 0-65535`);
   }
-  const timeout = Number(env[AGENT_ENV.checkTimeoutMs] ?? 1500);
+  // Without a budget in the probe path: inside the kubelet's default 1 s probe timeout.
+  const timeout = Number(env[AGENT_ENV.checkTimeoutMs] ?? DEFAULT_BUDGET_MS);
   if (!Number.isFinite(timeout) || timeout <= 0) {
     throw new AgentError(
       "AGENT_BAD_CONFIG",
@@ -38,19 +41,24 @@ export function agentConfig(env: NodeJS.ProcessEnv): AgentOptions & { port: numb
 /** Runs the agent until SIGTERM/SIGINT. */
 export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
   const cfg = agentConfig(env);
-  const server = createAgentServer(cfg);
+  const logger = pino({ base: { component: "podplug-agent" } });
+  const server = createAgentServer({ ...cfg, logger });
+  // Before listening: once the kubelet sees the agent up it may stop it, and a SIGTERM that
+  // reaches a PID 1 without a handler is dropped.
+  const stopped = new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(cfg.port, cfg.host, () => resolve());
   });
   const a = server.address();
-  process.stdout.write(
-    `${JSON.stringify({ level: 30, msg: "podplug-agent listening", port: typeof a === "object" && a ? a.port : cfg.port, plugins: cfg.plugins })}\n`,
+  logger.info(
+    { port: typeof a === "object" && a ? a.port : cfg.port, plugins: cfg.plugins },
+    "podplug-agent listening",
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
+  await stopped;
   server.close();
   server.closeAllConnections();
 }
@@ -58,6 +66,8 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<void> {
 if (import.meta.main) {
   try {
     await runAgent(process.env);
+    // Exit now rather than when the last check's channel drains: the kubelet waits for PID 1.
+    process.exit(0);
   } catch (err) {
     process.stderr.write(`podplug agent: ${(err as Error).message} [${(err as { code?: string }).code ?? "ERROR"}]\n`);
     process.exit(2);

@@ -17,7 +17,8 @@ import {
 import { readHostCertificate } from "../protocol/host-certificate.ts";
 import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
-import { isLiveSocket } from "../protocol/socket.ts";
+import { probeSocket } from "../protocol/socket.ts";
+import { accessDeniedError, isAccessDenied } from "../protocol/socket-access.ts";
 
 /** How long a bare socket may wait for its handshake file before attaching is refused. */
 const BARE_SOCKET_GRACE_MS = 1000;
@@ -50,7 +51,10 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   if (ep.kind === "none") return undefined;
   if (ep.kind === "file") {
     const h = parseHandshake(ep.line, { ...expect, source: ep.file });
-    return (await isLiveSocket(h.address)) ? h : undefined;
+    const probe = await probeSocket(h.address);
+    if (probe.live) return h;
+    if (probe.error && isAccessDenied(probe.error)) throw accessDeniedError(h.address, "connect to", probe.error);
+    return undefined;
   }
   const version = cfg.protocolVersion;
   if (version === undefined) {
@@ -77,7 +81,14 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   };
 }
 
-/** Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND after `timeoutMs`. */
+/** How long a permission refusal may last before it is reported (a socket is chmodded just after it appears). */
+const PERMISSION_SETTLE_MS = 500;
+
+/**
+ * Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND
+ * after `timeoutMs`, SOCKET_PERMISSION as soon as access is refused for
+ * {@link PERMISSION_SETTLE_MS}.
+ */
 export async function waitForPlugin(
   cfg: AttachConfig,
   expect: HostExpectations,
@@ -86,15 +97,22 @@ export async function waitForPlugin(
 ): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
   let bareSince: number | undefined;
+  let deniedSince: number | undefined;
   for (;;) {
     let h: Handshake | undefined;
     try {
       h = await locatePlugin(cfg, expect);
+      deniedSince = undefined;
     } catch (err) {
-      if (!isPodplugError(err, "ATTACH_VERSION_UNKNOWN")) throw err;
-      // A launcher writes the handshake file just after its Go plugin's socket appears: give it a moment.
-      bareSince ??= Date.now();
-      if (Date.now() - bareSince >= BARE_SOCKET_GRACE_MS || Date.now() >= deadline) throw err;
+      if (isPodplugError(err, "ATTACH_VERSION_UNKNOWN")) {
+        // A launcher writes the handshake file just after its Go plugin's socket appears: give it a moment.
+        bareSince ??= Date.now();
+        if (Date.now() - bareSince >= BARE_SOCKET_GRACE_MS || Date.now() >= deadline) throw err;
+      } else if (isPodplugError(err, "SOCKET_PERMISSION")) {
+        // A plugin chmods its socket right after creating it: only a refusal that lasts is reported.
+        deniedSince ??= Date.now();
+        if (Date.now() - deniedSince >= PERMISSION_SETTLE_MS) throw err;
+      } else throw err;
     }
     if (h) return h;
     if (signal?.aborted)
@@ -118,15 +136,21 @@ export async function waitForPlugin(
 
 /**
  * Where plugin `name` serves in a pod (or local run) that podplug injected:
- * `$PODPLUG_SOCKET_ROOT/<name>`. Throws when the environment says the pod
- * has no such plugin.
+ * `$PODPLUG_SOCKET_ROOT/<name>`. Throws NOT_INJECTED when the pod was not
+ * injected at all, PLUGIN_UNKNOWN when it has no such plugin.
  */
 export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env): AttachConfig {
   const root = env[HOST_ENV.socketRoot];
   if (!root) {
+    // Not a config error: the pod was not injected. In template mode the first pods of a new
+    // workload start before the operator patches its template (docs/operator.md).
     throw new PodplugError(
-      "CONFIG_INVALID",
-      `${HOST_ENV.socketRoot} is not set: this process is not in a pod podplug injected (or a podplug run). Attach with an explicit { dir } instead.`,
+      "NOT_INJECTED",
+      `sidecarAttach(${JSON.stringify(name)}): ${HOST_ENV.socketRoot} is not set, so this pod was not injected by the podplug operator. ` +
+        `If the workload is new, its first pods may have started before the operator patched its template: the operator's rollout replaces them, ` +
+        `so exit and let the pod be replaced. If it persists, check that a Plugin selects this workload (kubectl get plugins) and that the operator runs. ` +
+        `Outside a pod (or a podplug run), attach with an explicit { dir }.`,
+      { plugin: name, missing: HOST_ENV.socketRoot },
     );
   }
   const names = (env[HOST_ENV.plugins] ?? "").split(",").filter(Boolean);

@@ -3,6 +3,7 @@
  * a plugin as a child process (or attaches to one serving in a socket folder),
  * validates its handshake, connects, and dispenses typed clients.
  */
+import { statSync } from "node:fs";
 import { basename } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
@@ -16,6 +17,7 @@ import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.t
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
+import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
@@ -328,7 +330,11 @@ export class Client<P extends PluginSet> {
       }
     }
     this.plugins = versions[handshake.appVersion];
-    const conn = new Connection(handshake, security, brokerDir, this.log);
+    // Attach mode: the plugin may run as another uid; broker sockets get the folder's group, as its own do.
+    const share = this.config.attach
+      ? (path: string): void => void shareSocket(path, undefined, statSync(brokerDir).gid)
+      : undefined;
+    const conn = new Connection(handshake, security, brokerDir, this.log, share);
     try {
       await conn.open(Math.max(1000, timeoutMs - (performance.now() - t0)), this.log, this.config.stdio ?? {});
       for (const hook of this.hooks) {

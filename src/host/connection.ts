@@ -39,7 +39,14 @@ export class Connection implements PluginConnection {
   private brokerCall: { cancel(): void } | undefined;
   private closed = false;
 
-  constructor(handshake: Handshake, security: TransportSecurity, brokerDir: string, log: PinoLogger) {
+  /** `share` gives each broker socket this side serves the folder's group (attach mode: the plugin may run as another uid). */
+  constructor(
+    handshake: Handshake,
+    security: TransportSecurity,
+    brokerDir: string,
+    log: PinoLogger,
+    share?: (path: string) => void,
+  ) {
     this.handshake = handshake;
     this.security = security;
     this.channel = dialUnix(handshake.address, security);
@@ -47,6 +54,7 @@ export class Connection implements PluginConnection {
       socketDir: brokerDir,
       security,
       logger: fromPino(log.child({ component: "broker" })),
+      ...(share ? { share } : {}),
     });
     this.health = this.client(HealthClient);
     this.controller = this.client(GRPCControllerClient);

@@ -16,3 +16,4 @@ export type { StdioSinks } from "./connection.ts";
 export { type ClientState, type HostMetrics, hostMetrics } from "./metrics.ts";
 export type { PluginCommand } from "./process.ts";
 export { OUTAGE_METADATA_KEY, type OutageMode, type OutagePolicy } from "./reconnecting-channel.ts";
+export { type ExitOnSignalsOptions, exitOnSignals } from "./signals.ts";

@@ -47,7 +47,6 @@ export const SCRATCH_VOLUME_PREFIX = "podplug-tmp-";
 /** Default size limit of a sidecar's scratch emptyDir. */
 export const DEFAULT_SCRATCH_SIZE_LIMIT = "64Mi";
 /** Working directory of a sidecar whose Plugin sets no `workingDir` (on its scratch volume). */
-export const SCRATCH_WORKING_DIR = "/var/run/podplug-work";
 
 /** The pod volume of volume `volume` of plugin `name` (`spec.volumes`). */
 export function pluginVolumeName(name: string, volume: string): string {

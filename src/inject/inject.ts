@@ -14,6 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import { budgetedPath } from "../agent/budget.ts";
 import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
 import {
   AGENT_CONTAINER,
@@ -30,7 +31,6 @@ import {
   pluginSocketDir,
   pluginVolumeName,
   SCRATCH_VOLUME_PREFIX,
-  SCRATCH_WORKING_DIR,
   SOCKET_ROOT,
   SOCKET_VOLUME,
 } from "./conventions.ts";
@@ -52,10 +52,11 @@ export interface InjectOptions {
   autoMTLS?: boolean;
   /**
    * Give each sidecar a writable scratch emptyDir (`podplug-tmp-<name>`, size
-   * limit `spec.scratch.sizeLimit`, default 64Mi) at /tmp and, unless the
-   * Plugin sets `workingDir`, at its working directory /var/run/podplug-work:
-   * its root filesystem is read-only. Off by default: the local runtime's
-   * processes write to the machine's own folders.
+   * limit `spec.scratch.sizeLimit`, default 64Mi) at /tmp: its root
+   * filesystem is read-only. The image's WORKDIR is kept (commands are often
+   * relative to it); a plugin that writes to its working directory sets
+   * `workingDir: /tmp`. Off by default: the local runtime's processes write to
+   * the machine's own folders.
    */
   scratch?: boolean;
 }
@@ -80,11 +81,13 @@ function probe(
   settings: PluginProbeSettings | undefined,
   defaults: Required<PluginProbeSettings>,
 ): V1Probe {
+  const timeoutSeconds = settings?.timeoutSeconds ?? defaults.timeoutSeconds;
   return {
-    httpGet: { path, port: AGENT_PORT },
+    // The agent's check must end inside the probe's own timeout (src/agent/budget.ts).
+    httpGet: { path: budgetedPath(path, timeoutSeconds), port: AGENT_PORT },
     initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
     periodSeconds: settings?.periodSeconds ?? defaults.periodSeconds,
-    timeoutSeconds: settings?.timeoutSeconds ?? defaults.timeoutSeconds,
+    timeoutSeconds,
     failureThreshold: settings?.failureThreshold ?? defaults.failureThreshold,
   };
 }
@@ -152,6 +155,8 @@ function validatePlugin(p: Plugin, i: number): void {
     });
   }
   for (const e of spec.env ?? []) {
+    // PLUGIN_UNIX_SOCKET_GROUP is the documented way to name the sockets' group (docs/security.md).
+    if (e.name === PLUGIN_ENV.unixSocketGroup) continue;
     if (e.name.startsWith("PLUGIN_") || e.name.startsWith("PODPLUG_")) {
       throw new InjectError(
         "INJECT_INVALID_PLUGIN",
@@ -163,15 +168,24 @@ function validatePlugin(p: Plugin, i: number): void {
 }
 
 /** The native sidecar that runs plugin `p`. */
-function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch: boolean): V1Container {
+function pluginContainer(
+  p: Plugin,
+  withProbes: boolean,
+  mtls: boolean,
+  scratch: boolean,
+  fsGroup: number | undefined,
+): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
+  // Sockets group-accessible under the pod's fsGroup, so a host of another uid connects (go-plugin reads it).
+  const ownGroup = (p.spec.env ?? []).some((e) => e.name === PLUGIN_ENV.unixSocketGroup);
   const env: V1EnvVar[] = [
     { name: hs.magicCookieKey, value: hs.magicCookieValue },
     { name: PLUGIN_ENV.protocolVersions, value: [...hs.protocolVersions].sort((a, b) => a - b).join(",") },
     { name: PLUGIN_ENV.unixSocketDir, value: pluginSocketDir(name) },
     { name: SIDECAR_ENV.pluginName, value: name },
     { name: SIDECAR_ENV.handshakeFile, value: `${pluginSocketDir(name)}/${HANDSHAKE_FILE_NAME}` },
+    ...(fsGroup !== undefined && !ownGroup ? [{ name: PLUGIN_ENV.unixSocketGroup, value: String(fsGroup) }] : []),
     // go-plugin's server reads the host's certificate from here and answers with its own.
     ...(mtls
       ? [
@@ -190,14 +204,7 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch:
     env,
     volumeMounts: [
       { name: SOCKET_VOLUME, mountPath: pluginSocketDir(name), subPath: name },
-      ...(scratch
-        ? [
-            { name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: "/tmp", subPath: "tmp" },
-            ...(p.spec.workingDir
-              ? []
-              : [{ name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: SCRATCH_WORKING_DIR, subPath: "work" }]),
-          ]
-        : []),
+      ...(scratch ? [{ name: `${SCRATCH_VOLUME_PREFIX}${name}`, mountPath: "/tmp", subPath: "tmp" }] : []),
       ...(p.spec.volumeMounts ?? []).map((m) => {
         const out: V1VolumeMount = { name: pluginVolumeName(name, m.name), mountPath: m.mountPath };
         if (m.readOnly !== undefined) out.readOnly = m.readOnly;
@@ -208,7 +215,6 @@ function pluginContainer(p: Plugin, withProbes: boolean, mtls: boolean, scratch:
     securityContext: restrictedSecurityContext(),
   };
   if (p.spec.workingDir) c.workingDir = p.spec.workingDir;
-  else if (scratch) c.workingDir = SCRATCH_WORKING_DIR;
   if (p.spec.imagePullPolicy) c.imagePullPolicy = p.spec.imagePullPolicy;
   if (p.spec.command?.length) c.command = [...p.spec.command];
   if (p.spec.args?.length) c.args = [...p.spec.args];
@@ -337,8 +343,9 @@ export function inject(
     const injected: V1Container[] = [];
     if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
     const scratch = options.scratch === true;
+    const fsGroup = spec.securityContext?.fsGroup;
     for (const p of sorted)
-      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch));
+      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch, fsGroup));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     for (const p of sorted) {

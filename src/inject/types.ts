@@ -58,13 +58,13 @@ export interface PluginSpec {
   workloadKinds?: WorkloadKind[];
   probes?: { liveness?: PluginProbeSettings; readiness?: PluginProbeSettings };
   autoMTLS?: boolean;
-  /** The plugin's working directory; default (operator) its scratch folder /var/run/podplug-work. */
+  /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */
   workingDir?: string;
   /** Pod volumes of this plugin only (named podplug-<plugin>-<name> in the pod). */
   volumes?: V1Volume[];
   /** Where the plugin container mounts `volumes`. */
   volumeMounts?: PluginVolumeMount[];
-  /** The scratch emptyDir at /tmp and the default working directory. */
+  /** The writable scratch emptyDir at /tmp. */
   scratch?: { sizeLimit?: string };
 }
 

@@ -30,7 +30,8 @@ import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
 import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
-import { applySocketGroup, checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
+import { checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
+import { prepareSocketFolder, shareSocket } from "../protocol/socket-access.ts";
 import { StdioCapture } from "../protocol/stdio.ts";
 import {
   bindUnix,
@@ -114,6 +115,18 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const socketDir = penv.socketDir ?? (penv.handshakeFile ? dirname(penv.handshakeFile) : tmpdir());
   let address: string;
+  // Sidecar mode: the host runs in another container, maybe as another uid; the folder's group
+  // (the pod's fsGroup) is the one they share. A subprocess plugin keeps go-plugin's behaviour.
+  const folderGid = sidecar ? prepareSocketFolder(socketDir) : undefined;
+  let warnedGroup = false;
+  const share = (path: string): void => {
+    if (shareSocket(path, penv.socketGroup, folderGid) || warnedGroup) return;
+    warnedGroup = true;
+    logger.warn(
+      "cannot give the socket its folder's group: a host under another uid will get EACCES. Give the pod a securityContext.fsGroup",
+      { socket: path, folderGid, gid: process.getgid?.() },
+    );
+  };
   if (sidecar) {
     address = join(socketDir, SIDECAR_SOCKET_NAME);
     checkSocketPath(address);
@@ -133,9 +146,11 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
-  const broker = new GRPCBroker({ socketDir, security, logger });
+  const broker = new GRPCBroker({ socketDir, security, logger, share });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
+  /** The handshake file's line once written (a signal may come before). */
+  let announced: string | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const graceMs = config.gracefulShutdownMs ?? 2000;
@@ -157,12 +172,19 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
       broker.close();
       stdio.end();
       stdio.uninstall();
-      if (sidecar && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, line);
+      if (announced !== undefined && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, announced);
       resolveDone();
     })());
   const stopAndExit = (): void => {
     void stop().then(() => process.exit(0));
   };
+  // Installed before the line is announced: a signal in between would be lost for a PID 1.
+  // Started by a host, go-plugin plugins ignore SIGINT (the host's terminal sends it to the
+  // whole group). A sidecar has no such host: SIGINT stops it like SIGTERM. Either way the
+  // handler is installed, which a Node process that is PID 1 in its container needs to stop at all.
+  if (sidecar) process.on("SIGINT", stopAndExit);
+  else process.on("SIGINT", () => logger.trace("plugin received interrupt signal, ignoring"));
+  process.on("SIGTERM", stopAndExit);
 
   server.addService(HealthService, health.implementation());
   server.addService(GRPCControllerService, controllerImplementation(stopAndExit));
@@ -179,7 +201,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   }
 
   await bindUnix(server, address, security);
-  if (penv.socketGroup) applySocketGroup(address, penv.socketGroup);
+  share(address);
 
   const handshake: Handshake = {
     core: CORE_PROTOCOL_VERSION,
@@ -193,15 +215,15 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   if (penv.multiplex) handshake.multiplex = false;
   const line = formatHandshake(handshake);
   writeSync(1, `${line}\n`);
-  if (sidecar && penv.handshakeFile) writeHandshakeFile(penv.handshakeFile, line);
+  if (sidecar && penv.handshakeFile) {
+    writeHandshakeFile(penv.handshakeFile, line);
+    announced = line;
+  }
   logger.debug("plugin address", { network: "unix", address });
 
   // From here on, what the plugin's code prints goes to the host over GRPCStdio.
   stdio.install(sidecar);
 
-  // go-plugin plugins ignore SIGINT (the host's terminal sends it to the whole group).
-  process.on("SIGINT", () => logger.trace("plugin received interrupt signal, ignoring"));
-  process.on("SIGTERM", stopAndExit);
   if (!sidecar) watchParent(stopAndExit);
 
   return { version, handshake, logger, broker, health, stop, done };

@@ -53,6 +53,8 @@ export interface BrokerOptions {
   socketDir: string;
   security: TransportSecurity;
   logger: Logger;
+  /** Called on each socket this side listens on, before it is announced (the plugin's group and mode). */
+  share?: (path: string) => void;
   /** Overrides {@link BROKER_TIMEOUT_MS} (tests). */
   timeoutMs?: number;
 }
@@ -134,6 +136,7 @@ export class GRPCBroker implements Broker {
     register(server);
     const address = newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
+    this.opts.share?.(address);
     const handle: BrokerServer = {
       id,
       address,

@@ -10,7 +10,8 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { HANDSHAKE_FILE_NAME, PLUGIN_SOCKET_PREFIX, SIDECAR_SOCKET_NAME } from "../constants.ts";
-import { isLiveSocket } from "./socket.ts";
+import { probeSocket } from "./socket.ts";
+import { accessDeniedError, isAccessDenied } from "./socket-access.ts";
 
 /** Writes `line` to `path` by write-then-rename (readers see the old file or the new one). */
 export function writeHandshakeFile(path: string, line: string): void {
@@ -43,13 +44,16 @@ export interface NoEndpoint {
 
 /**
  * One look at a plugin's socket folder (a missing folder is an empty one);
- * read errors other than that are thrown.
+ * read errors other than that are thrown, and a folder, handshake file or
+ * socket this process may not use is SOCKET_PERMISSION at once (waiting
+ * would not change it).
  */
 export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): Promise<PluginEndpoint | NoEndpoint> {
   const file = join(dir, HANDSHAKE_FILE_NAME);
   try {
     return { kind: "file", file, line: await readFile(file, "utf8") };
   } catch (err) {
+    if (isAccessDenied(err)) throw accessDeniedError(file, "read", err);
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
   let names: string[];
@@ -59,6 +63,7 @@ export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): P
     names = (await readdir(dir)).filter((n) => n.startsWith(PLUGIN_SOCKET_PREFIX) && n !== SIDECAR_SOCKET_NAME);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "none", staleSockets: 0 };
+    if (isAccessDenied(err)) throw accessDeniedError(dir, "list", err);
     throw err;
   }
   const sockets: { path: string; mtime: number }[] = [];
@@ -72,6 +77,12 @@ export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): P
     }
   }
   sockets.sort((a, b) => b.mtime - a.mtime);
-  for (const s of sockets) if (await isLiveSocket(s.path, connectTimeoutMs)) return { kind: "socket", socket: s.path };
+  let denied: { path: string; error: NodeJS.ErrnoException } | undefined;
+  for (const s of sockets) {
+    const probe = await probeSocket(s.path, connectTimeoutMs);
+    if (probe.live) return { kind: "socket", socket: s.path };
+    if (probe.error && isAccessDenied(probe.error)) denied ??= { path: s.path, error: probe.error };
+  }
+  if (denied) throw accessDeniedError(denied.path, "connect to", denied.error);
   return { kind: "none", staleSockets: sockets.length };
 }

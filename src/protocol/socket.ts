@@ -32,19 +32,27 @@ export function checkSocketPath(path: string): void {
   }
 }
 
-/** True when something accepts connections on the socket at `path`. */
-export function isLiveSocket(path: string, timeoutMs = 1000): Promise<boolean> {
+/** What a connection attempt found: a listener, nothing (`error` says why), or no answer within the timeout. */
+export type SocketProbe = { live: true } | { live: false; error?: NodeJS.ErrnoException };
+
+/** Tries to connect to the socket at `path` once. */
+export function probeSocket(path: string, timeoutMs = 1000): Promise<SocketProbe> {
   return new Promise((resolve) => {
     const s = connect(path);
-    const done = (v: boolean): void => {
+    const done = (v: SocketProbe): void => {
       clearTimeout(t);
       s.destroy();
       resolve(v);
     };
-    const t = setTimeout(() => done(false), timeoutMs);
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
+    const t = setTimeout(() => done({ live: false }), timeoutMs);
+    s.once("connect", () => done({ live: true }));
+    s.once("error", (error: NodeJS.ErrnoException) => done({ live: false, error }));
   });
+}
+
+/** True when something accepts connections on the socket at `path`. */
+export async function isLiveSocket(path: string, timeoutMs = 1000): Promise<boolean> {
+  return (await probeSocket(path, timeoutMs)).live;
 }
 
 /**

@@ -34,6 +34,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });
+    // A command that exits before reading its stdin (a usage error) makes the write fail with EPIPE;
+    // its exit code and stderr already say what went wrong.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.stdin ?? "");
   });
 }

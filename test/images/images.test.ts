@@ -159,9 +159,16 @@ describe("container images (make images)", function () {
       plugins.map((p) => p.spec.image).sort(),
     );
     for (const c of sidecars) start(c);
-    const port = Number(
-      (await waitFor(() => /"podplug-agent listening","port":(\d+)/.exec(agent.output()), 30_000, "the agent"))[1],
-    );
+    // The agent's pino line that says where it listens (field order is pino's business).
+    const listening = (): number | undefined => {
+      for (const line of agent.output().split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const r = JSON.parse(line) as { msg?: string; port?: number };
+        if (r.msg === "podplug-agent listening" && typeof r.port === "number") return r.port;
+      }
+      return undefined;
+    };
+    const port = await waitFor(listening, 30_000, "the agent");
     for (const c of sidecars) {
       const path = c.livenessProbe!.httpGet!.path!;
       await waitFor(

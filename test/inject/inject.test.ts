@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
+import { PLUGIN_ENV } from "../../src/constants.ts";
 import { AGENT_CONTAINER, PLUGINS_ANNOTATION, SOCKET_ROOT, SOCKET_VOLUME } from "../../src/inject/conventions.ts";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
@@ -86,13 +87,19 @@ describe("inject (pure)", () => {
     const out = inject(template(), [plugin("kv", { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     assert.deepEqual(c.livenessProbe, {
-      httpGet: { path: "/livez/kv", port: 9801 },
+      httpGet: { path: "/livez/kv?timeoutMs=1600", port: 9801 },
       initialDelaySeconds: 5,
       periodSeconds: 7,
       timeoutSeconds: 2,
       failureThreshold: 5,
     });
-    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv");
+    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv?timeoutMs=1600");
+    const one = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 1 } } })]);
+    assert.equal(
+      one.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.httpGet!.path,
+      "/livez/kv?timeoutMs=800",
+      "the agent's check budget stays inside the probe's 1 s",
+    );
   });
 
   it("gives every injected container a securityContext that passes the restricted standard", () => {
@@ -142,14 +149,11 @@ describe("inject (pure)", () => {
     );
   });
 
-  it("with scratch, gives each sidecar a writable emptyDir at /tmp and its working directory", () => {
+  it("with scratch, gives each sidecar a writable emptyDir at /tmp and keeps the image's working directory", () => {
     const out = inject(template(), [plugin("kv"), plugin("big", { scratch: { sizeLimit: "1Gi" } })], { scratch: true });
     const kv = out.spec!.initContainers!.find((c) => c.name === "podplug-kv")!;
-    assert.equal(kv.workingDir, "/var/run/podplug-work");
-    assert.deepEqual(kv.volumeMounts!.slice(1), [
-      { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
-      { name: "podplug-tmp-kv", mountPath: "/var/run/podplug-work", subPath: "work" },
-    ]);
+    assert.equal(kv.workingDir, undefined, "an image's command may be relative to its WORKDIR");
+    assert.deepEqual(kv.volumeMounts!.slice(1), [{ name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" }]);
     const vols = Object.fromEntries(out.spec!.volumes!.map((v) => [v.name, v.emptyDir]));
     assert.deepEqual(vols["podplug-tmp-kv"], { sizeLimit: "64Mi" });
     assert.deepEqual(vols["podplug-tmp-big"], { sizeLimit: "1Gi" });
@@ -355,5 +359,51 @@ describe("inject (pure)", () => {
         });
       });
     }
+  });
+});
+
+// Sockets across users (issue 19): PLUGIN_UNIX_SOCKET_GROUP from the pod's fsGroup.
+const withFsGroup = (fsGroup?: number): V1PodTemplateSpec => {
+  const t = template();
+  if (fsGroup !== undefined) t.spec!.securityContext = { fsGroup };
+  return t;
+};
+
+const groupEnv = (t: V1PodTemplateSpec, name = "kv"): string[] =>
+  t
+    .spec!.initContainers!.find((c) => c.name === `podplug-${name}`)!
+    .env!.filter((e) => e.name === PLUGIN_ENV.unixSocketGroup)
+    .map((e) => e.value!);
+
+describe("inject: the sockets' group", () => {
+  it("sets PLUGIN_UNIX_SOCKET_GROUP to the pod's fsGroup on every plugin", () => {
+    const out = inject(withFsGroup(2000), [plugin("kv"), plugin("counter")]);
+    assert.deepEqual(groupEnv(out), ["2000"]);
+    assert.deepEqual(groupEnv(out, "counter"), ["2000"]);
+  });
+
+  it("sets none without an fsGroup (one uid for the pod, or the Plugin's own)", () => {
+    assert.deepEqual(groupEnv(inject(withFsGroup(), [plugin("kv")])), []);
+  });
+
+  it("accepts PLUGIN_UNIX_SOCKET_GROUP in a Plugin's env (the documented override) and keeps it the only one", () => {
+    const out = inject(withFsGroup(2000), [
+      plugin("kv", { env: [{ name: PLUGIN_ENV.unixSocketGroup, value: "3000" }] }),
+    ]);
+    assert.deepEqual(groupEnv(out), ["3000"]);
+  });
+
+  it("still refuses the other PLUGIN_ names", () => {
+    assert.throws(
+      () => inject(withFsGroup(2000), [plugin("kv", { env: [{ name: PLUGIN_ENV.unixSocketDir, value: "/x" }] })]),
+      {
+        code: "INJECT_INVALID_PLUGIN",
+      },
+    );
+  });
+
+  it("stays idempotent", () => {
+    const once = inject(withFsGroup(2000), [plugin("kv")]);
+    assert.deepEqual(inject(once, [plugin("kv")]), once);
   });
 });

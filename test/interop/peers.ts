@@ -3,10 +3,11 @@
  * programs and test/go's programs, built by tools/build-go-peers.sh into
  * $PODPLUG_CACHE/go-peers/ (the first call builds them when missing).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { cachedBuild } from "../helpers.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -25,14 +26,7 @@ let dir: string | undefined;
 
 /** Folder of the built Go peers (builds them on first use; a cold build takes about a minute). */
 export function goPeersDir(): string {
-  dir ??= execFileSync(join(ROOT, "tools", "build-go-peers.sh"), {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: 15 * 60_000,
-  })
-    .trim()
-    .split("\n")
-    .at(-1)!;
+  dir ??= cachedBuild("build-go-peers.sh");
   return dir;
 }
 

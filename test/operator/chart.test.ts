@@ -210,12 +210,15 @@ describe("the Helm chart", function () {
         ["create", "events", "-n", "x"],
         ["update", "leases.coordination.k8s.io/podplug", "-n", RELEASE_NS],
         ["create", "secrets", "-n", "x"],
+        ["watch", "pods", "-A"],
+        ["get", "pods", "-n", "x"],
       ]) {
         assert.ok(await can(a), `cannot ${a.join(" ")}`);
       }
       for (const a of [
         ["get", "secrets", "-n", "x"],
-        ["list", "pods", "-A"],
+        ["patch", "pods", "-n", "x"],
+        ["delete", "pods", "-n", "x"],
         ["delete", "deployments.apps", "-n", "x"],
         ["create", "deployments.apps", "-n", "x"],
         ["update", "deployments.apps", "-n", "x"],

@@ -66,14 +66,13 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     >[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv", port: 9801, scheme: "HTTP" });
-    // Its own socket folder, and a writable scratch emptyDir at /tmp and at its working directory (read-only root).
+    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
+    // Its own socket folder, and a writable scratch emptyDir at /tmp (read-only root); the image's WORKDIR is kept.
     assert.deepEqual(kv.volumeMounts, [
       { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
       { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
-      { name: "podplug-tmp-kv", mountPath: "/var/run/podplug-work", subPath: "work" },
     ]);
-    assert.equal((kv as { workingDir?: string }).workingDir, "/var/run/podplug-work");
+    assert.equal((kv as { workingDir?: string }).workingDir, undefined);
     const scratch = t.spec.volumes!.find((v) => v.name === "podplug-tmp-kv") as { emptyDir?: { sizeLimit?: string } };
     assert.deepEqual(scratch.emptyDir, { sizeLimit: "64Mi" });
     const env = Object.fromEntries(kv.env!.map((e) => [e.name, e.value]));

@@ -137,7 +137,10 @@ describe("sidecar mode", function () {
   });
 
   it("sidecarAttach refuses outside an injected pod and for a plugin the pod does not have", () => {
-    assert.throws(() => sidecarAttach("kv", {}), { code: "CONFIG_INVALID" });
+    assert.throws(() => sidecarAttach("kv", {}), {
+      code: "NOT_INJECTED",
+      message: /not injected by the podplug operator/,
+    });
     assert.throws(() => sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/var/run/podplug", PODPLUG_PLUGINS: "counter" }), {
       code: "PLUGIN_UNKNOWN",
     });

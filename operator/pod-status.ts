@@ -1,0 +1,181 @@
+/**
+ * Why an injected workload's pods are not ready, from a read-only Pod watch:
+ * an image the node cannot pull, a plugin container that cannot start or
+ * keeps exiting, a pod the scheduler cannot place. Only pods podplug injected
+ * are watched (label {@link INJECTED_LABEL}), and of each only its name, its
+ * workload, the plugins it carries and its problems (usually none) are kept:
+ * the rest of a pod is dropped on arrival.
+ */
+import type { V1ContainerStatus, V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
+import { AGENT_CONTAINER, PLUGINS_ANNOTATION, pluginContainerName } from "../src/inject/conventions.ts";
+import type { PluginStatus, WorkloadKind } from "../src/inject/types.ts";
+import type { EventRecorder, EventTarget } from "./events.ts";
+import type { WorkloadView } from "./status.ts";
+import type { IndexFunc, KubeObject } from "./store.ts";
+
+/** Pod template label podplug applies with its sidecars, so the Pod watch sees only injected pods. */
+export const INJECTED_LABEL = "podplug.io/injected";
+
+/** Ready reasons a pod problem gives a Plugin, in order of precedence. */
+export const POD_REASONS = ["Unschedulable", "ImagePullFailed", "PluginCrashing"] as const;
+export type PodReason = (typeof POD_REASONS)[number];
+
+/** One thing wrong with a pod. `message` is stable across retries; `detail` is the kubelet's or scheduler's words. */
+export interface PodProblem {
+  reason: PodReason;
+  /** The container at fault; absent for the pod as a whole. */
+  container?: string;
+  message: string;
+  detail?: string;
+}
+
+/** What the operator keeps of a Pod. */
+export interface Pod extends KubeObject {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  /** `Kind/name` of the workload that owns it. */
+  workload?: string;
+  /** The plugins in its podplug.io/plugins annotation. */
+  plugins?: string[];
+  problems?: PodProblem[];
+}
+
+/** Collection path of injected pods, cluster-wide or in one namespace. */
+export function podCollection(namespace?: string): string {
+  return namespace ? `/api/v1/namespaces/${namespace}/pods` : "/api/v1/pods";
+}
+
+const PULL = new Set(["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"]);
+const CRASH = new Set([
+  "CrashLoopBackOff",
+  "RunContainerError",
+  "CreateContainerError",
+  "CreateContainerConfigError",
+  "StartError",
+]);
+
+// Deployment pods are owned by a ReplicaSet `<deployment>-<pod-template-hash>`.
+function owner(pod: V1Pod): string | undefined {
+  const ref = pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
+  if (!ref) return undefined;
+  if (ref.kind === "StatefulSet" || ref.kind === "DaemonSet") return `${ref.kind}/${ref.name}`;
+  const hash = pod.metadata?.labels?.["pod-template-hash"];
+  if (ref.kind === "ReplicaSet" && hash && ref.name.endsWith(`-${hash}`))
+    return `Deployment/${ref.name.slice(0, -hash.length - 1)}`;
+  return undefined;
+}
+
+function containerProblem(s: V1ContainerStatus): PodProblem | undefined {
+  const waiting = s.state?.waiting;
+  const term = s.state?.terminated ?? s.lastState?.terminated;
+  if (waiting?.reason && PULL.has(waiting.reason))
+    return {
+      reason: "ImagePullFailed",
+      container: s.name,
+      message: `container ${s.name} cannot get image ${s.image}: check the image name and that the node has it or can pull it`,
+      detail: `${waiting.reason}: ${waiting.message ?? ""}`.trim(),
+    };
+  const failed = term && (term.exitCode !== 0 || (term.reason !== undefined && CRASH.has(term.reason)));
+  if ((waiting?.reason && CRASH.has(waiting.reason)) || (failed && !s.ready)) {
+    const why = term ? ` (last exit: ${term.reason ?? "Error"}, code ${term.exitCode})` : "";
+    return {
+      reason: "PluginCrashing",
+      container: s.name,
+      message: `container ${s.name} cannot start or keeps exiting${why}: check the Plugin's image, command and args`,
+      detail: term?.message ?? waiting?.message ?? waiting?.reason,
+    };
+  }
+  return undefined;
+}
+
+/** The problems of `pod` (none for a pod being deleted). */
+export function podProblems(pod: V1Pod): PodProblem[] {
+  if (pod.metadata?.deletionTimestamp) return [];
+  const out: PodProblem[] = [];
+  const sched = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+  if (sched?.status === "False" && sched.reason === "Unschedulable")
+    out.push({ reason: "Unschedulable", message: `a pod cannot be scheduled: ${sched.message ?? "no reason given"}` });
+  for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const p = containerProblem(s);
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+/** What is kept of a pod: its workload, its plugins and its problems. */
+export function trimPod(raw: Pod): Pod {
+  const pod = raw as unknown as V1Pod;
+  const m = pod.metadata ?? {};
+  const out: Pod = {
+    metadata: { name: m.name ?? "", namespace: m.namespace ?? "", resourceVersion: m.resourceVersion },
+  };
+  const workload = owner(pod);
+  if (workload) out.workload = workload;
+  const plugins = m.annotations?.[PLUGINS_ANNOTATION]?.split(",").filter(Boolean);
+  if (plugins?.length) out.plugins = plugins;
+  const problems = podProblems(pod);
+  if (problems.length > 0) out.problems = problems;
+  return out;
+}
+
+/** Store index of pods: by owning workload `Kind/name`. */
+export const podIndexers: Record<string, IndexFunc<Pod>> = {
+  workload: (p) => (p.workload ? [p.workload] : []),
+};
+
+/** True when the two views of a pod report the same problems. */
+export function sameProblems(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
+  return JSON.stringify(a?.problems ?? []) === JSON.stringify(b?.problems ?? []);
+}
+
+/**
+ * The problem that explains why plugin `plugin`'s workload `kind/name` is not
+ * ready, from its pods: the pod cannot schedule, its or the agent's image
+ * cannot be got, or its own container crashes. Another plugin's or the host's
+ * failure is not this Plugin's reason.
+ */
+export function workloadProblem(
+  plugin: string,
+  kind: WorkloadKind,
+  name: string,
+  pods: Iterable<Readonly<Pod>>,
+): PodProblem | undefined {
+  const own = pluginContainerName(plugin);
+  let best: PodProblem | undefined;
+  for (const pod of pods)
+    for (const p of pod.problems ?? []) {
+      const mine =
+        p.reason === "Unschedulable" ||
+        p.container === own ||
+        (p.reason === "ImagePullFailed" && p.container === AGENT_CONTAINER);
+      if (!mine) continue;
+      if (!best || POD_REASONS.indexOf(p.reason) < POD_REASONS.indexOf(best.reason)) best = p;
+    }
+  return best && { ...best, message: `${kind} ${name}: ${best.message}` };
+}
+
+/** Adds {@link INJECTED_LABEL} to an injected template (podplug owns it by server-side apply). */
+export function injectedLabel(spec: { template: V1PodTemplateSpec }): void {
+  const m = (spec.template.metadata ??= {});
+  m.labels = { ...m.labels, [INJECTED_LABEL]: "true" };
+}
+
+/**
+ * Posts a Warning Event when a Plugin's Ready reason becomes a pod problem's
+ * (or its message changes), with the kubelet's or scheduler's own words.
+ */
+export function announceProblem(
+  events: EventRecorder,
+  target: EventTarget,
+  before: PluginStatus | undefined,
+  after: PluginStatus,
+  views: readonly WorkloadView[],
+): void {
+  const ready = (s: PluginStatus | undefined) => s?.conditions?.find((c) => c.type === "Ready");
+  const now = ready(after);
+  if (!now || !(POD_REASONS as readonly string[]).includes(now.reason)) return;
+  const was = ready(before);
+  if (was?.reason === now.reason && was.message === now.message) return;
+  const problem = views.find((v) => v.problem?.message === now.message)?.problem as PodProblem | undefined;
+  const detail = problem?.detail ? ` (${problem.detail})` : "";
+  events.track(events.record(target, "Warning", now.reason, `${now.message}${detail}`));
+}
