@@ -37,12 +37,13 @@ async function attachAs(
   uid: number,
   groups: number[],
   dir: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ ok?: boolean; value?: string; code?: string; message?: string }> {
   const p = spawn(
     as(uid, groups, [NODE, fixture("attach-host.ts")])[0]!,
     as(uid, groups, [NODE, fixture("attach-host.ts")]).slice(1),
     {
-      env: { PATH: process.env.PATH ?? "", HOME: "/tmp", ATTACH_DIR: dir, ATTACH_TIMEOUT_MS: "20000" },
+      env: { PATH: process.env.PATH ?? "", HOME: "/tmp", ATTACH_DIR: dir, ATTACH_TIMEOUT_MS: "20000", ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -170,6 +171,8 @@ describe("sockets across users (host and plugin under different uids)", function
       copyFileSync(goPeer("grpc-plugin"), bin);
       chmodSync(bin, 0o755);
     });
+    // A bare Go socket has no handshake file: the host is told the version it serves (it never guesses).
+    const GO_ATTACH = { ATTACH_PROTOCOL_VERSION: "1" };
     const goEnv = (dir: string, extra: Record<string, string> = {}): Record<string, string> => ({
       BASIC_PLUGIN: "hello",
       PLUGIN_PROTOCOL_VERSIONS: "1",
@@ -188,7 +191,7 @@ describe("sockets across users (host and plugin under different uids)", function
       procs.push(
         run(as(PLUGIN_UID, [FS_GROUP], [bin]), goEnv(dir, { PLUGIN_UNIX_SOCKET_GROUP: String(FS_GROUP) }), workDir()),
       );
-      const res = await attachAs(HOST_UID, [FS_GROUP], dir);
+      const res = await attachAs(HOST_UID, [FS_GROUP], dir, GO_ATTACH);
       assert.equal(res.ok, true, JSON.stringify(res));
       assert.equal(res.value, "uid\n\nWritten from plugin-go-grpc");
     });
@@ -197,7 +200,7 @@ describe("sockets across users (host and plugin under different uids)", function
       const dir = podFolder(t.dir, 0o2770);
       procs.push(run(as(PLUGIN_UID, [FS_GROUP], [bin]), goEnv(dir), workDir()));
       await waitFor(() => readdirSync(dir).some((n) => n.startsWith("plugin")), 20_000, "the Go plugin's socket");
-      const res = await attachAs(HOST_UID, [FS_GROUP], dir);
+      const res = await attachAs(HOST_UID, [FS_GROUP], dir, GO_ATTACH);
       assert.equal(res.code, "SOCKET_PERMISSION", JSON.stringify(res));
       assert.match(res.message!, new RegExp(`connect to ${dir}/plugin\\d+`));
     });
