@@ -110,6 +110,15 @@ describe("the Helm chart", function () {
     assert.equal(c.image, "ghcr.io/podplug/podplug:9.9.9");
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
     assert.equal(env.LOG_LEVEL, "debug");
+    // V8's young generation kept small (measured: RSS peak at N=1000, docs/operator.md); "" leaves Node's default.
+    assert.equal(env.NODE_OPTIONS, "--max-semi-space-size=2");
+    const plain = (await render(["--set", "nodeOptions="])).find((m) => m.kind === "Deployment") as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string }[] }[] } } };
+    };
+    assert.equal(
+      plain.spec.template.spec.containers[0]!.env.some((e) => e.name === "NODE_OPTIONS"),
+      false,
+    );
     // /metrics and the probes listen on the pod IP from the downward API, not on every interface.
     const podIp = c.env.find((e) => e.name === "POD_IP") as { valueFrom?: { fieldRef?: { fieldPath?: string } } };
     assert.equal(podIp.valueFrom?.fieldRef?.fieldPath, "status.podIP");
