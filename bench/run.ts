@@ -29,6 +29,7 @@ console.log(
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["operator.ts", []],
+  ["node.ts", []],
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });

@@ -36,7 +36,8 @@ function ecKey(dir: string, file: string): void {
   openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file], dir);
 }
 
-function signed(dir: string, base: string, subject: string, ext: string): void {
+/** Signs a new P-256 leaf `<base>.crt`/`.key` in `dir` with the CA there; `ext` is its openssl extension file. */
+export function signed(dir: string, base: string, subject: string, ext: string): void {
   ecKey(dir, `${base}.key`);
   openssl(["req", "-new", "-key", `${base}.key`, "-subj", subject, "-out", `${base}.csr`], dir);
   writeFileSync(join(dir, `${base}.ext`), ext);

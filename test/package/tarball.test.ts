@@ -130,7 +130,7 @@ describe("the npm tarball, installed into a fresh project", function () {
     assert.doesNotMatch(bad.stderr, /ERR_MODULE_NOT_FOUND|Cannot find/, bad.stderr);
     for (const flag of ["--kubeconfig", "--leader-elect", "--metrics-bind-address"])
       assert.ok(bad.stderr.includes(flag), bad.stderr);
-    assert.match(bad.stderr, /PODPLUG_OPERATOR_BAD_FLAG/);
+    assert.match(bad.stderr, /\[OPERATOR_BAD_FLAG\]/);
   });
 
   it("`npx podplug run -f <manifests>` runs a plugin written against the package and a host that attaches to it", async () => {

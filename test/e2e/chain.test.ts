@@ -1,0 +1,299 @@
+/**
+ * The chain on a real node (issue 10): the chart's operator as pods, the demo
+ * host with the kv and counter Plugins injected as native sidecars beside the
+ * agent, under the restricted Pod Security Standard; crash and hang recovery
+ * by the kubelet; Plugin removal. Runs on any cluster (docs/e2e.md).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import { waitFor } from "../cluster/wait.ts";
+import { imageRef, toolsImage } from "../node/images.ts";
+import { kubectlOk } from "./cluster.ts";
+import {
+  callsSucceedAfter,
+  HOST_REPLICAS,
+  hostPods,
+  NS,
+  pod,
+  pods,
+  REPO,
+  restrictedHost,
+  scrape,
+  status,
+} from "./demo.ts";
+import { freshNamespace, RESTRICTED_CONTAINER } from "./pods.ts";
+import { useE2ECluster } from "./shared.ts";
+
+const cluster = useE2ECluster();
+const SYSTEM = "podplug-e2e-system";
+
+describe("e2e: the chain on a real node", function () {
+  this.timeout(300_000);
+
+  before(async () => {
+    const c = await cluster();
+    // The chart's and the demo's images must have been loaded: say so rather than wait on ImagePullBackOff.
+    for (const name of ["podplug", "example-kv", "example-counter", "example-demo-host"])
+      imageRef(c.images, `ghcr.io/podplug/${name}:`);
+    await c.helm(["uninstall", "podplug", "-n", SYSTEM, "--wait"]);
+    await freshNamespace(c, SYSTEM);
+    await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
+  });
+
+  it("helm installs the chart: the operator runs as two pods with the chart's ServiceAccount, one leads, /metrics answers on the pod network", async () => {
+    const c = await cluster();
+    const r = await c.helm(
+      ["install", "podplug", resolve(REPO, "charts/podplug"), "-n", SYSTEM, "--wait", "--timeout", "120s"],
+      150_000,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const ops = await pods(c, SYSTEM, "app.kubernetes.io/name=podplug");
+    assert.equal(ops.length, 2);
+    for (const p of ops) assert.equal(status(p, p.spec.containers[0]?.name ?? "").ready, true);
+    const sa = await kubectlOk(c, [
+      "-n",
+      SYSTEM,
+      "get",
+      "pods",
+      "-l",
+      "app.kubernetes.io/name=podplug",
+      "-o",
+      "jsonpath={.items[*].spec.serviceAccountName}",
+    ]);
+    assert.deepEqual(sa.split(" "), ["podplug", "podplug"]);
+    const holder = await waitFor(
+      "an operator to hold the leader Lease",
+      async () => {
+        const h = await c.kubectl(["-n", SYSTEM, "get", "lease", "podplug", "-o", "jsonpath={.spec.holderIdentity}"]);
+        return h.code === 0 && h.stdout !== "" ? h.stdout : undefined;
+      },
+      60_000,
+      250,
+    );
+    assert.ok(
+      ops.some((p) => p.metadata.name === holder),
+      `leader ${holder} is one of ${ops.map((p) => p.metadata.name)}`,
+    );
+    const leader = ops.find((p) => p.metadata.name === holder);
+    const metrics = await scrape(c, SYSTEM, "scrape-operator", `http://${leader?.status.podIP}:8080/metrics`);
+    assert.match(metrics, /^# TYPE \w+ \w+/m);
+  });
+
+  it("two replicas of the demo host call their two TS plugins over the shared socket, beside the agent and native sidecars, under the restricted standard", async () => {
+    const c = await cluster();
+    await kubectlOk(c, ["-n", NS, "apply", "-f", resolve(REPO, "examples/demo/plugins.yaml")]);
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], restrictedHost());
+    await kubectlOk(c, ["-n", NS, "rollout", "status", "deployment/demo-host", "--timeout=120s"], undefined, 130_000);
+    const ps = await hostPods(c, ["podplug-agent", "podplug-kv", "podplug-counter"]);
+    for (const p of ps) {
+      assert.deepEqual((p.spec.initContainers ?? []).map((x) => x.name).sort(), [
+        "podplug-agent",
+        "podplug-counter",
+        "podplug-kv",
+      ]);
+      const tick = await callsSucceedAfter(c, p.metadata.name, 0, ["kv", "counter"]);
+      assert.equal(tick.kv, String(tick.tick), "kv returns what the host put");
+    }
+    // READY comes from the pods' readiness, through the operator.
+    await waitFor(
+      "kubectl get plugins to show both Ready",
+      async () => {
+        const out = await kubectlOk(c, ["-n", NS, "get", "plugins", "-o", "json"]);
+        const items = (JSON.parse(out) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] })
+          .items;
+        return (
+          items.length === 2 &&
+          items.every((i) => i.status?.conditions?.some((k) => k.type === "Ready" && k.status === "True"))
+        );
+      },
+      60_000,
+      500,
+    );
+  });
+
+  it("SIGKILL of a plugin's process: the kubelet restarts only that container and the host's calls succeed again", async () => {
+    const c = await cluster();
+    const [p] = await hostPods(c, ["podplug-kv", "podplug-counter"]);
+    assert.ok(p);
+    const before = { kv: status(p, "podplug-kv"), host: status(p, "host"), counter: status(p, "podplug-counter") };
+    assert.ok(before.kv.containerID);
+    const t0 = Date.now();
+    await c.signalContainer(p.spec.nodeName, before.kv.containerID, "SIGKILL");
+    const after = await waitFor(
+      "podplug-kv to restart",
+      async () => {
+        const q = await pod(c, NS, p.metadata.name);
+        const s = status(q, "podplug-kv");
+        return s.restartCount === before.kv.restartCount + 1 && s.ready ? q : undefined;
+      },
+      60_000,
+      250,
+    );
+    assert.equal(status(after, "podplug-kv").restartCount, 1);
+    assert.equal(status(after, "host").restartCount, before.host.restartCount, "the host did not restart");
+    assert.equal(status(after, "podplug-counter").restartCount, before.counter.restartCount);
+    assert.equal(status(after, "podplug-agent").restartCount, 0);
+    await callsSucceedAfter(c, p.metadata.name, t0, ["kv", "counter"]);
+  });
+
+  it("SIGSTOP (a hung plugin): the agent's liveness answer fails, the kubelet restarts it, the host's calls succeed again", async () => {
+    const c = await cluster();
+    const [, p] = await hostPods(c, ["podplug-kv", "podplug-counter"]);
+    assert.ok(p);
+    const before = { counter: status(p, "podplug-counter"), host: status(p, "host") };
+    assert.ok(before.counter.containerID);
+    const t0 = Date.now();
+    await c.signalContainer(p.spec.nodeName, before.counter.containerID, "SIGSTOP");
+    const after = await waitFor(
+      "podplug-counter to be restarted by its liveness probe",
+      async () => {
+        const q = await pod(c, NS, p.metadata.name);
+        const s = status(q, "podplug-counter");
+        return s.restartCount === before.counter.restartCount + 1 && s.ready ? q : undefined;
+      },
+      90_000,
+      250,
+    );
+    assert.equal(status(after, "host").restartCount, before.host.restartCount, "the host did not restart");
+    const events = await kubectlOk(c, [
+      "-n",
+      NS,
+      "get",
+      "events",
+      "--field-selector",
+      `involvedObject.name=${p.metadata.name}`,
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
+    assert.match(events, /Liveness probe failed/);
+    await callsSucceedAfter(c, p.metadata.name, t0, ["kv", "counter"]);
+  });
+
+  it("a Plugin update (env) reaches the running pods by a rolling update of the host's Deployment", async () => {
+    const c = await cluster();
+    await kubectlOk(c, [
+      "-n",
+      NS,
+      "patch",
+      "plugin",
+      "kv",
+      "--type=json",
+      "-p",
+      JSON.stringify([{ op: "add", path: "/spec/env/-", value: { name: "E2E_REVISION", value: "2" } }]),
+    ]);
+    const ps = await waitFor(
+      "every demo-host pod to run podplug-kv with E2E_REVISION=2",
+      async () => {
+        const all = await pods(c, NS, "app=demo-host");
+        const updated = all.filter((q) =>
+          JSON.stringify(q.spec.initContainers?.find((x) => x.name === "podplug-kv")).includes('"E2E_REVISION"'),
+        );
+        return all.length === HOST_REPLICAS &&
+          updated.length === HOST_REPLICAS &&
+          all.every((q) => status(q, "host").ready)
+          ? all
+          : undefined;
+      },
+      180_000,
+      500,
+    );
+    for (const q of ps) await callsSucceedAfter(c, q.metadata.name, 0, ["kv", "counter"]);
+  });
+
+  it("kubectl delete plugin: the sidecar leaves the template and the pods, the host keeps running", async () => {
+    const c = await cluster();
+    // A host that does not need the plugin to start: the tools image, sleeping.
+    await kubectlOk(
+      c,
+      ["-n", NS, "apply", "-f", "-"],
+      stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "solo", labels: { app: "solo" } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "solo" } },
+          template: {
+            metadata: { labels: { app: "solo" } },
+            spec: {
+              terminationGracePeriodSeconds: 1,
+              containers: [
+                {
+                  name: "host",
+                  image: toolsImage(c.images),
+                  imagePullPolicy: "Never",
+                  command: ["sleep", "3600"],
+                  securityContext: RESTRICTED_CONTAINER,
+                },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    const [first] = parseAllDocuments(readFileSync(resolve(REPO, "examples/demo/plugins.yaml"), "utf8"));
+    const kv = first?.toJS() as { metadata: { name: string }; spec: { selector: unknown; env: unknown } };
+    kv.metadata.name = "solo";
+    kv.spec.selector = { matchLabels: { app: "solo" } };
+    kv.spec.env = [{ name: "KV_DIR", value: "/var/run/podplug/solo" }];
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], stringify(kv));
+    const withSidecar = await waitFor(
+      "the solo pod with podplug-solo ready",
+      async () => {
+        const [q, ...more] = await pods(c, NS, "app=solo");
+        return q &&
+          more.length === 0 &&
+          (q.status.initContainerStatuses ?? []).some((s) => s.name === "podplug-solo" && s.ready)
+          ? q
+          : undefined;
+      },
+      120_000,
+      500,
+    );
+    await kubectlOk(c, ["-n", NS, "delete", "plugin", "solo", "--wait=true"], undefined, 60_000);
+    const without = await waitFor(
+      "a solo pod without podplug-solo",
+      async () => {
+        const [q, ...more] = await pods(c, NS, "app=solo");
+        return q &&
+          more.length === 0 &&
+          !(q.spec.initContainers ?? []).some((x) => x.name === "podplug-solo") &&
+          status(q, "host").ready
+          ? q
+          : undefined;
+      },
+      120_000,
+      500,
+    );
+    assert.notEqual(without.metadata.name, withSidecar.metadata.name, "the pods rolled");
+    assert.equal(status(without, "host").restartCount, 0);
+    const tpl = await kubectlOk(c, [
+      "-n",
+      NS,
+      "get",
+      "deployment",
+      "solo",
+      "-o",
+      "jsonpath={.spec.template.spec.initContainers[*].name}",
+    ]);
+    assert.doesNotMatch(tpl, /podplug-solo/);
+    // The demo host's own Plugins were left alone.
+    const demo = await kubectlOk(c, [
+      "-n",
+      NS,
+      "get",
+      "deployment",
+      "demo-host",
+      "-o",
+      "jsonpath={.spec.template.spec.initContainers[*].name}",
+    ]);
+    assert.deepEqual(demo.split(" ").sort(), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+  });
+
+  after(async () => {
+    const c = await cluster();
+    await c.kubectl(["delete", "namespace", NS, "--wait=false"]);
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The demo (examples/demo) on a cluster, for the chain tests and the node
+ * benchmarks: its pods, their container statuses, and the host's
+ * "called both plugins" log records.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse, stringify } from "yaml";
+import { waitFor } from "../cluster/wait.ts";
+import { toolsImage } from "../node/images.ts";
+import { type E2ECluster, kubectlOk } from "./cluster.ts";
+import { podOutcome, RESTRICTED_IMAGE_USER, toolsPod } from "./pods.ts";
+
+export const REPO = resolve(import.meta.dirname, "..", "..");
+/** The demo's namespace, under the restricted standard. */
+export const NS = "podplug-e2e-demo";
+
+export interface ContainerStatus {
+  name: string;
+  restartCount: number;
+  ready: boolean;
+  containerID?: string;
+  state?: { running?: { startedAt: string } };
+}
+export interface PodJson {
+  metadata: { name: string };
+  spec: { nodeName: string; initContainers?: { name: string }[]; containers: { name: string }[] };
+  status: { podIP?: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
+}
+
+export async function pods(c: E2ECluster, ns: string, selector: string): Promise<PodJson[]> {
+  const out = await kubectlOk(c, ["-n", ns, "get", "pods", "-l", selector, "-o", "json"]);
+  return (JSON.parse(out) as { items: PodJson[] }).items;
+}
+
+export function status(p: PodJson, container: string): ContainerStatus {
+  const s = [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])].find(
+    (x) => x.name === container,
+  );
+  assert.ok(s, `pod ${p.metadata.name} has no status for container ${container}`);
+  return s;
+}
+
+export const HOST_REPLICAS = 2;
+
+/** The demo-host pods once the rollout has settled on HOST_REPLICAS pods that all carry `sidecars`. */
+export async function hostPods(c: E2ECluster, sidecars: string[]): Promise<PodJson[]> {
+  return waitFor(
+    `${HOST_REPLICAS} demo-host pods with ${sidecars.join(", ")}`,
+    async () => {
+      const ps = await pods(c, NS, "app=demo-host");
+      const ok = (q: PodJson): boolean =>
+        sidecars.every((n) => (q.spec.initContainers ?? []).some((x) => x.name === n)) && status(q, "host").ready;
+      return ps.length === HOST_REPLICAS && ps.every(ok) ? ps : undefined;
+    },
+    120_000,
+    250,
+  );
+}
+
+/** Pod `name` again, fresh. */
+export async function pod(c: E2ECluster, ns: string, name: string): Promise<PodJson> {
+  return JSON.parse(await kubectlOk(c, ["-n", ns, "get", "pod", name, "-o", "json"])) as PodJson;
+}
+
+export interface Tick {
+  time: number;
+  tick: number;
+  kv?: string;
+  counter?: string;
+}
+
+/** The demo host's "called both plugins" records, from its log. */
+export async function ticks(c: E2ECluster, pod: string): Promise<Tick[]> {
+  const out = await kubectlOk(c, ["-n", NS, "logs", pod, "-c", "host", "--tail=200"]);
+  return out
+    .split("\n")
+    .filter((l) => l.includes('"called both plugins"'))
+    .map((l) => JSON.parse(l) as Tick);
+}
+
+/** Waits for a tick logged after `since` whose kv (and counter, if asked) call succeeded. */
+export async function callsSucceedAfter(
+  c: E2ECluster,
+  pod: string,
+  since: number,
+  plugins: ("kv" | "counter")[],
+): Promise<Tick> {
+  return waitFor(
+    `the host's calls to ${plugins.join(" and ")} succeeding after ${new Date(since).toISOString()}`,
+    async () =>
+      (await ticks(c, pod)).find(
+        (t) => t.time > since && plugins.every((p) => t[p] !== undefined && !String(t[p]).startsWith("error")),
+      ),
+    60_000,
+    500,
+  );
+}
+
+/** examples/demo/host.yaml with the securityContext the restricted standard asks of the user's own container. */
+export function restrictedHost(): string {
+  const d = parse(readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8")) as {
+    spec: { template: { spec: { containers: Record<string, unknown>[] } } };
+  };
+  for (const ct of d.spec.template.spec.containers) ct.securityContext = RESTRICTED_IMAGE_USER;
+  (d.spec as { replicas?: number }).replicas = HOST_REPLICAS;
+  return stringify(d);
+}
+
+/** Runs wget in a tools pod of `ns`: a client on the pod network. */
+export async function scrape(c: E2ECluster, ns: string, name: string, url: string): Promise<string> {
+  await kubectlOk(c, ["apply", "-f", "-"], toolsPod(name, ns, toolsImage(c.images), `wget -q -O- ${url}`));
+  const { phase, logs } = await podOutcome(c, ns, name);
+  assert.equal(phase, "Succeeded", `wget ${url} from a pod: ${logs}`);
+  return logs;
+}

@@ -1,0 +1,81 @@
+/** Small helpers of the e2e tests: namespaces, pods of the tools image, waiting on them. */
+import { stringify } from "yaml";
+import { waitFor } from "../cluster/wait.ts";
+import { type E2ECluster, kubectlOk } from "./cluster.ts";
+
+/** A securityContext that passes the `restricted` Pod Security Standard. */
+export const RESTRICTED_CONTAINER = {
+  runAsNonRoot: true,
+  runAsUser: 65534,
+  runAsGroup: 65534,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/**
+ * The same for a container whose image names its own numeric user: a host must
+ * run as its image's user (the plugins' too), or it cannot open their sockets.
+ */
+export const RESTRICTED_IMAGE_USER = Object.fromEntries(
+  Object.entries(RESTRICTED_CONTAINER).filter(([k]) => k !== "runAsUser" && k !== "runAsGroup"),
+);
+
+/** Creates namespace `name` (deleted first if left from an earlier run), with optional labels. */
+export async function freshNamespace(c: E2ECluster, name: string, labels: Record<string, string> = {}): Promise<void> {
+  await c.kubectl(["delete", "namespace", name, "--ignore-not-found", "--wait=true"], undefined, 120_000);
+  await kubectlOk(
+    c,
+    ["apply", "-f", "-"],
+    stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels } }),
+  );
+}
+
+/** A pod that runs `script` in the tools image, by default under the restricted securityContext. */
+export function toolsPod(
+  name: string,
+  namespace: string,
+  image: string,
+  script: string,
+  securityContext: object | null = RESTRICTED_CONTAINER,
+): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      restartPolicy: "Never",
+      containers: [
+        {
+          name: "tools",
+          image,
+          imagePullPolicy: "Never",
+          command: ["sh", "-c", script],
+          ...(securityContext ? { securityContext } : {}),
+        },
+      ],
+    },
+  });
+}
+
+/** Waits for a pod to reach `phase` (e.g. Succeeded) and returns its logs. */
+export async function podOutcome(
+  c: E2ECluster,
+  namespace: string,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<{ phase: string; logs: string }> {
+  const phase = await waitFor(
+    `pod ${namespace}/${name} to finish`,
+    async () => {
+      const p = await kubectlOk(c, ["-n", namespace, "get", "pod", name, "-o", "jsonpath={.status.phase}"]);
+      return p === "Succeeded" || p === "Failed" ? p : undefined;
+    },
+    timeoutMs,
+    250,
+  );
+  const logs = await kubectlOk(c, ["-n", namespace, "logs", name]);
+  return { phase, logs };
+}
