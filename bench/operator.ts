@@ -18,6 +18,7 @@
  *  - a restart with nothing changed: objects written (resourceVersion moved).
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
  * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
+ * BENCH_OPERATOR_ARGS adds operator flags (e.g. "--kube-api-qps=0 --kube-api-burst=1");
  * BENCH_PROFILE=1 writes a CPU profile of the largest N and prints its top frames.
  * Every wait is bounded (BENCH_OPERATOR_TIMEOUT_S, default 240 s per phase).
  * Prints a table; asserts nothing (timing belongs here, not in tests).
@@ -57,6 +58,8 @@ if (SIZES.length === 0) SIZES.push(100, 300, 1000);
 const CONCURRENCY = Number(process.env.BENCH_OPERATOR_CONCURRENCY ?? 4);
 const TIMEOUT_MS = Number(process.env.BENCH_OPERATOR_TIMEOUT_S ?? 240) * 1000;
 const PROFILE = process.env.BENCH_PROFILE === "1";
+/** More operator flags, space-separated (e.g. BENCH_OPERATOR_ARGS="--kube-api-qps=0"). */
+const EXTRA_ARGS = (process.env.BENCH_OPERATOR_ARGS ?? "").split(" ").filter(Boolean);
 const silent = pino({ level: "silent" });
 
 const status = (pid: number, field: string): number => {
@@ -195,6 +198,7 @@ try {
       `--watch-namespaces=${opNs}`,
       "--log-level=warn",
       `--concurrency=${CONCURRENCY}`,
+      ...EXTRA_ARGS,
     ];
     let op: OperatorHandle = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}`, env);
     const t0 = performance.now();
@@ -320,7 +324,7 @@ try {
 
 const f = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : "—");
 console.log(
-  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
+  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
 );
 console.log(
   "| N | Plugins | baseline | converge | ratio | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | writes until quiet | restart writes |",

@@ -9,6 +9,7 @@ import type { IncomingMessage } from "node:http";
 import { Agent, type RequestOptions, request } from "node:https";
 import { KubeApiError, OperatorError } from "./errors.ts";
 import type { Credentials } from "./kubeconfig.ts";
+import { TokenBucket } from "./rate-limiter.ts";
 
 /** Options of one request. */
 export interface RequestInit {
@@ -39,10 +40,22 @@ export class KubeClient {
   private agent: Agent | undefined;
   /** Called with each answered request's method and HTTP status (client-go's rest_client_requests_total). */
   onResponse: ((method: string, status: number) => void) | undefined;
+  /** Called with the seconds each request waited for the rate limiter (rest_client_rate_limiter_duration_seconds). */
+  onThrottle: ((seconds: number) => void) | undefined;
+  private readonly limiter: TokenBucket;
 
-  constructor(creds: Credentials) {
+  /** @param limit client-go's QPS and Burst over every request and watch of this client; qps 0: none. */
+  constructor(creds: Credentials, limit: { qps: number; burst: number } = { qps: 0, burst: 1 }) {
     this.creds = creds;
     this.server = creds.server;
+    this.limiter = new TokenBucket(limit.qps, limit.burst);
+  }
+
+  /** Another client on the same credentials with its own limit (leader election's, so a busy queue cannot starve the Lease renewals). */
+  withLimit(limit: { qps: number; burst: number }): KubeClient {
+    const c = new KubeClient(this.creds, limit);
+    c.onResponse = this.onResponse;
+    return c;
   }
 
   private async options(method: string, init: RequestInit): Promise<RequestOptions> {
@@ -64,7 +77,9 @@ export class KubeClient {
     return opts;
   }
 
-  private send(method: string, path: string, init: RequestInit): Promise<IncomingMessage> {
+  private async send(method: string, path: string, init: RequestInit): Promise<IncomingMessage> {
+    const waited = await this.limiter.take(init.signal);
+    this.onThrottle?.(waited / 1000);
     return this.options(method, init).then(
       (opts) =>
         new Promise<IncomingMessage>((resolve, reject) => {

@@ -22,6 +22,9 @@ export interface OperatorConfig {
   agentImage: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   concurrency: number;
+  /** client-go's QPS and Burst of the client the watches and controllers share; qps 0: no limit. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
   /** Seconds SIGTERM waits for running reconciles before exiting. */
   shutdownGraceSeconds: number;
   /** Test-only (PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS): delay of the first Plugin list. */
@@ -66,6 +69,16 @@ const FLAGS: Record<string, Flag> = {
   "agent-image": { env: "PODPLUG_AGENT_IMAGE", dflt: DEFAULT_AGENT_IMAGE, help: "image of the injected podplug-agent" },
   "log-level": { env: "LOG_LEVEL", dflt: "info", help: LEVELS.join("|") },
   concurrency: { env: "CONCURRENCY", dflt: "4", help: "workers per controller (1-64)" },
+  "kube-api-qps": {
+    env: "KUBE_API_QPS",
+    dflt: "400",
+    help: "requests per second to the apiserver, sustained (client-go's QPS; 0: no limit)",
+  },
+  "kube-api-burst": {
+    env: "KUBE_API_BURST",
+    dflt: "800",
+    help: "requests above the QPS let through at once (client-go's Burst, 1-10000)",
+  },
   "shutdown-grace-seconds": {
     env: "SHUTDOWN_GRACE_SECONDS",
     dflt: "5",
@@ -157,6 +170,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       throw bad(`--${flag}=${get(flag)}: use an integer from ${min} to ${max}`, flag);
     return n;
   };
+  const qps = Number(get("kube-api-qps"));
+  if (get("kube-api-qps").trim() === "" || !Number.isFinite(qps) || qps < 0 || qps > 100_000)
+    throw bad(`--kube-api-qps=${get("kube-api-qps")}: use a number from 0 (no limit) to 100000`, "kube-api-qps");
   const leaderNs = get("leader-election-namespace");
   if (!NS_RE.test(leaderNs))
     throw bad(`--leader-election-namespace=${leaderNs} is not a namespace name`, "leader-election-namespace");
@@ -174,6 +190,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     agentImage: get("agent-image"),
     logLevel: logLevel as OperatorConfig["logLevel"],
     concurrency: int("concurrency", 1, 64),
+    kubeApiQps: qps,
+    kubeApiBurst: int("kube-api-burst", 1, 10_000),
     shutdownGraceSeconds: int("shutdown-grace-seconds", 0, 60),
     pluginListDelayMs: Number.isFinite(delay) && delay > 0 ? delay : 0,
   };

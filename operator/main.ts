@@ -18,9 +18,15 @@ import { serve } from "./server.ts";
 /** Runs the operator until SIGTERM/SIGINT (exit 0) or a fatal error (1); resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const log = pino({ level: cfg.logLevel, base: { component: "podplug-operator", identity: cfg.identity } });
-  const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env));
+  const client = new KubeClient(await loadCredentials(cfg.kubeconfig, process.env), {
+    qps: cfg.kubeApiQps,
+    burst: cfg.kubeApiBurst,
+  });
   const metrics = new OperatorMetrics();
   client.onResponse = (method, status) => metrics.requests.inc({ method, code: String(status) });
+  client.onThrottle = (seconds) => metrics.rateLimiterWait.observe(seconds);
+  // Leader election has its own client and no limit, as controller-runtime's: a full queue never delays a renewal.
+  const leaseClient = client.withLimit({ qps: 0, burst: 1 });
   const manager = new Manager(client, log, metrics, {
     namespaces: cfg.watchNamespaces,
     agentImage: cfg.agentImage,
@@ -44,6 +50,8 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
       health: `${cfg.healthAddr.host}:${h.port}`,
       namespaces: cfg.watchNamespaces,
       server: client.server,
+      kubeApiQps: cfg.kubeApiQps,
+      kubeApiBurst: cfg.kubeApiBurst,
     },
     "podplug operator starting",
   );
@@ -63,7 +71,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   };
   let elector: LeaderElector | undefined;
   if (cfg.leaderElect) {
-    elector = new LeaderElector(client, cfg.leaderElectionNamespace, cfg.leaderElectionId, cfg.identity, log);
+    elector = new LeaderElector(leaseClient, cfg.leaderElectionNamespace, cfg.leaderElectionId, cfg.identity, log);
     metrics.leader.set({ name: cfg.leaderElectionId }, 0);
     elector.run(
       startManager,
@@ -107,6 +115,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   m.server.close();
   h.server.close();
   client.close();
+  leaseClient.close();
   log.info({ code }, "stopped");
   return code;
 }

@@ -16,6 +16,8 @@ export class OperatorMetrics {
   readonly maxConcurrent: Gauge<"controller">;
   readonly leader: Gauge<"name">;
   readonly requests: Counter<"code" | "method">;
+  /** Seconds each request waited for the client-side rate limiter. */
+  readonly rateLimiterWait: Histogram;
   private readonly depth: Gauge<"name" | "controller">;
   private readonly adds: Counter<"name" | "controller">;
   private readonly retries: Counter<"name" | "controller">;
@@ -73,6 +75,12 @@ export class OperatorMetrics {
       name: "leader_election_master_status",
       help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
       labelNames: ["name"],
+      registers,
+    });
+    this.rateLimiterWait = new Histogram({
+      name: "rest_client_rate_limiter_duration_seconds",
+      help: "Client side rate limiter latency in seconds",
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
       registers,
     });
     this.requests = new Counter({

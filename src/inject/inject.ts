@@ -35,7 +35,7 @@ import {
   SOCKET_VOLUME,
 } from "./conventions.ts";
 import { InjectError } from "./errors.ts";
-import type { Plugin, PluginProbeSettings } from "./types.ts";
+import type { Plugin, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
@@ -75,6 +75,29 @@ function restrictedSecurityContext(): V1SecurityContext {
     seccompProfile: { type: "RuntimeDefault" },
   };
 }
+
+/**
+ * A hung plugin is SIGKILLed ≤ periodSeconds × failureThreshold + timeoutSeconds
+ * + terminationGracePeriodSeconds after it stops answering: 1 × 2 + 1 + 1 = 4 s
+ * with these defaults (docs/liveness.md has the arithmetic). The probe-level
+ * grace matters most: a stopped process ignores SIGTERM, and the pod's (30 s
+ * by default) would apply otherwise.
+ */
+export const LIVENESS_DEFAULTS: Required<PluginLivenessSettings> = {
+  initialDelaySeconds: 5,
+  periodSeconds: 1,
+  timeoutSeconds: 1,
+  failureThreshold: 2,
+  terminationGracePeriodSeconds: 1,
+};
+
+/** Readiness takes the plugin out of the host's reach at once (one failure), checked less often. */
+export const READINESS_DEFAULTS: Required<PluginProbeSettings> = {
+  initialDelaySeconds: 0,
+  periodSeconds: 5,
+  timeoutSeconds: 2,
+  failureThreshold: 1,
+};
 
 function probe(
   path: string,
@@ -128,6 +151,22 @@ function validatePlugin(p: Plugin, i: number): void {
       `plugin ${name} needs at least one protocol version, each a positive integer`,
       { path: `${at}.spec.handshake.protocolVersions` },
     );
+  }
+  for (const kind of ["liveness", "readiness"] as const) {
+    const settings: Record<string, unknown> = { ...spec.probes?.[kind] };
+    for (const [field, value] of Object.entries(settings)) {
+      const min = field === "initialDelaySeconds" ? 0 : 1;
+      const known = field in (kind === "liveness" ? LIVENESS_DEFAULTS : READINESS_DEFAULTS);
+      if (!known || !Number.isInteger(value) || (value as number) < min || (value as number) > 3600) {
+        throw new InjectError(
+          "INJECT_INVALID_PLUGIN",
+          known
+            ? `plugin ${name}: probes.${kind}.${field} must be an integer from ${min} to 3600, not ${JSON.stringify(value)}`
+            : `plugin ${name}: probes.${kind} has no field ${field} (known: ${Object.keys(kind === "liveness" ? LIVENESS_DEFAULTS : READINESS_DEFAULTS).join(", ")})`,
+          { path: `${at}.spec.probes.${kind}.${field}` },
+        );
+      }
+    }
   }
   const vols = new Set<string>();
   for (const v of spec.volumes ?? []) {
@@ -222,18 +261,13 @@ function pluginContainer(
     c.resources = structuredClone(p.spec.resources) as V1Container["resources"];
   }
   if (withProbes) {
-    c.livenessProbe = probe(`/livez/${name}`, p.spec.probes?.liveness, {
-      initialDelaySeconds: 5,
-      periodSeconds: 10,
-      timeoutSeconds: 2,
-      failureThreshold: 3,
-    });
-    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness, {
-      initialDelaySeconds: 0,
-      periodSeconds: 5,
-      timeoutSeconds: 2,
-      failureThreshold: 1,
-    });
+    const live = p.spec.probes?.liveness;
+    c.livenessProbe = {
+      ...probe(`/livez/${name}`, live, LIVENESS_DEFAULTS),
+      terminationGracePeriodSeconds:
+        live?.terminationGracePeriodSeconds ?? LIVENESS_DEFAULTS.terminationGracePeriodSeconds,
+    };
+    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness, READINESS_DEFAULTS);
   }
   return c;
 }

@@ -39,15 +39,17 @@ export function selectorMatches(
 /**
  * The one rule for "does this Plugin go into this workload": the Plugin is
  * live (not being deleted), `kind` is among its `workloadKinds` (default all),
- * and its selector matches the workload's labels. Namespaces are the caller's
- * to compare (a Plugin selects only in its own).
+ * and its selector matches the workload's labels. A bare `Pod` (the local
+ * runtime's; the operator injects only into workloads) is taken whatever
+ * `workloadKinds` says, since that field names workload kinds only.
+ * Namespaces are the caller's to compare (a Plugin selects only in its own).
  */
 export function pluginSelects(
   plugin: Pick<Plugin, "metadata" | "spec">,
-  kind: WorkloadKind,
+  kind: WorkloadKind | "Pod",
   labels: Record<string, string> | undefined,
 ): boolean {
   if (plugin.metadata.deletionTimestamp) return false;
-  if (!(plugin.spec.workloadKinds ?? WORKLOAD_KINDS).includes(kind)) return false;
+  if (kind !== "Pod" && !(plugin.spec.workloadKinds ?? WORKLOAD_KINDS).includes(kind)) return false;
   return selectorMatches(plugin.spec.selector, labels);
 }

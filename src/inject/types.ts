@@ -30,6 +30,11 @@ export interface PluginProbeSettings {
   failureThreshold?: number;
 }
 
+/** Liveness adds the probe-level grace: a hung plugin does not honour SIGTERM, so SIGKILL follows soon. */
+export interface PluginLivenessSettings extends PluginProbeSettings {
+  terminationGracePeriodSeconds?: number;
+}
+
 /** Resource quantities as the API gives them: strings or integers. */
 export interface PluginResources {
   limits?: Record<string, string | number>;
@@ -56,7 +61,7 @@ export interface PluginSpec {
   handshake: PluginHandshake;
   selector: V1LabelSelector;
   workloadKinds?: WorkloadKind[];
-  probes?: { liveness?: PluginProbeSettings; readiness?: PluginProbeSettings };
+  probes?: { liveness?: PluginLivenessSettings; readiness?: PluginProbeSettings };
   autoMTLS?: boolean;
   /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */
   workingDir?: string;

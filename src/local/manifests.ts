@@ -11,7 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { type ErrorCode, PodplugError } from "../errors.ts";
 import { InjectError } from "../inject/errors.ts";
 import { inject } from "../inject/inject.ts";
-import { selectorMatches } from "../inject/selector.ts";
+import { pluginSelects } from "../inject/selector.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../inject/types.ts";
 import { checkSchema, type OpenAPISchema } from "./schema.ts";
 
@@ -206,13 +206,7 @@ export function loadManifests(paths: readonly string[]): Manifests {
   const matches = new Map<HostManifest, Plugin[]>(hosts.map((h) => [h, []]));
   for (const { plugin, file } of plugins) {
     const ns = plugin.metadata.namespace ?? "default";
-    const kinds = plugin.spec.workloadKinds ?? ["Deployment", "StatefulSet", "DaemonSet"];
-    const hit = hosts.filter(
-      (h) =>
-        h.namespace === ns &&
-        (h.kind === "Pod" || kinds.includes(h.kind)) &&
-        selectorMatches(plugin.spec.selector, h.labels),
-    );
+    const hit = hosts.filter((h) => h.namespace === ns && pluginSelects(plugin, h.kind, h.labels));
     if (hit.length === 0) {
       fail(
         "MANIFEST_NO_MATCH",

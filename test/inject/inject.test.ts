@@ -90,8 +90,9 @@ describe("inject (pure)", () => {
       httpGet: { path: "/livez/kv?timeoutMs=1600", port: 9801 },
       initialDelaySeconds: 5,
       periodSeconds: 7,
-      timeoutSeconds: 2,
+      timeoutSeconds: 1,
       failureThreshold: 5,
+      terminationGracePeriodSeconds: 1,
     });
     assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv?timeoutMs=1600");
     const one = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 1 } } })]);
@@ -100,6 +101,28 @@ describe("inject (pure)", () => {
       "/livez/kv?timeoutMs=800",
       "the agent's check budget stays inside the probe's 1 s",
     );
+  });
+
+  it("gives every liveness probe a short probe-level grace (a hung plugin ignores SIGTERM), the Plugin's if set", () => {
+    const out = inject(template(), [
+      plugin("a"),
+      plugin("b", { probes: { liveness: { terminationGracePeriodSeconds: 7 } } }),
+    ]);
+    const probeOf = (n: string) => out.spec!.initContainers!.find((x) => x.name === `podplug-${n}`)!;
+    assert.deepEqual(probeOf("a").livenessProbe, {
+      httpGet: { path: "/livez/a", port: 9801 },
+      initialDelaySeconds: 5,
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 2,
+      terminationGracePeriodSeconds: 1,
+    });
+    assert.equal(probeOf("b").livenessProbe!.terminationGracePeriodSeconds, 7);
+    // Kubernetes refuses a probe-level grace on readiness probes.
+    assert.equal(probeOf("a").readinessProbe!.terminationGracePeriodSeconds, undefined);
+    // Default hang → SIGKILL budget, the arithmetic of docs/liveness.md.
+    const l = probeOf("a").livenessProbe!;
+    assert.equal(l.periodSeconds! * l.failureThreshold! + l.timeoutSeconds! + l.terminationGracePeriodSeconds!, 4);
   });
 
   it("gives every injected container a securityContext that passes the restricted standard", () => {
@@ -303,6 +326,28 @@ describe("inject (pure)", () => {
           ]),
         "INJECT_INVALID_PLUGIN",
         /protocolVersions/,
+      ],
+      [
+        "a zero probe-level grace",
+        () => inject(template(), [plugin("kv", { probes: { liveness: { terminationGracePeriodSeconds: 0 } } })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.probes\.liveness\.terminationGracePeriodSeconds: plugin kv: probes\.liveness\.terminationGracePeriodSeconds must be an integer from 1 to 3600, not 0/,
+      ],
+      [
+        "a probe number that is no integer",
+        () =>
+          inject(template(), [plugin("kv", { probes: { readiness: { periodSeconds: "5" as unknown as number } } })]),
+        "INJECT_INVALID_PLUGIN",
+        /probes\.readiness\.periodSeconds must be an integer from 1 to 3600, not "5"/,
+      ],
+      [
+        "a probe-level grace on readiness (Kubernetes refuses it)",
+        () =>
+          inject(template(), [
+            plugin("kv", { probes: { readiness: { terminationGracePeriodSeconds: 1 } as Record<string, number> } }),
+          ]),
+        "INJECT_INVALID_PLUGIN",
+        /probes\.readiness has no field terminationGracePeriodSeconds/,
       ],
       [
         "a reserved env name",

@@ -110,6 +110,15 @@ describe("the Helm chart", function () {
     assert.equal(c.image, "ghcr.io/podplug/podplug:9.9.9");
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
     assert.equal(env.LOG_LEVEL, "debug");
+    // V8's young generation kept small (measured: RSS peak at N=1000, docs/operator.md); "" leaves Node's default.
+    assert.equal(env.NODE_OPTIONS, "--max-semi-space-size=2");
+    const plain = (await render(["--set", "nodeOptions="])).find((m) => m.kind === "Deployment") as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string }[] }[] } } };
+    };
+    assert.equal(
+      plain.spec.template.spec.containers[0]!.env.some((e) => e.name === "NODE_OPTIONS"),
+      false,
+    );
     // /metrics and the probes listen on the pod IP from the downward API, not on every interface.
     const podIp = c.env.find((e) => e.name === "POD_IP") as { valueFrom?: { fieldRef?: { fieldPath?: string } } };
     assert.equal(podIp.valueFrom?.fieldRef?.fieldPath, "status.podIP");
@@ -122,6 +131,13 @@ describe("the Helm chart", function () {
       spec: { template: { spec: { containers: { args: string[] }[] } } };
     };
     assert.ok(pinned.spec.template.spec.containers[0]!.args.includes("--metrics-bind-address=127.0.0.1:8080"));
+    // The client's rate limit: the measured defaults, and what values set.
+    assert.ok(args.includes("--kube-api-qps=400") && args.includes("--kube-api-burst=800"), args.join(" "));
+    const limited = (await render(["--set", "kubeApi.qps=20", "--set", "kubeApi.burst=30"])).find(
+      (m) => m.kind === "Deployment",
+    ) as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const largs = limited.spec.template.spec.containers[0]!.args;
+    assert.ok(largs.includes("--kube-api-qps=20") && largs.includes("--kube-api-burst=30"), largs.join(" "));
     assert.equal(env.WATCH_NAMESPACES, "team-a,team-b");
     assert.equal(c.resources.limits.memory, "300Mi");
     // Watching listed namespaces grants a Role in each, and no ClusterRole.
@@ -157,6 +173,9 @@ describe("the Helm chart", function () {
     ["an unknown value", ["--set", "replicas=3"], /Additional property replicas is not allowed/],
     ["a pull policy typo", ["--set", "image.pullPolicy=Sometimes"], /image\.pullPolicy must be one of the following/],
     ["a negative replica count", ["--set", "replicaCount=-1"], /replicaCount: Must be greater than or equal to 0/],
+    ["a negative QPS", ["--set", "kubeApi.qps=-5"], /kubeApi\.qps: Must be greater than or equal to 0/],
+    ["a burst of 0", ["--set", "kubeApi.burst=0"], /kubeApi\.burst: Must be greater than or equal to 1/],
+    ["a misspelt rate-limit key", ["--set", "kubeApi.qpps=5"], /Additional property qpps is not allowed/],
   ];
   for (const [what, args, message] of BAD_VALUES) {
     it(`refuses ${what} through values.schema.json`, async () => {

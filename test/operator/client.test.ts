@@ -32,6 +32,29 @@ describe("the operator's API client and watcher on the real apiserver", function
   });
   after(() => client?.close());
 
+  it("holds requests beyond the burst until the bucket refills (--kube-api-qps/--kube-api-burst), and they all succeed", async () => {
+    const limited = new KubeClient(await kubeconfigCredentials(c.kubeconfig), { qps: 4, burst: 2 });
+    const waits: number[] = [];
+    limited.onThrottle = (s) => waits.push(s);
+    try {
+      const got = await Promise.all(
+        [1, 2, 3, 4].map(() => limited.request<{ metadata: { name: string } }>("GET", `/api/v1/namespaces/${NS}`)),
+      );
+      assert.deepEqual(
+        got.map((n) => n.metadata.name),
+        [NS, NS, NS, NS],
+      );
+      // The burst goes at once; the 3rd and 4th reserved tokens 1/qps apart.
+      assert.deepEqual(
+        waits.map((w) => w > 0),
+        [false, false, true, true],
+      );
+      assert.ok(waits[3]! > waits[2]!, `the later request waited longer: ${waits}`);
+    } finally {
+      limited.close();
+    }
+  });
+
   it("turns a 404 into a KubeApiError with the status, reason and path", async () => {
     await assert.rejects(client.request("GET", `/api/v1/namespaces/${NS}/configmaps/none`), (err: unknown) => {
       assert.ok(err instanceof KubeApiError);

@@ -79,6 +79,26 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
     /probe timeoutSeconds must not exceed periodSeconds/,
   ],
   [
+    "a liveness timeout longer than its default period (1 s)",
+    { probes: { liveness: { timeoutSeconds: 2 } } },
+    /spec\.probes\.liveness\.timeoutSeconds: Invalid value: "object": probe timeoutSeconds must not exceed periodSeconds \(liveness default 1\)/,
+  ],
+  [
+    "a readiness timeout longer than its default period (5 s)",
+    { probes: { readiness: { timeoutSeconds: 6 } } },
+    /spec\.probes\.readiness\.timeoutSeconds: .*readiness default 5/,
+  ],
+  [
+    "a zero probe-level grace",
+    { probes: { liveness: { terminationGracePeriodSeconds: 0 } } },
+    /spec\.probes\.liveness\.terminationGracePeriodSeconds in body should be greater than or equal to 1/,
+  ],
+  [
+    "a probe-level grace on readiness (Kubernetes has none)",
+    { probes: { readiness: { terminationGracePeriodSeconds: 1 } } },
+    /unknown field "spec\.probes\.readiness\.terminationGracePeriodSeconds"/,
+  ],
+  [
     "a negative probe period",
     { probes: { readiness: { periodSeconds: -1 } } },
     /spec\.probes\.readiness\.periodSeconds in body should be greater than or equal to 1/,

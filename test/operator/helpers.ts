@@ -129,7 +129,7 @@ export interface TemplateView {
     initContainers?: {
       name: string;
       env?: { name: string; value?: string }[];
-      livenessProbe?: { httpGet?: { path: string; port: number } };
+      livenessProbe?: { httpGet?: { path: string; port: number }; terminationGracePeriodSeconds?: number };
       volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
       restartPolicy?: string;
     }[];

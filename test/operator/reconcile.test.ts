@@ -67,6 +67,8 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     assert.equal(kv.restartPolicy, "Always");
     assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
     assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
+    // The apiserver keeps the probe-level grace (a hung plugin is SIGKILLed 1 s after SIGTERM, not 30 s).
+    assert.equal(kv.livenessProbe!.terminationGracePeriodSeconds, 1);
     // Its own socket folder, and a writable scratch emptyDir at /tmp (read-only root); the image's WORKDIR is kept.
     assert.deepEqual(kv.volumeMounts, [
       { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },

@@ -6,6 +6,7 @@ import { TerminalError } from "../../operator/errors.ts";
 import { objectRef, type PluginRef } from "../../operator/keys.ts";
 import { OperatorMetrics } from "../../operator/metrics.ts";
 import { WorkQueue } from "../../operator/queue.ts";
+import { TokenBucket } from "../../operator/rate-limiter.ts";
 import { computeStatus, sameStatus } from "../../operator/status.ts";
 import { Store } from "../../operator/store.ts";
 import { WATCH_BACKOFF } from "../../operator/watcher.ts";
@@ -269,7 +270,40 @@ describe("operator units", () => {
     });
   });
 
+  describe("TokenBucket (client-go's QPS and Burst)", () => {
+    it("lets a burst through at once, then one request per 1/qps, and refills up to the burst only", () => {
+      let now = 0;
+      const b = new TokenBucket(10, 3, () => now);
+      assert.deepEqual([b.reserve(), b.reserve(), b.reserve()], [0, 0, 0]);
+      // Reservations queue in call order: the 4th waits 100 ms, the 5th 200 ms.
+      assert.ok(Math.abs(b.reserve() - 100) < 1e-9);
+      assert.ok(Math.abs(b.reserve() - 200) < 1e-9);
+      now = 10_000; // ten seconds idle refill 100 tokens, capped at the burst of 3
+      assert.deepEqual([b.reserve(), b.reserve(), b.reserve()], [0, 0, 0]);
+      assert.ok(b.reserve() > 0);
+    });
+    it("with qps 0 never waits", () => {
+      const b = new TokenBucket(0, 1, () => 0);
+      for (let i = 0; i < 1000; i++) assert.equal(b.reserve(), 0);
+    });
+    it("refuses a negative or infinite qps and a burst below 1", () => {
+      assert.throws(() => new TokenBucket(-1, 1), RangeError);
+      assert.throws(() => new TokenBucket(Number.POSITIVE_INFINITY, 1), RangeError);
+      assert.throws(() => new TokenBucket(Number.NaN, 1), RangeError);
+      assert.throws(() => new TokenBucket(5, 0), RangeError);
+      assert.throws(() => new TokenBucket(5, 1.5), RangeError);
+    });
+  });
+
   describe("parseConfig", () => {
+    it("reads the client's rate limit from flags or KUBE_API_QPS/KUBE_API_BURST, default 400/800", () => {
+      const d = parseConfig([], {});
+      assert.deepEqual([d.kubeApiQps, d.kubeApiBurst], [400, 800]);
+      const e = parseConfig([], { KUBE_API_QPS: "50.5", KUBE_API_BURST: "60" });
+      assert.deepEqual([e.kubeApiQps, e.kubeApiBurst], [50.5, 60]);
+      const f = parseConfig(["--kube-api-qps=0", "--kube-api-burst", "1"], { KUBE_API_QPS: "5" });
+      assert.deepEqual([f.kubeApiQps, f.kubeApiBurst], [0, 1]);
+    });
     it("reads flags over environment, with controller-runtime's defaults", () => {
       const c = parseConfig(["--metrics-bind-address", "127.0.0.1:9090", "--watch-namespaces=a,b"], {
         LOG_LEVEL: "debug",
@@ -296,6 +330,11 @@ describe("operator units", () => {
       [[], { LOG_LEVEL: "loud" }, /--log-level=loud: use one of/],
       [["--watch-namespaces=Bad_NS"], {}, /"Bad_NS" is not a namespace name/],
       [["--concurrency=0"], {}, /use an integer from 1 to 64/],
+      [["--kube-api-qps=-1"], {}, /--kube-api-qps=-1: use a number from 0 \(no limit\) to 100000/],
+      [["--kube-api-qps=fast"], {}, /--kube-api-qps=fast: use a number/],
+      [[], { KUBE_API_QPS: " " }, /--kube-api-qps= : use a number/],
+      [["--kube-api-burst=0"], {}, /--kube-api-burst=0: use an integer from 1 to 10000/],
+      [["--kube-api-burst=2.5"], {}, /--kube-api-burst=2\.5: use an integer/],
       [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
     ];
     for (const [argv, env, msg] of bad) {
