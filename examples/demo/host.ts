@@ -46,7 +46,15 @@ log.info(
 );
 
 const common = { handshake, logger: log, outage: { mode: "fail-fast" as const } };
-const kvClient = new Client({ ...common, name: "kv", plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv") });
+// An unmodified Go kv plugin writes no handshake file, so the host must be told the version it
+// serves (it never guesses): KV_PROTOCOL_VERSION=1 for go-plugin's examples/grpc.
+const kvVersion = process.env.KV_PROTOCOL_VERSION;
+const kvClient = new Client({
+  ...common,
+  name: "kv",
+  plugins: { kv: kvPlugin() },
+  attach: { ...sidecarAttach("kv"), ...(kvVersion ? { protocolVersion: Number(kvVersion) } : {}) },
+});
 const counterClient = new Client({
   ...common,
   name: "counter",

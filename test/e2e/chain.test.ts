@@ -130,8 +130,13 @@ describe("e2e: the chain on a real node", function () {
       delete kv.spec.env;
       kv.spec.workingDir = "/tmp";
       await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], yamlOf(docs));
-      const host = parse(restrictedHost()) as { spec: { replicas: number } };
+      const host = parse(restrictedHost()) as {
+        spec: { replicas: number; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } };
+      };
       host.spec.replicas = 1;
+      // The bare Go plugin announces its version only on its stdout: the host is told it.
+      const hostContainer = host.spec.template.spec.containers[0]!;
+      hostContainer.env = [...(hostContainer.env ?? []), { name: "KV_PROTOCOL_VERSION", value: "1" }];
       await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], stringify(host));
       await kubectlOk(
         c,
