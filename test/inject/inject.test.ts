@@ -87,19 +87,20 @@ describe("inject (pure)", () => {
     const out = inject(template(), [plugin("kv", { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     assert.deepEqual(c.livenessProbe, {
-      httpGet: { path: "/livez/kv?timeoutMs=1600", port: 9801 },
+      httpGet: { path: "/livez/kv?timeoutMs=800", port: 9801 },
       initialDelaySeconds: 5,
       periodSeconds: 7,
       timeoutSeconds: 1,
       failureThreshold: 5,
       terminationGracePeriodSeconds: 1,
     });
+    // Readiness keeps a 2 s timeout by default: its budget is 1.6 s.
     assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv?timeoutMs=1600");
-    const one = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 1 } } })]);
+    const two = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 2, periodSeconds: 2 } } })]);
     assert.equal(
-      one.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.httpGet!.path,
-      "/livez/kv?timeoutMs=800",
-      "the agent's check budget stays inside the probe's 1 s",
+      two.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.httpGet!.path,
+      "/livez/kv?timeoutMs=1600",
+      "the agent's check budget follows the probe's own timeout and stays inside it",
     );
   });
 
@@ -110,7 +111,7 @@ describe("inject (pure)", () => {
     ]);
     const probeOf = (n: string) => out.spec!.initContainers!.find((x) => x.name === `podplug-${n}`)!;
     assert.deepEqual(probeOf("a").livenessProbe, {
-      httpGet: { path: "/livez/a", port: 9801 },
+      httpGet: { path: "/livez/a?timeoutMs=800", port: 9801 },
       initialDelaySeconds: 5,
       periodSeconds: 1,
       timeoutSeconds: 1,
