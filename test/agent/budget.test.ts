@@ -7,15 +7,24 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { budgetedPath, checkBudgetMs, requestBudgetMs } from "../../src/agent/budget.ts";
 import { NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
 /** A socket that accepts connections and never answers: a SIGSTOPped plugin as the agent sees it. */
-function hungSocket(path: string): Promise<Server> {
-  const s = createServer(() => {});
-  return new Promise((r) => s.listen(path, () => r(s)));
+function hungSocket(path: string): Promise<{ close(): void }> {
+  const accepted = new Set<Socket>();
+  const s = createServer((c) => {
+    accepted.add(c);
+    c.on("close", () => accepted.delete(c));
+  });
+  // Closing the listener leaves accepted connections open: end them too, or the run leaks their handles.
+  const close = (): void => {
+    for (const c of accepted) c.destroy();
+    s.close();
+  };
+  return new Promise((r) => s.listen(path, () => r({ close })));
 }
 
 /** GET with a client deadline, as the kubelet's probe does: `timeout` when it passes. */
@@ -58,7 +67,7 @@ describe("the agent's check budget", function () {
   describe("a running agent and a hung plugin", () => {
     let t: ReturnType<typeof tempDir>;
     let agent: ChildProcess;
-    let hung: Server;
+    let hung: { close(): void };
     let url: string;
     let log = "";
     before(async () => {

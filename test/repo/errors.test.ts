@@ -34,6 +34,18 @@ function codesOf(file: string, union: string): string[] {
   return [...m[1]!.matchAll(/"([A-Z0-9_]+)"/g)].map((x) => x[1]!);
 }
 
+/** The Go launcher's codes: `fail("CODE", …)` prints `[LAUNCHER_CODE]` (sdk/launcher), and its probe's one. */
+function launcherCodes(): string[] {
+  const out = new Set<string>();
+  for (const e of readdirSync(join(ROOT, "sdk", "launcher"), { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !e.name.endsWith(".go")) continue;
+    const text = readFileSync(join(e.parentPath, e.name), "utf8");
+    for (const m of text.matchAll(/\bfail\("([A-Z0-9_]+)"/g)) out.add(`LAUNCHER_${m[1]}`);
+    for (const m of text.matchAll(/\[(LAUNCHER_[A-Z0-9_]+)\]/g)) out.add(m[1]!);
+  }
+  return [...out];
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && e.name.endsWith(".ts"))
@@ -88,7 +100,8 @@ describe("the error model", () => {
 
   it("every code docs/errors.md tabulates is one the source declares", () => {
     const doc = readFileSync(join(ROOT, "docs", "errors.md"), "utf8");
-    const declared = new Set(UNIONS.flatMap(([file, union]) => codesOf(file, union)));
+    const declared = new Set([...UNIONS.flatMap(([file, union]) => codesOf(file, union)), ...launcherCodes()]);
+    assert.ok(declared.has("LAUNCHER_PROBE_FAILED"), "the launcher's codes were read");
     const listed = [...doc.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]!);
     assert.ok(listed.length > 40, `the catalogue's tables were read (${listed.length} codes)`);
     const stale = listed.filter((c) => !declared.has(c));
