@@ -11,10 +11,9 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 import { REPO } from "./demo.ts";
-import { freshNamespace, RESTRICTED_CONTAINER } from "./pods.ts";
+import { freshNamespace, sleepingHost } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
@@ -26,33 +25,6 @@ async function ensureOperator(c: E2ECluster): Promise<void> {
   await freshNamespace(c, SYSTEM);
   const r = await c.helm(["install", "podplug", resolve(REPO, "charts/podplug"), "-n", SYSTEM, "--wait"], 150_000);
   assert.equal(r.code, 0, r.stderr);
-}
-
-function host(c: E2ECluster, name: string, extra: Record<string, unknown> = {}): string {
-  return stringify({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, labels: { app: name } },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: "host",
-              image: toolsImage(c.images),
-              imagePullPolicy: "Never",
-              command: ["sleep", "3600"],
-              securityContext: RESTRICTED_CONTAINER,
-            },
-          ],
-          ...extra,
-        },
-      },
-    },
-  });
 }
 
 /** A Plugin; without `command` the image's entrypoint runs (the kv image's plugin). */
@@ -117,20 +89,20 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await ensureOperator(c);
     await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
     // A good Plugin beside the bad ones: it must become Ready whatever the others do.
-    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "good"));
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "good"));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("good", "good", KV_IMAGE));
   });
 
   it("an image that is not on the node: ImagePullFailed, naming the image", async () => {
     const c = await cluster();
-    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "noimage"));
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "noimage"));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noimage", "noimage", "localhost/podplug/absent:1"));
     await failsWith(c, "noimage", "ImagePullFailed", /localhost\/podplug\/absent:1/);
   });
 
   it("a wrong command: PluginCrashing, naming the container", async () => {
     const c = await cluster();
-    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "badcmd"));
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "badcmd"));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("badcmd", "badcmd", KV_IMAGE, ["/no/such/binary"]));
     await failsWith(c, "badcmd", "PluginCrashing", /podplug-badcmd/);
   });
@@ -140,7 +112,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await kubectlOk(
       c,
       ["-n", NS, "apply", "-f", "-"],
-      host(c, "nowhere", { nodeSelector: { "podplug.io/e2e": "no-such-node" } }),
+      sleepingHost(c, "nowhere", { nodeSelector: { "podplug.io/e2e": "no-such-node" } }),
     );
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("nowhere", "nowhere", KV_IMAGE));
     await failsWith(c, "nowhere", "Unschedulable", /node\(s\) didn't match/);
@@ -164,7 +136,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     );
     assert.equal(up.code, 0, up.stderr);
     try {
-      await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], host(c, "noagent"));
+      await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "noagent"));
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE));
       await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-agent:1/);
     } finally {

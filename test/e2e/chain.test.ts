@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { imageRef, toolsImage } from "../node/images.ts";
+import { imageRef } from "../node/images.ts";
 import { kubectlOk } from "./cluster.ts";
 import {
   callsSucceedAfter,
@@ -24,7 +24,7 @@ import {
   status,
   yamlOf,
 } from "./demo.ts";
-import { freshNamespace, RESTRICTED_CONTAINER } from "./pods.ts";
+import { freshNamespace, sleepingHost } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
@@ -269,34 +269,7 @@ describe("e2e: the chain on a real node", function () {
   it("kubectl delete plugin: the sidecar leaves the template and the pods, the host keeps running", async () => {
     const c = await cluster();
     // A host that does not need the plugin to start: the tools image, sleeping.
-    await kubectlOk(
-      c,
-      ["-n", NS, "apply", "-f", "-"],
-      stringify({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "solo", labels: { app: "solo" } },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: "solo" } },
-          template: {
-            metadata: { labels: { app: "solo" } },
-            spec: {
-              terminationGracePeriodSeconds: 1,
-              containers: [
-                {
-                  name: "host",
-                  image: toolsImage(c.images),
-                  imagePullPolicy: "Never",
-                  command: ["sleep", "3600"],
-                  securityContext: RESTRICTED_CONTAINER,
-                },
-              ],
-            },
-          },
-        },
-      }),
-    );
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "solo"));
     const kv = demoPlugins()[0]!;
     kv.metadata.name = "solo";
     kv.spec.selector = { matchLabels: { app: "solo" } };

@@ -1,6 +1,7 @@
 /** Small helpers of the e2e tests: namespaces, pods of the tools image, waiting on them. */
 import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
+import { toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 
 /** A securityContext that passes the `restricted` Pod Security Standard. */
@@ -78,4 +79,35 @@ export async function podOutcome(
   );
   const logs = await kubectlOk(c, ["-n", namespace, "logs", name]);
   return { phase, logs };
+}
+
+/**
+ * A host Deployment that does not need its plugins to start (the tools image, sleeping), labelled
+ * `app: <name>` for a Plugin to select; `extra` adds pod spec fields.
+ */
+export function sleepingHost(c: E2ECluster, name: string, extra: Record<string, unknown> = {}): string {
+  return stringify({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, labels: { app: name } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "host",
+              image: toolsImage(c.images),
+              imagePullPolicy: "Never",
+              command: ["sleep", "3600"],
+              securityContext: RESTRICTED_CONTAINER,
+            },
+          ],
+          ...extra,
+        },
+      },
+    },
+  });
 }
