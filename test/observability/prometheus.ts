@@ -173,7 +173,11 @@ export class Prometheus {
 /** Runs promtool with `args`; returns its exit status and output (it never throws on a non-zero exit). */
 export function promtool(args: string[]): { code: number; out: string } {
   try {
-    const out = execFileSync(PROMTOOL_BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    const out = execFileSync(PROMTOOL_BIN, args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000,
+    });
     return { code: 0, out };
   } catch (err) {
     const e = err as { status?: number; stdout?: string; stderr?: string };

@@ -13,7 +13,15 @@ import { join } from "node:path";
 import type { TestCluster } from "../cluster/cluster.ts";
 import { useSharedCluster } from "../cluster/shared.ts";
 import { NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
-import { createNamespace, hostDeployment, installCrd, type OperatorHandle, pluginManifest, startOperator, yaml } from "../operator/helpers.ts";
+import {
+  createNamespace,
+  hostDeployment,
+  installCrd,
+  type OperatorHandle,
+  pluginManifest,
+  startOperator,
+  yaml,
+} from "../operator/helpers.ts";
 import { Prometheus, type Sample } from "./prometheus.ts";
 
 const RULES = join(ROOT, "charts/podplug/files/prometheus-rules.yaml");
@@ -73,7 +81,12 @@ describe("observability: a real Prometheus scrapes podplug", function () {
     cluster = await getCluster();
     await installCrd(cluster);
     await createNamespace(cluster, NS);
-    op = await startOperator(cluster, ["--leader-elect=false", `--watch-namespaces=${NS}`], cluster.kubeconfig, "operator-observe");
+    op = await startOperator(
+      cluster,
+      ["--leader-elect=false", `--watch-namespaces=${NS}`],
+      cluster.kubeconfig,
+      "operator-observe",
+    );
     await cluster.kubectlOk(
       ["apply", "-n", NS, "-f", "-"],
       yaml(pluginManifest("kv"), hostDeployment("web", { "podplug.io/host": "kv" })),
@@ -114,14 +127,11 @@ describe("observability: a real Prometheus scrapes podplug", function () {
     });
     assert.deepEqual(targets.map((x) => x.job).sort(), ["demo-host", "podplug-local", "podplug-operator"]);
     const up = await prom!.query("up");
-    assert.deepEqual(
-      up.map((s) => [s.metric.job, s.value]).sort(),
-      [
-        ["demo-host", 1],
-        ["podplug-local", 1],
-        ["podplug-operator", 1],
-      ],
-    );
+    assert.deepEqual(up.map((s) => [s.metric.job, s.value]).sort(), [
+      ["demo-host", 1],
+      ["podplug-local", 1],
+      ["podplug-operator", 1],
+    ]);
   });
 
   it("the host's and the runtime's series exist with their documented names and labels", async () => {
@@ -139,7 +149,10 @@ describe("observability: a real Prometheus scrapes podplug", function () {
       containers.every((s) => s.metric.pod && s.metric.container),
       "runtime series carry pod and container labels",
     );
-    await prom!.waitFor('controller_runtime_reconcile_total{job="podplug-operator",controller="workload"}', (s) => value(s) > 0);
+    await prom!.waitFor(
+      'controller_runtime_reconcile_total{job="podplug-operator",controller="workload"}',
+      (s) => value(s) > 0,
+    );
   });
 
   it("a killed plugin shows in Prometheus: the runtime's and the host's restart counters move, and calls go on", async () => {
@@ -147,7 +160,10 @@ describe("observability: a real Prometheus scrapes podplug", function () {
     assert.ok(Number.isInteger(pid), `kv's pid in the log:\n${out.slice(-2000)}`);
     const before = value(await prom!.query('podplug_plugin_calls_total{job="demo-host",plugin="kv",code="OK"}'));
     process.kill(pid, "SIGKILL");
-    await prom!.waitFor('podplug_local_container_restarts_total{job="podplug-local",container="podplug-kv"}', (s) => value(s) >= 1);
+    await prom!.waitFor(
+      'podplug_local_container_restarts_total{job="podplug-local",container="podplug-kv"}',
+      (s) => value(s) >= 1,
+    );
     await prom!.waitFor('podplug_plugin_restarts_total{job="demo-host",plugin="kv"}', (s) => value(s) >= 1);
     await prom!.waitFor('podplug_plugin_calls_total{job="demo-host",plugin="kv",code="OK"}', (s) => value(s) > before);
     // The other plugin never restarted.
