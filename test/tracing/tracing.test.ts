@@ -134,8 +134,13 @@ describe("tracing: host, plugin and callback in one trace (a real Jaeger)", func
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const warnings = r.stderr.split("\n").filter((l) => l.includes("OTEL_TRACES_SAMPLER"));
     assert.ok(warnings.length >= 1, r.stderr);
-    const hostWarnings = warnings.filter((l) => l.includes('"code":"TRACING_CONFIG"') && !l.includes("@module"));
+    // The host's own line, and the plugin's (its hclog line, relayed by the host with its source).
+    const hostWarnings = warnings.filter((l) => l.includes('"code":"TRACING_CONFIG"') && !l.includes('"source":'));
+    const pluginWarnings = warnings.filter(
+      (l) => l.includes('"code":"TRACING_CONFIG"') && l.includes('"source":"hclog"'),
+    );
     assert.equal(hostWarnings.length, 1, `one warning from the host: ${warnings.join("\n")}`);
+    assert.equal(pluginWarnings.length, 1, `one warning from the plugin: ${warnings.join("\n")}`);
     assert.match(hostWarnings[0]!, /is not one of always_on, .*: using parentbased_always_on/);
     await jaeger.waitForTrace("counter-warned", (x) => x.spans.length >= 4);
   });
