@@ -30,6 +30,7 @@ for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["operator.ts", []],
   ["launcher.ts", []],
+  ["tracing.ts", []],
   ["node.ts", []],
 ] as const) {
   console.log("");
