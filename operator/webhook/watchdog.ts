@@ -16,7 +16,7 @@ import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } fr
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
-import { selectingPlugins } from "./pod-injection.ts";
+import { optedOut, selectingPlugins } from "./pod-injection.ts";
 
 /** The condition the watchdog owns on each Plugin. */
 export const WATCHDOG_CONDITION = "SidecarsInjected";
@@ -43,7 +43,7 @@ export function podsWithoutSidecar(plugin: Readonly<Plugin>, pods: readonly V1Po
   for (const pod of pods) {
     const m = pod.metadata;
     if (!m?.name || m.deletionTimestamp) continue;
-    if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") continue;
+    if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed" || optedOut(m)) continue;
     if (selectingPlugins([plugin], m.namespace ?? ns, m).length === 0) continue; // opted out, other kind
     const carried = (m.annotations?.[PLUGINS_ANNOTATION] ?? "").split(",");
     if (!carried.includes(name)) out.push(m.name);
