@@ -8,13 +8,17 @@
  * the webhook was down, and a renewed certificate is served without a restart.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "node:tls";
 import type { V1Pod } from "@kubernetes/client-node";
 import { generateCa, generateServing } from "../../operator/webhook/certs.ts";
 import { injectPod } from "../../operator/webhook/pod-injection.ts";
 import type { Plugin } from "../../src/inject/types.ts";
 import type { TestCluster } from "../cluster/cluster.ts";
+import { run } from "../cluster/kubectl.ts";
 import { freePort } from "../cluster/ports.ts";
 import { useSharedCluster } from "../cluster/shared.ts";
 import { waitFor } from "../cluster/wait.ts";
@@ -25,6 +29,7 @@ import {
   installCrd,
   type OperatorHandle,
   pluginManifest,
+  ROOT,
   startOperator,
   yaml,
 } from "./helpers.ts";
@@ -189,6 +194,54 @@ describe("webhook mode against the real apiserver", function () {
       want.pod.spec?.volumes?.map((v) => v.name),
     );
     assert.deepEqual(got.spec?.containers[0]?.env, want.pod.spec?.containers[0]?.env);
+  });
+
+  it("`podplug inject` prints the Pod the webhook stored (same containers, env, volumes, labels, annotations)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "podplug-inject-"));
+    try {
+      const plugin = await getJson<Plugin>(c, ["-n", NS, "plugin", "kv"]);
+      writeFileSync(join(dir, "pod.yaml"), yaml(pod("dry", { "podplug.io/host": "kv" })));
+      writeFileSync(
+        join(dir, "plugins.yaml"),
+        yaml({
+          apiVersion: plugin!.apiVersion,
+          kind: "Plugin",
+          metadata: { name: "kv", namespace: NS },
+          spec: plugin!.spec,
+        }),
+      );
+      const r = await run(process.execPath, [
+        join(ROOT, "src/cli/main.ts"),
+        "inject",
+        "-f",
+        join(dir, "pod.yaml"),
+        "-p",
+        join(dir, "plugins.yaml"),
+        `--agent-image=${AGENT}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const { parse } = await import("yaml");
+      const dry = parse(r.stdout) as V1Pod;
+      await c.kubectlOk(["create", "-f", "-"], yaml(pod("dry", { "podplug.io/host": "kv" })));
+      const got = await getPod(c, "dry");
+      const view = (p: V1Pod) => ({
+        labels: p.metadata?.labels,
+        annotations: p.metadata?.annotations,
+        init: p.spec?.initContainers?.map((x) => [
+          x.name,
+          x.image,
+          x.env,
+          x.volumeMounts,
+          x.restartPolicy,
+          x.securityContext,
+        ]),
+        host: p.spec?.containers.map((x) => [x.name, x.env, x.volumeMounts]),
+        volumes: p.spec?.volumes?.map((v) => v.name),
+      });
+      assert.deepEqual(view(got), view(dry));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("leaves a selected Deployment's template and generation untouched (no template patch, so no second ReplicaSet)", async () => {
@@ -376,6 +429,86 @@ describe("webhook mode against the real apiserver", function () {
       30_000,
       500,
     );
+  });
+});
+
+describe("podplug inject (no cluster)", () => {
+  const cli = (args: string[], stdin?: string) =>
+    run(process.execPath, [join(ROOT, "src/cli/main.ts"), "inject", ...args], { stdin });
+
+  it("injects the pod templates of a Job, a CronJob and a Deployment from stdin, and prints other documents as they are", async () => {
+    const job = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "j" },
+      spec: {
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: { restartPolicy: "Never", containers: [{ name: "host", image: "h" }] },
+        },
+      },
+    };
+    const cron = {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name: "cj" },
+      spec: { schedule: "@daily", jobTemplate: { spec: job.spec } },
+    };
+    const svc = { apiVersion: "v1", kind: "Service", metadata: { name: "s" }, spec: { ports: [{ port: 80 }] } };
+    const r = await cli(
+      ["-f", "-"],
+      yaml(
+        pluginManifest("kv", { selector: { matchLabels: { app: "web" } } }),
+        job,
+        cron,
+        hostDeployment("web", {}),
+        svc,
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const { parseAllDocuments } = await import("yaml");
+    type T = { spec: { initContainers?: { name: string }[] } };
+    type D = { kind: string; spec: { template: T; jobTemplate: { spec: { template: T } } } };
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as D);
+    assert.deepEqual(
+      docs.map((d) => d.kind),
+      ["Plugin", "Job", "CronJob", "Deployment", "Service"],
+    );
+    const names = (t: T) => (t.spec.initContainers ?? []).map((x) => x.name);
+    assert.deepEqual(names(docs[1]!.spec.template), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(names(docs[2]!.spec.jobTemplate.spec.template), ["podplug-agent", "podplug-kv"]);
+    // hostDeployment's template is labelled app: web too: selected by the Pod's labels, not the Deployment's.
+    assert.deepEqual(names(docs[3]!.spec.template), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(docs[4], svc);
+  });
+
+  it("refuses what it cannot read or inject, with the code and the file", async () => {
+    const missing = await cli(["-f", "/nonexistent/deploy.yaml"]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /\/nonexistent\/deploy\.yaml: no such file or folder \[MANIFEST_INVALID\]/);
+    const notYaml = await cli(["-f", "-"], ": : :");
+    assert.equal(notYaml.code, 2);
+    assert.match(notYaml.stderr, /<stdin>: not YAML.*/);
+    const noTemplate = await cli(
+      ["-f", "-"],
+      yaml({ apiVersion: "batch/v1", kind: "Job", metadata: { name: "j" }, spec: {} }),
+    );
+    assert.equal(noTemplate.code, 2);
+    assert.match(noTemplate.stderr, /<stdin>: Job j: no spec\.template\.spec \[MANIFEST_INVALID\]/);
+    const clash = await cli(
+      ["-f", "-"],
+      yaml(pluginManifest("kv", { selector: { matchLabels: { app: "web" } } }), {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "p", labels: { app: "web" } },
+        spec: { containers: [{ name: "podplug-kv", image: "h" }] },
+      }),
+    );
+    assert.equal(clash.code, 2);
+    assert.match(clash.stderr, /<stdin>: Pod p: .*\[INJECT_NAME_CONFLICT\]/);
+    const usage = await cli([]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /give at least one -f .*\[CLI_USAGE\]/);
   });
 });
 
