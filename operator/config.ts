@@ -46,6 +46,7 @@ export interface WebhookConfig {
   certValidityMs: number;
   maxRequestBytes: number;
   watchdogPeriodMs: number;
+  upgradeMaxInFlight: number;
 }
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
@@ -145,6 +146,11 @@ const FLAGS: Record<string, Flag> = {
     env: "WATCHDOG_PERIOD_SECONDS",
     dflt: "30",
     help: "how often webhook mode looks for Pods without their sidecar (1-3600)",
+  },
+  "upgrade-max-in-flight": {
+    env: "UPGRADE_MAX_IN_FLIGHT",
+    dflt: "1",
+    help: "webhook mode: Pods whose sidecar image is patched in place at once (0-100; 0: new Pods only)",
   },
   "shutdown-grace-seconds": {
     env: "SHUTDOWN_GRACE_SECONDS",
@@ -296,6 +302,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       certValidityMs: int("webhook-cert-validity-seconds", 60, 315_360_000) * 1000,
       maxRequestBytes: int("webhook-max-request-bytes", 65_536, 67_108_864),
       watchdogPeriodMs: int("watchdog-period-seconds", 1, 3600) * 1000,
+      upgradeMaxInFlight: int("upgrade-max-in-flight", 0, 100),
     },
   };
 }

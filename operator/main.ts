@@ -48,6 +48,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
             agentImage: cfg.agentImage,
             maxRequestBytes: cfg.webhook.maxRequestBytes,
             watchdogPeriodMs: cfg.webhook.watchdogPeriodMs,
+            upgradeMaxInFlight: cfg.webhook.upgradeMaxInFlight,
             tls: {
               namespace: cfg.leaderElectionNamespace,
               secretName: cfg.webhook.secretName,

@@ -17,6 +17,7 @@ import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
 import { optedOut, selectingPlugins } from "./pod-injection.ts";
+import { planUpgrade, type Upgrader } from "./upgrade.ts";
 
 /** The condition the watchdog owns on each Plugin. */
 export const WATCHDOG_CONDITION = "SidecarsInjected";
@@ -58,7 +59,12 @@ export interface WatchdogOptions {
   log: Logger;
   plugins: () => Iterable<Readonly<Plugin>>;
   periodMs: number;
+  /** In-place image upgrades over the same Pod lists; none: report only. */
+  upgrader?: Upgrader;
 }
+
+/** While an upgrade is under way the next look comes this soon, so pacing follows the sidecars' readiness. */
+const UPGRADE_PERIOD_MS = 1000;
 
 /** Runs the check every period until stopped. */
 export class Watchdog {
@@ -74,14 +80,27 @@ export class Watchdog {
   }
 
   start(): void {
-    const tick = (): void => {
-      this.running = this.check()
-        .catch((err: Error) => this.o.log.warn({ err: err.message }, "watchdog check failed"))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.o.periodMs);
-        });
-    };
-    this.timer = setTimeout(tick, Math.min(this.o.periodMs, 2000));
+    this.timer = setTimeout(() => this.tick(), Math.min(this.o.periodMs, 2000));
+  }
+
+  private upgrading = false;
+
+  private tick(): void {
+    this.timer = undefined;
+    this.running = this.check()
+      .catch((err: Error) => this.o.log.warn({ err: err.message }, "watchdog check failed"))
+      .finally(() => {
+        this.running = undefined;
+        if (!this.stopped && !this.timer)
+          this.timer = setTimeout(() => this.tick(), this.upgrading ? UPGRADE_PERIOD_MS : this.o.periodMs);
+      });
+  }
+
+  /** Looks again soon (a Plugin changed); a look under way is followed by one more. */
+  poke(): void {
+    if (this.stopped || this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), 100);
   }
 
   async stop(): Promise<void> {
@@ -92,6 +111,7 @@ export class Watchdog {
 
   /** One pass over every live Plugin. */
   async check(): Promise<void> {
+    let upgrading = false;
     for (const p of [...this.o.plugins()]) {
       if (this.stopped) return;
       if (p.metadata.deletionTimestamp) continue;
@@ -101,8 +121,15 @@ export class Watchdog {
       const list = await this.o.client.request<{ items?: V1Pod[] }>("GET", `/api/v1/namespaces/${ns}/pods`, {
         query: { labelSelector: sel, limit: 500 },
       });
-      await this.report(p, podsWithoutSidecar(p, list.items ?? []));
+      const pods = list.items ?? [];
+      await this.report(p, podsWithoutSidecar(p, pods));
+      if (this.o.upgrader) {
+        const selected = pods.filter((q) => selectingPlugins([p], ns, q.metadata).length > 0);
+        await this.o.upgrader.step(p, selected);
+        if (planUpgrade(p, selected, 1).condition.reason === "Upgrading") upgrading = true;
+      }
     }
+    this.upgrading = upgrading;
   }
 
   private async report(p: Readonly<Plugin>, missing: string[]): Promise<void> {

@@ -12,6 +12,7 @@ import type { EventRecorder } from "../events.ts";
 import { Watcher } from "../watcher.ts";
 import { startWebhookServer, type WebhookServer } from "./server.ts";
 import { WebhookTls, type WebhookTlsOptions } from "./tls.ts";
+import { Upgrader } from "./upgrade.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /** Settings of webhook mode (from the operator's flags). */
@@ -23,6 +24,8 @@ export interface WebhookOptions {
   maxRequestBytes: number;
   tls: WebhookTlsOptions;
   watchdogPeriodMs: number;
+  /** Pods whose new sidecar may be not ready at once during an in-place upgrade; 0: no in-place upgrades. */
+  upgradeMaxInFlight: number;
 }
 
 /** The running webhook of one replica. */
@@ -47,7 +50,10 @@ export class InjectionWebhook {
           client,
           `/apis/${PLUGIN_GROUP}/${PLUGIN_VERSION}${ns ? `/namespaces/${ns}` : ""}/plugins`,
           this.log,
-          () => {},
+          // A Plugin change (its image) is looked at at once, not at the next period.
+          (_k, next, prev) => {
+            if (next?.metadata.generation !== prev?.metadata.generation) this.watchdog?.poke();
+          },
           {
             transform: ({ metadata: { managedFields: _m, annotations: _a, ...metadata }, ...p }) => ({
               ...p,
@@ -110,6 +116,10 @@ export class InjectionWebhook {
       log: this.log,
       plugins: () => this.plugins(),
       periodMs: this.opts.watchdogPeriodMs,
+      upgrader:
+        this.opts.upgradeMaxInFlight > 0
+          ? new Upgrader({ client: this.client, events, log: this.log, maxInFlight: this.opts.upgradeMaxInFlight })
+          : undefined,
     });
     this.watchdog.start();
   }
