@@ -528,3 +528,152 @@ describe("webhook certificates", () => {
     );
   });
 });
+
+describe("webhook mode's pure parts", () => {
+  const kv = pluginManifest("kv", { selector: { matchLabels: { app: "web" } } }) as unknown as Plugin;
+  kv.metadata.namespace = "ns";
+  const sidecarPod = (name: string, image: string, status?: Record<string, unknown>): V1Pod =>
+    ({
+      metadata: { name, namespace: "ns", labels: { app: "web" }, annotations: { "podplug.io/plugins": "kv" } },
+      spec: {
+        containers: [{ name: "host" }],
+        initContainers: [{ name: "podplug-agent" }, { name: "podplug-kv", image }],
+      },
+      status: { phase: "Running", initContainerStatuses: status ? [{ name: "podplug-kv", ...status }] : [] },
+    }) as unknown as V1Pod;
+
+  it("parseReview names the field that is wrong", async () => {
+    const { parseReview } = await import("../../operator/webhook/admission.ts");
+    const review = (request: unknown) =>
+      JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request });
+    for (const [body, field] of [
+      ["[]", ""],
+      ["null", ""],
+      [review("x"), "request"],
+      [review({ uid: "" }), "request.uid"],
+      [review({ uid: "u", kind: "Pod" }), "request.kind"],
+      [review({ uid: "u", kind: { group: "", version: "v1", kind: "Pod" } }), "request.operation"],
+      [
+        review({ uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", object: [] }),
+        "request.object",
+      ],
+    ] as const)
+      assert.throws(
+        () => parseReview(body),
+        (e: Error & { code?: string; details?: { field?: string } }) =>
+          e.code === "WEBHOOK_BAD_REQUEST" && e.details?.field === field,
+        body,
+      );
+  });
+
+  it("controllerKind maps a Pod's controller to the workload kind Plugins name", async () => {
+    const { controllerKind } = await import("../../operator/webhook/pod-injection.ts");
+    const owned = (kind: string) => ({
+      ownerReferences: [{ apiVersion: "x", kind, name: "n", uid: "u", controller: true }],
+    });
+    assert.equal(controllerKind(owned("ReplicaSet")), "Deployment");
+    assert.equal(controllerKind(owned("StatefulSet")), "StatefulSet");
+    assert.equal(controllerKind(owned("DaemonSet")), "DaemonSet");
+    assert.equal(controllerKind(owned("Job")), "Pod");
+    assert.equal(controllerKind({}), "Pod");
+    // A Plugin limited to StatefulSets skips a Deployment's Pod but takes a Job's.
+    const { selectingPlugins } = await import("../../operator/webhook/pod-injection.ts");
+    const sts = { ...kv, spec: { ...kv.spec, workloadKinds: ["StatefulSet" as const] } };
+    assert.equal(selectingPlugins([sts], "ns", { ...owned("ReplicaSet"), labels: { app: "web" } }).length, 0);
+    assert.equal(selectingPlugins([sts], "ns", { ...owned("Job"), labels: { app: "web" } }).length, 1);
+    assert.equal(selectingPlugins([sts], "other", { ...owned("Job"), labels: { app: "web" } }).length, 0);
+  });
+
+  it("the watchdog's selector string and its pods without the sidecar", async () => {
+    const { podsWithoutSidecar, selectorString } = await import("../../operator/webhook/watchdog.ts");
+    assert.equal(
+      selectorString({
+        matchLabels: { a: "1" },
+        matchExpressions: [
+          { key: "b", operator: "In", values: ["x", "y"] },
+          { key: "c", operator: "NotIn", values: ["z"] },
+          { key: "d", operator: "Exists" },
+          { key: "e", operator: "DoesNotExist" },
+        ],
+      }),
+      "a=1,b in (x,y),c notin (z),d,!e",
+    );
+    const bare = (name: string, extra: Record<string, unknown> = {}) =>
+      ({
+        metadata: { name, namespace: "ns", labels: { app: "web" }, ...extra },
+        spec: { containers: [] },
+        status: { phase: "Running" },
+      }) as unknown as V1Pod;
+    const pods = [
+      sidecarPod("has", "example/kv:1"),
+      bare("missing"),
+      bare("optout", { annotations: { "podplug.io/inject": "false" } }),
+      bare("going", { deletionTimestamp: new Date() }),
+      { ...bare("done"), status: { phase: "Succeeded" } } as V1Pod,
+    ];
+    assert.deepEqual(podsWithoutSidecar(kv, pods), ["missing"]);
+  });
+
+  it("planUpgrade paces, waits for readiness, halts on a failing new sidecar, and is up to date at the end", async () => {
+    const { planUpgrade } = await import("../../operator/webhook/upgrade.ts");
+    const want = { ...kv, spec: { ...kv.spec, image: "example/kv:2" } };
+    const running = (image: string) => ({ ready: true, image, state: { running: {} }, restartCount: 0 });
+    const old = [0, 1, 2].map((i) => sidecarPod(`p${i}`, "example/kv:1", running("example/kv:1")));
+    const p1 = planUpgrade(want, old, 1);
+    assert.deepEqual(
+      p1.patch.map((x) => [x.pod, x.index, x.from]),
+      [["p0", 1, "example/kv:1"]],
+    );
+    assert.equal(p1.condition.reason, "Upgrading");
+    // p0 patched, its new sidecar not ready yet: nothing more.
+    const step2 = [sidecarPod("p0", "example/kv:2", running("example/kv:1")), ...old.slice(1)];
+    assert.deepEqual(planUpgrade(want, step2, 1).patch, []);
+    assert.equal(planUpgrade(want, step2, 2).patch.length, 1);
+    // p0 ready on the new image: the next one.
+    const step3 = [sidecarPod("p0", "example/kv:2", running("example/kv:2")), ...old.slice(1)];
+    assert.deepEqual(
+      planUpgrade(want, step3, 1).patch.map((x) => x.pod),
+      ["p1"],
+    );
+    assert.match(
+      planUpgrade(want, step3, 1).condition.message,
+      /^1 of 3 pod\(s\) run image example\/kv:2, 0 upgrading, 2 on an older image$/,
+    );
+    // A failing new sidecar halts everything.
+    const failing = [
+      sidecarPod("p0", "example/kv:2", {
+        ready: false,
+        state: { waiting: { reason: "ImagePullBackOff", message: "no such image" } },
+      }),
+      ...old.slice(1),
+    ];
+    const halted = planUpgrade(want, failing, 3);
+    assert.deepEqual(halted.patch, []);
+    assert.equal(halted.condition.reason, "UpgradeHalted");
+    assert.match(halted.condition.message, /fails in p0: ImagePullBackOff \(no such image\)/);
+    // All on the new image and ready.
+    const done = [0, 1, 2].map((i) => sidecarPod(`p${i}`, "example/kv:2", running("docker.io/example/kv:2")));
+    const end = planUpgrade(want, done, 1);
+    assert.deepEqual(end.patch, []);
+    assert.equal(end.condition.status, "True");
+    assert.equal(end.condition.reason, "UpToDate");
+  });
+
+  it("podPatch adds or replaces whole fields, and removes the ones that went", async () => {
+    const { podPatch } = await import("../../operator/webhook/pod-injection.ts");
+    const a = {
+      metadata: { labels: { x: "1" } },
+      spec: { containers: [{ name: "h" }], volumes: [{ name: "v" }] },
+    } as V1Pod;
+    const b = {
+      metadata: { labels: { x: "1", y: "2" } },
+      spec: { containers: [{ name: "h" }], initContainers: [{ name: "i" }] },
+    } as V1Pod;
+    assert.deepEqual(podPatch(a, b), [
+      { op: "add", path: "/metadata/labels", value: { x: "1", y: "2" } },
+      { op: "add", path: "/spec/initContainers", value: [{ name: "i" }] },
+      { op: "remove", path: "/spec/volumes" },
+    ]);
+    assert.deepEqual(podPatch(a, a), []);
+  });
+});
