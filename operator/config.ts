@@ -47,6 +47,7 @@ export interface WebhookConfig {
   maxRequestBytes: number;
   watchdogPeriodMs: number;
   upgradeMaxInFlight: number;
+  upgradeProgressDeadlineMs: number;
 }
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
@@ -151,6 +152,11 @@ const FLAGS: Record<string, Flag> = {
     env: "UPGRADE_MAX_IN_FLIGHT",
     dflt: "1",
     help: "webhook mode: Pods whose sidecar image is patched in place at once (0-100; 0: new Pods only)",
+  },
+  "upgrade-progress-deadline-seconds": {
+    env: "UPGRADE_PROGRESS_DEADLINE_SECONDS",
+    dflt: "300",
+    help: "webhook mode: a new sidecar not running and ready this long after its patch halts the upgrade (10-3600)",
   },
   "shutdown-grace-seconds": {
     env: "SHUTDOWN_GRACE_SECONDS",
@@ -303,6 +309,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       maxRequestBytes: int("webhook-max-request-bytes", 65_536, 67_108_864),
       watchdogPeriodMs: int("watchdog-period-seconds", 1, 3600) * 1000,
       upgradeMaxInFlight: int("upgrade-max-in-flight", 0, 100),
+      upgradeProgressDeadlineMs: int("upgrade-progress-deadline-seconds", 10, 3600) * 1000,
     },
   };
 }

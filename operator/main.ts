@@ -49,6 +49,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
             maxRequestBytes: cfg.webhook.maxRequestBytes,
             watchdogPeriodMs: cfg.webhook.watchdogPeriodMs,
             upgradeMaxInFlight: cfg.webhook.upgradeMaxInFlight,
+            upgradeProgressDeadlineMs: cfg.webhook.upgradeProgressDeadlineMs,
             tls: {
               namespace: cfg.leaderElectionNamespace,
               secretName: cfg.webhook.secretName,

@@ -73,8 +73,30 @@ export interface UpgradePlan {
   condition: Omit<PluginCondition, "lastTransitionTime" | "observedGeneration">;
 }
 
-/** The plan for `plugin` over its selected `pods` (carrying it or not), with `maxInFlight` Pods changing at once. */
-export function planUpgrade(plugin: Readonly<Plugin>, pods: readonly V1Pod[], maxInFlight: number): UpgradePlan {
+/** The kubelet's last word on a container, for a message. */
+function lastWord(pod: V1Pod, container: string): string {
+  const st = (pod.status?.initContainerStatuses ?? []).find((s) => s.name === container);
+  const s = st?.state;
+  if (s?.waiting) return `waiting${s.waiting.reason ? ` ${s.waiting.reason}` : ""}`;
+  if (s?.terminated) return `terminated ${s.terminated.reason ?? ""} exit ${s.terminated.exitCode}`.replace("  ", " ");
+  if (s?.running) return `running ${st?.image ?? ""}${st?.ready ? "" : ", not ready"}`;
+  return "no status";
+}
+
+/**
+ * The plan for `plugin` over its selected `pods` (carrying it or not), with
+ * `maxInFlight` Pods changing at once. `overdue(pod)` is true for a Pod
+ * whose new sidecar has been on its way longer than the progress deadline:
+ * that counts as a failure (the kubelet may keep an image it cannot pull
+ * out of the status for a long while; a Deployment's progressDeadlineSeconds
+ * does the same for a rollout).
+ */
+export function planUpgrade(
+  plugin: Readonly<Plugin>,
+  pods: readonly V1Pod[],
+  maxInFlight: number,
+  overdue: (pod: V1Pod) => string | undefined = () => undefined,
+): UpgradePlan {
   const image = plugin.spec.image;
   const name = plugin.metadata.name;
   const old: { pod: string; index: number; from: string }[] = [];
@@ -87,8 +109,12 @@ export function planUpgrade(plugin: Readonly<Plugin>, pods: readonly V1Pod[], ma
     const s = podUpgradeState(p, name, image);
     if (s.state === "old") old.push({ pod: p.metadata.name, index: s.index, from: s.image });
     else if (s.state === "done") done++;
-    else if (s.state === "progressing") progressing++;
-    else if (s.state === "failed") failed.push(`${p.metadata.name}: ${s.reason}${s.message ? ` (${s.message})` : ""}`);
+    else if (s.state === "progressing") {
+      const late = overdue(p);
+      if (late) failed.push(`${p.metadata.name}: ${late} (${lastWord(p, pluginContainerName(name))})`);
+      else progressing++;
+    } else if (s.state === "failed")
+      failed.push(`${p.metadata.name}: ${s.reason}${s.message ? ` (${s.message})` : ""}`);
   }
   old.sort((a, b) => a.pod.localeCompare(b.pod));
   const total = old.length + done + progressing + failed.length;
@@ -122,12 +148,16 @@ export interface UpgraderOptions {
   events: EventRecorder;
   log: Logger;
   maxInFlight: number;
+  /** How long a patched Pod's new sidecar may take to run and be ready before the upgrade halts. */
+  progressDeadlineMs: number;
 }
 
 /** Applies plans: patches Pods and writes the condition when it changes. */
 export class Upgrader {
   private readonly o: UpgraderOptions;
   private readonly halted = new Set<string>();
+  /** When each Pod (uid + wanted image) was first seen on its way to the new image. */
+  private readonly since = new Map<string, number>();
 
   constructor(o: UpgraderOptions) {
     this.o = o;
@@ -137,7 +167,18 @@ export class Upgrader {
   async step(plugin: Readonly<Plugin>, pods: readonly V1Pod[]): Promise<void> {
     const name = plugin.metadata.name;
     const ns = plugin.metadata.namespace ?? "default";
-    const plan = planUpgrade(plugin, pods, this.o.maxInFlight);
+    const now = Date.now();
+    const seen = new Set<string>();
+    const overdue = (p: V1Pod): string | undefined => {
+      const k = `${p.metadata?.uid}/${plugin.spec.image}`;
+      seen.add(k);
+      const t = this.since.get(k) ?? now;
+      this.since.set(k, t);
+      const s = Math.round(this.o.progressDeadlineMs / 1000);
+      return now - t > this.o.progressDeadlineMs ? `not running and ready on the new image within ${s} s` : undefined;
+    };
+    const plan = planUpgrade(plugin, pods, this.o.maxInFlight, overdue);
+    for (const k of this.since.keys()) if (k.endsWith(`/${plugin.spec.image}`) && !seen.has(k)) this.since.delete(k);
     const key = `${plugin.metadata.uid}/${plugin.metadata.generation}`;
     for (const p of plan.patch) {
       // A test op guards the index: the patch fails rather than change another container.

@@ -26,6 +26,7 @@ export interface WebhookOptions {
   watchdogPeriodMs: number;
   /** Pods whose new sidecar may be not ready at once during an in-place upgrade; 0: no in-place upgrades. */
   upgradeMaxInFlight: number;
+  upgradeProgressDeadlineMs: number;
 }
 
 /** The running webhook of one replica. */
@@ -118,7 +119,13 @@ export class InjectionWebhook {
       periodMs: this.opts.watchdogPeriodMs,
       upgrader:
         this.opts.upgradeMaxInFlight > 0
-          ? new Upgrader({ client: this.client, events, log: this.log, maxInFlight: this.opts.upgradeMaxInFlight })
+          ? new Upgrader({
+              client: this.client,
+              events,
+              log: this.log,
+              maxInFlight: this.opts.upgradeMaxInFlight,
+              progressDeadlineMs: this.opts.upgradeProgressDeadlineMs,
+            })
           : undefined,
     });
     this.watchdog.start();

@@ -629,6 +629,11 @@ describe("webhook mode's pure parts", () => {
     const step2 = [sidecarPod("p0", "example/kv:2", running("example/kv:1")), ...old.slice(1)];
     assert.deepEqual(planUpgrade(want, step2, 1).patch, []);
     assert.equal(planUpgrade(want, step2, 2).patch.length, 1);
+    // Past the progress deadline the pod on its way counts as failed.
+    const late = planUpgrade(want, step2, 2, (p) => (p.metadata?.name === "p0" ? "not ready in time" : undefined));
+    assert.equal(late.condition.reason, "UpgradeHalted");
+    assert.match(late.condition.message, /fails in p0: not ready in time \(running example\/kv:1\)/);
+    assert.deepEqual(late.patch, []);
     // p0 ready on the new image: the next one.
     const step3 = [sidecarPod("p0", "example/kv:2", running("example/kv:2")), ...old.slice(1)];
     assert.deepEqual(
