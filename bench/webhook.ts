@@ -131,7 +131,9 @@ async function main(): Promise<void> {
       for (let i = 0; i < N; i++) times.push(await create(ns, labels, i));
       const after = outcome ? await webhookMean(outcome) : { sum: 0, count: 0 };
       const inWebhook =
-        after.count > before.count ? `${(((after.sum - before.sum) / (after.count - before.count)) * 1000).toFixed(3)} ms` : "-";
+        after.count > before.count
+          ? `${(((after.sum - before.sum) / (after.count - before.count)) * 1000).toFixed(3)} ms`
+          : "-";
       rows.push(
         `| ${name} | ${N} | ${pct(times, 50).toFixed(2)} ms | ${pct(times, 99).toFixed(2)} ms | ${inWebhook} |`,
       );
