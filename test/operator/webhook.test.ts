@@ -380,6 +380,60 @@ describe("webhook mode against the real apiserver", function () {
     assert.deepEqual(initNames(await getPod(c, "after-renewal")), ["podplug-agent", "podplug-kv"]);
   });
 
+  it("replaces a CA near its end, keeps the old one in the bundle meanwhile, and the apiserver keeps calling", async () => {
+    // 40 s left of a CA whose configured life is 600 s (10 x 60 s): under a third, so the next sync replaces it.
+    const oldCa = await generateCa("old-ca", 40_000);
+    const leaf = await generateServing(oldCa, ["localhost"], ["127.0.0.1"], 60_000);
+    const b64 = (x: string) => Buffer.from(x).toString("base64");
+    await c.kubectlOk([
+      "-n",
+      SYSTEM,
+      "patch",
+      "secret",
+      SECRET,
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        data: {
+          "ca.crt": b64(oldCa.certPem),
+          "ca.key": b64(oldCa.keyPem),
+          "tls.crt": b64(leaf.certPem),
+          "tls.key": b64(leaf.keyPem),
+        },
+      }),
+    ]);
+    const bundle = await waitFor(
+      "a new CA in front of the old one in ca.crt",
+      async () => {
+        const now = await secretCert(c, "ca.crt");
+        const certs = now.match(/-----BEGIN CERTIFICATE-----/g) ?? [];
+        return certs.length === 2 && now.endsWith(oldCa.certPem) ? now : undefined;
+      },
+      30_000,
+      500,
+    );
+    await waitFor(
+      "the webhook configuration trusting both",
+      async () => {
+        const cfg = await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(c, [
+          "mutatingwebhookconfiguration",
+          CONFIG,
+        ]);
+        return Buffer.from(cfg!.webhooks[0]!.clientConfig.caBundle, "base64").toString("utf8") === bundle;
+      },
+      15_000,
+      200,
+    );
+    const served = await secretCert(c);
+    assert.notEqual(served, leaf.certPem, "the serving certificate is re-issued by the new CA");
+    const { X509Certificate } = await import("node:crypto");
+    const newCa = new X509Certificate(bundle.slice(0, bundle.indexOf("-----END CERTIFICATE-----") + 25));
+    assert.ok(new X509Certificate(served).verify(newCa.publicKey), "signed by the new CA");
+    await waitFor("the webhook serving it", async () => (await servedCert(port)) === pemToDerB64(served), 15_000, 200);
+    await c.kubectlOk(["create", "-f", "-"], yaml(pod("after-ca-rotation", { "podplug.io/host": "kv" })));
+    assert.deepEqual(initNames(await getPod(c, "after-ca-rotation")), ["podplug-agent", "podplug-kv"]);
+  });
+
   it("with the webhook down: failurePolicy Fail refuses the Pod; Ignore lets it through and the watchdog reports it", async () => {
     await op!.stop();
     op = undefined;
