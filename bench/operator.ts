@@ -14,7 +14,12 @@
  *    than GET it sent until idle (its rest_client_requests_total);
  *  - steady state: `kubectl apply` of a changed Plugin → every workload it
  *    selects patched (from kubectl's return), a new Deployment → patched;
- *  - /healthz latency, polled every 50 ms throughout;
+ *  - /healthz and /metrics latency, each polled every 50 ms throughout (its own loop);
+ *  - writes until quiet and the Events posted per Plugin;
+ *  - the client rate limiter's cost: the same converge in another namespace
+ *    by an operator with the limiter off (--kube-api-qps=0), right after;
+ *    limiter ratio = converge without / converge with (1.0 = it costs nothing);
+ *  - the load average of the machine (1 min) at the start and end of each converge;
  *  - a restart with nothing changed: objects written (resourceVersion moved).
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
  * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
@@ -24,7 +29,7 @@
  * Prints a table; asserts nothing (timing belongs here, not in tests).
  */
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
@@ -110,6 +115,14 @@ function applyBody(ns: string, w: Record<string, unknown>, plugins: Plugin[]): R
 
 interface Row {
   n: number;
+  /** 1-minute load average at the start and end of the converge. */
+  load: [number, number];
+  /** Converge of the same scenario with the client rate limiter off. */
+  convergeOffS: number;
+  metricsP99Ms: number;
+  metricsMaxMs: number;
+  /** Events the operator posted about Plugins until quiet, per Plugin. */
+  eventsPerPlugin: number;
   plugins: number;
   baselineS: number;
   convergeS: number;
@@ -136,6 +149,41 @@ async function writesSent(op: OperatorHandle): Promise<number> {
   return sum;
 }
 
+/** Polls `url` every 50 ms until `stop()`; the latencies in ms (a failure or a 10 s wait counts 10 s). */
+function sampleLatency(url: () => string): { stop(): Promise<number[]> } {
+  const out: number[] = [];
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      const t = performance.now();
+      try {
+        await (await fetch(url(), { signal: AbortSignal.timeout(10_000) })).arrayBuffer();
+        out.push(performance.now() - t);
+      } catch {
+        out.push(10_000);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    async stop() {
+      on = false;
+      await loop;
+      return out;
+    },
+  };
+}
+
+/** Events about Plugins in `ns`. */
+async function pluginEvents(client: KubeClient, ns: string): Promise<number> {
+  const l = await client.request<{ items: unknown[] }>("GET", `/api/v1/namespaces/${ns}/events`, {
+    query: { fieldSelector: "involvedObject.kind=Plugin" },
+  });
+  return l.items.length;
+}
+
+const load1 = (): number => loadavg()[0]!;
+
 const c = new TestCluster();
 await c.start();
 const client = new KubeClient(await kubeconfigCredentials(c.kubeconfig));
@@ -148,13 +196,14 @@ try {
     const pluginObjs = sc.plugins.map((p) => ({ ...p }));
     const base = `bench-base-${n}`;
     const opNs = `bench-op-${n}`;
-    await createNamespace(c, base);
-    await createNamespace(c, opNs);
+    const offNs = `bench-off-${n}`;
+    for (const ns of [base, opNs, offNs]) await createNamespace(c, ns);
     await pool(
-      [...sc.workloads.map((w) => [base, w] as const), ...sc.workloads.map((w) => [opNs, w] as const)],
+      [base, opNs, offNs].flatMap((ns) => sc.workloads.map((w) => [ns, w] as const)),
       8,
       ([ns, w]) => create(client, ns, w),
     );
+    await pool(pluginObjs, CONCURRENCY, (p) => create(client, offNs, p));
 
     // Baseline: the Plugins, then the operator's apply bodies, straight to the apiserver.
     const byName = new Map(sc.plugins.map((p) => [(p.metadata as { name: string }).name, p as unknown as Plugin]));
@@ -200,24 +249,12 @@ try {
       `--concurrency=${CONCURRENCY}`,
       ...EXTRA_ARGS,
     ];
+    const loadStart = load1();
     let op: OperatorHandle = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}`, env);
     const t0 = performance.now();
     const pid = op.proc.child.pid!;
-
-    const health: number[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const t = performance.now();
-        try {
-          await fetch(`${op.healthUrl}/healthz`, { signal: AbortSignal.timeout(10_000) });
-          health.push(performance.now() - t);
-        } catch {
-          health.push(10_000);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    const healthSampler = sampleLatency(() => `${op.healthUrl}/healthz`);
+    const metricsSampler = sampleLatency(() => `${op.metricsUrl}/metrics`);
 
     let timedOut = false;
     try {
@@ -226,9 +263,38 @@ try {
       timedOut = true;
     }
     const convergeS = (performance.now() - t0) / 1000;
+    const loadEnd = load1();
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
     const cpuS = cpuSeconds(pid);
     const writes = await writesSent(op);
+    const eventsPerPlugin = (await pluginEvents(client, opNs)) / sc.plugins.length;
+
+    // The same converge with the client rate limiter off, right after (the first operator idles).
+    const convergeOffS = await (async () => {
+      const offDone = new Set<string>();
+      const offWatch = new Watcher<Workload>(
+        client,
+        `/apis/apps/v1/namespaces/${offNs}/deployments`,
+        silent,
+        (key, next) => {
+          const name = key.split("/")[1]!;
+          if (next && injectedNames(next).join(",") === sc.expected.get(name)?.join(",")) offDone.add(name);
+        },
+      );
+      offWatch.start();
+      await offWatch.synced;
+      const offArgs = [...args.filter((a) => a !== `--watch-namespaces=${opNs}`), `--watch-namespaces=${offNs}`];
+      const off = await startOperator(c, [...offArgs, "--kube-api-qps=0"], c.kubeconfig, `operator-bench-${n}-nolimit`);
+      const t = performance.now();
+      const ok = await waitFor("every workload patched, limiter off", () => offDone.size === n, TIMEOUT_MS, 5).then(
+        () => true,
+        () => false,
+      );
+      const s = (performance.now() - t) / 1000;
+      await off.stop();
+      offWatch.stop();
+      return ok ? s : Number.NaN;
+    })();
 
     // Steady state: a changed Plugin, applied by kubectl → every workload it selects patched.
     const samples = n >= 1000 ? 10 : 20;
@@ -288,8 +354,8 @@ try {
       }
       return out;
     };
-    sampling = false;
-    await sampler;
+    const health = await healthSampler.stop();
+    const metricsMs = await metricsSampler.stop();
     const before = await versions();
     await op.stop();
     op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`);
@@ -302,6 +368,11 @@ try {
 
     rows.push({
       n,
+      load: [loadStart, loadEnd],
+      convergeOffS,
+      metricsP99Ms: pct(metricsMs, 99),
+      metricsMaxMs: Math.max(...metricsMs),
+      eventsPerPlugin,
       plugins: sc.plugins.length,
       baselineS,
       convergeS,
@@ -327,12 +398,12 @@ console.log(
   `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
 );
 console.log(
-  "| N | Plugins | baseline | converge | ratio | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | writes until quiet | restart writes |",
+  "| N | Plugins | load (start→end) | baseline | converge | ratio | limiter off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart writes |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.plugins} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.writes, 0)} | ${r.restartWrites} |`,
+    `| ${r.n} | ${r.plugins} | ${f(r.load[0])}→${f(r.load[1])} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${r.restartWrites} |`,
   );
 }
 

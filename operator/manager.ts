@@ -97,6 +97,7 @@ export class Manager {
         log,
         enqueueWorkload: (r) => this.workloads.enqueue(r),
         workloadPending: (r) => this.workloads.queue.pending(r),
+        workloadsBusy: () => this.workloads.queue.length > 0,
         statusDelayMs: STATUS_COALESCE_MS,
       }),
       log,
