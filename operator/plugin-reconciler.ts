@@ -51,14 +51,12 @@ export class PluginReconciler implements Reconciler<PluginRef> {
   }
 
   /**
-   * True while this Plugin's writes should wait: one of its own workloads is
-   * pending (its status would be a step on the way), or other workloads wait
-   * in the queue — their applies go first (at converge the finalizers,
-   * statuses and Events of 200 Plugins would otherwise slow the patches of
-   * 1,000 workloads on a shared apiserver), but never longer than maxDeferMs.
+   * True while other workloads wait in the queue: their applies go before
+   * this Plugin's writes (at converge the finalizers, statuses and Events of
+   * 200 Plugins would otherwise slow the patches of 1,000 workloads on a
+   * shared apiserver), but a Plugin waits at most maxDeferMs.
    */
-  private mustWait(key: string, ns: string, views: readonly WorkloadView[]): boolean {
-    if (views.some((v) => this.d.workloadPending(objectRef(v.kind, ns, v.name)))) return true;
+  private queueFirst(key: string): boolean {
     if (!this.d.workloadsBusy()) {
       this.deferred.delete(key);
       return false;
@@ -79,6 +77,21 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       return awaitChange;
     }
     const log = this.d.log.child({ plugin: name, namespace: ns });
+    const deleting = Boolean(p.metadata.deletionTimestamp);
+    // The certificate first: pods of the workloads being patched mount its Secret.
+    if (!deleting && p.spec.autoMTLS && (await ensureHostCertificate(this.d.client, p))) {
+      log.info("created the AutoMTLS host certificate Secret");
+      this.d.events.track(
+        this.d.events.record(
+          pluginTarget(p),
+          "Normal",
+          "CertificateCreated",
+          `AutoMTLS host certificate stored in Secret podplug-${name}-mtls`,
+        ),
+      );
+    }
+    if (!deleting && this.queueFirst(`${ns}/${name}`)) return requeueAfter(this.d.statusDelayMs);
+
     const carrying: WorkloadRef[] = [];
     const views: WorkloadView[] = [];
     const seen = new Set<string>();
@@ -98,7 +111,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       }
     }
 
-    if (p.metadata.deletionTimestamp) {
+    if (deleting) {
       if (!hasFinalizer(p)) {
         this.d.events.flushTarget(pluginTarget(p));
         return awaitChange;
@@ -114,24 +127,13 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       return awaitChange;
     }
 
-    if (p.spec.autoMTLS && (await ensureHostCertificate(this.d.client, p))) {
-      log.info("created the AutoMTLS host certificate Secret");
-      this.d.events.track(
-        this.d.events.record(
-          pluginTarget(p),
-          "Normal",
-          "CertificateCreated",
-          `AutoMTLS host certificate stored in Secret podplug-${name}-mtls`,
-        ),
-      );
-    }
-
     // While its workloads are still being reconciled the status would only be a step on the way:
     // write it (and the finalizer, and the Events noted meanwhile) once they are done — one write
     // after a burst, not one per workload, and the workloads' patches go first. (Without the
     // finalizer a deleted Plugin's sidecars are still removed: its deletion queues every workload
     // that carries it.)
-    if (this.mustWait(`${ns}/${name}`, ns, views)) return requeueAfter(this.d.statusDelayMs);
+    if (views.some((v) => this.d.workloadPending(objectRef(v.kind, ns, v.name))))
+      return requeueAfter(this.d.statusDelayMs);
     this.d.events.flushTarget(pluginTarget(p));
 
     if (!hasFinalizer(p)) await addFinalizer(this.d.client, p);
