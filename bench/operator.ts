@@ -21,7 +21,8 @@
  *  - writes until quiet and the Events posted per Plugin;
  *  - the client rate limiter's cost: the same converge in another namespace
  *    by an operator with the limiter off (--kube-api-qps=0), right after;
- *    limiter ratio = converge without / converge with (1.0 = it costs nothing);
+ *    limiter ratio = converge without / converge with (1.0 = it costs nothing),
+ *    and the seconds the default run's requests waited for a token;
  *  - the load average of the machine (1 min) at the start and end of each converge;
  *  - a restart with nothing changed: objects written (resourceVersion moved).
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
@@ -118,6 +119,8 @@ function applyBody(ns: string, w: Record<string, unknown>, plugins: Plugin[]): R
 
 interface Row {
   n: number;
+  /** Seconds the default run's requests waited for the client rate limiter, until quiet. */
+  waitedS: number;
   /** From the first /healthz until /readyz (every initial list done; the workers start). */
   listS: number;
   /** 1-minute load average at the start and end of the converge. */
@@ -177,6 +180,13 @@ function sampleLatency(url: () => string, everyMs: number): { stop(): Promise<nu
       return out;
     },
   };
+}
+
+/** The seconds requests waited for the client rate limiter (rest_client_rate_limiter_duration_seconds_sum). */
+async function limiterWaited(op: OperatorHandle): Promise<number> {
+  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+  const m = /^rest_client_rate_limiter_duration_seconds_sum(?:\{\})? (\S+)$/m.exec(text);
+  return m ? Number(m[1]) : Number.NaN;
 }
 
 /** Events about Plugins in `ns`. */
@@ -283,6 +293,7 @@ try {
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
     const cpuS = cpuSeconds(pid);
     const writes = await writesSent(op);
+    const waitedS = await limiterWaited(op);
     const eventsPerPlugin = (await pluginEvents(client, opNs)) / sc.plugins.length;
 
     // The same converge with the client rate limiter off, right after (the first operator idles).
@@ -385,6 +396,7 @@ try {
     rows.push({
       n,
       listS,
+      waitedS,
       load: [loadStart, loadEnd],
       convergeOffS,
       metricsP99Ms: pct(metricsMs, 99),
@@ -415,12 +427,12 @@ console.log(
   `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
 );
 console.log(
-  "| N | Plugins | load (start→end) | baseline | converge (of which lists) | ratio | limiter off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart writes |",
+  "| N | Plugins | load (start→end) | baseline | converge (of which lists) | ratio | limiter: waited; off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart writes |",
 );
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.plugins} | ${f(r.load[0])}→${f(r.load[1])} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s (${f(r.listS, 2)} s) | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${r.restartWrites} |`,
+    `| ${r.n} | ${r.plugins} | ${f(r.load[0])}→${f(r.load[1])} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s (${f(r.listS, 2)} s) | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.waitedS, 2)} s; ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${r.restartWrites} |`,
   );
 }
 
