@@ -28,6 +28,7 @@
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
  * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
  * BENCH_OPERATOR_ARGS adds operator flags (e.g. "--kube-api-qps=0 --kube-api-burst=1");
+ * BENCH_OPERATOR_NODE_OPTIONS is the operators' NODE_OPTIONS (the chart's: "--max-semi-space-size=2");
  * BENCH_PROFILE=1 writes a CPU profile of the largest N and prints its top frames.
  * Every wait is bounded (BENCH_OPERATOR_TIMEOUT_S, default 240 s per phase).
  * Prints a table; asserts nothing (timing belongs here, not in tests).
@@ -69,6 +70,9 @@ const TIMEOUT_MS = Number(process.env.BENCH_OPERATOR_TIMEOUT_S ?? 240) * 1000;
 const PROFILE = process.env.BENCH_PROFILE === "1";
 /** More operator flags, space-separated (e.g. BENCH_OPERATOR_ARGS="--kube-api-qps=0"). */
 const EXTRA_ARGS = (process.env.BENCH_OPERATOR_ARGS ?? "").split(" ").filter(Boolean);
+/** NODE_OPTIONS of the operators only (e.g. the chart's "--max-semi-space-size=2"). */
+const OPERATOR_NODE_OPTIONS = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? "";
+const OPERATOR_ENV = OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {};
 const silent = pino({ level: "silent" });
 
 const status = (pid: number, field: string): number => {
@@ -262,7 +266,10 @@ try {
     await watch.synced;
     const profiling = PROFILE && n === Math.max(...SIZES);
     if (profiling) profileDir = mkdtempSync(join(tmpdir(), "podplug-prof-"));
-    const env = profiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+    const nodeOptions = [OPERATOR_NODE_OPTIONS, profiling ? `--cpu-prof --cpu-prof-dir=${profileDir}` : ""]
+      .filter(Boolean)
+      .join(" ");
+    const env = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
     const args = [
       "--leader-elect=false",
       `--watch-namespaces=${opNs}`,
@@ -311,7 +318,13 @@ try {
       offWatch.start();
       await offWatch.synced;
       const offArgs = [...args.filter((a) => a !== `--watch-namespaces=${opNs}`), `--watch-namespaces=${offNs}`];
-      const off = await startOperator(c, [...offArgs, "--kube-api-qps=0"], c.kubeconfig, `operator-bench-${n}-nolimit`);
+      const off = await startOperator(
+        c,
+        [...offArgs, "--kube-api-qps=0"],
+        c.kubeconfig,
+        `operator-bench-${n}-nolimit`,
+        OPERATOR_ENV,
+      );
       const t = performance.now();
       const ok = await waitFor("every workload patched, limiter off", () => offDone.size === n, TIMEOUT_MS, 5).then(
         () => true,
@@ -385,7 +398,7 @@ try {
     const metricsMs = await metricsSampler.stop();
     const before = await versions();
     await op.stop();
-    op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`);
+    op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`, OPERATOR_ENV);
     await waitFor("restarted operator ready", async () => (await fetch(`${op.healthUrl}/readyz`)).ok, TIMEOUT_MS, 50);
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
     const after = await versions();
