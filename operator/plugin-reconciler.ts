@@ -90,7 +90,8 @@ export class PluginReconciler implements Reconciler<PluginRef> {
         ),
       );
     }
-    if (!deleting && this.queueFirst(`${ns}/${name}`)) return requeueAfter(this.d.statusDelayMs);
+    // A busy queue takes a while: look again less often than for the Plugin's own workloads.
+    if (!deleting && this.queueFirst(`${ns}/${name}`)) return requeueAfter(4 * this.d.statusDelayMs);
 
     const carrying: WorkloadRef[] = [];
     const views: WorkloadView[] = [];
