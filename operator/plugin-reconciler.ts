@@ -36,7 +36,7 @@ export interface PluginReconcilerDeps {
   workloadsBusy(): boolean;
   /** How long to wait for pending workloads before writing the status. */
   statusDelayMs: number;
-  /** The longest a Plugin's writes wait for a busy workload queue (default 30 s). */
+  /** The longest a Plugin's writes wait for a busy workload queue (default 120 s). */
   maxDeferMs?: number;
 }
 
@@ -63,7 +63,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     }
     const since = this.deferred.get(key) ?? Date.now();
     this.deferred.set(key, since);
-    if (Date.now() - since < (this.d.maxDeferMs ?? 30_000)) return true;
+    if (Date.now() - since < (this.d.maxDeferMs ?? 120_000)) return true;
     this.deferred.delete(key);
     return false;
   }
