@@ -1,8 +1,8 @@
 /**
  * The Event recorder (operator/events.ts) against the real apiserver: what is
- * noted about one Plugin is one Event when its reconcile flushes it, however
- * long the notes went on; what nobody flushes is posted after the quiet
- * window; other targets wait for their own flush.
+ * noted about one Plugin is one Event when its reconcile flushes it (no
+ * window of its own splits it); what nobody flushes is posted after the
+ * quiet window; other targets wait for their own flush.
  */
 import assert from "node:assert/strict";
 import { pino } from "pino";
@@ -44,7 +44,7 @@ describe("the operator's Event recorder (real apiserver)", function () {
       })
     ).items.map((e) => e.message);
 
-  it("posts one Event per target when it is flushed, listing everything noted since, however long that took", async () => {
+  it("posts one Event per target when it is flushed, listing everything noted since (each item once)", async () => {
     const rec = new EventRecorder(client, pino({ level: "silent" }), { quietMs: 60_000, maxMs: 60_000 });
     for (let i = 0; i < 12; i++) {
       rec.note(target("a"), "Normal", "Injected", "sidecar podplug-a added to", `Deployment w${i}`);
