@@ -8,23 +8,33 @@
  * carries its sidecars (lists, reconciles, patches; Node's start-up excluded).
  *  - baseline: the operator's own server-side apply bodies for the same
  *    workloads sent straight to the apiserver by one client at the same
- *    concurrency, in a namespace no operator watches;
+ *    concurrency, in a namespace no operator watches (the bench watches it
+ *    as it watches the operator's, so its own observing costs both alike);
  *  - ratio: baseline time / operator time (1.0 = as fast as the raw patches);
  *  - RSS peak (VmHWM), operator CPU from its start until idle, requests other
  *    than GET it sent until idle (its rest_client_requests_total);
  *  - steady state: `kubectl apply` of a changed Plugin → every workload it
  *    selects patched (from kubectl's return), a new Deployment → patched;
- *  - /healthz latency, polled every 50 ms throughout;
+ *  - /healthz latency polled every 50 ms throughout, /metrics every 250 ms in
+ *    a loop of its own (a full render costs ≈2 ms of the operator's CPU; a
+ *    scraper comes every 15-30 s);
+ *  - writes until quiet and the Events posted per Plugin;
+ *  - the client rate limiter's cost: the same converge in another namespace
+ *    by an operator with the limiter off (--kube-api-qps=0), right after;
+ *    limiter ratio = converge without / converge with (1.0 = it costs nothing),
+ *    and the seconds the default run's requests waited for a token;
+ *  - the load average of the machine (1 min) at the start and end of each converge;
  *  - a restart with nothing changed: objects written (resourceVersion moved).
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
  * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
  * BENCH_OPERATOR_ARGS adds operator flags (e.g. "--kube-api-qps=0 --kube-api-burst=1");
+ * BENCH_OPERATOR_NODE_OPTIONS is the operators' NODE_OPTIONS (the chart's: "--max-semi-space-size=2");
  * BENCH_PROFILE=1 writes a CPU profile of the largest N and prints its top frames.
  * Every wait is bounded (BENCH_OPERATOR_TIMEOUT_S, default 240 s per phase).
  * Prints a table; asserts nothing (timing belongs here, not in tests).
  */
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
@@ -60,6 +70,9 @@ const TIMEOUT_MS = Number(process.env.BENCH_OPERATOR_TIMEOUT_S ?? 240) * 1000;
 const PROFILE = process.env.BENCH_PROFILE === "1";
 /** More operator flags, space-separated (e.g. BENCH_OPERATOR_ARGS="--kube-api-qps=0"). */
 const EXTRA_ARGS = (process.env.BENCH_OPERATOR_ARGS ?? "").split(" ").filter(Boolean);
+/** NODE_OPTIONS of the operators only (e.g. the chart's "--max-semi-space-size=2"). */
+const OPERATOR_NODE_OPTIONS = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? "";
+const OPERATOR_ENV = OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {};
 const silent = pino({ level: "silent" });
 
 const status = (pid: number, field: string): number => {
@@ -110,6 +123,18 @@ function applyBody(ns: string, w: Record<string, unknown>, plugins: Plugin[]): R
 
 interface Row {
   n: number;
+  /** Seconds the default run's requests waited for the client rate limiter, until quiet. */
+  waitedS: number;
+  /** From the first /healthz until /readyz (every initial list done; the workers start). */
+  listS: number;
+  /** 1-minute load average at the start and end of the converge. */
+  load: [number, number];
+  /** Converge of the same scenario with the client rate limiter off. */
+  convergeOffS: number;
+  metricsP99Ms: number;
+  metricsMaxMs: number;
+  /** Events the operator posted about Plugins until quiet, per Plugin. */
+  eventsPerPlugin: number;
   plugins: number;
   baselineS: number;
   convergeS: number;
@@ -136,6 +161,48 @@ async function writesSent(op: OperatorHandle): Promise<number> {
   return sum;
 }
 
+/** Polls `url` every `everyMs` until `stop()`; the latencies in ms (a failure or a 10 s wait counts 10 s). */
+function sampleLatency(url: () => string, everyMs: number): { stop(): Promise<number[]> } {
+  const out: number[] = [];
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      const t = performance.now();
+      try {
+        await (await fetch(url(), { signal: AbortSignal.timeout(10_000) })).arrayBuffer();
+        out.push(performance.now() - t);
+      } catch {
+        out.push(10_000);
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      on = false;
+      await loop;
+      return out;
+    },
+  };
+}
+
+/** The seconds requests waited for the client rate limiter (rest_client_rate_limiter_duration_seconds_sum). */
+async function limiterWaited(op: OperatorHandle): Promise<number> {
+  const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+  const m = /^rest_client_rate_limiter_duration_seconds_sum(?:\{\})? (\S+)$/m.exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/** Events about Plugins in `ns`. */
+async function pluginEvents(client: KubeClient, ns: string): Promise<number> {
+  const l = await client.request<{ items: unknown[] }>("GET", `/api/v1/namespaces/${ns}/events`, {
+    query: { fieldSelector: "involvedObject.kind=Plugin" },
+  });
+  return l.items.length;
+}
+
+const load1 = (): number => loadavg()[0]!;
+
 const c = new TestCluster();
 await c.start();
 const client = new KubeClient(await kubeconfigCredentials(c.kubeconfig));
@@ -148,13 +215,14 @@ try {
     const pluginObjs = sc.plugins.map((p) => ({ ...p }));
     const base = `bench-base-${n}`;
     const opNs = `bench-op-${n}`;
-    await createNamespace(c, base);
-    await createNamespace(c, opNs);
+    const offNs = `bench-off-${n}`;
+    for (const ns of [base, opNs, offNs]) await createNamespace(c, ns);
     await pool(
-      [...sc.workloads.map((w) => [base, w] as const), ...sc.workloads.map((w) => [opNs, w] as const)],
+      [base, opNs, offNs].flatMap((ns) => sc.workloads.map((w) => [ns, w] as const)),
       8,
       ([ns, w]) => create(client, ns, w),
     );
+    await pool(pluginObjs, CONCURRENCY, (p) => create(client, offNs, p));
 
     // Baseline: the Plugins, then the operator's apply bodies, straight to the apiserver.
     const byName = new Map(sc.plugins.map((p) => [(p.metadata as { name: string }).name, p as unknown as Plugin]));
@@ -166,6 +234,11 @@ try {
       ),
     );
     await pool(pluginObjs, CONCURRENCY, (p) => create(client, base, p));
+    // Watched as the operator's namespace is (the bench's own watch of its progress costs the
+    // apiserver and this process the same in both).
+    const baseWatch = new Watcher<Workload>(client, `/apis/apps/v1/namespaces/${base}/deployments`, silent, () => {});
+    baseWatch.start();
+    await baseWatch.synced;
     const b0 = performance.now();
     await pool(bodies, CONCURRENCY, (body) => {
       const { name } = body.metadata as { name: string };
@@ -176,6 +249,7 @@ try {
       });
     });
     const baselineS = (performance.now() - b0) / 1000;
+    baseWatch.stop();
 
     // The operator, started on the N Deployments and their Plugins: the clock runs from its first /healthz
     // answer (Node's own start-up excluded) until every Deployment carries its sidecars.
@@ -192,7 +266,10 @@ try {
     await watch.synced;
     const profiling = PROFILE && n === Math.max(...SIZES);
     if (profiling) profileDir = mkdtempSync(join(tmpdir(), "podplug-prof-"));
-    const env = profiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+    const nodeOptions = [OPERATOR_NODE_OPTIONS, profiling ? `--cpu-prof --cpu-prof-dir=${profileDir}` : ""]
+      .filter(Boolean)
+      .join(" ");
+    const env = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
     const args = [
       "--leader-elect=false",
       `--watch-namespaces=${opNs}`,
@@ -200,24 +277,17 @@ try {
       `--concurrency=${CONCURRENCY}`,
       ...EXTRA_ARGS,
     ];
+    const loadStart = load1();
     let op: OperatorHandle = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}`, env);
     const t0 = performance.now();
     const pid = op.proc.child.pid!;
-
-    const health: number[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const t = performance.now();
-        try {
-          await fetch(`${op.healthUrl}/healthz`, { signal: AbortSignal.timeout(10_000) });
-          health.push(performance.now() - t);
-        } catch {
-          health.push(10_000);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    let listS = Number.NaN;
+    void waitFor("caches synced", async () => (await fetch(`${op.healthUrl}/readyz`)).ok, TIMEOUT_MS, 20).then(
+      () => (listS = (performance.now() - t0) / 1000),
+      () => undefined,
+    );
+    const healthSampler = sampleLatency(() => `${op.healthUrl}/healthz`, 50);
+    const metricsSampler = sampleLatency(() => `${op.metricsUrl}/metrics`, 250);
 
     let timedOut = false;
     try {
@@ -226,9 +296,45 @@ try {
       timedOut = true;
     }
     const convergeS = (performance.now() - t0) / 1000;
+    const loadEnd = load1();
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
     const cpuS = cpuSeconds(pid);
     const writes = await writesSent(op);
+    const waitedS = await limiterWaited(op);
+    const eventsPerPlugin = (await pluginEvents(client, opNs)) / sc.plugins.length;
+
+    // The same converge with the client rate limiter off, right after (the first operator idles).
+    const convergeOffS = await (async () => {
+      const offDone = new Set<string>();
+      const offWatch = new Watcher<Workload>(
+        client,
+        `/apis/apps/v1/namespaces/${offNs}/deployments`,
+        silent,
+        (key, next) => {
+          const name = key.split("/")[1]!;
+          if (next && injectedNames(next).join(",") === sc.expected.get(name)?.join(",")) offDone.add(name);
+        },
+      );
+      offWatch.start();
+      await offWatch.synced;
+      const offArgs = [...args.filter((a) => a !== `--watch-namespaces=${opNs}`), `--watch-namespaces=${offNs}`];
+      const off = await startOperator(
+        c,
+        [...offArgs, "--kube-api-qps=0"],
+        c.kubeconfig,
+        `operator-bench-${n}-nolimit`,
+        OPERATOR_ENV,
+      );
+      const t = performance.now();
+      const ok = await waitFor("every workload patched, limiter off", () => offDone.size === n, TIMEOUT_MS, 5).then(
+        () => true,
+        () => false,
+      );
+      const s = (performance.now() - t) / 1000;
+      await off.stop();
+      offWatch.stop();
+      return ok ? s : Number.NaN;
+    })();
 
     // Steady state: a changed Plugin, applied by kubectl → every workload it selects patched.
     const samples = n >= 1000 ? 10 : 20;
@@ -288,11 +394,11 @@ try {
       }
       return out;
     };
-    sampling = false;
-    await sampler;
+    const health = await healthSampler.stop();
+    const metricsMs = await metricsSampler.stop();
     const before = await versions();
     await op.stop();
-    op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`);
+    op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`, OPERATOR_ENV);
     await waitFor("restarted operator ready", async () => (await fetch(`${op.healthUrl}/readyz`)).ok, TIMEOUT_MS, 50);
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
     const after = await versions();
@@ -302,6 +408,13 @@ try {
 
     rows.push({
       n,
+      listS,
+      waitedS,
+      load: [loadStart, loadEnd],
+      convergeOffS,
+      metricsP99Ms: pct(metricsMs, 99),
+      metricsMaxMs: Math.max(...metricsMs),
+      eventsPerPlugin,
       plugins: sc.plugins.length,
       baselineS,
       convergeS,
@@ -327,12 +440,12 @@ console.log(
   `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
 );
 console.log(
-  "| N | Plugins | baseline | converge | ratio | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | writes until quiet | restart writes |",
+  "| N | Plugins | load (start→end) | baseline | converge (of which lists) | ratio | limiter: waited; off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart writes |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.plugins} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.writes, 0)} | ${r.restartWrites} |`,
+    `| ${r.n} | ${r.plugins} | ${f(r.load[0])}→${f(r.load[1])} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s (${f(r.listS, 2)} s) | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.waitedS, 2)} s; ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${r.restartWrites} |`,
   );
 }
 

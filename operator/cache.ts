@@ -8,8 +8,20 @@ import { pluginSelects } from "../src/inject/selector.ts";
 import { type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import type { Pod } from "./pod-status.ts";
+import type { IndexFunc } from "./store.ts";
 import type { Watcher } from "./watcher.ts";
 import type { Workload } from "./workloads.ts";
+
+/** The selector-index key of Plugins whose selector has no matchLabels (only expressions). */
+const ANY_SELECTOR = "*";
+
+/** Store index of Plugins: by the first pair of their matchLabels (`k=v`), else {@link ANY_SELECTOR}. */
+export const pluginIndexers: Record<string, IndexFunc<Plugin>> = {
+  selector: (p) => {
+    const first = Object.entries(p.spec.selector?.matchLabels ?? {})[0];
+    return [first ? `${first[0]}=${first[1]}` : ANY_SELECTOR];
+  },
+};
 
 /** Read-only lookups over the synced stores. */
 export class Cache {
@@ -58,9 +70,14 @@ export class Cache {
   /** The Plugins that go into workload `w` of `kind`, sorted by name. */
   pluginsFor(kind: WorkloadKind, w: Readonly<Workload>): Readonly<Plugin>[] {
     const out: Readonly<Plugin>[] = [];
+    const ns = w.metadata.namespace;
+    const labels = w.metadata.labels ?? {};
+    // Candidates from the selector index: Plugins whose first matchLabels pair the workload has, and
+    // those without matchLabels (each Plugin is under one key, so none is seen twice).
+    const keys = [ANY_SELECTOR, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
     for (const watcher of this.plugins)
-      for (const p of watcher.store.list(w.metadata.namespace))
-        if (pluginSelects(p, kind, w.metadata.labels)) out.push(p);
+      for (const key of keys)
+        for (const p of watcher.store.byIndex("selector", ns, key)) if (pluginSelects(p, kind, labels)) out.push(p);
     return out.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 

@@ -10,7 +10,7 @@
 import type { Logger } from "pino";
 import { PLUGIN_GROUP, PLUGIN_VERSION, type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
 import { ApplyErrors } from "./apply-errors.ts";
-import { Cache } from "./cache.ts";
+import { Cache, pluginIndexers } from "./cache.ts";
 import type { KubeClient } from "./client.ts";
 import { Controller } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
@@ -101,6 +101,7 @@ export class Manager {
         log,
         enqueueWorkload: (r) => this.enqueueWorkload(r),
         workloadPending: (r) => this.workloads.queue.pending(r),
+        workloadsBusy: () => this.workloads.queue.length > 0,
         statusDelayMs: STATUS_COALESCE_MS,
       }),
       log,
@@ -114,6 +115,7 @@ export class Manager {
       this.cache.plugins.push(
         new Watcher<Plugin>(client, pluginsPath(ns), log, (_k, n, p) => this.onPlugin(n, p), {
           transform: trimPlugin,
+          indexers: pluginIndexers,
           firstListDelayMs: opts.pluginListDelayMs,
         }),
       );

@@ -16,8 +16,20 @@ import type { IndexFunc, KubeObject } from "./store.ts";
 /** Pod template label podplug applies with its sidecars, so the Pod watch sees only injected pods. */
 export const INJECTED_LABEL = "podplug.io/injected";
 
-/** Ready reasons a pod problem gives a Plugin, in order of precedence. */
-export const POD_REASONS = ["Unschedulable", "ImagePullFailed", "PluginCrashing"] as const;
+/**
+ * Ready reasons a pod problem gives a Plugin, in order of precedence. A
+ * plugin container that stopped on a contract error says which in its
+ * termination message (`<CODE>: <sentence>`, written by serve() and the
+ * launcher): a protocol-version code is ProtocolVersionMismatch, any other
+ * code PluginFailed; an exit without one is PluginCrashing.
+ */
+export const POD_REASONS = [
+  "Unschedulable",
+  "ImagePullFailed",
+  "ProtocolVersionMismatch",
+  "PluginFailed",
+  "PluginCrashing",
+] as const;
 export type PodReason = (typeof POD_REASONS)[number];
 
 /** One thing wrong with a pod. `message` is stable across retries; `detail` is the kubelet's or scheduler's words. */
@@ -64,6 +76,15 @@ function owner(pod: V1Pod): string | undefined {
   return undefined;
 }
 
+/** A termination message's code and sentence: `<CODE>: <sentence>`, the code in capitals and underscores. */
+export function codedMessage(message: string | undefined): { code: string; sentence: string } | undefined {
+  const m = /^([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+): (\S.*)$/s.exec(message?.trim() ?? "");
+  return m ? { code: m[1]!, sentence: m[2]! } : undefined;
+}
+
+/** True for the codes of a protocol-version refusal (HANDSHAKE_APP_VERSION, HANDSHAKE_CORE_VERSION, the launcher's). */
+export const isVersionCode = (code: string): boolean => /(^|_)VERSION(_|$)/.test(code);
+
 function containerProblem(s: V1ContainerStatus): PodProblem | undefined {
   const waiting = s.state?.waiting;
   const term = s.state?.terminated ?? s.lastState?.terminated;
@@ -75,6 +96,15 @@ function containerProblem(s: V1ContainerStatus): PodProblem | undefined {
       detail: `${waiting.reason}: ${waiting.message ?? ""}`.trim(),
     };
   const failed = term && (term.exitCode !== 0 || (term.reason !== undefined && CRASH.has(term.reason)));
+  const coded = term && !s.ready ? codedMessage(term.message) : undefined;
+  if (coded) {
+    const version = isVersionCode(coded.code);
+    return {
+      reason: version ? "ProtocolVersionMismatch" : "PluginFailed",
+      container: s.name,
+      message: `container ${s.name} stopped with ${coded.code}: ${coded.sentence}`,
+    };
+  }
   if ((waiting?.reason && CRASH.has(waiting.reason)) || (failed && !s.ready)) {
     const why = term ? ` (last exit: ${term.reason ?? "Error"}, code ${term.exitCode})` : "";
     return {

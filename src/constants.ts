@@ -36,6 +36,15 @@ export const SIDECAR_ENV = {
   logLevel: "PODPLUG_LOG_LEVEL",
 } as const;
 
+/**
+ * Where a plugin container that stops on a contract error writes its one line
+ * `<CODE>: <sentence>`: the file this variable names, else
+ * {@link TERMINATION_LOG_PATH} when it exists.
+ */
+export const TERMINATION_LOG_ENV = "PODPLUG_TERMINATION_LOG";
+/** The kubelet's default terminationMessagePath. */
+export const TERMINATION_LOG_PATH = "/dev/termination-log";
+
 /** The host side of an injected pod (host containers and the agent). */
 export const HOST_ENV = {
   /** The socket volume's mount point: plugin `<name>` serves in `<root>/<name>`. */

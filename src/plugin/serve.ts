@@ -42,6 +42,7 @@ import {
 } from "../protocol/transport.ts";
 import { tracedRegistrar } from "../tracing/grpc.ts";
 import { podplugTracing } from "../tracing/tracer.ts";
+import { writeTerminationMessage } from "./termination-log.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
 export interface ServeConfig {
@@ -81,15 +82,33 @@ export interface ServedPlugin {
  * Serves plugins to a go-plugin (or podplug) host. Exits the process with
  * status 1 and go-plugin's message when the magic cookie is wrong, and in
  * sidecar mode when it serves none of the host's PLUGIN_PROTOCOL_VERSIONS
- * (code HANDSHAKE_APP_VERSION in the logged line). After a
+ * (code HANDSHAKE_APP_VERSION in the logged line). Those refusals and every
+ * coded error it rejects with also go to the container's termination message
+ * (`<CODE>: <sentence>`, see termination-log.ts), where the operator reads
+ * them into the Plugin's status. After a
  * controller Shutdown or SIGTERM the process exits 0 once the server stops,
  * unless `stop()` was called directly.
  */
 export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const env = config.env ?? process.env;
+  try {
+    return await start(config, env);
+  } catch (err) {
+    // A coded start error is the container's termination message (the Plugin's status shows it).
+    if (err instanceof PodplugError) writeTerminationMessage(err.code, err.message, env);
+    throw err;
+  }
+}
+
+async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<ServedPlugin> {
   validateHandshakeConfig(config.handshake, "serve()");
   if (env[config.handshake.magicCookieKey] !== config.handshake.magicCookieValue) {
     writeSync(2, COOKIE_MISMATCH_MESSAGE);
+    writeTerminationMessage(
+      "HANDSHAKE_COOKIE",
+      `${config.handshake.magicCookieKey} is not this plugin's magic cookie: a plugin is started by its host, or in a pod by the operator with the Plugin's spec.handshake; make its magicCookieKey and magicCookieValue the plugin's.`,
+      env,
+    );
     process.exit(1);
   }
   const penv = readPluginEnv(env);
@@ -106,7 +125,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     // Started by the host, go-plugin answers with its lowest version and the host refuses it.
     // In sidecar mode no host reads this line before it serves calls, so the plugin refuses
     // itself, with the host's go-plugin wording, and never announces a version it was not offered.
-    refuseVersions(version, ours, penv.hostVersions, base);
+    refuseVersions(version, ours, penv.hostVersions, base, env);
   }
   // Through the stream, not writeSync(2): stderr is often a non-blocking pipe,
   // and a full pipe must queue the line, never throw EAGAIN into a handler.
@@ -259,6 +278,7 @@ function refuseVersions(
   ours: readonly number[],
   offered: readonly number[],
   base: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
 ): never {
   const served = [...ours].sort((a, b) => a - b);
   const message =
@@ -270,6 +290,7 @@ function refuseVersions(
     served,
     offered: [...offered],
   });
+  writeTerminationMessage("HANDSHAKE_APP_VERSION", message, env);
   process.exit(1);
 }
 

@@ -5,6 +5,7 @@
  * must implement (see the report on branch h/node-bad-input):
  *   ImagePullFailed   a plugin (or agent) image the node cannot get
  *   PluginCrashing    a plugin container that cannot start or keeps exiting
+ *   ProtocolVersionMismatch  a plugin that serves none of the Plugin's protocol versions
  *   Unschedulable     a selected workload's pods cannot be scheduled
  */
 import assert from "node:assert/strict";
@@ -28,7 +29,7 @@ async function ensureOperator(c: E2ECluster): Promise<void> {
 }
 
 /** A Plugin; without `command` the image's entrypoint runs (the kv image's plugin). */
-function plugin(name: string, app: string, image: string, command?: string[]): string {
+function plugin(name: string, app: string, image: string, command?: string[], versions = [1]): string {
   return stringify({
     apiVersion: "podplug.io/v1alpha1",
     kind: "Plugin",
@@ -37,7 +38,7 @@ function plugin(name: string, app: string, image: string, command?: string[]): s
       image,
       ...(command ? { command } : {}),
       env: [{ name: "KV_DIR", value: `/var/run/podplug/${name}` }],
-      handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
+      handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: versions },
       selector: { matchLabels: { app } },
     },
   });
@@ -73,9 +74,13 @@ async function failsWith(c: E2ECluster, name: string, reason: string, message: R
     "--field-selector",
     `involvedObject.kind=Plugin,involvedObject.name=${name},type=Warning`,
     "-o",
-    "jsonpath={.items[*].reason}",
+    'jsonpath={range .items[*]}{.reason}{"\\t"}{.message}{"\\n"}{end}',
   ]);
-  assert.match(events, new RegExp(`\\b${reason}\\b`), `Warning Events of Plugin ${name}: ${events}`);
+  // One of that reason, carrying the status's message (and the kubelet's or plugin's words after it).
+  const carried = events
+    .split("\n")
+    .some((l) => l.startsWith(`${reason}\t`) && l.slice(reason.length + 1).startsWith(cond.message));
+  assert.ok(carried, `Warning Events of Plugin ${name}:\n${events}`);
   return cond;
 }
 
@@ -105,6 +110,19 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "badcmd"));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("badcmd", "badcmd", KV_IMAGE, ["/no/such/binary"]));
     await failsWith(c, "badcmd", "PluginCrashing", /podplug-badcmd/);
+  });
+
+  it("a plugin offered versions it does not serve: ProtocolVersionMismatch, with the plugin's own words", async () => {
+    const c = await cluster();
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "badversion"));
+    // The kv image serves protocol version 1 only; serve() refuses [2, 3] and writes its termination message.
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("badversion", "badversion", KV_IMAGE, undefined, [2, 3]));
+    await failsWith(
+      c,
+      "badversion",
+      "ProtocolVersionMismatch",
+      /container podplug-badversion stopped with HANDSHAKE_APP_VERSION: Incompatible API version with plugin\. Plugin version: 1, Client versions: \[2 3\]/,
+    );
   });
 
   it("a pod that cannot schedule: Unschedulable, with the scheduler's reason", async () => {
