@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,7 +60,12 @@ func Attach(ctx context.Context, cfg *plugin.ClientConfig, dir string, opts Opti
 		cfg.Plugins = cfg.VersionedPlugins[rc.ProtocolVersion]
 	}
 	if cfg.Plugins == nil {
-		return nil, fmt.Errorf("podplug: no plugin set for protocol version %d", rc.ProtocolVersion)
+		offered := make([]int, 0, len(cfg.VersionedPlugins))
+		for v := range cfg.VersionedPlugins {
+			offered = append(offered, v)
+		}
+		sort.Ints(offered)
+		return nil, codedf(CodeAppVersion, "the plugin in %s serves protocol version %d, and the host has no plugin set for it (VersionedPlugins offers %v)", dir, rc.ProtocolVersion, offered)
 	}
 	cfg.Reattach = rc
 	return plugin.NewClient(cfg), nil

@@ -150,6 +150,55 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
     });
   });
 
+  describe("Go host (sdk/go) → unmodified Go plugin (no handshake file): the version is told, never guessed", () => {
+    it("without -attach-version (Options.ProtocolVersion) attaching fails with ATTACH_VERSION_UNKNOWN, naming the socket", async () => {
+      const plugin = startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", ["-attach", socks.dir, "-keep", "get", "k"]);
+      assert.equal(r.code, 1, explain(r));
+      const [err] = eventsOf(r, "error");
+      assert.equal(err?.op, "attach", explain(r));
+      assert.match(String(err?.error), /\[ATTACH_VERSION_UNKNOWN\]/);
+      assert.match(String(err?.error), new RegExp(`serves ${socks.dir}/plugin\\d+ but wrote no handshake file`));
+      assert.match(String(err?.error), /set Options\.ProtocolVersion/);
+      assert.ok(alive(plugin.pid!), "the refusal leaves the sidecar alone");
+    });
+
+    it("with -attach-version 1 the Go host calls it", async () => {
+      startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", [
+        "-attach",
+        socks.dir,
+        "-attach-version",
+        "1",
+        "-keep",
+        "put",
+        "k",
+        "v",
+        "get",
+        "k",
+      ]);
+      assert.equal(r.code, 0, explain(r));
+      assert.equal(eventsOf(r, "get")[0]?.value, "v\n\nWritten from plugin-go-grpc");
+    });
+
+    it("a host offering only version 2 is refused with HANDSHAKE_APP_VERSION when told the plugin serves 1", async () => {
+      startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", [
+        "-attach",
+        socks.dir,
+        "-attach-version",
+        "1",
+        "-versions",
+        "2",
+        "-keep",
+        "get",
+        "k",
+      ]);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(String(eventsOf(r, "error")[0]?.error), /\[HANDSHAKE_APP_VERSION\].*version 1.*\[2\]/);
+    });
+  });
+
   describe("TS host → unmodified Go plugin (plain plugin.Serve, no handshake file)", () => {
     it("attaches to go-plugin's examples/grpc kv plugin by its live socket", async () => {
       startGoSidecar("grpc-plugin", socks.dir, work.dir);
