@@ -31,6 +31,7 @@ for (const [script, args] of [
   ["operator.ts", []],
   ["launcher.ts", []],
   ["node.ts", []],
+  ["kubelet-restart.ts", []],
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });

@@ -1,0 +1,92 @@
+/**
+ * The Go host example (examples/go-host, sdk/go) with the TS kv plugin on a
+ * cluster, for the e2e tests and bench/kubelet-restart.ts: its manifests and
+ * the "call" records it logs, one JSON line per call.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse, stringify } from "yaml";
+import { waitFor } from "../cluster/wait.ts";
+import { type E2ECluster, kubectlOk } from "./cluster.ts";
+import { type PodJson, pods, REPO, status } from "./demo.ts";
+import { RESTRICTED_IMAGE_USER } from "./pods.ts";
+
+/** The kv plugin's container in a go-host pod (found by the plugin's name, whatever else the pod runs). */
+export const KV_CONTAINER = "podplug-kv";
+
+/** examples/go-host/plugin.yaml as shipped. */
+export function goHostPlugin(): string {
+  return readFileSync(resolve(REPO, "examples/go-host/plugin.yaml"), "utf8");
+}
+
+/**
+ * examples/go-host/host.yaml with `replicas`, a call every `interval` (GO_HOST_INTERVAL) and the
+ * securityContext the restricted standard asks of the user's own container.
+ */
+export function goHost(replicas: number, interval: string): string {
+  const d = parse(readFileSync(resolve(REPO, "examples/go-host/host.yaml"), "utf8")) as {
+    spec: { replicas: number; template: { spec: { containers: Record<string, unknown>[] } } };
+  };
+  d.spec.replicas = replicas;
+  for (const ct of d.spec.template.spec.containers) {
+    ct.securityContext = RESTRICTED_IMAGE_USER;
+    ct.env = [{ name: "GO_HOST_INTERVAL", value: interval }];
+  }
+  return stringify(d);
+}
+
+/** One "call" record of the Go host. */
+export interface GoCall {
+  time: number;
+  tick: number;
+  ok: boolean;
+  value?: string;
+  error?: string;
+}
+
+/** The Go host's call records in pod `pod` of `ns` (the last `tail` lines of its log). */
+export async function goCalls(c: E2ECluster, ns: string, pod: string, tail = 400): Promise<GoCall[]> {
+  const out = await kubectlOk(c, ["-n", ns, "logs", pod, "-c", "host", `--tail=${tail}`]);
+  return out
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes('"msg":"call"'))
+    .map((l) => JSON.parse(l) as GoCall);
+}
+
+/** Waits for a successful call logged after `since` (ms) whose value is what the host put. */
+export async function goCallSucceedsAfter(c: E2ECluster, ns: string, pod: string, since: number): Promise<GoCall> {
+  return waitFor(
+    `the Go host's kv calls in ${ns}/${pod} succeeding after ${new Date(since).toISOString()}`,
+    async () => (await goCalls(c, ns, pod)).find((k) => k.time > since && k.ok && k.value?.startsWith(`${k.tick}\n`)),
+    60_000,
+    200,
+  );
+}
+
+/** The go-host pods of `ns` once `replicas` of them run with the host and the kv sidecar ready. */
+export async function goHostPods(c: E2ECluster, ns: string, replicas: number): Promise<PodJson[]> {
+  return waitFor(
+    `${replicas} go-host pods with ${KV_CONTAINER} ready in ${ns}`,
+    async () => {
+      const ps = (await pods(c, ns, "app=go-host")).filter((p) => !p.metadata.deletionTimestamp);
+      const ready = (p: PodJson): boolean =>
+        [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])].filter(
+          (s) => (s.name === KV_CONTAINER || s.name === "host") && s.ready,
+        ).length === 2;
+      return ps.length === replicas && ps.every(ready) ? ps : undefined;
+    },
+    180_000,
+    250,
+  );
+}
+
+/** Every container's restart count and id in `p`, by name. */
+export function restarts(p: PodJson): Record<string, { restartCount: number; containerID?: string }> {
+  const names = [...(p.spec.initContainers ?? []), ...p.spec.containers].map((x) => x.name);
+  return Object.fromEntries(
+    names.map((n) => {
+      const s = status(p, n);
+      return [n, { restartCount: s.restartCount, containerID: s.containerID }];
+    }),
+  );
+}
