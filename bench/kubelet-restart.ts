@@ -32,7 +32,12 @@ const line = (what: string, xs: number[]): void =>
 
 /** SIGKILLs the kv plugin of `p` and returns the seconds until the host's calls succeed again, and until it runs. */
 async function killAndRecover(c: E2ECluster, p: PodJson, t0: number): Promise<{ calls: number; running: number }> {
-  const s = status(p, KV_CONTAINER);
+  const s = status(await pod(c, NS, p.metadata.name), KV_CONTAINER);
+  const seen = status(p, KV_CONTAINER);
+  if (s.containerID !== seen.containerID || s.restartCount !== seen.restartCount)
+    console.log(
+      `  note: ${p.metadata.name}'s ${KV_CONTAINER} changed since the round began: restartCount ${seen.restartCount} → ${s.restartCount}, container ${seen.containerID?.slice(13, 25)} → ${s.containerID?.slice(13, 25)}`,
+    );
   if (!s.containerID) throw new Error(`${p.metadata.name} has no ${KV_CONTAINER} container id`);
   const tk = Date.now();
   await c.signalContainer(p.spec.nodeName, s.containerID, "SIGKILL");

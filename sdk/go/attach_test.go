@@ -65,16 +65,16 @@ func servePlugin() {
 
 // startSidecar starts the plugin with the env podplug injects and returns
 // the process and the handshake line it printed.
-func startSidecar(t *testing.T, dir string) (*exec.Cmd, string) {
+func startSidecar(t *testing.T, dir string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"PODPLUG_SDK_TEST_PLUGIN=1",
 		"BASIC_PLUGIN=hello",
 		"PLUGIN_PROTOCOL_VERSIONS=1",
 		"PLUGIN_UNIX_SOCKET_DIR="+dir,
 		"PODPLUG_PLUGIN_NAME=counter",
-	)
+	), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -65,6 +65,10 @@ type Options struct {
 	// AnyBrokerDir lets host-side broker listeners live outside the plugin's
 	// folder. Leave it false in pods: the plugin container cannot reach them.
 	AnyBrokerDir bool
+	// CertDir holds the host's AutoMTLS certificate (tls.crt, tls.key), used
+	// by Attach when the plugin's handshake announces TLS. Default:
+	// CertDir(<the folder's name>), where the operator mounts it.
+	CertDir string
 }
 
 func (o Options) withDefaults() Options {

@@ -7,13 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { pino } from "pino";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
 import { spawnGuarded } from "../../src/process/spawn.ts";
+import { generateCertificate } from "../../src/protocol/mtls.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
 import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 
@@ -32,9 +33,12 @@ function sidecarEnv(dir: string, name: string, handshakeFile: boolean): NodeJS.P
 const started: ChildProcess[] = [];
 
 /** Starts a TS plugin in sidecar mode, as its container would. */
-function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess {
+function startTsSidecar(script: string, dir: string, cwd: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   // Under PR_SET_PDEATHSIG: a sidecar does not watch its parent, so a runner that dies mid-test must not orphan it.
-  const p = spawnGuarded(process.execPath, [join(ROOT, script)], { env: sidecarEnv(dir, "kv", true), cwd });
+  const p = spawnGuarded(process.execPath, [join(ROOT, script)], {
+    env: { ...sidecarEnv(dir, "kv", true), ...env },
+    cwd,
+  });
   p.stdout!.resume();
   p.stderr!.resume();
   started.push(p);
@@ -136,6 +140,33 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       plugin.kill("SIGKILL");
       await exited(host);
       assert.match(out, /"event":"exited","exited":true/, out);
+    });
+
+    it("AutoMTLS: with the host certificate where the operator mounts it ($PODPLUG_MTLS_ROOT/<name>), calls and broker callbacks run over TLS; without it, HANDSHAKE_CERT", async () => {
+      const pair = await generateCertificate();
+      const mtlsRoot = join(work.dir, "mtls");
+      const certDir = join(mtlsRoot, basename(socks.dir));
+      mkdirSync(certDir, { recursive: true });
+      writeFileSync(join(certDir, "tls.crt"), pair.certPem);
+      writeFileSync(join(certDir, "tls.key"), pair.keyPem);
+      startTsSidecar("examples/counter/plugin.ts", socks.dir, work.dir, { PLUGIN_CLIENT_CERT: pair.certPem });
+      await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
+      const cert = readFileSync(join(socks.dir, "handshake"), "utf8").trim().split("|")[5] ?? "";
+      assert.ok(cert.length > 50, "the handshake file carries the plugin's certificate");
+      const r = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "put", "c", "4", "get", "c"], {
+        env: { PODPLUG_MTLS_ROOT: mtlsRoot },
+      });
+      assert.equal(r.code, 0, explain(r));
+      assert.deepEqual(
+        eventsOf(r, "callback").map((e) => [e.a, e.b]),
+        [[0, 4]],
+      );
+      assert.equal(eventsOf(r, "get")[0]?.value, 4);
+      const none = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "get", "c"], {
+        env: { PODPLUG_MTLS_ROOT: "" },
+      });
+      assert.equal(none.code, 1, explain(none));
+      assert.match(String(eventsOf(none, "error")[0]?.error), /\[HANDSHAKE_CERT\] plugin .* serves AutoMTLS/);
     });
 
     it("Kill() from the Go host shuts the sidecar down: no process, no socket, no handshake file left", async () => {
