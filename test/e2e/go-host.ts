@@ -14,9 +14,13 @@ import { RESTRICTED_IMAGE_USER } from "./pods.ts";
 /** The kv plugin's container in a go-host pod (found by the plugin's name, whatever else the pod runs). */
 export const KV_CONTAINER = "podplug-kv";
 
-/** examples/go-host/plugin.yaml as shipped. */
-export function goHostPlugin(): string {
-  return readFileSync(resolve(REPO, "examples/go-host/plugin.yaml"), "utf8");
+/** examples/go-host/plugin.yaml as shipped, or with other liveness probe settings. */
+export function goHostPlugin(liveness?: Record<string, number>): string {
+  const text = readFileSync(resolve(REPO, "examples/go-host/plugin.yaml"), "utf8");
+  if (!liveness) return text;
+  const d = parse(text) as { spec: { probes?: Record<string, unknown> } };
+  d.spec.probes = { ...d.spec.probes, liveness };
+  return stringify(d);
 }
 
 /**
