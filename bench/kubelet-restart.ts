@@ -72,7 +72,13 @@ console.log(
   "\nkubelet process restart → host reconnected (test/node; Go host via sdk/go, TS kv plugin, calls every 100 ms)",
 );
 await RealNode.reapStale();
-const images = [...nodeImages(), ...readImageIndex(projectImageIndex(), "make images")];
+// Only the images this bench runs: each import costs seconds.
+const images = [
+  ...nodeImages(),
+  ...readImageIndex(projectImageIndex(), "make images").filter((i) =>
+    ["podplug", "example-kv", "example-go-host"].some((n) => i.ref.includes(`/${n}:`)),
+  ),
+];
 const node = new RealNode();
 await node.up(images);
 const c = new NodeCluster(node, images);
