@@ -92,7 +92,7 @@ try {
   await kubectlOk(
     c,
     ["-n", NS, "apply", "-f", "-"],
-    goHostPlugin({ periodSeconds: 2, timeoutSeconds: 5, failureThreshold: 10 }),
+    goHostPlugin({ periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 6 }),
   );
   await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], goHost(REPLICAS, "100ms"));
 

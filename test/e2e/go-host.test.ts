@@ -50,9 +50,10 @@ describe("e2e: a Go host (sdk/go) with a TS plugin on a real node", function () 
     const [p] = await goHostPods(c, NS, 1);
     assert.ok(p);
     const before = restarts(p);
-    const t0 = Date.now();
     await c.restartKubelet(p.spec.nodeName);
-    // The new kubelet is up once it renews the node's Lease; then it has re-read its pods.
+    // The new kubelet is up once it renews the node's Lease (after its start: the old one is gone); then it
+    // has re-read its pods.
+    const t0 = Date.now();
     await waitFor(
       "the restarted kubelet to renew its node Lease",
       async () => {
