@@ -11,7 +11,16 @@ import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { kubectlOk } from "./cluster.ts";
 import { ensureOperator, pod, status } from "./demo.ts";
-import { goCallSucceedsAfter, goCalls, goHost, goHostPlugin, goHostPods, KV_CONTAINER, restarts } from "./go-host.ts";
+import {
+  goCallSucceedsAfter,
+  goCalls,
+  goHost,
+  goHostPlugin,
+  goHostPods,
+  goOutageAfter,
+  KV_CONTAINER,
+  restarts,
+} from "./go-host.ts";
 import { freshNamespace } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
@@ -105,7 +114,8 @@ describe("e2e: a Go host (sdk/go) with a TS plugin on a real node", function () 
     const after = restarts(q);
     for (const [name, s] of Object.entries(before))
       if (name !== KV_CONTAINER) assert.deepEqual(after[name], s, `${name} did not restart`);
-    await goCallSucceedsAfter(c, NS, p.metadata.name, t0);
+    // The host saw the plugin go (a failed call after the kill was sent) and calls succeed after that.
+    await goOutageAfter(c, NS, p.metadata.name, t0);
     const log = await kubectlOk(c, ["-n", NS, "logs", p.metadata.name, "-c", "host"]);
     assert.match(log, /"msg":"plugin went away"/);
     assert.equal((log.match(/"msg":"attached"/g) ?? []).length >= 2, true, "the Go host attached again");

@@ -57,11 +57,36 @@ export async function goCalls(c: E2ECluster, ns: string, pod: string, tail = 400
     .map((l) => JSON.parse(l) as GoCall);
 }
 
+const good = (k: GoCall): boolean => k.ok && k.value?.startsWith(`${k.tick}\n`) === true;
+
 /** Waits for a successful call logged after `since` (ms) whose value is what the host put. */
 export async function goCallSucceedsAfter(c: E2ECluster, ns: string, pod: string, since: number): Promise<GoCall> {
   return waitFor(
     `the Go host's kv calls in ${ns}/${pod} succeeding after ${new Date(since).toISOString()}`,
-    async () => (await goCalls(c, ns, pod)).find((k) => k.time > since && k.ok && k.value?.startsWith(`${k.tick}\n`)),
+    async () => (await goCalls(c, ns, pod)).find((k) => k.time > since && good(k)),
+    60_000,
+    200,
+  );
+}
+
+/**
+ * Waits for the host's outage after `since`: its first failed call logged after `since`, and the first
+ * successful one after that (the plugin back). A kill is seen by its effect, not by when the command returned.
+ */
+export async function goOutageAfter(
+  c: E2ECluster,
+  ns: string,
+  pod: string,
+  since: number,
+): Promise<{ failed: GoCall; back: GoCall }> {
+  return waitFor(
+    `the Go host's kv calls in ${ns}/${pod} failing after ${new Date(since).toISOString()}, then succeeding`,
+    async () => {
+      const calls = await goCalls(c, ns, pod);
+      const failed = calls.find((k) => k.time > since && !k.ok);
+      const back = failed && calls.find((k) => k.time > failed.time && good(k));
+      return failed && back ? { failed, back } : undefined;
+    },
     60_000,
     200,
   );
