@@ -39,7 +39,7 @@ export function goHost(replicas: number, interval: string): string {
   return stringify(d);
 }
 
-/** One "call" record of the Go host. */
+/** One "call" record of the Go host, or a failure record ("plugin went away", "attach failed": ok false). */
 export interface GoCall {
   time: number;
   tick: number;
@@ -48,14 +48,20 @@ export interface GoCall {
   error?: string;
 }
 
-/** The Go host's call records in pod `pod` of `ns` (the last `tail` lines of its log). */
+/** The Go host's outcome records in pod `pod` of `ns` (the last `tail` lines of its log). */
 export async function goCalls(c: E2ECluster, ns: string, pod: string, tail = 400): Promise<GoCall[]> {
   const out = await kubectlOk(c, ["-n", ns, "logs", pod, "-c", "host", `--tail=${tail}`]);
   return out
     .split("\n")
-    .filter((l) => l.startsWith("{") && l.includes('"msg":"call"'))
-    .map((l) => JSON.parse(l) as GoCall);
+    .filter((l) => l.startsWith("{") && OUTCOMES.some((m) => l.includes(`"msg":"${m}"`)))
+    .map((l) => ({ ok: false, ...(JSON.parse(l) as Partial<GoCall>) }) as GoCall);
 }
+
+/**
+ * The records that tell a call's outcome: each call, and the two that stand for calls not made (the
+ * runner may see the plugin gone before the next call fails).
+ */
+const OUTCOMES = ["call", "plugin went away", "attach failed"];
 
 const good = (k: GoCall): boolean => k.ok && k.value?.startsWith(`${k.tick}\n`) === true;
 
