@@ -6,6 +6,7 @@
 
 import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
+import type { Attributes } from "@opentelemetry/api";
 import type { Logger as PinoLogger } from "pino";
 import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
@@ -20,6 +21,7 @@ import type { Handshake } from "../protocol/handshake.ts";
 import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
+import type { Tracing } from "../tracing/tracer.ts";
 
 /** Where a plugin's raw stdio goes besides the log (go-plugin's SyncStdout/SyncStderr). */
 export interface StdioSinks {
@@ -46,6 +48,7 @@ export class Connection implements PluginConnection {
     brokerDir: string,
     log: PinoLogger,
     share?: (path: string) => void,
+    tracing?: { tracing: Tracing; attributes: Attributes },
   ) {
     this.handshake = handshake;
     this.security = security;
@@ -55,6 +58,7 @@ export class Connection implements PluginConnection {
       security,
       logger: fromPino(log.child({ component: "broker" })),
       ...(share ? { share } : {}),
+      ...(tracing ? { tracing } : {}),
     });
     this.health = this.client(HealthClient);
     this.controller = this.client(GRPCControllerClient);

@@ -40,6 +40,8 @@ import {
   newServer,
   type TransportSecurity,
 } from "../protocol/transport.ts";
+import { tracedRegistrar } from "../tracing/grpc.ts";
+import { podplugTracing } from "../tracing/tracer.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
 export interface ServeConfig {
@@ -146,7 +148,19 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
-  const broker = new GRPCBroker({ socketDir, security, logger, share });
+  // Tracing (off unless OTEL_TRACES_EXPORTER asks): spans continue the host's trace, callbacks included.
+  const names = Object.keys(plugins);
+  const tracing = podplugTracing(`podplug-plugin-${penv.pluginName ?? names.join("-")}`, (w) =>
+    logger.warn(`tracing: ${w}`, { code: "TRACING_CONFIG" }),
+  );
+  const spanAttributes = { "podplug.plugin": penv.pluginName ?? names.join(",") };
+  const broker = new GRPCBroker({
+    socketDir,
+    security,
+    logger,
+    share,
+    ...(tracing ? { tracing: { tracing, attributes: spanAttributes } } : {}),
+  });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
   /** The handshake file's line once written (a signal may come before). */
@@ -170,6 +184,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
         });
       });
       broker.close();
+      await tracing?.flush();
       stdio.end();
       stdio.uninstall();
       if (announced !== undefined && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, announced);
@@ -197,7 +212,12 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
         "CONFIG_INVALID",
         `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
       );
-    await p.grpcServer(broker, server);
+    await p.grpcServer(
+      broker,
+      tracing
+        ? tracedRegistrar(server, tracing, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
+        : server,
+    );
   }
 
   await bindUnix(server, address, security);

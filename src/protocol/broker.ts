@@ -8,8 +8,11 @@
 
 import { unlinkSync } from "node:fs";
 import type * as grpc from "@grpc/grpc-js";
+import type { Attributes } from "@opentelemetry/api";
 import { PodplugError } from "../errors.ts";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
+import { tracedChannel, tracedRegistrar } from "../tracing/grpc.ts";
+import type { Tracing } from "../tracing/tracer.ts";
 import type { Logger } from "./logger.ts";
 import { checkSocketPath, newSocketPath } from "./socket.ts";
 import { bindUnix, dialUnix, newServer, type ServiceRegistrar, type TransportSecurity } from "./transport.ts";
@@ -57,6 +60,8 @@ export interface BrokerOptions {
   share?: (path: string) => void;
   /** Overrides {@link BROKER_TIMEOUT_MS} (tests). */
   timeoutMs?: number;
+  /** With tracing on: broker calls carry trace context and get spans (src/tracing). */
+  tracing?: { tracing: Tracing; attributes: Attributes };
 }
 
 /** What plugin code sees of a broker (go-plugin's *GRPCBroker methods). */
@@ -133,7 +138,8 @@ export class GRPCBroker implements Broker {
       );
     }
     const server = newServer(64 * 1024 * 1024);
-    register(server);
+    const t = this.opts.tracing;
+    register(t ? tracedRegistrar(server, t.tracing, t.attributes) : server);
     const address = newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
     this.opts.share?.(address);
@@ -169,7 +175,9 @@ export class GRPCBroker implements Broker {
       );
     }
     checkSocketPath(info.address);
-    return dialUnix(info.address, this.opts.security);
+    const channel = dialUnix(info.address, this.opts.security);
+    const t = this.opts.tracing;
+    return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
   }
 
   /** {@link dial}, then wraps the channel in a generated client class. */
