@@ -55,3 +55,9 @@ export function report(title: string, base: Figures, rows: Figures[]): void {
     );
   }
 }
+
+/** The p-th percentile (0–100) of xs, nearest rank; NaN for none. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}

@@ -33,6 +33,7 @@ for (const [script, args] of [
   ["launcher.ts", []],
   ["tracing.ts", []],
   ["node.ts", []],
+  ["kubelet-restart.ts", []],
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });

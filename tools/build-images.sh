@@ -6,6 +6,7 @@
 #   example-counter    examples/counter plugin          images/Containerfile --target example-counter
 #   example-demo-host  examples/demo host               images/Containerfile --target example-demo-host
 #   example-go-kv      go-plugin's examples/grpc plugin images/go-plugin/Containerfile
+#   example-go-host    examples/go-host (sdk/go host)   images/go-host/Containerfile
 # with buildah (daemonless, storage in $PODPLUG_CACHE/images/buildah) on a
 # Node 24 base made here (images/base/Containerfile) from the project's own
 # `node` npm package and the libraries ldd lists for it. Every file and the
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) names+=("$1"); shift ;;
   esac
 done
-all=(podplug example-kv example-counter example-demo-host example-go-kv)
+all=(podplug example-kv example-counter example-demo-host example-go-kv example-go-host)
 [ ${#names[@]} -gt 0 ] || names=("${all[@]}")
 for n in "${names[@]}"; do
   [[ " ${all[*]} " == *" $n "* ]] || { echo "build-images: unknown image $n (known: ${all[*]})" >&2; exit 2; }
@@ -134,12 +135,39 @@ stage_go() {
   cp "$dir/grpc-plugin" "$ctx/go/"
 }
 
-need_node=false need_go=false
+# >>> example-go-host: examples/go-host, a long-running Go host using sdk/go,
+# static (CGO_ENABLED=0), FROM scratch like example-go-kv. Cached by the hash
+# of its sources, sdk/go's and the Go version; -trimpath and an empty build id
+# make the binary the same for the same inputs.
+stage_go_host() {
+  local gov dir
+  # shellcheck source=tools/cached-build.sh
+  . "$root/tools/cached-build.sh"
+  gov=$(go env GOVERSION)
+  dir=$cache/images/go-host/$(source_hash examples/go-host sdk/go)-$gov
+  if [ ! -x "$dir/go-host" ]; then
+    log "building examples/go-host (CGO_ENABLED=0, $gov)"
+    mkdir -p "$dir"
+    (cd "$root/examples/go-host" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' \
+      -o "$dir/go-host.tmp" .)
+    mv "$dir/go-host.tmp" "$dir/go-host"
+  fi
+  mkdir -p "$ctx/go-host"
+  cp "$dir/go-host" "$ctx/go-host/"
+}
+# <<< example-go-host
+
+need_node=false need_go=false need_go_host=false
 for n in "${names[@]}"; do
-  if [ "$n" = example-go-kv ]; then need_go=true; else need_node=true; fi
+  case $n in
+    example-go-kv) need_go=true ;;
+    example-go-host) need_go_host=true ;;
+    *) need_node=true ;;
+  esac
 done
 if $need_node || $context_only; then stage_base; stage_app; fi
 if $need_go || $context_only; then stage_go; fi
+if $need_go_host || $context_only; then stage_go_host; fi
 if $context_only; then
   log "build context staged in $ctx"
   exit 0
@@ -163,11 +191,12 @@ tree_hash() { # DIR (under the context): one line naming its content
     && find "$1" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
 }
 declare -A tree
-for d in base app examples go; do tree[$d]=$(tree_hash "$d"); done
+for d in base app examples go go-host; do tree[$d]=$(tree_hash "$d"); done
 inputs() { # NAME
   {
     case $1 in
       example-go-kv) echo "${tree[go]}"; cat "$root/images/go-plugin/Containerfile" ;;
+      example-go-host) echo "${tree[go-host]}"; cat "$root/images/go-host/Containerfile" ;;
       podplug) echo "${tree[base]} ${tree[app]}"; cat "$root/images/base/Containerfile" "$root/images/Containerfile" ;;
       *) echo "${tree[base]} ${tree[app]} ${tree[examples]}"; cat "$root/images/base/Containerfile" "$root/images/Containerfile" ;;
     esac
@@ -190,7 +219,7 @@ for n in "${names[@]}"; do
     todo+=("$n")
   fi
 done
-if [ -n "$(printf '%s\n' "${todo[@]}" | grep -vx example-go-kv || true)" ]; then
+if [ -n "$(printf '%s\n' "${todo[@]}" | grep -vxe example-go-kv -e example-go-host || true)" ]; then
   log "base $base_ref"
   "${B[@]}" build "${common[@]}" -q -f "$root/images/base/Containerfile" -t "$base_ref" "$ctx/base" >/dev/null
 fi
@@ -203,6 +232,8 @@ for n in "${todo[@]}"; do
   if [ "$n" = example-go-kv ]; then
     "${B[@]}" build "${common[@]}" -q --build-arg "GO_PLUGIN_VERSION=$go_plugin" \
       -f "$root/images/go-plugin/Containerfile" -t "$ref" "$ctx/go" >/dev/null
+  elif [ "$n" = example-go-host ]; then
+    "${B[@]}" build "${common[@]}" -q -f "$root/images/go-host/Containerfile" -t "$ref" "$ctx/go-host" >/dev/null
   else
     "${B[@]}" build "${common[@]}" -q --build-arg "BASE=$base_ref" --target "$n" \
       -f "$root/images/Containerfile" -t "$ref" "$ctx" >/dev/null

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,10 @@ func Reattach(ctx context.Context, dir string, opts Options) (*plugin.ReattachCo
 	if err != nil {
 		return nil, err
 	}
+	return reattachConfig(dir, h, opts)
+}
+
+func reattachConfig(dir string, h Handshake, opts Options) (*plugin.ReattachConfig, error) {
 	if h.Network != "unix" {
 		return nil, fmt.Errorf("podplug: plugin in %s serves on %s %s; sidecars serve on unix sockets", dir, h.Network, h.Addr)
 	}
@@ -46,20 +51,42 @@ func Reattach(ctx context.Context, dir string, opts Options) (*plugin.ReattachCo
 // client. cfg must not set Cmd, RunnerFunc, SecureConfig or
 // GRPCBrokerMultiplex (go-plugin refuses them with Reattach). go-plugin
 // ignores VersionedPlugins on reattach, so Attach copies the set for the
-// located version into cfg.Plugins when cfg.Plugins is empty.
+// located version into cfg.Plugins when cfg.Plugins is empty. When the
+// plugin's handshake announces AutoMTLS and cfg.TLSConfig is nil, Attach
+// sets it from the host certificate in opts.CertDir (default
+// CertDir(<folder name>)) and the plugin's announced certificate.
 func Attach(ctx context.Context, cfg *plugin.ClientConfig, dir string, opts Options) (*plugin.Client, error) {
 	if cfg.Cmd != nil || cfg.RunnerFunc != nil || cfg.SecureConfig != nil || cfg.GRPCBrokerMultiplex {
 		return nil, errors.New("podplug: Attach needs a ClientConfig without Cmd, RunnerFunc, SecureConfig and GRPCBrokerMultiplex")
 	}
-	rc, err := Reattach(ctx, dir, opts)
+	opts = opts.withDefaults()
+	h, err := Locate(ctx, dir, opts)
 	if err != nil {
 		return nil, err
+	}
+	rc, err := reattachConfig(dir, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	if h.ServerCert != "" && cfg.TLSConfig == nil {
+		certDir := opts.CertDir
+		if certDir == "" {
+			certDir = CertDir(filepath.Base(dir))
+		}
+		if cfg.TLSConfig, err = mtlsConfig(h.ServerCert, certDir, filepath.Base(dir)); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Plugins == nil {
 		cfg.Plugins = cfg.VersionedPlugins[rc.ProtocolVersion]
 	}
 	if cfg.Plugins == nil {
-		return nil, fmt.Errorf("podplug: no plugin set for protocol version %d", rc.ProtocolVersion)
+		offered := make([]int, 0, len(cfg.VersionedPlugins))
+		for v := range cfg.VersionedPlugins {
+			offered = append(offered, v)
+		}
+		sort.Ints(offered)
+		return nil, codedf(CodeAppVersion, "the plugin in %s serves protocol version %d, and the host has no plugin set for it (VersionedPlugins offers %v)", dir, rc.ProtocolVersion, offered)
 	}
 	cfg.Reattach = rc
 	return plugin.NewClient(cfg), nil

@@ -3,6 +3,7 @@ package podplug
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -64,16 +65,16 @@ func servePlugin() {
 
 // startSidecar starts the plugin with the env podplug injects and returns
 // the process and the handshake line it printed.
-func startSidecar(t *testing.T, dir string) (*exec.Cmd, string) {
+func startSidecar(t *testing.T, dir string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"PODPLUG_SDK_TEST_PLUGIN=1",
 		"BASIC_PLUGIN=hello",
 		"PLUGIN_PROTOCOL_VERSIONS=1",
 		"PLUGIN_UNIX_SOCKET_DIR="+dir,
 		"PODPLUG_PLUGIN_NAME=counter",
-	)
+	), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +95,15 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
+// attach reattaches to the plain Go plugin in dir, which writes no handshake
+// file: its version (1) is told, as a host must.
 func attach(t *testing.T, dir string) *plugin.Client {
 	t.Helper()
 	c, err := Attach(context.Background(), &plugin.ClientConfig{
 		HandshakeConfig: handshake,
 		Plugins:         pluginSet,
 		Logger:          hclog.NewNullLogger(),
-	}, dir, Options{PollInterval: 50 * time.Millisecond, Timeout: 5 * time.Second})
+	}, dir, Options{ProtocolVersion: 1, PollInterval: 50 * time.Millisecond, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +284,59 @@ func TestLocate(t *testing.T) {
 		want, _ := ParseHandshake(line)
 		if err != nil || h.Addr != want.Addr || h.AppVersion != 3 {
 			t.Fatalf("Locate = %+v, %v (want %s)", h, err, want.Addr)
+		}
+	})
+	// Short names: t.TempDir() holds the test's name, and a socket path has 108 bytes.
+	// Never guessed: a bare socket without Options.ProtocolVersion is ATTACH_VERSION_UNKNOWN.
+	t.Run("version unknown", func(t *testing.T) {
+		dir := t.TempDir()
+		_, line := startSidecar(t, dir)
+		want, _ := ParseHandshake(line)
+		start := time.Now()
+		_, err := Reattach(context.Background(), dir, Options{Timeout: 20 * time.Second})
+		if !HasCode(err, CodeVersionUnknown) || !strings.Contains(err.Error(), want.Addr) || !strings.Contains(err.Error(), "Options.ProtocolVersion") {
+			t.Fatalf("err = %v", err)
+		}
+		// After the handshake file's grace, not after the whole timeout.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("refused after %s", d)
+		}
+		var coded *Error
+		if !errors.As(err, &coded) || coded.Code != "ATTACH_VERSION_UNKNOWN" {
+			t.Fatalf("errors.As: %#v", err)
+		}
+	})
+	t.Run("late handshake file", func(t *testing.T) {
+		dir := t.TempDir()
+		_, line := startSidecar(t, dir)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = os.WriteFile(filepath.Join(dir, HandshakeFileName), []byte(strings.Replace(line, "|1|", "|4|", 1)+"\n"), 0o644)
+		}()
+		h, err := Locate(context.Background(), dir, Options{Timeout: 5 * time.Second})
+		if err != nil || h.AppVersion != 4 {
+			t.Fatalf("Locate = %+v, %v", h, err)
+		}
+	})
+	t.Run("version not offered", func(t *testing.T) {
+		dir := t.TempDir()
+		_, line := startSidecar(t, dir)
+		_ = os.WriteFile(filepath.Join(dir, HandshakeFileName), []byte(strings.Replace(line, "|1|", "|9|", 1)+"\n"), 0o644)
+		_, err := Attach(context.Background(), &plugin.ClientConfig{
+			HandshakeConfig:  handshake,
+			VersionedPlugins: map[int]plugin.PluginSet{1: pluginSet, 2: pluginSet},
+		}, dir, Options{Timeout: 5 * time.Second})
+		if !HasCode(err, CodeAppVersion) || !strings.Contains(err.Error(), "version 9") || !strings.Contains(err.Error(), "[1 2]") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad handshake file", func(t *testing.T) {
+		dir := t.TempDir()
+		_, _ = startSidecar(t, dir)
+		_ = os.WriteFile(filepath.Join(dir, HandshakeFileName), []byte("1|x|unix|/s|grpc\n"), 0o644)
+		_, err := Locate(context.Background(), dir, Options{ProtocolVersion: 1, Timeout: 300 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "bad protocol version") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("times out on an empty folder", func(t *testing.T) {

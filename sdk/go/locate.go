@@ -15,6 +15,11 @@ import (
 	"github.com/hashicorp/go-plugin"
 )
 
+// bareSocketGrace is how long a socket without a handshake file is given for
+// the file to appear (a launcher writes it just after its Go plugin's socket
+// appears) before an unknown version is reported, as the TypeScript host does.
+const bareSocketGrace = time.Second
+
 // DefaultSocketRoot is where host containers mount the podplug socket volume.
 const DefaultSocketRoot = "/var/run/podplug"
 
@@ -45,8 +50,11 @@ func Plugins() []string {
 
 // Options tune how a sidecar plugin is found and watched.
 type Options struct {
-	// ProtocolVersion is the application protocol version to assume when the
-	// plugin writes no handshake file (an unmodified Go plugin). Default 1.
+	// ProtocolVersion is the application protocol version of a plugin that
+	// writes no handshake file (an unmodified Go plugin announces its version
+	// only on its stdout, which the host cannot read). There is no default: a
+	// handshake file's version is used when there is one, and without either
+	// Locate fails with CodeVersionUnknown rather than guess.
 	ProtocolVersion int
 	// Timeout bounds how long Locate waits for a live socket (the plugin
 	// container may still be starting). Default 30s.
@@ -57,12 +65,13 @@ type Options struct {
 	// AnyBrokerDir lets host-side broker listeners live outside the plugin's
 	// folder. Leave it false in pods: the plugin container cannot reach them.
 	AnyBrokerDir bool
+	// CertDir holds the host's AutoMTLS certificate (tls.crt, tls.key), used
+	// by Attach when the plugin's handshake announces TLS. Default:
+	// CertDir(<the folder's name>), where the operator mounts it.
+	CertDir string
 }
 
 func (o Options) withDefaults() Options {
-	if o.ProtocolVersion == 0 {
-		o.ProtocolVersion = 1
-	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -74,16 +83,29 @@ func (o Options) withDefaults() Options {
 
 // Locate finds the plugin serving in dir: the line in dir/handshake when the
 // plugin wrote one, else the newest plugin* socket that accepts a connection
-// (an unmodified Go plugin names its socket plugin<random>). It retries until
-// opts.Timeout or ctx ends.
+// (an unmodified Go plugin names its socket plugin<random>), whose version is
+// opts.ProtocolVersion. It retries until opts.Timeout or ctx ends; a live
+// socket without a handshake file and without opts.ProtocolVersion fails with
+// CodeVersionUnknown once the file has had bareSocketGrace to appear.
 func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	var bareSince time.Time
 	for {
 		h, err := locateOnce(dir, opts)
 		if err == nil {
 			return h, nil
+		}
+		if HasCode(err, CodeVersionUnknown) {
+			if bareSince.IsZero() {
+				bareSince = time.Now()
+			}
+			if time.Since(bareSince) >= bareSocketGrace {
+				return Handshake{}, err
+			}
+		} else {
+			bareSince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
@@ -111,6 +133,11 @@ func locateOnce(dir string, opts Options) (Handshake, error) {
 	sock, err := liveSocket(dir)
 	if err != nil {
 		return Handshake{}, err
+	}
+	if opts.ProtocolVersion == 0 {
+		return Handshake{}, codedf(CodeVersionUnknown,
+			"the plugin in %s serves %s but wrote no handshake file, so its protocol version is unknown; set Options.ProtocolVersion to the version it serves, or run it under a launcher that writes the handshake file",
+			dir, sock)
 	}
 	return Handshake{
 		CoreVersion: plugin.CoreProtocolVersion,

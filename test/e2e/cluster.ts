@@ -29,6 +29,8 @@ export interface E2ECluster {
     containerID: string,
     signal: "SIGKILL" | "SIGSTOP" | "SIGCONT" | "SIGTERM",
   ): Promise<void>;
+  /** Stops and starts the kubelet process of a node; its containers keep running under containerd. */
+  restartKubelet(nodeName: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +78,10 @@ export class NodeCluster implements E2ECluster {
 
   signalContainer(_nodeName: string, containerID: string, signal: string): Promise<void> {
     return this.node.signalContainer(containerID, signal);
+  }
+
+  restartKubelet(_nodeName: string): Promise<void> {
+    return this.node.restartKubelet();
   }
 
   stop(): Promise<void> {
@@ -131,17 +137,26 @@ export class ExternalCluster implements E2ECluster {
 
   /** Runs `ctr -n k8s.io tasks kill` on the pod's node through PODPLUG_E2E_NODE_EXEC ({node} = the node name). */
   async signalContainer(nodeName: string, containerID: string, signal: string): Promise<void> {
+    const id = containerID.replace(/^containerd:\/\//, "");
+    await this.onNode(nodeName, ["ctr", "-n", "k8s.io", "tasks", "kill", "--signal", signal, id], `signalling ${id}`);
+  }
+
+  /** `systemctl restart kubelet` on the node through PODPLUG_E2E_NODE_EXEC (kind's nodes run systemd). */
+  async restartKubelet(nodeName: string): Promise<void> {
+    await this.onNode(nodeName, ["systemctl", "restart", "kubelet"], "restarting the kubelet");
+  }
+
+  private async onNode(nodeName: string, cmd: string[], what: string): Promise<void> {
     const exec = words(process.env.PODPLUG_E2E_NODE_EXEC ?? "docker exec {node}").map((w) =>
       w.replaceAll("{node}", nodeName),
     );
     const [bin, ...pre] = exec;
     if (!bin) throw new HarnessError("CLUSTER_COMMAND_FAILED", "PODPLUG_E2E_NODE_EXEC is empty");
-    const id = containerID.replace(/^containerd:\/\//, "");
-    const r = await run(bin, [...pre, "ctr", "-n", "k8s.io", "tasks", "kill", "--signal", signal, id]);
+    const r = await run(bin, [...pre, ...cmd]);
     if (r.code !== 0)
       throw new HarnessError(
         "CLUSTER_COMMAND_FAILED",
-        `signalling ${id} on ${nodeName} via \`${exec.join(" ")}\` failed (set PODPLUG_E2E_NODE_EXEC):\n${r.stderr}`,
+        `${what} on ${nodeName} via \`${exec.join(" ")}\` failed (set PODPLUG_E2E_NODE_EXEC):\n${r.stderr}`,
       );
   }
 

@@ -10,9 +10,11 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
-import { podOutcome, RESTRICTED_IMAGE_USER, toolsPod } from "./pods.ts";
+import { freshNamespace, podOutcome, RESTRICTED_IMAGE_USER, toolsPod } from "./pods.ts";
 
 export const REPO = resolve(import.meta.dirname, "..", "..");
+/** The namespace the chart's operator is installed in. */
+export const SYSTEM = "podplug-e2e-system";
 /** The demo's namespace, under the restricted standard. */
 export const NS = "podplug-e2e-demo";
 
@@ -24,7 +26,7 @@ export interface ContainerStatus {
   state?: { running?: { startedAt: string } };
 }
 export interface PodJson {
-  metadata: { name: string };
+  metadata: { name: string; deletionTimestamp?: string };
   spec: { nodeName: string; initContainers?: { name: string }[]; containers: { name: string }[] };
   status: { podIP?: string; initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] };
 }
@@ -135,4 +137,12 @@ export async function scrape(c: E2ECluster, ns: string, name: string, url: strin
   const { phase, logs } = await podOutcome(c, ns, name);
   assert.equal(phase, "Succeeded", `wget ${url} from a pod: ${logs}`);
   return logs;
+}
+
+/** Installs the chart's operator into SYSTEM unless an earlier file of the suite did. */
+export async function ensureOperator(c: E2ECluster): Promise<void> {
+  if ((await c.helm(["status", "podplug", "-n", SYSTEM])).code === 0) return;
+  await freshNamespace(c, SYSTEM);
+  const r = await c.helm(["install", "podplug", resolve(REPO, "charts/podplug"), "-n", SYSTEM, "--wait"], 150_000);
+  assert.equal(r.code, 0, r.stderr);
 }

@@ -6,7 +6,7 @@
  * injects it; and a rebuild from scratch gives the same digests.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
@@ -35,6 +35,10 @@ function namedImages(): Map<string, string> {
   for (const p of docs("examples/demo/plugins.yaml") as Plugin[]) named.set(p.spec.image, `Plugin ${p.metadata.name}`);
   const host = docs("examples/demo/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
   for (const c of host.spec.template.spec!.containers) named.set(c.image!, `demo host container ${c.name}`);
+  const goHost = docs("examples/go-host/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
+  for (const c of goHost.spec.template.spec!.containers) named.set(c.image!, `go-host container ${c.name}`);
+  for (const p of docs("examples/go-host/plugin.yaml") as Plugin[])
+    named.set(p.spec.image, `go-host Plugin ${p.metadata.name}`);
   for (const m of readFileSync(join(ROOT, "README.md"), "utf8").matchAll(/ghcr\.io\/podplug\/[a-z0-9-]+:[\w.-]+/g))
     named.set(m[0], "README.md");
   return named;
@@ -75,6 +79,7 @@ describe("container images (make images)", function () {
     assert.deepEqual(images.map((i) => i.name).sort(), [
       "example-counter",
       "example-demo-host",
+      "example-go-host",
       "example-go-kv",
       "example-kv",
       "podplug",
@@ -238,6 +243,55 @@ describe("container images (make images)", function () {
     }
   });
 
+  it("the Go host image (sdk/go): static, uid 65532, no shell; it calls the TS kv plugin image's sidecar, and as PID 1 exits 0 on SIGTERM", async function () {
+    this.timeout(90_000);
+    const plugins = docs("examples/go-host/plugin.yaml") as Plugin[];
+    const host = docs("examples/go-host/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
+    const pod = inject(host.spec.template, plugins, { agentImage: false }).spec!;
+    const hostBundle = bundle(pod.containers[0]!.image!);
+    assert.deepEqual(hostBundle.spec.process.user, { uid: 65532, gid: 65532 });
+    assert.deepEqual(hostBundle.spec.process.args, ["/go-host"]);
+    for (const sh of ["bin/sh", "bin/busybox", "lib", "usr"]) assert.ok(!existsSync(join(hostBundle.rootfs, sh)), sh);
+    const root = join(t.dir, "gs");
+    mkdirSync(join(root, "kv"), { recursive: true });
+    chmodSync(root, 0o777);
+    chmodSync(join(root, "kv"), 0o777); // an emptyDir
+    const local = (s: string): string => s.split(SOCKET_ROOT).join(root);
+    const kv = pod.initContainers![0]!;
+    running.push(
+      run(bundle(kv.image!), state, {
+        args: [...kv.command!, ...(kv.args ?? [])].map(local),
+        env: (kv.env ?? []).map((e) => `${e.name}=${local(e.value ?? "")}`),
+        binds: [join(root, "kv")],
+      }),
+    );
+    const app = run(hostBundle, state, {
+      env: [
+        ...(pod.containers[0]!.env ?? []).map((e) => `${e.name}=${local(e.value ?? "")}`),
+        `PODPLUG_SOCKET_ROOT=${root}`,
+        "GO_HOST_INTERVAL=200ms",
+      ],
+      binds: [root],
+    });
+    running.push(app);
+    const calls = (): { tick: number; ok: boolean; value?: string }[] =>
+      app
+        .output()
+        .split("\n")
+        .filter((l) => l.includes('"msg":"call"'))
+        .map((l) => JSON.parse(l) as { tick: number; ok: boolean; value?: string });
+    const ok = await waitFor(() => calls().find((c) => c.ok), 45_000, `the Go host's calls\n${app.output()}`);
+    assert.equal(ok.value, `${ok.tick}\n\nWritten from plugin-ts-grpc`, "the TS plugin returns what the Go host put");
+    // PID 1 of its container: a signal with no handler would be ignored, so this needs the host's own handler.
+    execFileSync("runc", ["--root", state, "kill", app.id, "TERM"]);
+    const code = await Promise.race([
+      app.exited,
+      new Promise<string>((r) => setTimeout(() => r("still running"), 10_000)),
+    ]);
+    assert.equal(code, 0, app.output());
+    assert.match(app.output(), /"msg":"stopping"/);
+  });
+
   it("the TS example plugin images start from the demo manifests' own command (examples/<x>/plugin.ts)", async () => {
     for (const p of docs("examples/demo/plugins.yaml") as Plugin[]) {
       // Without the handshake cookie a plugin says what it is and exits 1, as go-plugin's do.
@@ -266,7 +320,7 @@ describe("container images: reproducible", function () {
       });
     try {
       // example-kv covers the base, the app and the examples layers.
-      const again = await build(join(t.dir, "a"), {}, "example-kv", "example-go-kv");
+      const again = await build(join(t.dir, "a"), {}, "example-kv", "example-go-kv", "example-go-host");
       for (const img of again) {
         const before = built.find((b) => b.name === img.name)!;
         assert.equal(img.inputs, before.inputs, `${img.name}: dist/images is older than its inputs (run make images)`);

@@ -7,13 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { pino } from "pino";
 import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
 import { spawnGuarded } from "../../src/process/spawn.ts";
+import { generateCertificate } from "../../src/protocol/mtls.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
 import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 
@@ -32,9 +33,12 @@ function sidecarEnv(dir: string, name: string, handshakeFile: boolean): NodeJS.P
 const started: ChildProcess[] = [];
 
 /** Starts a TS plugin in sidecar mode, as its container would. */
-function startTsSidecar(script: string, dir: string, cwd: string): ChildProcess {
+function startTsSidecar(script: string, dir: string, cwd: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   // Under PR_SET_PDEATHSIG: a sidecar does not watch its parent, so a runner that dies mid-test must not orphan it.
-  const p = spawnGuarded(process.execPath, [join(ROOT, script)], { env: sidecarEnv(dir, "kv", true), cwd });
+  const p = spawnGuarded(process.execPath, [join(ROOT, script)], {
+    env: { ...sidecarEnv(dir, "kv", true), ...env },
+    cwd,
+  });
   p.stdout!.resume();
   p.stderr!.resume();
   started.push(p);
@@ -138,6 +142,33 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       assert.match(out, /"event":"exited","exited":true/, out);
     });
 
+    it("AutoMTLS: with the host certificate where the operator mounts it ($PODPLUG_MTLS_ROOT/<name>), calls and broker callbacks run over TLS; without it, HANDSHAKE_CERT", async () => {
+      const pair = await generateCertificate();
+      const mtlsRoot = join(work.dir, "mtls");
+      const certDir = join(mtlsRoot, basename(socks.dir));
+      mkdirSync(certDir, { recursive: true });
+      writeFileSync(join(certDir, "tls.crt"), pair.certPem);
+      writeFileSync(join(certDir, "tls.key"), pair.keyPem);
+      startTsSidecar("examples/counter/plugin.ts", socks.dir, work.dir, { PLUGIN_CLIENT_CERT: pair.certPem });
+      await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
+      const cert = readFileSync(join(socks.dir, "handshake"), "utf8").trim().split("|")[5] ?? "";
+      assert.ok(cert.length > 50, "the handshake file carries the plugin's certificate");
+      const r = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "put", "c", "4", "get", "c"], {
+        env: { PODPLUG_MTLS_ROOT: mtlsRoot },
+      });
+      assert.equal(r.code, 0, explain(r));
+      assert.deepEqual(
+        eventsOf(r, "callback").map((e) => [e.a, e.b]),
+        [[0, 4]],
+      );
+      assert.equal(eventsOf(r, "get")[0]?.value, 4);
+      const none = await runPeer("gohost-counter", ["-attach", socks.dir, "-keep", "get", "c"], {
+        env: { PODPLUG_MTLS_ROOT: "" },
+      });
+      assert.equal(none.code, 1, explain(none));
+      assert.match(String(eventsOf(none, "error")[0]?.error), /\[HANDSHAKE_CERT\] plugin .* serves AutoMTLS/);
+    });
+
     it("Kill() from the Go host shuts the sidecar down: no process, no socket, no handshake file left", async () => {
       const plugin = startTsSidecar("test/interop/fixtures/log-plugin.ts", socks.dir, work.dir);
       await waitFor(() => existsSync(join(socks.dir, "handshake")), 20_000, "the handshake file");
@@ -147,6 +178,55 @@ describe("interop: sidecar shape, attach to a plugin the host did not start (cas
       assert.equal(plugin.exitCode, 0);
       assert.ok(!existsSync(join(socks.dir, "plugin.sock")), "socket left behind");
       assert.ok(!existsSync(join(socks.dir, "handshake")), "handshake file left behind");
+    });
+  });
+
+  describe("Go host (sdk/go) → unmodified Go plugin (no handshake file): the version is told, never guessed", () => {
+    it("without -attach-version (Options.ProtocolVersion) attaching fails with ATTACH_VERSION_UNKNOWN, naming the socket", async () => {
+      const plugin = startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", ["-attach", socks.dir, "-keep", "get", "k"]);
+      assert.equal(r.code, 1, explain(r));
+      const [err] = eventsOf(r, "error");
+      assert.equal(err?.op, "attach", explain(r));
+      assert.match(String(err?.error), /\[ATTACH_VERSION_UNKNOWN\]/);
+      assert.match(String(err?.error), new RegExp(`serves ${socks.dir}/plugin\\d+ but wrote no handshake file`));
+      assert.match(String(err?.error), /set Options\.ProtocolVersion/);
+      assert.ok(alive(plugin.pid!), "the refusal leaves the sidecar alone");
+    });
+
+    it("with -attach-version 1 the Go host calls it", async () => {
+      startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", [
+        "-attach",
+        socks.dir,
+        "-attach-version",
+        "1",
+        "-keep",
+        "put",
+        "k",
+        "v",
+        "get",
+        "k",
+      ]);
+      assert.equal(r.code, 0, explain(r));
+      assert.equal(eventsOf(r, "get")[0]?.value, "v\n\nWritten from plugin-go-grpc");
+    });
+
+    it("a host offering only version 2 is refused with HANDSHAKE_APP_VERSION when told the plugin serves 1", async () => {
+      startGoSidecar("grpc-plugin", socks.dir, work.dir);
+      const r = await runPeer("gohost", [
+        "-attach",
+        socks.dir,
+        "-attach-version",
+        "1",
+        "-versions",
+        "2",
+        "-keep",
+        "get",
+        "k",
+      ]);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(String(eventsOf(r, "error")[0]?.error), /\[HANDSHAKE_APP_VERSION\].*version 1.*\[2\]/);
     });
   });
 

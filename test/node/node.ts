@@ -143,8 +143,8 @@ export class RealNode {
   }
 
   /** ctr against the node's containerd (a Unix socket: no network). */
-  ctr(args: string[]): Promise<string> {
-    return runOk("ctr", ["-a", this.paths.containerdSock, "-n", CONTAINERD_NS, ...args]);
+  ctr(args: string[], timeoutMs?: number): Promise<string> {
+    return runOk("ctr", ["-a", this.paths.containerdSock, "-n", CONTAINERD_NS, ...args], { timeoutMs });
   }
 
   /** Imports OCI archives into the node's containerd, as `kind load image-archive` does; checks each name landed. */
@@ -152,7 +152,8 @@ export class RealNode {
     // Two at a time: the import is mostly unpacking, and the machine has two cores.
     const queue = [...images];
     const worker = async (): Promise<void> => {
-      for (let i = queue.shift(); i; i = queue.shift()) await this.ctr(["images", "import", i.archive]);
+      // Unpacking a 51 MiB image took over the default 60 s with the machine's load above 40.
+      for (let i = queue.shift(); i; i = queue.shift()) await this.ctr(["images", "import", i.archive], 300_000);
     };
     await Promise.all([worker(), worker()]);
     const have = new Set((await this.ctr(["images", "ls", "-q"])).split("\n"));

@@ -11,6 +11,7 @@
 //
 //	gohost -cmd 'node examples/kv/plugin.ts' put a 1 get a
 //	gohost -attach /var/run/podplug/kv -keep get a
+//	gohost -attach /var/run/podplug/kv -attach-version 1 get a   (a plugin with no handshake file)
 package main
 
 import (
@@ -32,6 +33,7 @@ import (
 func main() {
 	cmdLine := flag.String("cmd", "", "plugin command, run with sh -c 'exec <cmd>'")
 	attach := flag.String("attach", "", "reattach to the sidecar plugin in this socket folder")
+	attachVersion := flag.Int("attach-version", 0, "with -attach: the protocol version of a plugin that writes no handshake file (podplug.Options.ProtocolVersion)")
 	autoMTLS := flag.Bool("automtls", false, "ClientConfig.AutoMTLS")
 	mux := flag.Bool("mux", false, "ClientConfig.GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)")
 	versions := flag.String("versions", "1", "protocol versions offered, comma separated")
@@ -67,7 +69,7 @@ func main() {
 		if err := podplug.SetBrokerDir(*attach); err != nil {
 			peer.Fail("attach", err)
 		}
-		client, err = podplug.Attach(context.Background(), cfg, *attach, podplug.Options{PollInterval: 200 * time.Millisecond})
+		client, err = podplug.Attach(context.Background(), cfg, *attach, podplug.Options{ProtocolVersion: *attachVersion, PollInterval: 200 * time.Millisecond})
 		if err != nil {
 			peer.Fail("attach", err)
 		}
