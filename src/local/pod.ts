@@ -145,10 +145,10 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
       } else own[e.name] = localize(expand(e.value ?? "", own));
     }
     Object.assign(env, own);
-    let command = [...(c.command ?? []), ...(c.args ?? [])].map((a) => localize(expand(a, own)));
     // Under the launcher: run the plugin's own command; the container does the launcher's job (launcher.ts).
-    const unwrapped = unwrapRun(command);
-    if (unwrapped) command = unwrapped;
+    const raw = [...(c.command ?? []), ...(c.args ?? [])].map((a) => expand(a, own));
+    const unwrapped = unwrapRun(raw);
+    const command = (unwrapped ?? raw).map(localize);
     if (command[0] === "node") command[0] = process.execPath; // the runtime's own Node, not whatever PATH finds first
     if (command.length === 0)
       throw new PodplugError(
