@@ -4,6 +4,7 @@
 //	podplug-launcher CMD [ARGS...]        run the plugin; its first stdout line goes to $PODPLUG_HANDSHAKE_FILE
 //	podplug-launcher probe [-timeout D]   one health check over the plugin's socket: exit 0 SERVING, 1 otherwise
 //	                                      (runs podplug-probe from the launcher's folder: gRPC lives only there)
+//	podplug-launcher ready PLUGIN...      the host container's readiness: exit 0 iff each plugin's host-state.json says ready
 //	podplug-launcher copy DIR             copy podplug-launcher and podplug-probe into DIR (the init container
 //	                                      that fills the shared volume)
 //
@@ -36,6 +37,8 @@ func dispatch(args []string) int {
 	switch args[0] {
 	case "probe":
 		return execProbe(args[1:])
+	case "ready":
+		return ready(args[1:])
 	case "copy":
 		if len(args) != 2 {
 			fail("USAGE", "usage: podplug-launcher copy DIR")
