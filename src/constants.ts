@@ -58,6 +58,8 @@ export const TRANSPORT_ENV = {
 export const SIDECAR_SOCKET_NAME = "plugin.sock";
 /** The handshake file's name in a plugin's socket folder. */
 export const HANDSHAKE_FILE_NAME = "handshake";
+/** The host's connection state to the plugin, in its socket folder (what `podplug-launcher ready` reads). */
+export const HOST_STATE_FILE_NAME = "host-state.json";
 /** How go-plugin names its sockets (`os.CreateTemp(dir, "plugin")`); readers look for this prefix. */
 export const PLUGIN_SOCKET_PREFIX = "plugin";
 

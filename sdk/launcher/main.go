@@ -5,6 +5,7 @@
 //	                                         after its version is checked against $PLUGIN_PROTOCOL_VERSIONS
 //	podplug-launcher probe [-timeout D]      one health check over the plugin's socket: exit 0 SERVING, 1 otherwise
 //	                                         (runs podplug-probe from the launcher's folder: gRPC lives only there)
+//	podplug-launcher ready PLUGIN...         the host container's readiness: exit 0 iff each plugin's host-state.json says ready
 //	podplug-launcher copy DIR                copy podplug-launcher and podplug-probe into DIR (the init container
 //	                                         that fills the shared volume)
 //
@@ -50,6 +51,8 @@ func dispatch(args []string) int {
 		return run(args)
 	case "probe":
 		return execProbe(args[1:])
+	case "ready":
+		return ready(args[1:])
 	case "copy":
 		if len(args) != 2 {
 			fail("USAGE", "usage: podplug-launcher copy DIR")
@@ -65,7 +68,7 @@ func dispatch(args []string) int {
 	return 2
 }
 
-const usage = "usage: podplug-launcher run [--] CMD [ARGS...] | probe [-timeout 800ms] | copy DIR"
+const usage = "usage: podplug-launcher run [--] CMD [ARGS...] | probe [-timeout 800ms] | ready PLUGIN... | copy DIR"
 
 // fail prints the launcher's one-line error, `podplug-launcher: <reason> [LAUNCHER_<CODE>]`, on stderr;
 // while running a plugin it is also the container's termination message.
@@ -128,8 +131,8 @@ func copyFile(src, dest string) error {
 	return os.Rename(tmp.Name(), dest)
 }
 
-// pluginName is the Plugin's name from the injected environment, for messages.
-func pluginName() string {
+// ownPluginName is the Plugin's name from the injected environment, for messages.
+func ownPluginName() string {
 	if n := os.Getenv("PODPLUG_PLUGIN_NAME"); n != "" {
 		return n
 	}

@@ -32,7 +32,7 @@ func versionMismatch(served int, allowed []int) string {
 	for i, v := range allowed {
 		list[i] = strconv.Itoa(v)
 	}
-	name := pluginName()
+	name := ownPluginName()
 	return fmt.Sprintf("plugin %s serves protocol version %d; its Plugin allows %s. Run an image that serves one of them, or add %d to the Plugin's spec.handshake.protocolVersions if the hosts speak it; stopping the plugin",
 		name, served, strings.Join(list, ", "), served)
 }

@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type ChannelCredentials, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import type { V1Container } from "@kubernetes/client-node";
-import { HOST_ENV, PLUGIN_ENV, PLUGIN_HEALTH_SERVICE, SIDECAR_ENV } from "../constants.ts";
+import { HOST_ENV, HOST_STATE_FILE_NAME, PLUGIN_ENV, PLUGIN_HEALTH_SERVICE, SIDECAR_ENV } from "../constants.ts";
 import { HealthClient, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health.ts";
 import { IMAGE_LAUNCHER_BIN, LAUNCHER_BIN } from "../inject/conventions.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -145,20 +145,19 @@ function checkHealth(socket: string, timeoutMs: number, creds: ChannelCredential
   });
 }
 
-/** The host state file the host SDK writes per plugin (src/host): `<socket root>/<plugin>/host-state.json`. */
-export const HOST_STATE_FILE = "host-state.json";
-
 /** undefined when every plugin's host-state.json says ready; else why not (`podplug-launcher ready`). */
 async function hostReady(root: string | undefined, plugins: string[]): Promise<string | undefined> {
   if (!root) return `${HOST_ENV.socketRoot} is not set`;
   for (const p of plugins) {
-    const file = join(root, p, HOST_STATE_FILE);
-    let state: { state?: unknown; reason?: unknown; code?: unknown };
+    const file = join(root, p, HOST_STATE_FILE_NAME);
+    let state: { version?: unknown; plugin?: unknown; state?: unknown; reason?: unknown };
     try {
       state = JSON.parse(await readFile(file, "utf8")) as typeof state;
     } catch (err) {
       return `plugin ${p}: no usable ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the host has not attached yet`;
     }
+    if (state.version !== 1 || state.plugin !== p)
+      return `plugin ${p}: ${file} is not a version 1 host state file for ${p}`;
     if (state.state !== "ready")
       return `plugin ${p}: the host is ${String(state.state)}${state.reason ? `: ${String(state.reason)}` : ""}`;
   }
