@@ -39,6 +39,8 @@ function plugin(name: string, app: string, image: string, command?: string[]): s
       env: [{ name: "KV_DIR", value: `/var/run/podplug/${name}` }],
       handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
       selector: { matchLabels: { app } },
+      // The sleeping hosts use no host SDK: they write no host state, so their readiness is their own.
+      hostReadiness: false,
     },
   });
 }
@@ -118,7 +120,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await failsWith(c, "nowhere", "Unschedulable", /node\(s\) didn't match/);
   });
 
-  it("a node without the agent image: ImagePullFailed, naming the agent image", async () => {
+  it("a node without the launcher's (podplug) image: ImagePullFailed, naming the image", async () => {
     const c = await cluster();
     const up = await c.helm(
       [
@@ -129,7 +131,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
         SYSTEM,
         "--reuse-values",
         "--set",
-        "agentImage=localhost/podplug/absent-agent:1",
+        "launcherImage=localhost/podplug/absent-launcher:1",
         "--wait",
       ],
       150_000,
@@ -138,7 +140,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     try {
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "noagent"));
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE));
-      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-agent:1/);
+      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-launcher:1/);
     } finally {
       await c.helm(
         [
@@ -149,7 +151,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
           SYSTEM,
           "--reuse-values",
           "--set",
-          "agentImage=",
+          "launcherImage=",
           "--wait",
         ],
         150_000,
