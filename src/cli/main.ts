@@ -47,8 +47,6 @@ function say(stream: NodeJS.WriteStream, text: string, code: number): number {
   return code;
 }
 
-const wantsHelp = (args: readonly string[]): boolean => args.includes("--help") || args.includes("-h");
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return say(process.stderr, USAGE, 2);
