@@ -3,7 +3,7 @@
  * conditions and Events with a precise reason, and the operator keeps
  * reconciling the other Plugins. The reasons are the contract the operator
  * must implement (see the report on branch h/node-bad-input):
- *   ImagePullFailed   a plugin (or agent) image the node cannot get
+ *   ImagePullFailed   a plugin (or the launcher's podplug) image the node cannot get
  *   PluginCrashing    a plugin container that cannot start or keeps exiting
  *   Unschedulable     a selected workload's pods cannot be scheduled
  */
