@@ -65,14 +65,17 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       TemplateView["spec"]["initContainers"]
     >[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, "Always");
-    assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
+    assert.deepEqual(kv.command, ["/podplug/bin/podplug-launcher", "run", "--", "node", "examples/kv/plugin.ts"]);
+    assert.deepEqual((kv.livenessProbe as { exec?: { command?: string[] } }).exec, {
+      command: ["/podplug/bin/podplug-launcher", "probe", "-timeout", "800ms"],
+    });
     // The apiserver keeps the probe-level grace (a hung plugin is SIGKILLed 1 s after SIGTERM, not 30 s).
     assert.equal(kv.livenessProbe!.terminationGracePeriodSeconds, 1);
     // Its own socket folder, and a writable scratch emptyDir at /tmp (read-only root); the image's WORKDIR is kept.
     assert.deepEqual(kv.volumeMounts, [
       { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
       { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
+      { name: "podplug-bin", mountPath: "/podplug/bin", readOnly: true },
     ]);
     assert.equal((kv as { workingDir?: string }).workingDir, undefined);
     const scratch = t.spec.volumes!.find((v) => v.name === "podplug-tmp-kv") as { emptyDir?: { sizeLimit?: string } };
@@ -89,7 +92,10 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       host.env!.map((e) => `${e.name}=${e.value}`),
       ["DEMO_METRICS_PORT=9465", "PODPLUG_SOCKET_ROOT=/var/run/podplug", "PODPLUG_PLUGINS=counter,kv"],
     );
-    assert.deepEqual(host.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug" }]);
+    assert.deepEqual(host.volumeMounts, [
+      { name: "podplug-sockets", mountPath: "/var/run/podplug" },
+      { name: "podplug-bin", mountPath: "/podplug/bin", readOnly: true },
+    ]);
   });
 
   it("sets the finalizer and a status with observedGeneration, shown by kubectl get plugins", async () => {
