@@ -43,7 +43,7 @@ import { kubeconfigCredentials } from "../operator/kubeconfig.ts";
 import { Watcher } from "../operator/watcher.ts";
 import { intentHash } from "../operator/workload-reconciler.ts";
 import { APPLIED_ANNOTATION, injectedNames, type Workload } from "../operator/workloads.ts";
-import { DEFAULT_AGENT_IMAGE } from "../src/inject/conventions.ts";
+import { DEFAULT_LAUNCHER_IMAGE } from "../src/inject/conventions.ts";
 import { inject } from "../src/inject/inject.ts";
 import type { Plugin } from "../src/inject/types.ts";
 import { KUBE_VERSION } from "../test/cluster/binaries.ts";
@@ -115,7 +115,9 @@ function applyBody(ns: string, w: Record<string, unknown>, plugins: Plugin[]): R
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name, namespace: ns },
-    spec: { template: inject(skeleton, plugins, { agentImage: DEFAULT_AGENT_IMAGE, autoMTLS: true, scratch: true }) },
+    spec: {
+      template: inject(skeleton, plugins, { launcherImage: DEFAULT_LAUNCHER_IMAGE, autoMTLS: true, scratch: true }),
+    },
   };
   body.metadata = { name, namespace: ns, annotations: { [APPLIED_ANNOTATION]: intentHash(body) } };
   return body;

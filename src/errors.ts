@@ -7,7 +7,7 @@
  *
  * The codes below are the SDK's public ones: bare names users match, stable
  * across releases. Areas add internal codes under their own prefix
- * (`TRANSPORT_*`, `HPACK_*`, `INJECT_*`, `AGENT_*`, ...) through subclasses.
+ * (`TRANSPORT_*`, `HPACK_*`, `INJECT_*`, `LOCAL_*`, ...) through subclasses.
  */
 export type ErrorCode =
   // handshake line and negotiation

@@ -43,6 +43,12 @@ export interface AttachConfig {
    * `hostCertificate`. The operator mounts it at `$PODPLUG_MTLS_ROOT/<name>`.
    */
   certDir?: string;
+  /**
+   * The plugin's name in the pod. When set (sidecarAttach() sets it), the
+   * client writes its connection state to `host-state.json` in `dir`, which
+   * the host container's readiness probe reads (docs/host-authors.md, "Ready").
+   */
+  plugin?: string;
 }
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
@@ -161,7 +167,8 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
     );
   }
   const mtlsRoot = env[HOST_ENV.mtlsRoot];
-  return mtlsRoot ? { dir: join(root, name), certDir: join(mtlsRoot, name) } : { dir: join(root, name) };
+  const cfg: AttachConfig = { dir: join(root, name), plugin: name };
+  return mtlsRoot ? { ...cfg, certDir: join(mtlsRoot, name) } : cfg;
 }
 
 /** Reads the host certificate of plugin `plugin` from its AutoMTLS folder, or throws HANDSHAKE_CERT naming what is missing. */

@@ -25,6 +25,7 @@ import { podplugTracing, type Tracing } from "../tracing/tracer.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
+import { HostStateFile } from "./host-state.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
@@ -75,7 +76,35 @@ export interface ClientConfig<P extends PluginSet> {
   liveness?: LivenessOptions;
   /** Registry for the host metrics (default: prom-client's default registry). */
   metricsRegistry?: Registry;
+  /** When the host state file (attach mode with `attach.plugin`) says the plugin is failing. */
+  readiness?: ReadinessOptions;
 }
+
+/**
+ * The calls rule of the host state file: after `failedCalls` consecutive calls
+ * that ended in a status that says the plugin cannot do its work (UNKNOWN,
+ * INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, DATA_LOSS,
+ * RESOURCE_EXHAUSTED) with no OK call between them, the state is `failing`
+ * (CALLS_FAILING) until a call succeeds.
+ */
+export interface ReadinessOptions {
+  /** Default 3. */
+  failedCalls?: number;
+}
+
+/** Statuses that say the plugin cannot serve, not that the caller asked for something wrong (NOT_FOUND, INVALID_ARGUMENT, ...). */
+const PLUGIN_FAILURE_CODES: ReadonlySet<grpc.status> = new Set([
+  grpc.status.UNKNOWN,
+  grpc.status.INTERNAL,
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.UNIMPLEMENTED,
+  grpc.status.DATA_LOSS,
+  grpc.status.RESOURCE_EXHAUSTED,
+]);
+
+/** Longest reason the state file carries (the kubelet keeps probe output short too). */
+const REASON_MAX = 400;
 
 /** The host's own liveness check of a plugin (health Check of service "plugin"). */
 export interface LivenessOptions {
@@ -146,6 +175,10 @@ export class Client<P extends PluginSet> {
   private lastExitSeen: ProcessExit | undefined;
   /** Set when the plugin failed and `restart: false` keeps it down: what dispense() and calls answer. */
   private stoppedError: PodplugError | undefined;
+  /** The pod's view of this connection (attach mode with `attach.plugin`). */
+  private readonly hostState: HostStateFile | undefined;
+  /** Consecutive calls that failed with a plugin-failure status since the last OK one. */
+  private failedCalls = 0;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
@@ -192,6 +225,11 @@ export class Client<P extends PluginSet> {
       },
     };
     this.backoff = new Backoff(config.backoff);
+    if (config.attach?.plugin) {
+      this.hostState = new HostStateFile(config.attach.dir, config.attach.plugin, this.log);
+      const threshold = config.readiness?.failedCalls ?? 3;
+      this.channel.onStatus = (st) => this.callEnded(st.code, st.details, threshold);
+    }
     // The series exists from the start: 0 restarts is a fact a dashboard can show.
     this.metrics.restarts.inc({ plugin: this.name }, 0);
     this.setState("starting");
@@ -257,6 +295,32 @@ export class Client<P extends PluginSet> {
     }
   }
 
+  /** The calls rule of {@link ReadinessOptions}. */
+  private callEnded(code: grpc.status, details: string, threshold: number): void {
+    const file = this.hostState!;
+    if (code === grpc.status.OK) {
+      this.failedCalls = 0;
+      if (file.current === "failing" && this.conn) file.set("ready");
+      return;
+    }
+    // During an outage the state already says connecting: only a live connection's calls count.
+    if (!PLUGIN_FAILURE_CODES.has(code) || !this.conn) return;
+    if (++this.failedCalls < threshold) return;
+    file.set(
+      "failing",
+      "CALLS_FAILING",
+      clip(
+        `the last ${this.failedCalls} calls to plugin ${this.name} failed; the last: ${grpc.status[code]}: ${details}`,
+      ),
+    );
+  }
+
+  /** Records a failed (re)connection in the state file. */
+  private connectFailed(err: unknown): void {
+    const code = isPodplugError(err) ? err.code : "CONNECT_FAILED";
+    this.hostState?.set("failing", code, clip((err as Error).message ?? String(err)));
+  }
+
   private versions(): Record<number, P> {
     const v: Record<number, P> = { ...this.config.versionedPlugins };
     if (this.config.plugins) v[this.config.handshake.protocolVersion] = this.config.plugins;
@@ -279,12 +343,15 @@ export class Client<P extends PluginSet> {
       return Promise.reject(
         new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed; create a new Client.`),
       );
+    if (!this.starting) this.hostState?.set("connecting");
     this.starting ??= this.connectOnce().then(
       (info) => {
         this.supervising = this.supervise();
         return info;
       },
       async (err: unknown) => {
+        // The file keeps the reason (not "stopped"): it is what the pod's readiness probe shows.
+        if (!this.killed) this.connectFailed(err);
         this.setState("stopped");
         await this.cleanup();
         throw err;
@@ -396,8 +463,10 @@ export class Client<P extends PluginSet> {
       throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while starting.`);
     }
     this.conn = conn;
+    this.failedCalls = 0;
     this.channel.setTarget(conn.channel);
     this.setState("ready");
+    this.hostState?.set("ready");
     const secs = (performance.now() - t0) / 1000;
     this.metrics.handshake.observe({ plugin: this.name }, secs);
     this.log.debug(
@@ -480,8 +549,10 @@ export class Client<P extends PluginSet> {
         );
         await this.dropConnection();
         this.setState("stopped");
+        this.hostState?.set("stopped", "PLUGIN_STOPPED", clip(message));
         return;
       }
+      this.hostState?.set("connecting", undefined, clip(`plugin ${this.name} failed (${reason}); re-attaching`));
       this.log.warn(
         { reason },
         attach ? "plugin failed; re-attaching when it serves again" : "plugin failed; restarting it",
@@ -508,6 +579,7 @@ export class Client<P extends PluginSet> {
           break;
         } catch (err) {
           if (this.killed) return;
+          this.connectFailed(err);
           const code = isPodplugError(err) ? err.code : undefined;
           this.log.warn(
             { err: (err as Error).message, ...(code ? { code } : {}) },
@@ -624,6 +696,7 @@ export class Client<P extends PluginSet> {
     this.setState("stopped");
     // Spans of this client's last calls reach the backend before the host goes on to exit.
     await this.tracing?.flush();
+    this.hostState?.set("stopped");
   }
 
   private async cleanup(): Promise<void> {
@@ -638,6 +711,10 @@ export class Client<P extends PluginSet> {
 
 /** How long a lost connection waits for the process's exit to be reported, to name it as the cause. */
 const EXIT_AFTER_DROP_MS = 500;
+
+function clip(s: string): string {
+  return s.length <= REASON_MAX ? s : `${s.slice(0, REASON_MAX - 1)}…`;
+}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((r) => {

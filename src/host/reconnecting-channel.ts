@@ -42,6 +42,8 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
   private closed = false;
   private stoppedWhy: string | undefined;
   private readonly metrics: HostMetrics | undefined;
+  /** Told every call's final status (with metrics on): the client's readiness counts failures from it. */
+  onStatus: ((s: StatusObject) => void) | undefined;
 
   constructor(plugin: string, policy: OutagePolicy, metrics?: HostMetrics) {
     this.plugin = plugin;
@@ -256,6 +258,7 @@ class PluginCall implements Call {
         const m = this.channel.methodMetrics(this.args.method);
         m.duration.observe((performance.now() - this.started) / 1000);
         m.calls(s.code).inc();
+        this.channel.onStatus?.(s);
         l.onReceiveStatus(s);
       },
     };

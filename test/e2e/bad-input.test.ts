@@ -3,7 +3,7 @@
  * conditions and Events with a precise reason, and the operator keeps
  * reconciling the other Plugins. The reasons are the contract the operator
  * must implement (see the report on branch h/node-bad-input):
- *   ImagePullFailed   a plugin (or agent) image the node cannot get
+ *   ImagePullFailed   a plugin (or the launcher's podplug) image the node cannot get
  *   PluginCrashing    a plugin container that cannot start or keeps exiting
  *   ProtocolVersionMismatch  a plugin that serves none of the Plugin's protocol versions
  *   Unschedulable     a selected workload's pods cannot be scheduled
@@ -32,6 +32,8 @@ function plugin(name: string, app: string, image: string, command?: string[], ve
       env: [{ name: "KV_DIR", value: `/var/run/podplug/${name}` }],
       handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: versions },
       selector: { matchLabels: { app } },
+      // The sleeping hosts use no host SDK: they write no host state, so their readiness is their own.
+      hostReadiness: false,
     },
   });
 }
@@ -128,7 +130,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await failsWith(c, "nowhere", "Unschedulable", /node\(s\) didn't match/);
   });
 
-  it("a node without the agent image: ImagePullFailed, naming the agent image", async () => {
+  it("a node without the launcher's (podplug) image: ImagePullFailed, naming the image", async () => {
     const c = await cluster();
     const up = await c.helm(
       [
@@ -139,7 +141,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
         SYSTEM,
         "--reuse-values",
         "--set",
-        "agentImage=localhost/podplug/absent-agent:1",
+        "launcherImage=localhost/podplug/absent-launcher:1",
         "--wait",
       ],
       150_000,
@@ -148,7 +150,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     try {
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "noagent"));
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE));
-      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-agent:1/);
+      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-launcher:1/);
     } finally {
       await c.helm(
         [
@@ -159,7 +161,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
           SYSTEM,
           "--reuse-values",
           "--set",
-          "agentImage=",
+          "launcherImage=",
           "--wait",
         ],
         150_000,

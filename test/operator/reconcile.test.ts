@@ -34,7 +34,7 @@ interface PluginView {
 
 describe("operator reconciles Plugins into workloads on the real apiserver", function () {
   this.timeout(120_000);
-  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug-agent:test"] });
+  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug:test"] });
   let c: TestCluster;
   let op: OperatorHandle;
   before(() => {
@@ -60,19 +60,22 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       "demo injected",
       (x) => initNames(x).includes("podplug-kv") && initNames(x).includes("podplug-counter"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-counter", "podplug-kv"]);
     const kv = t.spec.initContainers!.find((x) => x.name === "podplug-kv")! as NonNullable<
       TemplateView["spec"]["initContainers"]
     >[number] & { command?: string[] };
     assert.equal(kv.restartPolicy, "Always");
-    assert.deepEqual(kv.command, ["node", "examples/kv/plugin.ts"]);
-    assert.deepEqual(kv.livenessProbe!.httpGet, { path: "/livez/kv?timeoutMs=800", port: 9801, scheme: "HTTP" });
+    assert.deepEqual(kv.command, ["/podplug/bin/podplug-launcher", "run", "--", "node", "examples/kv/plugin.ts"]);
+    assert.deepEqual((kv.livenessProbe as { exec?: { command?: string[] } }).exec, {
+      command: ["/podplug/bin/podplug-launcher", "probe", "-timeout", "800ms"],
+    });
     // The apiserver keeps the probe-level grace (a hung plugin is SIGKILLed 1 s after SIGTERM, not 30 s).
     assert.equal(kv.livenessProbe!.terminationGracePeriodSeconds, 1);
     // Its own socket folder, and a writable scratch emptyDir at /tmp (read-only root); the image's WORKDIR is kept.
     assert.deepEqual(kv.volumeMounts, [
       { name: "podplug-sockets", mountPath: "/var/run/podplug/kv", subPath: "kv" },
       { name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" },
+      { name: "podplug-bin", mountPath: "/podplug/bin", readOnly: true },
     ]);
     assert.equal((kv as { workingDir?: string }).workingDir, undefined);
     const scratch = t.spec.volumes!.find((v) => v.name === "podplug-tmp-kv") as { emptyDir?: { sizeLimit?: string } };
@@ -89,7 +92,10 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       host.env!.map((e) => `${e.name}=${e.value}`),
       ["DEMO_METRICS_PORT=9465", "PODPLUG_SOCKET_ROOT=/var/run/podplug", "PODPLUG_PLUGINS=counter,kv"],
     );
-    assert.deepEqual(host.volumeMounts, [{ name: "podplug-sockets", mountPath: "/var/run/podplug" }]);
+    assert.deepEqual(host.volumeMounts, [
+      { name: "podplug-sockets", mountPath: "/var/run/podplug" },
+      { name: "podplug-bin", mountPath: "/podplug/bin", readOnly: true },
+    ]);
   });
 
   it("sets the finalizer and a status with observedGeneration, shown by kubectl get plugins", async () => {
@@ -206,12 +212,12 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       "alpha and beta injected",
       (x) => initNames(x).includes("podplug-alpha") && initNames(x).includes("podplug-beta"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-alpha", "podplug-beta"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-alpha", "podplug-beta"]);
     assert.equal(t.metadata!.annotations!["podplug.io/plugins"], "alpha,beta");
     for (const h of t.spec.containers)
       assert.equal(h.env!.find((e) => e.name === "PODPLUG_PLUGINS")!.value, "alpha,beta", h.name);
     const mounts = t.spec
-      .initContainers!.filter((x) => x.name !== "podplug-agent")
+      .initContainers!.filter((x) => x.name !== "podplug-launcher")
       .map((x) => x.volumeMounts![0]!.subPath);
     assert.deepEqual(mounts, ["alpha", "beta"]);
   });
@@ -394,7 +400,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     const t = await waitTemplate(c, NS, "clash-host", "bystander injected", (x) =>
       initNames(x).includes("podplug-bystander"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-bystander"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-bystander"]);
     // Renaming the container resolves it: the Plugin joins and its condition clears.
     await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(hostDeployment("clash-host", { clash: "yes" }, ["app"])));
     await waitTemplate(c, NS, "clash-host", "clash injected", (x) => initNames(x).includes("podplug-clash"));

@@ -115,7 +115,7 @@ describe("the npm tarball, installed into a fresh project", function () {
     const r = spawnSync("npx", ["--no-install", "podplug", "--help"], { cwd: app, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^usage: podplug <command>/);
-    for (const cmd of ["run", "agent", "operator"]) assert.match(r.stdout, new RegExp(`^ {2}${cmd} `, "m"));
+    for (const cmd of ["run", "operator"]) assert.match(r.stdout, new RegExp(`^ {2}${cmd} `, "m"));
     const v = spawnSync("npx", ["--no-install", "podplug", "--version"], { cwd: app, encoding: "utf8" });
     assert.equal(v.stdout.trim(), `podplug ${version}`);
   });
@@ -206,7 +206,7 @@ spec:
     await closed; // npx itself ends by the signal; the runtime stops cleanly:
     assert.ok(out.includes('"msg":"stopped"'), out);
     const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,"msg":"container started"/g)].map((m) => Number(m[1]));
-    assert.equal(pids.length, 3, out); // agent, plugin, host
+    assert.equal(pids.length, 2, out); // plugin, host: no agent, and the launcher's copy is skipped locally
     assert.deepEqual(pids.filter(alive), []);
   });
 });

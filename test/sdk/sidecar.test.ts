@@ -144,7 +144,10 @@ describe("sidecar mode", function () {
     assert.throws(() => sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/var/run/podplug", PODPLUG_PLUGINS: "counter" }), {
       code: "PLUGIN_UNKNOWN",
     });
-    assert.deepEqual(sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/r", PODPLUG_PLUGINS: "kv" }), { dir: "/r/kv" });
+    assert.deepEqual(sidecarAttach("kv", { PODPLUG_SOCKET_ROOT: "/r", PODPLUG_PLUGINS: "kv" }), {
+      dir: "/r/kv",
+      plugin: "kv",
+    });
   });
 
   it("attach fails with SOCKET_NOT_FOUND, naming what it found, when nothing serves", async () => {

@@ -10,27 +10,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, r
 import { join } from "node:path";
 import { fixture, NODE, stopProcess, tempDir, waitFor } from "../helpers.ts";
 import { goPeer, goPeersDir } from "../interop/peers.ts";
-
-const FS_GROUP = 2000;
-const PLUGIN_UID = 65532;
-const HOST_UID = 1000;
-
-/** argv that runs `cmd` as uid:gid (same number) with exactly the supplementary `groups`. */
-function as(uid: number, groups: number[], cmd: string[]): string[] {
-  const g = groups.length > 0 ? [`--groups=${groups.join(",")}`] : ["--clear-groups"];
-  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, ...g, "--", ...cmd];
-}
-
-function run(argv: string[], env: Record<string, string>, cwd?: string): ChildProcess {
-  const p = spawn(argv[0]!, argv.slice(1), {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    ...(cwd ? { cwd } : {}),
-  });
-  p.stdout!.resume();
-  p.stderr!.resume();
-  return p;
-}
+import { as, FS_GROUP, HOST_UID, PLUGIN_UID, podFolder, run } from "./uids.ts";
 
 /** Runs test/fixtures/attach-host.ts as `uid` with `groups`; resolves its result line. */
 async function attachAs(
@@ -55,15 +35,6 @@ async function attachAs(
   const line = out.trim().split("\n").at(-1);
   assert.ok(line, `the host printed no result (exit ${String(code)}); stderr: ${err}`);
   return JSON.parse(line) as { ok?: boolean; value?: string; code?: string; message?: string };
-}
-
-/** A pod's socket folder as the kubelet leaves it with fsGroup: root-owned, group FS_GROUP, setgid. */
-function podFolder(root: string, mode: number, gid = FS_GROUP): string {
-  const dir = join(root, "kv");
-  mkdirSync(dir);
-  chownSync(dir, 0, gid);
-  chmodSync(dir, mode);
-  return dir;
 }
 
 function worldWritable(dir: string): string[] {
