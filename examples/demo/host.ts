@@ -37,8 +37,10 @@ const server = createServer((req, res) => {
 // First thing, before awaiting anything: as PID 1 a Node process without a handler ignores SIGTERM.
 const clients: { kill(): Promise<void> }[] = [];
 let timer: NodeJS.Timeout | undefined;
+let stopping = false;
 exitOnSignals(
   async () => {
+    stopping = true;
     clearInterval(timer);
     server.close();
     await Promise.all(clients.map((c) => c.kill()));
@@ -92,7 +94,9 @@ try {
 clients.push(kvClient, counterClient);
 
 const [kv, counter] = await Promise.all([kvClient.dispense("kv"), counterClient.dispense("counter")]).catch(
-  (err: unknown) => fatal(err, "the demo host cannot attach to its plugins"),
+  // Stopping on a signal kills clients still attaching: no error, the signal handler exits.
+  (err: unknown) =>
+    stopping ? new Promise<never>(() => {}) : fatal(err, "the demo host cannot attach to its plugins"),
 );
 const add = { sum: async (a: bigint, b: bigint) => a + b };
 let tick = 0;

@@ -13,19 +13,11 @@ import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 import { REPO } from "./demo.ts";
-import { freshNamespace, sleepingHost } from "./pods.ts";
+import { ensureOperator, freshNamespace, E2E_SYSTEM as SYSTEM, sleepingHost } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
-const SYSTEM = "podplug-e2e-system";
 const NS = "podplug-e2e-bad";
-
-async function ensureOperator(c: E2ECluster): Promise<void> {
-  if ((await c.helm(["status", "podplug", "-n", SYSTEM])).code === 0) return;
-  await freshNamespace(c, SYSTEM);
-  const r = await c.helm(["install", "podplug", resolve(REPO, "charts/podplug"), "-n", SYSTEM, "--wait"], 150_000);
-  assert.equal(r.code, 0, r.stderr);
-}
 
 /** A Plugin; without `command` the image's entrypoint runs (the kv image's plugin). */
 function plugin(name: string, app: string, image: string, command?: string[]): string {

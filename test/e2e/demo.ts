@@ -71,13 +71,23 @@ export interface Tick {
   counter?: string;
 }
 
-/** The demo host's "called both plugins" records, from its log. */
-export async function ticks(c: E2ECluster, pod: string): Promise<Tick[]> {
-  const out = await kubectlOk(c, ["-n", NS, "logs", pod, "-c", "host", "--tail=200"]);
+/** A demo host tick: both calls succeeded, or `failed` names the plugins whose call failed. */
+export interface TickRecord extends Tick {
+  failed?: string[];
+}
+
+/** Every tick the demo host logged (successful and failed), from its log in `ns`. */
+export async function tickRecords(c: E2ECluster, pod: string, ns = NS, tail = 200): Promise<TickRecord[]> {
+  const out = await kubectlOk(c, ["-n", ns, "logs", pod, "-c", "host", `--tail=${tail}`]);
   return out
     .split("\n")
-    .filter((l) => l.includes('"called both plugins"'))
-    .map((l) => JSON.parse(l) as Tick);
+    .filter((l) => l.includes('"called both plugins"') || /"msg":"call to [a-z ]+ failed"/.test(l))
+    .map((l) => JSON.parse(l) as TickRecord);
+}
+
+/** The demo host's "called both plugins" records, from its log. */
+export async function ticks(c: E2ECluster, pod: string, ns = NS): Promise<Tick[]> {
+  return (await tickRecords(c, pod, ns)).filter((t) => t.failed === undefined);
 }
 
 /** Waits for a tick logged after `since` whose kv (and counter, if asked) call succeeded. */
@@ -86,11 +96,12 @@ export async function callsSucceedAfter(
   pod: string,
   since: number,
   plugins: ("kv" | "counter")[],
+  ns = NS,
 ): Promise<Tick> {
   return waitFor(
     `the host's calls to ${plugins.join(" and ")} succeeding after ${new Date(since).toISOString()}`,
     async () =>
-      (await ticks(c, pod)).find(
+      (await ticks(c, pod, ns)).find(
         (t) => t.time > since && plugins.every((p) => t[p] !== undefined && !String(t[p]).startsWith("error")),
       ),
     60_000,
