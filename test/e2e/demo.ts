@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { toolsImage } from "../node/images.ts";
+import { imageRef, toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 import { podOutcome, RESTRICTED_IMAGE_USER, toolsPod } from "./pods.ts";
 
@@ -146,4 +146,34 @@ export async function scrape(c: E2ECluster, ns: string, name: string, url: strin
   const { phase, logs } = await podOutcome(c, ns, name);
   assert.equal(phase, "Succeeded", `wget ${url} from a pod: ${logs}`);
   return logs;
+}
+
+/** examples/demo/host.yaml as shipped, parsed. */
+export function shippedHost(): {
+  spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
+} {
+  return parse(readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"));
+}
+
+/** A bare pod of the demo host image under the shipped securityContext, with `env`; no Plugin selects it. */
+export function loneHost(c: E2ECluster, name: string, env: Record<string, string>, restartPolicy = "Never"): string {
+  const tpl = shippedHost().spec.template.spec;
+  const host = tpl.containers[0]!;
+  return stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, labels: { app: name } },
+    spec: {
+      ...tpl,
+      restartPolicy,
+      containers: [
+        {
+          ...host,
+          image: imageRef(c.images, "ghcr.io/podplug/example-demo-host:"),
+          imagePullPolicy: "Never",
+          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+        },
+      ],
+    },
+  });
 }

@@ -10,11 +10,23 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
-import { callsSucceedAfter, demoPlugins, type PodJson, pod, pods, REPO, status, tickRecords, yamlOf } from "./demo.ts";
+import {
+  callsSucceedAfter,
+  demoPlugins,
+  loneHost,
+  type PodJson,
+  pod,
+  pods,
+  REPO,
+  shippedHost,
+  status,
+  tickRecords,
+  yamlOf,
+} from "./demo.ts";
 import { deleteAndWatch, ensureOperator, freshNamespace } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
@@ -24,36 +36,6 @@ const SHIPPED = "podplug-e2e-shipped";
 /** The demo with its host under uid 1000 and the pod's fsGroup 2000. */
 const UIDS = "podplug-e2e-uids";
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
-
-/** examples/demo/host.yaml as shipped, parsed. */
-function shippedHost(): {
-  spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
-} {
-  return parse(readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"));
-}
-
-/** A bare pod of the demo host image under the shipped securityContext, with `env`; no Plugin selects it. */
-function loneHost(c: E2ECluster, name: string, env: Record<string, string>, restartPolicy = "Never"): string {
-  const tpl = shippedHost().spec.template.spec;
-  const host = tpl.containers[0]!;
-  return stringify({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, labels: { app: name } },
-    spec: {
-      ...tpl,
-      restartPolicy,
-      containers: [
-        {
-          ...host,
-          image: imageRef(c.images, "ghcr.io/podplug/example-demo-host:"),
-          imagePullPolicy: "Never",
-          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-        },
-      ],
-    },
-  });
-}
 
 /** The one running demo-host pod of `ns` once its host is ready. */
 async function demoPod(c: E2ECluster, ns: string): Promise<PodJson> {
