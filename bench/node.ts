@@ -4,7 +4,7 @@
  * the demo → the host's first successful call; SIGKILL of a plugin → the
  * kubelet has it running again (the baseline) → the host's calls succeed
  * again, over ≥ 20 kills; and the longest gap in successful calls while a
- * Plugin update rolls out. The demo host calls once a second, so the host
+ * Plugin update rolls out; podplug's per-pod RSS (bench/pod-rss.ts). The demo host calls once a second, so the host
  * figures carry up to 1 s of tick granularity. Needs root.
  */
 import { resolve } from "node:path";
@@ -28,6 +28,7 @@ import {
 import { freshNamespace } from "../test/e2e/pods.ts";
 import { nodeImages, projectImageIndex, readImageIndex } from "../test/node/images.ts";
 import { RealNode } from "../test/node/node.ts";
+import { podOverhead, printOverhead } from "./pod-rss.ts";
 import { deleteFigures, hangFigures } from "./pod-timings.ts";
 
 const KILLS = Number(process.env.BENCH_NODE_KILLS ?? 20);
@@ -99,6 +100,9 @@ try {
   );
   console.log(
     `  kubectl apply (Plugins + host) → the host's first successful call: ${((first.time - t) / 1000).toFixed(2)} s`,
+  );
+  printOverhead(
+    await podOverhead(node, await hostPods(c, ["podplug-kv", "podplug-counter"]), ["podplug-kv", "podplug-counter"]),
   );
 
   // SIGKILL each plugin container once (a second kill within minutes waits out the kubelet's 10 s crash-loop

@@ -1,4 +1,4 @@
-# The container images (docs/images.md): podplug (operator, agent, CLI), the
+# The container images (docs/images.md): podplug (operator, CLI, launcher), the
 # TypeScript examples and go-plugin's examples/grpc plugin, built with buildah
 # without a daemon or a registry into dist/images/<name>.oci.tar, indexed by
 # dist/images/images.json. An image whose inputs did not change is kept.

@@ -1,7 +1,7 @@
 /**
  * The catalogue of names the parts of podplug share, after go-plugin's
  * constants.go: environment variables (go-plugin's own, podplug's on the
- * plugin side, on the host side, of the agent, and the operator switches),
+ * plugin side, on the host side, and the operator switches),
  * file names in a plugin's socket folder, the health service name and the
  * TLS file names of a host certificate. Every part reads them from here, so a
  * name is spelled once. Neutral: imports nothing. docs/architecture.md lists
@@ -36,7 +36,7 @@ export const SIDECAR_ENV = {
   logLevel: "PODPLUG_LOG_LEVEL",
 } as const;
 
-/** The host side of an injected pod (host containers and the agent). */
+/** The host side of an injected pod (host containers; PODPLUG_MTLS_ROOT also in an AutoMTLS plugin's, for its probe). */
 export const HOST_ENV = {
   /** The socket volume's mount point: plugin `<name>` serves in `<root>/<name>`. */
   socketRoot: "PODPLUG_SOCKET_ROOT",
@@ -45,16 +45,6 @@ export const HOST_ENV = {
   /** Where AutoMTLS host certificates are mounted: `<root>/<name>/tls.crt`, `tls.key`. Set only with AutoMTLS. */
   mtlsRoot: "PODPLUG_MTLS_ROOT",
 } as const;
-
-/** The podplug-agent's own settings (it also reads {@link HOST_ENV}). */
-export const AGENT_ENV = {
-  port: "PODPLUG_AGENT_PORT",
-  host: "PODPLUG_AGENT_HOST",
-  checkTimeoutMs: "PODPLUG_AGENT_CHECK_TIMEOUT_MS",
-} as const;
-
-/** The query parameter of an agent probe path carrying the check's budget in ms (`/livez/<name>?timeoutMs=800`). */
-export const AGENT_BUDGET_PARAM = "timeoutMs";
 
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
 export const TRANSPORT_ENV = {
@@ -73,7 +63,7 @@ export const HOST_STATE_FILE_NAME = "host-state.json";
 /** How go-plugin names its sockets (`os.CreateTemp(dir, "plugin")`); readers look for this prefix. */
 export const PLUGIN_SOCKET_PREFIX = "plugin";
 
-/** The health service go-plugin registers as SERVING, and hosts, the agent and probes check. */
+/** The health service go-plugin registers as SERVING, and hosts and probes check. */
 export const PLUGIN_HEALTH_SERVICE = "plugin";
 
 /** A host certificate's files in its folder (and keys in its kubernetes.io/tls Secret). */

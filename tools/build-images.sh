@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds podplug's container images without a Docker daemon and without a
 # registry (docs/images.md):
-#   podplug            operator + health agent + CLI   images/Containerfile --target podplug
+#   podplug            operator + CLI + launcher       images/Containerfile --target podplug
 #   example-kv         examples/kv plugin               images/Containerfile --target example-kv
 #   example-counter    examples/counter plugin          images/Containerfile --target example-counter
 #   example-demo-host  examples/demo host               images/Containerfile --target example-demo-host
@@ -134,12 +134,22 @@ stage_go() {
   cp "$dir/grpc-plugin" "$ctx/go/"
 }
 
+# launcher/: podplug-launcher and podplug-probe (tools/build-launcher.sh: static Go, cached), for the podplug image.
+stage_launcher() {
+  local bin
+  bin=$("$root/tools/build-launcher.sh")
+  mkdir -p "$ctx/launcher"
+  cp "$bin" "$(dirname "$bin")/podplug-probe" "$ctx/launcher/"
+  chmod 0755 "$ctx/launcher/podplug-launcher" "$ctx/launcher/podplug-probe"
+}
+
 need_node=false need_go=false
 for n in "${names[@]}"; do
   if [ "$n" = example-go-kv ]; then need_go=true; else need_node=true; fi
 done
 if $need_node || $context_only; then stage_base; stage_app; fi
 if $need_go || $context_only; then stage_go; fi
+if [[ " ${names[*]} " == *" podplug "* ]] || $context_only; then stage_launcher; fi
 if $context_only; then
   log "build context staged in $ctx"
   exit 0
@@ -163,12 +173,12 @@ tree_hash() { # DIR (under the context): one line naming its content
     && find "$1" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
 }
 declare -A tree
-for d in base app examples go; do tree[$d]=$(tree_hash "$d"); done
+for d in base app examples go launcher; do tree[$d]=$(tree_hash "$d"); done
 inputs() { # NAME
   {
     case $1 in
       example-go-kv) echo "${tree[go]}"; cat "$root/images/go-plugin/Containerfile" ;;
-      podplug) echo "${tree[base]} ${tree[app]}"; cat "$root/images/base/Containerfile" "$root/images/Containerfile" ;;
+      podplug) echo "${tree[base]} ${tree[app]} ${tree[launcher]}"; cat "$root/images/base/Containerfile" "$root/images/Containerfile" ;;
       *) echo "${tree[base]} ${tree[app]} ${tree[examples]}"; cat "$root/images/base/Containerfile" "$root/images/Containerfile" ;;
     esac
     cat "$0"; buildah --version; echo "$1 $repo $version $epoch $go_plugin"

@@ -20,8 +20,8 @@ tmp=$(mktemp -d "$cache/launcher/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "build-launcher: building podplug-launcher into $dir" >&2
 (cd "$root/sdk/launcher" \
-  && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$tmp/podplug-launcher" . \
-  && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$tmp/podplug-probe" ./probe)
+  && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o "$tmp/podplug-launcher" . \
+  && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o "$tmp/podplug-probe" ./probe)
 trap - EXIT
 publish "$tmp" "$dir"
 echo "$dir/podplug-launcher"

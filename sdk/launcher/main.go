@@ -1,12 +1,16 @@
 // Command podplug-launcher runs an unmodified go-plugin plugin as a sidecar
 // and answers its container's exec probes (docs/launcher.md):
 //
-//	podplug-launcher CMD [ARGS...]        run the plugin; its first stdout line goes to $PODPLUG_HANDSHAKE_FILE
-//	podplug-launcher probe [-timeout D]   one health check over the plugin's socket: exit 0 SERVING, 1 otherwise
-//	                                      (runs podplug-probe from the launcher's folder: gRPC lives only there)
-//	podplug-launcher ready PLUGIN...      the host container's readiness: exit 0 iff each plugin's host-state.json says ready
-//	podplug-launcher copy DIR             copy podplug-launcher and podplug-probe into DIR (the init container
-//	                                      that fills the shared volume)
+//	podplug-launcher run [--] CMD [ARGS...]  run the plugin; its first stdout line goes to $PODPLUG_HANDSHAKE_FILE,
+//	                                         after its version is checked against $PLUGIN_PROTOCOL_VERSIONS
+//	podplug-launcher probe [-timeout D]      one health check over the plugin's socket: exit 0 SERVING, 1 otherwise
+//	                                         (runs podplug-probe from the launcher's folder: gRPC lives only there)
+//	podplug-launcher ready PLUGIN...         the host container's readiness: exit 0 iff each plugin's host-state.json says ready
+//	podplug-launcher copy DIR                copy podplug-launcher and podplug-probe into DIR (the init container
+//	                                         that fills the shared volume)
+//
+// A fatal error of `run` is also the container's termination message
+// (termination.go): `kubectl describe pod` and the operator read it.
 //
 // Static (CGO_ENABLED=0), so it runs in any image, scratch included.
 package main
@@ -31,10 +35,20 @@ func main() {
 
 func dispatch(args []string) int {
 	if len(args) == 0 {
-		fail("USAGE", "usage: podplug-launcher CMD [ARGS...] | probe [-timeout 800ms] | copy DIR")
+		fail("USAGE", usage)
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		args = args[1:]
+		if len(args) > 0 && args[0] == "--" {
+			args = args[1:]
+		}
+		if len(args) == 0 {
+			fail("USAGE", "usage: podplug-launcher run [--] CMD [ARGS...]")
+			return 2
+		}
+		return run(args)
 	case "probe":
 		return execProbe(args[1:])
 	case "ready":
@@ -49,15 +63,20 @@ func dispatch(args []string) int {
 			return 1
 		}
 		return 0
-	case "--":
-		args = args[1:]
 	}
-	return run(args)
+	fail("USAGE", fmt.Sprintf("unknown subcommand %q; %s", args[0], usage))
+	return 2
 }
 
-// fail prints the launcher's one-line error, `podplug-launcher: <reason> [LAUNCHER_<CODE>]`, on stderr.
+const usage = "usage: podplug-launcher run [--] CMD [ARGS...] | probe [-timeout 800ms] | ready PLUGIN... | copy DIR"
+
+// fail prints the launcher's one-line error, `podplug-launcher: <reason> [LAUNCHER_<CODE>]`, on stderr;
+// while running a plugin it is also the container's termination message.
 func fail(code, msg string) {
 	fmt.Fprintf(os.Stderr, "podplug-launcher: %s [LAUNCHER_%s]\n", msg, code)
+	if running {
+		writeTerminationMessage("LAUNCHER_"+code, msg)
+	}
 }
 
 // execProbe replaces this process with podplug-probe from the launcher's own folder.
@@ -110,4 +129,12 @@ func copyFile(src, dest string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), dest)
+}
+
+// ownPluginName is the Plugin's name from the injected environment, for messages.
+func ownPluginName() string {
+	if n := os.Getenv("PODPLUG_PLUGIN_NAME"); n != "" {
+		return n
+	}
+	return "(unnamed)"
 }

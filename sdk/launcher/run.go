@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ const killGrace = 2 * time.Second
 // run starts the plugin, announces its handshake line through the handshake
 // file, passes its output through, forwards signals and exits as it does.
 func run(argv []string) int {
+	running = true
 	file := os.Getenv(envHandshakeFile)
 	if file == "" {
 		fail("NO_HANDSHAKE_FILE", envHandshakeFile+" is not set: the launcher runs plugins in podplug sidecar mode, with the injected environment")
@@ -69,8 +71,18 @@ func run(argv []string) int {
 	}
 	os.Stdout.Write(line)
 	text := string(bytes.TrimRight(line, "\r\n"))
-	if _, err := handshake.Parse(text); err != nil {
+	h, err := handshake.Parse(text)
+	if err != nil {
 		fail("BAD_HANDSHAKE", "the plugin's first stdout line: "+err.Error()+"; stopping it")
+		return stopBad(cmd, out)
+	}
+	allowed, err := allowedVersions(os.Getenv(envProtocolVersions))
+	if err != nil {
+		fail("BAD_CONFIG", err.Error()+"; stopping the plugin")
+		return stopBad(cmd, out)
+	}
+	if len(allowed) > 0 && !slices.Contains(allowed, h.App) {
+		fail("PROTOCOL_VERSION", versionMismatch(h.App, allowed))
 		return stopBad(cmd, out)
 	}
 	if err := writeAtomic(file, text+"\n"); err != nil {

@@ -2,7 +2,6 @@
 /**
  * The `podplug` command:
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
- *   podplug agent      (the in-pod health agent; configured by environment)
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  *   podplug --help | --version, and `--help` after any command
  */
@@ -25,13 +24,6 @@ options:
                            uid: that, or fail; none: every process as this user (docs/local-runtime.md)
   -h, --help               this help`;
 
-const AGENT_USAGE = `usage: podplug agent
-
-The in-pod health agent the operator injects: answers the kubelet's httpGet
-probes (/livez/<plugin>, /readyz/<plugin>) with gRPC health checks of the
-plugins' sockets. Configured by environment: PODPLUG_SOCKET_ROOT,
-PODPLUG_PLUGINS, PODPLUG_MTLS_ROOT, PODPLUG_AGENT_PORT (docs/liveness.md).`;
-
 const OPERATOR_USAGE = `usage: podplug operator [--kubeconfig F] [--watch-namespaces a,b] [--log-level L] [...]
 
 The Kubernetes operator: injects Plugins into the workloads they select.
@@ -41,7 +33,6 @@ const USAGE = `usage: podplug <command> [options]
 
 commands:
   run        run Plugin manifests and their host workloads on this machine
-  agent      the in-pod health agent (used inside pods)
   operator   the Kubernetes operator
 
 options:
@@ -56,28 +47,20 @@ function say(stream: NodeJS.WriteStream, text: string, code: number): number {
   return code;
 }
 
-const wantsHelp = (args: readonly string[]): boolean => args.includes("--help") || args.includes("-h");
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return say(process.stderr, USAGE, 2);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
-    const topic = { run: RUN_USAGE, agent: AGENT_USAGE, operator: OPERATOR_USAGE }[rest[0] ?? ""];
+    const topic = { run: RUN_USAGE, operator: OPERATOR_USAGE }[rest[0] ?? ""];
     return say(process.stdout, topic ?? USAGE, 0);
   }
   const pkg = podplugPackage();
   if (cmd === "--version" || cmd === "-V") return say(process.stdout, `podplug ${pkg.version}`, 0);
-  if (!["run", "agent", "operator"].includes(cmd))
+  if (!["run", "operator"].includes(cmd))
     return say(process.stderr, `podplug: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
   // Before any work: on an old Node, plugins would crash-loop far from the cause.
   if (!nodeSatisfies(process.version, pkg.engines.node))
     return say(process.stderr, `podplug: ${nodeAdvice(process.version, pkg.engines.node)} [CLI_NODE_UNSUPPORTED]`, 2);
-  if (cmd === "agent") {
-    if (wantsHelp(rest)) return say(process.stdout, AGENT_USAGE, 0);
-    const { runAgent } = await import("../agent/main.ts");
-    await runAgent(process.env);
-    return 0;
-  }
   if (cmd === "operator") {
     // The operator's own command: --help lists every flag with its default; it exits when stopped.
     const { operatorCommand } = await import("../../operator/main.ts");

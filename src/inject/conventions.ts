@@ -1,17 +1,35 @@
 /**
  * The names and paths docs/architecture.md fixes for injected pods. The
- * operator, the agent, the local runtime and the SDKs all read them from here.
+ * operator, the launcher's injection, the local runtime and the SDKs all read them from here.
  */
 
 /** The shared emptyDir every injected container mounts (plugins: a sub-folder). */
 export const SOCKET_VOLUME = "podplug-sockets";
 /** Where the host sees all plugin folders, and each plugin its own. */
 export const SOCKET_ROOT = "/var/run/podplug";
-/** The in-pod health agent's container name and HTTP port. */
-export const AGENT_CONTAINER = "podplug-agent";
-export const AGENT_PORT = 9801;
-/** Default agent image: the podplug image runs `podplug agent`. */
-export const DEFAULT_AGENT_IMAGE = "ghcr.io/podplug/podplug:0.1.0";
+/**
+ * The init container that copies podplug-launcher and podplug-probe from the
+ * podplug image into the launcher volume (docs/launcher.md), and that volume.
+ */
+export const LAUNCHER_CONTAINER = "podplug-launcher";
+export const LAUNCHER_VOLUME = "podplug-bin";
+/** Where every plugin and host container sees the launcher volume, read-only. */
+export const LAUNCHER_DIR = "/podplug/bin";
+/** The launcher in that volume: plugin commands run under it, probes exec it. */
+export const LAUNCHER_BIN = `${LAUNCHER_DIR}/podplug-launcher`;
+/** Where the podplug image carries the binaries (not under LAUNCHER_DIR, which the volume hides). */
+export const IMAGE_LAUNCHER_BIN = "/podplug/launcher/podplug-launcher";
+/** Default image of the launcher init container: the podplug image. */
+export const DEFAULT_LAUNCHER_IMAGE = "ghcr.io/podplug/podplug:0.1.0";
+/**
+ * @deprecated The agent is gone; the operator's `--agent-image` now names the
+ * launcher init container's image (the podplug image), until it is renamed.
+ */
+export const DEFAULT_AGENT_IMAGE = DEFAULT_LAUNCHER_IMAGE;
+/** @deprecated The container that runs the podplug image is now the launcher init container. */
+export const AGENT_CONTAINER = LAUNCHER_CONTAINER;
+/** Plugin names podplug keeps for its own containers (`podplug-<name>`). */
+export const RESERVED_PLUGIN_NAMES: readonly string[] = ["launcher", "bin", "agent"];
 /** Sidecar containers are `podplug-<plugin name>`; the prefix is podplug's. */
 export const CONTAINER_PREFIX = "podplug-";
 /** Template annotation listing the injected plugins, sorted, joined by `,`. */

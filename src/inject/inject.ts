@@ -14,14 +14,17 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { budgetedPath } from "../agent/budget.ts";
 import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
+import { checkBudgetMs } from "./budget.ts";
 import {
-  AGENT_CONTAINER,
-  AGENT_PORT,
   CONTAINER_PREFIX,
-  DEFAULT_AGENT_IMAGE,
+  DEFAULT_LAUNCHER_IMAGE,
   DEFAULT_SCRATCH_SIZE_LIMIT,
+  IMAGE_LAUNCHER_BIN,
+  LAUNCHER_BIN,
+  LAUNCHER_CONTAINER,
+  LAUNCHER_DIR,
+  LAUNCHER_VOLUME,
   MTLS_ROOT,
   MTLS_VOLUME_PREFIX,
   mtlsDir,
@@ -30,6 +33,7 @@ import {
   pluginContainerName,
   pluginSocketDir,
   pluginVolumeName,
+  RESERVED_PLUGIN_NAMES,
   SCRATCH_VOLUME_PREFIX,
   SOCKET_ROOT,
   SOCKET_VOLUME,
@@ -39,14 +43,20 @@ import type { Plugin, PluginLivenessSettings, PluginProbeSettings } from "./type
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
-  /** The image of the podplug-agent sidecar; `false` injects no agent (and no probes). */
+  /**
+   * The image of the launcher init container (the podplug image, which
+   * carries podplug-launcher and podplug-probe); `false` injects no launcher:
+   * plugins run their own commands, with no probes and no host readiness.
+   */
+  launcherImage?: string | false;
+  /** @deprecated The agent is gone: the operator's old name of {@link launcherImage}. */
   agentImage?: string | false;
-  /** Pull policy of the agent image. */
-  agentImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Pull policy of the launcher image. */
+  launcherImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /**
    * Wire `spec.autoMTLS` Plugins to their host-certificate Secret (see
    * docs/operator.md): the plugin gets PLUGIN_CLIENT_CERT from it, the host
-   * containers and the agent mount it. Off by default: the local runtime
+   * containers and the plugin's own probe mount it. Off by default: the local runtime
    * hands certificates to processes itself.
    */
   autoMTLS?: boolean;
@@ -99,15 +109,22 @@ export const READINESS_DEFAULTS: Required<PluginProbeSettings> = {
   failureThreshold: 1,
 };
 
-function probe(
-  path: string,
-  settings: PluginProbeSettings | undefined,
-  defaults: Required<PluginProbeSettings>,
-): V1Probe {
+/** The host containers' readiness: every plugin's host-state.json says ready (docs/liveness.md). */
+export const HOST_READINESS_DEFAULTS: Required<PluginProbeSettings> = {
+  initialDelaySeconds: 0,
+  periodSeconds: 2,
+  timeoutSeconds: 1,
+  failureThreshold: 1,
+};
+
+/** The first words of every exec probe podplug injects: how a re-injection recognises its own. */
+const isLauncherExec = (p: V1Probe | undefined): boolean => p?.exec?.command?.[0] === LAUNCHER_BIN;
+
+function probe(settings: PluginProbeSettings | undefined, defaults: Required<PluginProbeSettings>): V1Probe {
   const timeoutSeconds = settings?.timeoutSeconds ?? defaults.timeoutSeconds;
   return {
-    // The agent's check must end inside the probe's own timeout (src/agent/budget.ts).
-    httpGet: { path: budgetedPath(path, timeoutSeconds), port: AGENT_PORT },
+    // The check must end inside the probe's own timeout (src/inject/budget.ts), so its reason reaches the event.
+    exec: { command: [LAUNCHER_BIN, "probe", "-timeout", `${checkBudgetMs(timeoutSeconds)}ms`] },
     initialDelaySeconds: settings?.initialDelaySeconds ?? defaults.initialDelaySeconds,
     periodSeconds: settings?.periodSeconds ?? defaults.periodSeconds,
     timeoutSeconds,
@@ -118,10 +135,10 @@ function probe(
 function validatePlugin(p: Plugin, i: number): void {
   const at = `plugins[${i}]`;
   const name: unknown = p?.metadata?.name;
-  if (typeof name !== "string" || !NAME_RE.test(name) || name.length > 50 || name === "agent") {
+  if (typeof name !== "string" || !NAME_RE.test(name) || name.length > 50 || RESERVED_PLUGIN_NAMES.includes(name)) {
     throw new InjectError(
       "INJECT_INVALID_PLUGIN",
-      `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not "agent"`,
+      `${JSON.stringify(name)} is not a usable plugin name: use a DNS-1123 label of at most 50 characters, not ${RESERVED_PLUGIN_NAMES.map((n) => JSON.stringify(n)).join(", ")}`,
       { path: `${at}.metadata.name` },
     );
   }
@@ -188,6 +205,13 @@ function validatePlugin(p: Plugin, i: number): void {
       );
     }
   }
+  if (spec.hostReadiness !== undefined && typeof spec.hostReadiness !== "boolean") {
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: hostReadiness must be true or false, not ${JSON.stringify(spec.hostReadiness)}`,
+      { path: `${at}.spec.hostReadiness` },
+    );
+  }
   if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
     throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
       path: `${at}.spec.workingDir`,
@@ -206,10 +230,14 @@ function validatePlugin(p: Plugin, i: number): void {
   }
 }
 
-/** The native sidecar that runs plugin `p`. */
+/**
+ * The native sidecar that runs plugin `p`: under podplug-launcher when the
+ * Plugin names its command (the launcher cannot learn an image's entrypoint),
+ * with exec probes of the launcher's probe either way.
+ */
 function pluginContainer(
   p: Plugin,
-  withProbes: boolean,
+  launcher: boolean,
   mtls: boolean,
   scratch: boolean,
   fsGroup: number | undefined,
@@ -234,6 +262,8 @@ function pluginContainer(
           },
         ]
       : []),
+    // The probe checks health as the host does, with the host's certificate.
+    ...(mtls && launcher ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
     ...(p.spec.env ?? []).map((e) => structuredClone(e)),
   ];
   const c: V1Container = {
@@ -250,55 +280,64 @@ function pluginContainer(
         if (m.subPath) out.subPath = m.subPath;
         return out;
       }),
+      ...(launcher ? [launcherMount()] : []),
+      ...(launcher && mtls ? mtlsMounts([name]) : []),
     ],
     securityContext: restrictedSecurityContext(),
+    // The launcher's (and serve()'s) coded one-line reason when it stops a plugin; else the log's tail.
+    terminationMessagePolicy: "FallbackToLogsOnError",
   };
   if (p.spec.workingDir) c.workingDir = p.spec.workingDir;
   if (p.spec.imagePullPolicy) c.imagePullPolicy = p.spec.imagePullPolicy;
-  if (p.spec.command?.length) c.command = [...p.spec.command];
+  if (p.spec.command?.length)
+    c.command = launcher ? [LAUNCHER_BIN, "run", "--", ...p.spec.command] : [...p.spec.command];
   if (p.spec.args?.length) c.args = [...p.spec.args];
   if (p.spec.resources && (p.spec.resources.limits || p.spec.resources.requests)) {
     c.resources = structuredClone(p.spec.resources) as V1Container["resources"];
   }
-  if (withProbes) {
+  if (launcher) {
     const live = p.spec.probes?.liveness;
     c.livenessProbe = {
-      ...probe(`/livez/${name}`, live, LIVENESS_DEFAULTS),
+      ...probe(live, LIVENESS_DEFAULTS),
       terminationGracePeriodSeconds:
         live?.terminationGracePeriodSeconds ?? LIVENESS_DEFAULTS.terminationGracePeriodSeconds,
     };
-    c.readinessProbe = probe(`/readyz/${name}`, p.spec.probes?.readiness, READINESS_DEFAULTS);
+    c.readinessProbe = probe(p.spec.probes?.readiness, READINESS_DEFAULTS);
   }
   return c;
 }
 
-/** The health agent: first native sidecar, sees every plugin folder, answers the kubelet. */
-function agentContainer(
-  image: string,
-  pullPolicy: InjectOptions["agentImagePullPolicy"],
-  names: string[],
-  mtls: string[],
-): V1Container {
+/** The launcher volume, read-only: plugins and hosts run its binaries and can never change them. */
+function launcherMount(): V1VolumeMount {
+  return { name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR, readOnly: true };
+}
+
+/** The init container that fills the launcher volume from the podplug image, then exits. */
+function launcherContainer(image: string, pullPolicy: InjectOptions["launcherImagePullPolicy"]): V1Container {
   const c: V1Container = {
-    name: AGENT_CONTAINER,
+    name: LAUNCHER_CONTAINER,
     image,
-    args: ["agent"],
-    restartPolicy: "Always",
-    ports: [{ name: "podplug-agent", containerPort: AGENT_PORT, protocol: "TCP" }],
-    env: [
-      { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
-      { name: HOST_ENV.plugins, value: names.join(",") },
-      ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
-    ],
-    // With AutoMTLS the agent checks health as the host does, with the host's certificate.
-    volumeMounts: [{ name: SOCKET_VOLUME, mountPath: SOCKET_ROOT }, ...mtlsMounts(mtls)],
-    // Started only once it listens, so the plugins' first probes find it.
-    startupProbe: { httpGet: { path: "/healthz", port: AGENT_PORT }, periodSeconds: 1, failureThreshold: 30 },
-    resources: { requests: { cpu: "10m", memory: "48Mi" }, limits: { memory: "128Mi" } },
+    command: [IMAGE_LAUNCHER_BIN, "copy", LAUNCHER_DIR],
+    volumeMounts: [{ name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR }],
+    // A copy of two static binaries (≈12 MiB): counted in the pod's effective request only while it runs.
+    resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
     securityContext: restrictedSecurityContext(),
+    terminationMessagePolicy: "FallbackToLogsOnError",
   };
   if (pullPolicy) c.imagePullPolicy = pullPolicy;
   return c;
+}
+
+/** The host containers' readiness probe: ready iff the host SDK says each plugin is usable (host-state.json). */
+function hostReadinessProbe(plugins: string[]): V1Probe {
+  const d = HOST_READINESS_DEFAULTS;
+  return {
+    exec: { command: [LAUNCHER_BIN, "ready", ...plugins] },
+    initialDelaySeconds: d.initialDelaySeconds,
+    periodSeconds: d.periodSeconds,
+    timeoutSeconds: d.timeoutSeconds,
+    failureThreshold: d.failureThreshold,
+  };
 }
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
@@ -308,15 +347,16 @@ const isPodplugEnv = (e: V1EnvVar): boolean =>
 const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
 
-/** The read-only mounts of the host certificates, for host containers and the agent. */
+/** The read-only mounts of the host certificates, for host containers and the plugin's probe. */
 function mtlsMounts(names: string[]): V1VolumeMount[] {
   return names.map((n) => ({ name: `${MTLS_VOLUME_PREFIX}${n}`, mountPath: mtlsDir(n), readOnly: true }));
 }
 
 /**
- * Returns `template` with `plugins` injected: one native sidecar per plugin
- * (sorted by name) after the podplug-agent, the socket volume, and the host
- * containers' mount and environment. Whatever podplug injected before is
+ * Returns `template` with `plugins` injected: the launcher init container,
+ * then one native sidecar per plugin (sorted by name), the socket and
+ * launcher volumes, and the host containers' mounts, environment and (unless
+ * they have their own, or every Plugin sets `hostReadiness: false`) readiness probe. Whatever podplug injected before is
  * replaced, so the result depends only on the template's own fields.
  * @throws InjectError with a `code` on a template without containers, an
  *   invalid or duplicate Plugin, or a host container named like a sidecar.
@@ -347,7 +387,7 @@ export function inject(
   }
   const out = structuredClone(template);
   const spec = out.spec!;
-  const sidecarNames = new Set([AGENT_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
+  const sidecarNames = new Set([LAUNCHER_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
   for (const c of spec.containers) {
     if (sorted.length > 0 && sidecarNames.has(c.name)) {
       throw new InjectError(
@@ -366,6 +406,7 @@ export function inject(
     if (c.volumeMounts) c.volumeMounts = c.volumeMounts.filter((m) => !isPodplugMount(m));
     if (c.env?.length === 0) delete c.env;
     if (c.volumeMounts?.length === 0) delete c.volumeMounts;
+    if (isLauncherExec(c.readinessProbe)) delete c.readinessProbe;
   }
   const annotations = { ...(out.metadata?.annotations ?? {}) };
   delete annotations[PLUGINS_ANNOTATION];
@@ -373,15 +414,19 @@ export function inject(
   if (sorted.length > 0) {
     const names = sorted.map((p) => p.metadata.name);
     const mtls = options.autoMTLS ? sorted.filter((p) => p.spec.autoMTLS === true).map((p) => p.metadata.name) : [];
-    const agentImage = options.agentImage === undefined ? DEFAULT_AGENT_IMAGE : options.agentImage;
+    const image = options.launcherImage ?? options.agentImage ?? DEFAULT_LAUNCHER_IMAGE;
+    const launcher = image !== false;
     const injected: V1Container[] = [];
-    if (agentImage !== false) injected.push(agentContainer(agentImage, options.agentImagePullPolicy, names, mtls));
+    // A regular init container: it runs to completion before the first native sidecar starts.
+    if (launcher) injected.push(launcherContainer(image, options.launcherImagePullPolicy));
     const scratch = options.scratch === true;
     const fsGroup = spec.securityContext?.fsGroup;
     for (const p of sorted)
-      injected.push(pluginContainer(p, agentImage !== false, mtls.includes(p.metadata.name), scratch, fsGroup));
+      injected.push(pluginContainer(p, launcher, mtls.includes(p.metadata.name), scratch, fsGroup));
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
+    if (launcher) volumes.push({ name: LAUNCHER_VOLUME, emptyDir: { sizeLimit: "64Mi" } });
+    const readyFor = launcher ? sorted.filter((p) => p.spec.hostReadiness !== false).map((p) => p.metadata.name) : [];
     for (const p of sorted) {
       const n = p.metadata.name;
       if (scratch)
@@ -420,6 +465,10 @@ export function inject(
         { name: SOCKET_VOLUME, mountPath: SOCKET_ROOT },
         ...mtlsMounts(mtls),
       ];
+      if (readyFor.length > 0 && !c.readinessProbe) {
+        c.readinessProbe = hostReadinessProbe(readyFor);
+        c.volumeMounts.push(launcherMount());
+      }
     }
     annotations[PLUGINS_ANNOTATION] = names.join(",");
   }

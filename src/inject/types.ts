@@ -22,7 +22,7 @@ export interface PluginHandshake {
   protocolVersions: number[];
 }
 
-/** Probe timing; podplug fills in the handler (httpGet on the agent). */
+/** Probe timing; podplug fills in the handler (an exec of `podplug-launcher probe`). */
 export interface PluginProbeSettings {
   initialDelaySeconds?: number;
   periodSeconds?: number;
@@ -63,6 +63,12 @@ export interface PluginSpec {
   workloadKinds?: WorkloadKind[];
   probes?: { liveness?: PluginLivenessSettings; readiness?: PluginProbeSettings };
   autoMTLS?: boolean;
+  /**
+   * Host containers without a readinessProbe of their own get one that is
+   * ready only while the host SDK can use this plugin (docs/liveness.md);
+   * `false` leaves this plugin out of it. Default true.
+   */
+  hostReadiness?: boolean;
   /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */
   workingDir?: string;
   /** Pod volumes of this plugin only (named podplug-<plugin>-<name> in the pod). */

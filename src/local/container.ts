@@ -7,11 +7,14 @@ import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import type { V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { SIDECAR_ENV } from "../constants.ts";
 import { Backoff, type BackoffOptions } from "../process/backoff.ts";
 import { describeExit, exitOf, hasExited, type ProcessExit, terminate } from "../process/exit.ts";
 import { readLines } from "../process/lines.ts";
 import { logOutputLine } from "../process/output.ts";
 import { spawnGuarded } from "../process/spawn.ts";
+import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
+import { announce } from "./launcher.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { type ProbeContext, ProbeRunner } from "./probe.ts";
 
@@ -20,7 +23,9 @@ export interface ContainerSpec {
   name: string;
   /** The plugin's name when this is a plugin sidecar. */
   plugin?: string;
-  role: "agent" | "plugin" | "host" | "init";
+  role: "plugin" | "host" | "init";
+  /** Its command ran under podplug-launcher: the runtime announces the first stdout line (launcher.ts). */
+  launcher?: boolean;
   /** Restarts when it exits (sidecars, and main containers with restartPolicy Always). */
   restart: "Always" | "OnFailure" | "Never";
   command: string[];
@@ -61,6 +66,8 @@ export class LocalContainer extends EventEmitter {
   private readonly metrics: RuntimeMetrics;
   private restartTimer: NodeJS.Timeout | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** The handshake file line the runtime wrote for the current run (launcher containers). */
+  private announced: { file: string; line: string } | undefined;
 
   constructor(pod: string, spec: ContainerSpec, log: Logger, metrics: RuntimeMetrics, backoff: BackoffOptions) {
     super();
@@ -94,12 +101,33 @@ export class LocalContainer extends EventEmitter {
     this.log.info({ pid: child.pid, restarts: this.restarts, uid: this.spec.user?.uid }, "container started");
     const state = { inPanic: false };
     // Plugin output is hclog; other containers' lines are logged as they come.
-    readLines(child.stdout!, (l) => logOutputLine(this.log, l, "stdout", state, "info"));
+    let first = this.spec.launcher === true;
+    readLines(child.stdout!, (l) => {
+      if (first) {
+        first = false;
+        this.announce(child, l);
+      }
+      logOutputLine(this.log, l, "stdout", state, "info");
+    });
     readLines(child.stderr!, (l) => logOutputLine(this.log, l, "stderr", state, "info"));
     child.once("error", (e) => this.log.error({ err: e.message }, "container could not start"));
     // "close" comes after both pipes ended, so every line is logged before the exit.
     this.exited = exitOf(child).then((exit) => this.onExit(child, exit));
     this.startProbes(child);
+  }
+
+  /** The launcher's job for the first stdout line: check it, then write it to the handshake file, or stop the plugin. */
+  private announce(child: ChildProcess, line: string): void {
+    const a = announce(line, this.spec.env);
+    if (!a.ok) {
+      this.log.error({ code: a.code }, a.message);
+      void this.kill(child, a.code);
+      return;
+    }
+    const file = this.spec.env[SIDECAR_ENV.handshakeFile];
+    if (!file) return;
+    writeHandshakeFile(file, a.line);
+    this.announced = { file, line: a.line };
   }
 
   private startProbes(child: ChildProcess): void {
@@ -182,6 +210,9 @@ export class LocalContainer extends EventEmitter {
     const { code } = exit;
     if (this.child !== child) return;
     this.stopProbes();
+    // As the launcher does when its plugin exits: a reader must not take a dead plugin's line for a live one.
+    if (this.announced) removeHandshakeFile(this.announced.file, this.announced.line);
+    this.announced = undefined;
     this.setReady(false);
     this.metrics.up.set(this.labels(), 0);
     const uptime = Date.now() - (this.startedAt ?? Date.now());

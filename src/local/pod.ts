@@ -9,15 +9,14 @@
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { AGENT_ENV, SIDECAR_ENV } from "../constants.ts";
+import { SIDECAR_ENV } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
-import { AGENT_CONTAINER, AGENT_PORT } from "../inject/conventions.ts";
 import type { BackoffOptions } from "../process/backoff.ts";
 import { type ContainerSpec, LocalContainer } from "./container.ts";
 import type { Isolation } from "./isolation.ts";
+import { isLauncherCopy, unwrapRun } from "./launcher.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** Settings of a local pod. */
@@ -47,9 +46,6 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
-/** The podplug CLI, which runs the agent container locally. */
-const CLI = fileURLToPath(new URL(`../cli/main.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url));
 
 /** Kubernetes' $(VAR) expansion in env values, command and args ($$ escapes). */
 export function expand(s: string, env: Record<string, string>): string {
@@ -84,11 +80,9 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
         { file: o.file, field: `spec.volumes.${v.name}` },
       );
   }
-  // Pod ports → local ports: the agent's port is remapped so several runs can share the machine.
+  // Pod ports → local ports (containers share localhost as a pod's share its network).
   const ports = new Map<number, number>();
   const named = new Map<string, number>();
-  const agentPort = await freePort();
-  ports.set(AGENT_PORT, agentPort);
   const allContainers = [...(spec.initContainers ?? []), ...spec.containers];
   for (const c of allContainers) for (const p of c.ports ?? []) if (p.name) named.set(p.name, p.containerPort);
   const port = (p: number | string): number => {
@@ -151,13 +145,11 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
       } else own[e.name] = localize(expand(e.value ?? "", own));
     }
     Object.assign(env, own);
-    let command = [...(c.command ?? []), ...(c.args ?? [])].map((a) => localize(expand(a, own)));
-    if (c.name === AGENT_CONTAINER) {
-      // The agent's image is podplug itself: run this installation's CLI.
-      command = [process.execPath, CLI, ...(c.args ?? ["agent"])];
-      env[AGENT_ENV.port] = String(agentPort);
-      env[AGENT_ENV.host] = "127.0.0.1";
-    } else if (command[0] === "node") command[0] = process.execPath; // the runtime's own Node, not whatever PATH finds first
+    // Under the launcher: run the plugin's own command; the container does the launcher's job (launcher.ts).
+    const raw = [...(c.command ?? []), ...(c.args ?? [])].map((a) => expand(a, own));
+    const unwrapped = unwrapRun(raw);
+    const command = (unwrapped ?? raw).map(localize);
+    if (command[0] === "node") command[0] = process.execPath; // the runtime's own Node, not whatever PATH finds first
     if (command.length === 0)
       throw new PodplugError(
         "MANIFEST_INVALID",
@@ -175,6 +167,7 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
       graceMs,
     };
     if (plugin) s.plugin = plugin;
+    if (unwrapped) s.launcher = true;
     if (user) s.user = user;
     // The host's broker sockets in a plugin's folder must be group-writable for the plugin to dial them.
     if (isolated && role === "host") s.umask = 0o002;
@@ -186,13 +179,10 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
   const podRestart = (spec.restartPolicy ?? "Always") as ContainerSpec["restart"];
   const specs: ContainerSpec[] = [];
   (spec.initContainers ?? []).forEach((c, i) => {
+    // The launcher's binaries: the runtime does their job itself, so there is nothing to copy.
+    if (isLauncherCopy(c)) return;
     const sidecar = c.restartPolicy === "Always";
-    const role =
-      c.name === AGENT_CONTAINER
-        ? "agent"
-        : sidecar && c.env?.some((e) => e.name === SIDECAR_ENV.pluginName)
-          ? "plugin"
-          : "init";
+    const role = sidecar && c.env?.some((e) => e.name === SIDECAR_ENV.pluginName) ? "plugin" : "init";
     specs.push(build(c, role, sidecar ? "Always" : "OnFailure", `spec.initContainers[${i}]`));
   });
   for (const [i, c] of spec.containers.entries()) specs.push(build(c, "host", podRestart, `spec.containers[${i}]`));

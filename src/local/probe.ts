@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { V1Probe } from "@kubernetes/client-node";
 import { type HealthCheckResponse, HealthClient } from "../gen/grpc/health/v1/health.ts";
+import { isLauncherExec, launcherExec } from "./launcher.ts";
 
 /** How a probe reaches its container locally. */
 export interface ProbeContext {
@@ -48,6 +49,15 @@ export function probeOnce(probe: V1Probe, ctx: ProbeContext): Promise<boolean> {
       };
       s.once("connect", () => done(true));
       s.once("error", () => done(false));
+    });
+  }
+  if (isLauncherExec(probe.exec?.command)) {
+    // The injection's exec probes: answered in-process (launcher.ts), within the probe's timeout as the kubelet's.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((r) => (timer = setTimeout(() => r("probe timed out"), timeoutMs)));
+    return Promise.race([launcherExec(probe.exec!.command!, ctx.env, timeoutMs), late]).then((reason) => {
+      clearTimeout(timer);
+      return reason === undefined;
     });
   }
   if (probe.exec?.command && probe.exec.command.length > 0) {

@@ -31,6 +31,8 @@ function plugin(name: string, app: string, image: string, command?: string[]): s
       env: [{ name: "KV_DIR", value: `/var/run/podplug/${name}` }],
       handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
       selector: { matchLabels: { app } },
+      // The sleeping hosts use no host SDK: they write no host state, so their readiness is their own.
+      hostReadiness: false,
     },
   });
 }
@@ -110,7 +112,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await failsWith(c, "nowhere", "Unschedulable", /node\(s\) didn't match/);
   });
 
-  it("a node without the agent image: ImagePullFailed, naming the agent image", async () => {
+  it("a node without the launcher's (podplug) image: ImagePullFailed, naming the image", async () => {
     const c = await cluster();
     const up = await c.helm(
       [
@@ -121,7 +123,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
         SYSTEM,
         "--reuse-values",
         "--set",
-        "agentImage=localhost/podplug/absent-agent:1",
+        "launcherImage=localhost/podplug/absent-launcher:1",
         "--wait",
       ],
       150_000,
@@ -130,7 +132,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     try {
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "noagent"));
       await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("noagent", "noagent", KV_IMAGE));
-      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-agent:1/);
+      await failsWith(c, "noagent", "ImagePullFailed", /localhost\/podplug\/absent-launcher:1/);
     } finally {
       await c.helm(
         [
@@ -141,7 +143,7 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
           SYSTEM,
           "--reuse-values",
           "--set",
-          "agentImage=",
+          "launcherImage=",
           "--wait",
         ],
         150_000,

@@ -1,7 +1,7 @@
 /**
  * The chain on a real node (issue 10): the chart's operator as pods, the demo
- * host with the kv and counter Plugins injected as native sidecars beside the
- * agent, under the restricted Pod Security Standard; crash and hang recovery
+ * host with the kv and counter Plugins injected as native sidecars run by
+ * podplug-launcher (no agent), under the restricted Pod Security Standard; crash and hang recovery
  * by the kubelet; Plugin removal. Runs on any cluster (docs/e2e.md).
  */
 import assert from "node:assert/strict";
@@ -84,18 +84,22 @@ describe("e2e: the chain on a real node", function () {
     assert.match(metrics, /^# TYPE \w+ \w+/m);
   });
 
-  it("two replicas of the demo host call their two TS plugins over the shared socket, beside the agent and native sidecars, under the restricted standard", async () => {
+  it("two replicas of the demo host call their two TS plugins over the shared socket, native sidecars under the launcher, under the restricted standard", async () => {
     const c = await cluster();
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(demoPlugins()));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], restrictedHost());
     await kubectlOk(c, ["-n", NS, "rollout", "status", "deployment/demo-host", "--timeout=120s"], undefined, 130_000);
-    const ps = await hostPods(c, ["podplug-agent", "podplug-kv", "podplug-counter"]);
+    const ps = await hostPods(c, ["podplug-kv", "podplug-counter"]);
     for (const p of ps) {
       assert.deepEqual((p.spec.initContainers ?? []).map((x) => x.name).sort(), [
-        "podplug-agent",
         "podplug-counter",
         "podplug-kv",
+        "podplug-launcher",
       ]);
+      // The launcher's copy ran to completion; the host is Ready only through its injected host-readiness probe.
+      const copy = (p.status.initContainerStatuses ?? []).find((x) => x.name === "podplug-launcher");
+      assert.equal((copy?.state as { terminated?: { exitCode: number } } | undefined)?.terminated?.exitCode, 0);
+      assert.equal(status(p, "host").ready, true);
       const tick = await callsSucceedAfter(c, p.metadata.name, 0, ["kv", "counter"]);
       assert.equal(tick.kv, String(tick.tick), "kv returns what the host put");
     }
@@ -116,17 +120,19 @@ describe("e2e: the chain on a real node", function () {
     );
   });
 
-  it("the TS demo host calls the unmodified Go plugin image (go-plugin's examples/grpc) as its kv sidecar", async () => {
+  it("the TS demo host calls the unmodified Go plugin image (go-plugin's examples/grpc) as its kv sidecar, at its exact version from the launcher, with no hint", async () => {
     const c = await cluster();
     const goImage = imageRef(c.images, "ghcr.io/podplug/example-go-kv:");
     await freshNamespace(c, GO_NS, { "pod-security.kubernetes.io/enforce": "restricted" });
     try {
-      // The demo's Plugins, with kv served by the Go image's own entrypoint. It writes kv_<key> into its
-      // working folder, so the Plugin points that at the sidecar's writable scratch, /tmp.
+      // The demo's Plugins, with kv served by the Go image's binary, which the Plugin names so the launcher runs it.
+      // It writes kv_<key> into its working folder, so the Plugin points that at the sidecar's writable scratch, /tmp.
+      // The Plugin allows 1 and 2: the plugin serves 1, and the host must attach at 1 (issue 11), never guess.
       const docs = demoPlugins();
       const kv = docs.find((d) => d.metadata.name === "kv")!;
       kv.spec.image = goImage;
-      delete kv.spec.command;
+      kv.spec.command = ["/grpc-plugin"];
+      (kv.spec.handshake as { protocolVersions: number[] }).protocolVersions = [1, 2];
       delete kv.spec.env;
       kv.spec.workingDir = "/tmp";
       await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], yamlOf(docs));
@@ -134,9 +140,6 @@ describe("e2e: the chain on a real node", function () {
         spec: { replicas: number; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } };
       };
       host.spec.replicas = 1;
-      // The bare Go plugin announces its version only on its stdout: the host is told it.
-      const hostContainer = host.spec.template.spec.containers[0]!;
-      hostContainer.env = [...(hostContainer.env ?? []), { name: "KV_PROTOCOL_VERSION", value: "1" }];
       await kubectlOk(c, ["-n", GO_NS, "apply", "-f", "-"], stringify(host));
       await kubectlOk(
         c,
@@ -154,9 +157,11 @@ describe("e2e: the chain on a real node", function () {
       };
       const p = list.items.find((i) => !i.metadata.deletionTimestamp)!;
       assert.equal(p.spec.initContainers?.find((x) => x.name === "podplug-kv")?.image, goImage);
-      // go-plugin's own handshake line on the sidecar's stdout: a gRPC plugin on a socket in its folder.
+      // go-plugin's own handshake line on the sidecar's stdout (passed through by the launcher): version 1.
       const out = await kubectlOk(c, ["-n", GO_NS, "logs", p.metadata.name, "-c", "podplug-kv"]);
       assert.match(out, /^1\|1\|unix\|\/var\/run\/podplug\/kv\/plugin\d+\|grpc/m);
+      // No KV_PROTOCOL_VERSION: the host attaches only through the handshake file the launcher wrote (it never
+      // guesses a bare Go plugin's version), so the calls below succeeding is the launcher's announcement at work.
       const tick = await waitFor(
         "the TS host's calls to the Go kv plugin (and the TS counter) succeeding",
         async () => {
@@ -198,11 +203,10 @@ describe("e2e: the chain on a real node", function () {
     assert.equal(status(after, "podplug-kv").restartCount, 1);
     assert.equal(status(after, "host").restartCount, before.host.restartCount, "the host did not restart");
     assert.equal(status(after, "podplug-counter").restartCount, before.counter.restartCount);
-    assert.equal(status(after, "podplug-agent").restartCount, 0);
     await callsSucceedAfter(c, p.metadata.name, t0, ["kv", "counter"]);
   });
 
-  it("SIGSTOP (a hung plugin): the agent's liveness answer fails, the kubelet restarts it, the host's calls succeed again", async () => {
+  it("SIGSTOP (a hung plugin): the launcher's exec probe fails, the kubelet restarts it, the host's calls succeed again", async () => {
     const c = await cluster();
     const [, p] = await hostPods(c, ["podplug-kv", "podplug-counter"]);
     assert.ok(p);
@@ -232,6 +236,8 @@ describe("e2e: the chain on a real node", function () {
       "jsonpath={.items[*].message}",
     ]);
     assert.match(events, /Liveness probe failed/);
+    // The exec probe's own reason reaches the event (an httpGet probe's body never did).
+    assert.match(events, /LAUNCHER_PROBE_FAILED/);
     await callsSucceedAfter(c, p.metadata.name, t0, ["kv", "counter"]);
   });
 
@@ -274,6 +280,8 @@ describe("e2e: the chain on a real node", function () {
     kv.metadata.name = "solo";
     kv.spec.selector = { matchLabels: { app: "solo" } };
     kv.spec.env = [{ name: "KV_DIR", value: "/var/run/podplug/solo" }];
+    // The sleeping host uses no host SDK, so it writes no host state: its readiness stays its own.
+    kv.spec.hostReadiness = false;
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], stringify(kv));
     const withSidecar = await waitFor(
       "the solo pod with podplug-solo ready",
@@ -325,7 +333,7 @@ describe("e2e: the chain on a real node", function () {
       "-o",
       "jsonpath={.spec.template.spec.initContainers[*].name}",
     ]);
-    assert.deepEqual(demo.split(" ").sort(), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+    assert.deepEqual(demo.split(" ").sort(), ["podplug-counter", "podplug-kv", "podplug-launcher"]);
   });
 
   after(async () => {

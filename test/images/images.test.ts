@@ -6,19 +6,34 @@
  * injects it; and a rebuild from scratch gives the same digests.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { parse, parseAllDocuments } from "yaml";
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
-import { AGENT_CONTAINER, DEFAULT_AGENT_IMAGE, SOCKET_ROOT } from "../../src/inject/conventions.ts";
+import {
+  DEFAULT_LAUNCHER_IMAGE,
+  LAUNCHER_CONTAINER,
+  LAUNCHER_DIR,
+  LAUNCHER_VOLUME,
+  SOCKET_ROOT,
+} from "../../src/inject/conventions.ts";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
 import { ROOT, tempDir, waitFor } from "../helpers.ts";
-import { archiveRefs, type BuiltImage, builtImages, type Running, run, runToEnd, unpack } from "./runc.ts";
+import {
+  archiveRefs,
+  type BuiltImage,
+  builtImages,
+  type Running,
+  type RunOptions,
+  run,
+  runToEnd,
+  unpack,
+} from "./runc.ts";
 
 const docs = (file: string): unknown[] =>
   parseAllDocuments(readFileSync(join(ROOT, file), "utf8")).map((d) => d.toJSON() as unknown);
@@ -31,7 +46,7 @@ function namedImages(): Map<string, string> {
   };
   const chart = parse(readFileSync(join(ROOT, "charts/podplug/Chart.yaml"), "utf8")) as { appVersion: string };
   named.set(`${values.image.repository}:${values.image.tag || chart.appVersion}`, "charts/podplug/values.yaml image");
-  named.set(DEFAULT_AGENT_IMAGE, "src/inject/conventions.ts DEFAULT_AGENT_IMAGE");
+  named.set(DEFAULT_LAUNCHER_IMAGE, "src/inject/conventions.ts DEFAULT_LAUNCHER_IMAGE");
   for (const p of docs("examples/demo/plugins.yaml") as Plugin[]) named.set(p.spec.image, `Plugin ${p.metadata.name}`);
   const host = docs("examples/demo/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
   for (const c of host.spec.template.spec!.containers) named.set(c.image!, `demo host container ${c.name}`);
@@ -68,7 +83,7 @@ describe("container images (make images)", function () {
   });
   after(() => t.remove());
 
-  it("builds every image the chart, the operator's agent default, the README and the demo manifests name", () => {
+  it("builds every image the chart, the injection's launcher default, the README and the demo manifests name", () => {
     const built = new Set(images.map((i) => i.ref));
     for (const [ref, where] of namedImages())
       assert.ok(built.has(ref), `${where} names ${ref}, which make images does not build`);
@@ -90,7 +105,7 @@ describe("container images (make images)", function () {
   });
 
   it("the podplug image: the CLI is the entrypoint, uid 65532 on a read-only root, no shell", async () => {
-    const b = bundle(DEFAULT_AGENT_IMAGE);
+    const b = bundle(DEFAULT_LAUNCHER_IMAGE);
     assert.deepEqual(b.spec.process.user, { uid: 65532, gid: 65532 });
     for (const sh of ["bin/sh", "bin/bash", "usr/bin/sh", "bin/busybox"])
       assert.ok(!existsSync(join(b.rootfs, sh)), sh);
@@ -113,7 +128,7 @@ describe("container images (make images)", function () {
     assert.match(probe.out.trim(), /^65532 65532 EROFS v24\./);
   });
 
-  it("runs the demo pod from its images as the operator injects it: the agent checks both plugins, the host calls them", async function () {
+  it("runs the demo pod from its images as the operator injects it: the launcher is copied, runs both plugins, its probes pass, the host calls them and is ready", async function () {
     this.timeout(90_000);
     const plugins = docs("examples/demo/plugins.yaml") as Plugin[];
     const host = docs("examples/demo/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
@@ -125,7 +140,11 @@ describe("container images (make images)", function () {
       mkdirSync(d, { recursive: true });
       chmodSync(d, 0o777); // an emptyDir
     }
-    const start = (c: V1Container, extraEnv: string[] = []): Running => {
+    // The launcher volume (an emptyDir): writable in the copy container, read-only in the others.
+    const bin = join(t.dir, "bin");
+    mkdirSync(bin);
+    chmodSync(bin, 0o777);
+    const opts = (c: V1Container, extraEnv: string[] = []): RunOptions => {
       const b = bundle(c.image!);
       // The injected containers ask for this; runc applies the same to the host's.
       if (c !== pod.containers[0]) {
@@ -134,7 +153,7 @@ describe("container images (make images)", function () {
       }
       assert.notEqual(b.spec.process.user.uid, 0, `${c.image} runs as root`);
       const local = (s: string): string => s.split(SOCKET_ROOT).join(root);
-      const r = run(b, state, {
+      return {
         ...(c.command ? { args: [...c.command, ...(c.args ?? [])].map(local) } : {}),
         ...(!c.command && c.args ? { args: [...b.entrypoint, ...c.args] } : {}),
         env: [
@@ -143,39 +162,39 @@ describe("container images (make images)", function () {
             .map((e) => `${e.name}=${local(e.value ?? "")}`),
           ...extraEnv,
         ],
-        binds: (c.volumeMounts ?? []).map((m) => local(m.mountPath)),
-      });
+        binds: (c.volumeMounts ?? []).map((m) =>
+          m.name === LAUNCHER_VOLUME
+            ? { source: bin, destination: LAUNCHER_DIR, readOnly: m.readOnly === true }
+            : local(m.mountPath),
+        ),
+      };
+    };
+    const start = (c: V1Container, extraEnv: string[] = []): Running => {
+      const r = run(bundle(c.image!), state, opts(c, extraEnv));
       running.push(r);
       return r;
     };
     const init = pod.initContainers!;
-    const agent = start(
-      init.find((c) => c.name === AGENT_CONTAINER)!,
-      ["PODPLUG_AGENT_PORT=0", "PODPLUG_AGENT_HOST=127.0.0.1"], // the machine's loopback, any free port
-    );
-    const sidecars = init.filter((c) => c.name !== AGENT_CONTAINER);
+    // The init container: the podplug image copies its launcher into the volume, and exits 0.
+    const copy = init.find((c) => c.name === LAUNCHER_CONTAINER)!;
+    const copied = await runToEnd(bundle(copy.image!), state, opts(copy));
+    assert.equal(copied.code, 0, copied.out);
+    assert.deepEqual(readdirSync(bin).sort(), ["podplug-launcher", "podplug-probe"]);
+    const sidecars = init.filter((c) => c.name !== LAUNCHER_CONTAINER);
     assert.deepEqual(
       sidecars.map((c) => c.image),
       plugins.map((p) => p.spec.image).sort(),
     );
     for (const c of sidecars) start(c);
-    // The agent's pino line that says where it listens (field order is pino's business).
-    const listening = (): number | undefined => {
-      for (const line of agent.output().split("\n")) {
-        if (!line.startsWith("{")) continue;
-        const r = JSON.parse(line) as { msg?: string; port?: number };
-        if (r.msg === "podplug-agent listening" && typeof r.port === "number") return r.port;
-      }
-      return undefined;
-    };
-    const port = await waitFor(listening, 30_000, "the agent");
+    // Each plugin's exec probe, run as the kubelet would (here from outside: the socket paths are the same).
+    const exec = (c: V1Container, command: string[]): boolean =>
+      spawnSync(join(bin, "podplug-launcher"), command.slice(1), {
+        env: Object.fromEntries(opts(c).env!.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
+        timeout: 5_000,
+      }).status === 0;
     for (const c of sidecars) {
-      const path = c.livenessProbe!.httpGet!.path!;
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2_000) })).ok,
-        30_000,
-        `${c.name} live through the agent (${path})`,
-      );
+      await waitFor(() => exec(c, c.livenessProbe!.exec!.command!), 30_000, `${c.name}'s liveness probe to pass`);
+      assert.equal(exec(c, c.readinessProbe!.exec!.command!), true);
     }
     const app = start(pod.containers[0]!, ["DEMO_METRICS_PORT=0"]);
     const line = await waitFor(
@@ -190,6 +209,13 @@ describe("container images (make images)", function () {
     const calls = JSON.parse(line) as { tick: number; kv: string; counter: string };
     assert.equal(calls.kv, String(calls.tick), line);
     assert.match(calls.counter, /^\d+$/, line);
+    // The host's injected readiness: the host SDK says both plugins are usable.
+    const hostC = pod.containers[0]!;
+    await waitFor(
+      () => exec(hostC, hostC.readinessProbe!.exec!.command!),
+      20_000,
+      "the host's readiness probe to pass",
+    );
   });
 
   it("the unmodified Go plugin image serves go-plugin's kv example to a TS host through its socket", async () => {
@@ -204,7 +230,7 @@ describe("container images (make images)", function () {
       },
     };
     const pod = inject({ metadata: { labels: { app: "h" } }, spec: { containers: [{ name: "h", image: "h" }] } }, [p], {
-      agentImage: false,
+      launcherImage: false,
     }).spec!;
     const c = pod.initContainers![0]!;
     const b = bundle(c.image!);

@@ -89,8 +89,8 @@ export interface RunOptions {
   /** Added to the image's environment, NAME=value. */
   env?: string[];
   cwd?: string;
-  /** Host folders bound at the same path in the container. */
-  binds?: string[];
+  /** Host folders bound at the same path in the container, or at another (`{ source, destination }`). */
+  binds?: (string | { source: string; destination: string; readOnly?: boolean })[];
 }
 
 /** A running container; `exited` settles with runc's exit code. */
@@ -119,7 +119,11 @@ export function run(bundle: Bundle, stateDir: string, opts: RunOptions = {}): Ru
   spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== "network");
   spec.mounts = [
     ...spec.mounts,
-    ...(opts.binds ?? []).map((d) => ({ destination: d, type: "bind", source: d, options: ["rbind", "rw"] })),
+    ...(opts.binds ?? []).map((d) =>
+      typeof d === "string"
+        ? { destination: d, type: "bind", source: d, options: ["rbind", "rw"] }
+        : { destination: d.destination, type: "bind", source: d.source, options: ["rbind", d.readOnly ? "ro" : "rw"] },
+    ),
   ];
   writeFileSync(join(bundle.dir, "config.json"), JSON.stringify(spec));
   const id = `podplug-img-${process.pid}-${++seq}`;

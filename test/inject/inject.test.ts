@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { PLUGIN_ENV } from "../../src/constants.ts";
-import { AGENT_CONTAINER, PLUGINS_ANNOTATION, SOCKET_ROOT, SOCKET_VOLUME } from "../../src/inject/conventions.ts";
+import {
+  LAUNCHER_BIN,
+  LAUNCHER_CONTAINER,
+  LAUNCHER_DIR,
+  LAUNCHER_VOLUME,
+  PLUGINS_ANNOTATION,
+  SOCKET_ROOT,
+  SOCKET_VOLUME,
+} from "../../src/inject/conventions.ts";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
 
@@ -39,14 +47,67 @@ function template(): V1PodTemplateSpec {
 }
 
 describe("inject (pure)", () => {
-  it("adds the agent first, then one native sidecar per plugin sorted by name, before the user init containers", () => {
-    const out = inject(template(), [plugin("kv"), plugin("counter")], { agentImage: "agent:1" });
+  it("adds the launcher init container first, then one native sidecar per plugin sorted by name, before the user init containers; no agent", () => {
+    const out = inject(template(), [plugin("kv"), plugin("counter")], { launcherImage: "podplug:1" });
     assert.deepEqual(
       out.spec!.initContainers!.map((c) => c.name),
-      [AGENT_CONTAINER, "podplug-counter", "podplug-kv", "migrate"],
+      [LAUNCHER_CONTAINER, "podplug-counter", "podplug-kv", "migrate"],
     );
-    for (const c of out.spec!.initContainers!.slice(0, 3)) assert.equal(c.restartPolicy, "Always");
-    assert.equal(out.spec!.initContainers![0]!.image, "agent:1");
+    const [copy, ...sidecars] = out.spec!.initContainers!;
+    // A regular init container: it runs to completion before the first sidecar starts.
+    assert.equal(copy!.restartPolicy, undefined);
+    assert.equal(copy!.image, "podplug:1");
+    assert.deepEqual(copy!.command, ["/podplug/launcher/podplug-launcher", "copy", LAUNCHER_DIR]);
+    assert.deepEqual(copy!.volumeMounts, [{ name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR }]);
+    for (const c of sidecars.slice(0, 2)) assert.equal(c.restartPolicy, "Always");
+    assert.ok(!JSON.stringify(out).includes("agent"), "nothing of the agent is left");
+    // The old option name (the operator's) still names the image.
+    const old = inject(template(), [plugin("kv")], { agentImage: "podplug:2" });
+    assert.equal(old.spec!.initContainers![0]!.image, "podplug:2");
+  });
+
+  it("runs the Plugin's command under the launcher, args unchanged; without a command, the image's entrypoint unwrapped", () => {
+    const out = inject(template(), [plugin("kv", { command: ["/grpc-plugin"], args: ["-v"] }), plugin("bare")]);
+    const kv = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
+    assert.deepEqual(kv.command, [LAUNCHER_BIN, "run", "--", "/grpc-plugin"]);
+    assert.deepEqual(kv.args, ["-v"]);
+    assert.equal(kv.terminationMessagePolicy, "FallbackToLogsOnError");
+    const bare = out.spec!.initContainers!.find((x) => x.name === "podplug-bare")!;
+    assert.equal(bare.command, undefined, "the launcher cannot know an image's entrypoint");
+    // Probed by the launcher either way (it finds a bare plugin's socket as a host does).
+    assert.equal(bare.livenessProbe!.exec!.command![0], LAUNCHER_BIN);
+    for (const c of [kv, bare])
+      assert.deepEqual(c.volumeMounts!.at(-1), { name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR, readOnly: true });
+    assert.deepEqual(
+      out.spec!.volumes!.find((v) => v.name === LAUNCHER_VOLUME),
+      {
+        name: LAUNCHER_VOLUME,
+        emptyDir: { sizeLimit: "64Mi" },
+      },
+    );
+  });
+
+  it("gives host containers without a readinessProbe of their own the launcher's host readiness over their Plugins", () => {
+    const t = template();
+    t.spec!.containers[1]!.readinessProbe = { httpGet: { path: "/ready", port: 80 } };
+    const out = inject(t, [plugin("kv"), plugin("counter"), plugin("quiet", { hostReadiness: false })]);
+    const [host, proxy] = out.spec!.containers;
+    assert.deepEqual(host!.readinessProbe, {
+      exec: { command: [LAUNCHER_BIN, "ready", "counter", "kv"] },
+      initialDelaySeconds: 0,
+      periodSeconds: 2,
+      timeoutSeconds: 1,
+      failureThreshold: 1,
+    });
+    assert.ok(host!.volumeMounts!.some((m) => m.name === LAUNCHER_VOLUME && m.readOnly === true));
+    assert.deepEqual(proxy!.readinessProbe, { httpGet: { path: "/ready", port: 80 } }, "its own probe is kept");
+    assert.ok(!proxy!.volumeMounts!.some((m) => m.name === LAUNCHER_VOLUME));
+    // Idempotent, and gone with the Plugins.
+    assert.deepEqual(inject(out, [plugin("kv"), plugin("counter"), plugin("quiet", { hostReadiness: false })]), out);
+    assert.deepEqual(inject(out, []), t);
+    // Every Plugin off: no host probe.
+    const off = inject(template(), [plugin("kv", { hostReadiness: false })]);
+    assert.equal(off.spec!.containers[0]!.readinessProbe, undefined);
   });
 
   it("sets the handshake environment of docs/architecture.md on the plugin", () => {
@@ -66,7 +127,10 @@ describe("inject (pure)", () => {
   it("mounts only the plugin sub-folder in the plugin and the whole volume in every host container", () => {
     const out = inject(template(), [plugin("kv")]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
-    assert.deepEqual(c.volumeMounts, [{ name: SOCKET_VOLUME, mountPath: "/var/run/podplug/kv", subPath: "kv" }]);
+    assert.deepEqual(c.volumeMounts, [
+      { name: SOCKET_VOLUME, mountPath: "/var/run/podplug/kv", subPath: "kv" },
+      { name: LAUNCHER_VOLUME, mountPath: LAUNCHER_DIR, readOnly: true },
+    ]);
     for (const h of out.spec!.containers) {
       assert.ok(
         h.volumeMounts!.some((m) => m.name === SOCKET_VOLUME && m.mountPath === SOCKET_ROOT && !m.subPath),
@@ -77,17 +141,17 @@ describe("inject (pure)", () => {
     }
     assert.deepEqual(
       out.spec!.volumes!.map((v) => v.name),
-      ["data", SOCKET_VOLUME],
+      ["data", SOCKET_VOLUME, LAUNCHER_VOLUME],
     );
     assert.equal(out.metadata!.annotations![PLUGINS_ANNOTATION], "kv");
     assert.equal(out.metadata!.annotations!.team, "a");
   });
 
-  it("probes the plugin with httpGet on the agent, with the Plugin's timing over the defaults", () => {
+  it("probes the plugin with an exec of the launcher's probe, with the Plugin's timing over the defaults", () => {
     const out = inject(template(), [plugin("kv", { probes: { liveness: { periodSeconds: 7, failureThreshold: 5 } } })]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     assert.deepEqual(c.livenessProbe, {
-      httpGet: { path: "/livez/kv?timeoutMs=800", port: 9801 },
+      exec: { command: [LAUNCHER_BIN, "probe", "-timeout", "800ms"] },
       initialDelaySeconds: 5,
       periodSeconds: 7,
       timeoutSeconds: 1,
@@ -95,12 +159,12 @@ describe("inject (pure)", () => {
       terminationGracePeriodSeconds: 1,
     });
     // Readiness keeps a 2 s timeout by default: its budget is 1.6 s.
-    assert.equal(c.readinessProbe!.httpGet!.path, "/readyz/kv?timeoutMs=1600");
+    assert.deepEqual(c.readinessProbe!.exec!.command, [LAUNCHER_BIN, "probe", "-timeout", "1600ms"]);
     const two = inject(template(), [plugin("kv", { probes: { liveness: { timeoutSeconds: 2, periodSeconds: 2 } } })]);
     assert.equal(
-      two.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.httpGet!.path,
-      "/livez/kv?timeoutMs=1600",
-      "the agent's check budget follows the probe's own timeout and stays inside it",
+      two.spec!.initContainers!.find((x) => x.name === "podplug-kv")!.livenessProbe!.exec!.command!.at(-1),
+      "1600ms",
+      "the check's budget follows the probe's own timeout and stays inside it",
     );
   });
 
@@ -111,7 +175,7 @@ describe("inject (pure)", () => {
     ]);
     const probeOf = (n: string) => out.spec!.initContainers!.find((x) => x.name === `podplug-${n}`)!;
     assert.deepEqual(probeOf("a").livenessProbe, {
-      httpGet: { path: "/livez/a?timeoutMs=800", port: 9801 },
+      exec: { command: [LAUNCHER_BIN, "probe", "-timeout", "800ms"] },
       initialDelaySeconds: 5,
       periodSeconds: 1,
       timeoutSeconds: 1,
@@ -129,6 +193,7 @@ describe("inject (pure)", () => {
   it("gives every injected container a securityContext that passes the restricted standard", () => {
     const out = inject(template(), [plugin("kv")]);
     for (const c of out.spec!.initContainers!.slice(0, 2)) {
+      assert.equal(c.securityContext!.readOnlyRootFilesystem, true);
       assert.equal(c.securityContext!.allowPrivilegeEscalation, false);
       assert.deepEqual(c.securityContext!.capabilities!.drop, ["ALL"]);
       assert.equal(c.securityContext!.runAsNonRoot, true);
@@ -136,7 +201,7 @@ describe("inject (pure)", () => {
     }
   });
 
-  it("copies image, command, args, pull policy and resources", () => {
+  it("copies image, command (under the launcher), args, pull policy and resources", () => {
     const out = inject(template(), [
       plugin("kv", {
         command: ["/kv"],
@@ -147,7 +212,7 @@ describe("inject (pure)", () => {
     ]);
     const c = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
     assert.equal(c.image, "example/kv:1");
-    assert.deepEqual([c.command, c.args, c.imagePullPolicy], [["/kv"], ["-v"], "Never"]);
+    assert.deepEqual([c.command, c.args, c.imagePullPolicy], [[LAUNCHER_BIN, "run", "--", "/kv"], ["-v"], "Never"]);
     assert.deepEqual(c.resources, { limits: { memory: "64Mi" } });
   });
 
@@ -177,7 +242,7 @@ describe("inject (pure)", () => {
     const out = inject(template(), [plugin("kv"), plugin("big", { scratch: { sizeLimit: "1Gi" } })], { scratch: true });
     const kv = out.spec!.initContainers!.find((c) => c.name === "podplug-kv")!;
     assert.equal(kv.workingDir, undefined, "an image's command may be relative to its WORKDIR");
-    assert.deepEqual(kv.volumeMounts!.slice(1), [{ name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" }]);
+    assert.deepEqual(kv.volumeMounts!.slice(1, 2), [{ name: "podplug-tmp-kv", mountPath: "/tmp", subPath: "tmp" }]);
     const vols = Object.fromEntries(out.spec!.volumes!.map((v) => [v.name, v.emptyDir]));
     assert.deepEqual(vols["podplug-tmp-kv"], { sizeLimit: "64Mi" });
     assert.deepEqual(vols["podplug-tmp-big"], { sizeLimit: "1Gi" });
@@ -209,27 +274,37 @@ describe("inject (pure)", () => {
         "podplug-tmp-kv:/tmp",
         "podplug-kv-data:/data",
         "podplug-kv-conf:/etc/kv:ro",
+        "podplug-bin:/podplug/bin:ro",
       ],
     );
     const vols = out.spec!.volumes!.map((v) => v.name);
-    assert.deepEqual(vols, ["data", "podplug-sockets", "podplug-tmp-kv", "podplug-kv-data", "podplug-kv-conf"]);
+    assert.deepEqual(vols, [
+      "data",
+      "podplug-sockets",
+      "podplug-bin",
+      "podplug-tmp-kv",
+      "podplug-kv-data",
+      "podplug-kv-conf",
+    ]);
     assert.deepEqual(out.spec!.volumes!.find((v) => v.name === "podplug-kv-conf")!.configMap, { name: "kv-conf" });
     // Injecting again with the same Plugins gives the same template; with none, the workload's own.
     assert.deepEqual(inject(out, [p], { scratch: true }), out);
     assert.deepEqual(inject(out, [], { scratch: true }).spec!.volumes, template().spec!.volumes);
   });
 
-  it("can leave out the agent and probes (the local runtime probes itself)", () => {
-    const out = inject(template(), [plugin("kv")], { agentImage: false });
+  it("can leave out the launcher, and with it probes and host readiness", () => {
+    const out = inject(template(), [plugin("kv", { command: ["kv"] })], { launcherImage: false });
     assert.deepEqual(
       out.spec!.initContainers!.map((c) => c.name),
       ["podplug-kv", "migrate"],
     );
     assert.equal(out.spec!.initContainers![0]!.livenessProbe, undefined);
+    assert.deepEqual(out.spec!.initContainers![0]!.command, ["kv"]);
+    assert.equal(out.spec!.containers[0]!.readinessProbe, undefined);
   });
 
   describe("AutoMTLS (options.autoMTLS, as the operator injects)", () => {
-    it("gives the plugin PLUGIN_CLIENT_CERT from its Secret and mounts the host certificate into the hosts and the agent", () => {
+    it("gives the plugin PLUGIN_CLIENT_CERT from its Secret and mounts the host certificate into the hosts and the plugin's container (for its probe)", () => {
       const out = inject(template(), [plugin("kv", { autoMTLS: true }), plugin("plain")], { autoMTLS: true });
       const kv = out.spec!.initContainers!.find((x) => x.name === "podplug-kv")!;
       assert.deepEqual(
@@ -245,16 +320,18 @@ describe("inject (pure)", () => {
           .env!.some((e) => e.name === "PLUGIN_CLIENT_CERT"),
         false,
       );
-      // The plugin itself never sees the key.
+      // The probe in the plugin's container checks health as the host does (docs/launcher.md weighs the key's mount).
       assert.deepEqual(
         kv.volumeMounts!.map((m) => m.name),
-        [SOCKET_VOLUME],
+        [SOCKET_VOLUME, LAUNCHER_VOLUME, "podplug-mtls-kv"],
       );
+      const plain = out.spec!.initContainers!.find((x) => x.name === "podplug-plain")!;
+      assert.ok(!plain.volumeMounts!.some((m) => m.name.startsWith("podplug-mtls-")));
       assert.deepEqual(
         out.spec!.volumes!.find((v) => v.name === "podplug-mtls-kv"),
         { name: "podplug-mtls-kv", secret: { secretName: "podplug-kv-mtls", defaultMode: 0o444 } },
       );
-      for (const c of [...out.spec!.containers, out.spec!.initContainers![0]!]) {
+      for (const c of [...out.spec!.containers, kv]) {
         assert.ok(
           c.volumeMounts!.some(
             (m) => m.name === "podplug-mtls-kv" && m.mountPath === "/var/run/podplug-mtls/kv" && m.readOnly,
@@ -299,7 +376,19 @@ describe("inject (pure)", () => {
         /kv is given twice/,
       ],
       ["a name with dots", () => inject(template(), [plugin("a.b")]), "INJECT_INVALID_PLUGIN", /metadata\.name/],
-      ["the reserved name agent", () => inject(template(), [plugin("agent")]), "INJECT_INVALID_PLUGIN", /not "agent"/],
+      [
+        "the reserved name launcher",
+        () => inject(template(), [plugin("launcher")]),
+        "INJECT_INVALID_PLUGIN",
+        /not "launcher", "bin", "agent"/,
+      ],
+      ["the reserved name bin", () => inject(template(), [plugin("bin")]), "INJECT_INVALID_PLUGIN", /not "launcher"/],
+      [
+        "a hostReadiness that is no boolean",
+        () => inject(template(), [plugin("kv", { hostReadiness: "no" as unknown as boolean })]),
+        "INJECT_INVALID_PLUGIN",
+        /hostReadiness must be true or false, not "no"/,
+      ],
       ["no image", () => inject(template(), [plugin("kv", { image: "" })]), "INJECT_INVALID_PLUGIN", /spec\.image/],
       [
         "a cookie key that is no env name",
@@ -390,10 +479,10 @@ describe("inject (pure)", () => {
         /two volumes of the pod would be named podplug-tmp-b/,
       ],
       [
-        "a host container named like the agent",
-        () => inject({ spec: { containers: [{ name: "podplug-agent" }] } }, [plugin("kv")]),
+        "a host container named like the launcher init container",
+        () => inject({ spec: { containers: [{ name: "podplug-launcher" }] } }, [plugin("kv")]),
         "INJECT_NAME_CONFLICT",
-        /podplug-agent/,
+        /podplug-launcher/,
       ],
     ];
     for (const [what, fn, code, msg] of cases) {

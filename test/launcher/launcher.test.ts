@@ -37,6 +37,14 @@ function launch(argv: string[], env: Record<string, string>, cwd?: string): Laun
   return { p, stdout: () => out, stderr: () => err, exit };
 }
 
+/** A Node one-liner as a plugin command. */
+const script = (js: string): string[] => [NODE, "-e", js];
+
+/** `podplug-launcher run -- ARGV`, as the injection runs a plugin. */
+function launchRun(argv: string[], env: Record<string, string>, cwd?: string): Launched {
+  return launch(["run", "--", ...argv], env, cwd);
+}
+
 /** The launcher's child (the plugin) pid; throws when it has none (never 0: kill(0) is the whole group). */
 function childOf(pid: number): number {
   // Go forks from whichever thread runs the goroutine: look under every task.
@@ -97,7 +105,7 @@ describe("podplug-launcher", function () {
     ...extra,
   });
   const goPlugin = (extra: Record<string, string> = {}): Launched => {
-    const l = launch([goPeer("grpc-plugin")], sidecarEnv(extra), work);
+    const l = launchRun([goPeer("grpc-plugin")], sidecarEnv(extra), work);
     running.push(l);
     return l;
   };
@@ -216,11 +224,87 @@ describe("podplug-launcher", function () {
     });
   });
 
-  describe("hostile plugins", () => {
-    const script = (js: string): string[] => [NODE, "-e", js];
+  describe("the Plugin's protocol versions (PLUGIN_PROTOCOL_VERSIONS)", () => {
+    it("a plugin serving a version its Plugin does not allow is stopped before it is announced: exit 1, a one-line termination message", async () => {
+      const term = join(t.dir, "termination-log");
+      const l = launchRun(
+        [goPeer("grpc-plugin")],
+        sidecarEnv({ PLUGIN_PROTOCOL_VERSIONS: "2,3", PODPLUG_TERMINATION_LOG: term }),
+        work,
+      );
+      running.push(l);
+      assert.equal(await l.exit, 1);
+      assert.equal(existsSync(handshakeFile()), false, "no host attaches at a version it was not offered");
+      const message = readFileSync(term, "utf8");
+      assert.match(
+        message,
+        /^LAUNCHER_PROTOCOL_VERSION: plugin kv serves protocol version 1; its Plugin allows 2, 3\. .*spec\.handshake\.protocolVersions/,
+      );
+      assert.equal(message.split("\n").filter(Boolean).length, 1, "one line");
+      assert.ok(Buffer.byteLength(message) <= 4096);
+      assert.match(l.stderr(), /\[LAUNCHER_PROTOCOL_VERSION\]/);
+    });
 
+    it("an allowed version is announced as the plugin negotiated it", async () => {
+      const l = launchRun([goPeer("grpc-plugin")], sidecarEnv({ PLUGIN_PROTOCOL_VERSIONS: "1" }), work);
+      running.push(l);
+      await waitFor(() => existsSync(handshakeFile()), 10_000, "the handshake file");
+      assert.match(readFileSync(handshakeFile(), "utf8"), /^1\|1\|unix\|/);
+    });
+
+    it("a PLUGIN_PROTOCOL_VERSIONS that is not a list of versions stops the plugin with LAUNCHER_BAD_CONFIG", async () => {
+      const term = join(t.dir, "termination-log");
+      const l = launchRun(
+        script(`console.log('1|1|unix|${socks}/plugin1|grpc|'); setInterval(() => {}, 1000)`),
+        sidecarEnv({ PLUGIN_PROTOCOL_VERSIONS: "1,two", PODPLUG_TERMINATION_LOG: term }),
+      );
+      running.push(l);
+      assert.equal(await l.exit, 1);
+      assert.match(
+        readFileSync(term, "utf8"),
+        /^LAUNCHER_BAD_CONFIG: PLUGIN_PROTOCOL_VERSIONS="1,two": "two" is not a positive protocol version/,
+      );
+      assert.equal(existsSync(handshakeFile()), false);
+    });
+  });
+
+  describe("probe of a plugin the launcher does not run (a Plugin without a command)", () => {
+    it("finds the bare Go plugin's socket as a host does and checks it; never writes the termination message", async () => {
+      const term = join(t.dir, "termination-log");
+      const env = sidecarEnv();
+      delete env.PODPLUG_HANDSHAKE_FILE;
+      const bare = spawn(goPeer("grpc-plugin"), [], {
+        env: { ...env, PATH: process.env.PATH ?? "" },
+        cwd: work,
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      try {
+        await new Promise((r) => bare.stdout!.once("data", r));
+        const r = probe({ ...sidecarEnv(), PODPLUG_TERMINATION_LOG: term });
+        assert.equal(r.status, 0, r.out);
+        assert.equal(existsSync(handshakeFile()), false);
+        bare.kill("SIGKILL");
+        await new Promise((r) => bare.once("close", r));
+        const dead = probe({ ...sidecarEnv(), PODPLUG_TERMINATION_LOG: term });
+        assert.equal(dead.status, 1);
+        assert.match(
+          dead.out,
+          /no handshake file .* and no live plugin\* socket in .* \(1 stale\).*\[LAUNCHER_PROBE_FAILED\]/,
+        );
+        assert.equal(
+          existsSync(term),
+          false,
+          "a probe runs beside the plugin: the termination message is the plugin's",
+        );
+      } finally {
+        bare.kill("SIGKILL");
+      }
+    });
+  });
+
+  describe("hostile plugins", () => {
     it("a malformed first line: stops the plugin, exits 1, writes no handshake file", async () => {
-      const l = launch(script("console.log('hello from a plugin'); setInterval(() => {}, 1000)"), sidecarEnv());
+      const l = launchRun(script("console.log('hello from a plugin'); setInterval(() => {}, 1000)"), sidecarEnv());
       running.push(l);
       assert.equal(await l.exit, 1);
       assert.match(l.stderr(), /first stdout line: not a go-plugin handshake line .*\[LAUNCHER_BAD_HANDSHAKE\]/);
@@ -229,7 +313,10 @@ describe("podplug-launcher", function () {
     });
 
     it("an endless first line: gives up after 64 KiB, stops the plugin, exits 1", async () => {
-      const l = launch(script("process.stdout.write('x'.repeat(200000)); setInterval(() => {}, 1000)"), sidecarEnv());
+      const l = launchRun(
+        script("process.stdout.write('x'.repeat(200000)); setInterval(() => {}, 1000)"),
+        sidecarEnv(),
+      );
       running.push(l);
       assert.equal(await l.exit, 1);
       assert.match(l.stderr(), /longer than 65536 bytes.*\[LAUNCHER_BAD_HANDSHAKE\]/);
@@ -237,7 +324,7 @@ describe("podplug-launcher", function () {
     });
 
     it("no line at all: exits with the plugin's status", async () => {
-      const l = launch(script("process.stderr.write('boom\\n'); process.exit(3)"), sidecarEnv());
+      const l = launchRun(script("process.stderr.write('boom\\n'); process.exit(3)"), sidecarEnv());
       running.push(l);
       assert.equal(await l.exit, 3);
       assert.match(l.stderr(), /boom/, "stderr passes through");
@@ -249,7 +336,7 @@ describe("podplug-launcher", function () {
     });
 
     it("passes the rest of stdout through and exits with the plugin's status", async () => {
-      const l = launch(
+      const l = launchRun(
         script(
           `console.log('1|1|unix|${socks}/plugin1|grpc|'); console.log('after'); setTimeout(() => process.exit(5), 300)`,
         ),
@@ -264,18 +351,34 @@ describe("podplug-launcher", function () {
     });
 
     it("a command that does not exist: exit 127 with the reason", async () => {
-      const l = launch([join(t.dir, "no-such-plugin")], sidecarEnv());
+      const l = launchRun([join(t.dir, "no-such-plugin")], sidecarEnv());
       assert.equal(await l.exit, 127);
       assert.match(l.stderr(), /cannot start .*no-such-plugin.*\[LAUNCHER_START_FAILED\]/);
     });
 
     it("refuses to run without PODPLUG_HANDSHAKE_FILE, and without arguments", async () => {
-      const l = launch([goPeer("grpc-plugin")], { BASIC_PLUGIN: "hello" });
+      const l = launchRun([goPeer("grpc-plugin")], { BASIC_PLUGIN: "hello" });
       assert.equal(await l.exit, 2);
       assert.match(l.stderr(), /PODPLUG_HANDSHAKE_FILE is not set.*\[LAUNCHER_NO_HANDSHAKE_FILE\]/);
-      const u = launch([], {});
-      assert.equal(await u.exit, 2);
-      assert.match(u.stderr(), /\[LAUNCHER_USAGE\]/);
+      for (const argv of [[], ["run"], ["run", "--"], ["dance"]]) {
+        const u = launch(argv, {});
+        assert.equal(await u.exit, 2, argv.join(" "));
+        assert.match(u.stderr(), /\[LAUNCHER_USAGE\]/);
+      }
+    });
+
+    it("a first line that is no handshake is also the termination message, CODE: sentence", async () => {
+      const term = join(t.dir, "termination-log");
+      const l = launchRun(
+        script("console.log('hello'); setInterval(() => {}, 1000)"),
+        sidecarEnv({ PODPLUG_TERMINATION_LOG: term }),
+      );
+      running.push(l);
+      assert.equal(await l.exit, 1);
+      assert.match(
+        readFileSync(term, "utf8"),
+        /^LAUNCHER_BAD_HANDSHAKE: the plugin's first stdout line: not a go-plugin handshake line/,
+      );
     });
 
     it("copy writes the launcher and its probe into DIR, executable, and the copied probe runs", async () => {

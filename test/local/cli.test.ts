@@ -24,7 +24,7 @@ describe("podplug CLI", function () {
       const r = cli(args);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^usage: podplug <command>/);
-      for (const c of ["run", "agent", "operator"]) assert.match(r.stdout, new RegExp(`^  ${c} `, "m"));
+      for (const c of ["run", "operator"]) assert.match(r.stdout, new RegExp(`^  ${c} `, "m"));
       assert.equal(r.stderr, "");
     });
   }
@@ -44,9 +44,9 @@ describe("podplug CLI", function () {
     });
   }
 
-  it("agent --help and operator --help say what they are and where their settings are documented", () => {
-    assert.match(cli(["agent", "--help"]).stdout, /PODPLUG_SOCKET_ROOT/);
+  it("operator --help says what it is and where its settings are documented; the agent command is gone", () => {
     assert.match(cli(["operator", "--help"]).stdout, /docs\/operator\.md/);
+    assert.match(cli(["agent"]).stderr, /unknown command "agent"/);
   });
 
   for (const args of [["--version"], ["-V"]]) {

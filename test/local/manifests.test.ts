@@ -110,10 +110,10 @@ describe("podplug run manifests", () => {
       /plugins\.yaml: Plugin "Bad_Name": metadata\.name: "Bad_Name" is not a usable plugin name/,
     ],
     [
-      "the reserved plugin name agent",
-      plugin("agent"),
+      "the reserved plugin name launcher",
+      plugin("launcher"),
       "MANIFEST_INVALID",
-      /Plugin "agent": metadata\.name: "agent" is not a usable plugin name/,
+      /Plugin "launcher": metadata\.name: "launcher" is not a usable plugin name/,
     ],
     [
       "a plugin name over 50 characters",

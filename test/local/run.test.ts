@@ -1,5 +1,5 @@
 /**
- * `podplug run` end to end: real plugin, agent and host processes sharing a
+ * `podplug run` end to end: real plugin and host processes sharing a
  * socket folder, probed and restarted as the kubelet would.
  */
 import assert from "node:assert/strict";
@@ -105,12 +105,15 @@ describe("podplug run", function () {
     });
   }
 
-  it("runs the injected pod: agent and plugin sidecars first, then the host, which calls both plugins", async () => {
+  it("runs the injected pod: plugin sidecars first (the launcher's copy has nothing to do locally), then the host, which calls both plugins", async () => {
     const lr = await start();
     assert.deepEqual(
       lr.pods[0]!.containers.map((c) => `${c.spec.name}:${c.spec.role}`),
-      ["podplug-agent:agent", "podplug-counter:plugin", "podplug-kv:plugin", "host:host"],
+      ["podplug-counter:plugin", "podplug-kv:plugin", "host:host"],
     );
+    // The injection's launcher wrapper is undone: the runtime runs the plugin's own command and does the launcher's job.
+    assert.deepEqual(container(lr, "podplug-kv").spec.command.slice(1), ["test/fixtures/test-plugin.ts"]);
+    assert.equal(container(lr, "podplug-kv").spec.launcher, true);
     await waitFor(() => hostCalls().some((x) => x.kv === "1" || /^\d+$/.test(String(x.kv))), 30_000, "host calls");
     const last = hostCalls().at(-1)!;
     assert.match(String(last.counter), /^\d+$/, "the counter's broker callback into the host works");
@@ -156,7 +159,7 @@ describe("podplug run", function () {
     );
   });
 
-  it("a hung plugin (SIGSTOP) fails its liveness probe through the agent and is restarted", async () => {
+  it("a hung plugin (SIGSTOP) fails its liveness probe (the launcher's exec probe, answered in-process) and is restarted", async () => {
     const lr = await start();
     const kv = container(lr, "podplug-kv");
     await waitFor(() => kv.state === "running" && kv.pid, 20_000, "kv running");
@@ -266,7 +269,7 @@ describe("podplug run", function () {
     const pids = [...out.matchAll(/"pid":(\d+),"restarts":0,(?:"uid":\d+,)?"msg":"container started"/g)].map((m) =>
       Number(m[1]),
     );
-    assert.equal(pids.length, 4);
+    assert.equal(pids.length, 3, "two plugins and the host: no agent");
     const stateDir = /"stateDir":"([^"]+)"/.exec(out)![1]!;
     assert.ok(existsSync(stateDir));
     p.kill("SIGINT");

@@ -356,7 +356,9 @@ export class RealNode {
 
   /** Sends `signal` to a container's main process, by its CRI id (`containerd://<id>` or `<id>`). */
   async signalContainer(containerID: string, signal: string): Promise<void> {
-    await this.ctr(["tasks", "kill", "--signal", signal, containerID.replace(/^containerd:\/\//, "")]);
+    // A stop or continue reaches every process of the container (a plugin under its launcher is not PID 1).
+    const all = signal === "SIGSTOP" || signal === "SIGCONT" ? ["--all"] : [];
+    await this.ctr(["tasks", "kill", ...all, "--signal", signal, containerID.replace(/^containerd:\/\//, "")]);
   }
 
   /** Stops everything and removes every trace: processes, cgroups, namespace, mounts (with the box), files. */

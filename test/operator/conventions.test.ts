@@ -1,22 +1,23 @@
 /**
  * The injected pod's conventions, end to end without a kubelet: the env the
  * injection writes runs the real example plugin (podplug's serve() in sidecar
- * mode), and the agent the injection adds finds and checks it — with and
- * without AutoMTLS. Paths under /var/run/podplug map to a temp folder, and a
+ * mode) under podplug-launcher, and the exec probes the injection adds find
+ * and check it — with and without AutoMTLS. Paths under /var/run/podplug map to a temp folder, and a
  * secretKeyRef to the certificate it would hold.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Container, V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { MTLS_ROOT, SOCKET_ROOT } from "../../src/inject/conventions.ts";
+import { LAUNCHER_BIN, MTLS_ROOT, SOCKET_ROOT } from "../../src/inject/conventions.ts";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
-import { freePort } from "../cluster/ports.ts";
 import { ManagedProcess } from "../cluster/process.ts";
 import { waitFor } from "../cluster/wait.ts";
+import { launcherPath } from "../launcher/launcher.ts";
 import { ROOT } from "./helpers.ts";
 
 const demoPlugins = (): Plugin[] =>
@@ -40,16 +41,18 @@ function localEnv(c: V1Container, dir: string, secrets: Record<string, string> =
   return env;
 }
 
-async function podInABox(
-  autoMTLS: boolean,
-): Promise<{ dir: string; plugin: ManagedProcess; agent: ManagedProcess; url: string; stop(): Promise<void> }> {
+async function podInABox(autoMTLS: boolean): Promise<{
+  dir: string;
+  plugin: ManagedProcess;
+  probe(kind?: "liveness" | "readiness"): boolean;
+  stop(): Promise<void>;
+}> {
   const dir = mkdtempSync(join(tmpdir(), "podplug-pod-"));
   const plugins = demoPlugins()
     .filter((p) => p.metadata.name === "kv")
     .map((p) => ({ ...p, spec: { ...p.spec, autoMTLS } }));
   const t = inject(demoHost(), plugins, { autoMTLS: true });
   const kv = t.spec!.initContainers!.find((c) => c.name === "podplug-kv")!;
-  const agentC = t.spec!.initContainers!.find((c) => c.name === "podplug-agent")!;
   mkdirSync(join(dir, "sockets", "kv"), { recursive: true });
   const secrets: Record<string, string> = {};
   if (autoMTLS) {
@@ -60,83 +63,72 @@ async function podInABox(
     writeFileSync(join(dir, "mtls", "kv", "tls.key"), host.keyPem);
     secrets["podplug-kv-mtls/tls.crt"] = host.certPem;
   }
-  const [cmd, ...args] = kv.command!;
-  assert.equal(cmd, "node");
+  // The injected command: the plugin's own, under the launcher (here the built one, not /podplug/bin's copy).
+  const [bin, sub, dashes, cmd, ...args] = kv.command!;
+  assert.deepEqual([bin, sub, dashes, cmd], [LAUNCHER_BIN, "run", "--", "node"]);
+  const env = localEnv(kv, dir, secrets);
   const plugin = new ManagedProcess(
     "kv",
-    process.execPath,
-    args.map((a) => join(ROOT, a)),
+    launcherPath(),
+    ["run", "--", process.execPath, ...args.map((a) => join(ROOT, a))],
     join(dir, "kv.log"),
-    localEnv(kv, dir, secrets),
-  );
-  const port = await freePort();
-  const agent = new ManagedProcess(
-    "agent",
-    process.execPath,
-    [join(ROOT, "src/agent/main.ts")],
-    join(dir, "agent.log"),
-    { ...localEnv(agentC, dir), PODPLUG_AGENT_PORT: String(port), PODPLUG_AGENT_HOST: "127.0.0.1" },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    "agent up",
-    async () => {
-      agent.assertRunning();
-      return (await fetch(`${url}/healthz`)).ok;
-    },
-    20_000,
-    100,
+    env,
   );
   return {
     dir,
     plugin,
-    agent,
-    url,
+    probe(kind = "liveness") {
+      const p = kind === "liveness" ? kv.livenessProbe! : kv.readinessProbe!;
+      assert.equal(p.exec!.command![0], LAUNCHER_BIN);
+      const r = spawnSync(launcherPath(), p.exec!.command!.slice(1), { env, encoding: "utf8", timeout: 10_000 });
+      return r.status === 0;
+    },
     async stop() {
       await plugin.stop();
-      await agent.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-describe("the injected pod conventions run the real example plugin and agent", function () {
+describe("the injected pod conventions run the real example plugin under the launcher, and its probes", function () {
   this.timeout(60_000);
 
-  it("the kv plugin in sidecar mode writes its handshake file; the agent says SERVING, then 503 once it is killed", async () => {
+  it("the kv plugin in sidecar mode writes its handshake file; the injected probes pass, then fail once it is killed", async () => {
     const pod = await podInABox(false);
     try {
-      const r = await waitFor(
-        "livez 200",
+      await waitFor(
+        "the liveness probe to pass",
         async () => {
           pod.plugin.assertRunning();
-          const res = await fetch(`${pod.url}/livez/kv`);
-          return res.status === 200 ? res.text() : undefined;
+          return pod.probe();
         },
         30_000,
         100,
       );
-      assert.equal(r, "SERVING\n");
       const line = readFileSync(join(pod.dir, "sockets", "kv", "handshake"), "utf8");
       assert.match(line, new RegExp(`^1\\|1\\|unix\\|${join(pod.dir, "sockets", "kv")}/plugin\\.sock\\|grpc`));
-      assert.equal((await fetch(`${pod.url}/readyz/kv`)).status, 200);
-      pod.plugin.child.kill("SIGKILL");
+      assert.equal(pod.probe("readiness"), true);
+      // The plugin dies (not the launcher: SIGKILLed, it could not take its child along as a container's end does).
+      const tasks = readdirSync(`/proc/${pod.plugin.child.pid}/task`);
+      const child = tasks
+        .map((k) => readFileSync(`/proc/${pod.plugin.child.pid}/task/${k}/children`, "utf8"))
+        .join(" ");
+      process.kill(Number(child.trim().split(/\s+/)[0]), "SIGKILL");
       await pod.plugin.exited();
-      const after = await fetch(`${pod.url}/livez/kv`);
-      assert.equal(after.status, 503);
+      assert.equal(pod.probe(), false);
     } finally {
       await pod.stop();
     }
   });
 
-  it("with AutoMTLS: the plugin takes PLUGIN_CLIENT_CERT from the Secret, announces its certificate, and the agent checks over mTLS", async () => {
+  it("with AutoMTLS: the plugin takes PLUGIN_CLIENT_CERT from the Secret, announces its certificate, and the probe checks over mTLS", async () => {
     const pod = await podInABox(true);
     try {
       await waitFor(
-        "livez 200 over mTLS",
+        "the liveness probe to pass over mTLS",
         async () => {
           pod.plugin.assertRunning();
-          return (await fetch(`${pod.url}/livez/kv`)).status === 200;
+          return pod.probe();
         },
         30_000,
         100,

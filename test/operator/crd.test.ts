@@ -202,7 +202,8 @@ describe("Plugin CRD on the real apiserver", function () {
 
   // Rules at the root name metadata.name, so kubectl prints `metadata.name: ...`, not `<nil>: Invalid value: "object"`.
   const BAD_NAMES: [string, RegExp][] = [
-    ["agent", /metadata\.name: Forbidden: metadata\.name 'agent' is reserved/],
+    ["agent", /metadata\.name: Forbidden: metadata\.name 'launcher', 'bin' and 'agent' are reserved/],
+    ["launcher", /metadata\.name: Forbidden: metadata\.name 'launcher', 'bin' and 'agent' are reserved/],
     [
       "a".repeat(51),
       /metadata\.name: Invalid value: "object": metadata\.name must be a DNS-1123 label of at most 50 characters/,

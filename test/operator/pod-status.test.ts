@@ -126,14 +126,14 @@ describe("operator pod status", () => {
     assert.deepEqual(podProblems(pod(status, { deletionTimestamp: "2026-01-01T00:00:00Z" }) as never), []);
   });
 
-  it("a Plugin's reason is its own container's, the agent's image or the pod's scheduling, in that precedence", () => {
+  it("a Plugin's reason is its own container's, the launcher's (podplug) image or the pod's scheduling, in that precedence", () => {
     const pods = [
       trimPod(pod({ initContainerStatuses: [waiting("podplug-counter", "c", "ErrImagePull")] })),
       trimPod(pod({ initContainerStatuses: [waiting("host", "h", "CrashLoopBackOff")] })),
     ];
     // Another plugin's or the host's failure is not kv's reason.
     assert.equal(workloadProblem("kv", "Deployment", "web", pods), undefined);
-    const agent = trimPod(pod({ initContainerStatuses: [waiting("podplug-agent", "a:1", "ErrImagePull")] }));
+    const agent = trimPod(pod({ initContainerStatuses: [waiting("podplug-launcher", "a:1", "ErrImagePull")] }));
     assert.equal(workloadProblem("kv", "Deployment", "web", [...pods, agent])?.reason, "ImagePullFailed");
     const sched = trimPod(
       pod({ conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "m" }] }),
@@ -142,7 +142,10 @@ describe("operator pod status", () => {
     assert.equal(got?.reason, "Unschedulable");
     assert.match(got!.message, /^Deployment web: a pod cannot be scheduled: m$/);
     assert.ok(
-      sameProblems(agent, trimPod(pod({ initContainerStatuses: [waiting("podplug-agent", "a:1", "ErrImagePull")] }))),
+      sameProblems(
+        agent,
+        trimPod(pod({ initContainerStatuses: [waiting("podplug-launcher", "a:1", "ErrImagePull")] })),
+      ),
     );
     assert.ok(!sameProblems(agent, sched));
   });

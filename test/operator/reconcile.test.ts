@@ -34,7 +34,7 @@ interface PluginView {
 
 describe("operator reconciles Plugins into workloads on the real apiserver", function () {
   this.timeout(120_000);
-  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug-agent:test"] });
+  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug:test"] });
   let c: TestCluster;
   let op: OperatorHandle;
   before(() => {
@@ -60,7 +60,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       "demo injected",
       (x) => initNames(x).includes("podplug-kv") && initNames(x).includes("podplug-counter"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-counter", "podplug-kv"]);
     const kv = t.spec.initContainers!.find((x) => x.name === "podplug-kv")! as NonNullable<
       TemplateView["spec"]["initContainers"]
     >[number] & { command?: string[] };
@@ -206,12 +206,12 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
       "alpha and beta injected",
       (x) => initNames(x).includes("podplug-alpha") && initNames(x).includes("podplug-beta"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-alpha", "podplug-beta"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-alpha", "podplug-beta"]);
     assert.equal(t.metadata!.annotations!["podplug.io/plugins"], "alpha,beta");
     for (const h of t.spec.containers)
       assert.equal(h.env!.find((e) => e.name === "PODPLUG_PLUGINS")!.value, "alpha,beta", h.name);
     const mounts = t.spec
-      .initContainers!.filter((x) => x.name !== "podplug-agent")
+      .initContainers!.filter((x) => x.name !== "podplug-launcher")
       .map((x) => x.volumeMounts![0]!.subPath);
     assert.deepEqual(mounts, ["alpha", "beta"]);
   });
@@ -394,7 +394,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     const t = await waitTemplate(c, NS, "clash-host", "bystander injected", (x) =>
       initNames(x).includes("podplug-bystander"),
     );
-    assert.deepEqual(initNames(t), ["podplug-agent", "podplug-bystander"]);
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-bystander"]);
     // Renaming the container resolves it: the Plugin joins and its condition clears.
     await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(hostDeployment("clash-host", { clash: "yes" }, ["app"])));
     await waitTemplate(c, NS, "clash-host", "clash injected", (x) => initNames(x).includes("podplug-clash"));

@@ -115,7 +115,7 @@ describe("the operator across an apiserver restart mid-reconcile", function () {
       yaml(pluginManifest("late", { selector: { matchLabels: { restart: "r0" } } })),
     );
     for (let i = 0; i < N; i++) {
-      const want = i === 0 ? ["podplug-agent", "podplug-late", "podplug-r0"] : ["podplug-agent", `podplug-r${i}`];
+      const want = i === 0 ? ["podplug-launcher", "podplug-late", "podplug-r0"] : ["podplug-launcher", `podplug-r${i}`];
       await waitTemplate(
         c,
         NS,

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeApiError, OperatorError, TerminalError } from "../../operator/errors.ts";
-import { AgentError } from "../../src/agent/errors.ts";
 import { isPodplugError, PodplugError } from "../../src/errors.ts";
 import { InjectError } from "../../src/inject/errors.ts";
 import { LocalError } from "../../src/local/errors.ts";
@@ -21,7 +20,6 @@ const UNIONS: [string, string, string][] = [
   ["src/transport/errors.ts", "TransportErrorCode", "src"],
   ["src/transport/h2/hpack.ts", "HpackErrorCode", "src"],
   ["src/inject/errors.ts", "InjectErrorCode", "src"],
-  ["src/agent/errors.ts", "AgentErrorCode", "src"],
   ["src/local/errors.ts", "LocalErrorCode", "src"],
   ["operator/errors.ts", "OperatorErrorCode", "operator"],
   ["test/cluster/errors.ts", "HarnessErrorCode", "test/cluster"],
@@ -59,7 +57,6 @@ describe("the error model", () => {
       new TransportError("TRANSPORT_BIND_FAILED", "m"),
       new HpackError("HPACK_TRUNCATED", "m"),
       new InjectError("INJECT_INVALID_PLUGIN", "m", { path: "plugins[0].spec.image" }),
-      new AgentError("AGENT_MTLS", "m"),
       new LocalError("LOCAL_METRICS_PORT_IN_USE", "m"),
       new PodplugError("UNAVAILABLE", "m", { plugin: "kv" }),
       new OperatorError("OPERATOR_BAD_FLAG", "m"),

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fixture, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
+import { fixture, NODE, tempDir, waitFor } from "../helpers.ts";
+import { launcherPath } from "../launcher/launcher.ts";
 
 /** A process started under `unshare --pid --fork --mount-proc`, and its pid (outside) once it is PID 1 inside. */
 interface Pid1 {
@@ -18,7 +19,7 @@ interface Pid1 {
   exit: Promise<number | null>;
 }
 
-async function startAsPid1(argv: string[], env: Record<string, string>): Promise<Pid1> {
+async function startAsPid1(argv: string[], env: Record<string, string>, exe = NODE): Promise<Pid1> {
   const unshare = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", ...argv], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -32,7 +33,7 @@ async function startAsPid1(argv: string[], env: Record<string, string>): Promise
       try {
         const child = Number(readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, "utf8").trim());
         const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${child}/status`, "utf8"))?.[1]?.split(/\s+/);
-        return nspid?.at(-1) === "1" && readlinkSync(`/proc/${child}/exe`) === NODE ? child : 0;
+        return nspid?.at(-1) === "1" && readlinkSync(`/proc/${child}/exe`) === exe ? child : 0;
       } catch {
         return 0;
       }
@@ -68,16 +69,21 @@ describe("processes as PID 1 (SIGTERM and SIGINT in a container)", function () {
   });
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    it(`the agent exits 0 on ${signal}`, async () => {
-      const p = await startAsPid1([NODE, join(ROOT, "src", "agent", "main.ts")], {
-        PODPLUG_AGENT_PORT: "0",
-        PODPLUG_AGENT_HOST: "127.0.0.1",
-        PODPLUG_SOCKET_ROOT: t.dir,
-        PODPLUG_PLUGINS: "kv",
-      });
-      await waitFor(() => p.stdout().includes("podplug-agent listening"), 10_000, "the agent to listen");
+    it(`podplug-launcher, running a plugin, forwards ${signal} and exits with its status 0; the handshake file is removed`, async () => {
+      const p = await startAsPid1(
+        [launcherPath(), "run", "--", NODE, fixture("test-plugin.ts")],
+        {
+          BASIC_PLUGIN: "hello",
+          PLUGIN_PROTOCOL_VERSIONS: "1",
+          PLUGIN_UNIX_SOCKET_DIR: t.dir,
+          PODPLUG_HANDSHAKE_FILE: join(t.dir, "handshake"),
+        },
+        launcherPath(),
+      );
+      await waitFor(() => existsSync(join(t.dir, "handshake")), 10_000, "the handshake file");
       process.kill(p.pid, signal);
       assert.equal(await exitWithin(p, 10_000), 0);
+      assert.equal(existsSync(join(t.dir, "handshake")), false);
     });
 
     it(`a plugin in sidecar mode (serve()) exits 0 on ${signal} and removes its handshake file`, async () => {

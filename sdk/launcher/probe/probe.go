@@ -30,16 +30,24 @@ func probe(env func(string) string, timeout time.Duration) error {
 	if file == "" {
 		return fmt.Errorf("%s is not set: run the probe in the plugin's container, with the injected environment", envHandshakeFile)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var h handshake.Handshake
 	raw, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no handshake file %s: the plugin has not announced itself yet, or exited", file)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// A plugin not run by the launcher (its Plugin names no command): find its socket as a host would.
+		sock, scanErr := scanSockets(ctx, filepath.Dir(file))
+		if scanErr != nil {
+			return fmt.Errorf("no handshake file %s and %w: the plugin has not announced itself yet, or exited", file, scanErr)
+		}
+		h = handshake.Handshake{Network: "unix", Address: sock}
+	case err != nil:
 		return fmt.Errorf("cannot read the handshake file: %w", err)
-	}
-	h, err := handshake.Parse(string(bytes.TrimRight(raw, "\r\n")))
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	default:
+		if h, err = handshake.Parse(string(bytes.TrimRight(raw, "\r\n"))); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
 	}
 	if h.Network != "unix" {
 		return fmt.Errorf("%s: the plugin listens on %s; the probe dials Unix sockets only", file, h.Network)
@@ -48,8 +56,6 @@ func probe(env func(string) string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	conn, err := grpc.DialContext(ctx, "unix:"+h.Address, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("cannot dial %s: %w", h.Address, err)
