@@ -35,7 +35,45 @@ const cluster = useE2ECluster();
 const SHIPPED = "podplug-e2e-shipped";
 /** The demo with its host under uid 1000 and the pod's fsGroup 2000. */
 const UIDS = "podplug-e2e-uids";
+/** The demo with its host under uid 1000 and no fsGroup: it cannot open the plugins' folders. */
+const NOCONN = "podplug-e2e-noconn";
+/** The demo with go-plugin's kv in its read-only image folder: every kv call fails. */
+const FAILING = "podplug-e2e-failing";
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
+
+interface PluginJson {
+  metadata: { name: string };
+  status?: { readyWorkloadCount?: number; conditions?: { type: string; status: string; reason?: string }[] };
+}
+
+/** `kubectl get plugins` of `ns`: name → the READY column (readyWorkloadCount) and the Ready condition. */
+async function plugins(c: E2ECluster, ns: string): Promise<Record<string, { ready: number; condition?: string }>> {
+  const items = (JSON.parse(await kubectlOk(c, ["-n", ns, "get", "plugins", "-o", "json"])) as { items: PluginJson[] })
+    .items;
+  return Object.fromEntries(
+    items.map((i) => [
+      i.metadata.name,
+      {
+        ready: i.status?.readyWorkloadCount ?? 0,
+        condition: i.status?.conditions?.find((k) => k.type === "Ready")?.status,
+      },
+    ]),
+  );
+}
+
+/** The messages of `ns`'s Events about pod `name`. */
+async function podEvents(c: E2ECluster, ns: string, name: string): Promise<string> {
+  return kubectlOk(c, [
+    "-n",
+    ns,
+    "get",
+    "events",
+    "--field-selector",
+    `involvedObject.name=${name}`,
+    "-o",
+    'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+  ]);
+}
 
 /** The one running demo-host pod of `ns` once its host is ready. */
 async function demoPod(c: E2ECluster, ns: string): Promise<PodJson> {
@@ -63,7 +101,7 @@ describe("e2e: pod behaviour (issue 19)", function () {
     for (const name of ["podplug", "example-kv", "example-counter", "example-demo-host"])
       imageRef(c.images, `ghcr.io/podplug/${name}:`);
     await ensureOperator(c);
-    await Promise.all([freshNamespace(c, SHIPPED, RESTRICTED), freshNamespace(c, UIDS, RESTRICTED)]);
+    await Promise.all([SHIPPED, UIDS, NOCONN, FAILING].map((ns) => freshNamespace(c, ns, RESTRICTED)));
     // Both demos roll out side by side.
     await kubectlOk(c, ["-n", SHIPPED, "apply", "-f", "-"], yamlOf(demoPlugins()));
     await kubectlOk(
@@ -80,6 +118,24 @@ describe("e2e: pod behaviour (issue 19)", function () {
     ct.securityContext = { ...(ct.securityContext as object), runAsUser: 1000, runAsGroup: 1000 };
     await kubectlOk(c, ["-n", UIDS, "apply", "-f", "-"], yamlOf(demoPlugins()));
     await kubectlOk(c, ["-n", UIDS, "apply", "-f", "-"], stringify(host));
+    // uid 1000 without the pod's fsGroup: the plugins' folders are theirs (65532) alone.
+    const noconn = shippedHost();
+    const nc = noconn.spec.template.spec.containers[0]!;
+    nc.securityContext = { ...(nc.securityContext as object), runAsUser: 1000, runAsGroup: 1000 };
+    await kubectlOk(c, ["-n", NOCONN, "apply", "-f", "-"], yamlOf(demoPlugins()));
+    await kubectlOk(c, ["-n", NOCONN, "apply", "-f", "-"], stringify(noconn));
+    // go-plugin's kv writes kv_<key> in its working folder: left at the image's WORKDIR, on the read-only root.
+    const failing = demoPlugins();
+    const kv = failing.find((d) => d.metadata.name === "kv")!;
+    kv.spec.image = imageRef(c.images, "ghcr.io/podplug/example-go-kv:");
+    kv.spec.command = ["/grpc-plugin"];
+    delete kv.spec.env;
+    await kubectlOk(c, ["-n", FAILING, "apply", "-f", "-"], yamlOf(failing));
+    await kubectlOk(
+      c,
+      ["-n", FAILING, "apply", "-f", "-"],
+      readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"),
+    );
   });
 
   it("the shipped examples (examples/demo/plugins.yaml and host.yaml, unchanged) run under the restricted standard and the host's calls succeed", async () => {
@@ -92,9 +148,9 @@ describe("e2e: pod behaviour (issue 19)", function () {
     );
     const p = await demoPod(c, SHIPPED);
     assert.deepEqual((p.spec.initContainers ?? []).map((x) => x.name).sort(), [
-      "podplug-agent",
       "podplug-counter",
       "podplug-kv",
+      "podplug-launcher",
     ]);
     const tick = await callsSucceedAfter(c, p.metadata.name, 0, ["kv", "counter"], SHIPPED);
     assert.equal(tick.kv, String(tick.tick), "kv returns what the host put");
@@ -122,6 +178,82 @@ describe("e2e: pod behaviour (issue 19)", function () {
       assert.equal(spec.spec.initContainers.find((x) => x.name === name)?.securityContext?.runAsUser, undefined);
     const tick = await callsSucceedAfter(c, p.metadata.name, 0, ["kv", "counter"], UIDS);
     assert.equal(tick.kv, String(tick.tick));
+  });
+
+  it("Ready, good: the host's injected readiness probe (podplug-launcher ready) passes and kubectl get plugins shows READY 1", async () => {
+    const c = await cluster();
+    const p = await demoPod(c, SHIPPED);
+    const host = JSON.parse(await kubectlOk(c, ["-n", SHIPPED, "get", "pod", p.metadata.name, "-o", "json"])) as {
+      spec: { containers: { name: string; readinessProbe?: { exec?: { command: string[] } } }[] };
+    };
+    const probe = host.spec.containers.find((x) => x.name === "host")?.readinessProbe?.exec?.command ?? [];
+    assert.deepEqual(probe.slice(1), ["ready", "counter", "kv"]);
+    assert.match(probe[0] ?? "", /podplug-launcher$/);
+    await waitFor(
+      "kubectl get plugins to show READY 1 for kv and counter",
+      async () => {
+        const ps = await plugins(c, SHIPPED);
+        return ps.kv?.ready === 1 && ps.counter?.ready === 1 && ps.kv.condition === "True" ? ps : undefined;
+      },
+      90_000,
+      500,
+    );
+  });
+
+  it("Ready, a host that cannot connect (uid 1000, no fsGroup): it ends with SOCKET_PERMISSION, the pod is not Ready, READY 0", async () => {
+    const c = await cluster();
+    const message = await waitFor(
+      "the uid-1000 host to end with SOCKET_PERMISSION",
+      async () => {
+        const [q] = await pods(c, NOCONN, "app=demo-host");
+        const s = (q?.status.containerStatuses ?? []).find((x) => x.name === "host") as
+          | { state?: { terminated?: { message?: string } }; lastState?: { terminated?: { message?: string } } }
+          | undefined;
+        const m = s?.state?.terminated?.message ?? s?.lastState?.terminated?.message;
+        return m?.includes("SOCKET_PERMISSION") ? m : undefined;
+      },
+      120_000,
+      500,
+    );
+    assert.match(message, /uid 1000 gid 1000/);
+    const [q] = await pods(c, NOCONN, "app=demo-host");
+    assert.equal(status(q!, "host").ready, false);
+    const ps = await plugins(c, NOCONN);
+    assert.deepEqual([ps.kv?.ready, ps.counter?.ready], [0, 0]);
+    assert.notEqual(ps.kv?.condition, "True");
+  });
+
+  it("Ready, every call fails (go-plugin's kv on a read-only folder): the host stays up but is not Ready, its probe's Event says CALLS_FAILING, READY 0", async () => {
+    const c = await cluster();
+    const [p] = await waitFor(
+      "a demo-host pod in the failing namespace",
+      async () => {
+        const ps = await pods(c, FAILING, "app=demo-host");
+        return ps.length === 1 ? ps : undefined;
+      },
+      120_000,
+      500,
+    );
+    const events = await waitFor(
+      "a readiness probe Event saying CALLS_FAILING",
+      async () => {
+        const e = await podEvents(c, FAILING, p!.metadata.name);
+        return /Readiness probe failed:.*CALLS_FAILING/.test(e) ? e : undefined;
+      },
+      120_000,
+      1000,
+    );
+    assert.match(
+      events,
+      /podplug-launcher: plugin kv: the host is failing \(CALLS_FAILING\): the last \d+ calls to plugin kv failed; the last: UNKNOWN: .*read-only file system/,
+    );
+    const q = await pod(c, FAILING, p!.metadata.name);
+    assert.equal(status(q, "host").ready, false);
+    assert.equal(status(q, "host").restartCount, 0, "the host keeps running");
+    assert.equal(status(q, "podplug-kv").ready, true, "the plugin itself is healthy: only its calls fail");
+    const ps = await plugins(c, FAILING);
+    assert.equal(ps.kv?.ready, 0);
+    assert.notEqual(ps.kv?.condition, "True");
   });
 
   it("sidecarAttach() in a pod that was not injected: the host exits 1 with NOT_INJECTED in its log and termination message", async () => {
@@ -235,6 +367,8 @@ describe("e2e: pod behaviour (issue 19)", function () {
 
   after(async () => {
     const c = await cluster();
-    await Promise.all([SHIPPED, UIDS].map((ns) => c.kubectl(["delete", "namespace", ns, "--wait=false"])));
+    await Promise.all(
+      [SHIPPED, UIDS, NOCONN, FAILING].map((ns) => c.kubectl(["delete", "namespace", ns, "--wait=false"])),
+    );
   });
 });
