@@ -33,6 +33,7 @@ import { deleteFigures, hangFigures } from "./pod-timings.ts";
 
 const KILLS = Number(process.env.BENCH_NODE_KILLS ?? 20);
 const UPS = Number(process.env.BENCH_NODE_UPS ?? 3);
+const HANGS = Number(process.env.BENCH_NODE_HANGS ?? 20);
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -150,7 +151,7 @@ try {
   console.log(`    ratio of medians host/kubelet: ${(pct(reconnect, 50) / pct(restart, 50)).toFixed(2)}`);
 
   // Issue 19 (bench/pod-timings.ts): a hung plugin and deleting an idle host, beside their baselines.
-  const hang = await hangFigures(c, KILLS);
+  const hang = await hangFigures(c, HANGS);
   console.log("  SIGSTOP (a hung plugin) of a plugin process in a pod, default injected probes:");
   line("  → kubelet has it running again", hang.restarted);
   line("  → the host's calls succeed again", hang.recovered);

@@ -126,75 +126,75 @@ export function sleepingHost(c: E2ECluster, name: string, extra: Record<string, 
   });
 }
 
-/** How a container of a deleted pod ended, as the kubelet last reported it before the pod was gone. */
+/** How the containers of a deleted pod ended, as the kubelet last reported them. */
 export interface Termination {
-  /** The container's terminated state in the pod's last status (undefined if none was seen). */
-  terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
-  /** The pod's deletionTimestamp and grace, from the same watch. */
-  deletionTimestamp?: string;
+  /** Each container's terminated state (init containers too), by name. */
+  terminated: Record<string, { exitCode: number; reason?: string }>;
+  /** The grace the deletion started with. */
   deletionGracePeriodSeconds?: number;
-  /** Whether the watch saw the pod deleted. */
-  deleted: boolean;
-  /** Wall time of `kubectl delete pod --wait=true`, ms (for the bench; never asserted). */
-  deleteMs: number;
 }
 
-interface WatchedPod {
-  metadata: { deletionTimestamp?: string; deletionGracePeriodSeconds?: number };
-  status?: { containerStatuses?: { name: string; state?: { terminated?: Termination["terminated"] } }[] };
+interface HeldPod {
+  metadata: { deletionGracePeriodSeconds?: number };
+  status?: {
+    containerStatuses?: { name: string; state?: { terminated?: { exitCode: number; reason?: string } } }[];
+    initContainerStatuses?: { name: string; state?: { terminated?: { exitCode: number; reason?: string } } }[];
+  };
 }
 
-/** Splits kubectl's stream of pretty-printed JSON objects (a watch with -o json). */
-export function jsonObjects(text: string): unknown[] {
-  const out: unknown[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inString) {
-      if (ch === "\\") i++;
-      else if (ch === '"') inString = false;
-    } else if (ch === '"') inString = true;
-    else if (ch === "{") {
-      if (depth++ === 0) start = i;
-    } else if (ch === "}" && --depth === 0) out.push(JSON.parse(text.slice(start, i + 1)));
-  }
-  return out;
-}
+/** A finalizer of the e2e tests: it holds a deleted pod's object until its final status is read. */
+const HOLD = "podplug.io/e2e-hold";
 
 /**
- * `kubectl delete pod` of `pod` while watching it: the container's last
- * terminated state says how it stopped (exit 0 after SIGTERM, or 137 when
- * the kubelet had to SIGKILL it at the end of its grace). The watch lasts
- * at most `watchMs`.
+ * `kubectl delete pod` of `pod`, holding its object with a finalizer until
+ * `container` has terminated, then reading every container's last state:
+ * exit 0 after SIGTERM, or 137 when the kubelet had to SIGKILL it at the end
+ * of its grace. Waits at most `ms` for the container to end.
  */
-export async function deleteAndWatch(
+export async function deleteAndRead(
   c: E2ECluster,
   ns: string,
   pod: string,
   container: string,
-  watchMs = 15_000,
+  ms = 60_000,
 ): Promise<Termination> {
-  const watching = c.kubectl(
-    ["-n", ns, "get", "pod", pod, "--watch", "--output-watch-events", "-o", "json"],
-    undefined,
-    watchMs,
-  );
-  // The watch's first event is the pod as it is now: wait for it, so the deletion cannot be missed.
-  await new Promise((r) => setTimeout(r, 1500));
-  const t0 = performance.now();
-  await kubectlOk(c, ["-n", ns, "delete", "pod", pod, "--wait=true"], undefined, watchMs);
-  const deleteMs = performance.now() - t0;
-  const events = jsonObjects((await watching).stdout) as { type: string; object: WatchedPod }[];
-  const result: Termination = { deleted: events.some((e) => e.type === "DELETED"), deleteMs };
-  for (const e of events) {
-    const m = e.object.metadata;
-    result.deletionTimestamp ??= m.deletionTimestamp;
-    // The grace the deletion started with: the kubelet's final delete says 0.
-    result.deletionGracePeriodSeconds ??= m.deletionGracePeriodSeconds;
-    const t = e.object.status?.containerStatuses?.find((x) => x.name === container)?.state?.terminated;
-    if (t) result.terminated = t;
+  await kubectlOk(c, [
+    "-n",
+    ns,
+    "patch",
+    "pod",
+    pod,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ metadata: { finalizers: [HOLD] } }),
+  ]);
+  await kubectlOk(c, ["-n", ns, "delete", "pod", pod, "--wait=false"]);
+  try {
+    const held = await waitFor(
+      `${container} of pod ${ns}/${pod} to end after its deletion`,
+      async () => {
+        const p = JSON.parse(await kubectlOk(c, ["-n", ns, "get", "pod", pod, "-o", "json"])) as HeldPod;
+        const all = [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])];
+        return all.find((x) => x.name === container)?.state?.terminated ? { p, all } : undefined;
+      },
+      ms,
+      250,
+    );
+    const out: Termination = { terminated: {} };
+    if (held.p.metadata.deletionGracePeriodSeconds !== undefined)
+      out.deletionGracePeriodSeconds = held.p.metadata.deletionGracePeriodSeconds;
+    for (const x of held.all) if (x.state?.terminated) out.terminated[x.name] = x.state.terminated;
+    return out;
+  } finally {
+    await c.kubectl([
+      "-n",
+      ns,
+      "patch",
+      "pod",
+      pod,
+      "--type=json",
+      "-p",
+      JSON.stringify([{ op: "remove", path: "/metadata/finalizers" }]),
+    ]);
   }
-  return result;
 }
