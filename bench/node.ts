@@ -156,7 +156,7 @@ try {
   line("  → kubelet has it running again", hang.restarted);
   line("  → the host's calls succeed again", hang.recovered);
   console.log(
-    `    ratio of medians to the SIGKILL → running again baseline above: kubelet ${(pct(hang.restarted, 50) / pct(restart, 50)).toFixed(2)}, host ${(pct(hang.recovered, 50) / pct(restart, 50)).toFixed(2)}${hang.cut ? ` (${hang.cut})` : ""}`,
+    `    ratio of medians to the SIGKILL → running again baseline above: kubelet ${(pct(hang.restarted, 50) / pct(restart, 50)).toFixed(2)}, host ${(pct(hang.recovered, 50) / pct(restart, 50)).toFixed(2)}${hang.cut ? ` (${hang.cut})` : ""}${hang.stuck ? `; ${hang.stuck} hang(s) not undone by the kubelet within 90 s, left out` : ""}`,
   );
   const del = await deleteFigures(c);
   console.log("  kubectl delete pod --wait=true (default 30 s grace):");
