@@ -29,9 +29,11 @@ import { freshNamespace } from "../test/e2e/pods.ts";
 import { nodeImages, projectImageIndex, readImageIndex } from "../test/node/images.ts";
 import { RealNode } from "../test/node/node.ts";
 import { podOverhead, printOverhead } from "./pod-rss.ts";
+import { deleteFigures, hangFigures } from "./pod-timings.ts";
 
 const KILLS = Number(process.env.BENCH_NODE_KILLS ?? 20);
 const UPS = Number(process.env.BENCH_NODE_UPS ?? 3);
+const HANGS = Number(process.env.BENCH_NODE_HANGS ?? 20);
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -147,6 +149,20 @@ try {
   line("  → kubelet has it running again (baseline)", restart);
   line("  → the host's calls succeed again", reconnect);
   console.log(`    ratio of medians host/kubelet: ${(pct(reconnect, 50) / pct(restart, 50)).toFixed(2)}`);
+
+  // Issue 19 (bench/pod-timings.ts): a hung plugin and deleting an idle host, beside their baselines.
+  const hang = await hangFigures(c, HANGS);
+  console.log("  SIGSTOP (a hung plugin) of a plugin process in a pod, default injected probes:");
+  line("  → kubelet has it running again", hang.restarted);
+  line("  → the host's calls succeed again", hang.recovered);
+  console.log(
+    `    ratio of medians to the SIGKILL → running again baseline above: kubelet ${(pct(hang.restarted, 50) / pct(restart, 50)).toFixed(2)}, host ${(pct(hang.recovered, 50) / pct(restart, 50)).toFixed(2)}${hang.cut ? ` (${hang.cut})` : ""}${hang.stuck ? `; ${hang.stuck} hang(s) not undone by the kubelet within 90 s, left out` : ""}`,
+  );
+  const del = await deleteFigures(c);
+  console.log("  kubectl delete pod --wait=true (default 30 s grace):");
+  line("  a pod of the pause image (baseline)", del.plain);
+  line("  an idle demo host, stuck attaching", del.host);
+  console.log(`    ratio of medians host/baseline: ${(pct(del.host, 50) / pct(del.plain, 50)).toFixed(2)}`);
 
   // Plugin update: every successful kv call of every host pod while the rollout runs.
   const seen = new Map<string, number>();

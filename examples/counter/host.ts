@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { Client } from "../../src/host/index.ts";
+import { Client, exitOnSignals } from "../../src/host/index.ts";
 import { counterPlugin, handshake } from "./shared.ts";
 
 const pluginCmd =
@@ -27,6 +27,8 @@ const client = new Client({
   name: "counter",
   logger: pino({ level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
 });
+// Ctrl-C (or SIGTERM to a PID 1) stops the plugin too, at once.
+exitOnSignals(() => client.kill());
 
 try {
   const counter = await client.dispense("counter");

@@ -3,16 +3,26 @@
  * beside it (PODPLUG_SOCKET_ROOT), and calls both every second. Kill a
  * plugin and watch the calls fail fast for a moment, then carry on against
  * the restarted process. Its own metrics are on DEMO_METRICS_PORT (default
- * 9465, 0 = any free port) on 127.0.0.1.
+ * 9465, 0 = any free port) on 127.0.0.1. It is PID 1 in its container:
+ * exitOnSignals() makes SIGTERM end it at once, even while it is still
+ * waiting for a plugin. A plugin it cannot attach to (a pod that was not
+ * injected, a socket it may not open) ends it with the coded error logged.
  */
 import { createServer } from "node:http";
 import { pino } from "pino";
 import { register } from "prom-client";
-import { Client, sidecarAttach } from "../../src/host/index.ts";
+import { Client, exitOnSignals, isPodplugError, sidecarAttach } from "../../src/host/index.ts";
 import { counterPlugin, handshake } from "../counter/shared.ts";
 import { kvPlugin } from "../kv/shared.ts";
 
 const log = pino({ name: "demo-host" });
+
+/** Logs a coded error (the pod's log and termination message show it) and exits 1. */
+function fatal(err: unknown, what: string): never {
+  const code = isPodplugError(err) ? err.code : undefined;
+  log.error({ code, err: (err as Error).message }, `${what}: ${(err as Error).message}`);
+  process.exit(1);
+}
 
 const raw = process.env.DEMO_METRICS_PORT ?? "9465";
 const port = Number(raw);
@@ -24,6 +34,20 @@ const server = createServer((req, res) => {
   if (req.url !== "/metrics") return void res.writeHead(404).end();
   void register.metrics().then((text) => res.writeHead(200, { "content-type": register.contentType }).end(text));
 });
+// First thing, before awaiting anything: as PID 1 a Node process without a handler ignores SIGTERM.
+const clients: { kill(): Promise<void> }[] = [];
+let timer: NodeJS.Timeout | undefined;
+let stopping = false;
+exitOnSignals(
+  async () => {
+    stopping = true;
+    clearInterval(timer);
+    server.close();
+    await Promise.all(clients.map((c) => c.kill()));
+  },
+  { logger: log },
+);
+
 try {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -49,24 +73,34 @@ const common = { handshake, logger: log, outage: { mode: "fail-fast" as const } 
 // An unmodified Go kv plugin writes no handshake file, so the host must be told the version it
 // serves (it never guesses): KV_PROTOCOL_VERSION=1 for go-plugin's examples/grpc.
 const kvVersion = process.env.KV_PROTOCOL_VERSION;
-const kvClient = new Client({
-  ...common,
-  name: "kv",
-  plugins: { kv: kvPlugin() },
-  attach: { ...sidecarAttach("kv"), ...(kvVersion ? { protocolVersion: Number(kvVersion) } : {}) },
-});
-const counterClient = new Client({
-  ...common,
-  name: "counter",
-  plugins: { counter: counterPlugin() },
-  attach: sidecarAttach("counter"),
-});
+let kvClient: Client<{ kv: ReturnType<typeof kvPlugin> }>;
+let counterClient: Client<{ counter: ReturnType<typeof counterPlugin> }>;
+try {
+  kvClient = new Client({
+    ...common,
+    name: "kv",
+    plugins: { kv: kvPlugin() },
+    attach: { ...sidecarAttach("kv"), ...(kvVersion ? { protocolVersion: Number(kvVersion) } : {}) },
+  });
+  counterClient = new Client({
+    ...common,
+    name: "counter",
+    plugins: { counter: counterPlugin() },
+    attach: sidecarAttach("counter"),
+  });
+} catch (err) {
+  fatal(err, "the demo host cannot attach to its plugins");
+}
+clients.push(kvClient, counterClient);
 
-const kv = await kvClient.dispense("kv");
-const counter = await counterClient.dispense("counter");
+const [kv, counter] = await Promise.all([kvClient.dispense("kv"), counterClient.dispense("counter")]).catch(
+  // Stopping on a signal kills clients still attaching: no error, the signal handler exits.
+  (err: unknown) =>
+    stopping ? new Promise<never>(() => {}) : fatal(err, "the demo host cannot attach to its plugins"),
+);
 const add = { sum: async (a: bigint, b: bigint) => a + b };
 let tick = 0;
-const timer = setInterval(() => {
+timer = setInterval(() => {
   tick++;
   void (async () => {
     const results: Record<string, string> = {};
@@ -89,12 +123,3 @@ const timer = setInterval(() => {
     else log.warn({ tick, failed, ...results }, `call to ${failed.join(" and ")} failed`);
   })();
 }, 1000);
-
-const shutdown = async (): Promise<void> => {
-  clearInterval(timer);
-  server.close();
-  await Promise.all([kvClient.kill(), counterClient.kill()]);
-  process.exit(0);
-};
-process.once("SIGTERM", () => void shutdown());
-process.once("SIGINT", () => void shutdown());

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { Client } from "../../src/host/index.ts";
+import { Client, exitOnSignals } from "../../src/host/index.ts";
 import { handshake, kvPlugin } from "./shared.ts";
 
 const pluginCmd =
@@ -28,6 +28,8 @@ const client = new Client({
   name: "kv",
   logger: pino({ level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
 });
+// Ctrl-C (or SIGTERM to a PID 1) stops the plugin too, at once.
+exitOnSignals(() => client.kill());
 
 try {
   const kv = await client.dispense("kv");

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { toolsImage } from "../node/images.ts";
+import { imageRef, toolsImage } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 import { freshNamespace, podOutcome, RESTRICTED_IMAGE_USER, toolsPod } from "./pods.ts";
 
@@ -73,13 +73,23 @@ export interface Tick {
   counter?: string;
 }
 
-/** The demo host's "called both plugins" records, from its log. */
-export async function ticks(c: E2ECluster, pod: string): Promise<Tick[]> {
-  const out = await kubectlOk(c, ["-n", NS, "logs", pod, "-c", "host", "--tail=200"]);
+/** A demo host tick: both calls succeeded, or `failed` names the plugins whose call failed. */
+export interface TickRecord extends Tick {
+  failed?: string[];
+}
+
+/** Every tick the demo host logged (successful and failed), from its log in `ns`. */
+export async function tickRecords(c: E2ECluster, pod: string, ns = NS, tail = 200): Promise<TickRecord[]> {
+  const out = await kubectlOk(c, ["-n", ns, "logs", pod, "-c", "host", `--tail=${tail}`]);
   return out
     .split("\n")
-    .filter((l) => l.includes('"called both plugins"'))
-    .map((l) => JSON.parse(l) as Tick);
+    .filter((l) => l.includes('"called both plugins"') || /"msg":"call to [a-z ]+ failed"/.test(l))
+    .map((l) => JSON.parse(l) as TickRecord);
+}
+
+/** The demo host's "called both plugins" records, from its log. */
+export async function ticks(c: E2ECluster, pod: string, ns = NS): Promise<Tick[]> {
+  return (await tickRecords(c, pod, ns)).filter((t) => t.failed === undefined);
 }
 
 /** Waits for a tick logged after `since` whose kv (and counter, if asked) call succeeded. */
@@ -88,11 +98,12 @@ export async function callsSucceedAfter(
   pod: string,
   since: number,
   plugins: ("kv" | "counter")[],
+  ns = NS,
 ): Promise<Tick> {
   return waitFor(
     `the host's calls to ${plugins.join(" and ")} succeeding after ${new Date(since).toISOString()}`,
     async () =>
-      (await ticks(c, pod)).find(
+      (await ticks(c, pod, ns)).find(
         (t) => t.time > since && plugins.every((p) => t[p] !== undefined && !String(t[p]).startsWith("error")),
       ),
     60_000,
@@ -145,4 +156,34 @@ export async function ensureOperator(c: E2ECluster): Promise<void> {
   await freshNamespace(c, SYSTEM);
   const r = await c.helm(["install", "podplug", resolve(REPO, "charts/podplug"), "-n", SYSTEM, "--wait"], 150_000);
   assert.equal(r.code, 0, r.stderr);
+}
+
+/** examples/demo/host.yaml as shipped, parsed. */
+export function shippedHost(): {
+  spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
+} {
+  return parse(readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"));
+}
+
+/** A bare pod of the demo host image under the shipped securityContext, with `env`; no Plugin selects it. */
+export function loneHost(c: E2ECluster, name: string, env: Record<string, string>, restartPolicy = "Never"): string {
+  const tpl = shippedHost().spec.template.spec;
+  const host = tpl.containers[0]!;
+  return stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, labels: { app: name } },
+    spec: {
+      ...tpl,
+      restartPolicy,
+      containers: [
+        {
+          ...host,
+          image: imageRef(c.images, "ghcr.io/podplug/example-demo-host:"),
+          imagePullPolicy: "Never",
+          env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+        },
+      ],
+    },
+  });
 }

@@ -1,4 +1,6 @@
-/** Small helpers of the e2e tests: namespaces, pods of the tools image, waiting on them. */
+/** Small helpers of the e2e tests: namespaces, pods of the tools image, waiting on them, the operator, pod deletion. */
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { toolsImage } from "../node/images.ts";
@@ -110,4 +112,77 @@ export function sleepingHost(c: E2ECluster, name: string, extra: Record<string, 
       },
     },
   });
+}
+
+/** How the containers of a deleted pod ended, as the kubelet last reported them. */
+export interface Termination {
+  /** Each container's terminated state (init containers too), by name. */
+  terminated: Record<string, { exitCode: number; reason?: string }>;
+  /** The grace the deletion started with. */
+  deletionGracePeriodSeconds?: number;
+}
+
+interface HeldPod {
+  metadata: { deletionGracePeriodSeconds?: number };
+  status?: {
+    containerStatuses?: { name: string; state?: { terminated?: { exitCode: number; reason?: string } } }[];
+    initContainerStatuses?: { name: string; state?: { terminated?: { exitCode: number; reason?: string } } }[];
+  };
+}
+
+/** A finalizer of the e2e tests: it holds a deleted pod's object until its final status is read. */
+const HOLD = "podplug.io/e2e-hold";
+
+/**
+ * `kubectl delete pod` of `pod`, holding its object with a finalizer until
+ * `container` has terminated, then reading every container's last state:
+ * exit 0 after SIGTERM, or 137 when the kubelet had to SIGKILL it at the end
+ * of its grace. Waits at most `ms` for the container to end.
+ */
+export async function deleteAndRead(
+  c: E2ECluster,
+  ns: string,
+  pod: string,
+  container: string,
+  ms = 60_000,
+): Promise<Termination> {
+  await kubectlOk(c, [
+    "-n",
+    ns,
+    "patch",
+    "pod",
+    pod,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ metadata: { finalizers: [HOLD] } }),
+  ]);
+  await kubectlOk(c, ["-n", ns, "delete", "pod", pod, "--wait=false"]);
+  try {
+    const held = await waitFor(
+      `${container} of pod ${ns}/${pod} to end after its deletion`,
+      async () => {
+        const p = JSON.parse(await kubectlOk(c, ["-n", ns, "get", "pod", pod, "-o", "json"])) as HeldPod;
+        const all = [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])];
+        return all.find((x) => x.name === container)?.state?.terminated ? { p, all } : undefined;
+      },
+      ms,
+      250,
+    );
+    const out: Termination = { terminated: {} };
+    if (held.p.metadata.deletionGracePeriodSeconds !== undefined)
+      out.deletionGracePeriodSeconds = held.p.metadata.deletionGracePeriodSeconds;
+    for (const x of held.all) if (x.state?.terminated) out.terminated[x.name] = x.state.terminated;
+    return out;
+  } finally {
+    await c.kubectl([
+      "-n",
+      ns,
+      "patch",
+      "pod",
+      pod,
+      "--type=json",
+      "-p",
+      JSON.stringify([{ op: "remove", path: "/metadata/finalizers" }]),
+    ]);
+  }
 }
