@@ -19,6 +19,7 @@ import { type CertificatePair, generateCertificate, handshakeFieldToCert } from 
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
+import { directClient } from "../transport/unary-client.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
@@ -178,7 +179,7 @@ export class Client<P extends PluginSet> {
     this.facade = {
       channel,
       client<C>(ctor: ClientConstructor<C>): C {
-        return new ctor("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
+        return directClient(ctor, grpc.credentials.createInsecure(), channel);
       },
     };
     this.backoff = new Backoff(config.backoff);
