@@ -73,6 +73,8 @@ export interface ClientConfig<P extends PluginSet> {
   liveness?: LivenessOptions;
   /** Registry for the host metrics (default: prom-client's default registry). */
   metricsRegistry?: Registry;
+  /** false: no per-call metrics (`podplug_host_calls_total`, `podplug_host_call_duration_seconds`); the bench's "metrics off". Default true. */
+  callMetrics?: boolean;
 }
 
 /** The host's own liveness check of a plugin (health Check of service "plugin"). */
@@ -173,7 +175,11 @@ export class Client<P extends PluginSet> {
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
-    this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
+    this.channel = new ReconnectingChannel(
+      this.name,
+      config.outage ?? { mode: "fail-fast" },
+      config.callMetrics === false ? undefined : this.metrics,
+    );
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     const channel = this.channel;
     this.facade = {

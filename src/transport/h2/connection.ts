@@ -219,6 +219,10 @@ export class H2Connection {
   ready = false;
   draining = false;
   closed = false;
+  /** performance.now() of the last bytes read (keepalive's measure of silence). */
+  lastReadAt = performance.now();
+  /** HEADERS or DATA arrived since keepalive last looked. */
+  private peerData = false;
   private closeError: Error | undefined;
 
   constructor(socket: Duplex, opts: SessionOptions) {
@@ -269,6 +273,19 @@ export class H2Connection {
       this.start(s, block);
     }
     return s;
+  }
+
+  /** True when HEADERS or DATA arrived since the last call (keepalive: the peer did work since its last PING). */
+  takePeerData(): boolean {
+    const d = this.peerData;
+    this.peerData = false;
+    return d;
+  }
+
+  /** Sends a PING (keepalive); its ACK is read like any frame. */
+  ping(): void {
+    this.push(frameHeader(8, T.PING, 0, 0));
+    this.push(Buffer.alloc(8));
   }
 
   /** Sends GOAWAY and closes once streams are done (now, when there are none). */
@@ -519,6 +536,7 @@ export class H2Connection {
   }
 
   private onSocketData(chunk: Buffer): void {
+    this.lastReadAt = performance.now();
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, chunk.length);
       const at = PREFACE.length - this.prefaceLeft;
@@ -542,6 +560,7 @@ export class H2Connection {
         const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
         const payload = buf.subarray(off + 9, off + 9 + len);
         off += 9 + len;
+        if (type <= T.HEADERS) this.peerData = true;
         this.onFrame(type, flags, id, payload);
         if (this.closed) return;
       }
