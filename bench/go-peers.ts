@@ -152,7 +152,7 @@ export async function interleaved(title: string, cases: Case[], rounds: number):
     const load = loadavg()[0]!;
     const figs: Figures[] = [];
     for (const c of cases) figs.push(await c.run());
-    figs.forEach((f, i) => rows[i]!.runs.push({ f, ref: figs[0]!, load }));
+    for (const [i, f] of figs.entries()) rows[i]!.runs.push({ f, ref: figs[0]!, load });
   }
   console.log(`\n${title}  (${rounds} interleaved rounds; ratios to each round's "${cases[0]!.name}")`);
   console.log(
