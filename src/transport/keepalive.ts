@@ -66,6 +66,8 @@ export class Keepalive {
   private readonly o: Required<KeepaliveOptions>;
   private readonly onDead: (silentMs: number) => Error;
   private timer: NodeJS.Timeout | undefined;
+  /** A decision waiting for the next poll for I/O (see check). */
+  private immediate: NodeJS.Immediate | undefined;
   /** When watching began: silence counts from here if nothing was read since. */
   private since = 0;
   private pingAt = Number.NEGATIVE_INFINITY;
@@ -81,7 +83,7 @@ export class Keepalive {
 
   /** A stream opened: watch the connection (a no-op while already watching). */
   watch(): void {
-    if (this.timer !== undefined) return;
+    if (this.timer !== undefined || this.immediate !== undefined) return;
     this.since = performance.now();
     this.arm(this.o.timeMs);
   }
@@ -89,13 +91,28 @@ export class Keepalive {
   /** Stops for good (the connection closed). */
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
   }
 
   private arm(ms: number): void {
     this.timer = setTimeout(this.check, Math.max(1, Math.ceil(ms)));
     this.timer.unref();
   }
+
+  /** The timeout passed and the socket has been read since: dead only if still nothing came. */
+  private readonly confirm = (): void => {
+    this.immediate = undefined;
+    const c = this.conn;
+    if (c.closed) return;
+    if (c.lastReadAt > this.pingAt) {
+      this.awaiting = false;
+      this.check();
+      return;
+    }
+    c.fail(this.onDead(performance.now() - Math.max(c.lastReadAt, this.since)));
+  };
 
   private readonly check = (): void => {
     this.timer = undefined;
@@ -107,7 +124,10 @@ export class Keepalive {
     if (this.awaiting) {
       if (c.lastReadAt > this.pingAt) this.awaiting = false;
       else if (now - this.pingAt >= this.o.timeoutMs) {
-        c.fail(this.onDead(now - lastRead));
+        // Timers run before I/O in a loop turn: after a stall of this process the answer may be
+        // waiting unread in the socket. Decide after the next poll for I/O, not before it.
+        this.immediate = setImmediate(this.confirm);
+        this.immediate.unref();
         return;
       } else {
         this.arm(this.pingAt + this.o.timeoutMs - now);
