@@ -25,9 +25,9 @@
 
 /** Keepalive settings of a channel (docs/transport.md). */
 export interface KeepaliveOptions {
-  /** Silence (nothing read) with streams open before a PING. Default 200 ms. */
+  /** Silence (nothing read) with streams open before a PING. Default 150 ms. */
   timeMs?: number;
-  /** How long after a PING something must be read before the connection is declared dead. Default 550 ms. */
+  /** How long after a PING something must be read before the connection is declared dead. Default 700 ms. */
   timeoutMs?: number;
   /**
    * Shortest gap between two PINGs when the peer sent no HEADERS or DATA in
@@ -37,10 +37,10 @@ export interface KeepaliveOptions {
   minPingIntervalMs?: number;
 }
 
-/** The defaults: a call in flight to a peer that stops answering fails within ≈`timeMs + timeoutMs` (0.75 s, timers allowing). */
+/** The defaults: a call in flight to a peer that stops answering fails within ≈`timeMs + timeoutMs` (0.85 s, timers allowing). */
 export const KEEPALIVE_DEFAULTS: Readonly<Required<KeepaliveOptions>> = {
-  timeMs: 200,
-  timeoutMs: 550,
+  timeMs: 150,
+  timeoutMs: 700,
   minPingIntervalMs: 5 * 60_000,
 };
 
