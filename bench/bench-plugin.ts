@@ -1,7 +1,13 @@
-/** The benchmark's plugin: the kv service answering from memory, served by podplug's serve(). */
+/** The benchmark's plugin: the kv service answering from memory (what the host put, or a small fixed value), served by podplug's serve(). */
 
 import { handshake, kvPlugin } from "../examples/kv/shared.ts";
 import { serve } from "../src/plugin/index.ts";
 
 const value = Buffer.from("value");
-await serve({ handshake, plugins: { kv: kvPlugin({ get: async () => value, put: async () => {} }) } });
+const store = new Map<string, Buffer>();
+await serve({
+  handshake,
+  plugins: {
+    kv: kvPlugin({ get: async (k) => store.get(k) ?? value, put: async (k, v) => void store.set(k, v) }),
+  },
+});

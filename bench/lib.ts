@@ -15,11 +15,20 @@ export const SEQUENTIAL = Number(process.env.BENCH_SEQ ?? 4000);
 export const CONCURRENT_CALLS = Number(process.env.BENCH_CALLS ?? 30000);
 export const INFLIGHT = 64;
 
-/** Measures `call` sequentially, then with {@link INFLIGHT} in flight. */
-export async function measure(name: string, call: () => Promise<unknown>): Promise<Figures> {
+/** How many calls a measurement makes (defaults: BENCH_SEQ, BENCH_CALLS, {@link INFLIGHT}). */
+export interface MeasureOptions {
+  sequential?: number;
+  calls?: number;
+  inflight?: number;
+}
+
+/** Measures `call` sequentially, then with `inflight` (default {@link INFLIGHT}) in flight. */
+export async function measure(name: string, call: () => Promise<unknown>, o: MeasureOptions = {}): Promise<Figures> {
+  const sequential = o.sequential ?? SEQUENTIAL;
+  const calls = o.calls ?? CONCURRENT_CALLS;
   for (let i = 0; i < 1000; i++) await call(); // warm up JIT and connections
-  const lat = new Float64Array(SEQUENTIAL);
-  for (let i = 0; i < SEQUENTIAL; i++) {
+  const lat = new Float64Array(sequential);
+  for (let i = 0; i < sequential; i++) {
     const t = process.hrtime.bigint();
     await call();
     lat[i] = Number(process.hrtime.bigint() - t) / 1000;
@@ -28,12 +37,12 @@ export async function measure(name: string, call: () => Promise<unknown>): Promi
   let started = 0;
   const t0 = process.hrtime.bigint();
   const worker = async (): Promise<void> => {
-    while (started < CONCURRENT_CALLS) {
+    while (started < calls) {
       started++;
       await call();
     }
   };
-  await Promise.all(Array.from({ length: INFLIGHT }, worker));
+  await Promise.all(Array.from({ length: o.inflight ?? INFLIGHT }, worker));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   return {
     name,

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { goInteropFigures } from "./go-peers.ts";
+import { goPeersBench } from "./go-peers.ts";
 import { report } from "./lib.ts";
 import { recoveryFigures } from "./recovery.ts";
 import { coreFigures } from "./sdk.ts";
@@ -14,8 +14,8 @@ console.log(`podplug benchmarks — Node ${process.version}, ${new Date().toISOS
 const [raw, plain, ts] = await coreFigures();
 report("Protocol core: host → plugin calls over a Unix socket", plain!, [raw!, plain!, ts!]);
 
-const go = await goInteropFigures();
-report("go-plugin interop (kv Get)", go[0]!, [...go, ts!]);
+// The go-plugin race (issue 12): every pairing in 3 interleaved rounds, each ratio with its load average.
+await goPeersBench(3);
 
 const rec = await recoveryFigures();
 console.log(

@@ -22,6 +22,7 @@ import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { tracedChannel } from "../tracing/grpc.ts";
 import { podplugTracing, type Tracing } from "../tracing/tracer.ts";
+import { directClient } from "../transport/unary-client.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
@@ -78,6 +79,8 @@ export interface ClientConfig<P extends PluginSet> {
   metricsRegistry?: Registry;
   /** When the host state file (attach mode with `attach.plugin`) says the plugin is failing. */
   readiness?: ReadinessOptions;
+  /** false: no per-call metrics (`podplug_host_calls_total`, `podplug_host_call_duration_seconds`); the bench's "metrics off". Default true. */
+  callMetrics?: boolean;
 }
 
 /**
@@ -211,7 +214,11 @@ export class Client<P extends PluginSet> {
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
-    this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
+    this.channel = new ReconnectingChannel(
+      this.name,
+      config.outage ?? { mode: "fail-fast" },
+      config.callMetrics === false ? undefined : this.metrics,
+    );
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     // Tracing (off unless OTEL_TRACES_EXPORTER asks, or the application registered an SDK): calls carry trace context.
     this.tracing = podplugTracing("podplug-host", (w) => this.log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`));
@@ -221,7 +228,7 @@ export class Client<P extends PluginSet> {
     this.facade = {
       channel,
       client<C>(ctor: ClientConstructor<C>): C {
-        return new ctor("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
+        return directClient(ctor, grpc.credentials.createInsecure(), channel);
       },
     };
     this.backoff = new Backoff(config.backoff);

@@ -22,6 +22,7 @@ import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
 import type { Tracing } from "../tracing/tracer.ts";
+import { directClient } from "../transport/unary-client.ts";
 
 /** Where a plugin's raw stdio goes besides the log (go-plugin's SyncStdout/SyncStderr). */
 export interface StdioSinks {
@@ -65,7 +66,7 @@ export class Connection implements PluginConnection {
   }
 
   client<C>(ctor: ClientConstructor<C>): C {
-    return new ctor("unused", this.security.channel, { channelOverride: this.channel });
+    return directClient(ctor, this.security.channel, this.channel);
   }
 
   /** Waits until the socket accepts gRPC (TLS included), then opens broker and stdio streams. */

@@ -1,9 +1,10 @@
 /**
  * Metrics the host SDK takes by itself, so plugin and host authors write no
- * metrics code: plugin state, restarts, handshake latency, and per-plugin,
- * per-method call counts, errors (by gRPC code) and latency.
+ * metrics code: plugin state, restarts, handshake latency, and the RED
+ * metrics of every call the host makes (call-metrics.ts; names in docs/metrics.md).
  */
 import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from "prom-client";
+import { CallMetrics } from "./call-metrics.ts";
 
 /** The metric families of one registry. */
 export interface HostMetrics {
@@ -11,8 +12,8 @@ export interface HostMetrics {
   state: Gauge<"plugin" | "state">;
   restarts: Counter<"plugin">;
   handshake: Histogram<"plugin">;
-  calls: Counter<"plugin" | "method" | "code">;
-  callDuration: Histogram<"plugin" | "method">;
+  /** `podplug_host_calls_total` and `podplug_host_call_duration_seconds`: calls the host makes to its plugins. */
+  calls: CallMetrics;
 }
 
 /** Client states, as reported in `podplug_plugin_state`. */
@@ -52,18 +53,11 @@ export function hostMetrics(registry: Registry = defaultRegistry): HostMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
-    calls: new Counter({
-      name: "podplug_plugin_calls_total",
-      help: "gRPC calls from the host to the plugin, by method and status code.",
-      labelNames: ["plugin", "method", "code"],
-      registers,
-    }),
-    callDuration: new Histogram({
-      name: "podplug_plugin_call_duration_seconds",
-      help: "Latency of gRPC calls from the host to the plugin.",
-      labelNames: ["plugin", "method"],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-      registers,
+    calls: new CallMetrics(registry, {
+      calls: "podplug_host_calls_total",
+      callsHelp: "gRPC calls the host made to a plugin, by service, method and status code.",
+      duration: "podplug_host_call_duration_seconds",
+      durationHelp: "Duration of gRPC calls the host made to a plugin, from the call's start to its status.",
     }),
   };
   byRegistry.set(registry, m);

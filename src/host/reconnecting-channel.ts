@@ -7,6 +7,7 @@
  * outcome and latency is recorded in the host metrics on the way.
  */
 import * as grpc from "@grpc/grpc-js";
+import type { CallSeries } from "./call-metrics.ts";
 import type { HostMetrics } from "./metrics.ts";
 
 /** What a call does while the plugin is unavailable. */
@@ -22,10 +23,6 @@ export interface OutagePolicy {
 /** Metadata key a caller sets to choose the outage mode for one call; stripped before sending. */
 export const OUTAGE_METADATA_KEY = "x-podplug-outage";
 
-interface MethodMetrics {
-  duration: { observe(v: number): void };
-  calls(code: number): { inc(): void };
-}
 type ParentCall = Parameters<grpc.ChannelInterface["createCall"]>[3];
 // grpc-js's public names for its call contract (no deep import of build/src).
 type Call = grpc.experimental.CallStream;
@@ -51,24 +48,14 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
     this.metrics = metrics;
   }
 
-  private readonly perMethod = new Map<string, MethodMetrics>();
+  private readonly perMethod = new Map<string, CallSeries>();
 
-  /** The metric children of one method, bound once: label lookups per call cost more than the call's own bookkeeping. */
-  methodMetrics(method: string): MethodMetrics {
+  /** The metric series of one method, bound once: no label lookups per call. */
+  methodSeries(method: string): CallSeries | undefined {
+    if (!this.metrics) return undefined;
     let m = this.perMethod.get(method);
     if (!m) {
-      const metrics = this.metrics!;
-      const plugin = this.plugin;
-      const byCode = new Map<number, { inc(): void }>();
-      m = {
-        duration: metrics.callDuration.labels({ plugin, method }),
-        calls: (code) => {
-          let c = byCode.get(code);
-          if (!c)
-            byCode.set(code, (c = metrics.calls.labels({ plugin, method, code: grpc.status[code] ?? String(code) })));
-          return c;
-        },
-      };
+      m = this.metrics.calls.series(this.plugin, method);
       this.perMethod.set(method, m);
     }
     return m;
@@ -162,7 +149,7 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
     parentCall: ParentCall,
     propagateFlags: number | null | undefined,
   ): Call {
-    return new PluginCall(this, this.metrics, { method, deadline, host, parentCall, propagateFlags });
+    return new PluginCall(this, this.methodSeries(method), { method, deadline, host, parentCall, propagateFlags });
   }
 }
 
@@ -178,31 +165,39 @@ function deadlineMs(d: grpc.Deadline): number {
   return d instanceof Date ? d.getTime() : d;
 }
 
-/** One call: passed straight through when a process is there, held (or failed) when not. */
-class PluginCall implements Call {
+/** Something a call was asked to do before its real call existed (the plugin was restarting). */
+type HeldOp = (c: Call) => void;
+
+/**
+ * One call: passed straight through when a process is there, held (or failed)
+ * when not. It listens to its real call itself (no wrapper listener per call)
+ * and records the call's code and duration when the status passes.
+ */
+class PluginCall implements Call, InterceptingListener {
   private real: Call | undefined;
-  private pending: ((c: Call) => void)[] = [];
+  private pending: HeldOp[] | undefined;
   private listener: InterceptingListener | undefined;
   private finished = false;
   private cleanup: (() => void) | undefined;
   private readonly channel: ReconnectingChannel;
-  private readonly metrics: HostMetrics | undefined;
+  private readonly series: CallSeries | undefined;
   private readonly args: CallArgs;
-  private readonly started = performance.now();
+  private readonly started: number;
 
-  constructor(channel: ReconnectingChannel, metrics: HostMetrics | undefined, args: CallArgs) {
+  constructor(channel: ReconnectingChannel, series: CallSeries | undefined, args: CallArgs) {
     this.channel = channel;
-    this.metrics = metrics;
+    this.series = series;
     this.args = args;
+    this.started = series ? performance.now() : 0;
   }
 
   start(metadata: grpc.Metadata, listener: InterceptingListener): void {
+    this.listener = listener;
     const asked = metadata.get(OUTAGE_METADATA_KEY)[0];
-    metadata.remove(OUTAGE_METADATA_KEY);
-    const mode: OutageMode = asked === "wait" || asked === "fail-fast" ? asked : this.channel.policy.mode;
-    this.listener = this.metrics ? this.measured(listener) : listener;
+    if (asked !== undefined) metadata.remove(OUTAGE_METADATA_KEY);
     const target = this.channel.target();
     if (target) return this.open(target, metadata);
+    const mode: OutageMode = asked === "wait" || asked === "fail-fast" ? asked : this.channel.policy.mode;
     if (this.channel.isClosed())
       return this.fail(grpc.status.UNAVAILABLE, `podplug: the client of plugin ${this.channel.plugin} was killed`);
     const stopped = this.channel.stopped();
@@ -244,24 +239,26 @@ class PluginCall implements Call {
 
   private open(target: grpc.ChannelInterface, metadata: grpc.Metadata): void {
     const a = this.args;
-    this.real = target.createCall(a.method, a.deadline, a.host, a.parentCall, a.propagateFlags);
-    this.real.start(metadata, this.listener!);
-    for (const op of this.pending) op(this.real);
-    this.pending = [];
+    const real = target.createCall(a.method, a.deadline, a.host, a.parentCall, a.propagateFlags);
+    this.real = real;
+    real.start(metadata, this);
+    const held = this.pending;
+    this.pending = undefined;
+    if (held) for (const op of held) op(real);
   }
 
-  private measured(l: InterceptingListener): InterceptingListener {
-    return {
-      onReceiveMetadata: (m) => l.onReceiveMetadata(m),
-      onReceiveMessage: (m: unknown) => l.onReceiveMessage(m),
-      onReceiveStatus: (s) => {
-        const m = this.channel.methodMetrics(this.args.method);
-        m.duration.observe((performance.now() - this.started) / 1000);
-        m.calls(s.code).inc();
-        this.channel.onStatus?.(s);
-        l.onReceiveStatus(s);
-      },
-    };
+  onReceiveMetadata(metadata: grpc.Metadata): void {
+    this.listener!.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.listener!.onReceiveMessage(message);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.series?.record(status.code, (performance.now() - this.started) / 1000);
+    this.channel.onStatus?.(status);
+    this.listener?.onReceiveStatus(status);
   }
 
   private fail(code: grpc.status, details: string): void {
@@ -269,12 +266,11 @@ class PluginCall implements Call {
     this.finished = true;
     this.cleanup?.();
     const status: StatusObject = { code, details, metadata: new grpc.Metadata() };
-    process.nextTick(() => this.listener?.onReceiveStatus(status));
+    process.nextTick(() => this.onReceiveStatus(status));
   }
 
-  private op(fn: (c: Call) => void): void {
-    if (this.real) fn(this.real);
-    else if (!this.finished) this.pending.push(fn);
+  private hold(op: HeldOp): void {
+    if (!this.finished) (this.pending ??= []).push(op);
   }
 
   cancelWithStatus(status: grpc.status, details: string): void {
@@ -285,19 +281,23 @@ class PluginCall implements Call {
     return this.real?.getPeer() ?? `podplug:${this.channel.plugin}`;
   }
   sendMessageWithContext(context: MessageContext, message: Buffer): void {
-    this.op((c) => c.sendMessageWithContext(context, message));
+    if (this.real) this.real.sendMessageWithContext(context, message);
+    else this.hold((c) => c.sendMessageWithContext(context, message));
   }
   startRead(): void {
-    this.op((c) => c.startRead());
+    if (this.real) this.real.startRead();
+    else this.hold((c) => c.startRead());
   }
   halfClose(): void {
-    this.op((c) => c.halfClose());
+    if (this.real) this.real.halfClose();
+    else this.hold((c) => c.halfClose());
   }
   getCallNumber(): number {
     return this.real?.getCallNumber() ?? 0;
   }
   setCredentials(credentials: grpc.CallCredentials): void {
-    this.op((c) => c.setCredentials(credentials));
+    if (this.real) this.real.setCredentials(credentials);
+    else this.hold((c) => c.setCredentials(credentials));
   }
   getAuthContext(): ReturnType<Call["getAuthContext"]> {
     return this.real?.getAuthContext() ?? null;

@@ -17,6 +17,7 @@ import { type DialTarget, defaultEngine, type Engine } from "./engines/dial.ts";
 import { dialNodeHttp2 } from "./engines/node-http2-client.ts";
 import { dialPodplugH2 } from "./engines/podplug-h2-client.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import type { KeepaliveOptions } from "./keepalive.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 type ChannelzRef = ReturnType<ChannelInterface["getChannelzRef"]>;
@@ -50,6 +51,12 @@ export interface PodplugChannelOptions {
    * PODPLUG_HTTP2_ENGINE=node-http2 in the environment picks node:http2.
    */
   engine?: Engine;
+  /**
+   * Finds a plugin that stopped answering while calls wait (keepalive.ts):
+   * on by default, so such calls fail UNAVAILABLE within ≈0.85 s; `false` turns
+   * it off. podplug's HTTP/2 engine only (node:http2 has none here).
+   */
+  keepalive?: KeepaliveOptions | false;
 }
 
 interface Watcher {
@@ -205,7 +212,12 @@ export class PodplugChannel implements ChannelInterface, CallHost {
       },
     };
     session = this.dial(
-      { path: this.path, tls: this.opts.tls, connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000 },
+      {
+        path: this.path,
+        tls: this.opts.tls,
+        connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000,
+        keepalive: this.opts.keepalive,
+      },
       events,
     );
     this.session = session;

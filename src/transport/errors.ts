@@ -10,7 +10,8 @@ export type TransportErrorCode =
   | "TRANSPORT_BIND_FAILED"
   | "TRANSPORT_SERVER_STARTED"
   | "TRANSPORT_SERVICE_INVALID"
-  | "TRANSPORT_CREDENTIALS_INVALID";
+  | "TRANSPORT_CREDENTIALS_INVALID"
+  | "TRANSPORT_KEEPALIVE_TIMEOUT";
 
 /** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
 export class TransportError extends PodplugError<TransportErrorCode> {}

@@ -9,10 +9,15 @@ export const MESSAGE_HEADER_BYTES = 5;
 
 /** Frames one serialized message (uncompressed). One allocation: header and payload together. */
 export function encodeMessage(payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + payload.length);
+  // Byte stores and TypedArray.set: Buffer's writeUInt32BE and copy validate their arguments on every call.
+  const n = payload.length;
+  const out = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + n);
   out[0] = 0;
-  out.writeUInt32BE(payload.length, 1);
-  payload.copy(out, MESSAGE_HEADER_BYTES);
+  out[1] = n >>> 24;
+  out[2] = (n >>> 16) & 0xff;
+  out[3] = (n >>> 8) & 0xff;
+  out[4] = n & 0xff;
+  out.set(payload, MESSAGE_HEADER_BYTES);
   return out;
 }
 

@@ -124,6 +124,8 @@ export interface StartedPlugin {
   line: Promise<string>;
   /** stderr so far. */
   stderr(): string;
+  /** The plugin's process id. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -151,6 +153,7 @@ export function startPlugin(command: string, args: string[], env: NodeJS.Process
   return {
     line,
     stderr: () => err,
+    pid: child.pid!,
     stop: async () => {
       child.kill("SIGKILL");
       await closed;

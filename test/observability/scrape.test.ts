@@ -58,11 +58,14 @@ describe("observability: a real Prometheus scrapes podplug", function () {
     const up = await prom!.waitFor('podplug_plugin_up{job="demo-host"}', (s) => s.length === 2 && value(s) === 2);
     assert.deepEqual(up.map((s) => s.metric.plugin).sort(), ["counter", "kv"]);
     const calls = await prom!.waitFor(
-      'podplug_plugin_calls_total{job="demo-host",code="OK"}',
+      'podplug_host_calls_total{job="demo-host",code="OK"}',
       (s) => new Set(s.map((x) => x.metric.plugin)).size === 2,
     );
-    for (const s of calls) assert.match(s.metric.method!, /^\/[\w.]+\/\w+$/, "method is the gRPC full method name");
-    await prom!.waitFor('podplug_plugin_call_duration_seconds_count{job="demo-host",plugin="kv"}', (s) => value(s) > 0);
+    for (const s of calls) {
+      assert.match(s.metric.service!, /^[\w.]+$/, "service is the gRPC service's full name");
+      assert.match(s.metric.method!, /^\w+$/, "method is the bare method name");
+    }
+    await prom!.waitFor('podplug_host_call_duration_seconds_count{job="demo-host",plugin="kv"}', (s) => value(s) > 0);
     await prom!.waitFor('podplug_plugin_state{job="demo-host",plugin="kv",state="ready"}', (s) => value(s) === 1);
     const containers = await prom!.waitFor('podplug_local_container_up{job="podplug-local"}', (s) => s.length >= 3);
     assert.ok(
@@ -78,14 +81,14 @@ describe("observability: a real Prometheus scrapes podplug", function () {
   it("a killed plugin shows in Prometheus: the runtime's and the host's restart counters move, and calls go on", async () => {
     const pid = scenario!.pid("podplug-kv");
     assert.ok(Number.isInteger(pid), `kv's pid in the log:\n${scenario!.output().slice(-2000)}`);
-    const before = value(await prom!.query('podplug_plugin_calls_total{job="demo-host",plugin="kv",code="OK"}'));
+    const before = value(await prom!.query('podplug_host_calls_total{job="demo-host",plugin="kv",code="OK"}'));
     process.kill(pid, "SIGKILL");
     await prom!.waitFor(
       'podplug_local_container_restarts_total{job="podplug-local",container="podplug-kv"}',
       (s) => value(s) >= 1,
     );
     await prom!.waitFor('podplug_plugin_restarts_total{job="demo-host",plugin="kv"}', (s) => value(s) >= 1);
-    await prom!.waitFor('podplug_plugin_calls_total{job="demo-host",plugin="kv",code="OK"}', (s) => value(s) > before);
+    await prom!.waitFor('podplug_host_calls_total{job="demo-host",plugin="kv",code="OK"}', (s) => value(s) > before);
     // The other plugin never restarted.
     assert.equal(value(await prom!.query('podplug_plugin_restarts_total{job="demo-host",plugin="counter"}')), 0);
   });

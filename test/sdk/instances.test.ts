@@ -72,7 +72,7 @@ describe("two instances of the same plugin in one host", function () {
       assert.equal(metric(text, "podplug_plugin_restarts_total", b.name), 0);
       assert.equal(metric(text, "podplug_plugin_up", a.name), 1);
       assert.equal(metric(text, "podplug_plugin_up", b.name), 1);
-      const callsB = metric(text, "podplug_plugin_calls_total", b.name, ',method="/proto.KV/Get",code="OK"');
+      const callsB = metric(text, "podplug_host_calls_total", b.name, ',service="proto.KV",method="Get",code="OK"');
       assert.ok(callsB !== undefined && callsB >= bCalls, `B's calls counted under its own name (${callsB})`);
       assert.ok(records.some((r) => r.plugin === a.name && r.msg === "plugin restarted and reconnected"));
       assert.ok(!records.some((r) => r.plugin === b.name && r.msg === "plugin restarted and reconnected"));

@@ -80,8 +80,11 @@ describe("auto-recovery of plugin clients", function () {
       const text = await registry.metrics();
       assert.match(text, /podplug_plugin_restarts_total\{plugin="kv"\} 1/);
       assert.match(text, /podplug_plugin_up\{plugin="kv"\} 1/);
-      assert.match(text, /podplug_plugin_calls_total\{plugin="kv",method="\/proto.KV\/Get",code="OK"\} \d+/);
-      assert.match(text, /podplug_plugin_calls_total\{plugin="kv",method="\/proto.KV\/Get",code="UNAVAILABLE"\} \d+/);
+      assert.match(text, /podplug_host_calls_total\{plugin="kv",service="proto.KV",method="Get",code="OK"\} \d+/);
+      assert.match(
+        text,
+        /podplug_host_calls_total\{plugin="kv",service="proto.KV",method="Get",code="UNAVAILABLE"\} \d+/,
+      );
     } finally {
       await client.kill();
     }

@@ -6,6 +6,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { TRANSPORT_ENV } from "../../constants.ts";
+import type { KeepaliveOptions } from "../keepalive.ts";
 import type { SessionEvents } from "../wire.ts";
 
 /** The HTTP/2 implementations: podplug's HTTP/2 engine, or node:http2. */
@@ -21,6 +22,8 @@ export interface DialTarget {
   path: string;
   tls?: { ca: string | Buffer; key: string | Buffer; cert: string | Buffer; servername?: string };
   connectTimeoutMs: number;
+  /** Client keepalive (podplug's engine; false: none). */
+  keepalive?: KeepaliveOptions | false;
 }
 
 /** Opens the socket of a connection (not yet connected when returned). */

@@ -5,8 +5,10 @@
  */
 import type * as net from "node:net";
 import type * as tls from "node:tls";
+import { TransportError } from "../errors.ts";
 import { H2Connection } from "../h2/connection.ts";
 import { encodeHeaders } from "../h2/hpack.ts";
+import { Keepalive } from "../keepalive.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "../wire.ts";
 import { connectSocket, type DialTarget, SessionReporter } from "./dial.ts";
 
@@ -53,6 +55,7 @@ function headerBlock(spec: RequestSpec): Buffer {
 class PodplugH2Session extends SessionReporter implements WireSession {
   private readonly h2: H2Connection;
   private readonly socket: net.Socket;
+  private readonly keepalive: Keepalive | undefined;
 
   constructor(target: DialTarget, events: SessionEvents) {
     super(events);
@@ -81,9 +84,35 @@ class PodplugH2Session extends SessionReporter implements WireSession {
       onDraining: () => this.markGone(undefined),
       onClosed: (err) => {
         clearTimeout(timer);
+        this.keepalive?.stop();
         this.markGone(err);
       },
     });
+    const h2 = this.h2;
+    if (target.keepalive !== false) {
+      this.keepalive = new Keepalive(
+        {
+          get activeStreams() {
+            return h2.activeStreams;
+          },
+          get closed() {
+            return h2.closed;
+          },
+          get lastReadAt() {
+            return h2.lastReadAt;
+          },
+          takePeerData: () => h2.takePeerData(),
+          ping: () => h2.ping(),
+          fail: (err) => h2.destroy(err),
+        },
+        target.keepalive ?? {},
+        (silentMs) =>
+          new TransportError(
+            "TRANSPORT_KEEPALIVE_TIMEOUT",
+            `${target.path} stopped answering: nothing read for ${Math.round(silentMs)} ms, keepalive PING unanswered (TRANSPORT_KEEPALIVE_TIMEOUT)`,
+          ),
+      );
+    }
   }
 
   get usable(): boolean {
@@ -91,7 +120,9 @@ class PodplugH2Session extends SessionReporter implements WireSession {
   }
 
   open(spec: RequestSpec, sink: WireSink): WireStream {
-    return this.h2.request(headerBlock(spec), sink);
+    const s = this.h2.request(headerBlock(spec), sink);
+    this.keepalive?.watch();
+    return s;
   }
 
   ref(): void {

@@ -55,6 +55,9 @@ export const H2_ERROR = {
 const STREAM_WINDOW = 1 << 20;
 const CONN_WINDOW = 16 << 20;
 const DEFAULT_WINDOW = 65_535;
+/** A batch this big goes out as one writev (payloads uncopied) instead of one joined buffer; pieces this big stay apart. */
+const BIG_WRITE = 64 * 1024;
+const BIG_PIECE = 8 * 1024;
 const MAX_WINDOW = 0x7fff_ffff;
 
 /** What a stream reports to its owner (a call). Called synchronously from socket reads. */
@@ -94,6 +97,9 @@ export class H2Stream {
   block: Buffer | undefined;
   /** Server: the trailers to end with, after the data. */
   trailers: Buffer | undefined;
+  /** The header of this stream's last DATA frame, while it waits in the connection's unsent batch `lastDataBatch`. */
+  lastData: Buffer | undefined;
+  lastDataBatch = 0;
   private readonly session: H2Connection;
 
   constructor(session: H2Connection, sink: StreamSink, sendWindow: number) {
@@ -107,6 +113,13 @@ export class H2Stream {
     if (this.closed || this.endQueued) {
       if (cb) process.nextTick(cb, new Error("write after the stream ended"));
       return;
+    }
+    // The common case (nothing queued, window enough): framed at once, no queue arrays.
+    if (this.pending === undefined || this.pending.length === 0) {
+      if (this.session.sendData(this, buf)) {
+        if (cb) process.nextTick(cb);
+        return;
+      }
     }
     (this.pending ??= []).push(buf);
     (this.pendingCbs ??= []).push(cb);
@@ -179,6 +192,9 @@ export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
   private nextId = 1;
   private out: Buffer[] = [];
+  private outBytes = 0;
+  /** Counts writes: a frame still in `out` belongs to the current batch. */
+  private batch = 0;
   private flushScheduled = false;
   private inbuf: Buffer | undefined;
   /** A header block spread over CONTINUATION frames. */
@@ -203,6 +219,10 @@ export class H2Connection {
   ready = false;
   draining = false;
   closed = false;
+  /** performance.now() of the last bytes read (keepalive's measure of silence). */
+  lastReadAt = performance.now();
+  /** HEADERS or DATA arrived since keepalive last looked. */
+  private peerData = false;
   private closeError: Error | undefined;
 
   constructor(socket: Duplex, opts: SessionOptions) {
@@ -253,6 +273,19 @@ export class H2Connection {
       this.start(s, block);
     }
     return s;
+  }
+
+  /** True when HEADERS or DATA arrived since the last call (keepalive: the peer did work since its last PING). */
+  takePeerData(): boolean {
+    const d = this.peerData;
+    this.peerData = false;
+    return d;
+  }
+
+  /** Sends a PING (keepalive); its ACK is read like any frame. */
+  ping(): void {
+    this.push(frameHeader(8, T.PING, 0, 0));
+    this.push(Buffer.alloc(8));
   }
 
   /** Sends GOAWAY and closes once streams are done (now, when there are none). */
@@ -308,7 +341,9 @@ export class H2Connection {
     const scheme = this.opts.scheme === "https" ? SCHEME_HTTPS : SCHEME_HTTP;
     if (this.tableSizeUpdate === undefined && block.length + 1 <= this.peerMaxFrame) {
       // The common case: no copy, the frame header, `:scheme` and the cached block go out as they are.
-      this.queue(frameHeader(block.length + 1, T.HEADERS, END_HEADERS, id), scheme, block);
+      this.push(frameHeader(block.length + 1, T.HEADERS, END_HEADERS, id));
+      this.push(scheme);
+      this.push(block);
     } else {
       const prefix = this.tableSizeUpdate === undefined ? [] : encodeSizeUpdate(this.tableSizeUpdate);
       this.tableSizeUpdate = undefined;
@@ -329,7 +364,8 @@ export class H2Connection {
   /** A header block as HEADERS (+ CONTINUATION when it exceeds the peer's frame size). */
   private queueHeaders(id: number, block: Buffer, flags: number): void {
     if (block.length <= this.peerMaxFrame) {
-      this.queue(frameHeader(block.length, T.HEADERS, flags | END_HEADERS, id), block);
+      this.push(frameHeader(block.length, T.HEADERS, flags | END_HEADERS, id));
+      this.push(block);
       return;
     }
     for (let off = 0; off < block.length; off += this.peerMaxFrame) {
@@ -356,9 +392,7 @@ export class H2Connection {
         return;
       }
       const lastOfAll = n === buf.length && q.length === 1 && s.endQueued && !s.trailers;
-      this.queue(frameHeader(n, T.DATA, lastOfAll ? END_STREAM : 0, s.id), n === buf.length ? buf : buf.subarray(0, n));
-      s.sendWindow -= n;
-      this.connSendWindow -= n;
+      this.dataFrame(s, n === buf.length ? buf : buf.subarray(0, n), lastOfAll);
       if (n === buf.length) {
         q.shift();
         const cb = cbs!.shift();
@@ -373,9 +407,32 @@ export class H2Connection {
     }
     if (s.endQueued && !s.localEnded) {
       if (s.trailers) this.queueHeaders(s.id, s.trailers, END_STREAM);
-      else this.queue(frameHeader(0, T.DATA, END_STREAM, s.id));
+      else if (s.lastData !== undefined && s.lastDataBatch === this.batch) {
+        // The last DATA frame is still unsent: it carries END_STREAM itself (one frame less per unary call, as grpc-go sends it).
+        s.lastData[4] = s.lastData[4]! | END_STREAM;
+      } else this.push(frameHeader(0, T.DATA, END_STREAM, s.id));
+      s.lastData = undefined;
       this.localEnd(s);
     }
+  }
+
+  /** @internal Frames `buf` as one DATA frame now if the windows and frame size allow; false leaves it to the caller to queue. */
+  sendData(s: H2Stream, buf: Buffer): boolean {
+    if (s.id === 0 || s.closed) return false;
+    const n = buf.length;
+    if (n > s.sendWindow || n > this.connSendWindow || n > this.peerMaxFrame) return false;
+    this.dataFrame(s, buf, false);
+    return true;
+  }
+
+  private dataFrame(s: H2Stream, data: Buffer, endStream: boolean): void {
+    const h = frameHeader(data.length, T.DATA, endStream ? END_STREAM : 0, s.id);
+    this.push(h);
+    if (data.length > 0) this.push(data);
+    s.lastData = endStream ? undefined : h;
+    s.lastDataBatch = this.batch;
+    s.sendWindow -= data.length;
+    this.connSendWindow -= data.length;
   }
 
   /** @internal */
@@ -426,8 +483,14 @@ export class H2Connection {
   }
 
   private queue(...bufs: Buffer[]): void {
+    for (const b of bufs) this.push(b);
+  }
+
+  /** Adds one buffer to the batch leaving in this tick's write. */
+  private push(b: Buffer): void {
     if (this.closed) return; // the socket is ending or gone: nothing more goes out
-    for (const b of bufs) this.out.push(b);
+    this.out.push(b);
+    this.outBytes += b.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Everything framed in this tick leaves in one write.
@@ -439,16 +502,41 @@ export class H2Connection {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.out.length === 0 || this.socket.destroyed) {
-      this.out = [];
+    this.batch++;
+    const out = this.out;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (out.length === 0 || this.socket.destroyed) return;
+    if (out.length === 1) {
+      this.socket.write(out[0]!);
       return;
     }
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
-    this.out = [];
-    this.socket.write(data);
+    if (bytes < BIG_WRITE) {
+      this.socket.write(Buffer.concat(out, bytes));
+      return;
+    }
+    // Large messages: one writev of the big pieces as they are, small runs between them joined (no copy of the payloads).
+    this.socket.cork();
+    let run: Buffer[] = [];
+    let runBytes = 0;
+    for (const b of out) {
+      if (b.length < BIG_PIECE) {
+        run.push(b);
+        runBytes += b.length;
+        continue;
+      }
+      if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+      this.socket.write(b);
+    }
+    if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+    this.socket.uncork();
   }
 
   private onSocketData(chunk: Buffer): void {
+    this.lastReadAt = performance.now();
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, chunk.length);
       const at = PREFACE.length - this.prefaceLeft;
@@ -472,6 +560,7 @@ export class H2Connection {
         const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
         const payload = buf.subarray(off + 9, off + 9 + len);
         off += 9 + len;
+        if (type <= T.HEADERS) this.peerData = true;
         this.onFrame(type, flags, id, payload);
         if (this.closed) return;
       }
@@ -688,13 +777,17 @@ export class H2Connection {
 }
 
 function frameHeader(len: number, type: number, flags: number, id: number): Buffer {
+  // Byte stores, not writeUInt32BE: Node validates its arguments on every call, a cost per frame.
   const h = Buffer.allocUnsafe(9);
   h[0] = (len >>> 16) & 0xff;
   h[1] = (len >>> 8) & 0xff;
   h[2] = len & 0xff;
   h[3] = type;
   h[4] = flags;
-  h.writeUInt32BE(id, 5);
+  h[5] = (id >>> 24) & 0x7f;
+  h[6] = (id >>> 16) & 0xff;
+  h[7] = (id >>> 8) & 0xff;
+  h[8] = id & 0xff;
   return h;
 }
 

@@ -1,5 +1,6 @@
 // Command benchhost measures a kv plugin from a go-plugin host: -n
-// sequential Get calls, then -m Get calls with -inflight in flight. It
+// sequential Get calls, then -m Get calls with -inflight in flight, of a
+// value of -size bytes Put once before. It
 // prints one JSON object:
 //
 //	{"medianUs":…,"p99Us":…,"throughput":…,"sequential":{…},"concurrent":{…}}
@@ -41,14 +42,15 @@ func main() {
 	inflight := flag.Int("inflight", 64, "calls in flight in the concurrent run")
 	warmup := flag.Int("warmup", 200, "calls before measuring")
 	autoMTLS := flag.Bool("automtls", false, "ClientConfig.AutoMTLS")
+	size := flag.Int("size", 5, "bytes of the value Put once and then read by every Get")
 	flag.Parse()
-	if err := run(*cmdLine, *n, *m, *inflight, *warmup, *autoMTLS); err != nil {
+	if err := run(*cmdLine, *n, *m, *inflight, *warmup, *autoMTLS, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "benchhost:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool) error {
+func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool, size int) error {
 	if cmdLine == "" {
 		return fmt.Errorf("-cmd is required")
 	}
@@ -70,7 +72,11 @@ func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool) error {
 		return err
 	}
 	kv := raw.(shared.KV)
-	if err := kv.Put("bench", []byte("value")); err != nil {
+	value := []byte("value")
+	if size != len(value) {
+		value = make([]byte, size)
+	}
+	if err := kv.Put("bench", value); err != nil {
 		return err
 	}
 	for range warmup {
