@@ -19,6 +19,7 @@ export type ErrorCode =
   | "HANDSHAKE_CERT"
   | "HANDSHAKE_TIMEOUT"
   | "MULTIPLEX_UNSUPPORTED"
+  | "MULTIPLEX_PROTOCOL"
   | "PLUGIN_EXITED"
   // environment and configuration
   | "ENV_INVALID"
@@ -34,6 +35,7 @@ export type ErrorCode =
   | "BROKER_ID_IN_USE"
   | "BROKER_TIMEOUT"
   | "BROKER_CLOSED"
+  | "BROKER_KNOCK_REFUSED"
   // host client
   | "PLUGIN_UNKNOWN"
   | "CLIENT_CLOSED"

@@ -18,6 +18,8 @@ import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
+import { fromPino } from "../protocol/logger.ts";
+import { dialMultiplexed, type MainBridge, type Multiplexer } from "../protocol/multiplex.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
@@ -56,7 +58,11 @@ export interface ClientConfig<P extends PluginSet> {
   stdio?: StdioSinks;
   /** Folder for the plugin's and the host's broker sockets in cmd mode (default: a new temp folder). */
   socketDir?: string;
-  /** Ask for PLUGIN_MULTIPLEX_GRPC: podplug does not support it and refuses with MULTIPLEX_UNSUPPORTED. */
+  /**
+   * go-plugin's GRPCBrokerMultiplex: ask for PLUGIN_MULTIPLEX_GRPC, so the main
+   * connection and every broker connection ride one yamux session on the
+   * plugin's socket (cmd mode only; go-plugin ≥ 1.6 plugins and podplug plugins).
+   */
   multiplex?: boolean;
   /**
    * What calls do while the plugin is down: fail at once with UNAVAILABLE
@@ -279,13 +285,6 @@ export class Client<P extends PluginSet> {
     let brokerDir: string;
     const t0 = performance.now();
     if (this.config.cmd) {
-      if (this.config.multiplex) {
-        // Refuse before starting anything: podplug's broker has no yamux.
-        throw new PodplugError(
-          "MULTIPLEX_UNSUPPORTED",
-          `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC is not supported by podplug hosts; leave \`multiplex\` unset.`,
-        );
-      }
       if (!this.socketDir) {
         // Removed by kill() or, whatever way the host exits, by the exit hook; a SIGKILLed host's, by the next start.
         this.ownedSocketDir = this.config.socketDir === undefined ? makeSocketDir() : undefined;
@@ -314,6 +313,13 @@ export class Client<P extends PluginSet> {
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
     } else {
+      if (this.config.multiplex) {
+        // go-plugin refuses GRPCBrokerMultiplex with Reattach too: the socket's one yamux session belongs to the host that started it.
+        throw new PodplugError(
+          "MULTIPLEX_UNSUPPORTED",
+          `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC works only for plugins this host starts (cmd), not with attach; leave \`multiplex\` unset.`,
+        );
+      }
       const attach = this.config.attach!;
       brokerDir = attach.dir;
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
@@ -334,7 +340,20 @@ export class Client<P extends PluginSet> {
     const share = this.config.attach
       ? (path: string): void => void shareSocket(path, undefined, statSync(brokerDir).gid)
       : undefined;
-    const conn = new Connection(handshake, security, brokerDir, this.log, share);
+    const mux = this.config.multiplex
+      ? await dialMultiplexed(handshake.address, {
+          socketDir: brokerDir,
+          logger: fromPino(this.log.child({ component: "yamux" })),
+          timeoutMs: Math.max(1000, timeoutMs - (performance.now() - t0)),
+        })
+      : undefined;
+    let conn: Connection;
+    try {
+      conn = new Connection(handshake, security, brokerDir, this.log, share, mux && (await mainBridge(mux)));
+    } catch (err) {
+      mux?.close();
+      throw err;
+    }
     try {
       await conn.open(Math.max(1000, timeoutMs - (performance.now() - t0)), this.log, this.config.stdio ?? {});
       for (const hook of this.hooks) {
@@ -503,7 +522,8 @@ export class Client<P extends PluginSet> {
     else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.
     delete env[SIDECAR_ENV.handshakeFile];
-    delete env[PLUGIN_ENV.multiplexGRPC];
+    if (this.config.multiplex) env[PLUGIN_ENV.multiplexGRPC] = "true";
+    else delete env[PLUGIN_ENV.multiplexGRPC];
     return env;
   }
 
@@ -591,6 +611,12 @@ export class Client<P extends PluginSet> {
     if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
     this.ownedSocketDir?.remove();
   }
+}
+
+/** The splice socket the main gRPC channel dials: each of its connections is a new yamux stream. */
+async function mainBridge(mux: Multiplexer): Promise<MainBridge> {
+  const bridge = await mux.bridge(async () => mux.open());
+  return { mux, path: bridge.path };
 }
 
 /** How long a lost connection waits for the process's exit to be reported, to name it as the cause. */

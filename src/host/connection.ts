@@ -17,6 +17,7 @@ import { LineSplitter } from "../process/lines.ts";
 import { logOutputLine } from "../process/output.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
+import type { MainBridge, Multiplexer } from "../protocol/multiplex.ts";
 import { fromPino } from "../protocol/logger.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
@@ -38,23 +39,30 @@ export class Connection implements PluginConnection {
   private readonly calls: { cancel(): void }[] = [];
   private brokerCall: { cancel(): void } | undefined;
   private closed = false;
+  private readonly mux: Multiplexer | undefined;
 
-  /** `share` gives each broker socket this side serves the folder's group (attach mode: the plugin may run as another uid). */
+  /**
+   * `share` gives each broker socket this side serves the folder's group (attach mode: the plugin may run as another uid).
+   * `mux`: the connection is multiplexed (PLUGIN_MULTIPLEX_GRPC); the channel dials its splice socket.
+   */
   constructor(
     handshake: Handshake,
     security: TransportSecurity,
     brokerDir: string,
     log: PinoLogger,
     share?: (path: string) => void,
+    mux?: MainBridge,
   ) {
     this.handshake = handshake;
     this.security = security;
-    this.channel = dialUnix(handshake.address, security);
+    this.mux = mux?.mux;
+    this.channel = dialUnix(mux?.path ?? handshake.address, security);
     this.broker = new GRPCBroker({
       socketDir: brokerDir,
       security,
       logger: fromPino(log.child({ component: "broker" })),
       ...(share ? { share } : {}),
+      ...(mux ? { mux: mux.mux } : {}),
     });
     this.health = this.client(HealthClient);
     this.controller = this.client(GRPCControllerClient);
@@ -66,7 +74,8 @@ export class Connection implements PluginConnection {
 
   /** Waits until the socket accepts gRPC (TLS included), then opens broker and stdio streams. */
   async open(deadlineMs: number, log: PinoLogger, sinks: StdioSinks): Promise<void> {
-    await this.check(deadlineMs, true);
+    const ready = this.check(deadlineMs, true);
+    await (this.mux ? this.mux.race(ready) : ready);
     const brokerClient = this.client(GRPCBrokerClient);
     const call = brokerClient.startStream();
     call.on("error", (err: grpc.ServiceError) => {
@@ -176,5 +185,6 @@ export class Connection implements PluginConnection {
     this.brokerCall?.cancel();
     this.broker.close();
     this.channel.close();
+    this.mux?.close();
   }
 }

@@ -28,6 +28,7 @@ import type { HclogLevel } from "../protocol/hclog.ts";
 import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
+import { listenMultiplexed, Multiplexer, newMuxSocketPath } from "../protocol/multiplex.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
 import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
 import { checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
@@ -146,7 +147,11 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
-  const broker = new GRPCBroker({ socketDir, security, logger, share });
+  // PLUGIN_MULTIPLEX_GRPC: the host's one connection carries yamux; the gRPC server sits behind a private splice socket.
+  const mux = penv.multiplex
+    ? new Multiplexer("server", { socketDir, logger, defaultTarget: newMuxSocketPath(socketDir) })
+    : undefined;
+  const broker = new GRPCBroker({ socketDir, security, logger, share, ...(mux ? { mux } : {}) });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
   /** The handshake file's line once written (a signal may come before). */
@@ -170,6 +175,8 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
         });
       });
       broker.close();
+      front?.close();
+      mux?.close();
       stdio.end();
       stdio.uninstall();
       if (announced !== undefined && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, announced);
@@ -200,7 +207,8 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     await p.grpcServer(broker, server);
   }
 
-  await bindUnix(server, address, security);
+  await bindUnix(server, mux?.defaultTarget ?? address, security);
+  const front = mux ? await listenMultiplexed(address, mux, logger) : undefined;
   share(address);
 
   const handshake: Handshake = {
@@ -211,8 +219,8 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     protocol: "grpc",
     serverCert,
   };
-  // podplug cannot multiplex the broker: answer `false`, which a Go host reports clearly.
-  if (penv.multiplex) handshake.multiplex = false;
+  // The 7th field only for a host that asked (older hosts split the line into 6 fields).
+  if (penv.multiplex) handshake.multiplex = true;
   const line = formatHandshake(handshake);
   writeSync(1, `${line}\n`);
   if (sidecar && penv.handshakeFile) {
