@@ -17,8 +17,8 @@ import { LineSplitter } from "../process/lines.ts";
 import { logOutputLine } from "../process/output.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
-import type { MainBridge, Multiplexer } from "../protocol/multiplex.ts";
 import { fromPino } from "../protocol/logger.ts";
+import type { MainBridge, Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
 

@@ -276,10 +276,14 @@ export class GRPCBroker implements Broker {
               const error = info.knock?.error ?? "";
               if (error !== "") {
                 reject(
-                  new PodplugError("BROKER_KNOCK_REFUSED", `failed to knock for id ${id}: the peer answered ${JSON.stringify(error)}.`, {
-                    id,
-                    error,
-                  }),
+                  new PodplugError(
+                    "BROKER_KNOCK_REFUSED",
+                    `failed to knock for id ${id}: the peer answered ${JSON.stringify(error)}.`,
+                    {
+                      id,
+                      error,
+                    },
+                  ),
                 );
                 return;
               }

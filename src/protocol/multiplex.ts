@@ -83,11 +83,13 @@ export class Multiplexer {
 
   /** Runs yamux on `conn` (the host's one connection to the plugin socket). */
   attach(conn: Duplex): YamuxSession {
-    if (this.yamux || this.closed) throw new PodplugError("MULTIPLEX_PROTOCOL", "yamux: this multiplexer already has its connection.");
+    if (this.yamux || this.closed)
+      throw new PodplugError("MULTIPLEX_PROTOCOL", "yamux: this multiplexer already has its connection.");
     const session = new YamuxSession(conn, this.role, { onStream: (s) => this.route(s) });
     this.yamux = session;
     session.on("close", (err) => {
-      if (err) this.logger.warn("multiplexed connection failed", { code: (err as PodplugError).code, error: err.message });
+      if (err)
+        this.logger.warn("multiplexed connection failed", { code: (err as PodplugError).code, error: err.message });
       this.closeBridges();
     });
     return session;
@@ -105,7 +107,10 @@ export class Multiplexer {
       onClose = (err) =>
         reject(
           err ??
-            new PodplugError("MULTIPLEX_PROTOCOL", "yamux: the plugin closed the multiplexed connection while it was starting."),
+            new PodplugError(
+              "MULTIPLEX_PROTOCOL",
+              "yamux: the plugin closed the multiplexed connection while it was starting.",
+            ),
         );
       if (session.isClosed) onClose(session.closeError());
       else session.once("close", onClose);
@@ -251,7 +256,9 @@ export function listenMultiplexed(address: string, mux: Multiplexer, logger: Log
   });
   return new Promise((resolve, reject) => {
     server.once("error", (err) =>
-      reject(new PodplugError("SOCKET_IN_USE", `cannot listen on ${address}: ${err.message}`, { address }, { cause: err })),
+      reject(
+        new PodplugError("SOCKET_IN_USE", `cannot listen on ${address}: ${err.message}`, { address }, { cause: err }),
+      ),
     );
     server.listen(address, () => {
       server.removeAllListeners("error");

@@ -292,8 +292,8 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined] }> {
     this.closed = true;
     this.error = err;
     this.conn.destroy();
-    const gone = err ?? new PodplugError("MULTIPLEX_PROTOCOL", "yamux: the multiplexed plugin connection closed.");
-    for (const s of [...this.streams.values()]) s.destroy(gone);
+    // A clean end closes streams quietly; a failure reaches each stream's error listeners.
+    for (const s of [...this.streams.values()]) s.destroy(err);
     this.streams.clear();
     for (const w of this.drainWaiters.splice(0)) w();
     this.emit("close", err);

@@ -51,10 +51,14 @@ describe("interop: GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)", () => {
   });
 
   it("mux-go-host-ts-plugin: a Go host with GRPCBrokerMultiplex pings and calls a TS plugin", async () => {
-    const r = await runPeer("gohost", ["-mux", "-cmd", nodeCommand("examples/kv/plugin.ts"), "put", "k", "v", "get", "k"], {
-      cwd: tmp.dir,
-      env: { KV_DIR: tmp.dir },
-    });
+    const r = await runPeer(
+      "gohost",
+      ["-mux", "-cmd", nodeCommand("examples/kv/plugin.ts"), "put", "k", "v", "get", "k"],
+      {
+        cwd: tmp.dir,
+        env: { KV_DIR: tmp.dir },
+      },
+    );
     assert.equal(r.code, 0, explain(r));
     // The example plugin appends its signature to the value, as go-plugin's does.
     assert.match(String(eventsOf(r, "get")[0]?.value), /^v\n/, explain(r));
@@ -117,6 +121,35 @@ describe("interop: GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)", () => {
       assert.equal(client.pid, undefined);
     });
   }
+
+  it("mux-ts-host-go-plugin-flow: 3 MiB each way through go-plugin's yamux (12× its stream window), 16 calls in flight", async () => {
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { command: goPeer("goplugin") },
+      multiplex: true,
+      logger: quiet,
+    });
+    try {
+      const kv = await client.dispense("kv");
+      const big = Buffer.alloc(3 * 1024 * 1024, 7);
+      big.write("start", 0);
+      await kv.put("big", big);
+      assert.ok((await kv.get("big")).equals(big));
+      const small = await Promise.all(
+        Array.from({ length: 16 }, async (_, i) => {
+          await kv.put(`k${i}`, Buffer.from(`v${i}`));
+          return (await kv.get(`k${i}`)).toString();
+        }),
+      );
+      assert.deepEqual(
+        small,
+        Array.from({ length: 16 }, (_, i) => `v${i}`),
+      );
+    } finally {
+      await client.kill();
+    }
+  });
 
   it("mux-ts-host-ts-plugin: TS ↔ TS multiplexed, callbacks and many calls in flight", async () => {
     const client = new Client({
@@ -190,7 +223,16 @@ describe("interop: GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)", () => {
   it("mux-bad-knock: a TS plugin knocking for an id the multiplexing Go host never served gets go-plugin's knock timeout; the call fails with it", async () => {
     const r = await runPeer(
       "gohost-counter",
-      ["-mux", "-cmd", nodeCommand("test/interop/fixtures/mux-rogue.ts", "knock-unserved"), "put", "c", "1", "get", "c"],
+      [
+        "-mux",
+        "-cmd",
+        nodeCommand("test/interop/fixtures/mux-rogue.ts", "knock-unserved"),
+        "put",
+        "c",
+        "1",
+        "get",
+        "c",
+      ],
       { cwd: tmp.dir },
     );
     assert.equal(r.code, 1, explain(r));
