@@ -41,6 +41,9 @@ export type ErrorCode =
   | "CLIENT_CLOSED"
   | "PLUGIN_STOPPED"
   | "ATTACH_VERSION_UNKNOWN"
+  | "REATTACH_INVALID"
+  | "REATTACH_NOT_FOUND"
+  | "REATTACH_PROCESS_MISMATCH"
   | "CONNECT_HOOK_FAILED"
   | "UNAVAILABLE"
   // manifests and the local runtime

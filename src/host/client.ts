@@ -12,6 +12,7 @@ import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
 import { Backoff, type BackoffOptions } from "../process/backoff.ts";
 import { describeExit, type ProcessExit, terminate } from "../process/exit.ts";
+import { processStartTime } from "../process/identity.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
@@ -19,6 +20,7 @@ import { fromPino } from "../protocol/logger.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
 import { dialMultiplexed, type MainBridge, type Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
+import { parseReattachConfig, type ReattachConfig, validateReattachConfig } from "../protocol/reattach.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
@@ -27,10 +29,11 @@ import { HostBroker } from "./host-broker.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
+import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
 import { makeSocketDir, type OwnedSocketDir } from "./socket-dir.ts";
 
-/** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`. */
+/** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`, `reattach`. */
 export interface ClientConfig<P extends PluginSet> {
   /** Must match the plugin's; `protocolVersion` is the version of `plugins`. */
   handshake: HandshakeConfig;
@@ -42,6 +45,12 @@ export interface ClientConfig<P extends PluginSet> {
   cmd?: PluginCommand;
   /** Attach to a plugin already serving in a socket folder (sidecar mode). */
   attach?: AttachConfig;
+  /**
+   * go-plugin's Reattach: connect to the plugin a ReattachConfig names (from
+   * {@link Client.reattachConfig}, a Go host's `ReattachConfig()`, or one
+   * entry of Terraform's TF_REATTACH_PROVIDERS as JSON). Never restarted.
+   */
+  reattach?: ReattachConfig | string;
   /** A name for logs and errors (default: the command's or folder's base name). */
   name?: string;
   /** The host's pino logger; the client logs on a child bound to `plugin: name` (default: pino JSON at info on stderr). */
@@ -146,14 +155,34 @@ export class Client<P extends PluginSet> {
   private lastExitSeen: ProcessExit | undefined;
   /** Set when the plugin failed and `restart: false` keeps it down: what dispense() and calls answer. */
   private stoppedError: PodplugError | undefined;
+  /** Reattach mode: the config, and the process it names once checked. */
+  private readonly reattach: ReattachConfig | undefined;
+  private reattached: ReattachedProcess | undefined;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
-    if ((config.cmd === undefined) === (config.attach === undefined)) {
+    if ([config.cmd, config.attach, config.reattach].filter((m) => m !== undefined).length !== 1) {
       throw new PodplugError(
         "CONFIG_INVALID",
-        "Client: give exactly one of `cmd` (start the plugin) or `attach` (a plugin serving in a socket folder).",
+        "Client: give exactly one of `cmd` (start the plugin), `attach` (a plugin serving in a socket folder) or `reattach` (a ReattachConfig).",
       );
+    }
+    if (config.reattach !== undefined) {
+      this.reattach =
+        typeof config.reattach === "string"
+          ? parseReattachConfig(config.reattach)
+          : validateReattachConfig(config.reattach);
+      // go-plugin skips AutoMTLS and refuses multiplexing on reattach: say so rather than connect without them.
+      if (config.autoMTLS)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          "Client: autoMTLS cannot be used with reattach (go-plugin skips AutoMTLS on reattach: the certificates died with the host that started the plugin).",
+        );
+      if (config.multiplex)
+        throw new PodplugError(
+          "MULTIPLEX_UNSUPPORTED",
+          "Client: PLUGIN_MULTIPLEX_GRPC cannot be used with reattach (go-plugin refuses it too): the plugin's yamux session belongs to the host that started it.",
+        );
     }
     if (!config.plugins && !config.versionedPlugins) {
       throw new PodplugError(
@@ -171,8 +200,11 @@ export class Client<P extends PluginSet> {
       );
       this.name = claimed.name;
       this.releaseName = claimed.release;
+    } else if (config.attach) {
+      this.name = config.name ?? basename(config.attach.dir);
+      this.releaseName = () => {};
     } else {
-      this.name = config.name ?? basename(config.attach!.dir);
+      this.name = config.name ?? basename(this.reattach!.addr.address);
       this.releaseName = () => {};
     }
     // The default logger writes to stderr: a host's stdout is its own program's output.
@@ -312,6 +344,12 @@ export class Client<P extends PluginSet> {
         }
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
+    } else if (this.reattach) {
+      this.socketDir ??= this.config.socketDir ?? (this.ownedSocketDir = makeSocketDir()).path;
+      brokerDir = this.socketDir;
+      const r = await reattachTo(this.reattach, expect.versions, this.config.handshake.protocolVersion, this.name);
+      handshake = r.handshake;
+      this.reattached = r.process;
     } else {
       if (this.config.multiplex) {
         // go-plugin refuses GRPCBrokerMultiplex with Reattach too: the socket's one yamux session belongs to the host that started it.
@@ -409,6 +447,8 @@ export class Client<P extends PluginSet> {
       };
       const proc = this.proc;
       void proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
+      const watched = this.reattached;
+      if (watched) void processGone(watched, this.abort.signal).then(() => finish(`process ${watched.pid} exited`));
       // A dying process drops its connection a moment before its exit is reported: name the exit, the real cause.
       const lost = (why: string): void => {
         if (!proc) return finish(why);
@@ -444,11 +484,13 @@ export class Client<P extends PluginSet> {
       const upSince = performance.now();
       const reason = await this.failure(conn);
       if (this.killed) return;
-      if (this.config.restart === false) {
+      if (this.config.restart === false || this.reattach) {
         // go-plugin's behaviour: the client is dead with its plugin, and says so.
-        const message = attach
-          ? `plugin ${this.name} has stopped (${reason}) and will not be re-attached: the client was created with restart: false. Create a new Client to attach again.`
-          : `plugin ${this.name} has stopped (${reason}) and will not restart: the client was created with restart: false. Create a new Client to start it again.`;
+        const message = this.reattach
+          ? `plugin ${this.name} has stopped (${reason}); a reattach config names one process, so the client stays down. Reattach with the new plugin's config.`
+          : attach
+            ? `plugin ${this.name} has stopped (${reason}) and will not be re-attached: the client was created with restart: false. Create a new Client to attach again.`
+            : `plugin ${this.name} has stopped (${reason}) and will not restart: the client was created with restart: false. Create a new Client to start it again.`;
         this.stoppedError = new PodplugError("PLUGIN_STOPPED", message, {
           reason,
           ...(this.lastExitSeen ? { exit: this.lastExitSeen } : {}),
@@ -595,12 +637,57 @@ export class Client<P extends PluginSet> {
     const proc = this.proc;
     const wait = this.config.killTimeoutMs ?? 2000;
     if (conn && proc && !this.exited) await conn.shutdown(wait);
+    const watched = this.reattached;
+    // go-plugin: a Test reattach has no runner, so Kill() leaves the plugin to whoever started it.
+    if (conn && watched && !this.reattach?.test) await this.killReattached(conn, watched, wait);
     conn?.close();
     // Shutdown was the request to stop: wait, then SIGKILL (go-plugin's Kill).
     if (proc && (await terminate(proc.child, wait, null)) === "killed")
       this.log.warn("plugin failed to exit gracefully; killing it");
     await this.cleanup();
     this.setState("stopped");
+  }
+
+  /** go-plugin's Kill() of a reattached plugin: Shutdown, wait, then SIGKILL — never a pid that is no longer the plugin. */
+  private async killReattached(conn: Connection, p: ReattachedProcess, waitMs: number): Promise<void> {
+    await conn.shutdown(waitMs);
+    if (await waitGone(p, waitMs)) return;
+    const r = killReattached(p);
+    if (r === "killed") this.log.warn({ pid: p.pid }, "plugin failed to exit gracefully; killing it");
+    else if (r === "refused")
+      this.log.warn(
+        { pid: p.pid },
+        "reattached plugin did not exit after Shutdown and its pid cannot be proven to be the plugin any more; not signalling it",
+      );
+  }
+
+  /**
+   * go-plugin's ReattachConfig() for the plugin this client started (cmd
+   * mode, connected): give it to another host process, which attaches with
+   * `reattach`. Its `StartTime` lets that host tell the plugin from a process
+   * that reused the pid. The plugin still lives and dies with this host.
+   */
+  reattachConfig(): ReattachConfig {
+    const pid = this.pid;
+    if (!this.config.cmd || !this.conn || !this.info || pid === undefined)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: a reattach config exists only for a running plugin this client started (cmd mode, after start()).`,
+      );
+    if (this.config.autoMTLS || this.config.multiplex)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: no reattach config with ${this.config.autoMTLS ? "autoMTLS" : "multiplex"}: go-plugin's reattach has neither, so another host could not connect.`,
+      );
+    const startTime = processStartTime(pid);
+    return {
+      protocol: "grpc",
+      protocolVersion: this.info.version,
+      addr: { network: "unix", address: this.info.handshake.address },
+      pid,
+      test: false,
+      ...(startTime !== undefined ? { startTime } : {}),
+    };
   }
 
   private async cleanup(): Promise<void> {

@@ -124,6 +124,8 @@ export interface StartedPlugin {
   line: Promise<string>;
   /** stderr so far. */
   stderr(): string;
+  /** The plugin's process id. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -150,6 +152,7 @@ export function startPlugin(command: string, args: string[], env: NodeJS.Process
   const closed = new Promise<void>((r) => child.on("close", () => r()));
   return {
     line,
+    pid: child.pid!,
     stderr: () => err,
     stop: async () => {
       child.kill("SIGKILL");

@@ -32,6 +32,7 @@ import (
 func main() {
 	cmdLine := flag.String("cmd", "", "plugin command, run with sh -c 'exec <cmd>'")
 	attach := flag.String("attach", "", "reattach to the sidecar plugin in this socket folder")
+	reattach := flag.String("reattach", "", "ClientConfig.Reattach from one ReattachConfig in TF_REATTACH_PROVIDERS's JSON shape")
 	autoMTLS := flag.Bool("automtls", false, "ClientConfig.AutoMTLS")
 	mux := flag.Bool("mux", false, "ClientConfig.GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)")
 	versions := flag.String("versions", "1", "protocol versions offered, comma separated")
@@ -60,6 +61,15 @@ func main() {
 	}
 	var client *plugin.Client
 	switch {
+	case *reattach != "":
+		rc, err := peer.ParseReattach(*reattach)
+		if err != nil {
+			peer.Fail("reattach", err)
+		}
+		cfg.Reattach = rc
+		// A non-Test reattach dispenses from Plugins, never VersionedPlugins (go-plugin negotiates nothing).
+		cfg.Plugins = vs[rc.ProtocolVersion]
+		client = plugin.NewClient(cfg)
 	case *cmdLine != "" && *attach == "":
 		cfg.Cmd = exec.Command("sh", "-c", "exec "+*cmdLine)
 		client = plugin.NewClient(cfg)
