@@ -21,6 +21,8 @@ export type ErrorCode =
   | "MULTIPLEX_UNSUPPORTED"
   | "MULTIPLEX_PROTOCOL"
   | "PLUGIN_EXITED"
+  | "CHECKSUM_MISMATCH"
+  | "SECURE_CONFIG_INVALID"
   // environment and configuration
   | "ENV_INVALID"
   | "CONFIG_INVALID"

@@ -21,6 +21,12 @@ import { type CertificatePair, generateCertificate, handshakeFieldToCert } from 
 import { dialMultiplexed, type MainBridge, type Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { parseReattachConfig, type ReattachConfig, validateReattachConfig } from "../protocol/reattach.ts";
+import {
+  checkExecutable,
+  resolveExecutable,
+  type SecureConfig,
+  validateSecureConfig,
+} from "../protocol/secure-config.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
@@ -43,6 +49,12 @@ export interface ClientConfig<P extends PluginSet> {
   versionedPlugins?: Record<number, P>;
   /** Start the plugin as a child process. */
   cmd?: PluginCommand;
+  /**
+   * go-plugin's SecureConfig (cmd mode): the checksum of the executable
+   * `cmd.command` resolves to, checked before every start; a mismatch fails
+   * with CHECKSUM_MISMATCH and nothing is started.
+   */
+  secureConfig?: SecureConfig;
   /** Attach to a plugin already serving in a socket folder (sidecar mode). */
   attach?: AttachConfig;
   /**
@@ -166,6 +178,15 @@ export class Client<P extends PluginSet> {
         "CONFIG_INVALID",
         "Client: give exactly one of `cmd` (start the plugin), `attach` (a plugin serving in a socket folder) or `reattach` (a ReattachConfig).",
       );
+    }
+    if (config.secureConfig) {
+      // go-plugin: "only one of Reattach or SecureConfig can be set"; a sidecar's binary is not ours to check either.
+      if (!config.cmd)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          "Client: secureConfig checks the executable this host starts: it needs `cmd` (go-plugin: only one of Reattach or SecureConfig can be set). Pin a sidecar's image by digest instead.",
+        );
+      validateSecureConfig(config.secureConfig);
     }
     if (config.reattach !== undefined) {
       this.reattach =
@@ -325,6 +346,12 @@ export class Client<P extends PluginSet> {
       brokerDir = this.socketDir;
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
       const env = this.pluginEnv(expect.versions, own);
+      const secure = this.config.secureConfig;
+      if (secure) {
+        // Before every start, restarts included: a binary replaced meanwhile is refused too.
+        const cmd = this.config.cmd;
+        await checkExecutable(secure, resolveExecutable(cmd.command, env.PATH, cmd.cwd), this.name);
+      }
       this.proc = await startProcess(this.config.cmd, env, { timeoutMs, name: this.name, log: this.log });
       void this.proc.exited.then((exit) => {
         this.lastExitSeen = exit;
