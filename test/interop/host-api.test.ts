@@ -70,13 +70,19 @@ describe("interop: host API through the broker, many services per plugin and per
     it(`many-services${multiplex ? "-mux" : ""}: three host services under one broker id, two plugin types on one plugin connection`, async () => {
       const calls: string[] = [];
       const host: HostApi = {
-        cacheGet: async (key) => (calls.push(`cache ${key}`), key === "hit" ? Buffer.from("cached") : undefined),
+        cacheGet: async (key) => {
+          calls.push(`cache ${key}`);
+          return key === "hit" ? Buffer.from("cached") : undefined;
+        },
         query: async (table) => {
           calls.push(`query ${table}`);
           if (table !== "t") throw notFound(`no table ${table}`);
           return [{ key: "a", value: "1" }];
         },
-        pluginGet: async (plugin, key) => (calls.push(`plugin ${plugin} ${key}`), Buffer.from("other")),
+        pluginGet: async (plugin, key) => {
+          calls.push(`plugin ${plugin} ${key}`);
+          return Buffer.from("other");
+        },
       };
       const client = new Client({
         handshake,
