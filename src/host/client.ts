@@ -5,6 +5,7 @@
  */
 import { statSync } from "node:fs";
 import { basename } from "node:path";
+import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
@@ -27,6 +28,7 @@ import {
   type SecureConfig,
   validateSecureConfig,
 } from "../protocol/secure-config.ts";
+import { applySocketGroup, resolveGroup, setGroupWritable } from "../protocol/socket.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
@@ -71,12 +73,36 @@ export interface ClientConfig<P extends PluginSet> {
   startTimeoutMs?: number;
   /** go-plugin's AutoMTLS: throwaway certificates, mutual TLS on every socket. */
   autoMTLS?: boolean;
+  /**
+   * go-plugin's TLSConfig: explicit mutual TLS (cmd and reattach modes, when
+   * not autoMTLS): this host's certificate and key, and the CA the plugin's
+   * certificate must chain to. Its name must be `localhost`, as go-plugin's.
+   */
+  tls?: { certPem: string; keyPem: string; caPem: string };
+  /**
+   * go-plugin's GRPCDialOptions, for what Go hosts use them for: grpc-js
+   * client interceptors on every client `dispense()` builds (not on podplug's
+   * own health, broker and stdio calls).
+   */
+  interceptors?: grpc.Interceptor[];
   /** Attach mode with TLS: the host's certificate the plugin was given in PLUGIN_CLIENT_CERT. */
   hostCertificate?: CertificatePair;
   /** How long kill() waits for a graceful exit before SIGKILL (default 2000 ms, as go-plugin). */
   killTimeoutMs?: number;
   /** Raw copies of the plugin's stdout/stderr stream (go-plugin's SyncStdout/SyncStderr). */
   stdio?: StdioSinks;
+  /**
+   * go-plugin's Stderr: every byte of the plugin process's own stderr pipe
+   * (hclog lines included), besides the log (cmd mode). Not the GRPCStdio copy (`stdio`).
+   */
+  stderr?: Writable;
+  /**
+   * go-plugin's UnixSocketConfig.Group (cmd mode): the plugin gets
+   * PLUGIN_UNIX_SOCKET_GROUP and gives its sockets this group, mode 0660; the
+   * host does the same for the socket folder (0770) and its broker sockets.
+   * A group name from /etc/group or a numeric gid.
+   */
+  socketGroup?: string;
   /** Folder for the plugin's and the host's broker sockets in cmd mode (default: a new temp folder). */
   socketDir?: string;
   /**
@@ -179,6 +205,8 @@ export class Client<P extends PluginSet> {
         "Client: give exactly one of `cmd` (start the plugin), `attach` (a plugin serving in a socket folder) or `reattach` (a ReattachConfig).",
       );
     }
+    // A wrong group fails here, before anything starts, not in the plugin.
+    if (config.socketGroup !== undefined) resolveGroup(config.socketGroup);
     if (config.secureConfig) {
       // go-plugin: "only one of Reattach or SecureConfig can be set"; a sidecar's binary is not ours to check either.
       if (!config.cmd)
@@ -234,10 +262,14 @@ export class Client<P extends PluginSet> {
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     const channel = this.channel;
+    const interceptors = config.interceptors;
     this.facade = {
       channel,
       client<C>(ctor: ClientConstructor<C>): C {
-        return new ctor("unused", grpc.credentials.createInsecure(), { channelOverride: channel });
+        return new ctor("unused", grpc.credentials.createInsecure(), {
+          channelOverride: channel,
+          ...(interceptors ? { interceptors } : {}),
+        });
       },
     };
     this.backoff = new Backoff(config.backoff);
@@ -342,6 +374,9 @@ export class Client<P extends PluginSet> {
         // Removed by kill() or, whatever way the host exits, by the exit hook; a SIGKILLed host's, by the next start.
         this.ownedSocketDir = this.config.socketDir === undefined ? makeSocketDir() : undefined;
         this.socketDir = this.config.socketDir ?? this.ownedSocketDir!.path;
+        // go-plugin gives its own temp folder the group; a folder the caller chose is left as it is.
+        if (this.ownedSocketDir && this.config.socketGroup !== undefined)
+          setGroupWritable(this.socketDir, this.config.socketGroup);
       }
       brokerDir = this.socketDir;
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
@@ -352,7 +387,12 @@ export class Client<P extends PluginSet> {
         const cmd = this.config.cmd;
         await checkExecutable(secure, resolveExecutable(cmd.command, env.PATH, cmd.cwd), this.name);
       }
-      this.proc = await startProcess(this.config.cmd, env, { timeoutMs, name: this.name, log: this.log });
+      this.proc = await startProcess(this.config.cmd, env, {
+        timeoutMs,
+        name: this.name,
+        log: this.log,
+        ...(this.config.stderr ? { rawStderr: this.config.stderr } : {}),
+      });
       void this.proc.exited.then((exit) => {
         this.lastExitSeen = exit;
         this.log.debug({ code: exit.code, signal: exit.signal }, "plugin process exited");
@@ -400,11 +440,18 @@ export class Client<P extends PluginSet> {
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
     }
+    const explicit = this.config.tls;
+    if (explicit && !handshake.serverCert && !this.config.attach) {
+      security = mtlsTransport({ certPem: explicit.certPem, keyPem: explicit.keyPem }, explicit.caPem);
+    }
     this.plugins = versions[handshake.appVersion];
     // Attach mode: the plugin may run as another uid; broker sockets get the folder's group, as its own do.
+    const group = this.config.socketGroup;
     const share = this.config.attach
       ? (path: string): void => void shareSocket(path, undefined, statSync(brokerDir).gid)
-      : undefined;
+      : group !== undefined
+        ? (path: string): void => applySocketGroup(path, group)
+        : undefined;
     const mux = this.config.multiplex
       ? await dialMultiplexed(handshake.address, {
           socketDir: brokerDir,
@@ -587,6 +634,7 @@ export class Client<P extends PluginSet> {
     env[PLUGIN_ENV.minPort] = "10000";
     env[PLUGIN_ENV.maxPort] = "25000";
     env[PLUGIN_ENV.unixSocketDir] = this.socketDir;
+    if (this.config.socketGroup !== undefined) env[PLUGIN_ENV.unixSocketGroup] = this.config.socketGroup;
     if (own) env[PLUGIN_ENV.clientCert] = own.certPem;
     else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.

@@ -41,6 +41,7 @@ import {
   newServer,
   type TransportSecurity,
 } from "../protocol/transport.ts";
+import { intercepted, type ServerInterceptor } from "./interceptors.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
 export interface ServeConfig {
@@ -58,6 +59,24 @@ export interface ServeConfig {
   maxReceiveMessageBytes?: number;
   /** The environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * go-plugin's `GRPCServer` factory, for what Go plugins use it for: run
+   * before every call of the plugin's own services (auth, logging, metrics).
+   */
+  interceptors?: ServerInterceptor[];
+  /**
+   * go-plugin's TLSProvider: explicit mutual TLS when the host does not ask
+   * for AutoMTLS (which wins when it does). `caPem` is the CA the host's
+   * client certificate must chain to.
+   */
+  tls?: () => TlsMaterial | Promise<TlsMaterial>;
+}
+
+/** A certificate, its key, and the CA the peer's certificate must chain to (PEM). */
+export interface TlsMaterial {
+  certPem: string;
+  keyPem: string;
+  caPem: string;
 }
 
 /** A running plugin server. */
@@ -143,6 +162,10 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     const own = await generateCertificate();
     security = mtlsTransport(own, penv.clientCertPem);
     serverCert = certToHandshakeField(own.certPem);
+  } else if (config.tls) {
+    // The host knows this certificate's CA already: nothing goes in the handshake (go-plugin does the same).
+    const t = await config.tls();
+    security = mtlsTransport({ certPem: t.certPem, keyPem: t.keyPem }, t.caPem);
   }
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
@@ -204,7 +227,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
         "CONFIG_INVALID",
         `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
       );
-    await p.grpcServer(broker, server);
+    await p.grpcServer(broker, intercepted(server, config.interceptors ?? []));
   }
 
   await bindUnix(server, mux?.defaultTarget ?? address, security);

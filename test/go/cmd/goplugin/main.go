@@ -51,6 +51,12 @@ func (s *kv) Get(key string) ([]byte, error) {
 	switch {
 	case key == "pid":
 		return []byte(strconv.Itoa(os.Getpid())), nil
+	case strings.HasPrefix(key, "env:"):
+		// What the plugin's environment holds (SkipHostEnv tests); "<unset>" when nothing.
+		if v, ok := os.LookupEnv(key[4:]); ok {
+			return []byte(v), nil
+		}
+		return []byte("<unset>"), nil
 	case key == "panic":
 		panic("goplugin: panic on purpose in Get")
 	case strings.HasPrefix(key, "sleep:"):
