@@ -6,14 +6,16 @@
  * explicit TLS (TLSConfig / TLSProvider).
  */
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
-import { dirname } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
+import { handshake as counterHandshake, counterPlugin } from "../../examples/counter/shared.ts";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
 import { generateCertificate } from "../../src/protocol/mtls.ts";
+import { tempDir } from "../helpers.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, ROOT, runPeer } from "./peers.ts";
 
 const quiet = pino({ level: "silent" });
@@ -60,6 +62,8 @@ describe("interop: go-plugin's client and server knobs", () => {
             assert.equal((await kv.get("env:PODPLUG_KNOB_SECRET")).toString(), skip ? "<unset>" : "host-only");
             assert.equal((await kv.get("env:GIVEN")).toString(), "by-cmd");
             assert.equal((await kv.get("env:PLUGIN_PROTOCOL_VERSIONS")).toString(), "1");
+            assert.equal((await kv.get("env:PLUGIN_MIN_PORT")).toString(), "10000");
+            assert.equal((await kv.get("env:PLUGIN_MAX_PORT")).toString(), "25000");
           } finally {
             await client.kill();
           }
@@ -115,11 +119,45 @@ describe("interop: go-plugin's client and server knobs", () => {
         assert.equal(sock.mode & 0o777, 0o660);
         assert.equal(dir.gid, 4242);
         assert.equal(dir.mode & 0o777, 0o770);
+        // PLUGIN_UNIX_SOCKET_DIR: the plugin made its socket in the folder the host gave it.
+        assert.match(info.handshake.address, /\/pp-\d+-[A-Za-z0-9]{6}\/plugin\d+$/);
       } finally {
         await client.kill();
       }
     });
   }
+
+  it("socket-group-broker: the host's broker socket for a Go plugin's callback gets the group too", async () => {
+    const work = tempDir("kg-");
+    const client = new Client({
+      handshake: counterHandshake,
+      plugins: { counter: counterPlugin() },
+      cmd: { command: goPeer("bidir-plugin"), cwd: work.dir },
+      socketGroup: "4242",
+      logger: quiet,
+    });
+    const seen: { gid: number; mode: number }[] = [];
+    try {
+      const info = await client.start();
+      const dir = dirname(info.handshake.address);
+      const counter = await client.dispense("counter");
+      await counter.put("g", 1n, {
+        sum: async (a, b) => {
+          for (const n of readdirSync(dir).filter(
+            (n) => n.startsWith("plugin") && join(dir, n) !== info.handshake.address,
+          )) {
+            const st = statSync(join(dir, n));
+            seen.push({ gid: st.gid, mode: st.mode & 0o777 });
+          }
+          return a + b;
+        },
+      });
+    } finally {
+      await client.kill();
+      work.remove();
+    }
+    assert.deepEqual(seen, [{ gid: 4242, mode: 0o660 }]);
+  });
 
   it("socket-group-bad: an unknown group is ENV_INVALID before anything starts", () => {
     assert.throws(
