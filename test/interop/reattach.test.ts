@@ -126,8 +126,10 @@ describe("interop: ReattachConfig in and out of the TS host", () => {
       bystander = spawn("sleep", ["60"], { stdio: "ignore" });
       await once(bystander, "spawn");
     });
-    afterEach(() => {
+    afterEach(async () => {
+      const gone = once(bystander, "exit");
       bystander.kill("SIGKILL");
+      await gone;
     });
 
     it("reattach-bad-foreign-pid: a live plugin socket with the Pid of an unrelated process is REATTACH_PROCESS_MISMATCH; the process is untouched", async () => {

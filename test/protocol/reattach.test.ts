@@ -107,7 +107,9 @@ describe("reattach config", () => {
         assert.equal(c.ok, false);
         assert.equal(!c.ok && c.code, "REATTACH_PROCESS_MISMATCH");
       } finally {
+        const gone = once(other, "exit");
         other.kill("SIGKILL");
+        await gone;
       }
     });
 
