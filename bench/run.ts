@@ -29,7 +29,9 @@ console.log(
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["operator.ts", []],
+  ["webhook.ts", []],
   ["launcher.ts", []],
+  ["tracing.ts", []],
   ["node.ts", []],
 ] as const) {
   console.log("");

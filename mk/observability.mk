@@ -6,3 +6,10 @@ prometheus-deps:
 	@tools/install-prometheus.sh
 
 test-deps: prometheus-deps
+
+PLOT_VENV := $(PODPLUG_CACHE)/plot-venv
+.PHONY: dashboard-picture
+## dashboard-picture: docs/images/dashboard.png from a real run of the demo, the operator and Prometheus (matplotlib in a venv in the cache)
+dashboard-picture: $(NODE_DEPS) prometheus-deps cluster-deps
+	@test -x $(PLOT_VENV)/bin/python || (python3 -m venv $(PLOT_VENV) && $(PLOT_VENV)/bin/pip install -q matplotlib==3.9.2)
+	PODPLUG_PLOT_PYTHON=$(PLOT_VENV)/bin/python node tools/dashboard/picture.ts

@@ -29,6 +29,25 @@ export interface OperatorConfig {
   shutdownGraceSeconds: number;
   /** Test-only (PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS): delay of the first Plugin list. */
   pluginListDelayMs: number;
+  /** template: server-side apply to workload templates; webhook: inject Pods at creation (docs/injection-modes.md). */
+  injectionMode: "template" | "webhook";
+  webhook: WebhookConfig;
+}
+
+/** Webhook mode's settings (used only with --injection-mode=webhook). */
+export interface WebhookConfig {
+  addr: { host: string; port: number };
+  /** DNS names and IPs of the serving certificate. */
+  dnsNames: string[];
+  ips: string[];
+  secretName: string;
+  configurationName: string;
+  certSource: "operator" | "external";
+  certValidityMs: number;
+  maxRequestBytes: number;
+  watchdogPeriodMs: number;
+  upgradeMaxInFlight: number;
+  upgradeProgressDeadlineMs: number;
 }
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
@@ -78,6 +97,66 @@ const FLAGS: Record<string, Flag> = {
     env: "KUBE_API_BURST",
     dflt: "800",
     help: "requests above the QPS let through at once (client-go's Burst, 1-10000)",
+  },
+  "injection-mode": {
+    env: "INJECTION_MODE",
+    dflt: "template",
+    help: "template (patch workload templates) or webhook (inject Pods at creation); docs/injection-modes.md",
+  },
+  "webhook-bind-address": {
+    env: "WEBHOOK_BIND_ADDRESS",
+    dflt: "127.0.0.1:9443",
+    help: "[host]:port of the HTTPS injection webhook (webhook mode; the chart binds the pod IP)",
+  },
+  "webhook-service": {
+    env: "WEBHOOK_SERVICE",
+    dflt: "",
+    help: "<name>.<namespace> of the webhook's Service: the serving certificate's DNS names",
+  },
+  "webhook-cert-hosts": {
+    env: "WEBHOOK_CERT_HOSTS",
+    dflt: "",
+    help: "more comma-separated DNS names or IPv4 addresses of the serving certificate (a webhook reached by URL)",
+  },
+  "webhook-secret": {
+    env: "WEBHOOK_SECRET",
+    dflt: "podplug-webhook-tls",
+    help: "Secret of the webhook's CA and serving certificate, in the leader-election namespace",
+  },
+  "webhook-configuration-name": {
+    env: "WEBHOOK_CONFIGURATION_NAME",
+    dflt: "podplug-webhook",
+    help: 'MutatingWebhookConfiguration whose caBundle the operator keeps; "" for none',
+  },
+  "webhook-cert-source": {
+    env: "WEBHOOK_CERT_SOURCE",
+    dflt: "operator",
+    help: "operator (makes and rotates the certificates) or external (cert-manager writes the Secret and caBundle)",
+  },
+  "webhook-cert-validity-seconds": {
+    env: "WEBHOOK_CERT_VALIDITY_SECONDS",
+    dflt: "31536000",
+    help: "life of a serving certificate (60-315360000); renewed with a third left; the CA lives 10 times as long",
+  },
+  "webhook-max-request-bytes": {
+    env: "WEBHOOK_MAX_REQUEST_BYTES",
+    dflt: "4194304",
+    help: "largest AdmissionReview accepted (65536-67108864); larger ones get 413",
+  },
+  "watchdog-period-seconds": {
+    env: "WATCHDOG_PERIOD_SECONDS",
+    dflt: "30",
+    help: "how often webhook mode looks for Pods without their sidecar (1-3600)",
+  },
+  "upgrade-max-in-flight": {
+    env: "UPGRADE_MAX_IN_FLIGHT",
+    dflt: "1",
+    help: "webhook mode: Pods whose sidecar image is patched in place at once (0-100; 0: new Pods only)",
+  },
+  "upgrade-progress-deadline-seconds": {
+    env: "UPGRADE_PROGRESS_DEADLINE_SECONDS",
+    dflt: "300",
+    help: "webhook mode: a new sidecar not running and ready this long after its patch halts the upgrade (10-3600)",
   },
   "shutdown-grace-seconds": {
     env: "SHUTDOWN_GRACE_SECONDS",
@@ -178,6 +257,30 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     throw bad(`--leader-election-namespace=${leaderNs} is not a namespace name`, "leader-election-namespace");
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const delay = Number(env.PODPLUG_OPERATOR_TEST_PLUGIN_LIST_DELAY_MS ?? 0);
+  const mode = get("injection-mode");
+  if (mode !== "template" && mode !== "webhook")
+    throw bad(`--injection-mode=${mode}: use template or webhook`, "injection-mode");
+  const certSource = get("webhook-cert-source");
+  if (certSource !== "operator" && certSource !== "external")
+    throw bad(`--webhook-cert-source=${certSource}: use operator or external`, "webhook-cert-source");
+  const service = get("webhook-service");
+  const svc = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(service);
+  if (service !== "" && !svc)
+    throw bad(`--webhook-service=${service}: use <service name>.<namespace>`, "webhook-service");
+  const hosts = get("webhook-cert-hosts")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const ips = hosts.filter((h) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h === "::1");
+  const dnsNames = [
+    ...(svc ? [`${svc[1]}.${svc[3]}.svc`, `${svc[1]}.${svc[3]}.svc.cluster.local`] : []),
+    ...hosts.filter((h) => !ips.includes(h)),
+  ];
+  if (mode === "webhook" && dnsNames.length + ips.length === 0)
+    throw bad(
+      "--injection-mode=webhook needs the names the apiserver reaches the webhook by: --webhook-service=<name>.<namespace> or --webhook-cert-hosts",
+      "webhook-service",
+    );
   return {
     kubeconfig: get("kubeconfig") || undefined,
     metricsAddr: addr("metrics-bind-address", get("metrics-bind-address")),
@@ -194,5 +297,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     kubeApiBurst: int("kube-api-burst", 1, 10_000),
     shutdownGraceSeconds: int("shutdown-grace-seconds", 0, 60),
     pluginListDelayMs: Number.isFinite(delay) && delay > 0 ? delay : 0,
+    injectionMode: mode,
+    webhook: {
+      addr: addr("webhook-bind-address", get("webhook-bind-address")),
+      dnsNames,
+      ips,
+      secretName: get("webhook-secret"),
+      configurationName: get("webhook-configuration-name"),
+      certSource,
+      certValidityMs: int("webhook-cert-validity-seconds", 60, 315_360_000) * 1000,
+      maxRequestBytes: int("webhook-max-request-bytes", 65_536, 67_108_864),
+      watchdogPeriodMs: int("watchdog-period-seconds", 1, 3600) * 1000,
+      upgradeMaxInFlight: int("upgrade-max-in-flight", 0, 100),
+      upgradeProgressDeadlineMs: int("upgrade-progress-deadline-seconds", 10, 3600) * 1000,
+    },
   };
 }

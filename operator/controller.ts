@@ -11,7 +11,9 @@
  * Workers yield to the event loop between reconciles, so a long queue of
  * reconciles that do no I/O never starves /healthz, /metrics or the watches.
  */
+import { SpanStatusCode } from "@opentelemetry/api";
 import type { Logger } from "pino";
+import { podplugTracing, type Tracing } from "../src/tracing/tracer.ts";
 import { isRetriable, TerminalError } from "./errors.ts";
 import { describeRef, type ObjectRef, refId } from "./keys.ts";
 import type { OperatorMetrics } from "./metrics.ts";
@@ -55,11 +57,16 @@ export class Controller<R extends ObjectRef> {
   private readonly opts: ControllerOptions;
   private workers: Promise<void>[] = [];
   private running = false;
+  /** Each reconcile as a span, when tracing is on (OTEL_*; docs/observability.md). */
+  private readonly tracing: Tracing | undefined;
 
   constructor(name: string, reconciler: Reconciler<R>, log: Logger, metrics: OperatorMetrics, opts: ControllerOptions) {
     this.name = name;
     this.reconciler = reconciler;
     this.log = log.child({ controller: name });
+    this.tracing = podplugTracing("podplug-operator", (w) =>
+      this.log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`),
+    );
     this.metrics = metrics;
     this.opts = opts;
     this.queue = new WorkQueue<R>(metrics.queueHooks(name), 5, 30_000, refId);
@@ -88,6 +95,7 @@ export class Controller<R extends ObjectRef> {
     this.running = false;
     this.queue.shutDown();
     await settleWithin(Promise.all(this.workers), graceMs);
+    await this.tracing?.flush();
   }
 
   private async worker(): Promise<void> {
@@ -97,6 +105,9 @@ export class Controller<R extends ObjectRef> {
       const ref = await this.queue.get();
       if (ref === undefined) return;
       const started = performance.now();
+      const span = this.tracing?.tracer.startSpan(`reconcile ${this.name}`, {
+        attributes: { "podplug.controller": this.name, "podplug.object": describeRef(ref) },
+      });
       this.metrics.activeWorkers.inc(c);
       let result: "success" | "error" | "requeue_after" = "success";
       try {
@@ -123,6 +134,11 @@ export class Controller<R extends ObjectRef> {
         this.metrics.activeWorkers.dec(c);
         this.metrics.reconcileTotal.inc({ ...c, result });
         this.metrics.reconcileTime.observe(c, (performance.now() - started) / 1000);
+        if (span) {
+          span.setAttribute("podplug.result", result);
+          if (result === "error") span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
+        }
         this.queue.done(ref);
       }
     }

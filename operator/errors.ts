@@ -13,7 +13,11 @@ export type OperatorErrorCode =
   | "KUBE_API"
   | "KUBE_UNREACHABLE"
   | "KUBE_BAD_RESPONSE"
-  | "RECONCILE_REFUSED";
+  | "RECONCILE_REFUSED"
+  | "WEBHOOK_BAD_REQUEST"
+  | "WEBHOOK_TOO_LARGE"
+  | "WEBHOOK_NOT_READY"
+  | "WEBHOOK_TLS";
 
 /** An operator failure: what went wrong, where, and what to do. */
 export class OperatorError extends PodplugError<OperatorErrorCode> {

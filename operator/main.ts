@@ -9,11 +9,13 @@ import { pino } from "pino";
 import { isPodplugError } from "../src/errors.ts";
 import { KubeClient } from "./client.ts";
 import { type OperatorConfig, parseConfig, usage, wantsHelp } from "./config.ts";
+import { EventRecorder } from "./events.ts";
 import { loadCredentials } from "./kubeconfig.ts";
 import { LeaderElector } from "./leader.ts";
 import { Manager } from "./manager.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { serve } from "./server.ts";
+import { InjectionWebhook } from "./webhook/webhook.ts";
 
 /** Runs the operator until SIGTERM/SIGINT (exit 0) or a fatal error (1); resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
@@ -32,7 +34,38 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     agentImage: cfg.agentImage,
     concurrency: cfg.concurrency,
     pluginListDelayMs: cfg.pluginListDelayMs,
+    injectTemplates: cfg.injectionMode === "template",
   });
+  // Webhook mode: every replica serves the webhook (the leader and the standby); the leader runs its watchdog.
+  const webhook =
+    cfg.injectionMode === "webhook"
+      ? new InjectionWebhook(
+          client,
+          {
+            host: cfg.webhook.addr.host,
+            port: cfg.webhook.addr.port,
+            namespaces: cfg.watchNamespaces,
+            agentImage: cfg.agentImage,
+            maxRequestBytes: cfg.webhook.maxRequestBytes,
+            watchdogPeriodMs: cfg.webhook.watchdogPeriodMs,
+            upgradeMaxInFlight: cfg.webhook.upgradeMaxInFlight,
+            upgradeProgressDeadlineMs: cfg.webhook.upgradeProgressDeadlineMs,
+            tls: {
+              namespace: cfg.leaderElectionNamespace,
+              secretName: cfg.webhook.secretName,
+              configurationName: cfg.webhook.certSource === "operator" ? cfg.webhook.configurationName : "",
+              dnsNames: cfg.webhook.dnsNames,
+              ips: cfg.webhook.ips,
+              certValidityMs: cfg.webhook.certValidityMs,
+              caValidityMs: cfg.webhook.certValidityMs * 10,
+              source: cfg.webhook.certSource,
+            },
+          },
+          log,
+        )
+      : undefined;
+  const webhookEvents = webhook ? new EventRecorder(client, log) : undefined;
+  await webhook?.start(metrics.registry);
   let synced = false;
   let leading = !cfg.leaderElect;
   const m = await serve(cfg.metricsAddr.host, cfg.metricsAddr.port, {
@@ -42,7 +75,11 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     "/healthz": async () => ({ status: 200, body: "ok\n" }),
     // A standby is ready (it serves metrics and waits); a leader once its caches synced.
     "/readyz": async () =>
-      !leading || synced ? { status: 200, body: "ok\n" } : { status: 503, body: "caches not synced\n" },
+      webhook && !webhook.ready()
+        ? { status: 503, body: "webhook: Plugins not listed\n" }
+        : !leading || synced
+          ? { status: 200, body: "ok\n" }
+          : { status: 503, body: "caches not synced\n" },
   });
   log.info(
     {
@@ -50,6 +87,8 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
       health: `${cfg.healthAddr.host}:${h.port}`,
       namespaces: cfg.watchNamespaces,
       server: client.server,
+      injectionMode: cfg.injectionMode,
+      webhook: webhook ? `${cfg.webhook.addr.host}:${webhook.port}` : undefined,
       kubeApiQps: cfg.kubeApiQps,
       kubeApiBurst: cfg.kubeApiBurst,
     },
@@ -64,6 +103,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     leading = true;
     metrics.leader.set({ name: cfg.leaderElectionId }, 1);
     manager.start();
+    if (webhook && webhookEvents) webhook.startWatchdog(webhookEvents);
     void manager.synced().then(() => {
       synced = true;
       log.info("caches synced");
@@ -107,6 +147,8 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   process.off("SIGTERM", onTerm);
   process.off("SIGINT", onInt);
   await manager.stop(cfg.shutdownGraceSeconds * 1000);
+  await webhook?.stop();
+  await webhookEvents?.close(2000);
   // The Lease goes back before the process does, so a standby takes over at once.
   await elector?.stop();
   metrics.leader.set({ name: cfg.leaderElectionId }, 0);

@@ -39,6 +39,8 @@ export interface ManagerOptions {
   concurrency: number;
   /** Test-only: delay of the first Plugin list (to prove nothing is reconciled before it). */
   pluginListDelayMs?: number;
+  /** False in webhook mode: workload templates are never patched (the webhook injects Pods). Default true. */
+  injectTemplates?: boolean;
 }
 
 /**
@@ -67,9 +69,11 @@ export class Manager {
   private readonly log: Logger;
   private started = false;
   private stopped = false;
+  private readonly injectTemplates: boolean;
 
   constructor(client: KubeClient, log: Logger, metrics: OperatorMetrics, opts: ManagerOptions) {
     this.log = log;
+    this.injectTemplates = opts.injectTemplates ?? true;
     this.events = new EventRecorder(client, log);
     const errors = new ApplyErrors();
     this.workloads = new Controller(
@@ -95,7 +99,7 @@ export class Manager {
         events: this.events,
         errors,
         log,
-        enqueueWorkload: (r) => this.workloads.enqueue(r),
+        enqueueWorkload: (r) => this.enqueueWorkload(r),
         workloadPending: (r) => this.workloads.queue.pending(r),
         statusDelayMs: STATUS_COALESCE_MS,
       }),
@@ -176,7 +180,7 @@ export class Manager {
       next.metadata.generation !== prev.metadata.generation ||
       Boolean(next.metadata.deletionTimestamp) !== Boolean(prev.metadata.deletionTimestamp);
     if (!specChanged) return;
-    for (const w of this.cache.affected(ns, name, next, prev)) this.workloads.enqueue(w);
+    for (const w of this.cache.affected(ns, name, next, prev)) this.enqueueWorkload(w);
   }
 
   // A pod's problems are a reason in the status of the Plugins it carries.
@@ -205,6 +209,11 @@ export class Manager {
       next.metadata.generation !== prev.metadata.generation ||
       !sameLabels(next.metadata.labels, prev.metadata.labels) ||
       next.metadata.annotations?.[APPLIED_ANNOTATION] !== prev.metadata.annotations?.[APPLIED_ANNOTATION];
-    if (relevant) this.workloads.enqueue(objectRef(kind, ns, w.metadata.name));
+    if (relevant) this.enqueueWorkload(objectRef(kind, ns, w.metadata.name));
+  }
+
+  // In webhook mode no workload is ever queued, so none is patched and no Plugin waits on one.
+  private enqueueWorkload(r: WorkloadRef): void {
+    if (this.injectTemplates) this.workloads.enqueue(r);
   }
 }

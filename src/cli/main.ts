@@ -4,10 +4,12 @@
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
  *   podplug agent      (the in-pod health agent; configured by environment)
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
+ *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--agent-image I]   (webhook mode's dry-run)
  *   podplug --help | --version, and `--help` after any command
  */
 import { parseArgs } from "node:util";
 import { isPodplugError } from "../errors.ts";
+import { DEFAULT_AGENT_IMAGE } from "../inject/conventions.ts";
 import { nodeAdvice, nodeSatisfies } from "./node-version.ts";
 import { podplugPackage } from "./package.ts";
 
@@ -37,12 +39,30 @@ const OPERATOR_USAGE = `usage: podplug operator [--kubeconfig F] [--watch-namesp
 The Kubernetes operator: injects Plugins into the workloads they select.
 Every flag with its environment variable and default: podplug operator --help.`;
 
+const INJECT_USAGE = `usage: podplug inject -f <file|folder|-> [-f ...] [options]
+
+Prints the manifests with each Pod, and the pod template of each Deployment,
+StatefulSet, DaemonSet, ReplicaSet, Job and CronJob, injected as the
+operator's webhook injects their Pods (docs/injection-modes.md). Plugins are
+the Plugin documents of the input and of --plugins files; a Plugin selects by
+the Pod's (template's) labels in its namespace.
+
+options:
+  -f, --file <path>        a manifest file, a folder of .yaml/.yml files, or - for stdin (repeatable)
+  -p, --plugins <path>     more Plugin manifests, not printed (repeatable)
+  -n, --namespace <ns>     namespace of objects that name none (default: default)
+      --agent-image <ref>  the podplug-agent image (default: the operator's, ${DEFAULT_AGENT_IMAGE})
+  -h, --help               this help
+
+Example: podplug inject -f deploy.yaml -p plugins.yaml | kubectl apply -f -`;
+
 const USAGE = `usage: podplug <command> [options]
 
 commands:
   run        run Plugin manifests and their host workloads on this machine
   agent      the in-pod health agent (used inside pods)
   operator   the Kubernetes operator
+  inject     print manifests with their plugins injected (dry-run of the webhook)
 
 options:
   -h, --help       help (also after a command: podplug run --help)
@@ -62,12 +82,12 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return say(process.stderr, USAGE, 2);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
-    const topic = { run: RUN_USAGE, agent: AGENT_USAGE, operator: OPERATOR_USAGE }[rest[0] ?? ""];
+    const topic = { run: RUN_USAGE, agent: AGENT_USAGE, operator: OPERATOR_USAGE, inject: INJECT_USAGE }[rest[0] ?? ""];
     return say(process.stdout, topic ?? USAGE, 0);
   }
   const pkg = podplugPackage();
   if (cmd === "--version" || cmd === "-V") return say(process.stdout, `podplug ${pkg.version}`, 0);
-  if (!["run", "agent", "operator"].includes(cmd))
+  if (!["run", "agent", "operator", "inject"].includes(cmd))
     return say(process.stderr, `podplug: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
   // Before any work: on an old Node, plugins would crash-loop far from the cause.
   if (!nodeSatisfies(process.version, pkg.engines.node))
@@ -83,7 +103,47 @@ async function main(argv: string[]): Promise<number> {
     const { operatorCommand } = await import("../../operator/main.ts");
     return operatorCommand(rest, process.env);
   }
+  if (cmd === "inject") return injectCommand(rest);
   return runCommand(rest);
+}
+
+async function injectCommand(args: string[]): Promise<number> {
+  let values: { file?: string[]; plugins?: string[]; namespace?: string; "agent-image"?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        file: { type: "string", short: "f", multiple: true },
+        plugins: { type: "string", short: "p", multiple: true },
+        namespace: { type: "string", short: "n" },
+        "agent-image": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return say(process.stderr, `podplug inject: ${(err as Error).message} [CLI_USAGE]\n\n${INJECT_USAGE}`, 2);
+  }
+  if (values.help) return say(process.stdout, INJECT_USAGE, 0);
+  if (!values.file?.length)
+    return say(
+      process.stderr,
+      `podplug inject: give at least one -f <file|folder|-> [CLI_USAGE]\n\n${INJECT_USAGE}`,
+      2,
+    );
+  const { injectManifests } = await import("./inject.ts");
+  const { readFileSync } = await import("node:fs");
+  process.stdout.write(
+    injectManifests({
+      files: values.file,
+      pluginFiles: values.plugins ?? [],
+      namespace: values.namespace ?? "default",
+      agentImage: values["agent-image"] ?? DEFAULT_AGENT_IMAGE,
+      stdin: () => readFileSync(0, "utf8"),
+    }),
+  );
+  return 0;
 }
 
 async function runCommand(args: string[]): Promise<number> {

@@ -7,6 +7,7 @@ import { statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
+import type { Span } from "@opentelemetry/api";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
@@ -31,6 +32,8 @@ import {
 import { applySocketGroup, resolveGroup, setGroupWritable } from "../protocol/socket.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
+import { tracedChannel } from "../tracing/grpc.ts";
+import { podplugTracing, type Tracing } from "../tracing/tracer.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
 import { Connection, type StdioSinks } from "./connection.ts";
 import { HostBroker } from "./host-broker.ts";
@@ -179,6 +182,9 @@ export class Client<P extends PluginSet> {
   private readonly hooks: ((ctx: ConnectContext) => void | Promise<void>)[] = [];
   private starting: Promise<PluginInfo> | undefined;
   private conn: Connection | undefined;
+  private readonly tracing: Tracing | undefined;
+  /** The open outage span while tracing (see traceState). */
+  private outage: Span | undefined;
   private proc: StartedProcess | undefined;
   private info: PluginInfo | undefined;
   private plugins: P | undefined;
@@ -261,7 +267,11 @@ export class Client<P extends PluginSet> {
     this.metrics = hostMetrics(config.metricsRegistry);
     this.channel = new ReconnectingChannel(this.name, config.outage ?? { mode: "fail-fast" }, this.metrics);
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
-    const channel = this.channel;
+    // Tracing (off unless OTEL_TRACES_EXPORTER asks, or the application registered an SDK): calls carry trace context.
+    this.tracing = podplugTracing("podplug-host", (w) => this.log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`));
+    const channel = this.tracing
+      ? tracedChannel(this.channel, this.tracing, { "podplug.plugin": this.name })
+      : this.channel;
     const interceptors = config.interceptors;
     this.facade = {
       channel,
@@ -313,9 +323,29 @@ export class Client<P extends PluginSet> {
   }
 
   private setState(s: ClientState): void {
+    if (this.tracing) this.traceState(s);
     this.currentState = s;
     setState(this.metrics, this.name, s);
     this.metrics.up.set({ plugin: this.name }, s === "ready" ? 1 : 0);
+  }
+
+  /** An outage as one span, from losing the plugin to the host's reconnection, its restarts as events. */
+  private traceState(s: ClientState): void {
+    const was = this.currentState;
+    if (s === "ready" && this.outage) {
+      this.outage.addEvent("reconnected", { "podplug.restarts": this.restarts });
+      this.outage.end();
+      this.outage = undefined;
+    } else if ((s === "unavailable" || s === "crash-loop") && was === "ready" && !this.outage) {
+      this.outage = this.tracing!.tracer.startSpan("podplug.plugin.outage", {
+        attributes: { "podplug.plugin": this.name },
+      });
+    } else if (s === "crash-loop") this.outage?.addEvent("crash-loop");
+    else if (s === "stopped" && this.outage) {
+      this.outage.addEvent("stopped");
+      this.outage.end();
+      this.outage = undefined;
+    }
   }
 
   private versions(): Record<number, P> {
@@ -461,7 +491,15 @@ export class Client<P extends PluginSet> {
       : undefined;
     let conn: Connection;
     try {
-      conn = new Connection(handshake, security, brokerDir, this.log, share, mux && (await mainBridge(mux)));
+      conn = new Connection(
+        handshake,
+        security,
+        brokerDir,
+        this.log,
+        share,
+        this.tracing ? { tracing: this.tracing, attributes: { "podplug.plugin": this.name } } : undefined,
+        mux && (await mainBridge(mux)),
+      );
     } catch (err) {
       mux?.close();
       throw err;
@@ -611,6 +649,10 @@ export class Client<P extends PluginSet> {
             { err: (err as Error).message, ...(code ? { code } : {}) },
             attach ? "re-attach failed" : "plugin restart failed",
           );
+          this.outage?.addEvent(attach ? "re-attach failed" : "restart failed", {
+            "exception.message": (err as Error).message,
+            ...(code ? { "podplug.code": code } : {}),
+          });
         }
       }
     }
@@ -721,6 +763,8 @@ export class Client<P extends PluginSet> {
       this.log.warn("plugin failed to exit gracefully; killing it");
     await this.cleanup();
     this.setState("stopped");
+    // Spans of this client's last calls reach the backend before the host goes on to exit.
+    await this.tracing?.flush();
   }
 
   /** go-plugin's Kill() of a reattached plugin: Shutdown, wait, then SIGKILL — never a pid that is no longer the plugin. */

@@ -6,6 +6,7 @@
 
 import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
+import type { Attributes } from "@opentelemetry/api";
 import type { Logger as PinoLogger } from "pino";
 import { PLUGIN_HEALTH_SERVICE } from "../constants.ts";
 import { PodplugError } from "../errors.ts";
@@ -21,6 +22,7 @@ import { fromPino } from "../protocol/logger.ts";
 import type { MainBridge, Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
+import type { Tracing } from "../tracing/tracer.ts";
 
 /** Where a plugin's raw stdio goes besides the log (go-plugin's SyncStdout/SyncStderr). */
 export interface StdioSinks {
@@ -51,6 +53,7 @@ export class Connection implements PluginConnection {
     brokerDir: string,
     log: PinoLogger,
     share?: (path: string) => void,
+    tracing?: { tracing: Tracing; attributes: Attributes },
     mux?: MainBridge,
   ) {
     this.handshake = handshake;
@@ -63,6 +66,7 @@ export class Connection implements PluginConnection {
       logger: fromPino(log.child({ component: "broker" })),
       ...(share ? { share } : {}),
       ...(mux ? { mux: mux.mux } : {}),
+      ...(tracing ? { tracing } : {}),
     });
     this.health = this.client(HealthClient);
     this.controller = this.client(GRPCControllerClient);

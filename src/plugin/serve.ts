@@ -41,6 +41,8 @@ import {
   newServer,
   type TransportSecurity,
 } from "../protocol/transport.ts";
+import { tracedRegistrar } from "../tracing/grpc.ts";
+import { podplugTracing } from "../tracing/tracer.ts";
 import { intercepted, type ServerInterceptor } from "./interceptors.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
@@ -174,7 +176,20 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
   const mux = penv.multiplex
     ? new Multiplexer("server", { socketDir, logger, defaultTarget: newMuxSocketPath(socketDir) })
     : undefined;
-  const broker = new GRPCBroker({ socketDir, security, logger, share, ...(mux ? { mux } : {}) });
+  // Tracing (off unless OTEL_TRACES_EXPORTER asks): spans continue the host's trace, callbacks included.
+  const names = Object.keys(plugins);
+  const tracing = podplugTracing(`podplug-plugin-${penv.pluginName ?? names.join("-")}`, (w) =>
+    logger.warn(`tracing: ${w}`, { code: "TRACING_CONFIG" }),
+  );
+  const spanAttributes = { "podplug.plugin": penv.pluginName ?? names.join(",") };
+  const broker = new GRPCBroker({
+    socketDir,
+    security,
+    logger,
+    share,
+    ...(tracing ? { tracing: { tracing, attributes: spanAttributes } } : {}),
+    ...(mux ? { mux } : {}),
+  });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
   /** The handshake file's line once written (a signal may come before). */
@@ -200,6 +215,7 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
       broker.close();
       front?.close();
       mux?.close();
+      await tracing?.flush();
       stdio.end();
       stdio.uninstall();
       if (announced !== undefined && penv.handshakeFile) removeHandshakeFile(penv.handshakeFile, announced);
@@ -227,7 +243,10 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
         "CONFIG_INVALID",
         `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
       );
-    await p.grpcServer(broker, intercepted(server, config.interceptors ?? []));
+    const registrar = tracing
+      ? tracedRegistrar(server, tracing, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
+      : server;
+    await p.grpcServer(broker, intercepted(registrar, config.interceptors ?? []));
   }
 
   await bindUnix(server, mux?.defaultTarget ?? address, security);

@@ -12,8 +12,11 @@
 import { unlinkSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
+import type { Attributes } from "@opentelemetry/api";
 import { PodplugError } from "../errors.ts";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
+import { tracedChannel, tracedRegistrar } from "../tracing/grpc.ts";
+import type { Tracing } from "../tracing/tracer.ts";
 import type { Logger } from "./logger.ts";
 import { type Multiplexer, newMuxSocketPath } from "./multiplex.ts";
 import { checkSocketPath, newSocketPath } from "./socket.ts";
@@ -64,6 +67,8 @@ export interface BrokerOptions {
   timeoutMs?: number;
   /** The connection's yamux session when the host asked for PLUGIN_MULTIPLEX_GRPC. */
   mux?: Multiplexer;
+  /** With tracing on: broker calls carry trace context and get spans (src/tracing). */
+  tracing?: { tracing: Tracing; attributes: Attributes };
 }
 
 /** What plugin code sees of a broker (go-plugin's *GRPCBroker methods). */
@@ -146,7 +151,8 @@ export class GRPCBroker implements Broker {
       );
     }
     const server = newServer(64 * 1024 * 1024);
-    register(server);
+    const t = this.opts.tracing;
+    register(t ? tracedRegistrar(server, t.tracing, t.attributes) : server);
     const mux = this.opts.mux;
     const address = mux ? newMuxSocketPath(this.opts.socketDir) : newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
@@ -193,10 +199,12 @@ export class GRPCBroker implements Broker {
         first = undefined;
         return s ?? this.knock(id, timeoutMs, mux);
       });
-      return closingWith(dialUnix(bridge.path, this.opts.security), () => {
+      const t = this.opts.tracing;
+      const channel = closingWith(dialUnix(bridge.path, this.opts.security), () => {
         first?.destroy();
         bridge.close();
       });
+      return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
     }
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== "unix") {
@@ -207,7 +215,9 @@ export class GRPCBroker implements Broker {
       );
     }
     checkSocketPath(info.address);
-    return dialUnix(info.address, this.opts.security);
+    const channel = dialUnix(info.address, this.opts.security);
+    const t = this.opts.tracing;
+    return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
   }
 
   /** {@link dial}, then wraps the channel in a generated client class. */

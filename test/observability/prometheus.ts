@@ -121,6 +121,26 @@ export class Prometheus {
     }));
   }
 
+  /** A range query: each series' labels and its [unix seconds, value] points. */
+  async queryRange(
+    expr: string,
+    startS: number,
+    endS: number,
+    stepS: number,
+  ): Promise<{ metric: Record<string, string>; values: [number, number][] }[]> {
+    const q = new URLSearchParams({ query: expr, start: String(startS), end: String(endS), step: String(stepS) });
+    const r = await fetch(`${this.url}/api/v1/query_range?${q}`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await r.json()) as ApiResponse<{
+      result: { metric: Record<string, string>; values: [number, string][] }[];
+    }>;
+    if (body.status !== "success" || !body.data)
+      throw new HarnessError(
+        "CLUSTER_COMMAND_FAILED",
+        `prometheus query_range ${expr}: ${body.errorType}: ${body.error}`,
+      );
+    return body.data.result.map((s) => ({ metric: s.metric, values: s.values.map(([t, v]) => [t, Number(v)]) }));
+  }
+
   /** Polls `expr` until `accept` holds for its samples (bounded by `timeoutMs`). */
   waitFor(expr: string, accept: (s: Sample[]) => boolean, timeoutMs = 30_000): Promise<Sample[]> {
     return waitFor(

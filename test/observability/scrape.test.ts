@@ -7,111 +7,31 @@
  * expression returns series.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import type { TestCluster } from "../cluster/cluster.ts";
 import { useSharedCluster } from "../cluster/shared.ts";
-import { NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
-import {
-  createNamespace,
-  hostDeployment,
-  installCrd,
-  type OperatorHandle,
-  pluginManifest,
-  startOperator,
-  yaml,
-} from "../operator/helpers.ts";
-import { Prometheus, type Sample } from "./prometheus.ts";
+import { waitFor } from "../helpers.ts";
+import { dashboardExpressions } from "./dashboard.ts";
+import type { Prometheus, Sample } from "./prometheus.ts";
+import { type Scenario, startScenario } from "./scenario.ts";
 
-const RULES = join(ROOT, "charts/podplug/files/prometheus-rules.yaml");
-const DASHBOARD = join(ROOT, "charts/podplug/files/dashboard.json");
 const NS = "observe";
 
-/** The PromQL of every panel target in the dashboard, with Grafana's variables as a user's Grafana fills them. */
-export function dashboardExpressions(file = DASHBOARD): { panel: string; expr: string }[] {
-  const d = JSON.parse(readFileSync(file, "utf8")) as {
-    panels: { title: string; targets?: { expr: string }[] }[];
-  };
-  return d.panels.flatMap((p) =>
-    (p.targets ?? []).map((t) => ({
-      panel: p.title,
-      expr: t.expr
-        .replaceAll("$__rate_interval", "1m")
-        .replaceAll("$__range", "5m")
-        .replaceAll('=~"$namespace"', '=~".*"'),
-    })),
-  );
-}
-
-const hostUrl = (out: string): string | undefined =>
-  /"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)","msg":"metrics"/.exec(out)?.[1];
-const target = (url: string): string => new URL(url).host;
 const value = (s: Sample[]): number => s.reduce((a, x) => a + x.value, 0);
 
 describe("observability: a real Prometheus scrapes podplug", function () {
   this.timeout(120_000);
   const getCluster = useSharedCluster();
-  const t = tempDir("pp-observe-");
-  let run: ChildProcess | undefined;
-  let out = "";
-  let op: OperatorHandle | undefined;
+  let scenario: Scenario | undefined;
   let prom: Prometheus | undefined;
-  let cluster: TestCluster | undefined;
 
   before(async function () {
     this.timeout(240_000);
-    // The demo as shipped, its host's metrics on any free port.
-    const demo = join(t.dir, "demo");
-    mkdirSync(demo);
-    for (const f of ["plugins.yaml", "host.yaml"])
-      writeFileSync(
-        join(demo, f),
-        readFileSync(join(ROOT, "examples/demo", f), "utf8").replace('value: "9465"', 'value: "0"'),
-      );
-    run = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "run", "-f", demo, "--no-view", "--metrics-port", "0"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    run.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    const runtime = await waitFor(() => /"metricsUrl":"([^"]+)"/.exec(out)?.[1], 30_000, "podplug run's metrics URL");
-    const host = await waitFor(() => hostUrl(out), 30_000, "the demo host's metrics URL");
-
-    // The operator, reconciling one Plugin into one workload, as a cluster user runs it.
-    cluster = await getCluster();
-    await installCrd(cluster);
-    await createNamespace(cluster, NS);
-    op = await startOperator(
-      cluster,
-      ["--leader-elect=false", `--watch-namespaces=${NS}`],
-      cluster.kubeconfig,
-      "operator-observe",
-    );
-    await cluster.kubectlOk(
-      ["apply", "-n", NS, "-f", "-"],
-      yaml(pluginManifest("kv"), hostDeployment("web", { "podplug.io/host": "kv" })),
-    );
-
-    prom = await Prometheus.start(
-      [
-        { job: "podplug-local", targets: [target(runtime)] },
-        { job: "demo-host", targets: [target(host)] },
-        { job: "podplug-operator", targets: [target(op.metricsUrl)] },
-      ],
-      [RULES],
-    );
+    scenario = await startScenario(await getCluster(), NS);
+    prom = scenario.prom;
   });
 
   after(async function () {
     this.timeout(60_000);
-    await prom?.stop();
-    if (cluster) await cluster.kubectl(["delete", "namespace", NS, "--wait=false"]);
-    await op?.stop();
-    if (run && run.exitCode === null) {
-      run.kill("SIGINT");
-      await new Promise((r) => run!.once("close", r));
-    }
-    t.remove();
+    await scenario?.stop();
   });
 
   it("every target is up, as Prometheus reports it", async () => {
@@ -156,8 +76,8 @@ describe("observability: a real Prometheus scrapes podplug", function () {
   });
 
   it("a killed plugin shows in Prometheus: the runtime's and the host's restart counters move, and calls go on", async () => {
-    const pid = Number(/"container":"podplug-kv","plugin":"kv","pid":(\d+)/.exec(out)?.[1] ?? NaN);
-    assert.ok(Number.isInteger(pid), `kv's pid in the log:\n${out.slice(-2000)}`);
+    const pid = scenario!.pid("podplug-kv");
+    assert.ok(Number.isInteger(pid), `kv's pid in the log:\n${scenario!.output().slice(-2000)}`);
     const before = value(await prom!.query('podplug_plugin_calls_total{job="demo-host",plugin="kv",code="OK"}'));
     process.kill(pid, "SIGKILL");
     await prom!.waitFor(
