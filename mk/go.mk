@@ -10,6 +10,11 @@ go-peers:
 test-deps: go-peers
 bench: go-peers
 
+## interop-oldest: test/interop against the oldest go-plugin podplug claims (mk/versions.env)
+.PHONY: interop-oldest
+interop-oldest: $(NODE_DEPS)
+	GO_PLUGIN_VERSION=$(PODPLUG_GO_PLUGIN_OLDEST) mocha 'test/interop/*.test.ts'
+
 ## go-test: the Go packages' own tests (sdk/go), and vet of test/go
 go-test:
 	cd sdk/go && go test ./...

@@ -20,7 +20,10 @@ export type ErrorCode =
   | "HANDSHAKE_CERT"
   | "HANDSHAKE_TIMEOUT"
   | "MULTIPLEX_UNSUPPORTED"
+  | "MULTIPLEX_PROTOCOL"
   | "PLUGIN_EXITED"
+  | "CHECKSUM_MISMATCH"
+  | "SECURE_CONFIG_INVALID"
   // environment and configuration
   | "ENV_INVALID"
   | "CONFIG_INVALID"
@@ -35,11 +38,15 @@ export type ErrorCode =
   | "BROKER_ID_IN_USE"
   | "BROKER_TIMEOUT"
   | "BROKER_CLOSED"
+  | "BROKER_KNOCK_REFUSED"
   // host client
   | "PLUGIN_UNKNOWN"
   | "CLIENT_CLOSED"
   | "PLUGIN_STOPPED"
   | "ATTACH_VERSION_UNKNOWN"
+  | "REATTACH_INVALID"
+  | "REATTACH_NOT_FOUND"
+  | "REATTACH_PROCESS_MISMATCH"
   | "CONNECT_HOOK_FAILED"
   | "UNAVAILABLE"
   // manifests and the local runtime

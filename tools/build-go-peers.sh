@@ -13,7 +13,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
 
-version=$(awk '$1 == "github.com/hashicorp/go-plugin" { print $2 }' "$root/test/go/go.mod")
+pinned=$(awk '$1 == "github.com/hashicorp/go-plugin" { print $2 }' "$root/test/go/go.mod")
+# GO_PLUGIN_VERSION (e.g. mk/versions.env's PODPLUG_GO_PLUGIN_OLDEST) builds the same peers
+# against another go-plugin: copies of test/go and sdk/go whose go.mod files require it.
+version=${GO_PLUGIN_VERSION:-$pinned}
+case "$version" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "build-go-peers: GO_PLUGIN_VERSION=$version is not a version (vX.Y.Z)" >&2; exit 1 ;; esac
 # shellcheck source=tools/cached-build.sh
 . "$root/tools/cached-build.sh"
 hash=$(source_hash test/go sdk/go tools/build-go-peers.sh)
@@ -29,6 +33,17 @@ tmp=$(mktemp -d "$cache/go-peers/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 examples=github.com/hashicorp/go-plugin/examples
 cd "$root/test/go"
+if [ "$version" != "$pinned" ]; then
+  src=$(mktemp -d "$cache/go-peers/.src.XXXXXX")
+  trap 'rm -rf "$tmp" "$src"' EXIT
+  mkdir -p "$src/test" "$src/sdk"
+  cp -R "$root/test/go" "$src/test/go"
+  cp -R "$root/sdk/go" "$src/sdk/go"
+  for m in "$src/sdk/go" "$src/test/go"; do
+    (cd "$m" && go mod edit -require="github.com/hashicorp/go-plugin@$version" && go mod tidy >&2)
+  done
+  cd "$src/test/go"
+fi
 build() { # build OUT [go build args...]
   local out=$1; shift
   go build -trimpath -ldflags="-s -w" -o "$tmp/$out" "$@"

@@ -5,6 +5,7 @@
  */
 import { statSync } from "node:fs";
 import { basename } from "node:path";
+import type { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import type { Span } from "@opentelemetry/api";
 import { type Logger as PinoLogger, pino } from "pino";
@@ -13,11 +14,22 @@ import { PLUGIN_ENV, SIDECAR_ENV } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
 import { Backoff, type BackoffOptions } from "../process/backoff.ts";
 import { describeExit, type ProcessExit, terminate } from "../process/exit.ts";
+import { processStartTime } from "../process/identity.ts";
 import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
+import { fromPino } from "../protocol/logger.ts";
 import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
+import { dialMultiplexed, type MainBridge, type Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
+import { parseReattachConfig, type ReattachConfig, validateReattachConfig } from "../protocol/reattach.ts";
+import {
+  checkExecutable,
+  resolveExecutable,
+  type SecureConfig,
+  validateSecureConfig,
+} from "../protocol/secure-config.ts";
+import { applySocketGroup, resolveGroup, setGroupWritable } from "../protocol/socket.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
 import { tracedChannel } from "../tracing/grpc.ts";
@@ -30,10 +42,11 @@ import { HostStateFile } from "./host-state.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
+import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
 import { makeSocketDir, type OwnedSocketDir } from "./socket-dir.ts";
 
-/** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`. */
+/** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`, `reattach`. */
 export interface ClientConfig<P extends PluginSet> {
   /** Must match the plugin's; `protocolVersion` is the version of `plugins`. */
   handshake: HandshakeConfig;
@@ -43,8 +56,20 @@ export interface ClientConfig<P extends PluginSet> {
   versionedPlugins?: Record<number, P>;
   /** Start the plugin as a child process. */
   cmd?: PluginCommand;
+  /**
+   * go-plugin's SecureConfig (cmd mode): the checksum of the executable
+   * `cmd.command` resolves to, checked before every start; a mismatch fails
+   * with CHECKSUM_MISMATCH and nothing is started.
+   */
+  secureConfig?: SecureConfig;
   /** Attach to a plugin already serving in a socket folder (sidecar mode). */
   attach?: AttachConfig;
+  /**
+   * go-plugin's Reattach: connect to the plugin a ReattachConfig names (from
+   * {@link Client.reattachConfig}, a Go host's `ReattachConfig()`, or one
+   * entry of Terraform's TF_REATTACH_PROVIDERS as JSON). Never restarted.
+   */
+  reattach?: ReattachConfig | string;
   /** A name for logs and errors (default: the command's or folder's base name). */
   name?: string;
   /** The host's pino logger; the client logs on a child bound to `plugin: name` (default: pino JSON at info on stderr). */
@@ -53,15 +78,43 @@ export interface ClientConfig<P extends PluginSet> {
   startTimeoutMs?: number;
   /** go-plugin's AutoMTLS: throwaway certificates, mutual TLS on every socket. */
   autoMTLS?: boolean;
+  /**
+   * go-plugin's TLSConfig: explicit mutual TLS (cmd and reattach modes, when
+   * not autoMTLS): this host's certificate and key, and the CA the plugin's
+   * certificate must chain to. Its name must be `localhost`, as go-plugin's.
+   */
+  tls?: { certPem: string; keyPem: string; caPem: string };
+  /**
+   * go-plugin's GRPCDialOptions, for what Go hosts use them for: grpc-js
+   * client interceptors on every client `dispense()` builds (not on podplug's
+   * own health, broker and stdio calls).
+   */
+  interceptors?: grpc.Interceptor[];
   /** Attach mode with TLS: the host's certificate the plugin was given in PLUGIN_CLIENT_CERT. */
   hostCertificate?: CertificatePair;
   /** How long kill() waits for a graceful exit before SIGKILL (default 2000 ms, as go-plugin). */
   killTimeoutMs?: number;
   /** Raw copies of the plugin's stdout/stderr stream (go-plugin's SyncStdout/SyncStderr). */
   stdio?: StdioSinks;
+  /**
+   * go-plugin's Stderr: every byte of the plugin process's own stderr pipe
+   * (hclog lines included), besides the log (cmd mode). Not the GRPCStdio copy (`stdio`).
+   */
+  stderr?: Writable;
+  /**
+   * go-plugin's UnixSocketConfig.Group (cmd mode): the plugin gets
+   * PLUGIN_UNIX_SOCKET_GROUP and gives its sockets this group, mode 0660; the
+   * host does the same for the socket folder (0770) and its broker sockets.
+   * A group name from /etc/group or a numeric gid.
+   */
+  socketGroup?: string;
   /** Folder for the plugin's and the host's broker sockets in cmd mode (default: a new temp folder). */
   socketDir?: string;
-  /** Ask for PLUGIN_MULTIPLEX_GRPC: podplug does not support it and refuses with MULTIPLEX_UNSUPPORTED. */
+  /**
+   * go-plugin's GRPCBrokerMultiplex: ask for PLUGIN_MULTIPLEX_GRPC, so the main
+   * connection and every broker connection ride one yamux session on the
+   * plugin's socket (cmd mode only; go-plugin ≥ 1.6 plugins and podplug plugins).
+   */
   multiplex?: boolean;
   /**
    * What calls do while the plugin is down: fail at once with UNAVAILABLE
@@ -182,14 +235,45 @@ export class Client<P extends PluginSet> {
   private readonly hostState: HostStateFile | undefined;
   /** Consecutive calls that failed with a plugin-failure status since the last OK one. */
   private failedCalls = 0;
+  /** Reattach mode: the config, and the process it names once checked. */
+  private readonly reattach: ReattachConfig | undefined;
+  private reattached: ReattachedProcess | undefined;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
-    if ((config.cmd === undefined) === (config.attach === undefined)) {
+    if ([config.cmd, config.attach, config.reattach].filter((m) => m !== undefined).length !== 1) {
       throw new PodplugError(
         "CONFIG_INVALID",
-        "Client: give exactly one of `cmd` (start the plugin) or `attach` (a plugin serving in a socket folder).",
+        "Client: give exactly one of `cmd` (start the plugin), `attach` (a plugin serving in a socket folder) or `reattach` (a ReattachConfig).",
       );
+    }
+    // A wrong group fails here, before anything starts, not in the plugin.
+    if (config.socketGroup !== undefined) resolveGroup(config.socketGroup);
+    if (config.secureConfig) {
+      // go-plugin: "only one of Reattach or SecureConfig can be set"; a sidecar's binary is not ours to check either.
+      if (!config.cmd)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          "Client: secureConfig checks the executable this host starts: it needs `cmd` (go-plugin: only one of Reattach or SecureConfig can be set). Pin a sidecar's image by digest instead.",
+        );
+      validateSecureConfig(config.secureConfig);
+    }
+    if (config.reattach !== undefined) {
+      this.reattach =
+        typeof config.reattach === "string"
+          ? parseReattachConfig(config.reattach)
+          : validateReattachConfig(config.reattach);
+      // go-plugin skips AutoMTLS and refuses multiplexing on reattach: say so rather than connect without them.
+      if (config.autoMTLS)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          "Client: autoMTLS cannot be used with reattach (go-plugin skips AutoMTLS on reattach: the certificates died with the host that started the plugin).",
+        );
+      if (config.multiplex)
+        throw new PodplugError(
+          "MULTIPLEX_UNSUPPORTED",
+          "Client: PLUGIN_MULTIPLEX_GRPC cannot be used with reattach (go-plugin refuses it too): the plugin's yamux session belongs to the host that started it.",
+        );
     }
     if (!config.plugins && !config.versionedPlugins) {
       throw new PodplugError(
@@ -207,8 +291,11 @@ export class Client<P extends PluginSet> {
       );
       this.name = claimed.name;
       this.releaseName = claimed.release;
+    } else if (config.attach) {
+      this.name = config.name ?? basename(config.attach.dir);
+      this.releaseName = () => {};
     } else {
-      this.name = config.name ?? basename(config.attach!.dir);
+      this.name = config.name ?? basename(this.reattach!.addr.address);
       this.releaseName = () => {};
     }
     // The default logger writes to stderr: a host's stdout is its own program's output.
@@ -225,10 +312,14 @@ export class Client<P extends PluginSet> {
     const channel = this.tracing
       ? tracedChannel(this.channel, this.tracing, { "podplug.plugin": this.name })
       : this.channel;
+    const interceptors = config.interceptors;
     this.facade = {
       channel,
       client<C>(ctor: ClientConstructor<C>): C {
-        return directClient(ctor, grpc.credentials.createInsecure(), channel);
+        // With interceptors, grpc-js's own call path (the direct unary path would not see them).
+        return interceptors
+          ? new ctor("unused", grpc.credentials.createInsecure(), { channelOverride: channel, interceptors })
+          : directClient(ctor, grpc.credentials.createInsecure(), channel);
       },
     };
     this.backoff = new Backoff(config.backoff);
@@ -383,22 +474,29 @@ export class Client<P extends PluginSet> {
     let brokerDir: string;
     const t0 = performance.now();
     if (this.config.cmd) {
-      if (this.config.multiplex) {
-        // Refuse before starting anything: podplug's broker has no yamux.
-        throw new PodplugError(
-          "MULTIPLEX_UNSUPPORTED",
-          `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC is not supported by podplug hosts; leave \`multiplex\` unset.`,
-        );
-      }
       if (!this.socketDir) {
         // Removed by kill() or, whatever way the host exits, by the exit hook; a SIGKILLed host's, by the next start.
         this.ownedSocketDir = this.config.socketDir === undefined ? makeSocketDir() : undefined;
         this.socketDir = this.config.socketDir ?? this.ownedSocketDir!.path;
+        // go-plugin gives its own temp folder the group; a folder the caller chose is left as it is.
+        if (this.ownedSocketDir && this.config.socketGroup !== undefined)
+          setGroupWritable(this.socketDir, this.config.socketGroup);
       }
       brokerDir = this.socketDir;
       const own = this.config.autoMTLS ? await generateCertificate() : undefined;
       const env = this.pluginEnv(expect.versions, own);
-      this.proc = await startProcess(this.config.cmd, env, { timeoutMs, name: this.name, log: this.log });
+      const secure = this.config.secureConfig;
+      if (secure) {
+        // Before every start, restarts included: a binary replaced meanwhile is refused too.
+        const cmd = this.config.cmd;
+        await checkExecutable(secure, resolveExecutable(cmd.command, env.PATH, cmd.cwd), this.name);
+      }
+      this.proc = await startProcess(this.config.cmd, env, {
+        timeoutMs,
+        name: this.name,
+        log: this.log,
+        ...(this.config.stderr ? { rawStderr: this.config.stderr } : {}),
+      });
       void this.proc.exited.then((exit) => {
         this.lastExitSeen = exit;
         this.log.debug({ code: exit.code, signal: exit.signal }, "plugin process exited");
@@ -417,7 +515,20 @@ export class Client<P extends PluginSet> {
         }
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
+    } else if (this.reattach) {
+      this.socketDir ??= this.config.socketDir ?? (this.ownedSocketDir = makeSocketDir()).path;
+      brokerDir = this.socketDir;
+      const r = await reattachTo(this.reattach, expect.versions, this.config.handshake.protocolVersion, this.name);
+      handshake = r.handshake;
+      this.reattached = r.process;
     } else {
+      if (this.config.multiplex) {
+        // go-plugin refuses GRPCBrokerMultiplex with Reattach too: the socket's one yamux session belongs to the host that started it.
+        throw new PodplugError(
+          "MULTIPLEX_UNSUPPORTED",
+          `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC works only for plugins this host starts (cmd), not with attach; leave \`multiplex\` unset.`,
+        );
+      }
       const attach = this.config.attach!;
       brokerDir = attach.dir;
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
@@ -433,19 +544,40 @@ export class Client<P extends PluginSet> {
         security = mtlsTransport(own, handshakeFieldToCert(handshake.serverCert, `plugin ${this.name}`));
       }
     }
+    const explicit = this.config.tls;
+    if (explicit && !handshake.serverCert && !this.config.attach) {
+      security = mtlsTransport({ certPem: explicit.certPem, keyPem: explicit.keyPem }, explicit.caPem);
+    }
     this.plugins = versions[handshake.appVersion];
     // Attach mode: the plugin may run as another uid; broker sockets get the folder's group, as its own do.
+    const group = this.config.socketGroup;
     const share = this.config.attach
       ? (path: string): void => void shareSocket(path, undefined, statSync(brokerDir).gid)
+      : group !== undefined
+        ? (path: string): void => applySocketGroup(path, group)
+        : undefined;
+    const mux = this.config.multiplex
+      ? await dialMultiplexed(handshake.address, {
+          socketDir: brokerDir,
+          logger: fromPino(this.log.child({ component: "yamux" })),
+          timeoutMs: Math.max(1000, timeoutMs - (performance.now() - t0)),
+        })
       : undefined;
-    const conn = new Connection(
-      handshake,
-      security,
-      brokerDir,
-      this.log,
-      share,
-      this.tracing ? { tracing: this.tracing, attributes: { "podplug.plugin": this.name } } : undefined,
-    );
+    let conn: Connection;
+    try {
+      conn = new Connection(
+        handshake,
+        security,
+        brokerDir,
+        this.log,
+        share,
+        this.tracing ? { tracing: this.tracing, attributes: { "podplug.plugin": this.name } } : undefined,
+        mux && (await mainBridge(mux)),
+      );
+    } catch (err) {
+      mux?.close();
+      throw err;
+    }
     try {
       await conn.open(Math.max(1000, timeoutMs - (performance.now() - t0)), this.log, this.config.stdio ?? {});
       for (const hook of this.hooks) {
@@ -503,6 +635,8 @@ export class Client<P extends PluginSet> {
       };
       const proc = this.proc;
       void proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
+      const watched = this.reattached;
+      if (watched) void processGone(watched, this.abort.signal).then(() => finish(`process ${watched.pid} exited`));
       // A dying process drops its connection a moment before its exit is reported: name the exit, the real cause.
       const lost = (why: string): void => {
         if (!proc) return finish(why);
@@ -538,11 +672,13 @@ export class Client<P extends PluginSet> {
       const upSince = performance.now();
       const reason = await this.failure(conn);
       if (this.killed) return;
-      if (this.config.restart === false) {
+      if (this.config.restart === false || this.reattach) {
         // go-plugin's behaviour: the client is dead with its plugin, and says so.
-        const message = attach
-          ? `plugin ${this.name} has stopped (${reason}) and will not be re-attached: the client was created with restart: false. Create a new Client to attach again.`
-          : `plugin ${this.name} has stopped (${reason}) and will not restart: the client was created with restart: false. Create a new Client to start it again.`;
+        const message = this.reattach
+          ? `plugin ${this.name} has stopped (${reason}); a reattach config names one process, so the client stays down. Reattach with the new plugin's config.`
+          : attach
+            ? `plugin ${this.name} has stopped (${reason}) and will not be re-attached: the client was created with restart: false. Create a new Client to attach again.`
+            : `plugin ${this.name} has stopped (${reason}) and will not restart: the client was created with restart: false. Create a new Client to start it again.`;
         this.stoppedError = new PodplugError("PLUGIN_STOPPED", message, {
           reason,
           ...(this.lastExitSeen ? { exit: this.lastExitSeen } : {}),
@@ -619,11 +755,13 @@ export class Client<P extends PluginSet> {
     env[PLUGIN_ENV.minPort] = "10000";
     env[PLUGIN_ENV.maxPort] = "25000";
     env[PLUGIN_ENV.unixSocketDir] = this.socketDir;
+    if (this.config.socketGroup !== undefined) env[PLUGIN_ENV.unixSocketGroup] = this.config.socketGroup;
     if (own) env[PLUGIN_ENV.clientCert] = own.certPem;
     else delete env[PLUGIN_ENV.clientCert];
     // The host's own sidecar settings must not leak into a child plugin.
     delete env[SIDECAR_ENV.handshakeFile];
-    delete env[PLUGIN_ENV.multiplexGRPC];
+    if (this.config.multiplex) env[PLUGIN_ENV.multiplexGRPC] = "true";
+    else delete env[PLUGIN_ENV.multiplexGRPC];
     return env;
   }
 
@@ -695,6 +833,9 @@ export class Client<P extends PluginSet> {
     const proc = this.proc;
     const wait = this.config.killTimeoutMs ?? 2000;
     if (conn && proc && !this.exited) await conn.shutdown(wait);
+    const watched = this.reattached;
+    // go-plugin: a Test reattach has no runner, so Kill() leaves the plugin to whoever started it.
+    if (conn && watched && !this.reattach?.test) await this.killReattached(conn, watched, wait);
     conn?.close();
     // Shutdown was the request to stop: wait, then SIGKILL (go-plugin's Kill).
     if (proc && (await terminate(proc.child, wait, null)) === "killed")
@@ -706,6 +847,48 @@ export class Client<P extends PluginSet> {
     this.hostState?.set("stopped");
   }
 
+  /** go-plugin's Kill() of a reattached plugin: Shutdown, wait, then SIGKILL — never a pid that is no longer the plugin. */
+  private async killReattached(conn: Connection, p: ReattachedProcess, waitMs: number): Promise<void> {
+    await conn.shutdown(waitMs);
+    if (await waitGone(p, waitMs)) return;
+    const r = killReattached(p);
+    if (r === "killed") this.log.warn({ pid: p.pid }, "plugin failed to exit gracefully; killing it");
+    else if (r === "refused")
+      this.log.warn(
+        { pid: p.pid },
+        "reattached plugin did not exit after Shutdown and its pid cannot be proven to be the plugin any more; not signalling it",
+      );
+  }
+
+  /**
+   * go-plugin's ReattachConfig() for the plugin this client started (cmd
+   * mode, connected): give it to another host process, which attaches with
+   * `reattach`. Its `StartTime` lets that host tell the plugin from a process
+   * that reused the pid. The plugin still lives and dies with this host.
+   */
+  reattachConfig(): ReattachConfig {
+    const pid = this.pid;
+    if (!this.config.cmd || !this.conn || !this.info || pid === undefined)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: a reattach config exists only for a running plugin this client started (cmd mode, after start()).`,
+      );
+    if (this.config.autoMTLS || this.config.multiplex)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: no reattach config with ${this.config.autoMTLS ? "autoMTLS" : "multiplex"}: go-plugin's reattach has neither, so another host could not connect.`,
+      );
+    const startTime = processStartTime(pid);
+    return {
+      protocol: "grpc",
+      protocolVersion: this.info.version,
+      addr: { network: "unix", address: this.info.handshake.address },
+      pid,
+      test: false,
+      ...(startTime !== undefined ? { startTime } : {}),
+    };
+  }
+
   private async cleanup(): Promise<void> {
     this.releaseName();
     this.channel.setTarget(undefined);
@@ -714,6 +897,12 @@ export class Client<P extends PluginSet> {
     if (this.proc) await terminate(this.proc.child, 0, "SIGKILL");
     this.ownedSocketDir?.remove();
   }
+}
+
+/** The splice socket the main gRPC channel dials: each of its connections is a new yamux stream. */
+async function mainBridge(mux: Multiplexer): Promise<MainBridge> {
+  const bridge = await mux.bridge(async () => mux.open());
+  return { mux, path: bridge.path };
 }
 
 /** How long a lost connection waits for the process's exit to be reported, to name it as the cause. */

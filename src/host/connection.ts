@@ -19,6 +19,7 @@ import { logOutputLine } from "../process/output.ts";
 import { GRPCBroker } from "../protocol/broker.ts";
 import type { Handshake } from "../protocol/handshake.ts";
 import { fromPino } from "../protocol/logger.ts";
+import type { MainBridge, Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, PluginConnection } from "../protocol/plugin.ts";
 import { dialUnix, type TransportSecurity } from "../protocol/transport.ts";
 import type { Tracing } from "../tracing/tracer.ts";
@@ -41,8 +42,12 @@ export class Connection implements PluginConnection {
   private readonly calls: { cancel(): void }[] = [];
   private brokerCall: { cancel(): void } | undefined;
   private closed = false;
+  private readonly mux: Multiplexer | undefined;
 
-  /** `share` gives each broker socket this side serves the folder's group (attach mode: the plugin may run as another uid). */
+  /**
+   * `share` gives each broker socket this side serves the folder's group (attach mode: the plugin may run as another uid).
+   * `mux`: the connection is multiplexed (PLUGIN_MULTIPLEX_GRPC); the channel dials its splice socket.
+   */
   constructor(
     handshake: Handshake,
     security: TransportSecurity,
@@ -50,15 +55,18 @@ export class Connection implements PluginConnection {
     log: PinoLogger,
     share?: (path: string) => void,
     tracing?: { tracing: Tracing; attributes: Attributes },
+    mux?: MainBridge,
   ) {
     this.handshake = handshake;
     this.security = security;
-    this.channel = dialUnix(handshake.address, security);
+    this.mux = mux?.mux;
+    this.channel = dialUnix(mux?.path ?? handshake.address, security);
     this.broker = new GRPCBroker({
       socketDir: brokerDir,
       security,
       logger: fromPino(log.child({ component: "broker" })),
       ...(share ? { share } : {}),
+      ...(mux ? { mux: mux.mux } : {}),
       ...(tracing ? { tracing } : {}),
     });
     this.health = this.client(HealthClient);
@@ -71,7 +79,8 @@ export class Connection implements PluginConnection {
 
   /** Waits until the socket accepts gRPC (TLS included), then opens broker and stdio streams. */
   async open(deadlineMs: number, log: PinoLogger, sinks: StdioSinks): Promise<void> {
-    await this.check(deadlineMs, true);
+    const ready = this.check(deadlineMs, true);
+    await (this.mux ? this.mux.race(ready) : ready);
     const brokerClient = this.client(GRPCBrokerClient);
     const call = brokerClient.startStream();
     call.on("error", (err: grpc.ServiceError) => {
@@ -181,5 +190,6 @@ export class Connection implements PluginConnection {
     this.brokerCall?.cancel();
     this.broker.close();
     this.channel.close();
+    this.mux?.close();
   }
 }

@@ -10,6 +10,12 @@ export type { HandshakeConfig } from "../protocol/env.ts";
 export type { Handshake } from "../protocol/handshake.ts";
 export type { CertificatePair } from "../protocol/mtls.ts";
 export type { ClientConstructor, ClientOf, GRPCPlugin, PluginConnection, PluginSet } from "../protocol/plugin.ts";
+export {
+  formatReattachConfig,
+  parseReattachConfig,
+  parseReattachMap,
+  type ReattachConfig,
+} from "../protocol/reattach.ts";
 export { type AttachConfig, sidecarAttach } from "./attach.ts";
 export { Client, type ClientConfig, type ConnectContext, type LivenessOptions, type PluginInfo } from "./client.ts";
 export type { StdioSinks } from "./connection.ts";

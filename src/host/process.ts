@@ -4,7 +4,7 @@
  * (src/process/spawn.ts: PR_SET_PDEATHSIG and a sweep on exit).
  */
 import type { ChildProcess } from "node:child_process";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { Logger as PinoLogger } from "pino";
 import { PodplugError } from "../errors.ts";
 import { describeExit, exitOf, hasExited, type ProcessExit } from "../process/exit.ts";
@@ -48,7 +48,7 @@ function forwardStderr(stderr: Readable, log: PinoLogger, tail: (line: string) =
 export function startProcess(
   cmd: PluginCommand,
   env: NodeJS.ProcessEnv,
-  opts: { timeoutMs: number; name: string; log: PinoLogger },
+  opts: { timeoutMs: number; name: string; log: PinoLogger; rawStderr?: Writable },
 ): Promise<StartedProcess> {
   const child = spawnGuarded(cmd.command, cmd.args ?? [], { env, cwd: cmd.cwd });
   const tail: string[] = [];
@@ -57,6 +57,9 @@ export function startProcess(
     if (tail.length > 20) tail.shift();
   };
   const stderrTail = (): string => tail.join("\n");
+  // go-plugin's ClientConfig.Stderr: the pipe's bytes as they come, besides the parsed log.
+  const raw = opts.rawStderr;
+  if (raw) child.stderr!.on("data", (d: Buffer) => raw.write(d));
   forwardStderr(child.stderr!, opts.log, pushTail);
   const exited = exitOf(child);
 

@@ -9,4 +9,5 @@ export type { Broker, BrokerServer, GRPCBroker } from "../protocol/broker.ts";
 export type { HandshakeConfig } from "../protocol/env.ts";
 export type { Logger } from "../protocol/logger.ts";
 export type { ClientConstructor, GRPCPlugin, PluginConnection, PluginSet } from "../protocol/plugin.ts";
-export { type ServeConfig, type ServedPlugin, serve } from "./serve.ts";
+export type { InterceptedCall, ServerInterceptor } from "./interceptors.ts";
+export { type ServeConfig, type ServedPlugin, serve, type TlsMaterial } from "./serve.ts";

@@ -28,6 +28,7 @@ import type { HclogLevel } from "../protocol/hclog.ts";
 import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
 import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
+import { listenMultiplexed, Multiplexer, newMuxSocketPath } from "../protocol/multiplex.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
 import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
 import { checkSocketPath, clearStaleSocket, newSocketPath } from "../protocol/socket.ts";
@@ -42,6 +43,7 @@ import {
 } from "../protocol/transport.ts";
 import { tracedRegistrar } from "../tracing/grpc.ts";
 import { podplugTracing } from "../tracing/tracer.ts";
+import { intercepted, type ServerInterceptor } from "./interceptors.ts";
 import { writeTerminationMessage } from "./termination-log.ts";
 
 /** What `serve()` needs: go-plugin's ServeConfig in TypeScript. */
@@ -60,6 +62,24 @@ export interface ServeConfig {
   maxReceiveMessageBytes?: number;
   /** The environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * go-plugin's `GRPCServer` factory, for what Go plugins use it for: run
+   * before every call of the plugin's own services (auth, logging, metrics).
+   */
+  interceptors?: ServerInterceptor[];
+  /**
+   * go-plugin's TLSProvider: explicit mutual TLS when the host does not ask
+   * for AutoMTLS (which wins when it does). `caPem` is the CA the host's
+   * client certificate must chain to.
+   */
+  tls?: () => TlsMaterial | Promise<TlsMaterial>;
+}
+
+/** A certificate, its key, and the CA the peer's certificate must chain to (PEM). */
+export interface TlsMaterial {
+  certPem: string;
+  keyPem: string;
+  caPem: string;
 }
 
 /** A running plugin server. */
@@ -163,10 +183,18 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
     const own = await generateCertificate();
     security = mtlsTransport(own, penv.clientCertPem);
     serverCert = certToHandshakeField(own.certPem);
+  } else if (config.tls) {
+    // The host knows this certificate's CA already: nothing goes in the handshake (go-plugin does the same).
+    const t = await config.tls();
+    security = mtlsTransport({ certPem: t.certPem, keyPem: t.keyPem }, t.caPem);
   }
 
   const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
   const health = new PluginHealth();
+  // PLUGIN_MULTIPLEX_GRPC: the host's one connection carries yamux; the gRPC server sits behind a private splice socket.
+  const mux = penv.multiplex
+    ? new Multiplexer("server", { socketDir, logger, defaultTarget: newMuxSocketPath(socketDir) })
+    : undefined;
   // Tracing (off unless OTEL_TRACES_EXPORTER asks): spans continue the host's trace, callbacks included.
   const names = Object.keys(plugins);
   const tracing = podplugTracing(`podplug-plugin-${penv.pluginName ?? names.join("-")}`, (w) =>
@@ -179,6 +207,7 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
     logger,
     share,
     ...(tracing ? { tracing: { tracing, attributes: spanAttributes } } : {}),
+    ...(mux ? { mux } : {}),
   });
   const stdio = new StdioCapture();
   let stopping: Promise<void> | undefined;
@@ -203,6 +232,8 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
         });
       });
       broker.close();
+      front?.close();
+      mux?.close();
       await tracing?.flush();
       stdio.end();
       stdio.uninstall();
@@ -231,15 +262,14 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
         "CONFIG_INVALID",
         `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
       );
-    await p.grpcServer(
-      broker,
-      tracing
-        ? tracedRegistrar(server, tracing, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
-        : server,
-    );
+    const registrar = tracing
+      ? tracedRegistrar(server, tracing, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
+      : server;
+    await p.grpcServer(broker, intercepted(registrar, config.interceptors ?? []));
   }
 
-  await bindUnix(server, address, security);
+  await bindUnix(server, mux?.defaultTarget ?? address, security);
+  const front = mux ? await listenMultiplexed(address, mux, logger) : undefined;
   share(address);
 
   const handshake: Handshake = {
@@ -250,8 +280,8 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
     protocol: "grpc",
     serverCert,
   };
-  // podplug cannot multiplex the broker: answer `false`, which a Go host reports clearly.
-  if (penv.multiplex) handshake.multiplex = false;
+  // The 7th field only for a host that asked (older hosts split the line into 6 fields).
+  if (penv.multiplex) handshake.multiplex = true;
   const line = formatHandshake(handshake);
   writeSync(1, `${line}\n`);
   if (sidecar && penv.handshakeFile) {

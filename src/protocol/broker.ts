@@ -1,12 +1,16 @@
 /**
- * go-plugin's gRPC broker (default, non-multiplexed mode), the same on both
- * sides. The host opens one `GRPCBroker/StartStream`; each side announces a
- * service it serves with `ConnInfo{service_id, network, address}` on that
- * stream, and the other side dials it by id. Unclaimed announcements are
- * dropped after 5 s; a dial waits 5 s for its announcement.
+ * go-plugin's gRPC broker, the same on both sides. The host opens one
+ * `GRPCBroker/StartStream`. Default mode: each side announces a service it
+ * serves with `ConnInfo{service_id, network, address}` on that stream, and
+ * the other side dials it by id. Unclaimed announcements are dropped after
+ * 5 s; a dial waits 5 s for its announcement. Multiplex mode
+ * (PLUGIN_MULTIPLEX_GRPC, multiplex.ts): nothing is announced; the dialer
+ * knocks `ConnInfo{service_id, knock:{knock}}`, the server acks
+ * `{knock, ack, error}` and the dialer opens a yamux stream for the id.
  */
 
 import { unlinkSync } from "node:fs";
+import type { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 import type { Attributes } from "@opentelemetry/api";
 import { PodplugError } from "../errors.ts";
@@ -14,6 +18,7 @@ import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
 import { tracedChannel, tracedRegistrar } from "../tracing/grpc.ts";
 import type { Tracing } from "../tracing/tracer.ts";
 import type { Logger } from "./logger.ts";
+import { type Multiplexer, newMuxSocketPath } from "./multiplex.ts";
 import { checkSocketPath, newSocketPath } from "./socket.ts";
 import { bindUnix, dialUnix, newServer, type ServiceRegistrar, type TransportSecurity } from "./transport.ts";
 
@@ -60,6 +65,8 @@ export interface BrokerOptions {
   share?: (path: string) => void;
   /** Overrides {@link BROKER_TIMEOUT_MS} (tests). */
   timeoutMs?: number;
+  /** The connection's yamux session when the host asked for PLUGIN_MULTIPLEX_GRPC. */
+  mux?: Multiplexer;
   /** With tracing on: broker calls carry trace context and get spans (src/tracing). */
   tracing?: { tracing: Tracing; attributes: Attributes };
 }
@@ -89,6 +96,12 @@ export class GRPCBroker implements Broker {
   private readonly waiters = new Map<number, Waiter[]>();
   private readonly claimed = new Set<number>();
   private readonly served = new Map<number, BrokerServer>();
+  /** Multiplex mode: knocks for ids not served yet, kept as long as an announcement is. */
+  private readonly earlyKnocks = new Map<number, NodeJS.Timeout>();
+  /** Multiplex mode: our knocks waiting for the peer's ack. */
+  private readonly acks = new Map<number, Waiter>();
+  /** Multiplex mode: one knock at a time, as go-plugin's dialMutex (the ack routes the next stream). */
+  private knocking: Promise<unknown> = Promise.resolve();
   private readonly timeoutMs: number;
   private readonly opts: BrokerOptions;
 
@@ -140,7 +153,8 @@ export class GRPCBroker implements Broker {
     const server = newServer(64 * 1024 * 1024);
     const t = this.opts.tracing;
     register(t ? tracedRegistrar(server, t.tracing, t.attributes) : server);
-    const address = newSocketPath(this.opts.socketDir);
+    const mux = this.opts.mux;
+    const address = mux ? newMuxSocketPath(this.opts.socketDir) : newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
     this.opts.share?.(address);
     const handle: BrokerServer = {
@@ -158,7 +172,17 @@ export class GRPCBroker implements Broker {
       },
     };
     this.served.set(id, handle);
-    this.send({ serviceId: id, network: "unix", address, knock: undefined });
+    if (mux) {
+      // Nothing to announce: the peer knocks. One that knocked before we served the id is let in now.
+      const early = this.earlyKnocks.get(id);
+      if (early) {
+        clearTimeout(early);
+        this.earlyKnocks.delete(id);
+        this.admit(id, address);
+      }
+    } else {
+      this.send({ serviceId: id, network: "unix", address, knock: undefined });
+    }
     return handle;
   }
 
@@ -166,6 +190,22 @@ export class GRPCBroker implements Broker {
   async dial(id: number, timeoutMs = this.timeoutMs): Promise<grpc.ChannelInterface> {
     this.checkOpen();
     checkId(id);
+    const mux = this.opts.mux;
+    if (mux) {
+      // The first stream is opened now, so a refused or unanswered knock fails this call with its code.
+      let first: Duplex | undefined = await this.knock(id, timeoutMs, mux);
+      const bridge = await mux.bridge(async () => {
+        const s = first;
+        first = undefined;
+        return s ?? this.knock(id, timeoutMs, mux);
+      });
+      const t = this.opts.tracing;
+      const channel = closingWith(dialUnix(bridge.path, this.opts.security), () => {
+        first?.destroy();
+        bridge.close();
+      });
+      return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
+    }
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== "unix") {
       throw new PodplugError(
@@ -205,6 +245,11 @@ export class GRPCBroker implements Broker {
         );
     }
     this.waiters.clear();
+    for (const t of this.earlyKnocks.values()) clearTimeout(t);
+    this.earlyKnocks.clear();
+    for (const [id, w] of this.acks)
+      w.reject(new PodplugError("BROKER_CLOSED", `broker closed while knocking for id ${id}.`, { id }));
+    this.acks.clear();
     this.stream?.end();
     this.stream = undefined;
   }
@@ -219,7 +264,84 @@ export class GRPCBroker implements Broker {
     else this.outbox.push(msg);
   }
 
+  /** Multiplex mode: knocks for `id`, waits for the ack, opens the stream the peer will route to it. */
+  private knock(id: number, timeoutMs: number, mux: Multiplexer): Promise<Duplex> {
+    const run = this.knocking.then(
+      () =>
+        new Promise<Duplex>((resolve, reject) => {
+          if (this.closed) return reject(new PodplugError("BROKER_CLOSED", "broker is closed.", { id }));
+          const timer = setTimeout(() => {
+            this.acks.delete(id);
+            reject(
+              new PodplugError(
+                "BROKER_TIMEOUT",
+                `timeout waiting for multiplexing knock handshake on id ${id} after ${timeoutMs} ms: the peer does not serve that id.`,
+                { id },
+              ),
+            );
+          }, timeoutMs);
+          this.acks.set(id, {
+            resolve: (info) => {
+              clearTimeout(timer);
+              const error = info.knock?.error ?? "";
+              if (error !== "") {
+                reject(
+                  new PodplugError(
+                    "BROKER_KNOCK_REFUSED",
+                    `failed to knock for id ${id}: the peer answered ${JSON.stringify(error)}.`,
+                    {
+                      id,
+                      error,
+                    },
+                  ),
+                );
+                return;
+              }
+              try {
+                resolve(mux.open());
+              } catch (err) {
+                reject(err);
+              }
+            },
+            reject: (err) => {
+              clearTimeout(timer);
+              reject(err);
+            },
+          });
+          this.send({ serviceId: id, network: "", address: "", knock: { knock: true, ack: false, error: "" } });
+        }),
+    );
+    this.knocking = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Multiplex mode: the next stream the peer opens goes to `address`; tell the peer to open it. */
+  private admit(id: number, address: string): void {
+    this.opts.mux!.expect(address);
+    this.send({ serviceId: id, network: "", address: "", knock: { knock: true, ack: true, error: "" } });
+  }
+
   private receive(msg: ConnInfo): void {
+    const mux = this.opts.mux;
+    if (mux && msg.knock?.knock) {
+      const id = msg.serviceId;
+      if (msg.knock.ack) {
+        const w = this.acks.get(id);
+        this.acks.delete(id);
+        if (w) w.resolve(msg);
+        else this.opts.logger.debug("knock ack for an id this side did not knock for; ignored", { id });
+        return;
+      }
+      const served = this.served.get(id);
+      if (served) return this.admit(id, served.address);
+      // go-plugin keeps a knock until the id is served; the dialer gives up after its 5 s.
+      const old = this.earlyKnocks.get(id);
+      if (old) clearTimeout(old);
+      const t = setTimeout(() => this.earlyKnocks.delete(id), this.timeoutMs);
+      t.unref();
+      this.earlyKnocks.set(id, t);
+      return;
+    }
     if (msg.knock?.knock && !msg.knock.ack) {
       // A peer in multiplex mode knocks instead of dialing; say no clearly.
       this.send({
@@ -299,6 +421,16 @@ export class GRPCBroker implements Broker {
       this.waiters.set(id, ws);
     });
   }
+}
+
+/** `channel`, whose close() also runs `onClose` (the splice socket of a multiplexed dial). */
+function closingWith(channel: grpc.ChannelInterface, onClose: () => void): grpc.ChannelInterface {
+  const close = channel.close.bind(channel);
+  channel.close = () => {
+    onClose();
+    close();
+  };
+  return channel;
 }
 
 function checkId(id: number): void {

@@ -86,6 +86,12 @@ export async function clearStaleSocket(path: string): Promise<void> {
 
 /** Applies go-plugin's PLUGIN_UNIX_SOCKET_GROUP rule: chown to the group (name or gid), mode 0660. */
 export function applySocketGroup(path: string, group: string): void {
+  chownSync(path, -1, resolveGroup(group));
+  chmodSync(path, 0o660);
+}
+
+/** The gid of a group name (from /etc/group) or numeric gid; ENV_INVALID when there is none. */
+export function resolveGroup(group: string): number {
   const gid = /^\d+$/.test(group) ? Number(group) : lookupGroup(group);
   if (gid === undefined) {
     throw new PodplugError(
@@ -94,8 +100,13 @@ export function applySocketGroup(path: string, group: string): void {
       { group },
     );
   }
-  chownSync(path, -1, gid);
-  chmodSync(path, 0o660);
+  return gid;
+}
+
+/** go-plugin's setGroupWritable for the host's socket folder: the group, mode 0770. */
+export function setGroupWritable(path: string, group: string): void {
+  chownSync(path, -1, resolveGroup(group));
+  chmodSync(path, 0o770);
 }
 
 function lookupGroup(name: string): number | undefined {

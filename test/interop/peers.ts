@@ -152,8 +152,8 @@ export function startPlugin(command: string, args: string[], env: NodeJS.Process
   const closed = new Promise<void>((r) => child.on("close", () => r()));
   return {
     line,
-    stderr: () => err,
     pid: child.pid!,
+    stderr: () => err,
     stop: async () => {
       child.kill("SIGKILL");
       await closed;

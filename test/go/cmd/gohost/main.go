@@ -16,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -34,6 +36,8 @@ func main() {
 	cmdLine := flag.String("cmd", "", "plugin command, run with sh -c 'exec <cmd>'")
 	attach := flag.String("attach", "", "reattach to the sidecar plugin in this socket folder")
 	attachVersion := flag.Int("attach-version", 0, "with -attach: the protocol version of a plugin that writes no handshake file (podplug.Options.ProtocolVersion)")
+	checksum := flag.String("checksum", "", "ClientConfig.SecureConfig: sha256 of the plugin executable, hex; the command then runs without sh (its words split on spaces), so the checksum is the plugin's, not sh's")
+	reattach := flag.String("reattach", "", "ClientConfig.Reattach from one ReattachConfig in TF_REATTACH_PROVIDERS's JSON shape")
 	autoMTLS := flag.Bool("automtls", false, "ClientConfig.AutoMTLS")
 	mux := flag.Bool("mux", false, "ClientConfig.GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)")
 	versions := flag.String("versions", "1", "protocol versions offered, comma separated")
@@ -62,6 +66,24 @@ func main() {
 	}
 	var client *plugin.Client
 	switch {
+	case *reattach != "":
+		rc, err := peer.ParseReattach(*reattach)
+		if err != nil {
+			peer.Fail("reattach", err)
+		}
+		cfg.Reattach = rc
+		// A non-Test reattach dispenses from Plugins, never VersionedPlugins (go-plugin negotiates nothing).
+		cfg.Plugins = vs[rc.ProtocolVersion]
+		client = plugin.NewClient(cfg)
+	case *cmdLine != "" && *attach == "" && *checksum != "":
+		sum, err := hex.DecodeString(*checksum)
+		if err != nil {
+			peer.Fail("flags", err)
+		}
+		words := strings.Fields(*cmdLine)
+		cfg.Cmd = exec.Command(words[0], words[1:]...)
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+		client = plugin.NewClient(cfg)
 	case *cmdLine != "" && *attach == "":
 		cfg.Cmd = exec.Command("sh", "-c", "exec "+*cmdLine)
 		client = plugin.NewClient(cfg)

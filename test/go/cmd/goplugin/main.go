@@ -17,12 +17,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -47,6 +51,12 @@ func (s *kv) Get(key string) ([]byte, error) {
 	switch {
 	case key == "pid":
 		return []byte(strconv.Itoa(os.Getpid())), nil
+	case strings.HasPrefix(key, "env:"):
+		// What the plugin's environment holds (SkipHostEnv tests); "<unset>" when nothing.
+		if v, ok := os.LookupEnv(key[4:]); ok {
+			return []byte(v), nil
+		}
+		return []byte("<unset>"), nil
 	case key == "panic":
 		panic("goplugin: panic on purpose in Get")
 	case strings.HasPrefix(key, "sleep:"):
@@ -77,6 +87,7 @@ func main() {
 	cookie := flag.String("cookie", "BASIC_PLUGIN=hello", "magic cookie KEY=VALUE")
 	exitEarly := flag.Bool("exit-early", false, "exit 3 before the handshake")
 	noHandshake := flag.Bool("no-handshake", false, "never serve, never print a handshake")
+	debug := flag.Bool("debug", false, "serve in go-plugin's test mode, as Terraform's provider debug mode: print TF_REATTACH_PROVIDERS={\"kv\":<ReattachConfig>} and serve until SIGTERM")
 	flag.Parse()
 	if *exitEarly {
 		fmt.Fprintln(os.Stderr, "goplugin: exiting before the handshake, as asked")
@@ -96,10 +107,38 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	plugin.Serve(&plugin.ServeConfig{
+	cfg := &plugin.ServeConfig{
 		HandshakeConfig:  hs,
 		VersionedPlugins: vs,
 		Logger:           logger,
 		GRPCServer:       plugin.DefaultGRPCServer,
-	})
+	}
+	if *debug {
+		cfg.Test = debugMode()
+	}
+	plugin.Serve(cfg)
+}
+
+// debugMode is Terraform's provider debug mode: go-plugin's test mode hands
+// the reattach config to the plugin, which prints it in TF_REATTACH_PROVIDERS's
+// JSON shape; SIGTERM or SIGINT ends serving.
+func debugMode() *plugin.ServeTestConfig {
+	ch := make(chan *plugin.ReattachConfig, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		cancel()
+	}()
+	out := os.Stdout
+	go func() {
+		rc := <-ch
+		b, _ := json.Marshal(map[string]any{"kv": map[string]any{
+			"Protocol": rc.Protocol, "ProtocolVersion": rc.ProtocolVersion, "Pid": rc.Pid, "Test": rc.Test,
+			"Addr": map[string]string{"Network": rc.Addr.Network(), "String": rc.Addr.String()},
+		}})
+		fmt.Fprintf(out, "TF_REATTACH_PROVIDERS=%s\n", b)
+	}()
+	return &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: ch}
 }
