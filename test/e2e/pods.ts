@@ -1,6 +1,3 @@
-/** Small helpers of the e2e tests: namespaces, pods of the tools image, waiting on them, the operator, pod deletion. */
-import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { toolsImage } from "../node/images.ts";
