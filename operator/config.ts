@@ -6,7 +6,7 @@
  */
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { DEFAULT_AGENT_IMAGE } from "../src/inject/conventions.ts";
+import { DEFAULT_LAUNCHER_IMAGE } from "../src/inject/conventions.ts";
 import { OperatorError } from "./errors.ts";
 
 /** Everything main.ts needs. */
@@ -19,7 +19,7 @@ export interface OperatorConfig {
   leaderElectionId: string;
   identity: string;
   watchNamespaces: string[];
-  agentImage: string;
+  launcherImage: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   concurrency: number;
   /** client-go's QPS and Burst of the client the watches and controllers share; qps 0: no limit. */
@@ -85,7 +85,11 @@ const FLAGS: Record<string, Flag> = {
   "leader-election-id": { env: "LEADER_ELECTION_ID", dflt: "podplug-operator", help: "name of the Lease" },
   identity: { env: "POD_NAME", dflt: "<hostname>_<pid>", help: "this replica's name in the Lease" },
   "watch-namespaces": { env: "WATCH_NAMESPACES", dflt: "", help: "comma-separated namespaces; empty: all" },
-  "agent-image": { env: "PODPLUG_AGENT_IMAGE", dflt: DEFAULT_AGENT_IMAGE, help: "image of the injected podplug-agent" },
+  "launcher-image": {
+    env: "PODPLUG_LAUNCHER_IMAGE",
+    dflt: DEFAULT_LAUNCHER_IMAGE,
+    help: "image of the injected launcher init container (the podplug image)",
+  },
   "log-level": { env: "LOG_LEVEL", dflt: "info", help: LEVELS.join("|") },
   concurrency: { env: "CONCURRENCY", dflt: "4", help: "workers per controller (1-64)" },
   "kube-api-qps": {
@@ -290,7 +294,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     leaderElectionId: get("leader-election-id"),
     identity,
     watchNamespaces,
-    agentImage: get("agent-image"),
+    launcherImage: get("launcher-image"),
     logLevel: logLevel as OperatorConfig["logLevel"],
     concurrency: int("concurrency", 1, 64),
     kubeApiQps: qps,

@@ -31,7 +31,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
   const leaseClient = client.withLimit({ qps: 0, burst: 1 });
   const manager = new Manager(client, log, metrics, {
     namespaces: cfg.watchNamespaces,
-    agentImage: cfg.agentImage,
+    launcherImage: cfg.launcherImage,
     concurrency: cfg.concurrency,
     pluginListDelayMs: cfg.pluginListDelayMs,
     injectTemplates: cfg.injectionMode === "template",
@@ -45,7 +45,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
             host: cfg.webhook.addr.host,
             port: cfg.webhook.addr.port,
             namespaces: cfg.watchNamespaces,
-            agentImage: cfg.agentImage,
+            launcherImage: cfg.launcherImage,
             maxRequestBytes: cfg.webhook.maxRequestBytes,
             watchdogPeriodMs: cfg.webhook.watchdogPeriodMs,
             upgradeMaxInFlight: cfg.webhook.upgradeMaxInFlight,

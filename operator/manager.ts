@@ -34,7 +34,7 @@ export interface ManagerOptions {
   /** Namespaces to watch; empty means all. */
   namespaces: string[];
   /** Image of the injected podplug-agent. */
-  agentImage: string;
+  launcherImage: string;
   /** Workers of each controller. */
   concurrency: number;
   /** Test-only: delay of the first Plugin list (to prove nothing is reconciled before it). */
@@ -84,7 +84,7 @@ export class Manager {
         events: this.events,
         errors,
         log,
-        agentImage: opts.agentImage,
+        launcherImage: opts.launcherImage,
         enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
       }),
       log,

@@ -7,7 +7,7 @@
  * the rest of a pod is dropped on arrival.
  */
 import type { V1ContainerStatus, V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
-import { AGENT_CONTAINER, PLUGINS_ANNOTATION, pluginContainerName } from "../src/inject/conventions.ts";
+import { LAUNCHER_CONTAINER, PLUGINS_ANNOTATION, pluginContainerName } from "../src/inject/conventions.ts";
 import type { PluginStatus, WorkloadKind } from "../src/inject/types.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
 import type { WorkloadView } from "./status.ts";
@@ -176,7 +176,7 @@ export function workloadProblem(
       const mine =
         p.reason === "Unschedulable" ||
         p.container === own ||
-        (p.reason === "ImagePullFailed" && p.container === AGENT_CONTAINER);
+        (p.reason === "ImagePullFailed" && p.container === LAUNCHER_CONTAINER);
       if (!mine) continue;
       if (!best || POD_REASONS.indexOf(p.reason) < POD_REASONS.indexOf(best.reason)) best = p;
     }

@@ -33,7 +33,7 @@ export interface WorkloadReconcilerDeps {
   events: EventRecorder;
   errors: ApplyErrors;
   log: Logger;
-  agentImage: string;
+  launcherImage: string;
   /** Queues a Plugin's status reconcile. */
   enqueuePlugin(ref: PluginRef): void;
 }
@@ -156,7 +156,7 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     try {
       body.spec = {
         template: inject(skeleton, plugins as Plugin[], {
-          agentImage: this.d.agentImage,
+          launcherImage: this.d.launcherImage,
           autoMTLS: true,
           scratch: true,
         }),

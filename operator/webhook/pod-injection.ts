@@ -20,7 +20,7 @@ export const INJECT_ANNOTATION = "podplug.io/inject";
 
 /** Settings of the injection into Pods (the operator's flags). */
 export interface PodInjectionOptions {
-  agentImage: string;
+  launcherImage: string;
 }
 
 /** One RFC 6902 operation; the webhook only adds (replaces) and removes whole fields. */
@@ -122,7 +122,7 @@ export function injectPod(
   const chosen = selectingPlugins(plugins, namespace, pod.metadata);
   if (chosen.length === 0) return { injected: false, reason: "no-plugin" };
   const template: V1PodTemplateSpec = { metadata: pod.metadata ?? {}, spec: pod.spec as V1PodSpec };
-  const out = inject(template, chosen, { agentImage: opts.agentImage, autoMTLS: true, scratch: true });
+  const out = inject(template, chosen, { launcherImage: opts.launcherImage, autoMTLS: true, scratch: true });
   // The label the operator's Pod watch selects on (operator/pod-status.ts), as template mode applies it.
   const metadata = { ...out.metadata, labels: { ...out.metadata?.labels, [INJECTED_LABEL]: "true" } };
   const injected: V1Pod = { ...pod, metadata, spec: out.spec };

@@ -26,7 +26,7 @@ export interface WebhookServerOptions {
   port: number;
   /** Largest AdmissionReview accepted; the apiserver's own object limit is 3 MiB. */
   maxRequestBytes: number;
-  agentImage: string;
+  launcherImage: string;
   /** Every Plugin the operator knows (all watched namespaces). */
   plugins: () => Iterable<Readonly<Plugin>>;
   /** True once the Plugin watch has listed. */
@@ -113,7 +113,7 @@ export function startWebhookServer(opts: WebhookServerOptions, tls: ServingMater
     if (!opts.ready())
       throw new WebhookError("WEBHOOK_NOT_READY", 503, "the webhook has not listed the Plugins yet: try again");
     const review = parseReview(body);
-    const { response, outcome, plugins } = admit(review, opts.plugins(), { agentImage: opts.agentImage });
+    const { response, outcome, plugins } = admit(review, opts.plugins(), { launcherImage: opts.launcherImage });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     latency.observe({ outcome }, seconds);
     const log = opts.log.child({ uid: review.uid, namespace: review.namespace, pod: review.object?.metadata?.name });

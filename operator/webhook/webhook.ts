@@ -20,7 +20,7 @@ export interface WebhookOptions {
   host: string;
   port: number;
   namespaces: string[];
-  agentImage: string;
+  launcherImage: string;
   maxRequestBytes: number;
   tls: WebhookTlsOptions;
   watchdogPeriodMs: number;
@@ -94,7 +94,7 @@ export class InjectionWebhook {
         host: this.opts.host,
         port: this.opts.port,
         maxRequestBytes: this.opts.maxRequestBytes,
-        agentImage: this.opts.agentImage,
+        launcherImage: this.opts.launcherImage,
         plugins: () => this.plugins(),
         ready: () => this.ready(),
         registry,

@@ -20,7 +20,7 @@ export interface InjectCommandOptions {
   files: string[];
   pluginFiles: string[];
   namespace: string;
-  agentImage: string;
+  launcherImage: string;
   /** Read for `-f -`. */
   stdin?: () => string;
 }
@@ -75,7 +75,7 @@ export function injectManifests(o: InjectCommandOptions): string {
         // A copy: the Plugin document is printed as it was given.
         plugins.push({ ...p, metadata: { ...p.metadata, namespace: p.metadata?.namespace ?? o.namespace } });
       }
-  const opts = { agentImage: o.agentImage };
+  const opts = { launcherImage: o.launcherImage };
   const out: Doc[] = [];
   for (const { file, docs } of inputs)
     for (const d of docs) {

@@ -3,12 +3,12 @@
  * The `podplug` command:
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
- *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--agent-image I]   (webhook mode's dry-run)
+ *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--launcher-image I]   (webhook mode's dry-run)
  *   podplug --help | --version, and `--help` after any command
  */
 import { parseArgs } from "node:util";
 import { isPodplugError } from "../errors.ts";
-import { DEFAULT_AGENT_IMAGE } from "../inject/conventions.ts";
+import { DEFAULT_LAUNCHER_IMAGE } from "../inject/conventions.ts";
 import { nodeAdvice, nodeSatisfies } from "./node-version.ts";
 import { podplugPackage } from "./package.ts";
 
@@ -43,7 +43,7 @@ options:
   -f, --file <path>        a manifest file, a folder of .yaml/.yml files, or - for stdin (repeatable)
   -p, --plugins <path>     more Plugin manifests, not printed (repeatable)
   -n, --namespace <ns>     namespace of objects that name none (default: default)
-      --agent-image <ref>  the podplug-agent image (default: the operator's, ${DEFAULT_AGENT_IMAGE})
+      --launcher-image <ref>  the launcher init container's image, the podplug image (default: the operator's, ${DEFAULT_LAUNCHER_IMAGE})
   -h, --help               this help
 
 Example: podplug inject -f deploy.yaml -p plugins.yaml | kubectl apply -f -`;
@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function injectCommand(args: string[]): Promise<number> {
-  let values: { file?: string[]; plugins?: string[]; namespace?: string; "agent-image"?: string; help?: boolean };
+  let values: { file?: string[]; plugins?: string[]; namespace?: string; "launcher-image"?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -99,7 +99,7 @@ async function injectCommand(args: string[]): Promise<number> {
         file: { type: "string", short: "f", multiple: true },
         plugins: { type: "string", short: "p", multiple: true },
         namespace: { type: "string", short: "n" },
-        "agent-image": { type: "string" },
+        "launcher-image": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -122,7 +122,7 @@ async function injectCommand(args: string[]): Promise<number> {
       files: values.file,
       pluginFiles: values.plugins ?? [],
       namespace: values.namespace ?? "default",
-      agentImage: values["agent-image"] ?? DEFAULT_AGENT_IMAGE,
+      launcherImage: values["launcher-image"] ?? DEFAULT_LAUNCHER_IMAGE,
       stdin: () => readFileSync(0, "utf8"),
     }),
   );

@@ -21,13 +21,6 @@ export const LAUNCHER_BIN = `${LAUNCHER_DIR}/podplug-launcher`;
 export const IMAGE_LAUNCHER_BIN = "/podplug/launcher/podplug-launcher";
 /** Default image of the launcher init container: the podplug image. */
 export const DEFAULT_LAUNCHER_IMAGE = "ghcr.io/podplug/podplug:0.1.0";
-/**
- * @deprecated The agent is gone; the operator's `--agent-image` now names the
- * launcher init container's image (the podplug image), until it is renamed.
- */
-export const DEFAULT_AGENT_IMAGE = DEFAULT_LAUNCHER_IMAGE;
-/** @deprecated The container that runs the podplug image is now the launcher init container. */
-export const AGENT_CONTAINER = LAUNCHER_CONTAINER;
 /** Plugin names podplug keeps for its own containers (`podplug-<name>`). */
 export const RESERVED_PLUGIN_NAMES: readonly string[] = ["launcher", "bin", "agent"];
 /** Sidecar containers are `podplug-<plugin name>`; the prefix is podplug's. */

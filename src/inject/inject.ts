@@ -49,8 +49,6 @@ export interface InjectOptions {
    * plugins run their own commands, with no probes and no host readiness.
    */
   launcherImage?: string | false;
-  /** @deprecated The agent is gone: the operator's old name of {@link launcherImage}. */
-  agentImage?: string | false;
   /** Pull policy of the launcher image. */
   launcherImagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /**
@@ -414,7 +412,7 @@ export function inject(
   if (sorted.length > 0) {
     const names = sorted.map((p) => p.metadata.name);
     const mtls = options.autoMTLS ? sorted.filter((p) => p.spec.autoMTLS === true).map((p) => p.metadata.name) : [];
-    const image = options.launcherImage ?? options.agentImage ?? DEFAULT_LAUNCHER_IMAGE;
+    const image = options.launcherImage ?? DEFAULT_LAUNCHER_IMAGE;
     const launcher = image !== false;
     const injected: V1Container[] = [];
     // A regular init container: it runs to completion before the first native sidecar starts.

@@ -273,7 +273,7 @@ describe("container images (make images)", function () {
     this.timeout(90_000);
     const plugins = docs("examples/go-host/plugin.yaml") as Plugin[];
     const host = docs("examples/go-host/host.yaml")[0] as { spec: { template: V1PodTemplateSpec } };
-    const pod = inject(host.spec.template, plugins, { agentImage: false }).spec!;
+    const pod = inject(host.spec.template, plugins, { launcherImage: false }).spec!;
     const hostBundle = bundle(pod.containers[0]!.image!);
     assert.deepEqual(hostBundle.spec.process.user, { uid: 65532, gid: 65532 });
     assert.deepEqual(hostBundle.spec.process.args, ["/go-host"]);

@@ -62,7 +62,7 @@ describe("inject (pure)", () => {
     for (const c of sidecars.slice(0, 2)) assert.equal(c.restartPolicy, "Always");
     assert.ok(!JSON.stringify(out).includes("agent"), "nothing of the agent is left");
     // The old option name (the operator's) still names the image.
-    const old = inject(template(), [plugin("kv")], { agentImage: "podplug:2" });
+    const old = inject(template(), [plugin("kv")], { launcherImage: "podplug:2" });
     assert.equal(old.spec!.initContainers![0]!.image, "podplug:2");
   });
 

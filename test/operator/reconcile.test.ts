@@ -34,7 +34,7 @@ interface PluginView {
 
 describe("operator reconciles Plugins into workloads on the real apiserver", function () {
   this.timeout(120_000);
-  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug:test"] });
+  const fx = useNamespace(cluster, NS, { operatorArgs: ["--launcher-image=podplug:test"] });
   let c: TestCluster;
   let op: OperatorHandle;
   before(() => {

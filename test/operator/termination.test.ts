@@ -113,7 +113,7 @@ const warnings = async (c: TestCluster, plugin: string): Promise<EventView[]> =>
 
 describe("a plugin's coded termination message in the Plugin's status and Events (real apiserver)", function () {
   this.timeout(120_000);
-  const fx = useNamespace(cluster, NS, { operatorArgs: ["--agent-image=podplug-agent:test"] });
+  const fx = useNamespace(cluster, NS, { operatorArgs: ["--launcher-image=podplug-agent:test"] });
   let c: TestCluster;
   before(() => {
     c = fx.cluster();

@@ -140,7 +140,7 @@ describe("webhook mode against the real apiserver", function () {
     "--webhook-cert-hosts=127.0.0.1,localhost",
     `--webhook-configuration-name=${CONFIG}`,
     `--leader-election-namespace=${SYSTEM}`,
-    `--agent-image=${AGENT}`,
+    `--launcher-image=${AGENT}`,
     "--watchdog-period-seconds=1",
     "--webhook-cert-validity-seconds=60",
     "--webhook-max-request-bytes=65536",
@@ -182,7 +182,7 @@ describe("webhook mode against the real apiserver", function () {
     assert.equal(got.metadata?.annotations?.["podplug.io/plugins"], "kv");
     assert.equal(got.metadata?.labels?.["podplug.io/injected"], "true");
     const plugin = await getJson<Plugin>(c, ["-n", NS, "plugin", "kv"]);
-    const want = injectPod(manifest as V1Pod, NS, [plugin!], { agentImage: AGENT });
+    const want = injectPod(manifest as V1Pod, NS, [plugin!], { launcherImage: AGENT });
     assert.ok(want.injected);
     // What the apiserver stored is the dry-run's injection (the apiserver only adds defaults on top).
     assert.deepEqual(
@@ -217,7 +217,7 @@ describe("webhook mode against the real apiserver", function () {
         join(dir, "pod.yaml"),
         "-p",
         join(dir, "plugins.yaml"),
-        `--agent-image=${AGENT}`,
+        `--launcher-image=${AGENT}`,
       ]);
       assert.equal(r.code, 0, r.stderr);
       const { parse } = await import("yaml");
