@@ -10,7 +10,13 @@ export type TransportErrorCode =
   | "TRANSPORT_BIND_FAILED"
   | "TRANSPORT_SERVER_STARTED"
   | "TRANSPORT_SERVICE_INVALID"
-  | "TRANSPORT_CREDENTIALS_INVALID";
+  | "TRANSPORT_CREDENTIALS_INVALID"
+  | "TRANSPORT_H2_PROTOCOL"
+  | "TRANSPORT_H2_FRAME_SIZE"
+  | "TRANSPORT_H2_FLOW_CONTROL"
+  | "TRANSPORT_H2_COMPRESSION"
+  | "TRANSPORT_H2_HEADER_LIST_TOO_LARGE"
+  | "TRANSPORT_H2_FLOOD";
 
 /** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
 export class TransportError extends PodplugError<TransportErrorCode> {}

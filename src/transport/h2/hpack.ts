@@ -88,7 +88,8 @@ export type HpackErrorCode =
   | "HPACK_INDEX_INVALID"
   | "HPACK_TRUNCATED"
   | "HPACK_INTEGER_OVERFLOW"
-  | "HPACK_HUFFMAN_INVALID";
+  | "HPACK_HUFFMAN_INVALID"
+  | "HPACK_HEADER_LIST_TOO_LARGE";
 
 /** Thrown for a header block that breaks HPACK (a connection error: COMPRESSION_ERROR). */
 export class HpackError extends PodplugError<HpackErrorCode> {}
@@ -106,11 +107,17 @@ export class HpackDecoder {
     this.maxSize = limit;
   }
 
-  /** Decodes one complete header block. */
-  decode(buf: Buffer): HeaderMap {
+  /**
+   * Decodes one complete header block. `maxListSize` bounds the decoded size
+   * (RFC 9113 §6.5.2: name + value + 32 per field), counted field by field
+   * before the field is added, so a block of references to one large table
+   * entry (an "HPACK bomb") costs at most that much work.
+   */
+  decode(buf: Buffer, maxListSize = Number.POSITIVE_INFINITY): HeaderMap {
     const out: HeaderMap = {};
     const pos = { i: 0 };
     const end = buf.length;
+    let listSize = 0;
     while (pos.i < end) {
       const b = buf[pos.i]!;
       let name: string;
@@ -135,6 +142,13 @@ export class HpackDecoder {
         name = idx === 0 ? readString(buf, pos) : this.lookup(idx)[0];
         value = readString(buf, pos);
       }
+      listSize += name.length + value.length + 32;
+      if (listSize > maxListSize)
+        throw new HpackError(
+          "HPACK_HEADER_LIST_TOO_LARGE",
+          `header list larger than the ${maxListSize} bytes allowed (SETTINGS_MAX_HEADER_LIST_SIZE)`,
+          { maxListSize },
+        );
       const prev = out[name];
       if (prev === undefined) out[name] = value;
       else if (Array.isArray(prev)) prev.push(value);
