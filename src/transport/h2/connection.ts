@@ -55,6 +55,9 @@ export const H2_ERROR = {
   ENHANCE_YOUR_CALM: 11,
 } as const;
 
+/** How long a connection that failed stays half-open for its GOAWAY to be read (Go's http2: 1 s). */
+const GOAWAY_LINGER_MS = 1000;
+
 /** The largest frame we accept: we never advertise a SETTINGS_MAX_FRAME_SIZE above the RFC's default. */
 const OUR_MAX_FRAME = 16_384;
 
@@ -318,8 +321,13 @@ export class H2Connection {
     if (this.activeStreams === 0) this.endSocket();
   }
 
-  /** Ends the connection at once; every open stream fails with `err`. */
-  destroy(err: Error): void {
+  /**
+   * Ends the connection at once; every open stream fails with `err`. With
+   * `linger`, the socket is half-closed instead (what was queued, a GOAWAY,
+   * still goes out and nothing more is read) and destroyed a moment later, as
+   * Go's http2 does after a connection error, so the peer can read why.
+   */
+  destroy(err: Error, linger = false): void {
     if (this.closed) return;
     this.closed = true;
     this.ready = false;
@@ -337,7 +345,13 @@ export class H2Connection {
       s.closed = true;
       s.sink.onClose(undefined, err);
     }
-    this.socket.destroy();
+    if (linger) {
+      this.socket.pause();
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), GOAWAY_LINGER_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.opts.onClosed(err);
   }
 
@@ -567,7 +581,7 @@ export class H2Connection {
     p.write(message, 8);
     this.queue(frameHeader(p.length, T.GOAWAY, 0, 0), p);
     this.flush();
-    this.destroy(err);
+    this.destroy(err, true);
   }
 
   /**
