@@ -144,7 +144,13 @@ export async function serve(config: ServeConfig): Promise<ServedPlugin> {
     serverCert = certToHandshakeField(own.certPem);
   }
 
-  const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
+  const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024, (err) =>
+    logger.error("host connection closed: the host broke HTTP/2 or a transport limit", {
+      code: err.code,
+      h2Code: err.details.h2Code,
+      reason: err.message,
+    }),
+  );
   const health = new PluginHealth();
   const broker = new GRPCBroker({ socketDir, security, logger, share });
   const stdio = new StdioCapture();

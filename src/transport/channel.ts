@@ -17,6 +17,7 @@ import { type DialTarget, defaultEngine, type Engine } from "./engines/dial.ts";
 import { dialNodeHttp2 } from "./engines/node-http2-client.ts";
 import { dialPodplugH2 } from "./engines/podplug-h2-client.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import type { H2Limits } from "./h2/limits.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
 type ChannelzRef = ReturnType<ChannelInterface["getChannelzRef"]>;
@@ -50,6 +51,10 @@ export interface PodplugChannelOptions {
    * PODPLUG_HTTP2_ENGINE=node-http2 in the environment picks node:http2.
    */
   engine?: Engine;
+  /** podplug's engine: what the server may send on the connection (defaults: DEFAULT_H2_LIMITS, docs/transport.md). */
+  h2Limits?: Partial<H2Limits>;
+  /** Called when the server broke HTTP/2 or one of the limits and the connection is closed for it (for logs). */
+  onPeerError?: (err: TransportError) => void;
 }
 
 interface Watcher {
@@ -205,7 +210,13 @@ export class PodplugChannel implements ChannelInterface, CallHost {
       },
     };
     session = this.dial(
-      { path: this.path, tls: this.opts.tls, connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000 },
+      {
+        path: this.path,
+        tls: this.opts.tls,
+        connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000,
+        limits: this.opts.h2Limits,
+        onPeerError: this.opts.onPeerError,
+      },
       events,
     );
     this.session = session;

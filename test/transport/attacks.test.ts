@@ -67,7 +67,12 @@ function blockFrames(id: number, head: Buffer, total: number, fill: (n: number) 
 
 /** A header block whose first field adds a 4000-byte entry to the table, then `refs` one-byte references to it. */
 function bomb(id: number, head: Buffer, refs: number): () => Buffer | undefined {
-  const entry = Buffer.concat([Buffer.from([0x40, 6]), Buffer.from("x-bomb"), hpackInt(0, 7, 4000), Buffer.alloc(4000, 97)]);
+  const entry = Buffer.concat([
+    Buffer.from([0x40, 6]),
+    Buffer.from("x-bomb"),
+    hpackInt(0, 7, 4000),
+    Buffer.alloc(4000, 97),
+  ]);
   return blockFrames(id, Buffer.concat([head, entry]), head.length + entry.length + refs, (n) => Buffer.alloc(n, 0xbe));
 }
 
@@ -120,7 +125,7 @@ async function survived(
   t0: number,
   neighbour: () => Promise<string | undefined>,
 ): Promise<void> {
-  const closeMs = o.peer.closed ? Math.round(performance.now() - t0) : undefined;
+  const since = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round(t - t0));
   const mem = await victim.mem();
   const answer = await neighbour();
   const terminated = await victim.stop();
@@ -129,7 +134,8 @@ async function survived(
     attack,
     rssGrowthMB: Math.round((mem.maxRss - o.base) / MB),
     maxLagMs: Math.round(mem.maxLagMs),
-    closeMs,
+    goawayMs: since(o.peer.goawayAt),
+    closeMs: since(o.peer.closedAt),
     goaway: o.peer.goaway?.code,
     debug: o.peer.goaway?.debug,
     resets: [...new Set(o.peer.resets.values())],
@@ -241,15 +247,12 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     const block = requestBlock("/podplug.test.Victim/Hold");
     let id = 1;
     const peer = await attack("rapid reset", (p) =>
-      p.flood(
-        () => {
-          const out: Buffer[] = [];
-          for (let i = 0; i < 100 && id < 2 ** 31 - 2; i++, id += 2)
-            out.push(frame(F.HEADERS, F.END_HEADERS, id, block), rstStream(id, 8));
-          return out.length ? Buffer.concat(out) : undefined;
-        },
-        32 * MB,
-      ),
+      p.flood(() => {
+        const out: Buffer[] = [];
+        for (let i = 0; i < 100 && id < 2 ** 31 - 2; i++, id += 2)
+          out.push(frame(F.HEADERS, F.END_HEADERS, id, block), rstStream(id, 8));
+        return out.length ? Buffer.concat(out) : undefined;
+      }, 32 * MB),
     );
     assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
   });
@@ -258,15 +261,12 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     const block = requestBlock("/podplug.test.Victim/Hold");
     let id = 1;
     const peer = await attack("stream flood", (p) =>
-      p.flood(
-        () => {
-          if (id > 20_001) return undefined;
-          const out: Buffer[] = [];
-          for (let i = 0; i < 100; i++, id += 2) out.push(frame(F.HEADERS, F.END_HEADERS, id, block));
-          return Buffer.concat(out);
-        },
-        32 * MB,
-      ),
+      p.flood(() => {
+        if (id > 20_001) return undefined;
+        const out: Buffer[] = [];
+        for (let i = 0; i < 100; i++, id += 2) out.push(frame(F.HEADERS, F.END_HEADERS, id, block));
+        return Buffer.concat(out);
+      }, 32 * MB),
     );
     assert.equal(peer.settings.get(0x3), 100, "SETTINGS_MAX_CONCURRENT_STREAMS");
     assert.equal(peer.resets.get(201), CODE.REFUSED_STREAM, "the 101st stream is refused");

@@ -25,8 +25,11 @@ export function h2specBinary(): string {
   return execFileSync(join(ROOT, "tools/build-h2spec.sh"), ["--print-path"]).toString().trim();
 }
 
-/** Runs h2spec against the server on `socket` through a loopback proxy; `timeoutS` is h2spec's per-case wait. */
-export async function runH2spec(socket: string, timeoutS = 1): Promise<H2specResult> {
+/**
+ * Runs h2spec against the server on `socket` through a loopback proxy;
+ * `timeoutS` is h2spec's per-case wait, `extra` more arguments (sections such as `http2/5.1`, `-v`).
+ */
+export async function runH2spec(socket: string, timeoutS = 2, extra: string[] = []): Promise<H2specResult> {
   const bin = h2specBinary();
   const conns = new Set<net.Socket>();
   const proxy = net.createServer((c) => {
@@ -50,7 +53,7 @@ export async function runH2spec(socket: string, timeoutS = 1): Promise<H2specRes
   const port = (proxy.address() as net.AddressInfo).port;
   try {
     const output = await new Promise<string>((resolve, reject) => {
-      const p = spawn(bin, ["-h", "127.0.0.1", "-p", String(port), "-o", String(timeoutS)], {
+      const p = spawn(bin, ["-h", "127.0.0.1", "-p", String(port), "-o", String(timeoutS), ...extra], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";

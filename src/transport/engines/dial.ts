@@ -6,6 +6,8 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { TRANSPORT_ENV } from "../../constants.ts";
+import type { TransportError } from "../errors.ts";
+import type { H2Limits } from "../h2/limits.ts";
 import type { SessionEvents } from "../wire.ts";
 
 /** The HTTP/2 implementations: podplug's HTTP/2 engine, or node:http2. */
@@ -21,6 +23,10 @@ export interface DialTarget {
   path: string;
   tls?: { ca: string | Buffer; key: string | Buffer; cert: string | Buffer; servername?: string };
   connectTimeoutMs: number;
+  /** podplug's engine: what the server may send (DEFAULT_H2_LIMITS otherwise). */
+  limits?: Partial<H2Limits>;
+  /** The server broke HTTP/2 or a limit; the connection is closing. */
+  onPeerError?: (err: TransportError) => void;
 }
 
 /** Opens the socket of a connection (not yet connected when returned). */

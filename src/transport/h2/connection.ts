@@ -16,6 +16,7 @@ import type { Duplex } from "node:stream";
 import { TransportError, type TransportErrorCode } from "../errors.ts";
 import { type HeaderMap, HpackDecoder, HpackError } from "./hpack.ts";
 import { type H2Limits, h2Limits } from "./limits.ts";
+import { requestProblem, trailerProblem } from "./validate.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** The static HPACK entries `:scheme: http` and `:scheme: https`, one byte each. */
@@ -101,6 +102,8 @@ export class H2Stream {
   recvWindow = STREAM_WINDOW;
   /** The connection's INITIAL_WINDOW_SIZE shift already applied to sendWindow (see H2Connection.windowShift). */
   shiftAt = 0;
+  /** Server: DATA bytes still due under the request's content-length, if it sent one (-1: none). */
+  contentLeft = -1;
   paused = false;
   localEnded = false;
   remoteEnded = false;
@@ -182,6 +185,8 @@ export interface SessionOptions {
   scheme?: string;
   /** What the peer may send; defaults in DEFAULT_H2_LIMITS. */
   limits?: Partial<H2Limits>;
+  /** The peer broke HTTP/2 or one of our limits: the connection is closing with GOAWAY (for logs). */
+  onPeerError?(err: TransportError): void;
   /** Server: a new stream; returns the sink for its request side. */
   onStream?(stream: H2Stream, headers: HeaderMap, endStream: boolean): StreamSink;
   /** Called once the peer's SETTINGS arrived (the connection speaks HTTP/2). */
@@ -582,6 +587,7 @@ export class H2Connection {
     this.queue(frameHeader(p.length, T.GOAWAY, 0, 0), p);
     this.flush();
     this.destroy(err, true);
+    this.opts.onPeerError?.(err);
   }
 
   /**
@@ -643,6 +649,7 @@ export class H2Connection {
         if (id === 0) throw protocolError("PRIORITY on stream 0");
         if (payload.length !== 5)
           throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "PRIORITY of wrong size");
+        if ((payload.readUInt32BE(0) & 0x7fff_ffff) === id) this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
         return;
       case T.RST_STREAM: {
         if (id === 0) throw protocolError("RST_STREAM on stream 0");
@@ -704,10 +711,13 @@ export class H2Connection {
       data = payload.subarray(1, payload.length - pad);
     }
     if (!s || s.remoteEnded) {
-      // A stream we reset may still see DATA in flight; one the peer ended must not (RFC 9113 §5.1).
+      // DATA after the peer ended the stream, or on one closed here: STREAM_CLOSED (RFC 9113 §5.1,
+      // as Go's server answers). A client ignores a server's DATA in flight on a stream it cancelled.
       if (s && !s.closed) this.resetStream(s, H2_ERROR.STREAM_CLOSED);
+      else if (!s && this.opts.role === "server") this.rejectStream(id, H2_ERROR.STREAM_CLOSED);
       return;
     }
+    if (s.contentLeft >= 0 && !this.contentCounts(s, data.length, (flags & END_STREAM) !== 0)) return;
     s.unacked += len;
     s.recvWindow -= len;
     if (s.recvWindow < 0) {
@@ -774,6 +784,17 @@ export class H2Connection {
       if (!s.closed) this.resetStream(s, H2_ERROR.STREAM_CLOSED);
       return;
     }
+    if (this.opts.role === "server") {
+      // A request's trailers: they must end the stream and carry no pseudo-headers.
+      if (!this.headerEndStream || trailerProblem(headers) || this.decoder.malformed) {
+        this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
+      if (s.contentLeft > 0) {
+        this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
+    }
     if (this.headerEndStream) s.remoteEnded = true; // before the sink hears it, as for DATA
     s.sink.onHeaders(headers, this.headerEndStream);
     if (this.headerEndStream && !s.closed) this.remoteEnd(s);
@@ -781,26 +802,52 @@ export class H2Connection {
 
   /** Server: a HEADERS frame opened stream `id`. */
   private newPeerStream(id: number, headers: HeaderMap, endStream: boolean): void {
-    if (id % 2 === 0 || id <= this.lastPeerStream) {
-      if (id > this.lastPeerStream || id % 2 === 0) throw protocolError(`client opened stream ${id} out of order`);
-      return; // HEADERS on a stream already closed here (a late trailer): ignored
-    }
+    // Even, reused or lower ids: a connection error (RFC 9113 §5.1.1), as Go's server has it.
+    if (id % 2 === 0 || id <= this.lastPeerStream) throw protocolError(`client opened stream ${id} out of order`);
     this.lastPeerStream = id;
+    const problem = this.decoder.malformed ?? requestProblem(headers);
+    if (problem !== undefined) {
+      this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
     if (this.draining || this.streams.size >= this.limits.maxConcurrentStreams) {
       // After our GOAWAY no new calls start, nor beyond MAX_CONCURRENT_STREAMS: the client may retry.
       if (!this.draining) this.invalidFrame("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS");
-      const p = Buffer.alloc(4);
-      p.writeUInt32BE(H2_ERROR.REFUSED_STREAM, 0);
-      this.queueControl(frameHeader(4, T.RST_STREAM, 0, id), p);
+      this.rejectStream(id, H2_ERROR.REFUSED_STREAM);
       return;
     }
     const s = new H2Stream(this, NO_SINK, this.peerInitialWindow);
     s.id = id;
     s.shiftAt = this.windowShift;
+    const cl = headers["content-length"];
+    if (cl !== undefined) {
+      s.contentLeft = typeof cl === "string" && /^\d{1,15}$/.test(cl) ? Number(cl) : Number.NaN;
+      if (Number.isNaN(s.contentLeft) || (endStream && s.contentLeft !== 0)) {
+        this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
+    }
     this.streams.set(id, s);
     if (endStream) s.remoteEnded = true;
     s.sink = this.opts.onStream!(s, headers, endStream);
     if (endStream && !s.closed) this.remoteEnd(s);
+  }
+
+  /** Resets a stream that has no record here (refused, malformed, or closed already). */
+  private rejectStream(id: number, code: number): void {
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(code, 0);
+    this.queueControl(frameHeader(4, T.RST_STREAM, 0, id), p);
+  }
+
+  /** Counts DATA against the request's content-length; false (and the stream reset) when they disagree. */
+  private contentCounts(s: H2Stream, n: number, last: boolean): boolean {
+    s.contentLeft -= n;
+    if (s.contentLeft < 0 || (last && s.contentLeft !== 0)) {
+      this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+      return false;
+    }
+    return true;
   }
 
   private remoteEnd(s: H2Stream): void {
@@ -896,11 +943,12 @@ export class H2Connection {
     }
     if (this.isIdle(id)) throw protocolError(`WINDOW_UPDATE on idle stream ${id}`);
     const s = this.streams.get(id);
-    if (!s) return;
     if (inc === 0) {
-      this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+      if (s) this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+      else this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
       return;
     }
+    if (!s) return;
     if (s.shiftAt !== this.windowShift) this.applyShift(s);
     s.sendWindow += inc;
     if (s.sendWindow > MAX_WINDOW) {

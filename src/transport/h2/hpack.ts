@@ -101,6 +101,11 @@ export class HpackDecoder {
   private maxSize: number;
   /** The most the peer may set (our SETTINGS_HEADER_TABLE_SIZE). */
   private readonly limit: number;
+  /**
+   * Set by decode() when the block is valid HPACK but malformed HTTP/2 (RFC 9113 §8.2.1, §8.3):
+   * an uppercase name, or a pseudo-header after a regular one. The caller decides what that costs.
+   */
+  malformed: string | undefined;
 
   constructor(limit = 4096) {
     this.limit = limit;
@@ -118,6 +123,8 @@ export class HpackDecoder {
     const pos = { i: 0 };
     const end = buf.length;
     let listSize = 0;
+    let regular = false;
+    this.malformed = undefined;
     while (pos.i < end) {
       const b = buf[pos.i]!;
       let name: string;
@@ -127,10 +134,12 @@ export class HpackDecoder {
         [name, value] = this.lookup(idx);
       } else if (b & 0x40) {
         const idx = readInt(buf, pos, 6);
-        name = idx === 0 ? readString(buf, pos) : this.lookup(idx)[0];
+        name = idx === 0 ? this.literalName(buf, pos) : this.lookup(idx)[0];
         value = readString(buf, pos);
         this.insert(name, value);
       } else if (b & 0x20) {
+        // Only at the start of a block (RFC 7541 §4.2).
+        if (listSize > 0) throw new HpackError("HPACK_TABLE_SIZE", "dynamic table size update after a header field");
         const size = readInt(buf, pos, 5);
         if (size > this.limit)
           throw new HpackError("HPACK_TABLE_SIZE", `dynamic table size ${size} above the ${this.limit} allowed`);
@@ -139,9 +148,12 @@ export class HpackDecoder {
         continue;
       } else {
         const idx = readInt(buf, pos, 4); // without indexing (0000) or never indexed (0001)
-        name = idx === 0 ? readString(buf, pos) : this.lookup(idx)[0];
+        name = idx === 0 ? this.literalName(buf, pos) : this.lookup(idx)[0];
         value = readString(buf, pos);
       }
+      if (name.charCodeAt(0) === 58 /* ":" */) {
+        if (regular) this.malformed ??= `pseudo-header ${name} after a regular header`;
+      } else regular = true;
       listSize += name.length + value.length + 32;
       if (listSize > maxListSize)
         throw new HpackError(
@@ -155,6 +167,19 @@ export class HpackDecoder {
       else out[name] = [prev, value];
     }
     return out;
+  }
+
+  /** A literal header name; table names were checked when they were literals. */
+  private literalName(buf: Buffer, pos: { i: number }): string {
+    const name = readString(buf, pos);
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 65 && c <= 90) {
+        this.malformed ??= `header name ${JSON.stringify(name)} has uppercase letters`;
+        break;
+      }
+    }
+    return name;
   }
 
   private lookup(idx: number): readonly [string, string] {

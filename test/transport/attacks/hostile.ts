@@ -28,11 +28,20 @@ export const F = {
 } as const;
 
 /** HTTP/2 error codes the victims answer with. */
-export const CODE = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, ENHANCE_YOUR_CALM: 11 };
+export const CODE = {
+  PROTOCOL_ERROR: 1,
+  FLOW_CONTROL_ERROR: 3,
+  FRAME_SIZE_ERROR: 6,
+  REFUSED_STREAM: 7,
+  ENHANCE_YOUR_CALM: 11,
+};
 
 /** A raw peer: as "client" it sends the preface; as "server" it expects one. */
 export class HostilePeer {
   goaway: { code: number; debug: string } | undefined;
+  /** When the GOAWAY arrived, and when the connection closed (performance.now()). */
+  goawayAt: number | undefined;
+  closedAt: number | undefined;
   /** RST_STREAM codes the victim sent, per stream. */
   readonly resets = new Map<number, number>();
   /** The victim's SETTINGS. */
@@ -53,6 +62,7 @@ export class HostilePeer {
     socket.on("data", (d: Buffer) => this.read(d));
     socket.on("close", () => {
       this.closed = true;
+      this.closedAt = performance.now();
       this.wake();
     });
     this.send(role === "client" ? Buffer.concat([PREFACE, settings()]) : settings());
@@ -130,9 +140,10 @@ export class HostilePeer {
       const id = b.readUInt32BE(off + 5) & 0x7fffffff;
       const p = b.subarray(off + 9, off + 9 + len);
       off += 9 + len;
-      if (type === F.GOAWAY && p.length >= 8)
-        this.goaway ??= { code: p.readUInt32BE(4), debug: p.subarray(8).toString() };
-      else if (type === F.RST_STREAM && p.length === 4) this.resets.set(id, p.readUInt32BE(0));
+      if (type === F.GOAWAY && p.length >= 8 && !this.goaway) {
+        this.goaway = { code: p.readUInt32BE(4), debug: p.subarray(8).toString() };
+        this.goawayAt = performance.now();
+      } else if (type === F.RST_STREAM && p.length === 4) this.resets.set(id, p.readUInt32BE(0));
       else if (type === F.SETTINGS && !(flags & 1)) {
         for (let i = 0; i + 6 <= p.length; i += 6) this.settings.set(p.readUInt16BE(i), p.readUInt32BE(i + 2));
         this.socket.write(frame(F.SETTINGS, 1, 0));
