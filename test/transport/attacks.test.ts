@@ -14,8 +14,10 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { Client } from "../../src/host/index.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
-import { tempDir } from "../helpers.ts";
+import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
 import { CODE, F, HostilePeer, ping, record, rstStream, Victim } from "./attacks/hostile.ts";
 import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
 import { frame } from "./raw-h2.ts";
@@ -441,5 +443,33 @@ describe("attacks on a host's channel (a hostile plugin)", function () {
       await p.flood(() => (n++ < 16 ? chunk : undefined), 32 * MB);
     });
     assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
+  });
+});
+
+describe("a hostile plugin behind the host SDK", function () {
+  this.timeout(60_000);
+
+  it("loses its connection, and the host's log names the plugin and the code", async () => {
+    const tmp = tempDir("ptx-atk-");
+    const { logger, records } = captureLogger();
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { command: NODE, args: [join(ROOT, "test/transport/fixtures/hostile-plugin.ts"), join(tmp.dir, "p.sock")] },
+      name: "hostile",
+      logger,
+      startTimeoutMs: 5000,
+    });
+    try {
+      await assert.rejects(client.dispense("kv"));
+      const line = records.find((r) => r.code === "TRANSPORT_H2_FRAME_SIZE");
+      assert.ok(line, `a log line with the code; got ${JSON.stringify(records.map((r) => r.msg))}`);
+      assert.equal(line.plugin, "hostile");
+      assert.equal(line.level, 50);
+      assert.match(String(line.msg), /plugin connection closed/);
+    } finally {
+      await client.kill();
+      tmp.remove();
+    }
   });
 });
