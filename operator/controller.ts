@@ -77,6 +77,9 @@ export class Controller<R extends ObjectRef> {
     if (this.running) return;
     this.running = true;
     this.metrics.maxConcurrent.set({ controller: this.name }, this.opts.concurrency);
+    // Error counters exist at 0 from the start (as controller-runtime's do), so rates and alerts have a series.
+    this.metrics.reconcileErrors.inc({ controller: this.name }, 0);
+    this.metrics.terminalErrors.inc({ controller: this.name }, 0);
     for (let i = 0; i < this.opts.concurrency; i++) this.workers.push(this.worker());
   }
 

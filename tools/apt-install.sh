@@ -23,5 +23,11 @@ fi
 echo "$who: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# policy-rc.d on these machines keeps the containerd package from starting a daemon; the node runs its own.
+# No package may start its daemon (containerd, prometheus): the tests run their own, on loopback or
+# in the node's namespace. Debian's policy-rc.d hook says so; add one for the install if the machine has none.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
