@@ -786,7 +786,7 @@ export class H2Connection {
     }
     if (this.opts.role === "server") {
       // A request's trailers: they must end the stream and carry no pseudo-headers.
-      if (!this.headerEndStream || trailerProblem(headers) || this.decoder.malformed) {
+      if (!this.headerEndStream || trailerProblem(this.decoder.pseudo, this.decoder.malformed)) {
         this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
         return;
       }
@@ -805,7 +805,7 @@ export class H2Connection {
     // Even, reused or lower ids: a connection error (RFC 9113 §5.1.1), as Go's server has it.
     if (id % 2 === 0 || id <= this.lastPeerStream) throw protocolError(`client opened stream ${id} out of order`);
     this.lastPeerStream = id;
-    const problem = this.decoder.malformed ?? requestProblem(headers);
+    const problem = requestProblem(this.decoder.pseudo, this.decoder.malformed);
     if (problem !== undefined) {
       this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
       return;

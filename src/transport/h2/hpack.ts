@@ -7,6 +7,7 @@
  */
 import { PodplugError } from "../../errors.ts";
 import { huffmanDecode } from "./huffman.ts";
+import { fieldProblem, PSEUDO_BITS } from "./validate.ts";
 
 /** RFC 7541 Appendix A. */
 const STATIC: readonly (readonly [string, string])[] = [
@@ -102,10 +103,14 @@ export class HpackDecoder {
   /** The most the peer may set (our SETTINGS_HEADER_TABLE_SIZE). */
   private readonly limit: number;
   /**
-   * Set by decode() when the block is valid HPACK but malformed HTTP/2 (RFC 9113 §8.2.1, §8.3):
-   * an uppercase name, or a pseudo-header after a regular one. The caller decides what that costs.
+   * Set by decode() when the block is valid HPACK but malformed HTTP/2 (RFC 9113 §8.2-8.3):
+   * an uppercase name, a pseudo-header that is unknown, repeated or after a regular one, a
+   * connection-specific field, `te` other than `trailers`, an empty `:path`. The caller decides
+   * what that costs (a server resets the stream). Checked while decoding: no second pass.
    */
   malformed: string | undefined;
+  /** The pseudo-headers of the last block, as PSEUDO_BITS. */
+  pseudo = 0;
 
   constructor(limit = 4096) {
     this.limit = limit;
@@ -124,6 +129,7 @@ export class HpackDecoder {
     const end = buf.length;
     let listSize = 0;
     let regular = false;
+    let pseudo = 0;
     this.malformed = undefined;
     while (pos.i < end) {
       const b = buf[pos.i]!;
@@ -152,8 +158,15 @@ export class HpackDecoder {
         value = readString(buf, pos);
       }
       if (name.charCodeAt(0) === 58 /* ":" */) {
-        if (regular) this.malformed ??= `pseudo-header ${name} after a regular header`;
-      } else regular = true;
+        const bit = PSEUDO_BITS[name] ?? 0;
+        if (regular || bit === 0 || pseudo & bit || (bit === 4 && value === ""))
+          this.malformed ??= `pseudo-header ${name} unknown, repeated, empty or after a regular header`;
+        pseudo |= bit;
+      } else {
+        regular = true;
+        const l = name.length;
+        if (l === 2 || l === 7 || l === 10 || l === 16 || l === 17) this.malformed ??= fieldProblem(name, value);
+      }
       listSize += name.length + value.length + 32;
       if (listSize > maxListSize)
         throw new HpackError(
@@ -166,6 +179,7 @@ export class HpackDecoder {
       else if (Array.isArray(prev)) prev.push(value);
       else out[name] = [prev, value];
     }
+    this.pseudo = pseudo;
     return out;
   }
 

@@ -1,36 +1,46 @@
 /**
- * What makes an HTTP/2 request malformed (RFC 9113 §8.2-8.3), checked by a
- * server before a stream reaches a call: a malformed request is a stream
- * error (RST_STREAM PROTOCOL_ERROR), never a call.
+ * What makes an HTTP/2 header block malformed (RFC 9113 §8.2-8.3). The HPACK
+ * decoder checks each field as it decodes it (hpack.ts) and records the
+ * pseudo-headers it saw; a server resets a malformed request's stream with
+ * PROTOCOL_ERROR before it reaches a call.
  */
-import type { HeaderMap } from "./hpack.ts";
 
-/** Headers HTTP/2 forbids (§8.2.2): HTTP/1.1 connection management. */
-const CONNECTION_SPECIFIC = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
-const REQUEST_PSEUDO = new Set([":method", ":scheme", ":path", ":authority"]);
+/** One bit per pseudo-header. */
+export const PSEUDO_BITS: Readonly<Record<string, number>> = Object.assign(Object.create(null), {
+  ":method": 1,
+  ":scheme": 2,
+  ":path": 4,
+  ":authority": 8,
+  ":status": 16,
+});
+const REQUIRED = 1 | 2 | 4;
 
-/** Why a request's header block is malformed, or undefined when it is well-formed. */
-export function requestProblem(h: HeaderMap): string | undefined {
-  for (const name in h) {
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (!REQUEST_PSEUDO.has(name)) return `pseudo-header ${name} is not a request's`;
-      if (Array.isArray(h[name])) return `pseudo-header ${name} appears twice`;
-    }
+/** A regular field HTTP/2 forbids (§8.2.2): HTTP/1.1 connection management, or `te` other than `trailers`. */
+export function fieldProblem(name: string, value: string): string | undefined {
+  switch (name) {
+    case "te":
+      return value === "trailers" ? undefined : `te: ${value} (only "trailers" is allowed)`;
+    case "connection":
+    case "keep-alive":
+    case "proxy-connection":
+    case "transfer-encoding":
+    case "upgrade":
+      return `connection-specific header ${name}`;
+    default:
+      return undefined;
   }
-  const method = h[":method"];
-  const path = h[":path"];
-  if (method === undefined) return "no :method";
-  if (h[":scheme"] === undefined) return "no :scheme";
-  if (path === undefined) return "no :path";
-  if (path === "") return "an empty :path";
-  for (const c of CONNECTION_SPECIFIC) if (h[c] !== undefined) return `connection-specific header ${c}`;
-  const te = h.te;
-  if (te !== undefined && te !== "trailers") return `te: ${String(te)} (only "trailers" is allowed)`;
+}
+
+/** Why a request's block is malformed: a field's problem, or pseudo-headers missing or a response's. */
+export function requestProblem(pseudo: number, malformed: string | undefined): string | undefined {
+  if (malformed !== undefined) return malformed;
+  if ((pseudo & REQUIRED) !== REQUIRED) return "a request without :method, :scheme or :path";
+  if (pseudo & 16) return "a request with :status";
   return undefined;
 }
 
 /** Why a trailer block is malformed: pseudo-headers are not allowed in trailers (§8.1). */
-export function trailerProblem(h: HeaderMap): string | undefined {
-  for (const name in h) if (name.charCodeAt(0) === 58) return `pseudo-header ${name} in trailers`;
-  return undefined;
+export function trailerProblem(pseudo: number, malformed: string | undefined): string | undefined {
+  if (malformed !== undefined) return malformed;
+  return pseudo === 0 ? undefined : "pseudo-headers in trailers";
 }
