@@ -59,6 +59,9 @@ export const H2_ERROR = {
 /** How long a connection that failed stays half-open for its GOAWAY to be read (Go's http2: 1 s). */
 const GOAWAY_LINGER_MS = 1000;
 
+/** How many reset stream ids a connection remembers to ignore the peer's frames in flight on them. */
+const RECENT_RESETS = 128;
+
 /** The largest frame we accept: we never advertise a SETTINGS_MAX_FRAME_SIZE above the RFC's default. */
 const OUR_MAX_FRAME = 16_384;
 
@@ -223,6 +226,8 @@ export class H2Connection {
   private windowShift = 0;
   /** Control answers queued since the socket last had nothing buffered. */
   private ctrlQueued = 0;
+  /** Streams we reset lately (insertion order, at most RECENT_RESETS). */
+  private readonly recentResets = new Set<number>();
   /** Empty frames and refused streams so far. */
   private invalidFrames = 0;
   /** The rapid-reset bucket: tokens left, and when it was last refilled. */
@@ -460,8 +465,16 @@ export class H2Connection {
       const p = Buffer.alloc(4);
       p.writeUInt32BE(code, 0);
       this.queue(frameHeader(4, T.RST_STREAM, 0, s.id), p);
+      // NO_ERROR only asks a client to stop sending a call that is over; what it still sends gets STREAM_CLOSED.
+      if (code !== H2_ERROR.NO_ERROR) this.noteReset(s.id);
     }
     this.finishStream(s, undefined, undefined);
+  }
+
+  /** Remembers the last streams we reset: frames the peer had in flight on them are ignored (RFC 9113 §5.1). */
+  private noteReset(id: number): void {
+    if (this.recentResets.size >= RECENT_RESETS) this.recentResets.delete(this.recentResets.values().next().value!);
+    this.recentResets.add(id);
   }
 
   /** @internal Returns received bytes to the peer's window for this stream. */
@@ -714,7 +727,8 @@ export class H2Connection {
       // DATA after the peer ended the stream, or on one closed here: STREAM_CLOSED (RFC 9113 §5.1,
       // as Go's server answers). A client ignores a server's DATA in flight on a stream it cancelled.
       if (s && !s.closed) this.resetStream(s, H2_ERROR.STREAM_CLOSED);
-      else if (!s && this.opts.role === "server") this.rejectStream(id, H2_ERROR.STREAM_CLOSED);
+      else if (!s && this.opts.role === "server" && !this.recentResets.has(id))
+        this.rejectStream(id, H2_ERROR.STREAM_CLOSED);
       return;
     }
     if (s.contentLeft >= 0 && !this.contentCounts(s, data.length, (flags & END_STREAM) !== 0)) return;
@@ -802,7 +816,8 @@ export class H2Connection {
 
   /** Server: a HEADERS frame opened stream `id`. */
   private newPeerStream(id: number, headers: HeaderMap, endStream: boolean): void {
-    // Even, reused or lower ids: a connection error (RFC 9113 §5.1.1), as Go's server has it.
+    // Even, reused or lower ids: a connection error (RFC 9113 §5.1.1), as Go's server has it (a gRPC
+    // client sends no HEADERS after its request's, so none can be in flight on a stream we reset).
     if (id % 2 === 0 || id <= this.lastPeerStream) throw protocolError(`client opened stream ${id} out of order`);
     this.lastPeerStream = id;
     const problem = requestProblem(this.decoder.pseudo, this.decoder.malformed);
@@ -838,6 +853,7 @@ export class H2Connection {
     const p = Buffer.alloc(4);
     p.writeUInt32BE(code, 0);
     this.queueControl(frameHeader(4, T.RST_STREAM, 0, id), p);
+    this.noteReset(id);
   }
 
   /** Counts DATA against the request's content-length; false (and the stream reset) when they disagree. */

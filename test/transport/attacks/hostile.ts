@@ -42,7 +42,7 @@ export class HostilePeer {
   /** When the GOAWAY arrived, and when the connection closed (performance.now()). */
   goawayAt: number | undefined;
   closedAt: number | undefined;
-  /** RST_STREAM codes the victim sent, per stream. */
+  /** The first RST_STREAM code the victim sent, per stream. */
   readonly resets = new Map<number, number>();
   /** The victim's SETTINGS. */
   readonly settings = new Map<number, number>();
@@ -143,7 +143,8 @@ export class HostilePeer {
       if (type === F.GOAWAY && p.length >= 8 && !this.goaway) {
         this.goaway = { code: p.readUInt32BE(4), debug: p.subarray(8).toString() };
         this.goawayAt = performance.now();
-      } else if (type === F.RST_STREAM && p.length === 4) this.resets.set(id, p.readUInt32BE(0));
+      } else if (type === F.RST_STREAM && p.length === 4 && !this.resets.has(id))
+        this.resets.set(id, p.readUInt32BE(0));
       else if (type === F.SETTINGS && !(flags & 1)) {
         for (let i = 0; i + 6 <= p.length; i += 6) this.settings.set(p.readUInt16BE(i), p.readUInt32BE(i + 2));
         this.socket.write(frame(F.SETTINGS, 1, 0));
