@@ -28,6 +28,7 @@ console.log(
 // The transport and operator benchmarks run in their own processes (they start servers and a test cluster).
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
+  ["limits.ts", ["--runs", "3"]],
   ["operator.ts", []],
   ["webhook.ts", []],
   ["launcher.ts", []],

@@ -61,6 +61,8 @@ export const TRANSPORT_ENV = {
   transport: "PODPLUG_TRANSPORT",
   /** `node-http2` runs podplug's transport on node:http2 instead of podplug's own HTTP/2 engine. */
   http2Engine: "PODPLUG_HTTP2_ENGINE",
+  /** Largest message a host (or a broker client) accepts from a plugin, in bytes; default 4 MiB. */
+  maxReceiveMessageBytes: "PODPLUG_MAX_RECEIVE_MESSAGE_BYTES",
 } as const;
 
 /** The fixed socket name of a TypeScript plugin in sidecar mode. */

@@ -60,7 +60,13 @@ export class Connection implements PluginConnection {
     this.handshake = handshake;
     this.security = security;
     this.mux = mux?.mux;
-    this.channel = dialUnix(mux?.path ?? handshake.address, security);
+    // A plugin that breaks HTTP/2 or a limit loses its connection; the log says which plugin and why.
+    this.channel = dialUnix(mux?.path ?? handshake.address, security, (err) =>
+      log.error(
+        { code: err.code, h2Code: err.details.h2Code, reason: err.message },
+        "plugin connection closed: the plugin broke HTTP/2 or a transport limit",
+      ),
+    );
     this.broker = new GRPCBroker({
       socketDir: brokerDir,
       security,

@@ -189,7 +189,13 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
     security = mtlsTransport({ certPem: t.certPem, keyPem: t.keyPem }, t.caPem);
   }
 
-  const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024);
+  const server = newServer(config.maxReceiveMessageBytes ?? 4 * 1024 * 1024, (err) =>
+    logger.error("host connection closed: the host broke HTTP/2 or a transport limit", {
+      code: err.code,
+      h2Code: err.details.h2Code,
+      reason: err.message,
+    }),
+  );
   const health = new PluginHealth();
   // PLUGIN_MULTIPLEX_GRPC: the host's one connection carries yamux; the gRPC server sits behind a private splice socket.
   const mux = penv.multiplex

@@ -7,7 +7,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { TRANSPORT_ENV } from "../constants.ts";
-import { PodplugChannel, PodplugServer, type ServiceRegistrar } from "../transport/index.ts";
+import { PodplugError } from "../errors.ts";
+import { PodplugChannel, PodplugServer, type ServiceRegistrar, type TransportError } from "../transport/index.ts";
 import type { CertificatePair } from "./mtls.ts";
 
 /** Credentials for one connection's two ends, shared by the main socket and broker sockets. */
@@ -48,17 +49,46 @@ export function mtlsTransport(own: CertificatePair, peerCertPem: string): Transp
 /** go-plugin dials with MaxInt32 message limits both ways. */
 export const MAX_INT32 = 2_147_483_647;
 
+/**
+ * The largest message a host accepts from a plugin by default: grpc-go's and
+ * grpc-js's 4 MiB. Not go-plugin's MaxInt32: with it, one message (or one
+ * compressed message, inflated) could make the host buffer 2 GiB.
+ */
+export const DEFAULT_HOST_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+/** The host's receive limit: PODPLUG_MAX_RECEIVE_MESSAGE_BYTES (bytes, or -1 for none), else the default. */
+export function hostMaxReceiveBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[TRANSPORT_ENV.maxReceiveMessageBytes];
+  if (raw === undefined || raw === "") return DEFAULT_HOST_MAX_RECEIVE_BYTES;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < -1 || n > MAX_INT32)
+    throw new PodplugError(
+      "ENV_INVALID",
+      `${TRANSPORT_ENV.maxReceiveMessageBytes}=${JSON.stringify(raw)} is not a byte count; give an integer from 0 to ${MAX_INT32}, or -1 for no limit.`,
+      { variable: TRANSPORT_ENV.maxReceiveMessageBytes, value: raw },
+    );
+  return n === -1 ? MAX_INT32 : n;
+}
+
 /** Which implementation carries gRPC: podplug's own transport (default) or grpc-js. */
 export function transportKind(env: NodeJS.ProcessEnv = process.env): "podplug" | "grpc-js" {
   return env[TRANSPORT_ENV.transport] === "grpc-js" ? "grpc-js" : "podplug";
 }
 
-/** A channel to a Unix socket. */
-export function dialUnix(path: string, security: TransportSecurity): grpc.ChannelInterface {
+/**
+ * A channel to a Unix socket. `onPeerError` hears of a peer that broke HTTP/2
+ * or one of the engine's limits (its connection is closed for it), for the log.
+ */
+export function dialUnix(
+  path: string,
+  security: TransportSecurity,
+  onPeerError?: (err: TransportError) => void,
+): grpc.ChannelInterface {
   if (transportKind() === "podplug") {
     const p = security.pems;
     return new PodplugChannel(`unix://${path}`, {
-      maxReceiveMessageLength: MAX_INT32,
+      ...(onPeerError ? { onPeerError } : {}),
+      maxReceiveMessageLength: hostMaxReceiveBytes(),
       maxSendMessageLength: MAX_INT32,
       ...(p ? { tls: { ca: p.peerCertPem, key: p.keyPem, cert: p.certPem, servername: "localhost" } } : {}),
     });
@@ -69,7 +99,7 @@ export function dialUnix(path: string, security: TransportSecurity): grpc.Channe
 /** grpc-js channel options for a connection to a plugin (or a broker service). */
 export function channelOptions(tls: boolean): grpc.ChannelOptions {
   const o: grpc.ChannelOptions = {
-    "grpc.max_receive_message_length": MAX_INT32,
+    "grpc.max_receive_message_length": hostMaxReceiveBytes(),
     "grpc.max_send_message_length": MAX_INT32,
     // Fail fast on a dead socket rather than spinning for minutes; recovery re-dials.
     "grpc.initial_reconnect_backoff_ms": 100,
@@ -80,9 +110,13 @@ export function channelOptions(tls: boolean): grpc.ChannelOptions {
   return o;
 }
 
-/** A server for a plugin's socket or a broker service; `maxReceiveBytes` as grpc's option. */
-export function newServer(maxReceiveBytes: number): PluginServer {
-  const opts = { "grpc.max_receive_message_length": maxReceiveBytes, "grpc.max_send_message_length": -1 };
+/** A server for a plugin's socket or a broker service; `maxReceiveBytes` as grpc's option; `onPeerError` as dialUnix's. */
+export function newServer(maxReceiveBytes: number, onPeerError?: (err: TransportError) => void): PluginServer {
+  const opts = {
+    "grpc.max_receive_message_length": maxReceiveBytes,
+    "grpc.max_send_message_length": -1,
+    ...(onPeerError ? { "podplug.onPeerError": onPeerError } : {}),
+  };
   return transportKind() === "podplug" ? new PodplugServer(opts) : new grpc.Server(opts);
 }
 

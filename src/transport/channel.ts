@@ -17,6 +17,7 @@ import { type DialTarget, defaultEngine, type Engine } from "./engines/dial.ts";
 import { dialNodeHttp2 } from "./engines/node-http2-client.ts";
 import { dialPodplugH2 } from "./engines/podplug-h2-client.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import type { H2Limits } from "./h2/limits.ts";
 import type { KeepaliveOptions } from "./keepalive.ts";
 import type { RequestSpec, SessionEvents, WireSession, WireSink, WireStream } from "./wire.ts";
 
@@ -57,6 +58,10 @@ export interface PodplugChannelOptions {
    * it off. podplug's HTTP/2 engine only (node:http2 has none here).
    */
   keepalive?: KeepaliveOptions | false;
+  /** podplug's engine: what the server may send on the connection (defaults: DEFAULT_H2_LIMITS, docs/transport.md). */
+  h2Limits?: Partial<H2Limits>;
+  /** Called when the server broke HTTP/2 or one of the limits and the connection is closed for it (for logs). */
+  onPeerError?: (err: TransportError) => void;
 }
 
 interface Watcher {
@@ -217,6 +222,8 @@ export class PodplugChannel implements ChannelInterface, CallHost {
         tls: this.opts.tls,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 20_000,
         keepalive: this.opts.keepalive,
+        limits: this.opts.h2Limits,
+        onPeerError: this.opts.onPeerError,
       },
       events,
     );

@@ -11,16 +11,34 @@ export type TransportErrorCode =
   | "TRANSPORT_SERVER_STARTED"
   | "TRANSPORT_SERVICE_INVALID"
   | "TRANSPORT_CREDENTIALS_INVALID"
-  | "TRANSPORT_KEEPALIVE_TIMEOUT";
+  | "TRANSPORT_KEEPALIVE_TIMEOUT"
+  | "TRANSPORT_H2_PROTOCOL"
+  | "TRANSPORT_H2_FRAME_SIZE"
+  | "TRANSPORT_H2_FLOW_CONTROL"
+  | "TRANSPORT_H2_COMPRESSION"
+  | "TRANSPORT_H2_HEADER_LIST_TOO_LARGE"
+  | "TRANSPORT_H2_FLOOD";
 
 /** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
 export class TransportError extends PodplugError<TransportErrorCode> {}
 
-/** The socket path of a `unix://path` or `unix:path` target (a bare path passes through). */
+/** A network address rather than a path: `host:port`, `[::1]:port`, or a gRPC `dns:`/`ipv4:`/`ipv6:` target. */
+const NETWORK_TARGET = /^(?:dns:|ipv4:|ipv6:|\[[^\]]*\]:\d+$|[^/]*:\d+$)/;
+
+/**
+ * The socket path of a `unix://path` or `unix:path` target (a bare path passes
+ * through). A network address is refused, not taken for a file name: the
+ * transport binds and dials Unix sockets only.
+ */
 export function unixPath(target: string): string {
   let p = target;
   if (p.startsWith("unix://")) p = p.slice(7);
   else if (p.startsWith("unix:")) p = p.slice(5);
+  else if (NETWORK_TARGET.test(p))
+    throw new TransportError(
+      "TRANSPORT_TARGET_INVALID",
+      `${JSON.stringify(target)} is a network address; podplug's transport serves and dials Unix sockets only: give unix:///absolute/path.`,
+    );
   if (p.length === 0 || p.includes("\0")) {
     throw new TransportError(
       "TRANSPORT_TARGET_INVALID",

@@ -19,4 +19,5 @@
 export { type ChannelTlsOptions, PodplugChannel, type PodplugChannelOptions } from "./channel.ts";
 export { defaultEngine, type Engine } from "./engines/dial.ts";
 export { TransportError, type TransportErrorCode } from "./errors.ts";
+export { DEFAULT_H2_LIMITS, type H2Limits } from "./h2/limits.ts";
 export { PodplugServer, type PodplugServerOptions, type ServerTlsOptions, type ServiceRegistrar } from "./server.ts";

@@ -10,8 +10,9 @@ import { status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { defaultEngine, type Engine } from "./engines/dial.ts";
 import { nodeHttp2ServerEngine } from "./engines/node-http2-server.ts";
-import { podplugH2ServerEngine } from "./engines/podplug-h2-server.ts";
+import { type PeerOptions, podplugH2ServerEngine } from "./engines/podplug-h2-server.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import type { H2Limits } from "./h2/limits.ts";
 import { MessageDecoder } from "./message-framing.ts";
 import {
   type MethodEntry,
@@ -40,6 +41,10 @@ export interface PodplugServerOptions {
   "grpc.max_send_message_length"?: number;
   /** The HTTP/2 implementation: podplug's HTTP/2 engine (default) or node:http2 (see PodplugChannelOptions.engine). */
   "podplug.engine"?: Engine;
+  /** podplug's engine: what a client may send on a connection (defaults: DEFAULT_H2_LIMITS, docs/transport.md). */
+  "podplug.h2Limits"?: Partial<H2Limits>;
+  /** Called when a client broke HTTP/2 or one of the limits and its connection is closed for it (for logs). */
+  "podplug.onPeerError"?: (err: TransportError) => void;
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
@@ -58,11 +63,13 @@ export class PodplugServer implements ServiceRegistrar {
   private readonly methods = new Map<string, MethodEntry>();
   private readonly maxReceive: number;
   private readonly useNodeHttp2: boolean;
+  private readonly h2Options: PeerOptions;
   private h2: ServerEngine | undefined;
   private ctx: ServerCallContext = { maxSendMessageLength: -1, peer: "" };
 
   constructor(options: PodplugServerOptions = {}) {
     this.useNodeHttp2 = (options["podplug.engine"] ?? defaultEngine()) === "node-http2";
+    this.h2Options = { limits: options["podplug.h2Limits"], onPeerError: options["podplug.onPeerError"] };
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
   }
@@ -124,7 +131,9 @@ export class PodplugServer implements ServiceRegistrar {
     };
     const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined =>
       this.onStream(wire, headers);
-    const engine = this.useNodeHttp2 ? nodeHttp2ServerEngine(pems, dispatch) : podplugH2ServerEngine(pems, dispatch);
+    const engine = this.useNodeHttp2
+      ? nodeHttp2ServerEngine(pems, dispatch)
+      : podplugH2ServerEngine(pems, dispatch, this.h2Options);
     this.h2 = engine;
     engine.listen(path, (err) => {
       if (!err) return callback(null, 1);

@@ -118,4 +118,26 @@ describe("transport: PodplugServer life and limits", () => {
     assert.ok(isPodplugError(noCa, "TRANSPORT_CREDENTIALS_INVALID"), String(noCa));
     assert.equal(existsSync(`${tmp.dir}/tls.sock`), false);
   });
+
+  it("refuses a network address rather than creating a socket file named after it", async () => {
+    const cwd = process.cwd();
+    process.chdir(tmp.dir);
+    try {
+      for (const target of [
+        "127.0.0.1:18555",
+        "localhost:50051",
+        "[::1]:18555",
+        "dns:///localhost:1",
+        "ipv4:127.0.0.1:1",
+      ]) {
+        const err = await new Promise<Error | null>((res) =>
+          new PodplugServer().bindAsync(target, null, (e) => res(e)),
+        );
+        assert.ok(isPodplugError(err, "TRANSPORT_TARGET_INVALID"), `${target}: ${String(err)}`);
+        assert.equal(existsSync(join(tmp.dir, target)), false, `no file named ${target}`);
+      }
+    } finally {
+      process.chdir(cwd);
+    }
+  });
 });

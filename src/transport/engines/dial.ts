@@ -6,6 +6,8 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { TRANSPORT_ENV } from "../../constants.ts";
+import type { TransportError } from "../errors.ts";
+import type { H2Limits } from "../h2/limits.ts";
 import type { KeepaliveOptions } from "../keepalive.ts";
 import type { SessionEvents } from "../wire.ts";
 
@@ -24,6 +26,10 @@ export interface DialTarget {
   connectTimeoutMs: number;
   /** Client keepalive (podplug's engine; false: none). */
   keepalive?: KeepaliveOptions | false;
+  /** podplug's engine: what the server may send (DEFAULT_H2_LIMITS otherwise). */
+  limits?: Partial<H2Limits>;
+  /** The server broke HTTP/2 or a limit; the connection is closing. */
+  onPeerError?: (err: TransportError) => void;
 }
 
 /** Opens the socket of a connection (not yet connected when returned). */

@@ -77,6 +77,8 @@ class PodplugH2Session extends SessionReporter implements WireSession {
     this.h2 = new H2Connection(socket, {
       role: "client",
       scheme: t ? "https" : "http",
+      ...(target.limits ? { limits: target.limits } : {}),
+      ...(target.onPeerError ? { onPeerError: target.onPeerError } : {}),
       onReady: () => {
         clearTimeout(timer);
         this.markReady();

@@ -6,8 +6,10 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
+import type { TransportError } from "../errors.ts";
 import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "../h2/connection.ts";
 import { encodeHeaders } from "../h2/hpack.ts";
+import type { H2Limits } from "../h2/limits.ts";
 import type {
   OutHeaders,
   ServerEngine,
@@ -18,9 +20,19 @@ import type {
   WireHeaders,
 } from "../wire.ts";
 
+/** What a server's connections accept from clients, and who hears of a client that broke the rules. */
+export interface PeerOptions {
+  limits?: Partial<H2Limits> | undefined;
+  onPeerError?: ((err: TransportError) => void) | undefined;
+}
+
 /** Creates the podplug HTTP/2 engine of a server. */
-export function podplugH2ServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
-  return new PodplugH2ServerEngine(pems, dispatch);
+export function podplugH2ServerEngine(
+  pems: ServerTlsPems | undefined,
+  dispatch: StreamDispatcher,
+  peer: PeerOptions = {},
+): ServerEngine {
+  return new PodplugH2ServerEngine(pems, dispatch, peer);
 }
 
 /** `:status: 200` (static entry 8) and the gRPC content-type. */
@@ -52,8 +64,11 @@ class PodplugH2ServerEngine implements ServerEngine {
   private shuttingDown = false;
   private onConnClosed: (() => void) | undefined;
 
-  constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher) {
+  private readonly peer: PeerOptions;
+
+  constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher, peer: PeerOptions) {
     this.dispatch = dispatch;
+    this.peer = peer;
     this.server = pems
       ? tls.createServer(
           {
@@ -112,6 +127,8 @@ class PodplugH2ServerEngine implements ServerEngine {
     }
     const conn: H2Connection = new H2Connection(socket, {
       role: "server",
+      ...(this.peer.limits ? { limits: this.peer.limits } : {}),
+      ...(this.peer.onPeerError ? { onPeerError: this.peer.onPeerError } : {}),
       onStream: (s, headers) => this.onStream(s, headers),
       onReady: () => undefined,
       onDraining: () => undefined,

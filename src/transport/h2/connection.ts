@@ -13,7 +13,10 @@
  * priorities (ignored), HTTP/1.1 upgrade.
  */
 import type { Duplex } from "node:stream";
+import { TransportError, type TransportErrorCode } from "../errors.ts";
 import { type HeaderMap, HpackDecoder, HpackError } from "./hpack.ts";
+import { type H2Limits, h2Limits } from "./limits.ts";
+import { requestProblem, trailerProblem } from "./validate.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** The static HPACK entries `:scheme: http` and `:scheme: https`, one byte each. */
@@ -46,10 +49,26 @@ export const H2_ERROR = {
   PROTOCOL_ERROR: 1,
   FLOW_CONTROL_ERROR: 3,
   FRAME_SIZE_ERROR: 6,
+  STREAM_CLOSED: 5,
   REFUSED_STREAM: 7,
   CANCEL: 8,
   COMPRESSION_ERROR: 9,
+  ENHANCE_YOUR_CALM: 11,
 } as const;
+
+/** How long a connection that failed stays half-open for its GOAWAY to be read (Go's http2: 1 s). */
+const GOAWAY_LINGER_MS = 1000;
+
+/** How many reset stream ids a connection remembers to ignore the peer's frames in flight on them. */
+const RECENT_RESETS = 128;
+
+/** The largest frame we accept: we never advertise a SETTINGS_MAX_FRAME_SIZE above the RFC's default. */
+const OUR_MAX_FRAME = 16_384;
+
+/** A connection error the peer caused: the GOAWAY code to send, and a coded error for the session's owner. */
+function peerError(code: TransportErrorCode, h2Code: number, message: string, cause?: unknown): TransportError {
+  return new TransportError(code, message, { h2Code }, cause === undefined ? undefined : { cause });
+}
 
 /** Our receive windows: per stream, and for the connection. */
 const STREAM_WINDOW = 1 << 20;
@@ -85,6 +104,12 @@ export class H2Stream {
   sendWindow: number;
   /** Received bytes not yet returned to the peer with WINDOW_UPDATE. */
   unacked = 0;
+  /** What the peer may still send on this stream before we return window (our receive window). */
+  recvWindow = STREAM_WINDOW;
+  /** The connection's INITIAL_WINDOW_SIZE shift already applied to sendWindow (see H2Connection.windowShift). */
+  shiftAt = 0;
+  /** Server: DATA bytes still due under the request's content-length, if it sent one (-1: none). */
+  contentLeft = -1;
   paused = false;
   localEnded = false;
   remoteEnded = false;
@@ -174,6 +199,10 @@ export interface SessionOptions {
   role: "client" | "server";
   /** Client: `http` or `https`. */
   scheme?: string;
+  /** What the peer may send; defaults in DEFAULT_H2_LIMITS. */
+  limits?: Partial<H2Limits>;
+  /** The peer broke HTTP/2 or one of our limits: the connection is closing with GOAWAY (for logs). */
+  onPeerError?(err: TransportError): void;
   /** Server: a new stream; returns the sink for its request side. */
   onStream?(stream: H2Stream, headers: HeaderMap, endStream: boolean): StreamSink;
   /** Called once the peer's SETTINGS arrived (the connection speaks HTTP/2). */
@@ -188,6 +217,7 @@ export interface SessionOptions {
 export class H2Connection {
   readonly opts: SessionOptions;
   private readonly socket: Duplex;
+  private readonly limits: H2Limits;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2Stream>();
   private nextId = 1;
@@ -201,6 +231,24 @@ export class H2Connection {
   private headerParts: Buffer[] | undefined;
   private headerStream = 0;
   private headerEndStream = false;
+  /** Bytes of the header block being received, bounded by maxHeaderListSize. */
+  private headerBytes = 0;
+  /** What the peer may still send on the connection before we return window. */
+  private connRecvWindow = CONN_WINDOW;
+  /**
+   * Sum of the peer's INITIAL_WINDOW_SIZE changes: a stream applies the part it
+   * has not seen when it next sends, so a SETTINGS frame costs O(1), not a walk of every stream.
+   */
+  private windowShift = 0;
+  /** Control answers queued since the socket last had nothing buffered. */
+  private ctrlQueued = 0;
+  /** Streams we reset lately (insertion order, at most RECENT_RESETS). */
+  private readonly recentResets = new Set<number>();
+  /** Empty frames and refused streams so far. */
+  private invalidFrames = 0;
+  /** The rapid-reset bucket: tokens left, and when it was last refilled. */
+  private resetTokens: number;
+  private resetAt = 0;
   private connSendWindow = DEFAULT_WINDOW;
   private connUnacked = 0;
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -228,15 +276,28 @@ export class H2Connection {
   constructor(socket: Duplex, opts: SessionOptions) {
     this.socket = socket;
     this.opts = opts;
-    // Preface, our SETTINGS (no push, our stream window), and a bigger connection window.
-    const settings = Buffer.alloc(12);
-    settings.writeUInt16BE(0x2, 0); // ENABLE_PUSH
-    settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(0x4, 6); // INITIAL_WINDOW_SIZE
-    settings.writeUInt32BE(STREAM_WINDOW, 8);
+    this.limits = h2Limits(opts.limits);
+    this.resetTokens = this.limits.resetBurst;
+    // Preface, our SETTINGS (no push, our stream window, our limits), and a bigger connection window.
+    const pairs: [number, number][] = [
+      [0x2, 0], // ENABLE_PUSH
+      [0x4, STREAM_WINDOW], // INITIAL_WINDOW_SIZE
+      [0x6, this.limits.maxHeaderListSize], // MAX_HEADER_LIST_SIZE
+    ];
+    if (opts.role === "server") pairs.push([0x3, this.limits.maxConcurrentStreams]); // MAX_CONCURRENT_STREAMS
+    const settings = Buffer.alloc(6 * pairs.length);
+    pairs.forEach(([k, v], i) => {
+      settings.writeUInt16BE(k, 6 * i);
+      settings.writeUInt32BE(v, 6 * i + 2);
+    });
     const wu = Buffer.alloc(4);
     wu.writeUInt32BE(CONN_WINDOW - DEFAULT_WINDOW, 0);
-    const frames = [frameHeader(12, T.SETTINGS, 0, 0), settings, frameHeader(4, T.WINDOW_UPDATE, 0, 0), wu];
+    const frames = [
+      frameHeader(settings.length, T.SETTINGS, 0, 0),
+      settings,
+      frameHeader(4, T.WINDOW_UPDATE, 0, 0),
+      wu,
+    ];
     if (opts.role === "client") frames.unshift(PREFACE);
     this.prefaceLeft = opts.role === "server" ? PREFACE.length : 0;
     this.queue(...frames);
@@ -266,6 +327,7 @@ export class H2Connection {
   request(block: Buffer, sink: StreamSink): H2Stream {
     if (this.closed || this.draining) throw new Error("HTTP/2 session is closing; open a new one");
     const s = new H2Stream(this, sink, this.peerInitialWindow);
+    s.shiftAt = this.windowShift;
     if (this.streams.size >= this.peerMaxStreams) {
       s.block = block;
       this.waiting.push(s);
@@ -302,8 +364,13 @@ export class H2Connection {
     if (this.activeStreams === 0) this.endSocket();
   }
 
-  /** Ends the connection at once; every open stream fails with `err`. */
-  destroy(err: Error): void {
+  /**
+   * Ends the connection at once; every open stream fails with `err`. With
+   * `linger`, the socket is half-closed instead (what was queued, a GOAWAY,
+   * still goes out and nothing more is read) and destroyed a moment later, as
+   * Go's http2 does after a connection error, so the peer can read why.
+   */
+  destroy(err: Error, linger = false): void {
     if (this.closed) return;
     this.closed = true;
     this.ready = false;
@@ -321,7 +388,13 @@ export class H2Connection {
       s.closed = true;
       s.sink.onClose(undefined, err);
     }
-    this.socket.destroy();
+    if (linger) {
+      this.socket.pause();
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), GOAWAY_LINGER_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.opts.onClosed(err);
   }
 
@@ -382,6 +455,7 @@ export class H2Connection {
   /** @internal Frames what a stream may send now. */
   flushStream(s: H2Stream): void {
     if (s.id === 0 || s.closed) return; // still waiting for a stream slot
+    if (s.shiftAt !== this.windowShift) this.applyShift(s);
     const q = s.pending;
     const cbs = s.pendingCbs;
     while (q && q.length > 0) {
@@ -419,6 +493,9 @@ export class H2Connection {
   /** @internal Frames `buf` as one DATA frame now if the windows and frame size allow; false leaves it to the caller to queue. */
   sendData(s: H2Stream, buf: Buffer): boolean {
     if (s.id === 0 || s.closed) return false;
+    // This fast path bypasses flushStream: it applies the pending INITIAL_WINDOW_SIZE shift itself.
+    if (s.shiftAt !== this.windowShift) this.applyShift(s);
+    if (s.closed) return false;
     const n = buf.length;
     if (n > s.sendWindow || n > this.connSendWindow || n > this.peerMaxFrame) return false;
     this.dataFrame(s, buf, false);
@@ -435,14 +512,29 @@ export class H2Connection {
     this.connSendWindow -= data.length;
   }
 
+  /** Applies the INITIAL_WINDOW_SIZE changes `s` has not seen yet (RFC 9113 §6.9.2). */
+  private applyShift(s: H2Stream): void {
+    s.sendWindow += this.windowShift - s.shiftAt;
+    s.shiftAt = this.windowShift;
+    if (s.sendWindow > MAX_WINDOW) this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
+  }
+
   /** @internal */
   resetStream(s: H2Stream, code: number): void {
     if (s.id !== 0) {
       const p = Buffer.alloc(4);
       p.writeUInt32BE(code, 0);
       this.queue(frameHeader(4, T.RST_STREAM, 0, s.id), p);
+      // NO_ERROR only asks a client to stop sending a call that is over; what it still sends gets STREAM_CLOSED.
+      if (code !== H2_ERROR.NO_ERROR) this.noteReset(s.id);
     }
     this.finishStream(s, undefined, undefined);
+  }
+
+  /** Remembers the last streams we reset: frames the peer had in flight on them are ignored (RFC 9113 §5.1). */
+  private noteReset(id: number): void {
+    if (this.recentResets.size >= RECENT_RESETS) this.recentResets.delete(this.recentResets.values().next().value!);
+    this.recentResets.add(id);
   }
 
   /** @internal Returns received bytes to the peer's window for this stream. */
@@ -450,6 +542,7 @@ export class H2Connection {
     if (s.paused || s.closed || s.unacked === 0) return;
     if (!force && s.unacked < STREAM_WINDOW / 2) return;
     this.windowUpdate(s.id, s.unacked);
+    s.recvWindow += s.unacked;
     s.unacked = 0;
   }
 
@@ -536,12 +629,17 @@ export class H2Connection {
   }
 
   private onSocketData(chunk: Buffer): void {
+    if (this.closed) return;
     this.lastReadAt = performance.now();
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, chunk.length);
       const at = PREFACE.length - this.prefaceLeft;
       if (!chunk.subarray(0, n).equals(PREFACE.subarray(at, at + n))) {
-        this.destroy(new Error("the peer did not send the HTTP/2 client preface"));
+        this.destroy(
+          new TransportError("TRANSPORT_H2_PROTOCOL", "the peer did not send the HTTP/2 client preface", {
+            h2Code: H2_ERROR.PROTOCOL_ERROR,
+          }),
+        );
         return;
       }
       this.prefaceLeft -= n;
@@ -554,6 +652,13 @@ export class H2Connection {
     try {
       while (buf.length - off >= 9) {
         const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+        // Checked on the frame header, before any of it is buffered.
+        if (len > OUR_MAX_FRAME)
+          throw peerError(
+            "TRANSPORT_H2_FRAME_SIZE",
+            H2_ERROR.FRAME_SIZE_ERROR,
+            `a frame of ${len} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${OUR_MAX_FRAME}`,
+          );
         if (buf.length - off < 9 + len) break;
         const type = buf[off + 3]!;
         const flags = buf[off + 4]!;
@@ -565,78 +670,166 @@ export class H2Connection {
         if (this.closed) return;
       }
     } catch (err) {
-      this.fail(
-        err instanceof HpackError ? H2_ERROR.COMPRESSION_ERROR : H2_ERROR.PROTOCOL_ERROR,
-        (err as Error).message,
-      );
+      this.fail(asPeerError(err));
       return;
     }
     if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
     // Batch window updates per read, not per frame.
     if (this.connUnacked >= CONN_WINDOW / 2) {
       this.windowUpdate(0, this.connUnacked);
+      this.connRecvWindow += this.connUnacked;
       this.connUnacked = 0;
     }
   }
 
-  /** A connection error: GOAWAY with `code`, then close. */
-  private fail(code: number, message: string): void {
+  /** A connection error: GOAWAY with the error's HTTP/2 code, then close. */
+  private fail(err: TransportError): void {
+    const message = err.message;
     const p = Buffer.alloc(8 + Buffer.byteLength(message));
     p.writeUInt32BE(this.lastPeerStream, 0); // the last stream the peer opened that we processed
-    p.writeUInt32BE(code, 4);
+    p.writeUInt32BE(err.details.h2Code as number, 4);
     p.write(message, 8);
     this.queue(frameHeader(p.length, T.GOAWAY, 0, 0), p);
     this.flush();
-    this.destroy(new Error(`HTTP/2 protocol error: ${message}`));
+    this.destroy(err, true);
+    this.opts.onPeerError?.(err);
+  }
+
+  /**
+   * Queues an answer to a peer's control frame. A peer that sends them but
+   * reads nothing would grow our queue without end: past the limit it gets
+   * GOAWAY ENHANCE_YOUR_CALM (Go's http2 and nghttp2 do the same).
+   */
+  private queueControl(...bufs: Buffer[]): void {
+    if (this.socket.writableLength === 0) this.ctrlQueued = 0; // everything before went out
+    if (++this.ctrlQueued > this.limits.maxQueuedControlFrames)
+      throw peerError(
+        "TRANSPORT_H2_FLOOD",
+        H2_ERROR.ENHANCE_YOUR_CALM,
+        `the peer left ${this.limits.maxQueuedControlFrames} control frame answers unread`,
+      );
+    this.queue(...bufs);
+  }
+
+  /** Counts a frame that carried nothing (or a stream refused); past the limit, ENHANCE_YOUR_CALM. */
+  private invalidFrame(what: string): void {
+    if (++this.invalidFrames > this.limits.maxInvalidFrames)
+      throw peerError(
+        "TRANSPORT_H2_FLOOD",
+        H2_ERROR.ENHANCE_YOUR_CALM,
+        `the peer sent more than ${this.limits.maxInvalidFrames} ${what}`,
+      );
+  }
+
+  /** Takes one token of the rapid-reset bucket (nghttp2's scheme); none left: ENHANCE_YOUR_CALM. */
+  private peerReset(): void {
+    const now = performance.now();
+    const { resetBurst, resetRate } = this.limits;
+    this.resetTokens = Math.min(resetBurst, this.resetTokens + ((now - this.resetAt) / 1000) * resetRate);
+    this.resetAt = now;
+    if (this.resetTokens < 1)
+      throw peerError(
+        "TRANSPORT_H2_FLOOD",
+        H2_ERROR.ENHANCE_YOUR_CALM,
+        `the peer reset streams faster than ${resetRate}/s after a burst of ${resetBurst}`,
+      );
+    this.resetTokens -= 1;
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (this.headerParts && type !== T.CONTINUATION) throw new Error("expected a CONTINUATION frame");
+    if (this.headerParts && type !== T.CONTINUATION) throw protocolError("expected a CONTINUATION frame");
     switch (type) {
       case T.DATA:
         return this.onDataFrame(flags, id, payload);
       case T.HEADERS:
         return this.onHeadersFrame(flags, id, payload);
       case T.CONTINUATION: {
-        if (!this.headerParts || id !== this.headerStream) throw new Error("unexpected CONTINUATION frame");
-        this.headerParts.push(payload);
+        if (!this.headerParts || id !== this.headerStream) throw protocolError("unexpected CONTINUATION frame");
+        if (payload.length === 0 && !(flags & END_HEADERS)) this.invalidFrame("empty CONTINUATION frames");
+        this.addHeaderPart(payload);
         if (flags & END_HEADERS) this.headerBlockDone();
         return;
       }
+      case T.PRIORITY:
+        if (id === 0) throw protocolError("PRIORITY on stream 0");
+        if (payload.length !== 5)
+          throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "PRIORITY of wrong size");
+        if ((payload.readUInt32BE(0) & 0x7fff_ffff) === id) this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+        return;
       case T.RST_STREAM: {
-        if (payload.length !== 4) throw new Error("RST_STREAM of wrong size");
+        if (id === 0) throw protocolError("RST_STREAM on stream 0");
+        if (payload.length !== 4)
+          throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "RST_STREAM of wrong size");
+        if (this.isIdle(id)) throw protocolError(`RST_STREAM on idle stream ${id}`);
         const s = this.streams.get(id);
-        if (s) this.finishStream(s, payload.readUInt32BE(0), undefined);
+        if (s) {
+          this.peerReset();
+          this.finishStream(s, payload.readUInt32BE(0), undefined);
+        }
         return;
       }
       case T.SETTINGS:
+        if (id !== 0) throw protocolError("SETTINGS on a stream");
         return this.onSettings(flags, payload);
       case T.PING:
-        if (payload.length !== 8) throw new Error("PING of wrong size");
-        if (!(flags & ACK)) this.queue(frameHeader(8, T.PING, ACK, 0), Buffer.from(payload));
+        if (id !== 0) throw protocolError("PING on a stream");
+        if (payload.length !== 8)
+          throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "PING of wrong size");
+        if (!(flags & ACK)) this.queueControl(frameHeader(8, T.PING, ACK, 0), Buffer.from(payload));
         return;
       case T.GOAWAY:
+        if (id !== 0) throw protocolError("GOAWAY on a stream");
         return this.onGoaway(payload);
       case T.WINDOW_UPDATE:
         return this.onWindowUpdate(id, payload);
       case T.PUSH_PROMISE:
-        throw new Error("PUSH_PROMISE received although push is disabled");
+        throw protocolError("PUSH_PROMISE received although push is disabled");
       default:
-        return; // PRIORITY and unknown frame types are ignored, as the RFC asks
+        return; // unknown frame types are ignored, as the RFC asks
     }
   }
 
+  /** A stream id the peer could open but has not (RFC 9113 §5.1 "idle"). */
+  private isIdle(id: number): boolean {
+    if (this.opts.role === "server") return id % 2 === 1 && id > this.lastPeerStream;
+    return id % 2 === 1 ? id >= this.nextId : true; // a client's peer opens no streams (push is off)
+  }
+
   private onDataFrame(flags: number, id: number, payload: Buffer): void {
-    this.connUnacked += payload.length;
+    if (id === 0) throw protocolError("DATA on stream 0");
+    if (this.isIdle(id)) throw protocolError(`DATA on idle stream ${id}`);
+    const len = payload.length;
+    this.connUnacked += len;
+    this.connRecvWindow -= len;
+    if (this.connRecvWindow < 0)
+      throw peerError(
+        "TRANSPORT_H2_FLOW_CONTROL",
+        H2_ERROR.FLOW_CONTROL_ERROR,
+        "the peer sent more DATA than the connection's flow-control window allows",
+      );
+    if (len === 0 && !(flags & END_STREAM)) this.invalidFrame("empty DATA frames");
     const s = this.streams.get(id);
     let data = payload;
     if (flags & PADDED) {
       const pad = payload[0]!;
-      if (pad >= payload.length) throw new Error("DATA padding exceeds the frame");
+      if (pad >= payload.length) throw protocolError("DATA padding exceeds the frame");
       data = payload.subarray(1, payload.length - pad);
     }
-    if (!s || s.remoteEnded) return; // a stream we reset: its window was counted above
-    s.unacked += payload.length;
+    if (!s || s.remoteEnded) {
+      // DATA after the peer ended the stream, or on one closed here: STREAM_CLOSED (RFC 9113 §5.1,
+      // as Go's server answers). A client ignores a server's DATA in flight on a stream it cancelled.
+      if (s && !s.closed) this.resetStream(s, H2_ERROR.STREAM_CLOSED);
+      else if (!s && this.opts.role === "server" && !this.recentResets.has(id))
+        this.rejectStream(id, H2_ERROR.STREAM_CLOSED);
+      return;
+    }
+    if (s.contentLeft >= 0 && !this.contentCounts(s, data.length, (flags & END_STREAM) !== 0)) return;
+    s.unacked += len;
+    s.recvWindow -= len;
+    if (s.recvWindow < 0) {
+      this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
+      return;
+    }
     const last = (flags & END_STREAM) !== 0;
     if (last) s.remoteEnded = true; // before the sink hears it: a call finishing now must see it
     if (data.length > 0) s.sink.onData(data);
@@ -646,32 +839,68 @@ export class H2Connection {
   }
 
   private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw protocolError("HEADERS on stream 0");
     let start = 0;
     let end = payload.length;
     if (flags & PADDED) {
+      if (payload.length < 1) throw protocolError("HEADERS too short for its padding");
       const pad = payload[0]!;
       start = 1;
       end -= pad;
     }
-    if (flags & PRIORITY_FLAG) start += 5;
-    if (start > end) throw new Error("HEADERS padding exceeds the frame");
-    this.headerParts = [payload.subarray(start, end)];
+    if (flags & PRIORITY_FLAG) {
+      if ((payload.readUInt32BE(start) & 0x7fff_ffff) >>> 0 === id) throw protocolError("stream depends on itself");
+      start += 5;
+    }
+    if (start > end) throw protocolError("HEADERS padding exceeds the frame");
+    this.headerParts = [];
+    this.headerBytes = 0;
     this.headerStream = id;
     this.headerEndStream = (flags & END_STREAM) !== 0;
+    this.addHeaderPart(payload.subarray(start, end));
     if (flags & END_HEADERS) this.headerBlockDone();
+    else if (end === start) this.invalidFrame("empty HEADERS frames");
+  }
+
+  /** One fragment of a header block; the block's bytes count against maxHeaderListSize as they arrive. */
+  private addHeaderPart(part: Buffer): void {
+    this.headerBytes += part.length;
+    if (this.headerBytes > this.limits.maxHeaderListSize)
+      throw peerError(
+        "TRANSPORT_H2_HEADER_LIST_TOO_LARGE",
+        H2_ERROR.ENHANCE_YOUR_CALM,
+        `a header block of more than ${this.limits.maxHeaderListSize} bytes (SETTINGS_MAX_HEADER_LIST_SIZE)`,
+      );
+    if (part.length > 0) this.headerParts!.push(part);
   }
 
   private headerBlockDone(): void {
     const parts = this.headerParts!;
     this.headerParts = undefined;
     // Decode even for streams we no longer track: the HPACK table must stay in step.
-    const headers = this.decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.headerBytes);
+    const headers = this.decoder.decode(block, this.limits.maxHeaderListSize);
     const s = this.streams.get(this.headerStream);
     if (!s) {
       if (this.opts.role === "server") this.newPeerStream(this.headerStream, headers, this.headerEndStream);
+      else if (this.isIdle(this.headerStream)) throw protocolError(`HEADERS on idle stream ${this.headerStream}`);
       return;
     }
-    if (s.remoteEnded) return;
+    if (s.remoteEnded) {
+      if (!s.closed) this.resetStream(s, H2_ERROR.STREAM_CLOSED);
+      return;
+    }
+    if (this.opts.role === "server") {
+      // A request's trailers: they must end the stream and carry no pseudo-headers.
+      if (!this.headerEndStream || trailerProblem(this.decoder.pseudo, this.decoder.malformed)) {
+        this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
+      if (s.contentLeft > 0) {
+        this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
+    }
     if (this.headerEndStream) s.remoteEnded = true; // before the sink hears it, as for DATA
     s.sink.onHeaders(headers, this.headerEndStream);
     if (this.headerEndStream && !s.closed) this.remoteEnd(s);
@@ -679,23 +908,54 @@ export class H2Connection {
 
   /** Server: a HEADERS frame opened stream `id`. */
   private newPeerStream(id: number, headers: HeaderMap, endStream: boolean): void {
-    if (id % 2 === 0 || id <= this.lastPeerStream) {
-      if (id > this.lastPeerStream || id % 2 === 0) throw new Error(`client opened stream ${id} out of order`);
-      return; // HEADERS on a stream already closed here (a late trailer): ignored
-    }
+    // Even, reused or lower ids: a connection error (RFC 9113 §5.1.1), as Go's server has it (a gRPC
+    // client sends no HEADERS after its request's, so none can be in flight on a stream we reset).
+    if (id % 2 === 0 || id <= this.lastPeerStream) throw protocolError(`client opened stream ${id} out of order`);
     this.lastPeerStream = id;
+    const problem = requestProblem(this.decoder.pseudo, this.decoder.malformed);
+    if (problem !== undefined) {
+      this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
+    if (this.draining || this.streams.size >= this.limits.maxConcurrentStreams) {
+      // After our GOAWAY no new calls start, nor beyond MAX_CONCURRENT_STREAMS: the client may retry.
+      if (!this.draining) this.invalidFrame("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS");
+      this.rejectStream(id, H2_ERROR.REFUSED_STREAM);
+      return;
+    }
     const s = new H2Stream(this, NO_SINK, this.peerInitialWindow);
     s.id = id;
-    if (this.draining) {
-      // After our GOAWAY no new calls start: the client may retry elsewhere.
-      this.streams.set(id, s);
-      this.resetStream(s, H2_ERROR.REFUSED_STREAM);
-      return;
+    s.shiftAt = this.windowShift;
+    const cl = headers["content-length"];
+    if (cl !== undefined) {
+      s.contentLeft = typeof cl === "string" && /^\d{1,15}$/.test(cl) ? Number(cl) : Number.NaN;
+      if (Number.isNaN(s.contentLeft) || (endStream && s.contentLeft !== 0)) {
+        this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+        return;
+      }
     }
     this.streams.set(id, s);
     if (endStream) s.remoteEnded = true;
     s.sink = this.opts.onStream!(s, headers, endStream);
     if (endStream && !s.closed) this.remoteEnd(s);
+  }
+
+  /** Resets a stream that has no record here (refused, malformed, or closed already). */
+  private rejectStream(id: number, code: number): void {
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(code, 0);
+    this.queueControl(frameHeader(4, T.RST_STREAM, 0, id), p);
+    this.noteReset(id);
+  }
+
+  /** Counts DATA against the request's content-length; false (and the stream reset) when they disagree. */
+  private contentCounts(s: H2Stream, n: number, last: boolean): boolean {
+    s.contentLeft -= n;
+    if (s.contentLeft < 0 || (last && s.contentLeft !== 0)) {
+      this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+      return false;
+    }
+    return true;
   }
 
   private remoteEnd(s: H2Stream): void {
@@ -706,26 +966,44 @@ export class H2Connection {
   }
 
   private onSettings(flags: number, payload: Buffer): void {
-    if (flags & ACK) return;
-    if (payload.length % 6 !== 0) throw new Error("SETTINGS of wrong size");
+    if (flags & ACK) {
+      if (payload.length !== 0)
+        throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
+      return;
+    }
+    if (payload.length % 6 !== 0)
+      throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "SETTINGS of wrong size");
+    if (payload.length / 6 > this.limits.maxSettingsEntries)
+      throw peerError(
+        "TRANSPORT_H2_FLOOD",
+        H2_ERROR.ENHANCE_YOUR_CALM,
+        `a SETTINGS frame of more than ${this.limits.maxSettingsEntries} entries`,
+      );
+    let initialWindow = -1;
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
       if (key === 0x1) {
         if (value < 4096) this.tableSizeUpdate = value; // we never index, but must acknowledge a smaller table
+      } else if (key === 0x2) {
+        if (value > 1) throw protocolError("ENABLE_PUSH must be 0 or 1");
       } else if (key === 0x3) {
         this.peerMaxStreams = value;
       } else if (key === 0x4) {
-        if (value > MAX_WINDOW) throw new Error("INITIAL_WINDOW_SIZE too large");
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        if (value > MAX_WINDOW)
+          throw peerError("TRANSPORT_H2_FLOW_CONTROL", H2_ERROR.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large");
+        initialWindow = value;
       } else if (key === 0x5) {
-        if (value < 16_384 || value > 16_777_215) throw new Error("MAX_FRAME_SIZE out of range");
+        if (value < 16_384 || value > 16_777_215) throw protocolError("MAX_FRAME_SIZE out of range");
         this.peerMaxFrame = value;
       }
     }
-    this.queue(frameHeader(0, T.SETTINGS, ACK, 0));
+    // Once per frame, and O(1): each stream applies the shift when it next sends (flushStream).
+    if (initialWindow >= 0 && initialWindow !== this.peerInitialWindow) {
+      this.windowShift += initialWindow - this.peerInitialWindow;
+      this.peerInitialWindow = initialWindow;
+    }
+    this.queueControl(frameHeader(0, T.SETTINGS, ACK, 0));
     if (!this.ready) {
       this.ready = true;
       this.opts.onReady();
@@ -734,11 +1012,12 @@ export class H2Connection {
   }
 
   private onGoaway(payload: Buffer): void {
-    if (payload.length < 8) throw new Error("GOAWAY of wrong size");
+    if (payload.length < 8)
+      throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "GOAWAY of wrong size");
     const last = payload.readUInt32BE(0) & 0x7fff_ffff;
     const code = payload.readUInt32BE(4);
     if (code !== H2_ERROR.NO_ERROR)
-      this.closeError = new Error(`peer sent GOAWAY (code ${code}): ${payload.subarray(8).toString()}`);
+      this.closeError = new Error(`peer sent GOAWAY (code ${code}): ${payload.subarray(8, 8 + 256).toString()}`);
     if (!this.draining) {
       this.draining = true;
       this.opts.onDraining();
@@ -755,16 +1034,35 @@ export class H2Connection {
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new Error("WINDOW_UPDATE of wrong size");
+    if (payload.length !== 4)
+      throw peerError("TRANSPORT_H2_FRAME_SIZE", H2_ERROR.FRAME_SIZE_ERROR, "WINDOW_UPDATE of wrong size");
     const inc = payload.readUInt32BE(0) & 0x7fff_ffff;
     if (id === 0) {
+      if (inc === 0) throw protocolError("WINDOW_UPDATE of 0 on the connection");
       this.connSendWindow += inc;
+      if (this.connSendWindow > MAX_WINDOW)
+        throw peerError(
+          "TRANSPORT_H2_FLOW_CONTROL",
+          H2_ERROR.FLOW_CONTROL_ERROR,
+          "WINDOW_UPDATE took the connection's window past 2^31-1",
+        );
       this.unblock();
       return;
     }
+    if (this.isIdle(id)) throw protocolError(`WINDOW_UPDATE on idle stream ${id}`);
     const s = this.streams.get(id);
+    if (inc === 0) {
+      if (s) this.resetStream(s, H2_ERROR.PROTOCOL_ERROR);
+      else this.rejectStream(id, H2_ERROR.PROTOCOL_ERROR);
+      return;
+    }
     if (!s) return;
+    if (s.shiftAt !== this.windowShift) this.applyShift(s);
     s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) {
+      this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
+      return;
+    }
     this.flushStream(s);
   }
 
@@ -802,4 +1100,20 @@ function encodeSizeUpdate(size: number): number[] {
   }
   out.push(v);
   return out;
+}
+
+/** A PROTOCOL_ERROR the peer caused. */
+function protocolError(message: string): TransportError {
+  return peerError("TRANSPORT_H2_PROTOCOL", H2_ERROR.PROTOCOL_ERROR, message);
+}
+
+/** Whatever a frame's handling threw, as the connection error to close with. */
+function asPeerError(err: unknown): TransportError {
+  if (err instanceof TransportError && typeof err.details.h2Code === "number") return err;
+  if (err instanceof HpackError) {
+    if (err.code === "HPACK_HEADER_LIST_TOO_LARGE")
+      return peerError("TRANSPORT_H2_HEADER_LIST_TOO_LARGE", H2_ERROR.ENHANCE_YOUR_CALM, err.message, err);
+    return peerError("TRANSPORT_H2_COMPRESSION", H2_ERROR.COMPRESSION_ERROR, err.message, err);
+  }
+  return peerError("TRANSPORT_H2_PROTOCOL", H2_ERROR.PROTOCOL_ERROR, (err as Error).message, err);
 }

@@ -7,6 +7,7 @@
  */
 import { PodplugError } from "../../errors.ts";
 import { huffmanDecode } from "./huffman.ts";
+import { fieldProblem, PSEUDO_BITS } from "./validate.ts";
 
 /** RFC 7541 Appendix A. */
 const STATIC: readonly (readonly [string, string])[] = [
@@ -88,7 +89,8 @@ export type HpackErrorCode =
   | "HPACK_INDEX_INVALID"
   | "HPACK_TRUNCATED"
   | "HPACK_INTEGER_OVERFLOW"
-  | "HPACK_HUFFMAN_INVALID";
+  | "HPACK_HUFFMAN_INVALID"
+  | "HPACK_HEADER_LIST_TOO_LARGE";
 
 /** Thrown for a header block that breaks HPACK (a connection error: COMPRESSION_ERROR). */
 export class HpackError extends PodplugError<HpackErrorCode> {}
@@ -100,17 +102,35 @@ export class HpackDecoder {
   private maxSize: number;
   /** The most the peer may set (our SETTINGS_HEADER_TABLE_SIZE). */
   private readonly limit: number;
+  /**
+   * Set by decode() when the block is valid HPACK but malformed HTTP/2 (RFC 9113 §8.2-8.3):
+   * an uppercase name, a pseudo-header that is unknown, repeated or after a regular one, a
+   * connection-specific field, `te` other than `trailers`, an empty `:path`. The caller decides
+   * what that costs (a server resets the stream). Checked while decoding: no second pass.
+   */
+  malformed: string | undefined;
+  /** The pseudo-headers of the last block, as PSEUDO_BITS. */
+  pseudo = 0;
 
   constructor(limit = 4096) {
     this.limit = limit;
     this.maxSize = limit;
   }
 
-  /** Decodes one complete header block. */
-  decode(buf: Buffer): HeaderMap {
+  /**
+   * Decodes one complete header block. `maxListSize` bounds the decoded size
+   * (RFC 9113 §6.5.2: name + value + 32 per field), counted field by field
+   * before the field is added, so a block of references to one large table
+   * entry (an "HPACK bomb") costs at most that much work.
+   */
+  decode(buf: Buffer, maxListSize = Number.POSITIVE_INFINITY): HeaderMap {
     const out: HeaderMap = {};
     const pos = { i: 0 };
     const end = buf.length;
+    let listSize = 0;
+    let regular = false;
+    let pseudo = 0;
+    this.malformed = undefined;
     while (pos.i < end) {
       const b = buf[pos.i]!;
       let name: string;
@@ -120,10 +140,12 @@ export class HpackDecoder {
         [name, value] = this.lookup(idx);
       } else if (b & 0x40) {
         const idx = readInt(buf, pos, 6);
-        name = idx === 0 ? readString(buf, pos) : this.lookup(idx)[0];
+        name = idx === 0 ? this.literalName(buf, pos) : this.lookup(idx)[0];
         value = readString(buf, pos);
         this.insert(name, value);
       } else if (b & 0x20) {
+        // Only at the start of a block (RFC 7541 §4.2).
+        if (listSize > 0) throw new HpackError("HPACK_TABLE_SIZE", "dynamic table size update after a header field");
         const size = readInt(buf, pos, 5);
         if (size > this.limit)
           throw new HpackError("HPACK_TABLE_SIZE", `dynamic table size ${size} above the ${this.limit} allowed`);
@@ -132,15 +154,46 @@ export class HpackDecoder {
         continue;
       } else {
         const idx = readInt(buf, pos, 4); // without indexing (0000) or never indexed (0001)
-        name = idx === 0 ? readString(buf, pos) : this.lookup(idx)[0];
+        name = idx === 0 ? this.literalName(buf, pos) : this.lookup(idx)[0];
         value = readString(buf, pos);
       }
+      if (name.charCodeAt(0) === 58 /* ":" */) {
+        const bit = PSEUDO_BITS[name] ?? 0;
+        if (regular || bit === 0 || pseudo & bit || (bit === 4 && value === ""))
+          this.malformed ??= `pseudo-header ${name} unknown, repeated, empty or after a regular header`;
+        pseudo |= bit;
+      } else {
+        regular = true;
+        const l = name.length;
+        if (l === 2 || l === 7 || l === 10 || l === 16 || l === 17) this.malformed ??= fieldProblem(name, value);
+      }
+      listSize += name.length + value.length + 32;
+      if (listSize > maxListSize)
+        throw new HpackError(
+          "HPACK_HEADER_LIST_TOO_LARGE",
+          `header list larger than the ${maxListSize} bytes allowed (SETTINGS_MAX_HEADER_LIST_SIZE)`,
+          { maxListSize },
+        );
       const prev = out[name];
       if (prev === undefined) out[name] = value;
       else if (Array.isArray(prev)) prev.push(value);
       else out[name] = [prev, value];
     }
+    this.pseudo = pseudo;
     return out;
+  }
+
+  /** A literal header name; table names were checked when they were literals. */
+  private literalName(buf: Buffer, pos: { i: number }): string {
+    const name = readString(buf, pos);
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 65 && c <= 90) {
+        this.malformed ??= `header name ${JSON.stringify(name)} has uppercase letters`;
+        break;
+      }
+    }
+    return name;
   }
 
   private lookup(idx: number): readonly [string, string] {

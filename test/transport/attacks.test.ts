@@ -1,0 +1,475 @@
+/**
+ * The attack suite (issue 14): a plugin must not be able to take its host
+ * down, nor a host a plugin's server. Each attack is made by a hostile raw
+ * HTTP/2 peer (this process) over a Unix socket against a victim process of
+ * its own: a plugin's PodplugServer, or a host's channel (the SDK's dialUnix).
+ * Each test checks that the hostile connection is closed (with the RFC's code
+ * where the attacker still reads), that the victim's memory stays within 64 MB
+ * of its baseline, that a well-behaved peer on another connection of the same
+ * victim still gets answers, and that the victim still ends on SIGTERM.
+ * Figures (memory growth, longest event-loop block, time to close) go to
+ * $PODPLUG_ATTACK_REPORT when set; timing is never asserted.
+ */
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { join } from "node:path";
+import { createGzip } from "node:zlib";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
+import { Client } from "../../src/host/index.ts";
+import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
+import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
+import { CODE, F, HostilePeer, ping, record, rstStream, Victim } from "./attacks/hostile.ts";
+import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
+import { frame } from "./raw-h2.ts";
+
+const MB = 1 << 20;
+/** How much a victim may grow under attack (the issue's "generous bound"). */
+const BOUND = 64 * MB;
+/** The longest a test waits for the victim to close a hostile connection (a guard, not a measure). */
+const CLOSE_WAIT_MS = 20_000;
+
+const requestBlock = (path = "/podplug.test.Echo/Unary"): Buffer =>
+  encodeHeaders([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "victim"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+  ]);
+const responseBlock = (extra: [string, string][] = []): Buffer =>
+  encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...extra]);
+
+/** An HPACK integer with an `n`-bit prefix under `first`. */
+function hpackInt(first: number, n: number, v: number): Buffer {
+  const max = (1 << n) - 1;
+  if (v < max) return Buffer.from([first | v]);
+  const out = [first | max];
+  v -= max;
+  while (v >= 128) {
+    out.push((v % 128) | 128);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+/** A header block sent as HEADERS then CONTINUATION frames of 16 KB, `total` bytes in all: first `head`, then `fill()`. */
+function blockFrames(id: number, head: Buffer, total: number, fill: (n: number) => Buffer): () => Buffer | undefined {
+  let off = 0;
+  return () => {
+    if (off >= total) return undefined;
+    const n = Math.min(16_384, total - off);
+    const payload = off === 0 ? Buffer.concat([head, fill(n - head.length)]) : fill(n);
+    const type = off === 0 ? F.HEADERS : F.CONTINUATION;
+    off += n;
+    return frame(type, off >= total ? F.END_HEADERS : 0, id, payload);
+  };
+}
+
+/** A header block whose first field adds a 4000-byte entry to the table, then `refs` one-byte references to it. */
+function bomb(id: number, head: Buffer, refs: number): () => Buffer | undefined {
+  const entry = Buffer.concat([
+    Buffer.from([0x40, 6]),
+    Buffer.from("x-bomb"),
+    hpackInt(0, 7, 4000),
+    Buffer.alloc(4000, 97),
+  ]);
+  return blockFrames(id, Buffer.concat([head, entry]), head.length + entry.length + refs, (n) => Buffer.alloc(n, 0xbe));
+}
+
+/** One literal field `x-huge` whose value is `size` bytes. */
+function hugeHeader(id: number, head: Buffer, size: number): () => Buffer | undefined {
+  const field = Buffer.concat([Buffer.from([0x00, 6]), Buffer.from("x-huge"), hpackInt(0, 7, size)]);
+  return blockFrames(id, Buffer.concat([head, field]), head.length + field.length + size, (n) => Buffer.alloc(n, 97));
+}
+
+/** `count` copies of one frame per write. */
+function repeated(f: Buffer, count: number): () => Buffer {
+  const batch = Buffer.concat(Array.from({ length: count }, () => f));
+  return () => batch;
+}
+
+/** Gzip of `size` zero bytes, made in pieces (the test never holds the inflated size). */
+async function gzipOfZeros(size: number): Promise<Buffer> {
+  const gz = createGzip({ level: 9 });
+  const parts: Buffer[] = [];
+  gz.on("data", (d: Buffer) => parts.push(d));
+  const zero = Buffer.alloc(MB);
+  for (let i = 0; i < size / MB; i++) if (!gz.write(zero)) await new Promise((r) => gz.once("drain", r));
+  await new Promise<void>((r) => gz.end(r));
+  return Buffer.concat(parts);
+}
+
+/** Messages of the gRPC framing, 16 KB DATA frames, until `total` bytes. */
+function messages(id: number, total: number): () => Buffer | undefined {
+  const payload = Buffer.alloc(16_384 - 5, 1);
+  const msg = Buffer.concat([Buffer.from([0, 0, 0, 0x3f, 0xfb]), payload]);
+  let sent = 0;
+  return () => {
+    if (sent >= total) return undefined;
+    sent += msg.length;
+    return frame(F.DATA, 0, id, msg);
+  };
+}
+
+interface Outcome {
+  peer: HostilePeer;
+  base: number;
+}
+
+/** Checks what every attack must leave behind, and records the figures. */
+async function survived(
+  direction: string,
+  attack: string,
+  victim: Victim,
+  o: Outcome,
+  t0: number,
+  neighbour: () => Promise<string | undefined>,
+): Promise<void> {
+  const since = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round(t - t0));
+  const mem = await victim.mem();
+  const answer = await neighbour();
+  const terminated = await victim.stop();
+  record({
+    direction,
+    attack,
+    rssGrowthMB: Math.round((mem.maxRss - o.base) / MB),
+    maxLagMs: Math.round(mem.maxLagMs),
+    goawayMs: since(o.peer.goawayAt),
+    closeMs: since(o.peer.closedAt),
+    goaway: o.peer.goaway?.code,
+    debug: o.peer.goaway?.debug,
+    resets: [...new Set(o.peer.resets.values())],
+    sentMB: Math.round(o.peer.sent / MB),
+  });
+  o.peer.destroy();
+  assert.equal(answer, "hello", "a well-behaved peer on another connection still gets answers");
+  assert.ok(
+    mem.maxRss - o.base < BOUND,
+    `the victim grew by ${Math.round((mem.maxRss - o.base) / MB)} MB (bound ${BOUND / MB} MB)`,
+  );
+  assert.ok(terminated, "the victim still ends on SIGTERM (its event loop is free)");
+}
+
+describe("attacks on a plugin's server (a hostile host)", function () {
+  this.timeout(120_000);
+  let tmp: ReturnType<typeof tempDir>;
+  let victim: Victim;
+  let sock: string;
+
+  beforeEach(async () => {
+    tmp = tempDir("ptx-atk-");
+    sock = join(tmp.dir, "v.sock");
+    victim = await Victim.start("server", sock);
+  });
+  afterEach(async () => {
+    await victim.stop();
+    tmp.remove();
+  });
+
+  const neighbour = async (): Promise<string | undefined> => {
+    const c = makeClient("podplug", sock);
+    const r = await unary(c, "unary", { text: "hello" }, undefined, { deadline: Date.now() + 30_000 });
+    c.close();
+    return r.res?.text;
+  };
+
+  /** Runs `attack` on a fresh connection; waits (bounded) until `done` or the victim closes it. */
+  async function attack(
+    name: string,
+    run: (peer: HostilePeer) => Promise<void>,
+    done: (peer: HostilePeer) => boolean = () => false,
+  ): Promise<HostilePeer> {
+    const base = (await victim.mem()).rss;
+    const peer = new HostilePeer(net.connect(sock), "client");
+    // The victim's SETTINGS first: their ACK must not land inside an attack's header block.
+    await peer.until(() => peer.settings.size > 0, CLOSE_WAIT_MS);
+    const t0 = performance.now();
+    await run(peer);
+    await peer.until(() => done(peer), CLOSE_WAIT_MS);
+    await survived("host → plugin server", name, victim, { peer, base }, t0, neighbour);
+    return peer;
+  }
+
+  it("an endless CONTINUATION sequence is cut off at the header list size: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const peer = await attack("CONTINUATION flood", (p) =>
+      p.flood(
+        blockFrames(1, requestBlock(), 2 ** 40, (n) => Buffer.alloc(n)),
+        256 * MB,
+      ),
+    );
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+    assert.ok(peer.sent < 16 * MB, `closed after ${peer.sent} bytes`);
+  });
+
+  it("endless empty CONTINUATION frames: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const peer = await attack("empty CONTINUATION flood", async (p) => {
+      p.send(frame(F.HEADERS, 0, 1, requestBlock()));
+      await p.flood(repeated(frame(F.CONTINUATION, 0, 1), 1000), 64 * MB);
+    });
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("an 11 MB HPACK bomb (references to one 4 KB entry): GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const peer = await attack("HPACK bomb 11 MB", (p) => p.flood(bomb(1, requestBlock(), 11 * MB), 64 * MB));
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("an HPACK bomb inside the header list size (900 KB of references): decoding stops at the limit", async () => {
+    const peer = await attack("HPACK bomb 900 KB", (p) => p.flood(bomb(1, requestBlock(), 900 * 1024), 64 * MB));
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+    assert.match(peer.goaway!.debug, /header list/);
+  });
+
+  it("a 100 MB header value: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const peer = await attack("100 MB header", (p) => p.flood(hugeHeader(1, requestBlock(), 100 * MB), 128 * MB));
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("a PING flood from a peer that never reads is closed", async () => {
+    const peer = await attack("PING flood, never reads", async (p) => {
+      p.stopReading();
+      await p.flood(repeated(ping(), 1000), 128 * MB);
+      p.startReading();
+    });
+    assert.ok(peer.closed, "the victim closed the connection");
+  });
+
+  it("a SETTINGS flood from a peer that never reads is closed", async () => {
+    const peer = await attack("SETTINGS flood, never reads", async (p) => {
+      p.stopReading();
+      await p.flood(repeated(frame(F.SETTINGS, 0, 0), 1000), 128 * MB);
+      p.startReading();
+    });
+    assert.ok(peer.closed, "the victim closed the connection");
+  });
+
+  it("rapid reset (HEADERS then RST_STREAM, over and over): GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const block = requestBlock("/podplug.test.Victim/Hold");
+    let id = 1;
+    const peer = await attack("rapid reset", (p) =>
+      p.flood(() => {
+        const out: Buffer[] = [];
+        for (let i = 0; i < 100 && id < 2 ** 31 - 2; i++, id += 2)
+          out.push(frame(F.HEADERS, F.END_HEADERS, id, block), rstStream(id, 8));
+        return out.length ? Buffer.concat(out) : undefined;
+      }, 32 * MB),
+    );
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("a stream flood: MAX_CONCURRENT_STREAMS is advertised, streams beyond it refused, then GOAWAY", async () => {
+    const block = requestBlock("/podplug.test.Victim/Hold");
+    let id = 1;
+    const peer = await attack("stream flood", (p) =>
+      p.flood(() => {
+        if (id > 20_001) return undefined;
+        const out: Buffer[] = [];
+        for (let i = 0; i < 100; i++, id += 2) out.push(frame(F.HEADERS, F.END_HEADERS, id, block));
+        return Buffer.concat(out);
+      }, 32 * MB),
+    );
+    assert.equal(peer.settings.get(0x3), 100, "SETTINGS_MAX_CONCURRENT_STREAMS");
+    assert.equal(peer.resets.get(201), CODE.REFUSED_STREAM, "the 101st stream is refused");
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("DATA beyond the window of a stream whose handler does not read: RST_STREAM FLOW_CONTROL_ERROR", async () => {
+    const peer = await attack(
+      "window abuse",
+      async (p) => {
+        p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Hold")));
+        const next = messages(1, 128 * MB);
+        await p.flood(() => (p.resets.has(1) ? undefined : next()), 128 * MB);
+      },
+      (p) => p.resets.has(1),
+    );
+    assert.equal(peer.resets.get(1), CODE.FLOW_CONTROL_ERROR);
+  });
+
+  it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {
+    const peer = await attack("16 MB frame", async (p) => {
+      p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Hold")));
+      const h = frame(F.DATA, 0, 1).subarray(0, 9);
+      h.writeUIntBE(16 * MB - 1, 0, 3);
+      p.send(h);
+      const chunk = Buffer.alloc(MB);
+      let n = 0;
+      await p.flood(() => (n++ < 16 ? chunk : undefined), 32 * MB);
+    });
+    assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
+  });
+});
+
+describe("attacks on a host's channel (a hostile plugin)", function () {
+  this.timeout(120_000);
+  let tmp: ReturnType<typeof tempDir>;
+  let victim: Victim;
+  let good: ServerProcess;
+  let listener: net.Server;
+  let peers: HostilePeer[];
+
+  beforeEach(async () => {
+    tmp = tempDir("ptx-atk-");
+    const hostile = join(tmp.dir, "hostile.sock");
+    const goodSock = join(tmp.dir, "good.sock");
+    peers = [];
+    listener = net.createServer((s) => peers.push(new HostilePeer(s, "server")));
+    await new Promise<void>((r) => listener.listen(hostile, r));
+    good = await startServer("podplug", goodSock);
+    victim = await Victim.start("client", hostile, goodSock);
+  });
+  afterEach(async () => {
+    await victim.stop();
+    await good.stop();
+    for (const p of peers) p.destroy();
+    await new Promise<void>((r) => listener.close(() => r()));
+    tmp.remove();
+  });
+
+  const neighbour = async (): Promise<string | undefined> =>
+    (await victim.command<{ code: number; text?: string }>("good")).text;
+
+  /** Has the victim call the hostile plugin, then answers its request with `run`. */
+  async function attack(
+    name: string,
+    run: (peer: HostilePeer, id: number) => Promise<void>,
+    done: (peer: HostilePeer, id: number) => boolean = () => false,
+  ): Promise<{ peer: HostilePeer; call: { code: number; details?: string } }> {
+    const base = (await victim.mem()).rss;
+    const call = victim.command<{ code: number; details?: string }>("call");
+    while (peers.length === 0 || peers[0]!.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const peer = peers[0]!;
+    const id = peer.requests[0]!;
+    const t0 = performance.now();
+    await run(peer, id);
+    await peer.until(() => done(peer, id), CLOSE_WAIT_MS);
+    const outcome = await call;
+    await survived("plugin → host channel", name, victim, { peer, base }, t0, neighbour);
+    return { peer, call: outcome };
+  }
+
+  it("an endless CONTINUATION sequence in the response headers: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const { peer, call } = await attack("CONTINUATION flood", (p, id) =>
+      p.flood(
+        blockFrames(id, responseBlock(), 2 ** 40, (n) => Buffer.alloc(n)),
+        256 * MB,
+      ),
+    );
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+    assert.notEqual(call.code, 0);
+  });
+
+  it("an 11 MB HPACK bomb in the response headers: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const { peer } = await attack("HPACK bomb 11 MB", (p, id) => p.flood(bomb(id, responseBlock(), 11 * MB), 64 * MB));
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("an HPACK bomb inside the header list size: decoding stops at the limit", async () => {
+    const { peer } = await attack("HPACK bomb 900 KB", (p, id) =>
+      p.flood(bomb(id, responseBlock(), 900 * 1024), 64 * MB),
+    );
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("a 100 MB header value: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const { peer } = await attack("100 MB header", (p, id) =>
+      p.flood(hugeHeader(id, responseBlock(), 100 * MB), 128 * MB),
+    );
+    assert.equal(peer.goaway?.code, CODE.ENHANCE_YOUR_CALM);
+  });
+
+  it("a PING flood from a plugin that never reads is closed", async () => {
+    const { peer } = await attack("PING flood, never reads", async (p) => {
+      p.stopReading();
+      await p.flood(repeated(ping(), 1000), 128 * MB);
+      p.startReading();
+    });
+    assert.ok(peer.closed);
+  });
+
+  it("a SETTINGS flood from a plugin that never reads is closed", async () => {
+    const { peer } = await attack("SETTINGS flood, never reads", async (p) => {
+      p.stopReading();
+      await p.flood(repeated(frame(F.SETTINGS, 0, 0), 1000), 128 * MB);
+      p.startReading();
+    });
+    assert.ok(peer.closed);
+  });
+
+  it("a 600 MB message is refused from its header: RESOURCE_EXHAUSTED, the stream reset", async () => {
+    const { peer, call } = await attack(
+      "600 MB message",
+      async (p, id) => {
+        p.send(frame(F.HEADERS, F.END_HEADERS, id, responseBlock()));
+        const head = Buffer.from([0, 0, 0, 0, 0]);
+        head.writeUInt32BE(600 * MB, 1);
+        p.send(frame(F.DATA, 0, id, head));
+        const chunk = frame(F.DATA, 0, id, Buffer.alloc(16_384));
+        await p.flood(() => (p.resets.has(id) ? undefined : chunk), 128 * MB);
+      },
+      (p, id) => p.resets.has(id),
+    );
+    assert.equal(call.code, 8, `RESOURCE_EXHAUSTED, got ${JSON.stringify(call)}`);
+    assert.ok(peer.resets.has(peer.requests[0]!));
+  });
+
+  it("a gzip bomb (256 KB inflating to 256 MB) is stopped at the receive limit while inflating", async () => {
+    const gz = await gzipOfZeros(256 * MB);
+    const { call } = await attack(
+      "gzip bomb",
+      async (p, id) => {
+        p.send(frame(F.HEADERS, F.END_HEADERS, id, responseBlock([["grpc-encoding", "gzip"]])));
+        const msg = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), gz]);
+        msg.writeUInt32BE(gz.length, 1);
+        for (let off = 0; off < msg.length; off += 16_384)
+          p.send(frame(F.DATA, 0, id, msg.subarray(off, Math.min(msg.length, off + 16_384))));
+      },
+      (p, id) => p.resets.has(id),
+    );
+    assert.equal(call.code, 8, `RESOURCE_EXHAUSTED, got ${JSON.stringify(call)}`);
+    assert.match(call.details ?? "", /after decompression/);
+  });
+
+  it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {
+    const { peer } = await attack("16 MB frame", async (p, id) => {
+      p.send(frame(F.HEADERS, F.END_HEADERS, id, responseBlock()));
+      const h = frame(F.DATA, 0, id).subarray(0, 9);
+      h.writeUIntBE(16 * MB - 1, 0, 3);
+      p.send(h);
+      const chunk = Buffer.alloc(MB);
+      let n = 0;
+      await p.flood(() => (n++ < 16 ? chunk : undefined), 32 * MB);
+    });
+    assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
+  });
+});
+
+describe("a hostile plugin behind the host SDK", function () {
+  this.timeout(60_000);
+
+  it("loses its connection, and the host's log names the plugin and the code", async () => {
+    const tmp = tempDir("ptx-atk-");
+    const { logger, records } = captureLogger();
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { command: NODE, args: [join(ROOT, "test/transport/fixtures/hostile-plugin.ts"), join(tmp.dir, "p.sock")] },
+      name: "hostile",
+      logger,
+      startTimeoutMs: 5000,
+    });
+    try {
+      await assert.rejects(client.dispense("kv"));
+      const line = records.find((r) => r.code === "TRANSPORT_H2_FRAME_SIZE");
+      assert.ok(line, `a log line with the code; got ${JSON.stringify(records.map((r) => r.msg))}`);
+      assert.equal(line.plugin, "hostile");
+      assert.equal(line.level, 50);
+      assert.match(String(line.msg), /plugin connection closed/);
+    } finally {
+      await client.kill();
+      tmp.remove();
+    }
+  });
+});
