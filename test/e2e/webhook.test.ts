@@ -130,7 +130,7 @@ describe("webhook mode on the real node", function () {
     const ps = await podsOf(c, "app=demo-host");
     assert.equal(ps.length, 3);
     for (const p of ps) {
-      assert.deepEqual(inits(p), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+      assert.deepEqual(inits(p), ["podplug-counter", "podplug-kv", "podplug-launcher"]);
       assert.equal(status(p, "host").restartCount, 0);
     }
     const d = JSON.parse(await kubectlOk(c, ["-n", NS, "get", "deployment", "demo-host", "-o", "json"])) as {
@@ -193,7 +193,7 @@ describe("webhook mode on the real node", function () {
         120_000,
         100,
       );
-      assert.deepEqual(inits(p), ["podplug-agent", "podplug-counter", "podplug-kv"]);
+      assert.deepEqual(inits(p), ["podplug-counter", "podplug-kv", "podplug-launcher"]);
       const log = await kubectlOk(c, ["-n", NS, "logs", p.metadata.name, "-c", "host"]);
       assert.match(log, /^serving 1\|1\|unix\|\/var\/run\/podplug\/kv\/\S+\|grpc\|? after \d+ ms/m);
       assert.equal((p.status as { phase?: string }).phase, "Succeeded");

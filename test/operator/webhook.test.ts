@@ -39,7 +39,7 @@ const NS = "wh";
 const SYSTEM = "wh-system";
 const CONFIG = "podplug-webhook-test";
 const SECRET = "podplug-webhook-tls";
-const AGENT = "example/agent:1";
+const AGENT = "example/podplug:1";
 
 function webhookConfiguration(port: number, failurePolicy: "Fail" | "Ignore"): Record<string, unknown> {
   return {
@@ -178,7 +178,7 @@ describe("webhook mode against the real apiserver", function () {
     const manifest = pod("bare", { "podplug.io/host": "kv" });
     await c.kubectlOk(["create", "-f", "-"], yaml(manifest));
     const got = await getPod(c, "bare");
-    assert.deepEqual(initNames(got), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(initNames(got), ["podplug-launcher", "podplug-kv"]);
     assert.equal(got.metadata?.annotations?.["podplug.io/plugins"], "kv");
     assert.equal(got.metadata?.labels?.["podplug.io/injected"], "true");
     const plugin = await getJson<Plugin>(c, ["-n", NS, "plugin", "kv"]);
@@ -343,7 +343,7 @@ describe("webhook mode against the real apiserver", function () {
     assert.equal(get.status, 405);
     // Still injecting.
     await c.kubectlOk(["create", "-f", "-"], yaml(pod("after-garbage", { "podplug.io/host": "kv" })));
-    assert.deepEqual(initNames(await getPod(c, "after-garbage")), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(initNames(await getPod(c, "after-garbage")), ["podplug-launcher", "podplug-kv"]);
   });
 
   it("serves a renewed certificate without a restart when the one in the Secret nears its end", async () => {
@@ -377,7 +377,7 @@ describe("webhook mode against the real apiserver", function () {
     assert.equal(await secretCert(c, "ca.crt"), ca.certPem, "the CA stays");
     await waitFor("the webhook serving it", async () => (await servedCert(port)) === pemToDerB64(renewed), 15_000, 200);
     await c.kubectlOk(["create", "-f", "-"], yaml(pod("after-renewal", { "podplug.io/host": "kv" })));
-    assert.deepEqual(initNames(await getPod(c, "after-renewal")), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(initNames(await getPod(c, "after-renewal")), ["podplug-launcher", "podplug-kv"]);
   });
 
   it("replaces a CA near its end, keeps the old one in the bundle meanwhile, and the apiserver keeps calling", async () => {
@@ -431,7 +431,7 @@ describe("webhook mode against the real apiserver", function () {
     assert.ok(new X509Certificate(served).verify(newCa.publicKey), "signed by the new CA");
     await waitFor("the webhook serving it", async () => (await servedCert(port)) === pemToDerB64(served), 15_000, 200);
     await c.kubectlOk(["create", "-f", "-"], yaml(pod("after-ca-rotation", { "podplug.io/host": "kv" })));
-    assert.deepEqual(initNames(await getPod(c, "after-ca-rotation")), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(initNames(await getPod(c, "after-ca-rotation")), ["podplug-launcher", "podplug-kv"]);
   });
 
   it("with the webhook down: failurePolicy Fail refuses the Pod; Ignore lets it through and the watchdog reports it", async () => {
@@ -529,10 +529,10 @@ describe("podplug inject (no cluster)", () => {
       ["Plugin", "Job", "CronJob", "Deployment", "Service"],
     );
     const names = (t: T) => (t.spec.initContainers ?? []).map((x) => x.name);
-    assert.deepEqual(names(docs[1]!.spec.template), ["podplug-agent", "podplug-kv"]);
-    assert.deepEqual(names(docs[2]!.spec.jobTemplate.spec.template), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(names(docs[1]!.spec.template), ["podplug-launcher", "podplug-kv"]);
+    assert.deepEqual(names(docs[2]!.spec.jobTemplate.spec.template), ["podplug-launcher", "podplug-kv"]);
     // hostDeployment's template is labelled app: web too: selected by the Pod's labels, not the Deployment's.
-    assert.deepEqual(names(docs[3]!.spec.template), ["podplug-agent", "podplug-kv"]);
+    assert.deepEqual(names(docs[3]!.spec.template), ["podplug-launcher", "podplug-kv"]);
     assert.deepEqual(docs[4], svc);
   });
 
@@ -591,7 +591,7 @@ describe("webhook mode's pure parts", () => {
       metadata: { name, namespace: "ns", labels: { app: "web" }, annotations: { "podplug.io/plugins": "kv" } },
       spec: {
         containers: [{ name: "host" }],
-        initContainers: [{ name: "podplug-agent" }, { name: "podplug-kv", image }],
+        initContainers: [{ name: "podplug-launcher" }, { name: "podplug-kv", image }],
       },
       status: { phase: "Running", initContainerStatuses: status ? [{ name: "podplug-kv", ...status }] : [] },
     }) as unknown as V1Pod;
