@@ -101,12 +101,13 @@ const [kv, counter] = await Promise.all([kvClient.dispense("kv"), counterClient.
 const add = { sum: async (a: bigint, b: bigint) => a + b };
 let tick = 0;
 timer = setInterval(() => {
-  tick++;
+  // This round's own number: a round whose calls outlive the interval must not report a later one's.
+  const n = ++tick;
   void (async () => {
     const results: Record<string, string> = {};
     const failed: string[] = [];
     try {
-      await kv.put("last-tick", Buffer.from(String(tick)));
+      await kv.put("last-tick", Buffer.from(String(n)));
       results.kv = (await kv.get("last-tick")).toString().split("\n")[0]!;
     } catch (err) {
       results.kv = `error: ${(err as Error).message}`;
@@ -119,7 +120,7 @@ timer = setInterval(() => {
       results.counter = `error: ${(err as Error).message}`;
       failed.push("counter");
     }
-    if (failed.length === 0) log.info({ tick, ...results }, "called both plugins");
-    else log.warn({ tick, failed, ...results }, `call to ${failed.join(" and ")} failed`);
+    if (failed.length === 0) log.info({ tick: n, ...results }, "called both plugins");
+    else log.warn({ tick: n, failed, ...results }, `call to ${failed.join(" and ")} failed`);
   })();
 }, 1000);

@@ -104,7 +104,12 @@ describe("e2e: bad input shows in the Plugin's status and Events", function () {
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], sleepingHost(c, "badcmd"));
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], plugin("badcmd", "badcmd", KV_IMAGE, ["/no/such/binary"]));
     // The launcher cannot start the command: its coded termination message names it (exit 127).
-    await failsWith(c, "badcmd", "PluginFailed", /container podplug-badcmd stopped with LAUNCHER_START_FAILED: .*\/no\/such\/binary/);
+    await failsWith(
+      c,
+      "badcmd",
+      "PluginFailed",
+      /container podplug-badcmd stopped with LAUNCHER_START_FAILED: .*\/no\/such\/binary/,
+    );
   });
 
   it("a plugin offered versions it does not serve: ProtocolVersionMismatch, with the plugin's own words", async () => {

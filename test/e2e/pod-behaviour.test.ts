@@ -344,8 +344,9 @@ describe("e2e: pod behaviour (issue 19)", function () {
     );
     // The pod's grace is the default 30 s (the kubelet's final status says 0): exit 0 means its handler ended it.
     const end = await deleteAndRead(c, SHIPPED, "attaching", "host");
+    const { exitCode, reason } = end.terminated.host ?? {};
     assert.deepEqual(
-      end.terminated.host,
+      { exitCode, reason },
       { exitCode: 0, reason: "Completed" },
       "exit 0 from its SIGTERM handler, not 137 from the kubelet's SIGKILL",
     );
