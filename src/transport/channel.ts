@@ -54,7 +54,7 @@ export interface PodplugChannelOptions {
   engine?: Engine;
   /**
    * Finds a plugin that stopped answering while calls wait (keepalive.ts):
-   * on by default, so such calls fail UNAVAILABLE within ≈0.85 s; `false` turns
+   * on by default, so such calls fail UNAVAILABLE (designed for ≈0.85 s; measured slower, docs/transport.md); `false` turns
    * it off. podplug's HTTP/2 engine only (node:http2 has none here).
    */
   keepalive?: KeepaliveOptions | false;

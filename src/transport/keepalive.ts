@@ -37,7 +37,7 @@ export interface KeepaliveOptions {
   minPingIntervalMs?: number;
 }
 
-/** The defaults: a call in flight to a peer that stops answering fails within ≈`timeMs + timeoutMs` (0.85 s, timers allowing). */
+/** The defaults: a call in flight to a peer that stops answering is meant to fail within ≈`timeMs + timeoutMs` (0.85 s); measured slower today (docs/transport.md). */
 export const KEEPALIVE_DEFAULTS: Readonly<Required<KeepaliveOptions>> = {
   timeMs: 150,
   timeoutMs: 700,
