@@ -7,6 +7,7 @@
 import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { toPem, usePkijsEngine } from "../../src/protocol/mtls.ts";
 import { OperatorError } from "../errors.ts";
 
 /** A certificate and its PKCS#8 key, PEM. */
@@ -17,24 +18,6 @@ export interface PemPair {
 
 const ALG = { name: "ECDSA", namedCurve: "P-256" } as const;
 const HASH = "SHA-256";
-
-let engineSet = false;
-function engine(): void {
-  if (engineSet) return;
-  pkijs.setEngine(
-    "node-webcrypto",
-    new pkijs.CryptoEngine({ name: "node-webcrypto", crypto: webcrypto as unknown as Crypto }),
-  );
-  engineSet = true;
-}
-
-function pem(label: string, der: ArrayBuffer | Buffer): string {
-  const b64 = Buffer.from(der as ArrayBuffer)
-    .toString("base64")
-    .replace(/(.{64})/g, "$1\n")
-    .replace(/\n$/, "");
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
 
 function cn(value: string): pkijs.AttributeTypeAndValue[] {
   return [new pkijs.AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.Utf8String({ value }) })];
@@ -65,7 +48,7 @@ async function build(
   cert.extensions = extensions;
   await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
   await cert.sign(signer.key, HASH);
-  return pem("CERTIFICATE", cert.toSchema(true).toBER(false));
+  return toPem("CERTIFICATE", cert.toSchema(true).toBER(false));
 }
 
 async function newKeys(): Promise<CryptoKeyPair> {
@@ -73,12 +56,12 @@ async function newKeys(): Promise<CryptoKeyPair> {
 }
 
 async function keyPem(keys: CryptoKeyPair): Promise<string> {
-  return pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return toPem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
 }
 
 /** A self-signed CA valid for `validityMs`. */
 export async function generateCa(name: string, validityMs: number): Promise<PemPair> {
-  engine();
+  usePkijsEngine();
   const keys = await newKeys();
   const basic = new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 });
   const certPem = await build(name, validityMs, keys, { key: keys.privateKey, name }, [
@@ -100,7 +83,7 @@ export async function generateServing(
   ips: readonly string[],
   validityMs: number,
 ): Promise<PemPair> {
-  engine();
+  usePkijsEngine();
   let caKey: CryptoKey;
   try {
     const der = Buffer.from(ca.keyPem.replace(/-----[^-]+-----|\s/g, ""), "base64");

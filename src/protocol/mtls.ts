@@ -21,7 +21,8 @@ const HASH = "SHA-512";
 const LIFETIME_MS = 262_980 * 3600 * 1000;
 
 let engineSet = false;
-function engine(): void {
+/** Points pkijs at Node's WebCrypto, once per process (the webhook's certificates use it too). */
+export function usePkijsEngine(): void {
   if (engineSet) return;
   pkijs.setEngine(
     "node-webcrypto",
@@ -32,7 +33,7 @@ function engine(): void {
 
 /** Generates a certificate pair with go-plugin's AutoMTLS profile. */
 export async function generateCertificate(): Promise<CertificatePair> {
-  engine();
+  usePkijsEngine();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const cert = new pkijs.Certificate();
   cert.version = 2;
@@ -82,8 +83,9 @@ export async function generateCertificate(): Promise<CertificatePair> {
   return { certPem: toPem("CERTIFICATE", der), keyPem: toPem("PRIVATE KEY", pkcs8) };
 }
 
-function toPem(label: string, der: Buffer): string {
-  const b64 = der
+/** DER as PEM with `label`, 64 characters a line. */
+export function toPem(label: string, der: ArrayBuffer | Buffer): string {
+  const b64 = Buffer.from(der as ArrayBuffer)
     .toString("base64")
     .replace(/(.{64})/g, "$1\n")
     .replace(/\n$/, "");
