@@ -37,7 +37,7 @@ export interface KeepaliveOptions {
   minPingIntervalMs?: number;
 }
 
-/** The defaults: a call in flight to a peer that stops answering is meant to fail within ≈`timeMs + timeoutMs` (0.85 s); measured slower today (docs/transport.md). */
+/** The defaults: a call in flight to a peer that stops answering is meant to fail within ≈`timeMs + timeoutMs` (0.85 s, as measured: docs/transport.md). */
 export const KEEPALIVE_DEFAULTS: Readonly<Required<KeepaliveOptions>> = {
   timeMs: 150,
   timeoutMs: 700,
@@ -126,8 +126,9 @@ export class Keepalive {
       else if (now - this.pingAt >= this.o.timeoutMs) {
         // Timers run before I/O in a loop turn: after a stall of this process the answer may be
         // waiting unread in the socket. Decide after the next poll for I/O, not before it.
+        // Left ref'd: libuv's poll blocks until the next timer or I/O while only unref'd
+        // immediates wait, which delayed this decision by seconds (up to 7.8 s measured).
         this.immediate = setImmediate(this.confirm);
-        this.immediate.unref();
         return;
       } else {
         this.arm(this.pingAt + this.o.timeoutMs - now);
