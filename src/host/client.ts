@@ -834,6 +834,42 @@ export class Client<P extends PluginSet> {
     return c;
   }
 
+  /**
+   * Reloads the plugin (Smilo's `admin_reloadPlugin`): asks it to shut down
+   * (go-plugin's controller Shutdown) and resolves once the client is
+   * connected to its next process — one this host starts (cmd mode), or the
+   * one the kubelet or `podplug run` restarts (attach mode). The plugin's
+   * in-memory state goes with the old process; `onConnect` hooks run on the
+   * new one before calls reach it. RELOAD_TIMEOUT if no new process is
+   * connected within `timeoutMs`; CONFIG_INVALID for a client that neither
+   * restarts nor re-attaches.
+   */
+  async reload(timeoutMs = 30_000): Promise<void> {
+    if (this.config.restart === false || this.reattach)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: reload() needs a client that restarts or re-attaches its plugin (not restart: false, not reattach).`,
+      );
+    const before = await this.connection();
+    const restarts = this.restarts;
+    this.log.info("reloading the plugin");
+    await before.shutdown(this.config.killTimeoutMs ?? 2000);
+    const deadline = performance.now() + timeoutMs;
+    while (!(this.restarts > restarts && this.conn !== undefined && this.conn !== before && this.state === "ready")) {
+      if (this.killed)
+        throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while reloading.`);
+      if (this.stoppedError) throw this.stoppedError;
+      if (performance.now() >= deadline)
+        throw new PodplugError(
+          "RELOAD_TIMEOUT",
+          `plugin ${this.name} was asked to shut down but no new process was connected within ${timeoutMs} ms (state ${this.state}). ${this.config.cmd ? "Check the plugin's logs for why it does not start." : "Is its container restarted (restartPolicy Always)?"}`,
+          { state: this.state },
+        );
+      await sleep(20, this.abort.signal);
+    }
+    this.log.info({ restarts: this.restarts }, "plugin reloaded");
+  }
+
   /** go-plugin's Ping: a health check of service "plugin". */
   async ping(timeoutMs = 5000): Promise<void> {
     const conn = await this.connection();
