@@ -865,7 +865,8 @@ export class Client<P extends PluginSet> {
           `plugin ${this.name} was asked to shut down but no new process was connected within ${timeoutMs} ms (state ${this.state}). ${this.config.cmd ? "Check the plugin's logs for why it does not start." : "Is its container restarted (restartPolicy Always)?"}`,
           { state: this.state },
         );
-      await sleep(20, this.abort.signal);
+      // Not unref'd: a caller awaiting the reload (a CLI, say) must not exit while the plugin is down.
+      await new Promise((r) => setTimeout(r, 20));
     }
     this.log.info({ restarts: this.restarts }, "plugin reloaded");
   }
