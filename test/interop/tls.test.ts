@@ -11,11 +11,12 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { pino } from "pino";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
 import { type CertificatePair, generateCertificate } from "../../src/protocol/mtls.ts";
-import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, type PeerResult, runPeer } from "./peers.ts";
+import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, type PeerResult, runPeer, startPlugin } from "./peers.ts";
 
 const quiet = pino({ level: "silent" });
 
@@ -188,6 +189,55 @@ describe("interop: explicit TLS (TLSConfig / TLSProvider)", () => {
         await noneRunning(marker);
       });
     }
+
+    it("tls-ts-host-attach: the TS host with tls attaches to a Go TLSProvider plugin it did not start (sidecar mode), as go-plugin's Reattach does; without tls it cannot", async () => {
+      const marker = `tls-${randomUUID()}`;
+      const sidecar = startPlugin(goPeer("tlspeer"), ["plugin", "-marker", marker], {
+        BASIC_PLUGIN: "hello",
+        PLUGIN_PROTOCOL_VERSIONS: "1",
+        ...pluginTls(plugin, host.certPem),
+      });
+      try {
+        const line = await sidecar.line;
+        // go-plugin writes no handshake file: the host is told the version, and the line has no certificate.
+        assert.equal(line.split("|")[5], "", line);
+        const attach = { dir: dirname(line.split("|")[3] ?? ""), protocolVersion: 1 };
+        const good = new Client({
+          handshake,
+          plugins: { kv: kvPlugin() },
+          attach,
+          tls: { certPem: host.certPem, keyPem: host.keyPem, caPem: plugin.certPem },
+          logger: quiet,
+        });
+        try {
+          const kv = await good.dispense("kv");
+          await kv.put("k", Buffer.from("attached-over-tls"));
+          assert.equal((await kv.get("k")).toString(), "attached-over-tls");
+        } finally {
+          await good.kill();
+        }
+        const plain = new Client({
+          handshake,
+          plugins: { kv: kvPlugin() },
+          attach,
+          startTimeoutMs: 4000,
+          restart: false,
+          logger: quiet,
+        });
+        try {
+          await assert.rejects(
+            plain.dispense("kv").then((kv) => kv.get("k")),
+            (err: unknown) => isPodplugError(err, "UNAVAILABLE"),
+          );
+        } finally {
+          await plain.kill();
+        }
+        assert.deepEqual(running(marker), [sidecar.pid], "an attached host's kill() leaves the sidecar running");
+      } finally {
+        await sidecar.stop();
+      }
+      await noneRunning(marker);
+    });
 
     it("tls-go-provider-fails: a TLSProvider that cannot build its config ends the Go plugin before its handshake; the TS host says so", async () => {
       const marker = `tls-${randomUUID()}`;
