@@ -27,7 +27,7 @@ import {
   status,
   yamlOf,
 } from "./demo.ts";
-import { goCallSucceedsAfter, goHost, goHostPlugin, goHostPods, KV_CONTAINER } from "./go-host.ts";
+import { goCallSucceedsAfter, goHost, goHostPlugin, goHostPods, goOutageAfter, KV_CONTAINER } from "./go-host.ts";
 import { MTLS_CHECK, type MtlsView } from "./mtls-check.ts";
 import { freshNamespace } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
@@ -165,6 +165,8 @@ describe("e2e: AutoMTLS in real pods", function () {
       const secret = await secretCert(c, GO_PLUGIN_NS);
       assert.equal(secret.type, "kubernetes.io/tls");
       const p = await pod(c, GO_PLUGIN_NS, podName);
+      // Its exec probe checks health as the host does, over mutual TLS with the mounted certificate: Ready.
+      assert.equal(status(p, "podplug-kv").ready, true);
       const env = containerSpec(p, "podplug-kv").env ?? [];
       assert.deepEqual(env.find((e) => e.name === "PLUGIN_CLIENT_CERT")?.valueFrom, {
         secretKeyRef: { name: "podplug-kv-mtls", key: "tls.crt" },
@@ -219,37 +221,77 @@ describe("e2e: AutoMTLS in real pods", function () {
   });
 
   describe("the Go host (examples/go-host, sdk/go) with the TS kv plugin", () => {
-    it("sdk/go attaches with the mounted host certificate and the TS plugin's announced one; its calls succeed, and the TS plugin serves only mutual TLS to that certificate", async () => {
+    let podName = "";
+    let announced = "";
+
+    before(async () => {
       const c = await cluster();
       await freshNamespace(c, GO_HOST_NS, RESTRICTED);
-      try {
-        const plugin = parse(goHostPlugin()) as { spec: Record<string, unknown> };
-        plugin.spec.autoMTLS = true;
-        await kubectlOk(c, ["-n", GO_HOST_NS, "apply", "-f", "-"], stringify(plugin));
-        await kubectlOk(c, ["-n", GO_HOST_NS, "apply", "-f", "-"], goHost(1, "250ms"));
-        await kubectlOk(
-          c,
-          ["-n", GO_HOST_NS, "rollout", "status", "deployment/go-host", "--timeout=120s"],
-          undefined,
-          130_000,
-        );
-        const [p] = await goHostPods(c, GO_HOST_NS, 1);
-        assert.ok(p);
-        const ok = await goCallSucceedsAfter(c, GO_HOST_NS, p.metadata.name, 0);
-        assert.equal(
-          ok.value,
-          `${ok.tick}\n\nWritten from plugin-ts-grpc`,
-          "the TS plugin returns what the Go host put",
-        );
-        const secret = await secretCert(c, GO_HOST_NS);
-        // The TS plugin's handshake file carries its certificate: it serves TLS only (checked below), so the Go
-        // host's calls above ran over it. The check runs in the plugin's container (the Go host's image has no node).
-        const v = await mtlsView(c, GO_HOST_NS, p.metadata.name, KV_CONTAINER);
-        assert.ok((v.line.split("|")[5] ?? "").length > 50, `the TS plugin announced a certificate: ${v.line}`);
-        assertMutualTls(v, secret.fingerprint, "the TS plugin");
-      } finally {
-        await c.kubectl(["delete", "namespace", GO_HOST_NS, "--wait=false"]);
-      }
+      const plugin = parse(goHostPlugin()) as { spec: Record<string, unknown> };
+      plugin.spec.autoMTLS = true;
+      await kubectlOk(c, ["-n", GO_HOST_NS, "apply", "-f", "-"], stringify(plugin));
+      await kubectlOk(c, ["-n", GO_HOST_NS, "apply", "-f", "-"], goHost(1, "250ms"));
+      await kubectlOk(
+        c,
+        ["-n", GO_HOST_NS, "rollout", "status", "deployment/go-host", "--timeout=120s"],
+        undefined,
+        130_000,
+      );
+      const [p] = await goHostPods(c, GO_HOST_NS, 1);
+      assert.ok(p);
+      podName = p.metadata.name;
+    });
+
+    it("sdk/go attaches with the mounted host certificate and the TS plugin's announced one; its calls succeed, and the TS plugin serves only mutual TLS to that certificate", async () => {
+      const c = await cluster();
+      const ok = await goCallSucceedsAfter(c, GO_HOST_NS, podName, 0);
+      assert.equal(ok.value, `${ok.tick}\n\nWritten from plugin-ts-grpc`, "the TS plugin returns what the Go host put");
+      const secret = await secretCert(c, GO_HOST_NS);
+      // The TS plugin's handshake file carries its certificate: it serves TLS only (checked below), so the Go
+      // host's calls above ran over it. The check runs in the plugin's container (the Go host's image has no node).
+      const v = await mtlsView(c, GO_HOST_NS, podName, KV_CONTAINER);
+      announced = v.announced;
+      assert.ok((v.line.split("|")[5] ?? "").length > 50, `the TS plugin announced a certificate: ${v.line}`);
+      assertMutualTls(v, secret.fingerprint, "the TS plugin");
+      // The plugin's exec probe speaks the same mutual TLS (with the mounted host certificate): it is Ready.
+      assert.equal(status(await pod(c, GO_HOST_NS, podName), KV_CONTAINER).ready, true);
+    });
+
+    it("SIGKILL of the TS plugin: it restarts with a new certificate, and sdk/go re-attaches with it", async () => {
+      const c = await cluster();
+      assert.ok(announced, "the first test ran");
+      const p = await pod(c, GO_HOST_NS, podName);
+      const kv = status(p, KV_CONTAINER);
+      assert.ok(kv.containerID);
+      const t0 = Date.now();
+      await c.signalContainer(p.spec.nodeName, kv.containerID, "SIGKILL");
+      await waitFor(
+        `${KV_CONTAINER} to restart and be ready`,
+        async () => {
+          const s = status(await pod(c, GO_HOST_NS, podName), KV_CONTAINER);
+          return s.restartCount === kv.restartCount + 1 && s.ready;
+        },
+        60_000,
+        250,
+      );
+      // The Go host saw the plugin go and calls it again: over TLS to the new certificate, the only one it serves.
+      await goOutageAfter(c, GO_HOST_NS, podName, t0);
+      const v = await mtlsView(c, GO_HOST_NS, podName, KV_CONTAINER);
+      assert.notEqual(v.announced, announced, "a new process, a new certificate");
+      assert.equal(v.mounted.outcome, "settings");
+      assert.equal(v.plaintext.outcome === "settings", false);
+      const log = await kubectlOk(c, ["-n", GO_HOST_NS, "logs", podName, "-c", "host"]);
+      assert.ok((log.match(/"msg":"attached"/g) ?? []).length >= 2, "the Go host attached again");
+      assert.equal(
+        status(await pod(c, GO_HOST_NS, podName), "host").restartCount,
+        status(p, "host").restartCount,
+        "the Go host did not restart",
+      );
+    });
+
+    after(async () => {
+      const c = await cluster();
+      await c.kubectl(["delete", "namespace", GO_HOST_NS, "--wait=false"]);
     });
   });
 });
