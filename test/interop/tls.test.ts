@@ -181,7 +181,11 @@ describe("interop: explicit TLS (TLSConfig / TLSProvider)", () => {
         try {
           await assert.rejects(
             client.dispense("kv").then((kv) => kv.get("k")),
-            (err: unknown) => isPodplugError(err, "UNAVAILABLE"),
+            (err: unknown) =>
+              isPodplugError(err, "UNAVAILABLE") &&
+              /within \d+ ms: .*The connection is mutual TLS: check that the plugin trusts this host's certificate/.test(
+                err.message,
+              ),
           );
         } finally {
           await client.kill();
