@@ -80,9 +80,10 @@ export interface ClientConfig<P extends PluginSet> {
   /** go-plugin's AutoMTLS: throwaway certificates, mutual TLS on every socket. */
   autoMTLS?: boolean;
   /**
-   * go-plugin's TLSConfig: explicit mutual TLS (cmd and reattach modes, when
-   * not autoMTLS): this host's certificate and key, and the CA the plugin's
-   * certificate must chain to. Its name must be `localhost`, as go-plugin's.
+   * go-plugin's TLSConfig: explicit mutual TLS (every mode, for a plugin that
+   * announces no AutoMTLS certificate): this host's certificate and key, and
+   * the CA the plugin's certificate must chain to. Its name must be
+   * `localhost`, as go-plugin's.
    */
   tls?: { certPem: string; keyPem: string; caPem: string };
   /**
@@ -573,7 +574,8 @@ export class Client<P extends PluginSet> {
       }
     }
     const explicit = this.config.tls;
-    if (explicit && !handshake.serverCert && !this.config.attach) {
+    // Attach mode too: go-plugin's Reattach dials with TLSConfig, and so does sdk/go's Attach.
+    if (explicit && !handshake.serverCert) {
       security = mtlsTransport({ certPem: explicit.certPem, keyPem: explicit.keyPem }, explicit.caPem);
     }
     this.plugins = versions[handshake.appVersion];
