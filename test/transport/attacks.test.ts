@@ -359,6 +359,43 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     assert.equal(answered.length + reset.length, calls, "every call either answered whole or reset");
   });
 
+  it("a handler that waits for 'drain', streaming 100 MB to a host that grants every window but reads nothing: it waits (bounded), then all arrives", async () => {
+    interface Flood {
+      writes: number;
+      waiting: boolean;
+      ended: boolean;
+      error?: string;
+    }
+    let stalled: Flood | undefined;
+    const peer = await attack(
+      "well-behaved writer, slow reader",
+      async (p) => {
+        p.send(settings([[0x4, 2 ** 31 - 1]]));
+        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+        p.stopReading();
+        p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Flood")));
+        p.send(frame(F.DATA, F.END_STREAM, 1, Buffer.from([0, 0, 0, 0, 0])));
+        // Until the handler is held back by backpressure (bounded in time; no figure is asserted).
+        const end = Date.now() + CLOSE_WAIT_MS;
+        for (;;) {
+          const f = await victim.command<Flood>("flood");
+          if ((f.waiting && f.writes > 8) || f.ended || Date.now() > end) {
+            stalled = f;
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        p.startReading();
+      },
+      (p) => p.requests.filter((r) => r === 1).length === 2 || p.resets.has(1),
+    );
+    assert.ok(stalled?.waiting, `the handler waited for the reader: ${JSON.stringify(stalled)}`);
+    assert.ok(stalled.writes * 256 * 1024 < 32 * MB, `written before the wait: ${stalled.writes} × 256 KiB`);
+    assert.equal(peer.resets.has(1), false, "no reset: a writer that waits never meets maxSendQueueBytes");
+    assert.equal(peer.dataReceived.get(1), 400 * (256 * 1024 + 5), "every message arrived");
+    assert.equal(peer.goaway, undefined);
+  });
+
   it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {
     const peer = await attack("16 MB frame", async (p) => {
       p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Hold")));

@@ -237,7 +237,7 @@ export class Victim {
     });
   }
 
-  async command<T>(cmd: "mem" | "call" | "good"): Promise<T> {
+  async command<T>(cmd: "mem" | "call" | "good" | "flood"): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
     return JSON.parse(await p) as T;
