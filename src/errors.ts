@@ -35,6 +35,7 @@ export type ErrorCode =
   | "SOCKET_IN_USE"
   | "SOCKET_NOT_FOUND"
   | "SOCKET_PERMISSION"
+  | "SOCKET_GROUP_DENIED"
   // broker
   | "BROKER_ID_INVALID"
   | "BROKER_ID_IN_USE"

@@ -122,6 +122,12 @@ export interface ClientConfig<P extends PluginSet> {
    * override it with metadata `x-podplug-outage: wait|fail-fast`.
    */
   outage?: OutagePolicy;
+  /**
+   * Deadline (ms) of a call made without one; a call's own deadline wins.
+   * Default: the Plugin's `spec.calls.deadlineMilliseconds` in attach mode
+   * (from sidecarAttach()), else none.
+   */
+  defaultDeadlineMs?: number;
   /** Restart (cmd mode) or re-attach (attach mode) after a failure; default true. go-plugin never does. */
   restart?: boolean;
   /** Back-off between restarts. */
@@ -301,10 +307,13 @@ export class Client<P extends PluginSet> {
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
+    // The Plugin's spec.calls (attach mode) are defaults; what the host's code sets wins.
+    const fromSpec = config.attach?.calls;
     this.channel = new ReconnectingChannel(
       this.name,
-      config.outage ?? { mode: "fail-fast" },
+      config.outage ?? { mode: fromSpec?.whenUnavailable ?? "fail-fast" },
       config.callMetrics === false ? undefined : this.metrics,
+      config.defaultDeadlineMs ?? fromSpec?.deadlineMs,
     );
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     // Tracing (off unless OTEL_TRACES_EXPORTER asks, or the application registered an SDK): calls carry trace context.

@@ -14,7 +14,14 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
+import {
+  HANDSHAKE_FILE_NAME,
+  HOST_ENV,
+  MAX_CALL_DEADLINE_MS,
+  PLUGIN_ENV,
+  SIDECAR_ENV,
+  TLS_CERT_FILE,
+} from "../constants.ts";
 import { checkBudgetMs } from "./budget.ts";
 import {
   CONTAINER_PREFIX,
@@ -39,7 +46,7 @@ import {
   SOCKET_VOLUME,
 } from "./conventions.ts";
 import { InjectError } from "./errors.ts";
-import type { Plugin, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
+import type { Plugin, PluginCallPolicy, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
@@ -210,6 +217,7 @@ function validatePlugin(p: Plugin, i: number): void {
       { path: `${at}.spec.hostReadiness` },
     );
   }
+  validateCallPolicy(spec.calls, name, `${at}.spec.calls`);
   if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
     throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
       path: `${at}.spec.workingDir`,
@@ -226,6 +234,42 @@ function validatePlugin(p: Plugin, i: number): void {
       );
     }
   }
+}
+
+function validateCallPolicy(c: PluginCallPolicy | undefined, name: string, path: string): void {
+  if (c === undefined) return;
+  if (typeof c !== "object" || c === null || Array.isArray(c))
+    throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: spec.calls must be an object`, { path });
+  const d = c.deadlineMilliseconds;
+  if (d !== undefined && (!Number.isInteger(d) || d < 1 || d > MAX_CALL_DEADLINE_MS))
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.calls.deadlineMilliseconds must be a whole number of milliseconds from 1 to ${MAX_CALL_DEADLINE_MS}, not ${JSON.stringify(d)}`,
+      { path: `${path}.deadlineMilliseconds` },
+    );
+  const w = c.whenUnavailable;
+  if (w !== undefined && w !== "FailFast" && w !== "Wait")
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.calls.whenUnavailable must be FailFast or Wait, not ${JSON.stringify(w)}`,
+      { path: `${path}.whenUnavailable` },
+    );
+}
+
+/** PODPLUG_CALL_POLICY's value for the Plugins that set `spec.calls` (sorted by name), or undefined when none does. */
+function callPolicyEnv(sorted: readonly Plugin[]): string | undefined {
+  const policy: Record<string, { deadlineMs?: number; whenUnavailable?: "fail-fast" | "wait" }> = {};
+  for (const p of sorted) {
+    const c = p.spec.calls;
+    if (c?.deadlineMilliseconds === undefined && c?.whenUnavailable === undefined) continue;
+    policy[p.metadata.name] = {
+      ...(c.deadlineMilliseconds !== undefined ? { deadlineMs: c.deadlineMilliseconds } : {}),
+      ...(c.whenUnavailable !== undefined
+        ? { whenUnavailable: c.whenUnavailable === "Wait" ? "wait" : "fail-fast" }
+        : {}),
+    };
+  }
+  return Object.keys(policy).length > 0 ? JSON.stringify(policy) : undefined;
 }
 
 /**
@@ -340,7 +384,10 @@ function hostReadinessProbe(plugins: string[]): V1Probe {
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
 const isPodplugEnv = (e: V1EnvVar): boolean =>
-  e.name === HOST_ENV.socketRoot || e.name === HOST_ENV.plugins || e.name === HOST_ENV.mtlsRoot;
+  e.name === HOST_ENV.socketRoot ||
+  e.name === HOST_ENV.plugins ||
+  e.name === HOST_ENV.mtlsRoot ||
+  e.name === HOST_ENV.callPolicy;
 // Volumes named podplug-* are podplug's (sockets, certificates, scratch, the Plugins' own), like init containers.
 const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
@@ -440,6 +487,7 @@ export function inject(
         name: `${MTLS_VOLUME_PREFIX}${n}`,
         secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 },
       });
+    const callPolicy = callPolicyEnv(sorted);
     const seen = new Set<string>();
     for (const v of volumes) {
       if (seen.has(v.name)) {
@@ -457,6 +505,7 @@ export function inject(
         { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
         { name: HOST_ENV.plugins, value: names.join(",") },
         ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
+        ...(callPolicy !== undefined ? [{ name: HOST_ENV.callPolicy, value: callPolicy }] : []),
       ];
       c.volumeMounts = [
         ...(c.volumeMounts ?? []),
