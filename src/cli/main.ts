@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `podplug` command:
- *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
+ *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view | --view]
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--launcher-image I]   (webhook mode's dry-run)
  *   podplug reload <plugin> [--state-dir D]   (a plugin of a running `podplug run`)
@@ -23,6 +23,7 @@ options:
       --metrics-port <n>   port of the runtime's /metrics on 127.0.0.1 (default 9464; 0 = any free port; -1 = none)
       --state-dir <dir>    where volumes and sockets live (default: a new temp folder, removed on exit)
       --no-view            JSON log lines on stdout instead of the live view (the default without a terminal)
+      --view               the live view even without a terminal (e.g. piped into a pager or a recording)
       --isolation <mode>   auto (default): as root, each plugin runs as its own user with a 0700 socket folder;
                            uid: that, or fail; none: every process as this user (docs/local-runtime.md)
   -h, --help               this help`;
@@ -181,6 +182,7 @@ async function runCommand(args: string[]): Promise<number> {
     "metrics-port"?: string;
     "state-dir"?: string;
     "no-view"?: boolean;
+    view?: boolean;
     isolation?: string;
     help?: boolean;
   };
@@ -192,6 +194,7 @@ async function runCommand(args: string[]): Promise<number> {
         "metrics-port": { type: "string" },
         "state-dir": { type: "string" },
         "no-view": { type: "boolean" },
+        view: { type: "boolean" },
         isolation: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -202,6 +205,8 @@ async function runCommand(args: string[]): Promise<number> {
     return say(process.stderr, `podplug run: ${(err as Error).message} [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   }
   if (values.help) return say(process.stdout, RUN_USAGE, 0);
+  if (values.view && values["no-view"])
+    return say(process.stderr, `podplug run: give --view or --no-view, not both [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   if (!values.file?.length)
     return say(process.stderr, `podplug run: give at least one -f <file|folder> [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   const raw = values["metrics-port"];
@@ -224,6 +229,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (port !== undefined) opts.metricsPort = port;
   if (values["state-dir"]) opts.stateDir = values["state-dir"];
   if (values["no-view"]) opts.view = false;
+  if (values.view) opts.view = true;
   const r = await run(opts);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
