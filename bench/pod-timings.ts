@@ -79,12 +79,14 @@ export async function hangFigures(c: E2ECluster, want = 20, least = 10, budgetMs
         }
         out.restarted.push((Date.now() - t0) / 1000);
         const plugin = name === "podplug-kv" ? "kv" : "counter";
-        const back = await callsSucceedAfter(c, p.metadata.name, t0, [plugin]);
-        out.recovered.push((back.time - t0) / 1000);
+        // Back = the first success after the first failure: a tick logged just after t0 may have called
+        // before the stop took effect.
         const fail = (await tickRecords(c, p.metadata.name, NS, 400)).find(
           (r) => r.time > t0 && r.failed?.includes(plugin),
         );
         if (fail) out.failed.push((fail.time - t0) / 1000);
+        const back = await callsSucceedAfter(c, p.metadata.name, fail?.time ?? t0, [plugin]);
+        out.recovered.push((back.time - t0) / 1000);
         if (c instanceof NodeCluster) out.steps.push(await hangSteps(c, p.metadata.name, name, plugin, t0, back.time));
       }
     if (over()) break;
