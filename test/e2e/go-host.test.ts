@@ -68,7 +68,7 @@ describe("e2e: a Go host (sdk/go) with a TS plugin on a real node", function () 
     await kubectlOk(
       c,
       ["-n", READY_NS, "apply", "-f", "-"],
-      goHostPlugin({ periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 }),
+      goHostPlugin({ periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 12 }),
     );
     const host = parse(goHost(1, "250ms")) as {
       spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } };

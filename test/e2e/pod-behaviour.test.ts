@@ -50,9 +50,9 @@ const HANG = "podplug-e2e-hang";
  * at most 10 min, one JSON line per failed call and per first success after one (and one a second otherwise).
  */
 const CALLER = `
-import { Client, exitOnSignals, sidecarAttach } from "/app/src/host/index.ts";
-import { handshake } from "/app/examples/counter/shared.ts";
-import { kvPlugin } from "/app/examples/kv/shared.ts";
+import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
+import { handshake } from "/app/dist/examples/counter/shared.js";
+import { kvPlugin } from "/app/dist/examples/kv/shared.js";
 const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
 exitOnSignals(() => client.kill());
 const kv = await client.dispense("kv");
