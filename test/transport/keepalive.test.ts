@@ -139,7 +139,12 @@ describe("transport: keepalive finds a plugin that stopped answering", () => {
       await new Promise((r) => setTimeout(r, 600));
       process.kill(pid, "SIGSTOP");
       for (let i = 0; i < 200 && procState(pid) !== "T"; i++) await new Promise((r) => setTimeout(r, 5));
-      const r = await Promise.race([slow, new Promise<undefined>((res) => setTimeout(res, 2500).unref())]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const r = await Promise.race([
+        slow,
+        new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), 2500))),
+      ]);
+      clearTimeout(timer);
       assert.ok(r, "the slow call still waited 2.5 s after the stop");
       assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
       assert.match(r.details, /TRANSPORT_KEEPALIVE_TIMEOUT/);
