@@ -153,6 +153,7 @@ try {
   // Issue 19 (bench/pod-timings.ts): a hung plugin and deleting an idle host, beside their baselines.
   const hang = await hangFigures(c, HANGS);
   console.log("  SIGSTOP (a hung plugin) of a plugin process in a pod, default injected probes:");
+  line("  → the host's first failed call to it (keepalive)", hang.failed);
   line("  → kubelet has it running again", hang.restarted);
   line("  → the host's calls succeed again", hang.recovered);
   console.log(

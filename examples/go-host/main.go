@@ -9,8 +9,16 @@
 //
 //	GO_HOST_PLUGIN      the plugin's name, default kv (folder $PODPLUG_SOCKET_ROOT/<name>)
 //	GO_HOST_INTERVAL    time between calls, default 1s
+//	GO_HOST_CALL_TIMEOUT how long one call may take, default 2s (go-plugin's
+//	                    example KV calls carry no deadline: a hung plugin
+//	                    would hold them for good)
 //	KV_PROTOCOL_VERSION the version of a plugin that writes no handshake file
 //	                    (an unmodified Go plugin); never guessed
+//
+// Its readiness: it writes the host state file beside the plugin's socket
+// (podplug.HostState: connecting, ready, failing with a code), which the
+// injected readiness probe of its container reads, so the pod is Ready only
+// while the host can use its plugin; the file is removed when it exits.
 //
 // It exits 0 promptly on SIGTERM or SIGINT (it runs as PID 1 in its
 // container) and leaves the sidecar running: the sidecar belongs to
@@ -19,6 +27,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,6 +40,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/examples/grpc/shared"
 	podplug "github.com/podplug/podplug/sdk/go"
+	"google.golang.org/grpc"
 )
 
 // handshake is the kv plugins' (examples/kv and go-plugin's examples/grpc).
@@ -46,7 +56,10 @@ func main() {
 	log = log.With("plugin", cfg.name)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	run(ctx, log, cfg)
+	state := podplug.NewHostState(cfg.dir)
+	state.OnWriteError = func(err error) { log.Warn("host state", "error", err.Error()) }
+	run(ctx, log, cfg, state)
+	_ = state.Remove()
 	log.Info("stopping", "reason", context.Cause(ctx).Error())
 }
 
@@ -54,11 +67,12 @@ type hostConfig struct {
 	name     string
 	dir      string
 	interval time.Duration
+	timeout  time.Duration
 	version  int
 }
 
 func config() (hostConfig, error) {
-	c := hostConfig{name: env("GO_HOST_PLUGIN", "kv"), interval: time.Second}
+	c := hostConfig{name: env("GO_HOST_PLUGIN", "kv"), interval: time.Second, timeout: 2 * time.Second}
 	c.dir = podplug.Dir(c.name)
 	if raw := os.Getenv("GO_HOST_INTERVAL"); raw != "" {
 		d, err := time.ParseDuration(raw)
@@ -66,6 +80,13 @@ func config() (hostConfig, error) {
 			return c, fmt.Errorf("GO_HOST_INTERVAL=%q is not a positive duration (e.g. 1s, 250ms)", raw)
 		}
 		c.interval = d
+	}
+	if raw := os.Getenv("GO_HOST_CALL_TIMEOUT"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("GO_HOST_CALL_TIMEOUT=%q is not a positive duration (e.g. 2s, 500ms)", raw)
+		}
+		c.timeout = d
 	}
 	if raw := os.Getenv("KV_PROTOCOL_VERSION"); raw != "" {
 		v, err := strconv.Atoi(raw)
@@ -79,7 +100,7 @@ func config() (hostConfig, error) {
 
 // run attaches, calls every interval, and re-attaches after the plugin went
 // away, until ctx ends.
-func run(ctx context.Context, log *slog.Logger, cfg hostConfig) {
+func run(ctx context.Context, log *slog.Logger, cfg hostConfig, state *podplug.HostState) {
 	var (
 		client *plugin.Client
 		kv     shared.KV
@@ -87,20 +108,30 @@ func run(ctx context.Context, log *slog.Logger, cfg hostConfig) {
 	defer func() { detach(client) }()
 	tick := time.NewTicker(cfg.interval)
 	defer tick.Stop()
+	state.Set(podplug.StateConnecting, "", "")
 	for n := 1; ; n++ {
 		if client != nil && client.Exited() {
 			log.Warn("plugin went away", "dir", cfg.dir)
+			state.Set(podplug.StateConnecting, "", "plugin "+cfg.name+" went away; re-attaching")
 			detach(client)
 			client, kv = nil, nil
 		}
 		if client == nil {
 			var err error
-			client, kv, err = attach(ctx, log, cfg)
+			client, kv, err = attach(ctx, log, cfg, state)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Error("attach failed", "tick", n, "ok", false, "error", err.Error())
+				code := "ATTACH_FAILED"
+				var pe *podplug.Error
+				if errors.As(err, &pe) {
+					code = pe.Code
+				}
+				state.Set(podplug.StateFailing, code, err.Error())
+				log.Error("attach failed", "tick", n, "ok", false, "code", code, "error", err.Error())
+			} else {
+				state.Set(podplug.StateReady, "", "")
 			}
 		}
 		if kv != nil {
@@ -114,7 +145,7 @@ func run(ctx context.Context, log *slog.Logger, cfg hostConfig) {
 	}
 }
 
-func attach(ctx context.Context, log *slog.Logger, cfg hostConfig) (*plugin.Client, shared.KV, error) {
+func attach(ctx context.Context, log *slog.Logger, cfg hostConfig, state *podplug.HostState) (*plugin.Client, shared.KV, error) {
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	client, err := podplug.Attach(actx, &plugin.ClientConfig{
@@ -122,6 +153,9 @@ func attach(ctx context.Context, log *slog.Logger, cfg hostConfig) (*plugin.Clie
 		Plugins:          plugin.PluginSet{"kv": &shared.KVGRPCPlugin{}},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
+		// Every call's outcome feeds the state file's calls rule (CALLS_FAILING).
+		// The state's interceptor is the outer one: it sees a call's timeout as the call's outcome.
+		GRPCDialOptions: append(state.DialOptions(), callTimeout(cfg.timeout)),
 	}, cfg.dir, podplug.Options{ProtocolVersion: cfg.version, PollInterval: 200 * time.Millisecond, Timeout: 10 * time.Second})
 	if err != nil {
 		return nil, nil, err
@@ -137,6 +171,18 @@ func attach(ctx context.Context, log *slog.Logger, cfg hostConfig) (*plugin.Clie
 	}
 	detach(client)
 	return nil, nil, err
+}
+
+// callTimeout gives every call without a deadline one of d.
+func callTimeout(d time.Duration) grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
 }
 
 // call puts the tick and reads it back: one line per call, ok or not.

@@ -16,11 +16,13 @@
  * no HEADERS or DATA since the previous PING, less than MinTime after it, is a
  * strike, and the third strike gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
  * So a PING goes out only if the peer sent HEADERS or DATA since the last
- * one, or `minPingIntervalMs` (MinTime) after it: a slow call answering
- * nothing gets one PING, never a train of them. Its consequence: a peer that
- * answered that PING and hangs later, still sending nothing, is found at the
- * next allowed PING; the host SDK's liveness checks (health calls every few
- * seconds, each an answer with HEADERS) make that the next check.
+ * one, or `minPingIntervalMs` (MinTime) after it, or as this quiet spell's
+ * one strike: a slow call answering nothing gets two PINGs, never a train of
+ * them (grpc-go sends GOAWAY at the third strike). The strike PING is what
+ * finds a peer that answered the first PING during a slow call and stopped
+ * just after (seen in a pod under load: without it the call waited 18 s, for
+ * the kubelet's kill). A peer that answered both and hangs later, still
+ * sending nothing, is found at the next allowed PING.
  */
 
 /** Keepalive settings of a channel (docs/transport.md). */
@@ -73,6 +75,8 @@ export class Keepalive {
   private pingAt = Number.NEGATIVE_INFINITY;
   private awaiting = false;
   private peerDataSincePing = true;
+  /** This quiet spell's one PING without peer data since the last has been sent. */
+  private strikeSpent = false;
 
   /** `onDead` makes the error calls fail with. */
   constructor(conn: KeepaliveConnection, options: KeepaliveOptions, onDead: (silentMs: number) => Error) {
@@ -142,12 +146,17 @@ export class Keepalive {
       this.arm(this.o.timeMs - silent);
       return;
     }
-    if (!this.peerDataSincePing && now - this.pingAt < this.o.minPingIntervalMs) {
-      // The peer is alive (it answered the last PING) and sends nothing: another PING now would be a strike.
+    const strike = !this.peerDataSincePing && now - this.pingAt < this.o.minPingIntervalMs;
+    if (strike && this.strikeSpent) {
+      // The peer answered the last PINGs and sends nothing: another PING now would be a further strike.
       // Look again soon: once it sends HEADERS or DATA, a PING is allowed again.
       this.arm(Math.min(this.o.timeMs, this.o.minPingIntervalMs - (now - this.pingAt)));
       return;
     }
+    // One PING per quiet spell may be a strike (grpc-go tolerates two, and HEADERS or DATA it sends clear
+    // them): a peer that answered a PING during a slow call and then stopped is still found in ≈timeMs +
+    // timeoutMs, not at the next PING its silence allows (minutes).
+    this.strikeSpent = strike;
     this.pingAt = now;
     this.awaiting = true;
     this.peerDataSincePing = false;

@@ -4,8 +4,10 @@
  * (1000) than its plugins (65532) connects; a host in a pod that was not
  * injected says NOT_INJECTED; deleting an idle host pod ends its host on
  * SIGTERM (exit 0, not the kubelet's SIGKILL at the end of the grace); during
- * a plugin hang the host's calls fail rather than hang, and recover once the
- * kubelet has restarted the plugin. Timings are bench/node.ts's.
+ * a plugin hang the host's calls fail rather than hang — those in flight end
+ * UNAVAILABLE with TRANSPORT_KEEPALIVE_TIMEOUT while the plugin is still
+ * stopped — and recover once the kubelet has restarted the plugin. Timings
+ * are bench/node.ts's and bench/pod-hang.ts's (docs/liveness.md).
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -40,6 +42,54 @@ const UIDS = "podplug-e2e-uids";
 const NOCONN = "podplug-e2e-noconn";
 /** The demo with go-plugin's kv in its read-only image folder: every kv call fails. */
 const FAILING = "podplug-e2e-failing";
+/** The demo's kv Plugin, with a host that calls it every 50 ms (CALLER): a call is in flight whenever the plugin stops. */
+const HANG = "podplug-e2e-hang";
+
+/**
+ * The host of HANG, in the demo host's image: the host SDK's Client attached to kv, one kv put every 50 ms for
+ * at most 10 min, one JSON line per failed call and per first success after one (and one a second otherwise).
+ */
+const CALLER = `
+import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
+import { handshake } from "/app/dist/examples/counter/shared.js";
+import { kvPlugin } from "/app/dist/examples/kv/shared.js";
+const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
+exitOnSignals(() => client.kill());
+const kv = await client.dispense("kv");
+const log = (r) => console.log(JSON.stringify({ msg: "call", time: Date.now(), ...r }));
+let lastOk = 0, failing = true;
+for (const end = Date.now() + 600_000; Date.now() < end; ) {
+  const started = Date.now();
+  try {
+    await kv.put("k", Buffer.from(String(started)));
+    if (failing || Date.now() - lastOk > 1000) { log({ ok: true, started }); lastOk = Date.now(); }
+    failing = false;
+  } catch (e) {
+    failing = true;
+    log({ ok: false, started, code: e.code, details: e.details, message: e.message });
+  }
+  await new Promise((r) => setTimeout(r, 50));
+}
+process.exit(0);
+`;
+
+interface CallRecord {
+  time: number;
+  started: number;
+  ok: boolean;
+  code?: number;
+  details?: string;
+  message?: string;
+}
+
+/** CALLER's records in pod `name` of HANG. */
+async function callRecords(c: E2ECluster, name: string): Promise<CallRecord[]> {
+  const out = await kubectlOk(c, ["-n", HANG, "logs", name, "-c", "host", "--tail=2000"]);
+  return out
+    .split("\n")
+    .filter((l) => l.startsWith('{"msg":"call"'))
+    .map((l) => JSON.parse(l) as CallRecord);
+}
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
 
 interface PluginJson {
@@ -142,7 +192,7 @@ describe("e2e: pod behaviour (issue 19)", function () {
     for (const name of ["podplug", "example-kv", "example-counter", "example-demo-host"])
       imageRef(c.images, `ghcr.io/podplug/${name}:`);
     await ensureOperator(c);
-    await Promise.all([SHIPPED, UIDS, NOCONN, FAILING].map((ns) => freshNamespace(c, ns, RESTRICTED)));
+    await Promise.all([SHIPPED, UIDS, NOCONN, FAILING, HANG].map((ns) => freshNamespace(c, ns, RESTRICTED)));
     // Both demos roll out side by side.
     await kubectlOk(c, ["-n", SHIPPED, "apply", "-f", "-"], yamlOf(demoPlugins()));
     await kubectlOk(
@@ -177,6 +227,14 @@ describe("e2e: pod behaviour (issue 19)", function () {
       ["-n", FAILING, "apply", "-f", "-"],
       readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"),
     );
+    // The demo's Plugins with the injected default probes, and CALLER as the host.
+    // kv alone: CALLER attaches to nothing else, and the host readiness probe covers every Plugin of the pod.
+    const hang = demoPlugins().filter((d) => d.metadata.name === "kv");
+    for (const d of hang) delete d.spec.probes;
+    await kubectlOk(c, ["-n", HANG, "apply", "-f", "-"], yamlOf(hang));
+    const caller = shippedHost();
+    caller.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", CALLER];
+    await kubectlOk(c, ["-n", HANG, "apply", "-f", "-"], stringify(caller));
   });
 
   it("the shipped examples (examples/demo/plugins.yaml and host.yaml, unchanged) run under the restricted standard and the host's calls succeed", async () => {
@@ -393,15 +451,67 @@ describe("e2e: pod behaviour (issue 19)", function () {
       console.log(`ticks ${hung.join(", ")} had not ended; t0 ${t0}; the host's log:\n${raw}`);
     }
     assert.deepEqual(hung, [], "every tick of the hang ended");
-    // What holds today: the calls of the hang end (on the node they came back OK once the plugin was
-    // restarted, none failed). Tighten when keepalive-based hang detection lands (the performance issue):
-    // each of those calls fails ≤ 1 s after the stop.
+  });
+
+  it("a hung plugin (SIGSTOP), default probes: the host's calls in flight end UNAVAILABLE with TRANSPORT_KEEPALIVE_TIMEOUT while the plugin is still stopped (not restarted yet), and succeed once the kubelet has restarted it", async () => {
+    const c = await cluster();
+    const p = await demoPod(c, HANG);
+    const good = await waitFor(
+      "a successful call of the caller",
+      async () => (await callRecords(c, p.metadata.name)).find((r) => r.ok),
+      60_000,
+      500,
+    );
+    assert.ok(good);
+    const before = { kv: status(p, "podplug-kv"), host: status(p, "host") };
+    assert.ok(before.kv.containerID);
+    const t0 = Date.now();
+    await c.signalContainer(p.spec.nodeName, before.kv.containerID, "SIGSTOP");
+    const failed = await waitFor(
+      "a call failed by the keepalive",
+      async () =>
+        (await callRecords(c, p.metadata.name)).find(
+          (r) => !r.ok && r.time > t0 && /TRANSPORT_KEEPALIVE_TIMEOUT/.test(r.details ?? ""),
+        ),
+      60_000,
+      200,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${JSON.stringify(await callRecords(c, p.metadata.name))}`);
+    });
+    // Still stopped: a killed plugin's socket closes (a reset, not a keepalive timeout), and the kubelet has
+    // not restarted it.
+    const during = status(await pod(c, HANG, p.metadata.name), "podplug-kv");
+    assert.equal(during.restartCount, before.kv.restartCount, "the plugin had not been restarted when the call failed");
+    assert.equal(during.containerID, before.kv.containerID);
+    assert.equal(failed.code, 14, `UNAVAILABLE: ${JSON.stringify(failed)}`);
+    // Every call of the outage ended (failed), none hung until the restart: the one in flight at the stop too.
+    const outage = (await callRecords(c, p.metadata.name)).filter((r) => !r.ok && r.time > t0);
+    assert.ok(outage.length >= 1);
+    await waitFor(
+      "podplug-kv restarted by its liveness probe",
+      async () => {
+        const s = status(await pod(c, HANG, p.metadata.name), "podplug-kv");
+        return s.restartCount === before.kv.restartCount + 1 && s.ready;
+      },
+      90_000,
+      250,
+    );
+    const back = await waitFor(
+      "a successful call after the restart",
+      async () => (await callRecords(c, p.metadata.name)).find((r) => r.ok && r.started > failed.time),
+      60_000,
+      250,
+    );
+    assert.ok(back.time > failed.time);
+    const after = await pod(c, HANG, p.metadata.name);
+    assert.equal(status(after, "host").restartCount, before.host.restartCount, "the host did not restart");
+    assert.match(await podEvents(c, HANG, p.metadata.name), /Liveness probe failed/);
   });
 
   after(async () => {
     const c = await cluster();
     await Promise.all(
-      [SHIPPED, UIDS, NOCONN, FAILING].map((ns) => c.kubectl(["delete", "namespace", ns, "--wait=false"])),
+      [SHIPPED, UIDS, NOCONN, FAILING, HANG].map((ns) => c.kubectl(["delete", "namespace", ns, "--wait=false"])),
     );
   });
 });

@@ -130,6 +130,27 @@ describe("transport: keepalive finds a plugin that stopped answering", () => {
       assert.equal((await outcome(client, 1500)).code, grpc.status.OK);
     });
 
+    it("a slow call whose server answered a PING and then stopped fails too (the quiet spell's strike PING)", async () => {
+      const client = await connect();
+      assert.equal((await outcome(client, 0)).code, grpc.status.OK);
+      const pid = server!.proc.pid!;
+      // The call's server sleeps 3 s: keepalive PINGs after 150 ms of silence and the live server answers it.
+      const slow = outcome(client, 3000);
+      await new Promise((r) => setTimeout(r, 600));
+      process.kill(pid, "SIGSTOP");
+      for (let i = 0; i < 200 && procState(pid) !== "T"; i++) await new Promise((r) => setTimeout(r, 5));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const r = await Promise.race([
+        slow,
+        new Promise<undefined>((res) => (timer = setTimeout(() => res(undefined), 2500))),
+      ]);
+      clearTimeout(timer);
+      assert.ok(r, "the slow call still waited 2.5 s after the stop");
+      assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+      assert.match(r.details, /TRANSPORT_KEEPALIVE_TIMEOUT/);
+      assert.equal(procState(pid), "T", "the server was still stopped when the call failed");
+    });
+
     it("keepalive: false leaves calls to a stopped server waiting (what the default prevents)", async () => {
       const client = await connect({ keepalive: false });
       assert.equal((await outcome(client, 0)).code, grpc.status.OK);
