@@ -111,7 +111,9 @@ export function streamerPlugin(impl?: Streamer): GRPCPlugin<StreamerClient> {
           }),
         write: (data) =>
           new Promise((res, rej) => {
-            const s = c.write((err) => (err ? rej(err) : res()));
+            // go-plugin's Go server ends Write with OK and no response message (its client takes the io.EOF);
+            // grpc-js reports that as UNIMPLEMENTED "No message received": the same success here.
+            const s = c.write((err) => (err && !noResponse(err) ? rej(err) : res()));
             for (let off = 0; chunkSize > 0 && off < data.length; off += chunkSize)
               s.write({ bytesToWrite: data.subarray(off, off + chunkSize) });
             s.end();
@@ -119,6 +121,10 @@ export function streamerPlugin(impl?: Streamer): GRPCPlugin<StreamerClient> {
       };
     },
   };
+}
+
+function noResponse(err: grpc.ServiceError): boolean {
+  return err.code === 12 && err.details === "No message received";
 }
 
 function toStatus(err: Error): Partial<grpc.ServiceError> {
