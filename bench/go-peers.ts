@@ -24,8 +24,8 @@ import { Registry } from "prom-client";
 import { handshake as counterHandshake, counterPlugin } from "../examples/counter/shared.ts";
 import { handshake, kvPlugin } from "../examples/kv/shared.ts";
 import { streamerPlugin, handshake as streamHandshake } from "../examples/streaming/shared.ts";
-import { Client } from "../src/host/index.ts";
-import { goPeer, nodeCommand, shq } from "../test/interop/peers.ts";
+import { Client, type PluginCommand } from "../src/host/index.ts";
+import { type GoPeer, goPeer, nodeCommand, shq } from "../test/interop/peers.ts";
 import { type Figures, type MeasureOptions, measure, percentile, SEQUENTIAL } from "./lib.ts";
 
 /** What test/go/cmd/benchhost prints. */
@@ -86,6 +86,14 @@ const TS_PLUGIN = "bench/bench-plugin.ts";
 const STREAM_PLUGIN = "examples/streaming/plugin.ts";
 const COUNTER_PLUGIN = "examples/counter/plugin.ts";
 
+/** The command of a Go peer or of a TS plugin of the repository (this Node), run in `cwd` (also its KV_DIR). */
+function pluginCmd(plugin: "go" | "ts", go: GoPeer, ts: string, cwd?: string): PluginCommand {
+  const where = cwd === undefined ? {} : { cwd, env: { KV_DIR: cwd } };
+  return plugin === "go"
+    ? { command: goPeer(go), ...where }
+    : { command: process.execPath, args: [join(import.meta.dirname, "..", ts)], ...where };
+}
+
 /** A TS host Client of the Go plugin or the TS bench plugin. */
 function tsHost(
   plugin: "go" | "ts",
@@ -94,10 +102,7 @@ function tsHost(
   return new Client({
     handshake,
     plugins: { kv: kvPlugin() },
-    cmd:
-      plugin === "go"
-        ? { command: goPeer("goplugin") }
-        : { command: process.execPath, args: [join(import.meta.dirname, "..", TS_PLUGIN)] },
+    cmd: pluginCmd(plugin, "goplugin", TS_PLUGIN),
     logger: pino({ level: "silent" }),
     metricsRegistry: new Registry(),
     ...o,
@@ -239,10 +244,7 @@ async function tsHostStream(name: string, plugin: "go" | "ts"): Promise<StreamFi
   const client = new Client({
     handshake: streamHandshake,
     plugins: { streamer: streamerPlugin() },
-    cmd:
-      plugin === "go"
-        ? { command: goPeer("stream-plugin") }
-        : { command: process.execPath, args: [join(import.meta.dirname, "..", "examples/streaming/plugin.ts")] },
+    cmd: pluginCmd(plugin, "stream-plugin", STREAM_PLUGIN),
     logger: pino({ level: "silent" }),
     metricsRegistry: new Registry(),
   });
@@ -317,15 +319,7 @@ async function tsHostCallbacks(name: string, plugin: "go" | "ts"): Promise<Figur
   const client = new Client({
     handshake: counterHandshake,
     plugins: { counter: counterPlugin() },
-    cmd:
-      plugin === "go"
-        ? { command: goPeer("bidir-plugin"), cwd: d.dir }
-        : {
-            command: process.execPath,
-            args: [join(import.meta.dirname, "..", "examples/counter/plugin.ts")],
-            cwd: d.dir,
-            env: { KV_DIR: d.dir },
-          },
+    cmd: pluginCmd(plugin, "bidir-plugin", COUNTER_PLUGIN, d.dir),
     logger: pino({ level: "silent" }),
     metricsRegistry: new Registry(),
   });
