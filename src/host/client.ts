@@ -41,6 +41,7 @@ import { HostBroker } from "./host-broker.ts";
 import { HostStateFile } from "./host-state.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
+import { checkPluginVersion, validRange } from "./plugin-info.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
 import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
@@ -128,6 +129,13 @@ export interface ClientConfig<P extends PluginSet> {
    * (from sidecarAttach()), else none.
    */
   defaultDeadlineMs?: number;
+  /**
+   * The plugin versions this host accepts, a semver range (`"^1.2.0"`,
+   * `">=1.4 <2"`), checked against the Plugin's `spec.version` (attach mode,
+   * from sidecarAttach()) before any traffic: PLUGIN_VERSION_MISMATCH outside
+   * it, PLUGIN_VERSION_UNKNOWN when the Plugin declares none.
+   */
+  versionRange?: string;
   /** Restart (cmd mode) or re-attach (attach mode) after a failure; default true. go-plugin never does. */
   restart?: boolean;
   /** Back-off between restarts. */
@@ -263,6 +271,17 @@ export class Client<P extends PluginSet> {
           "Client: secureConfig checks the executable this host starts: it needs `cmd` (go-plugin: only one of Reattach or SecureConfig can be set). Pin a sidecar's image by digest instead.",
         );
       validateSecureConfig(config.secureConfig);
+    }
+    if (config.versionRange !== undefined) {
+      // Before anything is claimed or started: a refusal leaves nothing behind.
+      const versionName = config.name ?? (config.attach ? basename(config.attach.dir) : "plugin");
+      const range = validRange(config.versionRange, versionName);
+      if (!config.attach)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          `Client of plugin ${versionName}: versionRange checks the version a Plugin declares (spec.version), so it needs attach mode; a plugin this host starts is the one its command names.`,
+        );
+      checkPluginVersion(versionName, range, config.attach.version);
     }
     if (config.reattach !== undefined) {
       this.reattach =

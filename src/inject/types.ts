@@ -81,6 +81,8 @@ export interface PluginSpec {
    * `false` leaves this plugin out of it. Default true.
    */
   hostReadiness?: boolean;
+  /** The plugin's semantic version, which hosts may constrain (their `versionRange`; docs/host-authors.md). */
+  version?: string;
   /** The host's defaults for calls to this plugin (docs/host-authors.md, "Call policy"); code may override them. */
   calls?: PluginCallPolicy;
   /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */

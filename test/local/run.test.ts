@@ -345,4 +345,30 @@ describe("podplug run", function () {
     assert.equal(code, 2);
     assert.match(err, /bad\.yaml: Plugin kv: spec\.\w+: .*\[MANIFEST_INVALID\]/);
   });
+
+  it("refuses to start a pod whose podplug.io/plugin-versions refuses a Plugin's version, before anything runs", async () => {
+    manifests(t.dir, ""); // kv declares no spec.version
+    const host = join(t.dir, "host.yaml");
+    writeFileSync(
+      host,
+      readFileSync(host, "utf8").replace(
+        "    metadata: {labels: {app: demo-host}}",
+        '    metadata: {labels: {app: demo-host}, annotations: {podplug.io/plugin-versions: "kv=^1.0.0"}}',
+      ),
+    );
+    await assert.rejects(
+      run({
+        files: [t.dir],
+        cwd: ROOT,
+        stateDir: join(t.dir, "s"),
+        metricsPort: 0,
+        view: false,
+        logger: pino({ level: "silent" }),
+      }),
+      (e: Error & { code?: string }) =>
+        e.code === "MANIFEST_INVALID" &&
+        /host\.yaml: Deployment demo-host: .*declares no spec\.version/.test(e.message),
+    );
+    assert.equal(existsSync(join(t.dir, "s", "demo-host")), false, "no pod folder was made: nothing started");
+  });
 });
