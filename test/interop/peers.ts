@@ -23,7 +23,8 @@ export type GoPeer =
   | "gohost-counter"
   | "goplugin"
   | "benchhost"
-  | "benchhost-counter";
+  | "benchhost-counter"
+  | "tlspeer";
 
 let dir: string | undefined;
 
