@@ -13,17 +13,20 @@
  * sequential median), 64 KiB values, the host's memory per connected plugin,
  * and keepalive's time-to-fail for a plugin stopped with calls in flight.
  *
- *   node bench/go-peers.ts [--runs 3]
+ *   node bench/go-peers.ts [--runs 3] [--only unary,large,stream,callbacks,memory,keepalive]
  */
 import { execFile } from "node:child_process";
-import { loadavg } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
+import { handshake as counterHandshake, counterPlugin } from "../examples/counter/shared.ts";
 import { handshake, kvPlugin } from "../examples/kv/shared.ts";
-import { Client } from "../src/host/index.ts";
-import { goPeer, nodeCommand, shq } from "../test/interop/peers.ts";
-import { type Figures, type MeasureOptions, measure, SEQUENTIAL } from "./lib.ts";
+import { streamerPlugin, handshake as streamHandshake } from "../examples/streaming/shared.ts";
+import { Client, type PluginCommand } from "../src/host/index.ts";
+import { type GoPeer, goPeer, nodeCommand, shq } from "../test/interop/peers.ts";
+import { type Figures, type MeasureOptions, measure, percentile, SEQUENTIAL } from "./lib.ts";
 
 /** What test/go/cmd/benchhost prints. */
 interface BenchhostOutput {
@@ -36,17 +39,33 @@ interface BenchhostOutput {
 const SMALL = 5;
 const LARGE = 64 * 1024;
 
+/** What test/go/cmd/benchhost prints in -mode stream (also medianUs, p99Us: to the last message). */
+interface StreamOutput extends BenchhostOutput {
+  firstUs: number;
+  messages: number;
+}
+
+/** Runs a Go bench host with `args` (in `cwd`) and returns the JSON object it printed last. */
+function runBenchhost<T>(peer: "benchhost" | "benchhost-counter", args: string[], cwd?: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    execFile(goPeer(peer), args, { cwd, timeout: 10 * 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${peer} failed: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as T);
+    });
+  });
+}
+
 /**
  * Runs the Go bench host (a go-plugin host) against `pluginCommand` (run with
  * sh -c) and returns its figures: sequential median/p99 of kv Get, and
  * throughput with `inflight` calls in flight, Getting a value of `size` bytes.
  */
-export function goHostBench(
+export async function goHostBench(
   name: string,
   pluginCommand: string,
   opts: MeasureOptions & { size?: number } = {},
 ): Promise<Figures> {
-  const args = [
+  const out = await runBenchhost<BenchhostOutput>("benchhost", [
     "-cmd",
     pluginCommand,
     "-n",
@@ -59,17 +78,21 @@ export function goHostBench(
     "1000",
     "-size",
     String(opts.size ?? SMALL),
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(goPeer("benchhost"), args, { timeout: 10 * 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`benchhost failed: ${err.message}\n${stderr}`));
-      const out = JSON.parse(stdout.trim().split("\n").at(-1)!) as BenchhostOutput;
-      resolve({ name, medianUs: out.medianUs, p99Us: out.p99Us, throughput: out.throughput });
-    });
-  });
+  ]);
+  return { name, medianUs: out.medianUs, p99Us: out.p99Us, throughput: out.throughput };
 }
 
 const TS_PLUGIN = "bench/bench-plugin.ts";
+const STREAM_PLUGIN = "examples/streaming/plugin.ts";
+const COUNTER_PLUGIN = "examples/counter/plugin.ts";
+
+/** The command of a Go peer or of a TS plugin of the repository (this Node), run in `cwd` (also its KV_DIR). */
+function pluginCmd(plugin: "go" | "ts", go: GoPeer, ts: string, cwd?: string): PluginCommand {
+  const where = cwd === undefined ? {} : { cwd, env: { KV_DIR: cwd } };
+  return plugin === "go"
+    ? { command: goPeer(go), ...where }
+    : { command: process.execPath, args: [join(import.meta.dirname, "..", ts)], ...where };
+}
 
 /** A TS host Client of the Go plugin or the TS bench plugin. */
 function tsHost(
@@ -79,10 +102,7 @@ function tsHost(
   return new Client({
     handshake,
     plugins: { kv: kvPlugin() },
-    cmd:
-      plugin === "go"
-        ? { command: goPeer("goplugin") }
-        : { command: process.execPath, args: [join(import.meta.dirname, "..", TS_PLUGIN)] },
+    cmd: pluginCmd(plugin, "goplugin", TS_PLUGIN),
     logger: pino({ level: "silent" }),
     metricsRegistry: new Registry(),
     ...o,
@@ -146,7 +166,12 @@ interface Row {
 const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Runs `cases` (the first is the reference) `rounds` times interleaved; prints every ratio and the medians. */
-export async function interleaved(title: string, cases: Case[], rounds: number): Promise<Row[]> {
+export async function interleaved(
+  title: string,
+  cases: Case[],
+  rounds: number,
+  units: { lat: string; tput: string } = { lat: "median µs", tput: "calls/s" },
+): Promise<Row[]> {
   const rows: Row[] = cases.map((c) => ({ name: c.name, runs: [] }));
   for (let r = 0; r < rounds; r++) {
     const load = loadavg()[0]!;
@@ -164,7 +189,7 @@ export async function interleaved(title: string, cases: Case[], rounds: number):
   }
   console.log(`\n${title}  (${rounds} interleaved rounds; ratios to each round's "${cases[0]!.name}")`);
   console.log(
-    `${"case".padEnd(50)} ${"median µs".padStart(9)} ${"p99 µs".padStart(8)} ${"calls/s".padStart(8)}  ${"tput × per round [load]".padEnd(34)} ${"tput ×".padStart(6)} ${"lat ×".padStart(6)}`,
+    `${"case".padEnd(50)} ${units.lat.padStart(9)} ${"p99 µs".padStart(8)} ${units.tput.padStart(8)}  ${"tput × per round [load]".padEnd(34)} ${"tput ×".padStart(6)} ${"lat ×".padStart(6)}`,
   );
   for (const row of rows) {
     const tput = row.runs.map((x) => x.f.throughput / x.ref.throughput);
@@ -181,6 +206,131 @@ export async function interleaved(title: string, cases: Case[], rounds: number):
     );
   }
   return rows;
+}
+
+/** Server-streaming load: a Read streams a file of STREAM_BYTES in messages of STREAM_CHUNK bytes. */
+const STREAM_BYTES = 1024 * 1024;
+const STREAM_CHUNK = 1024;
+const STREAM_READS = 40;
+
+/** A stream case's figures: medianUs/p99Us to the last message, throughput in messages/s, and to the first. */
+type StreamFigures = Figures & { firstUs: number };
+
+/** A file of STREAM_BYTES in a temp folder of its own, for one case; removed by the returned function. */
+function streamFile(): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "pp-stream-"));
+  const path = join(dir, "data");
+  writeFileSync(path, Buffer.alloc(STREAM_BYTES, "s"));
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The Go bench host streaming from `pluginCommand` (go-plugin's examples/streaming client side). */
+async function goHostStream(name: string, pluginCommand: string): Promise<StreamFigures> {
+  const f = streamFile();
+  try {
+    const out = await runBenchhost<StreamOutput>("benchhost", [
+      ...["-mode", "stream", "-cmd", pluginCommand, "-path", f.path],
+      ...["-size", String(STREAM_BYTES), "-chunk", String(STREAM_CHUNK), "-n", String(STREAM_READS), "-warmup", "5"],
+    ]);
+    return { name, medianUs: out.medianUs, p99Us: out.p99Us, throughput: out.throughput, firstUs: out.firstUs };
+  } finally {
+    f.remove();
+  }
+}
+
+/** The TS host streaming from the Go example plugin or the TS one: same reads as goHostStream. */
+async function tsHostStream(name: string, plugin: "go" | "ts"): Promise<StreamFigures> {
+  const f = streamFile();
+  const client = new Client({
+    handshake: streamHandshake,
+    plugins: { streamer: streamerPlugin() },
+    cmd: pluginCmd(plugin, "stream-plugin", STREAM_PLUGIN),
+    logger: pino({ level: "silent" }),
+    metricsRegistry: new Registry(),
+  });
+  try {
+    const s = await client.dispense("streamer");
+    await s.configure(f.path, STREAM_CHUNK);
+    const want = Math.ceil(STREAM_BYTES / STREAM_CHUNK);
+    const read = async (): Promise<{ first: number; last: number }> => {
+      const t = performance.now();
+      let first = 0;
+      let got = 0;
+      await s.read(() => {
+        if (got++ === 0) first = performance.now() - t;
+      });
+      if (got !== want) throw new Error(`read ${got} messages, want ${want}`);
+      return { first: first * 1000, last: (performance.now() - t) * 1000 };
+    };
+    for (let i = 0; i < 5; i++) await read();
+    const firsts: number[] = [];
+    const lasts: number[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < STREAM_READS; i++) {
+      const r = await read();
+      firsts.push(r.first);
+      lasts.push(r.last);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    return {
+      name,
+      medianUs: med(lasts),
+      p99Us: percentile(lasts, 99),
+      throughput: (STREAM_READS * want) / secs,
+      firstUs: med(firsts),
+    };
+  } finally {
+    await client.kill();
+    f.remove();
+  }
+}
+
+/** Broker callbacks: Puts of examples/bidirectional's counter, each making the plugin call the host's AddHelper once. */
+const CALLBACK_PUTS = { sequential: 300, calls: 2000, inflight: 16, warmup: 50 };
+
+/** A folder for the counter plugin's files (both plugins write `kv_<key>` where they run), removed by the function. */
+function counterDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "pp-counter-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The Go bench host Putting to `pluginCommand`'s counter (one key per worker). */
+async function goHostCallbacks(name: string, pluginCommand: string): Promise<Figures> {
+  const d = counterDir();
+  try {
+    const o = CALLBACK_PUTS;
+    const out = await runBenchhost<BenchhostOutput>(
+      "benchhost-counter",
+      [
+        ...["-mode", "counter", "-cmd", pluginCommand, "-n", String(o.sequential), "-m", String(o.calls)],
+        ...["-inflight", String(o.inflight), "-warmup", String(o.warmup)],
+      ],
+      d.dir,
+    );
+    return { name, medianUs: out.medianUs, p99Us: out.p99Us, throughput: out.throughput };
+  } finally {
+    d.remove();
+  }
+}
+
+/** The TS host Putting to the Go example counter plugin or the TS one, its AddHelper served through the broker. */
+async function tsHostCallbacks(name: string, plugin: "go" | "ts"): Promise<Figures> {
+  const d = counterDir();
+  const client = new Client({
+    handshake: counterHandshake,
+    plugins: { counter: counterPlugin() },
+    cmd: pluginCmd(plugin, "bidir-plugin", COUNTER_PLUGIN, d.dir),
+    logger: pino({ level: "silent" }),
+    metricsRegistry: new Registry(),
+  });
+  try {
+    const counter = await client.dispense("counter");
+    const helper = { sum: async (a: bigint, b: bigint) => a + b };
+    return await measure(name, (w) => counter.put(`bench-${w}`, 1n, helper), CALLBACK_PUTS);
+  } finally {
+    await client.kill();
+    d.remove();
+  }
 }
 
 /** The host process's memory per connected TS plugin: RSS and heap after connecting `n`, over `n`. */
@@ -243,9 +393,14 @@ export async function timeToFail(plugin: "go" | "ts"): Promise<{ medianMs: numbe
   }
 }
 
-/** Everything above, as `make bench` prints it. */
-export async function goPeersBench(rounds: number): Promise<void> {
-  for (const inflight of [64, 16]) {
+/** The sections of {@link goPeersBench}, in the order it prints them. */
+export const SECTIONS = ["unary", "large", "stream", "callbacks", "memory", "keepalive"] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Everything above, as `make bench` prints it (or only `sections`). */
+export async function goPeersBench(rounds: number, sections: readonly Section[] = SECTIONS): Promise<void> {
+  const on = (x: Section): boolean => sections.includes(x);
+  for (const inflight of on("unary") ? [64, 16] : []) {
     const o = { inflight };
     await interleaved(
       `go-plugin interop: kv Get, ${SMALL}-byte value, ${inflight} in flight (median µs = 1 in flight)`,
@@ -260,6 +415,24 @@ export async function goPeersBench(rounds: number): Promise<void> {
     );
   }
   const big = { size: LARGE, sequential: 500, calls: 3000 };
+  if (on("large")) await largeTable(big, rounds);
+  if (on("stream")) await streamTable(rounds);
+  if (on("callbacks")) await callbackTable(rounds);
+  if (on("memory")) {
+    const mem = await memoryPerPlugin();
+    console.log(
+      `\nTS host memory per connected TS plugin (8 plugins): ${mem.rssKiB.toFixed(0)} KiB RSS, ${mem.heapKiB.toFixed(0)} KiB JS heap`,
+    );
+  }
+  for (const p of on("keepalive") ? (["ts", "go"] as const) : []) {
+    const t = await timeToFail(p);
+    console.log(
+      `Keepalive time-to-fail, TS host → ${p === "ts" ? "TS" : "Go"} plugin SIGSTOPped with 8 calls in flight: median ${t.medianMs.toFixed(0)} ms, slowest ${t.maxMs.toFixed(0)} ms (gRPC codes ${t.codes}; bound 1000 ms)`,
+    );
+  }
+}
+
+async function largeTable(big: MeasureOptions & { size: number }, rounds: number): Promise<void> {
   await interleaved(
     "go-plugin interop: kv Get, 64 KiB value, 64 in flight",
     [
@@ -270,21 +443,49 @@ export async function goPeersBench(rounds: number): Promise<void> {
     ],
     rounds,
   );
-  const mem = await memoryPerPlugin();
-  console.log(
-    `\nTS host memory per connected TS plugin (8 plugins): ${mem.rssKiB.toFixed(0)} KiB RSS, ${mem.heapKiB.toFixed(0)} KiB JS heap`,
+}
+
+async function streamTable(rounds: number): Promise<void> {
+  const streams = await interleaved(
+    `go-plugin examples/streaming: server-streaming Read of ${STREAM_BYTES / 1024} KiB in ${STREAM_CHUNK}-byte messages, ${STREAM_READS} Reads one at a time (µs to the last message)`,
+    [
+      { name: "go-plugin Go host → Go plugin (reference)", run: () => goHostStream("", shq(goPeer("stream-plugin"))) },
+      { name: "go-plugin Go host → podplug TS plugin", run: () => goHostStream("", nodeCommand(STREAM_PLUGIN)) },
+      { name: "podplug TS host → go-plugin Go plugin", run: () => tsHostStream("", "go") },
+      { name: "podplug TS host → TS plugin", run: () => tsHostStream("", "ts") },
+    ],
+    rounds,
+    { lat: "to last µs", tput: "msgs/s" },
   );
-  for (const p of ["ts", "go"] as const) {
-    const t = await timeToFail(p);
-    console.log(
-      `Keepalive time-to-fail, TS host → ${p === "ts" ? "TS" : "Go"} plugin SIGSTOPped with 8 calls in flight: median ${t.medianMs.toFixed(0)} ms, slowest ${t.maxMs.toFixed(0)} ms (gRPC codes ${t.codes}; bound 1000 ms)`,
-    );
-  }
+  console.log(
+    `  time to the first message (median µs): ${streams.map((r) => `${r.name.replace(/^(go-plugin|podplug) /, "")} ${med(r.runs.map((x) => (x.f as StreamFigures).firstUs ?? Number.NaN)).toFixed(0)}`).join("; ")}`,
+  );
+}
+
+async function callbackTable(rounds: number): Promise<void> {
+  await interleaved(
+    `go-plugin examples/bidirectional: counter Put making one broker callback into the host's AddHelper, ${CALLBACK_PUTS.inflight} in flight (median µs = 1 in flight; callbacks/s = Puts/s)`,
+    [
+      {
+        name: "go-plugin Go host → Go plugin (reference)",
+        run: () => goHostCallbacks("", shq(goPeer("bidir-plugin"))),
+      },
+      { name: "go-plugin Go host → podplug TS plugin", run: () => goHostCallbacks("", nodeCommand(COUNTER_PLUGIN)) },
+      { name: "podplug TS host → go-plugin Go plugin", run: () => tsHostCallbacks("", "go") },
+      { name: "podplug TS host → TS plugin", run: () => tsHostCallbacks("", "ts") },
+    ],
+    rounds,
+    { lat: "median µs", tput: "callb/s" },
+  );
 }
 
 if (import.meta.main) {
   const i = process.argv.indexOf("--runs");
   const rounds = i >= 0 ? Number(process.argv[i + 1]) : 3;
   console.log(`go-plugin interop benchmarks — Node ${process.version}, Go peers in ${join(goPeer("benchhost"), "..")}`);
-  await goPeersBench(rounds);
+  const o = process.argv.indexOf("--only");
+  const only = o >= 0 ? (process.argv[o + 1]!.split(",") as Section[]) : SECTIONS;
+  const unknown = only.filter((x) => !SECTIONS.includes(x));
+  if (unknown.length > 0) throw new Error(`--only ${unknown.join(",")}: the sections are ${SECTIONS.join(",")}`);
+  await goPeersBench(rounds, only);
 }

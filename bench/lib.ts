@@ -20,26 +20,35 @@ export interface MeasureOptions {
   sequential?: number;
   calls?: number;
   inflight?: number;
+  /** Calls before measuring (default 1000). */
+  warmup?: number;
 }
 
-/** Measures `call` sequentially, then with `inflight` (default {@link INFLIGHT}) in flight. */
-export async function measure(name: string, call: () => Promise<unknown>, o: MeasureOptions = {}): Promise<Figures> {
+/**
+ * Measures `call` sequentially, then with `inflight` (default {@link INFLIGHT})
+ * in flight; `call` gets its worker's number (0 when sequential).
+ */
+export async function measure(
+  name: string,
+  call: (worker: number) => Promise<unknown>,
+  o: MeasureOptions = {},
+): Promise<Figures> {
   const sequential = o.sequential ?? SEQUENTIAL;
   const calls = o.calls ?? CONCURRENT_CALLS;
-  for (let i = 0; i < 1000; i++) await call(); // warm up JIT and connections
+  for (let i = 0; i < (o.warmup ?? 1000); i++) await call(0); // warm up JIT and connections
   const lat = new Float64Array(sequential);
   for (let i = 0; i < sequential; i++) {
     const t = process.hrtime.bigint();
-    await call();
+    await call(0);
     lat[i] = Number(process.hrtime.bigint() - t) / 1000;
   }
   lat.sort();
   let started = 0;
   const t0 = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
+  const worker = async (_: unknown, w: number): Promise<void> => {
     while (started < calls) {
       started++;
-      await call();
+      await call(w);
     }
   };
   await Promise.all(Array.from({ length: o.inflight ?? INFLIGHT }, worker));

@@ -3,9 +3,10 @@
 # github.com/hashicorp/go-plugin module at the version test/go/go.mod pins:
 #   grpc-host, grpc-plugin      go-plugin's examples/grpc host and plugin-go-grpc, unmodified
 #   bidir-host, bidir-plugin    go-plugin's examples/bidirectional host and plugin-go-grpc, unmodified
+#   stream-host, stream-plugin  go-plugin's examples/streaming host and plugin, unmodified
 #   gohost, gohost-counter      test/go/cmd/gohost (kv, counter): AutoMTLS, reattach, multiplex, logs
 #   goplugin                    test/go/cmd/goplugin: kv plugin that logs at every level
-#   benchhost                   test/go/cmd/benchhost: the Go host of the benchmarks
+#   benchhost, benchhost-counter  test/go/cmd/benchhost: the Go host of the benchmarks (kv, stream; counter)
 #   tlspeer                     test/go/cmd/tlspeer: host with ClientConfig.TLSConfig, plugin with ServeConfig.TLSProvider
 # into $PODPLUG_CACHE/go-peers/<go-plugin version>-<hash of test/go and sdk/go>/
 # and prints that folder. Does nothing but print it when it already exists.
@@ -54,10 +55,13 @@ build grpc-host $examples/grpc
 build grpc-plugin $examples/grpc/plugin-go-grpc
 build bidir-host $examples/bidirectional
 build bidir-plugin $examples/bidirectional/plugin-go-grpc
+build stream-host $examples/streaming
+build stream-plugin $examples/streaming/plugin
 build gohost ./cmd/gohost
 build gohost-counter -tags counter ./cmd/gohost
 build goplugin ./cmd/goplugin
 build benchhost ./cmd/benchhost
+build benchhost-counter -tags counter ./cmd/benchhost
 build tlspeer ./cmd/tlspeer
 echo "$version" >"$tmp/GO_PLUGIN_VERSION"
 trap - EXIT

@@ -10,6 +10,6 @@ opts='["outputServices=grpc-js","esModuleInterop=true","importSuffix=.ts","force
 template() { printf '{"version":"v2","plugins":[{"local":"%s/protoc-gen-ts_proto","out":"%s","opt":%s}]}' "$bin" "$1" "$opts"; }
 rm -rf "$out"
 "$bin/buf" generate proto --exclude-path proto/examples --template "$(template "$out")"
-for ex in kv counter hostapi; do
+for ex in kv counter hostapi streaming; do
   "$bin/buf" generate "proto/examples/$ex" --template "$(template "$out/examples/$ex")"
 done

@@ -30,4 +30,6 @@ tool (
 	github.com/hashicorp/go-plugin/examples/bidirectional/plugin-go-grpc
 	github.com/hashicorp/go-plugin/examples/grpc
 	github.com/hashicorp/go-plugin/examples/grpc/plugin-go-grpc
+	github.com/hashicorp/go-plugin/examples/streaming
+	github.com/hashicorp/go-plugin/examples/streaming/plugin
 )

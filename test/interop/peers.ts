@@ -17,10 +17,13 @@ export type GoPeer =
   | "grpc-plugin"
   | "bidir-host"
   | "bidir-plugin"
+  | "stream-host"
+  | "stream-plugin"
   | "gohost"
   | "gohost-counter"
   | "goplugin"
   | "benchhost"
+  | "benchhost-counter"
   | "tlspeer";
 
 let dir: string | undefined;

@@ -239,7 +239,10 @@ export class H2Connection {
   /** Counts writes: a frame still in `out` belongs to the current batch. */
   private batch = 0;
   private flushScheduled = false;
-  private inbuf: Buffer | undefined;
+  /** The start of a frame that straddles socket reads, its length so far, and its whole length (0: header incomplete). */
+  private inParts: Buffer[] | undefined;
+  private inBytes = 0;
+  private inNeed = 0;
   /** A header block spread over CONTINUATION frames. */
   private headerParts: Buffer[] | undefined;
   private headerStream = 0;
@@ -747,40 +750,85 @@ export class H2Connection {
       chunk = chunk.subarray(n);
       if (chunk.length === 0) return;
     }
-    const buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
-    this.inbuf = undefined;
-    let off = 0;
     try {
-      while (buf.length - off >= 9) {
-        const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-        // Checked on the frame header, before any of it is buffered.
-        if (len > OUR_MAX_FRAME)
-          throw peerError(
-            "TRANSPORT_H2_FRAME_SIZE",
-            H2_ERROR.FRAME_SIZE_ERROR,
-            `a frame of ${len} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${OUR_MAX_FRAME}`,
-          );
-        if (buf.length - off < 9 + len) break;
-        const type = buf[off + 3]!;
-        const flags = buf[off + 4]!;
-        const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
-        const payload = buf.subarray(off + 9, off + 9 + len);
-        off += 9 + len;
-        if (type <= T.HEADERS) this.peerData = true;
-        this.onFrame(type, flags, id, payload);
-        if (this.closed) return;
+      if (this.inParts) {
+        // A frame straddles reads: copy just its bytes out of this chunk, not the whole chunk (64 KiB messages
+        // arrive as 16 KiB frames in 64 KiB reads, so nearly every read ended mid-frame and was copied again).
+        const rest = this.completeFrame(chunk);
+        if (rest === undefined || this.closed) return;
+        chunk = rest;
       }
+      const off = this.readFrames(chunk);
+      if (off < 0) return;
+      if (off < chunk.length) this.keepPartial(chunk.subarray(off));
     } catch (err) {
       this.fail(asPeerError(err));
       return;
     }
-    if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
     // Batch window updates per read, not per frame.
     if (this.connUnacked >= CONN_WINDOW / 2) {
       this.windowUpdate(0, this.connUnacked);
       this.connRecvWindow += this.connUnacked;
       this.connUnacked = 0;
     }
+  }
+
+  /** Handles the whole frames at the start of `buf`; returns where the first partial one starts, or -1 once closed. */
+  private readFrames(buf: Buffer): number {
+    let off = 0;
+    while (buf.length - off >= 9) {
+      const len = frameLength(buf, off);
+      if (buf.length - off < 9 + len) break;
+      const type = buf[off + 3]!;
+      const flags = buf[off + 4]!;
+      const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
+      const payload = buf.subarray(off + 9, off + 9 + len);
+      off += 9 + len;
+      if (type <= T.HEADERS) this.peerData = true;
+      this.onFrame(type, flags, id, payload);
+      if (this.closed) return -1;
+    }
+    return off;
+  }
+
+  /** Holds the start of a frame until the rest arrives (its size checked once its header is here). */
+  private keepPartial(part: Buffer): void {
+    this.inParts = [part];
+    this.inBytes = part.length;
+    this.inNeed = part.length >= 9 ? 9 + frameLength(part, 0) : 0;
+  }
+
+  /**
+   * Adds `chunk` to the held partial frame; once whole, handles that one frame.
+   * Returns the rest of `chunk`, or undefined while the frame is still incomplete.
+   */
+  private completeFrame(chunk: Buffer): Buffer | undefined {
+    const parts = this.inParts!;
+    if (this.inNeed === 0) {
+      // The header itself was split: join its pieces (at most 9 bytes are copied here).
+      const n = Math.min(9 - this.inBytes, chunk.length);
+      const head = Buffer.concat([...parts, chunk.subarray(0, n)]);
+      chunk = chunk.subarray(n);
+      if (head.length < 9) {
+        this.inParts = [head];
+        this.inBytes = head.length;
+        return undefined;
+      }
+      this.keepPartial(head);
+    }
+    const held = this.inParts!;
+    const take = Math.min(this.inNeed - this.inBytes, chunk.length);
+    if (take > 0) {
+      held.push(chunk.subarray(0, take));
+      this.inBytes += take;
+    }
+    if (this.inBytes < this.inNeed) return undefined;
+    const frame = held.length === 1 ? held[0]! : Buffer.concat(held, this.inBytes);
+    this.inParts = undefined;
+    this.inBytes = 0;
+    this.inNeed = 0;
+    if (this.readFrames(frame) < 0) return undefined;
+    return chunk.subarray(take);
   }
 
   /** A connection error: GOAWAY with the error's HTTP/2 code, then close. */
@@ -1177,6 +1225,18 @@ export class H2Connection {
     this.blocked.clear();
     for (const s of list) this.flushStream(s);
   }
+}
+
+/** The payload length in the frame header at `off`, checked against our SETTINGS_MAX_FRAME_SIZE before any of it is buffered. */
+function frameLength(buf: Buffer, off: number): number {
+  const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+  if (len > OUR_MAX_FRAME)
+    throw peerError(
+      "TRANSPORT_H2_FRAME_SIZE",
+      H2_ERROR.FRAME_SIZE_ERROR,
+      `a frame of ${len} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${OUR_MAX_FRAME}`,
+    );
+  return len;
 }
 
 function frameHeader(len: number, type: number, flags: number, id: number): Buffer {

@@ -1,13 +1,28 @@
-// Command benchhost measures a kv plugin from a go-plugin host: -n
-// sequential Get calls, then -m Get calls with -inflight in flight, of a
-// value of -size bytes Put once before. It
-// prints one JSON object:
+// Command benchhost measures a plugin from a go-plugin host. -mode picks the
+// plugin interface and the call measured:
+//
+//	kv       go-plugin's examples/grpc: -n sequential Get calls, then -m Get
+//	         calls with -inflight in flight, of a value of -size bytes Put once
+//	stream   go-plugin's examples/streaming: the plugin is Configured with a
+//	         file of -size bytes and -chunk bytes a message; -n sequential
+//	         server-streaming Reads, each received to its last message
+//	counter  go-plugin's examples/bidirectional: Put, which makes the plugin
+//	         call back once into the host's AddHelper through the broker; -n
+//	         sequential, then -m with -inflight in flight (one key per worker).
+//	         Build tag "counter" only (benchhost-counter): examples/grpc and
+//	         examples/bidirectional both register proto/kv.proto, which Go's
+//	         protobuf registry refuses in one program; that build has no kv.
+//
+// It prints one JSON object:
 //
 //	{"medianUs":…,"p99Us":…,"throughput":…,"sequential":{…},"concurrent":{…}}
 //
-// medianUs and p99Us are the sequential latencies, throughput is calls per
-// second at -inflight. With the Go kv plugin of go-plugin's examples/grpc,
-// this is the Go → Go reference the TypeScript figures are compared with.
+// medianUs and p99Us are the sequential latencies (stream: time to the last
+// message of a Read; firstUs, its median time to the first). throughput is
+// calls per second at -inflight (stream: messages per second over the
+// sequential Reads; counter: Puts, each one callback). With go-plugin's own
+// Go plugins this is the Go → Go reference the TypeScript figures are
+// compared with.
 package main
 
 import (
@@ -23,7 +38,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"github.com/hashicorp/go-plugin/examples/grpc/shared"
 )
 
 type stats struct {
@@ -35,31 +49,60 @@ type stats struct {
 	Throughput float64 `json:"throughput"`
 }
 
+type options struct {
+	cmdLine, mode, path string
+	n, m, inflight      int
+	warmup, size, chunk int
+	autoMTLS            bool
+}
+
 func main() {
-	cmdLine := flag.String("cmd", "", "plugin command, run with sh -c 'exec <cmd>'")
-	n := flag.Int("n", 2000, "sequential calls")
-	m := flag.Int("m", 20000, "concurrent calls")
-	inflight := flag.Int("inflight", 64, "calls in flight in the concurrent run")
-	warmup := flag.Int("warmup", 200, "calls before measuring")
-	autoMTLS := flag.Bool("automtls", false, "ClientConfig.AutoMTLS")
-	size := flag.Int("size", 5, "bytes of the value Put once and then read by every Get")
+	var o options
+	flag.StringVar(&o.cmdLine, "cmd", "", "plugin command, run with sh -c 'exec <cmd>'")
+	flag.StringVar(&o.mode, "mode", "kv", "kv, stream or counter (see the package comment)")
+	flag.IntVar(&o.n, "n", 2000, "sequential calls")
+	flag.IntVar(&o.m, "m", 20000, "concurrent calls (kv, counter)")
+	flag.IntVar(&o.inflight, "inflight", 64, "calls in flight in the concurrent run")
+	flag.IntVar(&o.warmup, "warmup", 200, "calls before measuring")
+	flag.BoolVar(&o.autoMTLS, "automtls", false, "ClientConfig.AutoMTLS")
+	flag.IntVar(&o.size, "size", 5, "kv: bytes of the value Put once and read by every Get; stream: bytes of the file")
+	flag.IntVar(&o.chunk, "chunk", 1024, "stream: bytes a message")
+	flag.StringVar(&o.path, "path", "", "stream: the file the plugin streams (written here with -size bytes)")
 	flag.Parse()
-	if err := run(*cmdLine, *n, *m, *inflight, *warmup, *autoMTLS, *size); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchhost:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool, size int) error {
-	if cmdLine == "" {
+// mode is one -mode: its plugin-map entry and its benchmark of the dispensed plugin.
+type mode struct {
+	plugin plugin.Plugin
+	bench  func(raw any, o options) error
+}
+
+// modes are filled by the files of each mode (kv.go, counter.go, stream.go).
+var modes = map[string]mode{}
+
+func run(o options) error {
+	if o.cmdLine == "" {
 		return fmt.Errorf("-cmd is required")
 	}
+	md, ok := modes[o.mode]
+	if !ok {
+		names := make([]string, 0, len(modes))
+		for n := range modes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("-mode %q: this build has %v", o.mode, names)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  shared.Handshake,
-		Plugins:          plugin.PluginSet{"kv": &shared.KVGRPCPlugin{}},
-		Cmd:              exec.Command("sh", "-c", "exec "+cmdLine),
+		HandshakeConfig:  plugin.HandshakeConfig{ProtocolVersion: 1, MagicCookieKey: "BASIC_PLUGIN", MagicCookieValue: "hello"},
+		Plugins:          plugin.PluginSet{o.mode: md.plugin},
+		Cmd:              exec.Command("sh", "-c", "exec "+o.cmdLine),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         autoMTLS,
+		AutoMTLS:         o.autoMTLS,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
 	})
 	defer client.Kill()
@@ -67,47 +110,44 @@ func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool, size int) er
 	if err != nil {
 		return err
 	}
-	raw, err := rpc.Dispense("kv")
+	raw, err := rpc.Dispense(o.mode)
 	if err != nil {
 		return err
 	}
-	kv := raw.(shared.KV)
-	value := []byte("value")
-	if size != len(value) {
-		value = make([]byte, size)
-	}
-	if err := kv.Put("bench", value); err != nil {
-		return err
-	}
-	for range warmup {
-		if _, err := kv.Get("bench"); err != nil {
+	return md.bench(raw, o)
+}
+
+// callBench runs call -warmup times, -n times one at a time, then -m times
+// with -inflight workers (call gets the worker's number), and prints the figures.
+func callBench(o options, call func(worker int) error) error {
+	for range o.warmup {
+		if err := call(0); err != nil {
 			return err
 		}
 	}
-
-	seq := make([]time.Duration, n)
+	seq := make([]time.Duration, o.n)
 	start := time.Now()
 	for i := range seq {
 		t := time.Now()
-		if _, err := kv.Get("bench"); err != nil {
+		if err := call(0); err != nil {
 			return err
 		}
 		seq[i] = time.Since(t)
 	}
 	sequential := summarize(seq, 1, time.Since(start))
 
-	conc := make([]time.Duration, m)
+	conc := make([]time.Duration, o.m)
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start = time.Now()
-	for range inflight {
+	for w := range o.inflight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := next.Add(1) - 1; i < int64(m); i = next.Add(1) - 1 {
+			for i := next.Add(1) - 1; i < int64(o.m); i = next.Add(1) - 1 {
 				t := time.Now()
-				if _, err := kv.Get("bench"); err != nil {
+				if err := call(w); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -119,8 +159,7 @@ func run(cmdLine string, n, m, inflight, warmup int, autoMTLS bool, size int) er
 	if err, ok := firstErr.Load().(error); ok {
 		return err
 	}
-	concurrent := summarize(conc, inflight, time.Since(start))
-
+	concurrent := summarize(conc, o.inflight, time.Since(start))
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"medianUs":   sequential.MedianUs,
 		"p99Us":      sequential.P99Us,
