@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,8 +45,16 @@ func run(argv []string) int {
 		fail("START_FAILED", fmt.Sprintf("cannot start %q: %v (does the Plugin's command exist in its image?)", argv[0], err))
 		return 127
 	}
+	var announcedFlag atomic.Bool
 	go func() {
 		for s := range sigs {
+			// The kubelet's SIGTERM after a failed liveness probe: a hung plugin will not act on it,
+			// and the kubelet would wait out the grace (at least 2 s) before its SIGKILL. Kill it now.
+			if s == syscall.SIGTERM && announcedFlag.Load() && hung(cmd.Process.Pid) {
+				fmt.Fprintf(os.Stderr, "podplug-launcher: the plugin (pid %d) does not answer a health check within %s: it is hung and would ignore SIGTERM, so it is killed now [LAUNCHER_HUNG_KILLED]\n", cmd.Process.Pid, hungCheck)
+				_ = cmd.Process.Kill()
+				continue
+			}
 			_ = cmd.Process.Signal(s)
 		}
 	}()
@@ -90,6 +99,7 @@ func run(argv []string) int {
 		return stopBad(cmd, out)
 	}
 	announced = text
+	announcedFlag.Store(true)
 	go func() {
 		_, _ = io.Copy(os.Stdout, r)
 		close(copied)
@@ -98,6 +108,29 @@ func run(argv []string) int {
 	status := wait(cmd)
 	removeIfOurs(file, announced)
 	return status
+}
+
+// hungCheck bounds the health check the launcher makes on SIGTERM.
+const hungCheck = 500 * time.Millisecond
+
+// hung reports whether the plugin cannot act on a signal: stopped (SIGSTOP, a
+// frozen cgroup) by /proc, or not answering a health check within hungCheck
+// (podplug-probe exits 3). A plugin that answers, even NOT_SERVING, or whose
+// check cannot run, gets its SIGTERM and its graceful stop.
+func hung(pid int) bool {
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'T' || stat[i+2] == 't') {
+			return true
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	check := exec.Command(filepath.Join(filepath.Dir(self), probeBinary), "-timeout", hungCheck.String())
+	err = check.Run()
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == 3
 }
 
 // stopBad ends a plugin whose handshake cannot be announced: SIGTERM, SIGKILL after killGrace.

@@ -169,8 +169,39 @@ describe("podplug-launcher", function () {
     });
   });
 
+  describe("a hung plugin on SIGTERM (the kubelet's liveness kill)", () => {
+    it("a SIGSTOPped plugin is SIGKILLed at once, not left to the kubelet's grace: exit 137, LAUNCHER_HUNG_KILLED", async () => {
+      const l = goPlugin();
+      await waitFor(() => existsSync(handshakeFile()), 20_000, "the handshake file");
+      const child = childOf(l.p.pid!);
+      process.kill(child, "SIGSTOP");
+      l.p.kill("SIGTERM");
+      assert.equal(await l.exit, 128 + 9, "the plugin died of SIGKILL, sent by the launcher itself");
+      assert.equal(alive(child), false);
+      assert.match(
+        l.stderr(),
+        new RegExp(`the plugin \\(pid ${child}\\) does not answer .* \\[LAUNCHER_HUNG_KILLED\\]`),
+      );
+    });
+
+    it("a plugin that runs but never answers (and ignores SIGTERM) is killed; a healthy one gets SIGTERM (above)", async () => {
+      const sock = join(socks, "plugin1");
+      const l = launchRun(
+        script(
+          `require("node:net").createServer(() => {}).listen(${JSON.stringify(sock)}, () => console.log("1|1|unix|${sock}|grpc|")); process.on("SIGTERM", () => {});`,
+        ),
+        sidecarEnv(),
+      );
+      running.push(l);
+      await waitFor(() => existsSync(handshakeFile()), 20_000, "the handshake file");
+      l.p.kill("SIGTERM");
+      assert.equal(await l.exit, 128 + 9);
+      assert.match(l.stderr(), /does not answer a health check within 500ms: it is hung .*\[LAUNCHER_HUNG_KILLED\]/);
+    });
+  });
+
   describe("probe", () => {
-    it("exits 0 for a healthy plugin, 1 with the reason when it is hung (SIGSTOP) and when it is dead", async () => {
+    it("exits 0 for a healthy plugin, 3 with the reason when it is hung (SIGSTOP), 1 when it is dead", async () => {
       const l = goPlugin();
       await waitFor(() => existsSync(handshakeFile()), 20_000, "the handshake file");
       const env = sidecarEnv();
@@ -178,7 +209,7 @@ describe("podplug-launcher", function () {
       const child = childOf(l.p.pid!);
       process.kill(child, "SIGSTOP");
       const hung = probe(env, "500ms");
-      assert.equal(hung.status, 1, hung.out);
+      assert.equal(hung.status, 3, `no answer in time is exit 3 (hung), not 1: ${hung.out}`);
       assert.match(hung.out, /health check over .* failed within 500ms: .*DeadlineExceeded.*\[LAUNCHER_PROBE_FAILED\]/);
       process.kill(child, "SIGCONT");
       assert.equal(probe(env).status, 0, "healthy again once it runs");

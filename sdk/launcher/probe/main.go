@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +29,11 @@ func main() {
 	}
 	if err := probe(os.Getenv, *timeout); err != nil {
 		fmt.Fprintf(os.Stderr, "podplug-launcher: %s [LAUNCHER_PROBE_FAILED]\n", err)
+		// 3: no answer in time (hung); 1: any other failure. The kubelet takes both as a failed probe.
+		var na *noAnswer
+		if errors.As(err, &na) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 	fmt.Println("SERVING")

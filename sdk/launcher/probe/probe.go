@@ -63,7 +63,11 @@ func probe(env func(string) string, timeout time.Duration) error {
 	defer conn.Close()
 	res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: healthService})
 	if err != nil {
-		return fmt.Errorf("health check over %s failed within %s: %w", h.Address, timeout, err)
+		err = fmt.Errorf("health check over %s failed within %s: %w", h.Address, timeout, err)
+		if ctx.Err() != nil {
+			return &noAnswer{err}
+		}
+		return err
 	}
 	if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		return fmt.Errorf("plugin at %s reports %s, not SERVING", h.Address, res.GetStatus())
@@ -105,3 +109,9 @@ func probeCredentials(env func(string) string, certField string) (credentials.Tr
 		},
 	}), nil
 }
+
+// noAnswer is a check that ran out of time: the plugin is hung (or stopped),
+// not merely unhealthy. The launcher kills such a plugin at once on SIGTERM.
+type noAnswer struct{ error }
+
+func (e *noAnswer) Unwrap() error { return e.error }
