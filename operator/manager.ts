@@ -70,27 +70,25 @@ export class Manager {
   private started = false;
   private stopped = false;
   private readonly injectTemplates: boolean;
+  private readonly workloadReconciler: WorkloadReconciler;
 
   constructor(client: KubeClient, log: Logger, metrics: OperatorMetrics, opts: ManagerOptions) {
     this.log = log;
     this.injectTemplates = opts.injectTemplates ?? true;
     this.events = new EventRecorder(client, log);
     const errors = new ApplyErrors();
-    this.workloads = new Controller(
-      "workload",
-      new WorkloadReconciler({
-        client,
-        cache: this.cache,
-        events: this.events,
-        errors,
-        log,
-        launcherImage: opts.launcherImage,
-        enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
-      }),
+    this.workloadReconciler = new WorkloadReconciler({
+      client,
+      cache: this.cache,
+      events: this.events,
+      errors,
       log,
-      metrics,
-      { concurrency: opts.concurrency },
-    );
+      launcherImage: opts.launcherImage,
+      enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
+    });
+    this.workloads = new Controller("workload", this.workloadReconciler, log, metrics, {
+      concurrency: opts.concurrency,
+    });
     this.plugins = new Controller(
       "plugin",
       new PluginReconciler({
@@ -211,7 +209,9 @@ export class Manager {
       next.metadata.generation !== prev.metadata.generation ||
       !sameLabels(next.metadata.labels, prev.metadata.labels) ||
       next.metadata.annotations?.[APPLIED_ANNOTATION] !== prev.metadata.annotations?.[APPLIED_ANNOTATION];
-    if (relevant) this.enqueueWorkload(objectRef(kind, ns, w.metadata.name));
+    const ref = objectRef(kind, ns, w.metadata.name);
+    // The event of podplug's own apply: reconciling it again would send nothing.
+    if (relevant && !this.workloadReconciler.ownWrite(ref, next, prev)) this.enqueueWorkload(ref);
   }
 
   // In webhook mode no workload is ever queued, so none is patched and no Plugin waits on one.

@@ -151,7 +151,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       errors.length > 0 ? errors.join("; ") : undefined,
     );
     if (sameStatus(p.status, status)) return awaitChange;
-    await this.d.client.request("PATCH", `${pluginPath(ns, name)}/status`, {
+    await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },
       contentType: APPLY_PATCH,
       body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },

@@ -120,12 +120,19 @@ export function computeStatus(plugin: Plugin, views: WorkloadView[], now: string
   };
 }
 
-/** True when `a` and `b` say the same (ignoring nothing: timestamps are carried over). */
+/**
+ * True when `a` (the stored status) already says what `b` (the computed one)
+ * does, timestamps included (they are carried over). Only the conditions `b`
+ * has are compared: others in `a` belong to other field managers (the
+ * webhook's watchdog and upgrader) and a status apply leaves them alone, so
+ * they must not make every reconcile write.
+ */
 export function sameStatus(a: PluginStatus | undefined, b: PluginStatus): boolean {
-  return JSON.stringify(normalise(a)) === JSON.stringify(normalise(b));
+  const own = new Set((b.conditions ?? []).map((c) => c.type));
+  return JSON.stringify(normalise(a, own)) === JSON.stringify(normalise(b, own));
 }
 
-function normalise(s: PluginStatus | undefined): unknown {
+function normalise(s: PluginStatus | undefined, own: ReadonlySet<string>): unknown {
   if (!s) return undefined;
   return {
     observedGeneration: s.observedGeneration ?? 0,
@@ -133,6 +140,7 @@ function normalise(s: PluginStatus | undefined): unknown {
     readyWorkloadCount: s.readyWorkloadCount ?? 0,
     workloads: (s.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name, ready: w.ready ?? false })),
     conditions: (s.conditions ?? [])
+      .filter((c) => own.has(c.type))
       .map((c) => ({ ...c }))
       .sort((x, y) => x.type.localeCompare(y.type))
       .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? 0, c.lastTransitionTime]),
