@@ -17,7 +17,15 @@ import { EventRecorder } from "./events.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { PluginReconciler } from "./plugin-reconciler.ts";
-import { INJECTED_LABEL, type Pod, podCollection, podIndexers, sameProblems, trimPod } from "./pod-status.ts";
+import {
+  INJECTED_LABEL,
+  type Pod,
+  podCollection,
+  podIndexers,
+  sameCount,
+  sameProblems,
+  trimPod,
+} from "./pod-status.ts";
 import { Watcher } from "./watcher.ts";
 import { WorkloadReconciler } from "./workload-reconciler.ts";
 import {
@@ -101,6 +109,7 @@ export class Manager {
         workloadPending: (r) => this.workloads.queue.pending(r),
         workloadsBusy: () => this.workloads.queue.length > 0,
         statusDelayMs: STATUS_COALESCE_MS,
+        countPods: !this.injectTemplates,
       }),
       log,
       metrics,
@@ -184,8 +193,9 @@ export class Manager {
   }
 
   // A pod's problems are a reason in the status of the Plugins it carries.
+  // In webhook mode the pods themselves are the status: their arrival, end and readiness count too.
   private onPod(next: Readonly<Pod> | undefined, prev: Readonly<Pod> | undefined): void {
-    if (sameProblems(next, prev)) return;
+    if (this.injectTemplates ? sameProblems(next, prev) : sameCount(next, prev)) return;
     const p = (next ?? prev)!;
     for (const n of new Set([...(next?.plugins ?? []), ...(prev?.plugins ?? [])]))
       this.plugins.enqueue(objectRef("Plugin", p.metadata.namespace, n), STATUS_COALESCE_MS);

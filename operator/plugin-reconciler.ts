@@ -16,8 +16,8 @@ import type { EventRecorder } from "./events.ts";
 import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import { ensureHostCertificate } from "./mtls.ts";
-import { announceProblem, workloadProblem } from "./pod-status.ts";
-import { computeStatus, sameStatus, type WorkloadView } from "./status.ts";
+import { announceProblem, type Pod, workloadProblem } from "./pod-status.ts";
+import { computePodStatus, computeStatus, type PodGroupView, sameStatus, type WorkloadView } from "./status.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
 
@@ -38,6 +38,12 @@ export interface PluginReconcilerDeps {
   statusDelayMs: number;
   /** The longest a Plugin's writes wait for a busy workload queue (default 120 s). */
   maxDeferMs?: number;
+  /**
+   * Webhook mode: the status counts the live Pods that carry the sidecar
+   * (grouped by what runs them), not workload templates, which the webhook
+   * never touches.
+   */
+  countPods?: boolean;
 }
 
 /** Reconciles one Plugin. */
@@ -96,7 +102,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     const carrying: WorkloadRef[] = [];
     const views: WorkloadView[] = [];
     const seen = new Set<string>();
-    for (const kind of WORKLOAD_KINDS) {
+    for (const kind of this.d.countPods ? [] : WORKLOAD_KINDS) {
       for (const w of this.d.cache.carrying(ns, name, kind)) {
         seen.add(`${kind}/${w.metadata.name}`);
         carrying.push(objectRef(kind, ns, w.metadata.name));
@@ -144,12 +150,11 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       ref,
       views.map((v) => objectRef(v.kind, ns, v.name)),
     );
-    const status = computeStatus(
-      p as Plugin,
-      views,
-      new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-      errors.length > 0 ? errors.join("; ") : undefined,
-    );
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const groups = this.d.countPods ? this.podGroups(p) : [];
+    const status = this.d.countPods
+      ? computePodStatus(p as Plugin, groups, at)
+      : computeStatus(p as Plugin, views, at, errors.length > 0 ? errors.join("; ") : undefined);
     if (sameStatus(p.status, status)) return awaitChange;
     await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },
@@ -157,7 +162,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },
     });
     log.debug({ workloads: status.workloadCount, ready: status.readyWorkloadCount }, "status updated");
-    announceProblem(this.d.events, pluginTarget(p), p.status, status, views);
+    announceProblem(this.d.events, pluginTarget(p), p.status, status, this.d.countPods ? groups : views);
     const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;
     const now = status.conditions?.find((c) => c.type === "Injected");
     if (now?.reason === "NoWorkloads" && was !== "NoWorkloads") {
@@ -171,5 +176,34 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       );
     }
     return awaitChange;
+  }
+
+  /** Webhook mode: the live Pods that carry `p`'s sidecar, by what runs them. */
+  private podGroups(p: Readonly<Plugin>): PodGroupView[] {
+    const ns = p.metadata.namespace ?? "default";
+    const name = p.metadata.name;
+    const byOwner = new Map<string, Readonly<Pod>[]>();
+    for (const pod of this.d.cache.podsCarrying(ns, name)) {
+      if (!pod.live) continue;
+      const key = pod.workload ?? `Pod/${pod.metadata.name}`;
+      let list = byOwner.get(key);
+      if (!list) byOwner.set(key, (list = []));
+      list.push(pod);
+    }
+    const out: PodGroupView[] = [];
+    for (const [key, pods] of byOwner) {
+      const slash = key.indexOf("/");
+      const kind = key.slice(0, slash);
+      const owner = key.slice(slash + 1);
+      const readyPods = pods.filter((x) => x.ready).length;
+      out.push({
+        kind,
+        name: owner,
+        pods: pods.length,
+        readyPods,
+        problem: readyPods < pods.length ? workloadProblem(name, kind, owner, pods) : undefined,
+      });
+    }
+    return out;
   }
 }

@@ -120,6 +120,77 @@ export function computeStatus(plugin: Plugin, views: WorkloadView[], now: string
   };
 }
 
+/** Webhook mode: what runs Pods that carry the plugin (a controller, or a Pod without one), as the status sees it. */
+export interface PodGroupView {
+  kind: string;
+  name: string;
+  /** Its live Pods that carry the sidecar, and of those the ready ones. */
+  pods: number;
+  readyPods: number;
+  /** Why some are not ready, when their pods say (pod-status.ts). */
+  problem?: { reason: string; message: string };
+}
+
+/**
+ * The status for `plugin` in webhook mode, from the live Pods that carry its
+ * sidecar (the webhook injects Pods, templates are never touched): grouped by
+ * what runs them; a group is ready when all its carrying Pods are. Injected
+ * is True once any live Pod carries it (the watchdog's SidecarsInjected
+ * reports selected Pods without it), Ready once every one of them is ready.
+ */
+export function computePodStatus(plugin: Plugin, groups: PodGroupView[], now: string): PluginStatus {
+  const gen = plugin.metadata.generation ?? 0;
+  const prev = plugin.status?.conditions;
+  const sorted = [...groups].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+  const pods = sorted.reduce((n, g) => n + g.pods, 0);
+  const readyPods = sorted.reduce((n, g) => n + g.readyPods, 0);
+  const readyGroups = sorted.filter((g) => g.readyPods === g.pods);
+  const inj =
+    pods === 0
+      ? condition(
+          prev,
+          "Injected",
+          "False",
+          "NoPods",
+          "no live Pod carries the sidecar: the webhook injects Pods at their creation when their labels match spec.selector",
+          gen,
+          now,
+        )
+      : condition(
+          prev,
+          "Injected",
+          "True",
+          "Injected",
+          `${pods} pod(s) of ${sorted.length} workload(s) carry the sidecar`,
+          gen,
+          now,
+        );
+  const problem = sorted.find((g) => g.readyPods < g.pods && g.problem)?.problem;
+  let rdy: PluginCondition;
+  if (inj.status !== "True") rdy = condition(prev, "Ready", "False", inj.reason, inj.message, gen, now);
+  else if (problem) rdy = condition(prev, "Ready", "False", problem.reason, problem.message, gen, now);
+  else if (readyPods < pods)
+    rdy = condition(
+      prev,
+      "Ready",
+      "False",
+      "PodsNotReady",
+      `${readyPods} of ${pods} pods that carry the sidecar are ready`,
+      gen,
+      now,
+    );
+  else rdy = condition(prev, "Ready", "True", "Ready", `all ${pods} pods that carry the sidecar are ready`, gen, now);
+  return {
+    observedGeneration: gen,
+    workloadCount: sorted.length,
+    readyWorkloadCount: readyGroups.length,
+    podCount: pods,
+    readyPodCount: readyPods,
+    workloads: sorted.map((g) => ({ kind: g.kind, name: g.name, ready: g.readyPods === g.pods, pods: g.pods })),
+    conditions: [rdy, inj],
+  };
+}
+
 /**
  * True when `a` (the stored status) already says what `b` (the computed one)
  * does, timestamps included (they are carried over). Only the conditions `b`
@@ -138,7 +209,16 @@ function normalise(s: PluginStatus | undefined, own: ReadonlySet<string>): unkno
     observedGeneration: s.observedGeneration ?? 0,
     workloadCount: s.workloadCount ?? 0,
     readyWorkloadCount: s.readyWorkloadCount ?? 0,
-    workloads: (s.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name, ready: w.ready ?? false })),
+    podCount: s.podCount ?? null,
+    readyPodCount: s.readyPodCount ?? null,
+    imageDigest: s.imageDigest ?? null,
+    workloads: (s.workloads ?? []).map((w) => ({
+      kind: w.kind,
+      name: w.name,
+      ready: w.ready ?? false,
+      pods: w.pods ?? null,
+      digests: w.digests ?? null,
+    })),
     conditions: (s.conditions ?? [])
       .filter((c) => own.has(c.type))
       .map((c) => ({ ...c }))
