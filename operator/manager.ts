@@ -23,6 +23,7 @@ import {
   podCollection,
   podIndexers,
   sameCount,
+  sameDigests,
   sameProblems,
   trimPod,
 } from "./pod-status.ts";
@@ -49,6 +50,8 @@ export interface ManagerOptions {
   pluginListDelayMs?: number;
   /** False in webhook mode: workload templates are never patched (the webhook injects Pods). Default true. */
   injectTemplates?: boolean;
+  /** Inject only Plugins whose spec.image pins a digest (operator/image-digest.ts). */
+  requireImageDigests?: boolean;
 }
 
 /**
@@ -93,6 +96,7 @@ export class Manager {
       log,
       launcherImage: opts.launcherImage,
       enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
+      requireImageDigests: opts.requireImageDigests ?? false,
     });
     this.workloads = new Controller("workload", this.workloadReconciler, log, metrics, {
       concurrency: opts.concurrency,
@@ -110,6 +114,7 @@ export class Manager {
         workloadsBusy: () => this.workloads.queue.length > 0,
         statusDelayMs: STATUS_COALESCE_MS,
         countPods: !this.injectTemplates,
+        requireImageDigests: opts.requireImageDigests ?? false,
       }),
       log,
       metrics,
@@ -195,7 +200,7 @@ export class Manager {
   // A pod's problems are a reason in the status of the Plugins it carries.
   // In webhook mode the pods themselves are the status: their arrival, end and readiness count too.
   private onPod(next: Readonly<Pod> | undefined, prev: Readonly<Pod> | undefined): void {
-    if (this.injectTemplates ? sameProblems(next, prev) : sameCount(next, prev)) return;
+    if (this.injectTemplates ? sameProblems(next, prev) && sameDigests(next, prev) : sameCount(next, prev)) return;
     const p = (next ?? prev)!;
     for (const n of new Set([...(next?.plugins ?? []), ...(prev?.plugins ?? [])]))
       this.plugins.enqueue(objectRef("Plugin", p.metadata.namespace, n), STATUS_COALESCE_MS);

@@ -7,17 +7,33 @@
  * enters that state.
  */
 import type { Logger } from "pino";
-import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, WORKLOAD_KINDS } from "../src/inject/types.ts";
+import { pluginContainerName } from "../src/inject/conventions.ts";
+import {
+  PLUGIN_API_VERSION,
+  PLUGIN_KIND,
+  type Plugin,
+  type PluginStatus,
+  WORKLOAD_KINDS,
+  type WorkloadKind,
+} from "../src/inject/types.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
 import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
 import { type Action, awaitChange, type Reconciler, requeueAfter } from "./controller.ts";
 import type { EventRecorder } from "./events.ts";
 import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
+import { digestRefusal, imageDigest } from "./image-digest.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import { ensureHostCertificate } from "./mtls.ts";
 import { announceProblem, type Pod, workloadProblem } from "./pod-status.ts";
-import { computePodStatus, computeStatus, type PodGroupView, sameStatus, type WorkloadView } from "./status.ts";
+import {
+  computePodStatus,
+  computeStatus,
+  type PodGroupView,
+  sameStatus,
+  type WorkloadView,
+  withDigests,
+} from "./status.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
 
@@ -44,6 +60,8 @@ export interface PluginReconcilerDeps {
    * never touches.
    */
   countPods?: boolean;
+  /** Inject only Plugins whose spec.image pins a digest (their status says why not). */
+  requireImageDigests?: boolean;
 }
 
 /** Reconciles one Plugin. */
@@ -152,9 +170,18 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     );
     const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
     const groups = this.d.countPods ? this.podGroups(p) : [];
-    const status = this.d.countPods
+    const base = this.d.countPods
       ? computePodStatus(p as Plugin, groups, at)
       : computeStatus(p as Plugin, views, at, errors.length > 0 ? errors.join("; ") : undefined);
+    const pinned = imageDigest(p.spec.image);
+    const status = withDigests(
+      p as Plugin,
+      base,
+      this.running(p, base),
+      at,
+      pinned.pinned ? pinned.digest : undefined,
+      digestRefusal(p, this.d.requireImageDigests ?? false),
+    );
     if (sameStatus(p.status, status)) return awaitChange;
     await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },
@@ -165,6 +192,12 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     announceProblem(this.d.events, pluginTarget(p), p.status, status, this.d.countPods ? groups : views);
     const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;
     const now = status.conditions?.find((c) => c.type === "Injected");
+    if (now?.reason.startsWith("ImageDigest") && was !== now.reason)
+      this.d.events.track(this.d.events.record(pluginTarget(p), "Warning", now.reason, now.message));
+    const digest = status.conditions?.find((c) => c.type === "ImageDigest");
+    const wasDigest = p.status?.conditions?.find((c) => c.type === "ImageDigest");
+    if (digest?.status === "False" && (wasDigest?.reason !== digest.reason || wasDigest.message !== digest.message))
+      this.d.events.track(this.d.events.record(pluginTarget(p), "Warning", digest.reason, digest.message));
     if (now?.reason === "NoWorkloads" && was !== "NoWorkloads") {
       this.d.events.track(
         this.d.events.record(
@@ -176,6 +209,24 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       );
     }
     return awaitChange;
+  }
+
+  /** `Kind/name` of each workload in `status` → the image digests its live pods' container of `p` reports. */
+  private running(p: Readonly<Plugin>, status: PluginStatus): Map<string, string[]> {
+    const ns = p.metadata.namespace ?? "default";
+    const container = pluginContainerName(p.metadata.name);
+    const out = new Map<string, string[]>();
+    const pods: Iterable<Readonly<Pod>> = this.d.countPods
+      ? this.d.cache.podsCarrying(ns, p.metadata.name)
+      : (status.workloads ?? []).flatMap((w) => [...this.d.cache.podsOf(ns, w.kind as WorkloadKind, w.name)]);
+    for (const pod of pods) {
+      const d = pod.digests?.[container];
+      if (!d || !pod.live || !pod.workload) continue;
+      const list = out.get(pod.workload) ?? [];
+      if (!list.includes(d)) list.push(d);
+      out.set(pod.workload, list);
+    }
+    return out;
   }
 
   /** Webhook mode: the live Pods that carry `p`'s sidecar, by what runs them. */

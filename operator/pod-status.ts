@@ -7,9 +7,15 @@
  * the rest of a pod is dropped on arrival.
  */
 import type { V1ContainerStatus, V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
-import { LAUNCHER_CONTAINER, PLUGINS_ANNOTATION, pluginContainerName } from "../src/inject/conventions.ts";
+import {
+  CONTAINER_PREFIX,
+  LAUNCHER_CONTAINER,
+  PLUGINS_ANNOTATION,
+  pluginContainerName,
+} from "../src/inject/conventions.ts";
 import type { PluginStatus } from "../src/inject/types.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
+import { runningDigest } from "./image-digest.ts";
 import type { IndexFunc, KubeObject } from "./store.ts";
 
 /** Pod template label podplug applies with its sidecars, so the Pod watch sees only injected pods. */
@@ -55,6 +61,8 @@ export interface Pod extends KubeObject {
   ready?: boolean;
   /** Neither being deleted nor finished (Succeeded, Failed): its sidecars run or are about to. */
   live?: boolean;
+  /** Plugin container name → the image digest it runs (its status's imageID), for those that report one. */
+  digests?: Record<string, string>;
 }
 
 /** Collection path of injected pods, cluster-wide or in one namespace. */
@@ -152,6 +160,13 @@ export function trimPod(raw: Pod): Pod {
   if (pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) out.ready = true;
   const phase = pod.status?.phase;
   if (!m.deletionTimestamp && phase !== "Succeeded" && phase !== "Failed") out.live = true;
+  const digests: Record<string, string> = {};
+  for (const st of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const d =
+      st.name.startsWith(CONTAINER_PREFIX) && st.name !== LAUNCHER_CONTAINER ? runningDigest(st.imageID) : undefined;
+    if (d) digests[st.name] = d;
+  }
+  if (Object.keys(digests).length > 0) out.digests = digests;
   return out;
 }
 
@@ -166,10 +181,16 @@ export function sameProblems(a: Readonly<Pod> | undefined, b: Readonly<Pod> | un
   return JSON.stringify(a?.problems ?? []) === JSON.stringify(b?.problems ?? []);
 }
 
-/** True when the two views of a pod count the same in a webhook-mode status: present, live, ready, same problems. */
+/** True when the two views of a pod run the same image digests. */
+export function sameDigests(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
+  return JSON.stringify(a?.digests ?? {}) === JSON.stringify(b?.digests ?? {});
+}
+
+/** True when the two views of a pod count the same in a webhook-mode status: present, live, ready, same problems and digests. */
 export function sameCount(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
   return (
     Boolean(a) === Boolean(b) &&
+    sameDigests(a, b) &&
     Boolean(a?.live) === Boolean(b?.live) &&
     Boolean(a?.ready) === Boolean(b?.ready) &&
     sameProblems(a, b)

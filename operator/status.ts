@@ -191,15 +191,80 @@ export function computePodStatus(plugin: Plugin, groups: PodGroupView[], now: st
   };
 }
 
+/** The condition types the Plugin reconciler owns (others belong to the webhook's watchdog and upgrader). */
+export const OWN_CONDITIONS: readonly string[] = ["Ready", "Injected", "ImageDigest"];
+
+/**
+ * `status` with what it says about image digests: `pinned` (the digest
+ * spec.image pins) as imageDigest and an ImageDigest condition — False
+ * `ImageDigestMismatch` naming each workload whose pods report another
+ * digest, else True — and each workload's `digests` (those its pods'
+ * plugin containers report running). A `refusal` (the digest policy, or a
+ * malformed digest) turns Injected and Ready False with its reason: nothing
+ * of this Plugin is injected.
+ */
+export function withDigests(
+  plugin: Plugin,
+  status: PluginStatus,
+  running: ReadonlyMap<string, readonly string[]>,
+  now: string,
+  pinned: string | undefined,
+  refusal?: { reason: string; message: string },
+): PluginStatus {
+  const gen = plugin.metadata.generation ?? 0;
+  const prev = plugin.status?.conditions;
+  const workloads = (status.workloads ?? []).map((w) => {
+    const d = running.get(`${w.kind}/${w.name}`);
+    return d && d.length > 0 ? { ...w, digests: [...d].sort() } : w;
+  });
+  let conditions = status.conditions ?? [];
+  if (refusal)
+    conditions = [
+      condition(prev, "Ready", "False", refusal.reason, refusal.message, gen, now),
+      condition(prev, "Injected", "False", refusal.reason, refusal.message, gen, now),
+    ];
+  const out: PluginStatus = { ...status, workloads };
+  if (pinned) {
+    out.imageDigest = pinned;
+    const off = workloads
+      .filter((w) => (w.digests ?? []).some((d) => d !== pinned))
+      .map((w) => `${w.kind} ${w.name} runs ${(w.digests ?? []).filter((d) => d !== pinned).join(", ")}`);
+    conditions = [
+      ...conditions,
+      off.length > 0
+        ? condition(
+            prev,
+            "ImageDigest",
+            "False",
+            "ImageDigestMismatch",
+            `pods run another image than the pinned ${pinned}: ${off.join("; ")} (a rollout in progress, or a tag moved under a digest-less pull: check the pods' images)`,
+            gen,
+            now,
+          )
+        : condition(
+            prev,
+            "ImageDigest",
+            "True",
+            "PinnedDigestRunning",
+            `every pod that reports its image runs the pinned ${pinned}`,
+            gen,
+            now,
+          ),
+    ];
+  }
+  out.conditions = conditions;
+  return out;
+}
+
 /**
  * True when `a` (the stored status) already says what `b` (the computed one)
- * does, timestamps included (they are carried over). Only the conditions `b`
- * has are compared: others in `a` belong to other field managers (the
+ * does, timestamps included (they are carried over). Only the reconciler's
+ * own condition types ({@link OWN_CONDITIONS}) are compared: others in `a` belong to other field managers (the
  * webhook's watchdog and upgrader) and a status apply leaves them alone, so
  * they must not make every reconcile write.
  */
 export function sameStatus(a: PluginStatus | undefined, b: PluginStatus): boolean {
-  const own = new Set((b.conditions ?? []).map((c) => c.type));
+  const own = new Set(OWN_CONDITIONS);
   return JSON.stringify(normalise(a, own)) === JSON.stringify(normalise(b, own));
 }
 

@@ -22,6 +22,7 @@ import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
 import { type Action, awaitChange, type Reconciler } from "./controller.ts";
 import { KubeApiError, TerminalError } from "./errors.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
+import { digestRefusal } from "./image-digest.ts";
 import { objectRef, type PluginRef, refId, type WorkloadRef } from "./keys.ts";
 import { injectedLabel } from "./pod-status.ts";
 import { APPLIED_ANNOTATION, injectedNames, ownsFields, type Workload, workloadPath } from "./workloads.ts";
@@ -36,6 +37,8 @@ export interface WorkloadReconcilerDeps {
   launcherImage: string;
   /** Queues a Plugin's status reconcile. */
   enqueuePlugin(ref: PluginRef): void;
+  /** Inject only Plugins whose spec.image pins a digest. */
+  requireImageDigests?: boolean;
 }
 
 /** The Event target of a Plugin. */
@@ -95,6 +98,8 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     const hostNames = new Set(hostNamesOf(w));
     const plugins: Readonly<Plugin>[] = [];
     for (const p of this.d.cache.pluginsFor(kind, w)) {
+      // Refused by the digest policy (or a malformed digest): not injected; its status says why.
+      if (digestRefusal(p, this.d.requireImageDigests ?? false)) continue;
       if (hostNames.has(pluginContainerName(p.metadata.name))) {
         this.fail(
           p,

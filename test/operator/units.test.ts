@@ -344,6 +344,7 @@ describe("operator units", () => {
       [["--kube-api-burst=0"], {}, /--kube-api-burst=0: use an integer from 1 to 10000/],
       [["--kube-api-burst=2.5"], {}, /--kube-api-burst=2\.5: use an integer/],
       [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
+      [["--require-image-digests=yes"], {}, /--require-image-digests=yes: use true or false/],
     ];
     for (const [argv, env, msg] of bad) {
       it(`refuses ${argv.join(" ") || JSON.stringify(env)} with OPERATOR_BAD_FLAG`, () => {
