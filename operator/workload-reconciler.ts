@@ -16,6 +16,7 @@ import { pluginContainerName } from "../src/inject/conventions.ts";
 import { InjectError } from "../src/inject/errors.ts";
 import { inject } from "../src/inject/inject.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
+import { checkVersionConstraints, PLUGIN_VERSIONS_ANNOTATION } from "../src/inject/version-constraints.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
 import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
@@ -65,6 +66,8 @@ export function intentHash(body: unknown): string {
  */
 interface Intent {
   inputs: string;
+  /** The workload's own part of the inputs ({@link ownInputs}). */
+  own: string;
   labels: string;
   hash: string;
   init: string;
@@ -74,6 +77,9 @@ const initList = (cs: readonly { name: string; image?: string }[] | undefined): 
   (cs ?? []).map((c) => `${c.name}=${c.image}`).join(",");
 const hostNamesOf = (w: Readonly<Workload>): string[] => (w.spec?.template?.spec?.containers ?? []).map((c) => c.name);
 const labelsOf = (w: Readonly<Workload>): string => JSON.stringify(w.metadata.labels ?? {});
+/** What of the workload itself goes into its body: the host container names and its plugin-versions constraint. */
+const ownInputs = (w: Readonly<Workload>): string =>
+  JSON.stringify([hostNamesOf(w), w.spec?.template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] ?? null]);
 
 /** Reconciles one Deployment, StatefulSet or DaemonSet. */
 export class WorkloadReconciler implements Reconciler<WorkloadRef> {
@@ -106,6 +112,8 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
           ref,
           `${kind} ${name}: the host container ${pluginContainerName(p.metadata.name)} uses the name of this plugin's sidecar (the podplug- prefix is podplug's): rename the container`,
         );
+      } else if (!this.versionAccepted(w, ref, p)) {
+        // Reported; the workload does not get (or keeps no longer) a version it refuses.
       } else plugins.push(p);
     }
     const before = injectedNames(w);
@@ -195,11 +203,7 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     const hash = next.metadata.annotations?.[APPLIED_ANNOTATION];
     if (hash === undefined || hash !== known.hash || prev.metadata.annotations?.[APPLIED_ANNOTATION] === hash)
       return false;
-    return (
-      known.labels === labelsOf(next) &&
-      known.inputs.endsWith(`|${hostNamesOf(next).join(",")}`) &&
-      upToDate(next, known, true)
-    );
+    return known.labels === labelsOf(next) && known.own === ownInputs(next) && upToDate(next, known, true);
   }
 
   /** The apply body: the injection over a skeleton of the host container names, and the intent's hash. */
@@ -211,14 +215,17 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     const skeleton: V1PodTemplateSpec = {
       spec: { containers: (w.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name })) },
     };
+    // The workload's version constraints are checked by the injection, but stay the workload's own field.
+    const constraint = w.spec?.template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION];
+    if (constraint !== undefined) skeleton.metadata = { annotations: { [PLUGIN_VERSIONS_ANNOTATION]: constraint } };
     try {
-      body.spec = {
-        template: inject(skeleton, plugins as Plugin[], {
-          launcherImage: this.d.launcherImage,
-          autoMTLS: true,
-          scratch: true,
-        }),
-      };
+      const template = inject(skeleton, plugins as Plugin[], {
+        launcherImage: this.d.launcherImage,
+        autoMTLS: true,
+        scratch: true,
+      });
+      delete template.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION];
+      body.spec = { template };
       injectedLabel(body.spec as { template: V1PodTemplateSpec });
     } catch (err) {
       if (!(err instanceof InjectError)) throw err;
@@ -229,6 +236,21 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     return body;
   }
 
+  /** False (reported as InjectFailed) when the workload's podplug.io/plugin-versions refuses `p`'s version. */
+  private versionAccepted(w: Readonly<Workload>, ref: WorkloadRef, p: Readonly<Plugin>): boolean {
+    const template = w.spec?.template;
+    if (template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return true;
+    try {
+      checkVersionConstraints(template, [p as Plugin]);
+      return true;
+    } catch (err) {
+      // A malformed annotation fails the whole workload in body(), for every Plugin.
+      if (!(err instanceof InjectError) || err.code !== "INJECT_VERSION_MISMATCH") return true;
+      this.fail(p, ref, `${ref.kind} ${ref.name}: ${err.message}`);
+      return false;
+    }
+  }
+
   // The Plugin's status shows the error: its reconcile is queued to write it.
   private fail(p: Readonly<Plugin>, ref: WorkloadRef, message: string): void {
     const pr = objectRef("Plugin", ref.namespace, p.metadata.name);
@@ -237,10 +259,10 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
   }
 }
 
-/** What a body depends on besides the workload's identity: each Plugin's uid and generation, then the host container names. */
+/** What a body depends on besides the workload's identity: each Plugin's uid and generation, then the workload's own inputs. */
 function fingerprint(w: Readonly<Workload>, plugins: readonly Readonly<Plugin>[]): string {
   const ps = plugins.map((p) => `${p.metadata.name}/${p.metadata.uid ?? ""}/${p.metadata.generation ?? 0}`);
-  return `${ps.join(",")}|${hostNamesOf(w).join(",")}`;
+  return `${ps.join(",")}|${ownInputs(w)}`;
 }
 
 function intentOf(body: Record<string, unknown>, inputs: string, w: Readonly<Workload>): Intent {
@@ -248,6 +270,7 @@ function intentOf(body: Record<string, unknown>, inputs: string, w: Readonly<Wor
   const spec = body.spec as { template: V1PodTemplateSpec } | undefined;
   return {
     inputs,
+    own: ownInputs(w),
     labels: labelsOf(w),
     hash: meta.annotations?.[APPLIED_ANNOTATION] ?? "",
     init: initList(spec?.template.spec?.initContainers),

@@ -53,6 +53,12 @@ export const HOST_ENV = {
   plugins: "PODPLUG_PLUGINS",
   /** Where AutoMTLS host certificates are mounted: `<root>/<name>/tls.crt`, `tls.key`. Set only with AutoMTLS. */
   mtlsRoot: "PODPLUG_MTLS_ROOT",
+  /**
+   * The Plugins' `spec.version` and `spec.calls`, JSON
+   * `{"<plugin>":{"version":"1.4.2","calls":{"deadlineMs":2000,"whenUnavailable":"wait"}}}`, for the host
+   * SDK (sidecarAttach()). Set only when a Plugin of the pod sets either.
+   */
+  pluginInfo: "PODPLUG_PLUGIN_INFO",
 } as const;
 
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
@@ -64,6 +70,9 @@ export const TRANSPORT_ENV = {
   /** Largest message a host (or a broker client) accepts from a plugin, in bytes; default 4 MiB. */
   maxReceiveMessageBytes: "PODPLUG_MAX_RECEIVE_MESSAGE_BYTES",
 } as const;
+
+/** The longest default call deadline a Plugin's spec.calls may set: an hour. */
+export const MAX_CALL_DEADLINE_MS = 3_600_000;
 
 /** The fixed socket name of a TypeScript plugin in sidecar mode. */
 export const SIDECAR_SOCKET_NAME = "plugin.sock";

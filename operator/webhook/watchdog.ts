@@ -16,7 +16,7 @@ import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } fr
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
-import { optedOut, selectingPlugins } from "./pod-injection.ts";
+import { optedOut, selectingPlugins, versionRefusal } from "./pod-injection.ts";
 import { planUpgrade, type Upgrader } from "./upgrade.ts";
 
 /** The condition the watchdog owns on each Plugin. */
@@ -46,6 +46,7 @@ export function podsWithoutSidecar(plugin: Readonly<Plugin>, pods: readonly V1Po
     if (!m?.name || m.deletionTimestamp) continue;
     if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed" || optedOut(m)) continue;
     if (selectingPlugins([plugin], m.namespace ?? ns, m).length === 0) continue; // opted out, other kind
+    if (versionRefusal(m, plugin) !== undefined) continue; // left out on purpose: the Pod refuses its version
     const carried = (m.annotations?.[PLUGINS_ANNOTATION] ?? "").split(",");
     if (!carried.includes(name)) out.push(m.name);
   }

@@ -19,6 +19,7 @@ import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 import { probeSocket } from "../protocol/socket.ts";
 import { accessDeniedError, isAccessDenied } from "../protocol/socket-access.ts";
+import { type CallPolicy, pluginInfoFor } from "./plugin-info.ts";
 
 /** How long a bare socket may wait for its handshake file before attaching is refused. */
 const BARE_SOCKET_GRACE_MS = 1000;
@@ -49,6 +50,10 @@ export interface AttachConfig {
    * the host container's readiness probe reads (docs/host-authors.md, "Ready").
    */
   plugin?: string;
+  /** The Plugin's `spec.calls` (sidecarAttach() reads them from PODPLUG_PLUGIN_INFO): the client's defaults. */
+  calls?: CallPolicy;
+  /** The Plugin's `spec.version` (from PODPLUG_PLUGIN_INFO), checked against the client's `versionRange`. */
+  version?: string;
 }
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
@@ -167,8 +172,14 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
     );
   }
   const mtlsRoot = env[HOST_ENV.mtlsRoot];
-  const cfg: AttachConfig = { dir: join(root, name), plugin: name };
-  return mtlsRoot ? { ...cfg, certDir: join(mtlsRoot, name) } : cfg;
+  const info = pluginInfoFor(env[HOST_ENV.pluginInfo], name);
+  return {
+    dir: join(root, name),
+    plugin: name,
+    ...(mtlsRoot ? { certDir: join(mtlsRoot, name) } : {}),
+    ...(info?.calls ? { calls: info.calls } : {}),
+    ...(info?.version ? { version: info.version } : {}),
+  };
 }
 
 /** Reads the host certificate of plugin `plugin` from its AutoMTLS folder, or throws HANDSHAKE_CERT naming what is missing. */

@@ -41,6 +41,7 @@ import { HostBroker } from "./host-broker.ts";
 import { HostStateFile } from "./host-state.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
+import { checkPluginVersion, validRange } from "./plugin-info.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
 import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
@@ -122,6 +123,19 @@ export interface ClientConfig<P extends PluginSet> {
    * override it with metadata `x-podplug-outage: wait|fail-fast`.
    */
   outage?: OutagePolicy;
+  /**
+   * Deadline (ms) of a call made without one; a call's own deadline wins.
+   * Default: the Plugin's `spec.calls.deadlineMilliseconds` in attach mode
+   * (from sidecarAttach()), else none.
+   */
+  defaultDeadlineMs?: number;
+  /**
+   * The plugin versions this host accepts, a semver range (`"^1.2.0"`,
+   * `">=1.4 <2"`), checked against the Plugin's `spec.version` (attach mode,
+   * from sidecarAttach()) before any traffic: PLUGIN_VERSION_MISMATCH outside
+   * it, PLUGIN_VERSION_UNKNOWN when the Plugin declares none.
+   */
+  versionRange?: string;
   /** Restart (cmd mode) or re-attach (attach mode) after a failure; default true. go-plugin never does. */
   restart?: boolean;
   /** Back-off between restarts. */
@@ -258,6 +272,17 @@ export class Client<P extends PluginSet> {
         );
       validateSecureConfig(config.secureConfig);
     }
+    if (config.versionRange !== undefined) {
+      // Before anything is claimed or started: a refusal leaves nothing behind.
+      const versionName = config.name ?? (config.attach ? basename(config.attach.dir) : "plugin");
+      const range = validRange(config.versionRange, versionName);
+      if (!config.attach)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          `Client of plugin ${versionName}: versionRange checks the version a Plugin declares (spec.version), so it needs attach mode; a plugin this host starts is the one its command names.`,
+        );
+      checkPluginVersion(versionName, range, config.attach.version);
+    }
     if (config.reattach !== undefined) {
       this.reattach =
         typeof config.reattach === "string"
@@ -301,10 +326,13 @@ export class Client<P extends PluginSet> {
     // The default logger writes to stderr: a host's stdout is its own program's output.
     this.log = (config.logger ?? pino(pino.destination(2))).child({ plugin: this.name });
     this.metrics = hostMetrics(config.metricsRegistry);
+    // The Plugin's spec.calls (attach mode) are defaults; what the host's code sets wins.
+    const fromSpec = config.attach?.calls;
     this.channel = new ReconnectingChannel(
       this.name,
-      config.outage ?? { mode: "fail-fast" },
+      config.outage ?? { mode: fromSpec?.whenUnavailable ?? "fail-fast" },
       config.callMetrics === false ? undefined : this.metrics,
+      config.defaultDeadlineMs ?? fromSpec?.deadlineMs,
     );
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     // Tracing (off unless OTEL_TRACES_EXPORTER asks, or the application registered an SDK): calls carry trace context.

@@ -42,10 +42,14 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
   /** Told every call's final status (with metrics on): the client's readiness counts failures from it. */
   onStatus: ((s: StatusObject) => void) | undefined;
 
-  constructor(plugin: string, policy: OutagePolicy, metrics?: HostMetrics) {
+  /** Deadline given to calls made without one (ms), if any: the Plugin's spec.calls or the client's config. */
+  readonly defaultDeadlineMs: number | undefined;
+
+  constructor(plugin: string, policy: OutagePolicy, metrics?: HostMetrics, defaultDeadlineMs?: number) {
     this.plugin = plugin;
     this.policy = { maxWaitMs: 30_000, ...policy };
     this.metrics = metrics;
+    this.defaultDeadlineMs = defaultDeadlineMs;
   }
 
   private readonly perMethod = new Map<string, CallSeries>();
@@ -149,6 +153,8 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
     parentCall: ParentCall,
     propagateFlags: number | null | undefined,
   ): Call {
+    const d = this.defaultDeadlineMs;
+    if (d !== undefined && !Number.isFinite(deadlineMs(deadline))) deadline = Date.now() + d;
     return new PluginCall(this, this.methodSeries(method), { method, deadline, host, parentCall, propagateFlags });
   }
 }

@@ -14,7 +14,15 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV, TLS_CERT_FILE } from "../constants.ts";
+import semver from "semver";
+import {
+  HANDSHAKE_FILE_NAME,
+  HOST_ENV,
+  MAX_CALL_DEADLINE_MS,
+  PLUGIN_ENV,
+  SIDECAR_ENV,
+  TLS_CERT_FILE,
+} from "../constants.ts";
 import { checkBudgetMs } from "./budget.ts";
 import {
   CONTAINER_PREFIX,
@@ -39,7 +47,8 @@ import {
   SOCKET_VOLUME,
 } from "./conventions.ts";
 import { InjectError } from "./errors.ts";
-import type { Plugin, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
+import type { Plugin, PluginCallPolicy, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
+import { checkVersionConstraints } from "./version-constraints.ts";
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
@@ -210,6 +219,14 @@ function validatePlugin(p: Plugin, i: number): void {
       { path: `${at}.spec.hostReadiness` },
     );
   }
+  validateCallPolicy(spec.calls, name, `${at}.spec.calls`);
+  if (spec.version !== undefined && (typeof spec.version !== "string" || semver.valid(spec.version) === null)) {
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.version ${JSON.stringify(spec.version)} is not a semantic version (e.g. 1.4.2)`,
+      { path: `${at}.spec.version` },
+    );
+  }
   if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
     throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
       path: `${at}.spec.workingDir`,
@@ -226,6 +243,50 @@ function validatePlugin(p: Plugin, i: number): void {
       );
     }
   }
+}
+
+function validateCallPolicy(c: PluginCallPolicy | undefined, name: string, path: string): void {
+  if (c === undefined) return;
+  if (typeof c !== "object" || c === null || Array.isArray(c))
+    throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: spec.calls must be an object`, { path });
+  const d = c.deadlineMilliseconds;
+  if (d !== undefined && (!Number.isInteger(d) || d < 1 || d > MAX_CALL_DEADLINE_MS))
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.calls.deadlineMilliseconds must be a whole number of milliseconds from 1 to ${MAX_CALL_DEADLINE_MS}, not ${JSON.stringify(d)}`,
+      { path: `${path}.deadlineMilliseconds` },
+    );
+  const w = c.whenUnavailable;
+  if (w !== undefined && w !== "FailFast" && w !== "Wait")
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.calls.whenUnavailable must be FailFast or Wait, not ${JSON.stringify(w)}`,
+      { path: `${path}.whenUnavailable` },
+    );
+}
+
+/** PODPLUG_PLUGIN_INFO's value: the Plugins that set `spec.version` or `spec.calls` (sorted by name), or undefined when none does. */
+function pluginInfoEnv(sorted: readonly Plugin[]): string | undefined {
+  const info: Record<
+    string,
+    { version?: string; calls?: { deadlineMs?: number; whenUnavailable?: "fail-fast" | "wait" } }
+  > = {};
+  for (const p of sorted) {
+    const c = p.spec.calls;
+    const calls = {
+      ...(c?.deadlineMilliseconds !== undefined ? { deadlineMs: c.deadlineMilliseconds } : {}),
+      ...(c?.whenUnavailable !== undefined
+        ? { whenUnavailable: c.whenUnavailable === "Wait" ? ("wait" as const) : ("fail-fast" as const) }
+        : {}),
+    };
+    const hasCalls = Object.keys(calls).length > 0;
+    if (p.spec.version === undefined && !hasCalls) continue;
+    info[p.metadata.name] = {
+      ...(p.spec.version !== undefined ? { version: p.spec.version } : {}),
+      ...(hasCalls ? { calls } : {}),
+    };
+  }
+  return Object.keys(info).length > 0 ? JSON.stringify(info) : undefined;
 }
 
 /**
@@ -340,7 +401,10 @@ function hostReadinessProbe(plugins: string[]): V1Probe {
 
 const isPodplugContainer = (c: V1Container): boolean => c.name.startsWith(CONTAINER_PREFIX);
 const isPodplugEnv = (e: V1EnvVar): boolean =>
-  e.name === HOST_ENV.socketRoot || e.name === HOST_ENV.plugins || e.name === HOST_ENV.mtlsRoot;
+  e.name === HOST_ENV.socketRoot ||
+  e.name === HOST_ENV.plugins ||
+  e.name === HOST_ENV.mtlsRoot ||
+  e.name === HOST_ENV.pluginInfo;
 // Volumes named podplug-* are podplug's (sockets, certificates, scratch, the Plugins' own), like init containers.
 const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
@@ -357,7 +421,8 @@ function mtlsMounts(names: string[]): V1VolumeMount[] {
  * they have their own, or every Plugin sets `hostReadiness: false`) readiness probe. Whatever podplug injected before is
  * replaced, so the result depends only on the template's own fields.
  * @throws InjectError with a `code` on a template without containers, an
- *   invalid or duplicate Plugin, or a host container named like a sidecar.
+ *   invalid or duplicate Plugin, a host container named like a sidecar, or a
+ *   Plugin outside the template's `podplug.io/plugin-versions` constraint.
  *   Init containers named `podplug-*` are podplug's: they are replaced.
  */
 export function inject(
@@ -383,6 +448,7 @@ export function inject(
       );
     }
   }
+  checkVersionConstraints(template, sorted);
   const out = structuredClone(template);
   const spec = out.spec!;
   const sidecarNames = new Set([LAUNCHER_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
@@ -440,6 +506,7 @@ export function inject(
         name: `${MTLS_VOLUME_PREFIX}${n}`,
         secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 },
       });
+    const pluginInfo = pluginInfoEnv(sorted);
     const seen = new Set<string>();
     for (const v of volumes) {
       if (seen.has(v.name)) {
@@ -457,6 +524,7 @@ export function inject(
         { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
         { name: HOST_ENV.plugins, value: names.join(",") },
         ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
+        ...(pluginInfo !== undefined ? [{ name: HOST_ENV.pluginInfo, value: pluginInfo }] : []),
       ];
       c.volumeMounts = [
         ...(c.volumeMounts ?? []),

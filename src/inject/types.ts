@@ -51,6 +51,18 @@ export interface PluginVolumeMount {
 }
 
 /** The desired state of one plugin. */
+/**
+ * How a host calls this plugin by default, like Envoy ext_proc's
+ * `message_timeout` and `failure_mode_allow`: set by the platform team in the
+ * Plugin, read by the host SDK from the injected env.
+ */
+export interface PluginCallPolicy {
+  /** Deadline of a call made without one, in milliseconds (1 to 3,600,000). Default: none. */
+  deadlineMilliseconds?: number;
+  /** While the plugin is down: fail calls at once (`FailFast`, the default) or let them wait for it up to their deadline (`Wait`). */
+  whenUnavailable?: "FailFast" | "Wait";
+}
+
 export interface PluginSpec {
   image: string;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
@@ -69,6 +81,10 @@ export interface PluginSpec {
    * `false` leaves this plugin out of it. Default true.
    */
   hostReadiness?: boolean;
+  /** The plugin's semantic version, which hosts may constrain (their `versionRange`; docs/host-authors.md). */
+  version?: string;
+  /** The host's defaults for calls to this plugin (docs/host-authors.md, "Call policy"); code may override them. */
+  calls?: PluginCallPolicy;
   /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */
   workingDir?: string;
   /** Pod volumes of this plugin only (named podplug-<plugin>-<name> in the pod). */

@@ -91,10 +91,25 @@ async function serveMetrics(metrics: RuntimeMetrics, port: number): Promise<{ se
   return { server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : port}/metrics` };
 }
 
+/**
+ * The template without its pod `fsGroup`. The kubelet adds it to every
+ * container's groups, so the sockets' group (the injection's
+ * PLUGIN_UNIX_SOCKET_GROUP) is theirs; here Node cannot (spawn sets no
+ * supplementary groups) and nothing needs it: the host runs as the runtime's
+ * user, which reaches every socket (isolation.ts). A Plugin's own
+ * PLUGIN_UNIX_SOCKET_GROUP is kept, as go-plugin would keep it.
+ */
+function withoutFsGroup(t: HostManifest["template"]): HostManifest["template"] {
+  const sc = t.spec?.securityContext;
+  if (!t.spec || sc?.fsGroup === undefined) return t;
+  const { fsGroup: _ignored, ...rest } = sc;
+  return { ...t, spec: { ...t.spec, securityContext: rest } };
+}
+
 /** The operator's injection of `plugins` into `host`'s pod template; what it refuses is a manifest error naming the file. */
 function injectInto(host: HostManifest, plugins: Plugin[]): ReturnType<typeof inject> {
   try {
-    return inject(host.template, plugins);
+    return inject(withoutFsGroup(host.template), plugins);
   } catch (err) {
     if (!(err instanceof InjectError)) throw err;
     throw new PodplugError("MANIFEST_INVALID", `${host.file}: ${host.kind} ${host.name}: ${err.message}`, {

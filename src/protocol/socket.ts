@@ -86,8 +86,27 @@ export async function clearStaleSocket(path: string): Promise<void> {
 
 /** Applies go-plugin's PLUGIN_UNIX_SOCKET_GROUP rule: chown to the group (name or gid), mode 0660. */
 export function applySocketGroup(path: string, group: string): void {
-  chownSync(path, -1, resolveGroup(group));
+  chownToGroup(path, group);
   chmodSync(path, 0o660);
+}
+
+/** chown to `group`; a group this process is not in is SOCKET_GROUP_DENIED, saying whose groups and what to do. */
+function chownToGroup(path: string, group: string): void {
+  const gid = resolveGroup(group);
+  try {
+    chownSync(path, -1, gid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "EACCES") throw err;
+    const uid = process.getuid?.();
+    const groups = process.getgroups?.() ?? [];
+    throw new PodplugError(
+      "SOCKET_GROUP_DENIED",
+      `cannot give ${path} the group ${group} (PLUGIN_UNIX_SOCKET_GROUP): ${code}; this process (uid ${uid}, groups ${groups.join(",") || "none"}) is not a member of gid ${gid}. Run it with that group among its groups (in a pod, the securityContext.fsGroup does it) or unset PLUGIN_UNIX_SOCKET_GROUP.`,
+      { path, group, gid, uid, groups },
+      { cause: err },
+    );
+  }
 }
 
 /** The gid of a group name (from /etc/group) or numeric gid; ENV_INVALID when there is none. */
@@ -105,7 +124,7 @@ export function resolveGroup(group: string): number {
 
 /** go-plugin's setGroupWritable for the host's socket folder: the group, mode 0770. */
 export function setGroupWritable(path: string, group: string): void {
-  chownSync(path, -1, resolveGroup(group));
+  chownToGroup(path, group);
   chmodSync(path, 0o770);
 }
 

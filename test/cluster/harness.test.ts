@@ -1,4 +1,9 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { NODE, ROOT } from "../helpers.ts";
 import { KUBE_VERSION, kubeBinary } from "./binaries.ts";
 import { TestCluster } from "./cluster.ts";
 import { useSharedCluster } from "./shared.ts";
@@ -38,6 +43,33 @@ describe("the test cluster harness", function () {
     assert.throws(() => c.component("kubelet"), { code: "CLUSTER_START_FAILED" });
     return c.stop();
   });
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    it(`${signal} to the test process stops etcd and the apiserver and removes the run folder`, async () => {
+      const child = spawn(NODE, [join(ROOT, "test/cluster/fixtures/interrupted.ts")], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      const dir = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once("line", resolve);
+        child.once("exit", () => reject(new Error("the fixture exited before its cluster started")));
+      });
+      const holders = () =>
+        readdirSync("/proc")
+          .filter((p) => /^\d+$/.test(p))
+          .filter((p) => {
+            try {
+              return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
+            } catch {
+              return false; // gone while we looked
+            }
+          });
+      assert.ok(holders().length >= 2, "etcd and the apiserver run with the run folder in their command lines");
+      child.kill(signal);
+      assert.equal(await exited, 130);
+      assert.deepEqual(holders(), [], "no process of that cluster is left");
+      assert.equal(existsSync(dir), false, "its run folder is removed");
+    });
 
   it("waitFor names what it waited for on timeout", async () => {
     await assert.rejects(

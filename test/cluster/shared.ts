@@ -2,6 +2,7 @@
  * One cluster for every test file that asks for it: started by the first
  * file's `before`, stopped by mocha's root `after` once all files ran.
  */
+import { onInterrupt } from "../interrupt.ts";
 import { TestCluster } from "./cluster.ts";
 
 let shared: Promise<TestCluster> | undefined;
@@ -27,6 +28,9 @@ export async function stopSharedCluster(): Promise<void> {
     // A cluster that failed to start already stopped itself.
   }
 }
+
+// Ctrl-C or a SIGTERM to mocha: stop the apiserver and etcd before exiting.
+onInterrupt(stopSharedCluster);
 
 /**
  * Call at the top level of a test file: registers a root `after` that stops

@@ -5,6 +5,7 @@
  * test/node/teardown.test.ts check that stopping it leaves nothing behind.
  */
 import { existsSync } from "node:fs";
+import { onInterrupt } from "../interrupt.ts";
 import { nodeImages, projectImageIndex, readImageIndex } from "../node/images.ts";
 import { RealNode } from "../node/node.ts";
 import { type HostSnapshot, hostSnapshot } from "../node/snapshot.ts";
@@ -55,10 +56,7 @@ export async function stopE2ECluster(): Promise<{ node: RealNode; before: HostSn
 }
 
 // Ctrl-C or a SIGTERM to mocha: stop the node first (reapStale() in the next run catches a SIGKILL).
-for (const sig of ["SIGINT", "SIGTERM"] as const)
-  process.once(sig, () => {
-    void stopE2ECluster().finally(() => process.exit(130));
-  });
+onInterrupt(stopE2ECluster);
 
 /** Call at the top level of an e2e test file: a root `after` stops the cluster once. Returns a getter. */
 export function useE2ECluster(): () => Promise<E2ECluster> {

@@ -224,6 +224,25 @@ describe("inject (pure)", () => {
     assert.deepEqual(inject(once, [plugin("kv"), plugin("counter")]), once);
   });
 
+  it("spec.calls and spec.version: host containers get PODPLUG_PLUGIN_INFO for the Plugins that set them; idempotent, and removed with them", () => {
+    const t = template();
+    const withCalls = plugin("kv", {
+      calls: { deadlineMilliseconds: 2000, whenUnavailable: "Wait" },
+      version: "1.4.2",
+    });
+    const out = inject(t, [withCalls, plugin("counter")]);
+    for (const c of out.spec!.containers) {
+      const v = c.env?.find((e) => e.name === "PODPLUG_PLUGIN_INFO")?.value;
+      assert.deepEqual(JSON.parse(v!), {
+        kv: { version: "1.4.2", calls: { deadlineMs: 2000, whenUnavailable: "wait" } },
+      });
+    }
+    assert.deepEqual(inject(out, [withCalls, plugin("counter")]), out);
+    const without = inject(out, [plugin("kv"), plugin("counter")]);
+    assert.ok(without.spec!.containers.every((c) => !c.env?.some((e) => e.name === "PODPLUG_PLUGIN_INFO")));
+    assert.deepEqual(without, inject(t, [plugin("kv"), plugin("counter")]));
+  });
+
   it("with no Plugins removes exactly what it added", () => {
     const t = template();
     assert.deepEqual(inject(inject(t, [plugin("kv")]), []), t);
@@ -388,6 +407,36 @@ describe("inject (pure)", () => {
         () => inject(template(), [plugin("kv", { hostReadiness: "no" as unknown as boolean })]),
         "INJECT_INVALID_PLUGIN",
         /hostReadiness must be true or false, not "no"/,
+      ],
+      [
+        "a default call deadline of 0 ms",
+        () => inject(template(), [plugin("kv", { calls: { deadlineMilliseconds: 0 } })]),
+        "INJECT_INVALID_PLUGIN",
+        /deadlineMilliseconds must be a whole number of milliseconds from 1 to 3600000, not 0/,
+      ],
+      [
+        "a default call deadline in seconds as a string",
+        () => inject(template(), [plugin("kv", { calls: { deadlineMilliseconds: "2s" as unknown as number } })]),
+        "INJECT_INVALID_PLUGIN",
+        /not "2s"/,
+      ],
+      [
+        "a version that is not semver",
+        () => inject(template(), [plugin("kv", { version: "v1.2" })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.version "v1\.2" is not a semantic version/,
+      ],
+      [
+        "an unknown whenUnavailable",
+        () => inject(template(), [plugin("kv", { calls: { whenUnavailable: "Retry" as "Wait" } })]),
+        "INJECT_INVALID_PLUGIN",
+        /whenUnavailable must be FailFast or Wait, not "Retry"/,
+      ],
+      [
+        "calls that are no object",
+        () => inject(template(), [plugin("kv", { calls: [] as unknown as Plugin["spec"]["calls"] })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.calls must be an object/,
       ],
       ["no image", () => inject(template(), [plugin("kv", { image: "" })]), "INJECT_INVALID_PLUGIN", /spec\.image/],
       [

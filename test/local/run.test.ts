@@ -14,7 +14,7 @@ import { type LocalRun, run } from "../../src/local/run.ts";
 import { renderTable } from "../../src/local/view.ts";
 import { alive, captureLogger, NODE, ROOT, tempDir, waitFor } from "../helpers.ts";
 
-function manifests(dir: string, extraPluginEnv = ""): void {
+function manifests(dir: string, extraPluginEnv = "", podSpecExtra = ""): void {
   writeFileSync(
     join(dir, "plugins.yaml"),
     `apiVersion: podplug.io/v1alpha1
@@ -49,7 +49,7 @@ spec:
   template:
     metadata: {labels: {app: demo-host}}
     spec:
-      terminationGracePeriodSeconds: 1
+      terminationGracePeriodSeconds: 1${podSpecExtra}
       containers:
         - {name: host, image: example/host:1, command: [node, examples/demo/host.ts], env: [{name: DEMO_METRICS_PORT, value: "0"}]}
 `,
@@ -73,8 +73,8 @@ describe("podplug run", function () {
     t.remove();
   });
 
-  async function start(extraPluginEnv = ""): Promise<LocalRun> {
-    manifests(t.dir, extraPluginEnv);
+  async function start(extraPluginEnv = "", podSpecExtra = ""): Promise<LocalRun> {
+    manifests(t.dir, extraPluginEnv, podSpecExtra);
     const cap = captureLogger("info");
     records = cap.records;
     r = await run({
@@ -125,6 +125,16 @@ describe("podplug run", function () {
     assert.ok(records.some((x) => x.plugin === "kv" && x.msg === "hello at warn" && x.level === 40));
     const text = await (await fetch(lr.metricsUrl!)).text();
     assert.match(text, /podplug_local_container_up\{pod="demo-host",container="podplug-kv"\} 1/);
+  });
+
+  it("a pod with an fsGroup runs as it does in a cluster: the plugins serve and the host calls both", async () => {
+    await start("", "\n      securityContext: {fsGroup: 2000}");
+    await waitFor(() => hostCalls().some((x) => /^\d+$/.test(String(x.counter))), 30_000, "host calls");
+    assert.equal(
+      records.filter((x) => x.msg === "container exited; restarting").length,
+      0,
+      "no plugin died (it used to, of an EPERM chown to the fsGroup it is not in)",
+    );
   });
 
   it("a SIGKILLed plugin is restarted and the host carries on", async () => {
@@ -334,5 +344,31 @@ describe("podplug run", function () {
     const code = await new Promise((res) => p.once("close", res));
     assert.equal(code, 2);
     assert.match(err, /bad\.yaml: Plugin kv: spec\.\w+: .*\[MANIFEST_INVALID\]/);
+  });
+
+  it("refuses to start a pod whose podplug.io/plugin-versions refuses a Plugin's version, before anything runs", async () => {
+    manifests(t.dir, ""); // kv declares no spec.version
+    const host = join(t.dir, "host.yaml");
+    writeFileSync(
+      host,
+      readFileSync(host, "utf8").replace(
+        "    metadata: {labels: {app: demo-host}}",
+        '    metadata: {labels: {app: demo-host}, annotations: {podplug.io/plugin-versions: "kv=^1.0.0"}}',
+      ),
+    );
+    await assert.rejects(
+      run({
+        files: [t.dir],
+        cwd: ROOT,
+        stateDir: join(t.dir, "s"),
+        metricsPort: 0,
+        view: false,
+        logger: pino({ level: "silent" }),
+      }),
+      (e: Error & { code?: string }) =>
+        e.code === "MANIFEST_INVALID" &&
+        /host\.yaml: Deployment demo-host: .*declares no spec\.version/.test(e.message),
+    );
+    assert.equal(existsSync(join(t.dir, "s", "demo-host")), false, "no pod folder was made: nothing started");
   });
 });

@@ -111,6 +111,22 @@ describe("sockets across users (host and plugin under different uids)", function
     assert.equal(sock.mode & 0o777, 0o660);
   });
 
+  it("PLUGIN_UNIX_SOCKET_GROUP naming a group the plugin is not in: serve() rejects with SOCKET_GROUP_DENIED, naming its uid and groups", async () => {
+    const dir = podFolder(t.dir, 0o1777, 0);
+    const p = run(
+      as(PLUGIN_UID, [], [NODE, fixture("test-plugin.ts")]),
+      tsPluginEnv(dir, { PLUGIN_UNIX_SOCKET_GROUP: String(FS_GROUP) }),
+    );
+    procs.push(p);
+    let err = "";
+    p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => p.once("exit", (c) => r(c)));
+    assert.notEqual(code, 0);
+    assert.match(err, /SOCKET_GROUP_DENIED/);
+    // setpriv's --regid makes the uid's own gid its only group.
+    assert.match(err, new RegExp(`uid ${PLUGIN_UID}, groups ${PLUGIN_UID}\\) is not a member of gid ${FS_GROUP}`));
+  });
+
   it("a host in no shared group gets SOCKET_PERMISSION at once, naming uids, gids and modes (not SOCKET_NOT_FOUND after the timeout)", async () => {
     const dir = podFolder(t.dir, 0o2775);
     await startTsPlugin(dir);
