@@ -320,6 +320,20 @@ try {
     const convergeS = (performance.now() - t0) / 1000;
     const loadEnd = load1();
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
+    // A Plugin waiting for busy workloads looks again after a delay no queue metric shows: idle
+    // queues are not yet quiet, so wait until the writes stop moving too (3 s apart).
+    let lastWrites = -1;
+    await waitFor(
+      "writes settled",
+      async () => {
+        const w = await writesSent(op);
+        const same = w === lastWrites;
+        lastWrites = w;
+        return same;
+      },
+      TIMEOUT_MS,
+      3000,
+    ).catch(() => undefined);
     const cpuS = cpuSeconds(pid);
     const writes = await writesSent(op);
     const waitedS = await limiterWaited(op);
