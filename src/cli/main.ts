@@ -4,6 +4,7 @@
  *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--launcher-image I]   (webhook mode's dry-run)
+ *   podplug reload <plugin> [--state-dir D]   (a plugin of a running `podplug run`)
  *   podplug --help | --version, and `--help` after any command
  */
 import { parseArgs } from "node:util";
@@ -48,12 +49,24 @@ options:
 
 Example: podplug inject -f deploy.yaml -p plugins.yaml | kubectl apply -f -`;
 
+const RELOAD_USAGE = `usage: podplug reload <plugin> [--state-dir <dir>] [--timeout <seconds>]
+
+Reloads a plugin of a running \`podplug run\` in every pod that has it: asks it
+to shut down (go-plugin's controller Shutdown), the runtime restarts it, and
+this waits until the new process serves (docs/local-runtime.md).
+
+options:
+      --state-dir <dir>    the run's --state-dir (default: the one running podplug run in the temp folder that has the plugin)
+      --timeout <seconds>  how long to wait for each new process (default 30)
+  -h, --help               this help`;
+
 const USAGE = `usage: podplug <command> [options]
 
 commands:
   run        run Plugin manifests and their host workloads on this machine
   operator   the Kubernetes operator
   inject     print manifests with their plugins injected (dry-run of the webhook)
+  reload     reload a plugin of a running podplug run
 
 options:
   -h, --help       help (also after a command: podplug run --help)
@@ -71,12 +84,14 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return say(process.stderr, USAGE, 2);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
-    const topic = { run: RUN_USAGE, operator: OPERATOR_USAGE, inject: INJECT_USAGE }[rest[0] ?? ""];
+    const topic = { run: RUN_USAGE, operator: OPERATOR_USAGE, inject: INJECT_USAGE, reload: RELOAD_USAGE }[
+      rest[0] ?? ""
+    ];
     return say(process.stdout, topic ?? USAGE, 0);
   }
   const pkg = podplugPackage();
   if (cmd === "--version" || cmd === "-V") return say(process.stdout, `podplug ${pkg.version}`, 0);
-  if (!["run", "operator", "inject"].includes(cmd))
+  if (!["run", "operator", "inject", "reload"].includes(cmd))
     return say(process.stderr, `podplug: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
   // Before any work: on an old Node, plugins would crash-loop far from the cause.
   if (!nodeSatisfies(process.version, pkg.engines.node))
@@ -87,7 +102,38 @@ async function main(argv: string[]): Promise<number> {
     return operatorCommand(rest, process.env);
   }
   if (cmd === "inject") return injectCommand(rest);
+  if (cmd === "reload") return reloadCommand(rest);
   return runCommand(rest);
+}
+
+async function reloadCommand(args: string[]): Promise<number> {
+  let values: { "state-dir"?: string; timeout?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { "state-dir": { type: "string" }, timeout: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    return say(process.stderr, `podplug reload: ${(err as Error).message} [CLI_USAGE]\n\n${RELOAD_USAGE}`, 2);
+  }
+  if (values.help) return say(process.stdout, RELOAD_USAGE, 0);
+  if (positionals.length !== 1)
+    return say(process.stderr, `podplug reload: name exactly one plugin [CLI_USAGE]\n\n${RELOAD_USAGE}`, 2);
+  const seconds = values.timeout === undefined ? 30 : Number(values.timeout);
+  if (!(Number.isFinite(seconds) && seconds > 0))
+    return say(
+      process.stderr,
+      `podplug reload: --timeout ${JSON.stringify(values.timeout)} is not a number of seconds [CLI_USAGE]`,
+      2,
+    );
+  const { findRun, reloadPlugin } = await import("./reload.ts");
+  const plugin = positionals[0]!;
+  const stateDir = findRun(plugin, values["state-dir"]);
+  const dirs = await reloadPlugin(stateDir, plugin, seconds * 1000);
+  return say(process.stdout, `reloaded ${plugin} in ${dirs.length} pod(s) of ${stateDir}`, 0);
 }
 
 async function injectCommand(args: string[]): Promise<number> {

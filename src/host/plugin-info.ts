@@ -19,7 +19,7 @@ export interface CallPolicy {
 }
 
 /** One plugin's entry. */
-export interface PluginInfo {
+export interface PluginDeclaration {
   /** The Plugin's `spec.version`, a semantic version. */
   version?: string;
   calls?: CallPolicy;
@@ -31,7 +31,7 @@ export interface PluginInfo {
  * deadline or a version silently ignored would be worse than a host that
  * refuses to start.
  */
-export function pluginInfoFor(raw: string | undefined, plugin: string): PluginInfo | undefined {
+export function pluginInfoFor(raw: string | undefined, plugin: string): PluginDeclaration | undefined {
   if (raw === undefined || raw === "") return undefined;
   const bad = (why: string): PodplugError =>
     new PodplugError(
@@ -53,7 +53,7 @@ export function pluginInfoFor(raw: string | undefined, plugin: string): PluginIn
   refuseExtra(rest, `${plugin}'s entry`, bad);
   if (version !== undefined && (typeof version !== "string" || semver.valid(version) === null))
     throw bad(`${plugin}'s version ${JSON.stringify(version)} is not a semantic version`);
-  const info: PluginInfo = version !== undefined ? { version: version as string } : {};
+  const info: PluginDeclaration = version !== undefined ? { version: version as string } : {};
   if (calls === undefined) return info;
   if (!isObject(calls)) throw bad(`${plugin}'s calls is not an object`);
   const { deadlineMs, whenUnavailable, ...more } = calls;

@@ -9,18 +9,13 @@ import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
 import { PLUGIN_VERSIONS_ANNOTATION, parseVersionConstraints } from "../../src/inject/version-constraints.ts";
+import { pluginManifest } from "../operator/helpers.ts";
 
-const plugin = (name: string, version?: string): Plugin => ({
-  apiVersion: "podplug.io/v1alpha1",
-  kind: "Plugin",
-  metadata: { name },
-  spec: {
-    image: `example/${name}:1`,
-    handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
+const plugin = (name: string, version?: string): Plugin =>
+  pluginManifest(name, {
     selector: { matchLabels: { app: "h" } },
     ...(version ? { version } : {}),
-  },
-});
+  }) as unknown as Plugin;
 const template = (constraint?: string): V1PodTemplateSpec => ({
   metadata: constraint === undefined ? {} : { annotations: { [PLUGIN_VERSIONS_ANNOTATION]: constraint } },
   spec: { containers: [{ name: "host", image: "h" }] },
