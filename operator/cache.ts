@@ -42,6 +42,11 @@ export class Cache {
     for (const w of this.pods) yield* w.store.byIndex("workload", namespace, `${kind}/${name}`);
   }
 
+  /** The injected pods of `namespace` that carry plugin `name` (by their podplug.io/plugins annotation). */
+  *podsCarrying(namespace: string, name: string): Generator<Readonly<Pod>> {
+    for (const w of this.pods) yield* w.store.byIndex("plugin", namespace, name);
+  }
+
   /** Resolves once every watcher has listed once. */
   async synced(): Promise<void> {
     await Promise.all(this.watchers.map((w) => w.synced));

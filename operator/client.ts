@@ -105,11 +105,43 @@ export class KubeClient {
 
   /** Sends a request and parses the JSON answer; throws KubeApiError on non-2xx. */
   async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.send(method, path, { timeoutMs: 30_000, ...init });
-    let text = "";
-    res.setEncoding("utf8");
+    const { status, text } = await this.exchange(method, path, init, true);
+    let parsed: unknown;
     try {
-      for await (const chunk of res) text += chunk as string;
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      throw new OperatorError(
+        "KUBE_BAD_RESPONSE",
+        `${method} ${path}: HTTP ${status} with a body that is not JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    return parsed as T;
+  }
+
+  /**
+   * Sends a write whose answer the caller does not read (an apply, a status
+   * patch, an Event): a 2xx answer's body is drained unread, never decoded
+   * or parsed (the apiserver answers an apply with the whole object); a
+   * non-2xx answer throws KubeApiError as request() does.
+   */
+  async write(method: string, path: string, init: RequestInit = {}): Promise<void> {
+    await this.exchange(method, path, init, false);
+  }
+
+  // One request: throws KubeApiError on non-2xx; keeps a 2xx body only when asked.
+  private async exchange(
+    method: string,
+    path: string,
+    init: RequestInit,
+    keepBody: boolean,
+  ): Promise<{ status: number; text: string }> {
+    const res = await this.send(method, path, { timeoutMs: 30_000, ...init });
+    const status = res.statusCode ?? 0;
+    const ok = status >= 200 && status < 300;
+    const chunks: Buffer[] = [];
+    try {
+      if (ok && !keepBody) for await (const _ of res);
+      else for await (const chunk of res) chunks.push(chunk as Buffer);
     } catch (err) {
       throw new OperatorError(
         "KUBE_UNREACHABLE",
@@ -118,25 +150,16 @@ export class KubeClient {
         { cause: err },
       );
     }
-    const status = res.statusCode ?? 0;
     this.onResponse?.(method, status);
-    let parsed: unknown;
+    const text = Buffer.concat(chunks).toString("utf8");
+    if (ok) return { status, text };
+    let st: { reason?: string; message?: string };
     try {
-      parsed = text ? JSON.parse(text) : {};
+      st = (text ? JSON.parse(text) : {}) as typeof st;
     } catch {
-      if (status >= 200 && status < 300) {
-        throw new OperatorError(
-          "KUBE_BAD_RESPONSE",
-          `${method} ${path}: HTTP ${status} with a body that is not JSON: ${text.slice(0, 200)}`,
-        );
-      }
-      parsed = { message: text.slice(0, 500) };
+      st = { message: text.slice(0, 500) };
     }
-    if (status < 200 || status >= 300) {
-      const st = parsed as { reason?: string; message?: string };
-      throw new KubeApiError(method, path, status, st.reason ?? "Unknown", st.message ?? text.slice(0, 500));
-    }
-    return parsed as T;
+    throw new KubeApiError(method, path, status, st.reason ?? "Unknown", st.message ?? text.slice(0, 500));
   }
 
   /**

@@ -31,6 +31,8 @@ export interface OperatorConfig {
   pluginListDelayMs: number;
   /** template: server-side apply to workload templates; webhook: inject Pods at creation (docs/injection-modes.md). */
   injectionMode: "template" | "webhook";
+  /** Inject only Plugins whose spec.image pins a digest (operator/image-digest.ts). */
+  requireImageDigests: boolean;
   webhook: WebhookConfig;
 }
 
@@ -77,6 +79,11 @@ const FLAGS: Record<string, Flag> = {
     help: "[host]:port of /healthz and /readyz (the chart binds the pod IP)",
   },
   "leader-elect": { env: "LEADER_ELECT", dflt: "true", help: "elect a leader on a Lease (true|false)" },
+  "require-image-digests": {
+    env: "REQUIRE_IMAGE_DIGESTS",
+    dflt: "false",
+    help: "inject only Plugins whose spec.image pins a digest (image@sha256:…); others get Injected=False ImageDigestRequired (true|false)",
+  },
   "leader-election-namespace": {
     env: "POD_NAMESPACE",
     dflt: "podplug-system",
@@ -235,6 +242,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   if (leaderElect !== "true" && leaderElect !== "false") {
     throw bad(`--leader-elect=${leaderElect}: use true or false`, "leader-elect");
   }
+  const requireDigests = get("require-image-digests");
+  if (requireDigests !== "true" && requireDigests !== "false") {
+    throw bad(`--require-image-digests=${requireDigests}: use true or false`, "require-image-digests");
+  }
   const logLevel = get("log-level");
   if (!(LEVELS as readonly string[]).includes(logLevel)) {
     throw bad(`--log-level=${logLevel}: use one of ${LEVELS.join(", ")}`, "log-level");
@@ -302,6 +313,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     shutdownGraceSeconds: int("shutdown-grace-seconds", 0, 60),
     pluginListDelayMs: Number.isFinite(delay) && delay > 0 ? delay : 0,
     injectionMode: mode,
+    requireImageDigests: requireDigests === "true",
     webhook: {
       addr: addr("webhook-bind-address", get("webhook-bind-address")),
       dnsNames,

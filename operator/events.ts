@@ -144,7 +144,7 @@ export class EventRecorder {
     if (this.recent.size > 5000) this.recent.clear();
     const ts = new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
     try {
-      await this.client.request("POST", `/api/v1/namespaces/${target.namespace}/events`, {
+      await this.client.write("POST", `/api/v1/namespaces/${target.namespace}/events`, {
         body: {
           apiVersion: "v1",
           kind: "Event",

@@ -24,7 +24,7 @@ async function applyFinalizers(client: KubeClient, p: Plugin, finalizers: string
   const ns = p.metadata.namespace ?? "default";
   const metadata: Record<string, unknown> = { name: p.metadata.name, namespace: ns };
   if (finalizers.length > 0) metadata.finalizers = finalizers;
-  await client.request("PATCH", pluginPath(ns, p.metadata.name), {
+  await client.write("PATCH", pluginPath(ns, p.metadata.name), {
     query: { fieldManager: FIELD_MANAGER, force: true },
     contentType: APPLY_PATCH,
     body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata },

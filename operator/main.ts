@@ -35,6 +35,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     concurrency: cfg.concurrency,
     pluginListDelayMs: cfg.pluginListDelayMs,
     injectTemplates: cfg.injectionMode === "template",
+    requireImageDigests: cfg.requireImageDigests,
   });
   // Webhook mode: every replica serves the webhook (the leader and the standby); the leader runs its watchdog.
   const webhook =
@@ -47,6 +48,7 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
             namespaces: cfg.watchNamespaces,
             launcherImage: cfg.launcherImage,
             maxRequestBytes: cfg.webhook.maxRequestBytes,
+            requireImageDigests: cfg.requireImageDigests,
             watchdogPeriodMs: cfg.webhook.watchdogPeriodMs,
             upgradeMaxInFlight: cfg.webhook.upgradeMaxInFlight,
             upgradeProgressDeadlineMs: cfg.webhook.upgradeProgressDeadlineMs,

@@ -17,7 +17,16 @@ import { EventRecorder } from "./events.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { PluginReconciler } from "./plugin-reconciler.ts";
-import { INJECTED_LABEL, type Pod, podCollection, podIndexers, sameProblems, trimPod } from "./pod-status.ts";
+import {
+  INJECTED_LABEL,
+  type Pod,
+  podCollection,
+  podIndexers,
+  sameCount,
+  sameDigests,
+  sameProblems,
+  trimPod,
+} from "./pod-status.ts";
 import { Watcher } from "./watcher.ts";
 import { WorkloadReconciler } from "./workload-reconciler.ts";
 import {
@@ -41,6 +50,8 @@ export interface ManagerOptions {
   pluginListDelayMs?: number;
   /** False in webhook mode: workload templates are never patched (the webhook injects Pods). Default true. */
   injectTemplates?: boolean;
+  /** Inject only Plugins whose spec.image pins a digest (operator/image-digest.ts). */
+  requireImageDigests?: boolean;
 }
 
 /**
@@ -70,27 +81,26 @@ export class Manager {
   private started = false;
   private stopped = false;
   private readonly injectTemplates: boolean;
+  private readonly workloadReconciler: WorkloadReconciler;
 
   constructor(client: KubeClient, log: Logger, metrics: OperatorMetrics, opts: ManagerOptions) {
     this.log = log;
     this.injectTemplates = opts.injectTemplates ?? true;
     this.events = new EventRecorder(client, log);
     const errors = new ApplyErrors();
-    this.workloads = new Controller(
-      "workload",
-      new WorkloadReconciler({
-        client,
-        cache: this.cache,
-        events: this.events,
-        errors,
-        log,
-        launcherImage: opts.launcherImage,
-        enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
-      }),
+    this.workloadReconciler = new WorkloadReconciler({
+      client,
+      cache: this.cache,
+      events: this.events,
+      errors,
       log,
-      metrics,
-      { concurrency: opts.concurrency },
-    );
+      launcherImage: opts.launcherImage,
+      enqueuePlugin: (r) => this.plugins.enqueue(r, STATUS_COALESCE_MS),
+      requireImageDigests: opts.requireImageDigests ?? false,
+    });
+    this.workloads = new Controller("workload", this.workloadReconciler, log, metrics, {
+      concurrency: opts.concurrency,
+    });
     this.plugins = new Controller(
       "plugin",
       new PluginReconciler({
@@ -103,6 +113,8 @@ export class Manager {
         workloadPending: (r) => this.workloads.queue.pending(r),
         workloadsBusy: () => this.workloads.queue.length > 0,
         statusDelayMs: STATUS_COALESCE_MS,
+        countPods: !this.injectTemplates,
+        requireImageDigests: opts.requireImageDigests ?? false,
       }),
       log,
       metrics,
@@ -186,8 +198,9 @@ export class Manager {
   }
 
   // A pod's problems are a reason in the status of the Plugins it carries.
+  // In webhook mode the pods themselves are the status: their arrival, end and readiness count too.
   private onPod(next: Readonly<Pod> | undefined, prev: Readonly<Pod> | undefined): void {
-    if (sameProblems(next, prev)) return;
+    if (this.injectTemplates ? sameProblems(next, prev) && sameDigests(next, prev) : sameCount(next, prev)) return;
     const p = (next ?? prev)!;
     for (const n of new Set([...(next?.plugins ?? []), ...(prev?.plugins ?? [])]))
       this.plugins.enqueue(objectRef("Plugin", p.metadata.namespace, n), STATUS_COALESCE_MS);
@@ -211,7 +224,9 @@ export class Manager {
       next.metadata.generation !== prev.metadata.generation ||
       !sameLabels(next.metadata.labels, prev.metadata.labels) ||
       next.metadata.annotations?.[APPLIED_ANNOTATION] !== prev.metadata.annotations?.[APPLIED_ANNOTATION];
-    if (relevant) this.enqueueWorkload(objectRef(kind, ns, w.metadata.name));
+    const ref = objectRef(kind, ns, w.metadata.name);
+    // The event of podplug's own apply: reconciling it again would send nothing.
+    if (relevant && !this.workloadReconciler.ownWrite(ref, next, prev)) this.enqueueWorkload(ref);
   }
 
   // In webhook mode no workload is ever queued, so none is patched and no Plugin waits on one.

@@ -24,7 +24,7 @@ export async function ensureHostCertificate(client: KubeClient, p: Plugin): Prom
   const pair = await generateCertificate();
   const ns = p.metadata.namespace ?? "default";
   try {
-    await client.request("POST", `/api/v1/namespaces/${ns}/secrets`, {
+    await client.write("POST", `/api/v1/namespaces/${ns}/secrets`, {
       body: {
         apiVersion: "v1",
         kind: "Secret",

@@ -7,17 +7,33 @@
  * enters that state.
  */
 import type { Logger } from "pino";
-import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, WORKLOAD_KINDS } from "../src/inject/types.ts";
+import { pluginContainerName } from "../src/inject/conventions.ts";
+import {
+  PLUGIN_API_VERSION,
+  PLUGIN_KIND,
+  type Plugin,
+  type PluginStatus,
+  WORKLOAD_KINDS,
+  type WorkloadKind,
+} from "../src/inject/types.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
 import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
 import { type Action, awaitChange, type Reconciler, requeueAfter } from "./controller.ts";
 import type { EventRecorder } from "./events.ts";
 import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
+import { digestRefusal, imageDigest } from "./image-digest.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import { ensureHostCertificate } from "./mtls.ts";
-import { announceProblem, workloadProblem } from "./pod-status.ts";
-import { computeStatus, sameStatus, type WorkloadView } from "./status.ts";
+import { announceProblem, type Pod, workloadProblem } from "./pod-status.ts";
+import {
+  computePodStatus,
+  computeStatus,
+  type PodGroupView,
+  sameStatus,
+  type WorkloadView,
+  withDigests,
+} from "./status.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
 
@@ -38,6 +54,14 @@ export interface PluginReconcilerDeps {
   statusDelayMs: number;
   /** The longest a Plugin's writes wait for a busy workload queue (default 120 s). */
   maxDeferMs?: number;
+  /**
+   * Webhook mode: the status counts the live Pods that carry the sidecar
+   * (grouped by what runs them), not workload templates, which the webhook
+   * never touches.
+   */
+  countPods?: boolean;
+  /** Inject only Plugins whose spec.image pins a digest (their status says why not). */
+  requireImageDigests?: boolean;
 }
 
 /** Reconciles one Plugin. */
@@ -96,7 +120,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
     const carrying: WorkloadRef[] = [];
     const views: WorkloadView[] = [];
     const seen = new Set<string>();
-    for (const kind of WORKLOAD_KINDS) {
+    for (const kind of this.d.countPods ? [] : WORKLOAD_KINDS) {
       for (const w of this.d.cache.carrying(ns, name, kind)) {
         seen.add(`${kind}/${w.metadata.name}`);
         carrying.push(objectRef(kind, ns, w.metadata.name));
@@ -144,22 +168,36 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       ref,
       views.map((v) => objectRef(v.kind, ns, v.name)),
     );
-    const status = computeStatus(
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const groups = this.d.countPods ? this.podGroups(p) : [];
+    const base = this.d.countPods
+      ? computePodStatus(p as Plugin, groups, at)
+      : computeStatus(p as Plugin, views, at, errors.length > 0 ? errors.join("; ") : undefined);
+    const pinned = imageDigest(p.spec.image);
+    const status = withDigests(
       p as Plugin,
-      views,
-      new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-      errors.length > 0 ? errors.join("; ") : undefined,
+      base,
+      this.running(p, base),
+      at,
+      pinned.pinned ? pinned.digest : undefined,
+      digestRefusal(p, this.d.requireImageDigests ?? false),
     );
     if (sameStatus(p.status, status)) return awaitChange;
-    await this.d.client.request("PATCH", `${pluginPath(ns, name)}/status`, {
+    await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },
       contentType: APPLY_PATCH,
       body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },
     });
     log.debug({ workloads: status.workloadCount, ready: status.readyWorkloadCount }, "status updated");
-    announceProblem(this.d.events, pluginTarget(p), p.status, status, views);
+    announceProblem(this.d.events, pluginTarget(p), p.status, status, this.d.countPods ? groups : views);
     const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;
     const now = status.conditions?.find((c) => c.type === "Injected");
+    if (now?.reason.startsWith("ImageDigest") && was !== now.reason)
+      this.d.events.track(this.d.events.record(pluginTarget(p), "Warning", now.reason, now.message));
+    const digest = status.conditions?.find((c) => c.type === "ImageDigest");
+    const wasDigest = p.status?.conditions?.find((c) => c.type === "ImageDigest");
+    if (digest?.status === "False" && (wasDigest?.reason !== digest.reason || wasDigest.message !== digest.message))
+      this.d.events.track(this.d.events.record(pluginTarget(p), "Warning", digest.reason, digest.message));
     if (now?.reason === "NoWorkloads" && was !== "NoWorkloads") {
       this.d.events.track(
         this.d.events.record(
@@ -171,5 +209,52 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       );
     }
     return awaitChange;
+  }
+
+  /** `Kind/name` of each workload in `status` → the image digests its live pods' container of `p` reports. */
+  private running(p: Readonly<Plugin>, status: PluginStatus): Map<string, string[]> {
+    const ns = p.metadata.namespace ?? "default";
+    const container = pluginContainerName(p.metadata.name);
+    const out = new Map<string, string[]>();
+    const pods: Iterable<Readonly<Pod>> = this.d.countPods
+      ? this.d.cache.podsCarrying(ns, p.metadata.name)
+      : (status.workloads ?? []).flatMap((w) => [...this.d.cache.podsOf(ns, w.kind as WorkloadKind, w.name)]);
+    for (const pod of pods) {
+      const d = pod.digests?.[container];
+      if (!d || !pod.live || !pod.workload) continue;
+      const list = out.get(pod.workload) ?? [];
+      if (!list.includes(d)) list.push(d);
+      out.set(pod.workload, list);
+    }
+    return out;
+  }
+
+  /** Webhook mode: the live Pods that carry `p`'s sidecar, by what runs them. */
+  private podGroups(p: Readonly<Plugin>): PodGroupView[] {
+    const ns = p.metadata.namespace ?? "default";
+    const name = p.metadata.name;
+    const byOwner = new Map<string, Readonly<Pod>[]>();
+    for (const pod of this.d.cache.podsCarrying(ns, name)) {
+      if (!pod.live) continue;
+      const key = pod.workload ?? `Pod/${pod.metadata.name}`;
+      let list = byOwner.get(key);
+      if (!list) byOwner.set(key, (list = []));
+      list.push(pod);
+    }
+    const out: PodGroupView[] = [];
+    for (const [key, pods] of byOwner) {
+      const slash = key.indexOf("/");
+      const kind = key.slice(0, slash);
+      const owner = key.slice(slash + 1);
+      const readyPods = pods.filter((x) => x.ready).length;
+      out.push({
+        kind,
+        name: owner,
+        pods: pods.length,
+        readyPods,
+        problem: readyPods < pods.length ? workloadProblem(name, kind, owner, pods) : undefined,
+      });
+    }
+    return out;
   }
 }

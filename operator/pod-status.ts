@@ -7,10 +7,15 @@
  * the rest of a pod is dropped on arrival.
  */
 import type { V1ContainerStatus, V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
-import { LAUNCHER_CONTAINER, PLUGINS_ANNOTATION, pluginContainerName } from "../src/inject/conventions.ts";
-import type { PluginStatus, WorkloadKind } from "../src/inject/types.ts";
+import {
+  CONTAINER_PREFIX,
+  LAUNCHER_CONTAINER,
+  PLUGINS_ANNOTATION,
+  pluginContainerName,
+} from "../src/inject/conventions.ts";
+import type { PluginStatus } from "../src/inject/types.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
-import type { WorkloadView } from "./status.ts";
+import { runningDigest } from "./image-digest.ts";
 import type { IndexFunc, KubeObject } from "./store.ts";
 
 /** Pod template label podplug applies with its sidecars, so the Pod watch sees only injected pods. */
@@ -44,11 +49,20 @@ export interface PodProblem {
 /** What the operator keeps of a Pod. */
 export interface Pod extends KubeObject {
   metadata: { name: string; namespace: string; resourceVersion?: string };
-  /** `Kind/name` of the workload that owns it. */
+  /**
+   * `Kind/name` of what runs it: a ReplicaSet's pods are their Deployment's,
+   * any other controller is itself (`Job/x`), a Pod without one is `Pod/<name>`.
+   */
   workload?: string;
   /** The plugins in its podplug.io/plugins annotation. */
   plugins?: string[];
   problems?: PodProblem[];
+  /** Its Ready condition is True. */
+  ready?: boolean;
+  /** Neither being deleted nor finished (Succeeded, Failed): its sidecars run or are about to. */
+  live?: boolean;
+  /** Plugin container name → the image digest it runs (its status's imageID), for those that report one. */
+  digests?: Record<string, string>;
 }
 
 /** Collection path of injected pods, cluster-wide or in one namespace. */
@@ -65,15 +79,15 @@ const CRASH = new Set([
   "StartError",
 ]);
 
-// Deployment pods are owned by a ReplicaSet `<deployment>-<pod-template-hash>`.
-function owner(pod: V1Pod): string | undefined {
+// Deployment pods are owned by a ReplicaSet `<deployment>-<pod-template-hash>`; other
+// controllers (Jobs, bare ReplicaSets, …) are themselves, a Pod without one is itself.
+function owner(pod: V1Pod): string {
   const ref = pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
-  if (!ref) return undefined;
-  if (ref.kind === "StatefulSet" || ref.kind === "DaemonSet") return `${ref.kind}/${ref.name}`;
+  if (!ref) return `Pod/${pod.metadata?.name ?? ""}`;
   const hash = pod.metadata?.labels?.["pod-template-hash"];
   if (ref.kind === "ReplicaSet" && hash && ref.name.endsWith(`-${hash}`))
     return `Deployment/${ref.name.slice(0, -hash.length - 1)}`;
-  return undefined;
+  return `${ref.kind}/${ref.name}`;
 }
 
 /** A termination message's code and sentence: `<CODE>: <sentence>`, the code in capitals and underscores. */
@@ -138,23 +152,49 @@ export function trimPod(raw: Pod): Pod {
   const out: Pod = {
     metadata: { name: m.name ?? "", namespace: m.namespace ?? "", resourceVersion: m.resourceVersion },
   };
-  const workload = owner(pod);
-  if (workload) out.workload = workload;
+  out.workload = owner(pod);
   const plugins = m.annotations?.[PLUGINS_ANNOTATION]?.split(",").filter(Boolean);
   if (plugins?.length) out.plugins = plugins;
   const problems = podProblems(pod);
   if (problems.length > 0) out.problems = problems;
+  if (pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) out.ready = true;
+  const phase = pod.status?.phase;
+  if (!m.deletionTimestamp && phase !== "Succeeded" && phase !== "Failed") out.live = true;
+  const digests: Record<string, string> = {};
+  for (const st of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const d =
+      st.name.startsWith(CONTAINER_PREFIX) && st.name !== LAUNCHER_CONTAINER ? runningDigest(st.imageID) : undefined;
+    if (d) digests[st.name] = d;
+  }
+  if (Object.keys(digests).length > 0) out.digests = digests;
   return out;
 }
 
-/** Store index of pods: by owning workload `Kind/name`. */
+/** Store indexes of pods: by owning workload `Kind/name`, and by the plugins they carry. */
 export const podIndexers: Record<string, IndexFunc<Pod>> = {
   workload: (p) => (p.workload ? [p.workload] : []),
+  plugin: (p) => p.plugins ?? [],
 };
 
 /** True when the two views of a pod report the same problems. */
 export function sameProblems(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
   return JSON.stringify(a?.problems ?? []) === JSON.stringify(b?.problems ?? []);
+}
+
+/** True when the two views of a pod run the same image digests. */
+export function sameDigests(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
+  return JSON.stringify(a?.digests ?? {}) === JSON.stringify(b?.digests ?? {});
+}
+
+/** True when the two views of a pod count the same in a webhook-mode status: present, live, ready, same problems and digests. */
+export function sameCount(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undefined): boolean {
+  return (
+    Boolean(a) === Boolean(b) &&
+    sameDigests(a, b) &&
+    Boolean(a?.live) === Boolean(b?.live) &&
+    Boolean(a?.ready) === Boolean(b?.ready) &&
+    sameProblems(a, b)
+  );
 }
 
 /**
@@ -165,7 +205,7 @@ export function sameProblems(a: Readonly<Pod> | undefined, b: Readonly<Pod> | un
  */
 export function workloadProblem(
   plugin: string,
-  kind: WorkloadKind,
+  kind: string,
   name: string,
   pods: Iterable<Readonly<Pod>>,
 ): PodProblem | undefined {
@@ -198,7 +238,7 @@ export function announceProblem(
   target: EventTarget,
   before: PluginStatus | undefined,
   after: PluginStatus,
-  views: readonly WorkloadView[],
+  views: readonly { problem?: { message: string } }[],
 ): void {
   const ready = (s: PluginStatus | undefined) => s?.conditions?.find((c) => c.type === "Ready");
   const now = ready(after);

@@ -23,7 +23,8 @@ import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
 import { type Action, awaitChange, type Reconciler } from "./controller.ts";
 import { KubeApiError, TerminalError } from "./errors.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
-import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
+import { digestRefusal } from "./image-digest.ts";
+import { objectRef, type PluginRef, refId, type WorkloadRef } from "./keys.ts";
 import { injectedLabel } from "./pod-status.ts";
 import { APPLIED_ANNOTATION, injectedNames, ownsFields, type Workload, workloadPath } from "./workloads.ts";
 
@@ -37,6 +38,8 @@ export interface WorkloadReconcilerDeps {
   launcherImage: string;
   /** Queues a Plugin's status reconcile. */
   enqueuePlugin(ref: PluginRef): void;
+  /** Inject only Plugins whose spec.image pins a digest. */
+  requireImageDigests?: boolean;
 }
 
 /** The Event target of a Plugin. */
@@ -55,9 +58,34 @@ export function intentHash(body: unknown): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 32);
 }
 
+/**
+ * What the last computed apply body of a workload came from and what it
+ * holds: the inputs' fingerprint (the Plugins' uid/generation, the host
+ * container names), its intent hash and podplug's init containers. Kept
+ * instead of the body (a few dozen bytes, not kilobytes, per workload).
+ */
+interface Intent {
+  inputs: string;
+  /** The workload's own part of the inputs ({@link ownInputs}). */
+  own: string;
+  labels: string;
+  hash: string;
+  init: string;
+}
+
+const initList = (cs: readonly { name: string; image?: string }[] | undefined): string =>
+  (cs ?? []).map((c) => `${c.name}=${c.image}`).join(",");
+const hostNamesOf = (w: Readonly<Workload>): string[] => (w.spec?.template?.spec?.containers ?? []).map((c) => c.name);
+const labelsOf = (w: Readonly<Workload>): string => JSON.stringify(w.metadata.labels ?? {});
+/** What of the workload itself goes into its body: the host container names and its plugin-versions constraint. */
+const ownInputs = (w: Readonly<Workload>): string =>
+  JSON.stringify([hostNamesOf(w), w.spec?.template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] ?? null]);
+
 /** Reconciles one Deployment, StatefulSet or DaemonSet. */
 export class WorkloadReconciler implements Reconciler<WorkloadRef> {
   private readonly d: WorkloadReconcilerDeps;
+  /** The last intent per workload (refId), so an unchanged workload costs no injection and no hash. */
+  private readonly intents = new Map<string, Intent>();
 
   constructor(deps: WorkloadReconcilerDeps) {
     this.d = deps;
@@ -66,13 +94,18 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
   async reconcile(ref: WorkloadRef): Promise<Action> {
     const { kind, namespace: ns, name } = ref;
     const w = this.d.cache.workload(ref);
-    if (!w) return awaitChange;
+    if (!w) {
+      this.intents.delete(refId(ref));
+      return awaitChange;
+    }
     const pref = (p: Readonly<Plugin>): PluginRef => objectRef("Plugin", ns, p.metadata.name);
     // A Plugin whose sidecar name a host container already uses cannot join this
     // workload; it is reported and the others still are injected.
-    const hostNames = new Set((w.spec?.template?.spec?.containers ?? []).map((c) => c.name));
+    const hostNames = new Set(hostNamesOf(w));
     const plugins: Readonly<Plugin>[] = [];
     for (const p of this.d.cache.pluginsFor(kind, w)) {
+      // Refused by the digest policy (or a malformed digest): not injected; its status says why.
+      if (digestRefusal(p, this.d.requireImageDigests ?? false)) continue;
       if (hostNames.has(pluginContainerName(p.metadata.name))) {
         this.fail(
           p,
@@ -86,8 +119,17 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     const before = injectedNames(w);
     if (plugins.length === 0 && before.length === 0 && !ownsFields(w)) return awaitChange;
 
+    // The same inputs as last time give the same body: compare without building it again.
+    const inputs = fingerprint(w, plugins);
+    const known = this.intents.get(refId(ref));
+    if (known?.inputs === inputs && upToDate(w, known, plugins.length > 0)) {
+      for (const p of plugins) if (this.d.errors.clear(pref(p), ref)) this.d.enqueuePlugin(pref(p));
+      return awaitChange;
+    }
     const body = this.body(w, ref, plugins);
-    if (upToDate(w, body, plugins.length > 0)) {
+    const intent = intentOf(body, inputs, w);
+    this.intents.set(refId(ref), intent);
+    if (upToDate(w, intent, plugins.length > 0)) {
       for (const p of plugins) if (this.d.errors.clear(pref(p), ref)) this.d.enqueuePlugin(pref(p));
       return awaitChange;
     }
@@ -101,12 +143,13 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
       "applying",
     );
     try {
-      await this.d.client.request("PATCH", workloadPath(kind, ns, name), {
+      await this.d.client.write("PATCH", workloadPath(kind, ns, name), {
         query: { fieldManager: FIELD_MANAGER, force: true },
         contentType: APPLY_PATCH,
         body,
       });
     } catch (err) {
+      this.intents.delete(refId(ref));
       if (err instanceof KubeApiError && err.status === 404) return awaitChange;
       if (err instanceof KubeApiError && (err.status === 422 || err.status === 400)) {
         for (const p of plugins) this.fail(p, ref, `${kind} ${name}: ${err.message}`);
@@ -145,6 +188,22 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     }
     for (const n of new Set([...before, ...after])) this.d.enqueuePlugin(objectRef("Plugin", ns, n));
     return awaitChange;
+  }
+
+  /**
+   * True when `next` is the answer to podplug's own last apply of it and
+   * nothing a reconcile reads changed with it (labels, host containers,
+   * podplug's fields as applied): reconciling it again would send nothing,
+   * so its watch event need not queue it. Changes of the Plugins queue their
+   * workloads themselves.
+   */
+  ownWrite(ref: WorkloadRef, next: Readonly<Workload>, prev: Readonly<Workload> | undefined): boolean {
+    const known = this.intents.get(refId(ref));
+    if (!known || !prev) return false;
+    const hash = next.metadata.annotations?.[APPLIED_ANNOTATION];
+    if (hash === undefined || hash !== known.hash || prev.metadata.annotations?.[APPLIED_ANNOTATION] === hash)
+      return false;
+    return known.labels === labelsOf(next) && known.own === ownInputs(next) && upToDate(next, known, true);
   }
 
   /** The apply body: the injection over a skeleton of the host container names, and the intent's hash. */
@@ -200,20 +259,33 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
   }
 }
 
+/** What a body depends on besides the workload's identity: each Plugin's uid and generation, then the workload's own inputs. */
+function fingerprint(w: Readonly<Workload>, plugins: readonly Readonly<Plugin>[]): string {
+  const ps = plugins.map((p) => `${p.metadata.name}/${p.metadata.uid ?? ""}/${p.metadata.generation ?? 0}`);
+  return `${ps.join(",")}|${ownInputs(w)}`;
+}
+
+function intentOf(body: Record<string, unknown>, inputs: string, w: Readonly<Workload>): Intent {
+  const meta = body.metadata as { annotations?: Record<string, string> };
+  const spec = body.spec as { template: V1PodTemplateSpec } | undefined;
+  return {
+    inputs,
+    own: ownInputs(w),
+    labels: labelsOf(w),
+    hash: meta.annotations?.[APPLIED_ANNOTATION] ?? "",
+    init: initList(spec?.template.spec?.initContainers),
+  };
+}
+
 /**
- * True when `w` already carries `body`: with Plugins, podplug's stored intent
- * hash is that of `body`, podplug still owns fields, and the template's
- * podplug init containers are the ones `body` has (so a manager that took
- * them away is answered with a new apply); with none, podplug owns nothing.
+ * True when `w` already carries `intent`: with Plugins, podplug's stored
+ * intent hash is the intent's, podplug still owns fields, and the template's
+ * podplug init containers are the intent's (so a manager that took them away
+ * is answered with a new apply); with none, podplug owns nothing.
  */
-function upToDate(w: Readonly<Workload>, body: Record<string, unknown>, withPlugins: boolean): boolean {
+function upToDate(w: Readonly<Workload>, intent: Intent, withPlugins: boolean): boolean {
   if (!withPlugins) return !ownsFields(w) && injectedNames(w).length === 0;
-  const meta = body.metadata as { annotations: Record<string, string> };
-  if (w.metadata.annotations?.[APPLIED_ANNOTATION] !== meta.annotations[APPLIED_ANNOTATION]) return false;
+  if (w.metadata.annotations?.[APPLIED_ANNOTATION] !== intent.hash) return false;
   if (!ownsFields(w)) return false;
-  const want = ((body.spec as { template: V1PodTemplateSpec }).template.spec?.initContainers ?? []).map(
-    (c) => `${c.name}=${c.image}`,
-  );
-  const have = (w.spec?.template?.spec?.initContainers ?? []).map((c) => `${c.name}=${c.image}`);
-  return want.join(",") === have.join(",");
+  return initList(w.spec?.template?.spec?.initContainers) === intent.init;
 }

@@ -182,7 +182,7 @@ export class Upgrader {
     const key = `${plugin.metadata.uid}/${plugin.metadata.generation}`;
     for (const p of plan.patch) {
       // A test op guards the index: the patch fails rather than change another container.
-      await this.o.client.request("PATCH", `/api/v1/namespaces/${ns}/pods/${p.pod}`, {
+      await this.o.client.write("PATCH", `/api/v1/namespaces/${ns}/pods/${p.pod}`, {
         contentType: "application/json-patch+json",
         body: [
           { op: "test", path: `/spec/initContainers/${p.index}/name`, value: pluginContainerName(name) },
@@ -216,7 +216,7 @@ export class Upgrader {
           ? have.lastTransitionTime
           : new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
-    await this.o.client.request("PATCH", `${pluginPath(ns, name)}/status`, {
+    await this.o.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },
       contentType: APPLY_PATCH,
       body: {

@@ -205,7 +205,7 @@ export class Watchdog {
       message,
     };
     if (have?.status !== statusNow || have.message !== message) {
-      await this.o.client.request("PATCH", `${pluginPath(ns, name)}/status`, {
+      await this.o.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
         query: { fieldManager: FIELD_MANAGER, force: true },
         contentType: APPLY_PATCH,
         body: {

@@ -9,6 +9,7 @@ import type { Registry } from "prom-client";
 import { PLUGIN_GROUP, PLUGIN_VERSION, type Plugin } from "../../src/inject/types.ts";
 import type { KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
+import { digestRefusal } from "../image-digest.ts";
 import { Watcher } from "../watcher.ts";
 import { startWebhookServer, type WebhookServer } from "./server.ts";
 import { WebhookTls, type WebhookTlsOptions } from "./tls.ts";
@@ -27,6 +28,8 @@ export interface WebhookOptions {
   /** Pods whose new sidecar may be not ready at once during an in-place upgrade; 0: no in-place upgrades. */
   upgradeMaxInFlight: number;
   upgradeProgressDeadlineMs: number;
+  /** Inject only Plugins whose spec.image pins a digest. */
+  requireImageDigests?: boolean;
 }
 
 /** The running webhook of one replica. */
@@ -67,9 +70,10 @@ export class InjectionWebhook {
     this.tls = new WebhookTls(client, opts.tls, this.log);
   }
 
-  /** Every Plugin known, read-only. */
+  /** Every Plugin known that may be injected (the digest policy refuses some; their status says why), read-only. */
   *plugins(): Iterable<Readonly<Plugin>> {
-    for (const w of this.watchers) yield* w.store.list();
+    const require = this.opts.requireImageDigests ?? false;
+    for (const w of this.watchers) for (const p of w.store.list()) if (!digestRefusal(p, require)) yield p;
   }
 
   /** True once every Plugin watch has listed: before that the webhook answers 503. */

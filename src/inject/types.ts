@@ -105,11 +105,20 @@ export interface PluginCondition {
   message: string;
 }
 
-/** A workload whose pod template carries the plugin. */
+/**
+ * A workload that carries the plugin: in template mode one whose pod
+ * template carries it (kind: Deployment, StatefulSet, DaemonSet); in webhook
+ * mode what runs Pods that carry it (any controller's kind, or `Pod` for a
+ * Pod without one).
+ */
 export interface PluginWorkloadRef {
-  kind: WorkloadKind;
+  kind: string;
   name: string;
   ready?: boolean;
+  /** Webhook mode: its live Pods that carry the sidecar. */
+  pods?: number;
+  /** The image digests (`sha256:…`) its Pods' plugin containers run, from their containerStatuses' imageID. */
+  digests?: string[];
 }
 
 /** What the operator observed. */
@@ -117,6 +126,11 @@ export interface PluginStatus {
   observedGeneration?: number;
   workloadCount?: number;
   readyWorkloadCount?: number;
+  /** Webhook mode: live Pods that carry the sidecar, and how many of them are ready. */
+  podCount?: number;
+  readyPodCount?: number;
+  /** The digest spec.image pins (`sha256:…`), if it pins one. */
+  imageDigest?: string;
   workloads?: PluginWorkloadRef[];
   conditions?: PluginCondition[];
 }

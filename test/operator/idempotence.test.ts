@@ -15,6 +15,7 @@ import {
   createNamespace,
   getJson,
   installCrd,
+  metric,
   type OperatorHandle,
   scaleScenario,
   startOperator,
@@ -101,6 +102,12 @@ for (const n of [1, 100]) {
       );
       await waitQuiet(op, n + plugins);
       converged = await snapshot(c, NS);
+    });
+
+    it("converging reconciled each workload once: the watch event of its own apply queues nothing", async () => {
+      // Without recognising its own writes, every apply's event queued the workload again (2 N reconciles).
+      const workloads = await metric(op!, 'controller_runtime_reconcile_total{controller="workload"');
+      assert.equal(workloads, n);
     });
     after(async () => {
       await op?.stop();

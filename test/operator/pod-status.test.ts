@@ -34,18 +34,26 @@ const waiting = (name: string, image: string, reason: string, message = "") => (
 });
 
 describe("operator pod status", () => {
-  it("keeps only the workload, the plugins and the problems of a pod", () => {
+  it("keeps only the workload, the plugins, the problems, liveness and readiness of a pod", () => {
     const t = trimPod(pod({ phase: "Running", containerStatuses: [{ name: "host", ready: true, state: {} }] }));
     assert.deepEqual(t, {
       metadata: { name: "web-5d8f-abcde", namespace: "n", resourceVersion: "7" },
       workload: "Deployment/web",
       plugins: ["kv", "counter"],
+      live: true,
     });
+    const ready = trimPod(pod({ phase: "Running", conditions: [{ type: "Ready", status: "True" }] }));
+    assert.equal(ready.ready, true);
+    assert.equal(trimPod(pod({ phase: "Succeeded" })).live, undefined);
+    assert.equal(trimPod(pod({}, { deletionTimestamp: "2026-01-01T00:00:00Z" })).live, undefined);
     const sts = trimPod(pod({}, { ownerReferences: [{ kind: "StatefulSet", name: "db", controller: true }] }));
     assert.equal(sts.workload, "StatefulSet/db");
-    // A ReplicaSet whose name does not end in the pod's hash is not a Deployment's.
-    const bare = trimPod(pod({}, { labels: {}, ownerReferences: [{ kind: "ReplicaSet", name: "rs" }] }));
-    assert.equal(bare.workload, undefined);
+    // A ReplicaSet whose name does not end in the pod's hash is not a Deployment's: it is itself.
+    const rs = trimPod(pod({}, { labels: {}, ownerReferences: [{ kind: "ReplicaSet", name: "rs" }] }));
+    assert.equal(rs.workload, "ReplicaSet/rs");
+    assert.equal(trimPod(pod({}, { ownerReferences: [{ kind: "Job", name: "j" }] })).workload, "Job/j");
+    // A Pod without a controller is its own workload.
+    assert.equal(trimPod(pod({}, { labels: {}, ownerReferences: [] })).workload, "Pod/web-5d8f-abcde");
   });
 
   it("an image the node cannot get: ImagePullFailed naming container and image", () => {

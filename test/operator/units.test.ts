@@ -229,8 +229,16 @@ describe("operator units", () => {
       assert.equal(third.conditions!.find((c) => c.type === "Ready")!.lastTransitionTime, "T3");
       assert.ok(!sameStatus(second, third));
     });
+    it("sameStatus ignores conditions of other field managers (the watchdog's), so they cause no write", () => {
+      const v = [{ kind: "Deployment" as const, name: "a", injected: true, ready: true }];
+      const mine = computeStatus(p, v, "T1");
+      const foreign = { type: "SidecarsInjected", status: "True" as const, reason: "AllInjected", message: "m" };
+      const stored = { ...mine, conditions: [...mine.conditions!, { ...foreign, lastTransitionTime: "T0" }] };
+      assert.ok(sameStatus(stored, computeStatus({ ...p, status: stored }, v, "T2")));
+      // A change of its own conditions still counts.
+      assert.ok(!sameStatus(stored, computeStatus({ ...p, status: stored }, [{ ...v[0]!, ready: false }], "T2")));
+    });
   });
-
   describe("workloadReady", () => {
     const w = (spec: Workload["spec"], status: Workload["status"], generation = 1): Workload => ({
       metadata: { name: "a", namespace: "n", generation },
@@ -336,6 +344,7 @@ describe("operator units", () => {
       [["--kube-api-burst=0"], {}, /--kube-api-burst=0: use an integer from 1 to 10000/],
       [["--kube-api-burst=2.5"], {}, /--kube-api-burst=2\.5: use an integer/],
       [[], { POD_NAMESPACE: "Not OK" }, /--leader-election-namespace=Not OK is not a namespace name/],
+      [["--require-image-digests=yes"], {}, /--require-image-digests=yes: use true or false/],
     ];
     for (const [argv, env, msg] of bad) {
       it(`refuses ${argv.join(" ") || JSON.stringify(env)} with OPERATOR_BAD_FLAG`, () => {

@@ -8,6 +8,7 @@
  * the webhook was down, and a renewed certificate is served without a restart.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -272,6 +273,71 @@ describe("webhook mode against the real apiserver", function () {
     await c.kubectlOk(["create", "-f", "-"], yaml(pod("plain", { app: "other" })));
     assert.deepEqual(initNames(await getPod(c, "optout")), []);
     assert.deepEqual(initNames(await getPod(c, "plain")), []);
+  });
+
+  it("counts in the Plugin's status the live Pods that carry its sidecar, by what runs them, not templates", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("cnt", { selector: { matchLabels: { count: "yes" } } }),
+        hostDeployment("cnt-web", { count: "yes" }),
+      ),
+    );
+    await waitFor("the webhook knows Plugin cnt", async () => {
+      await c.kubectl(["-n", NS, "delete", "pod", "cnt-probe", "--wait=false", "--ignore-not-found"]);
+      await c.kubectlOk(["create", "-f", "-"], yaml(pod("cnt-probe", { count: "yes" })));
+      const ok = initNames(await getPod(c, "cnt-probe")).includes("podplug-cnt");
+      await c.kubectlOk(["-n", NS, "delete", "pod", "cnt-probe", "--wait=false"]);
+      return ok;
+    });
+    const job = { apiVersion: "batch/v1", kind: "Job", name: "cnt-job", uid: randomUUID(), controller: true };
+    await c.kubectlOk(
+      ["create", "-f", "-"],
+      yaml(pod("cnt-a", { count: "yes" }), pod("cnt-b", { count: "yes" }, { ownerReferences: [job] })),
+    );
+    type Status = NonNullable<Plugin["status"]>;
+    const status = (want: (s: Status) => boolean, what: string): Promise<Status> =>
+      waitFor(
+        what,
+        async () => {
+          const s = (await getJson<Plugin>(c, ["-n", NS, "plugin", "cnt"]))?.status;
+          return s && want(s) ? s : undefined;
+        },
+        30_000,
+        250,
+      );
+    const cond = (s: Status, type: string): string => {
+      const x = s.conditions?.find((k) => k.type === type);
+      return `${x?.status}/${x?.reason}`;
+    };
+    // The Deployment cnt-web is selected but its template is never injected: it does not count.
+    let s = await status((x) => x.podCount === 2, "two pods counted");
+    assert.deepEqual(s.workloads, [
+      { kind: "Job", name: "cnt-job", ready: false, pods: 1 },
+      { kind: "Pod", name: "cnt-a", ready: false, pods: 1 },
+    ]);
+    assert.equal(s.workloadCount, 2);
+    assert.equal(s.readyPodCount, 0);
+    assert.equal(cond(s, "Injected"), "True/Injected");
+    assert.equal(cond(s, "Ready"), "False/PodsNotReady");
+    // The kubelet's part, written as it writes it: cnt-a becomes Ready, the Job's pod finishes.
+    const patchStatus = (name: string, st: unknown) =>
+      c.kubectlOk(["-n", NS, "patch", "pod", name, "--subresource=status", "--type=merge", "-p", JSON.stringify(st)]);
+    await patchStatus("cnt-a", {
+      status: { conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date().toISOString() }] },
+    });
+    s = await status((x) => x.readyPodCount === 1, "cnt-a ready");
+    assert.equal(s.podCount, 2);
+    assert.equal(s.readyWorkloadCount, 1);
+    await patchStatus("cnt-b", { status: { phase: "Succeeded" } });
+    s = await status((x) => x.podCount === 1, "the finished pod no longer counts");
+    assert.deepEqual(s.workloads, [{ kind: "Pod", name: "cnt-a", ready: true, pods: 1 }]);
+    assert.equal(cond(s, "Ready"), "True/Ready");
+    // A Pod gone: none left, and the status says so (not a template's NoWorkloads).
+    await c.kubectlOk(["-n", NS, "delete", "pod", "cnt-a", "cnt-b", "--grace-period=0", "--force", "--wait=true"]);
+    s = await status((x) => x.podCount === 0, "no pod left");
+    assert.equal(cond(s, "Injected"), "False/NoPods");
+    assert.deepEqual(s.workloads ?? [], []);
   });
 
   it("leaves out a Plugin the Pod's podplug.io/plugin-versions refuses, and says so in a warning kubectl prints", async () => {
