@@ -58,6 +58,11 @@ export const HOST_ENV = {
    * host SDK's defaults (sidecarAttach()). Set only when a Plugin of the pod has `spec.calls`.
    */
   callPolicy: "PODPLUG_CALL_POLICY",
+  /**
+   * The pod's plugins with a standby sidecar (`spec.standby`), sorted, joined by `,`: each also serves in
+   * `<root>/<name>-standby`, and sidecarAttach() attaches to both. Set only when a Plugin of the pod has one.
+   */
+  standby: "PODPLUG_STANDBY",
 } as const;
 
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */

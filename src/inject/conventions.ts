@@ -38,6 +38,21 @@ export function pluginContainerName(name: string): string {
   return `${CONTAINER_PREFIX}${name}`;
 }
 
+/** A Plugin with `spec.standby` gets a second sidecar and folder named `<name>` + this. */
+export const STANDBY_SUFFIX = "-standby";
+/** Longest name of a Plugin with `spec.standby`: `podplug-<name>-standby` is a container name (63 at most). */
+export const STANDBY_NAME_MAX = 63 - CONTAINER_PREFIX.length - STANDBY_SUFFIX.length;
+
+/** The folder of plugin `name`'s standby instance: `<root>/<name>-standby`. */
+export function standbySocketDir(name: string): string {
+  return pluginSocketDir(`${name}${STANDBY_SUFFIX}`);
+}
+
+/** The standby sidecar's container name: `podplug-<name>-standby`. */
+export function standbyContainerName(name: string): string {
+  return pluginContainerName(`${name}${STANDBY_SUFFIX}`);
+}
+
 /** Where host containers and the agent find each AutoMTLS plugin's host certificate. */
 export const MTLS_ROOT = "/var/run/podplug-mtls";
 /** Volumes carrying those certificates are `podplug-mtls-<name>`. */
