@@ -65,6 +65,9 @@ export const HOST_ENV = {
   standby: "PODPLUG_STANDBY",
 } as const;
 
+/** A Plugin with `spec.standby` gets a second sidecar and socket folder named `<name>` + this. */
+export const STANDBY_SUFFIX = "-standby";
+
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
 export const TRANSPORT_ENV = {
   /** `grpc-js` switches both sides to grpc-js; anything else keeps podplug's transport. */

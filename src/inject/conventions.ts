@@ -2,6 +2,9 @@
  * The names and paths docs/architecture.md fixes for injected pods. The
  * operator, the launcher's injection, the local runtime and the SDKs all read them from here.
  */
+import { STANDBY_SUFFIX } from "../constants.ts";
+
+export { STANDBY_SUFFIX };
 
 /** The shared emptyDir every injected container mounts (plugins: a sub-folder). */
 export const SOCKET_VOLUME = "podplug-sockets";
@@ -38,8 +41,6 @@ export function pluginContainerName(name: string): string {
   return `${CONTAINER_PREFIX}${name}`;
 }
 
-/** A Plugin with `spec.standby` gets a second sidecar and folder named `<name>` + this. */
-export const STANDBY_SUFFIX = "-standby";
 /** Longest name of a Plugin with `spec.standby`: `podplug-<name>-standby` is a container name (63 at most). */
 export const STANDBY_NAME_MAX = 63 - CONTAINER_PREFIX.length - STANDBY_SUFFIX.length;
 
