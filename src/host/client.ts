@@ -376,7 +376,10 @@ export class Client<P extends PluginSet> {
     if (config.attach?.plugin) {
       this.hostState = new HostStateFile(config.attach.dir, config.attach.plugin, this.log);
       const threshold = config.readiness?.failedCalls ?? 3;
-      this.channel.onStatus = (st) => this.callEnded(st.code, st.details, threshold);
+      this.channel.onStatus = (st, on) => {
+        // A call that ran on an instance already replaced (a failover) says nothing about the live one.
+        if (on === undefined || on === this.conn?.channel) this.callEnded(st.code, st.details, threshold);
+      };
     }
     // The series exists from the start: 0 restarts is a fact a dashboard can show.
     this.metrics.restarts.inc({ plugin: this.name }, 0);
@@ -536,7 +539,7 @@ export class Client<P extends PluginSet> {
   }
 
   /** Lets calls through to `inst`: it is the active instance from now on. */
-  private commit(inst: Instance, t0: number): PluginInfo {
+  private commit(inst: Instance, t0: number, handshaken = true): PluginInfo {
     const conn = inst.conn;
     const handshake = conn.handshake;
     this.proc = inst.proc;
@@ -547,7 +550,8 @@ export class Client<P extends PluginSet> {
     this.setState("ready");
     this.hostState?.set("ready");
     const secs = (performance.now() - t0) / 1000;
-    this.metrics.handshake.observe({ plugin: this.name }, secs);
+    // A failover handshakes nothing: the spare's start was before.
+    if (handshaken) this.metrics.handshake.observe({ plugin: this.name }, secs);
     this.log.debug(
       { version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) },
       "plugin connected",
@@ -848,7 +852,7 @@ export class Client<P extends PluginSet> {
     const failed: Instance | undefined = this.conn
       ? { conn: this.conn, proc: this.proc, slot: this.activeSlot }
       : undefined;
-    this.commit(spare, t0);
+    this.commit(spare, t0, false);
     this.failovers++;
     this.restarts++;
     this.metrics.restarts.inc({ plugin: this.name });

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { Registry } from "prom-client";
@@ -226,11 +226,17 @@ describe("standby instances", function () {
       const kv = await client.dispense("kv");
       assert.equal(await pidOf(kv), primary.pid);
       await waitFor(() => client.standbyReady, 20_000, "the standby sidecar to be attached");
+      const inFlight = [1, 2, 3, 4].map(() => outcome(kv.get("sleep:3000")));
+      await new Promise((r) => setTimeout(r, 100));
       primary.kill("SIGKILL");
       await waitFor(() => client.failoverCount === 1, 5_000, "the failover");
+      assert.deepEqual(await Promise.all(inFlight), ["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
       // Nothing serves in the primary's folder now: the calls are the standby sidecar's.
       assert.equal(await pidOf(kv), second.pid);
       assert.equal(client.state, "ready");
+      // Four failed calls (over the threshold of 3) on the dead instance do not make the pod unready: calls work.
+      const state = JSON.parse(readFileSync(join(primaryDir, "host-state.json"), "utf8")) as { state: string };
+      assert.equal(state.state, "ready");
       // The kubelet restarts the primary: it becomes the spare.
       if (primary.exitCode === null && primary.signalCode === null) await once(primary, "exit");
       primary = startSidecar(primaryDir, { TEST_NEEDS_CONFIG: "1" });
