@@ -205,7 +205,7 @@ describe("standby instances", function () {
     assert.equal(attach.standbyDir, standbyDir);
     assert.equal(sidecarAttach("kv", { ...env, PODPLUG_STANDBY: "other" }).standbyDir, undefined);
     let primary = startSidecar(primaryDir, { TEST_NEEDS_CONFIG: "1" });
-    const second = startSidecar(standbyDir, { TEST_NEEDS_CONFIG: "1" });
+    let second = startSidecar(standbyDir, { TEST_NEEDS_CONFIG: "1" });
     const hooks: ConnectContext[] = [];
     const client = new Client({
       handshake,
@@ -234,7 +234,7 @@ describe("standby instances", function () {
       // Nothing serves in the primary's folder now: the calls are the standby sidecar's.
       assert.equal(await pidOf(kv), second.pid);
       assert.equal(client.state, "ready");
-      // Four failed calls (over the threshold of 3) on the dead instance do not make the pod unready: calls work.
+      // Four failed calls (over the threshold of 3) on the dead instance leave the pod ready: calls work.
       const state = JSON.parse(readFileSync(join(primaryDir, "host-state.json"), "utf8")) as { state: string };
       assert.equal(state.state, "ready");
       // The kubelet restarts the primary: it becomes the spare.
@@ -247,6 +247,18 @@ describe("standby instances", function () {
         hooks.map((h) => h.standby),
         [false, true, true],
       );
+      // A live instance that reports NOT_SERVING is dropped too, gracefully: the calls it still had finish.
+      if (second.exitCode === null && second.signalCode === null) await once(second, "exit");
+      second = startSidecar(standbyDir, { TEST_NEEDS_CONFIG: "1" });
+      await waitFor(() => client.standbyReady, 20_000, "the standby sidecar, again");
+      const cut = [1, 2, 3, 4].map(() => outcome(kv.get("sleep:3000")));
+      await new Promise((r) => setTimeout(r, 100));
+      await kv.get("unhealthy");
+      await waitFor(() => client.failoverCount === 3, 5_000, "the failover off the NOT_SERVING instance");
+      assert.deepEqual(await Promise.all(cut), ["ok", "ok", "ok", "ok"]);
+      assert.equal(await pidOf(kv), second.pid);
+      const after = JSON.parse(readFileSync(join(primaryDir, "host-state.json"), "utf8")) as { state: string };
+      assert.equal(after.state, "ready");
     } finally {
       await client.kill();
       await stopProcess(primary);
