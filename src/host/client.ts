@@ -196,6 +196,8 @@ export interface ConnectContext {
   restarts: number;
   /** True for a standby instance (`standby`): it takes calls only once the active one fails. */
   standby: boolean;
+  /** The instance's process id (cmd mode). */
+  pid?: number;
 }
 
 /** A connected plugin: what `start()` resolves to. */
@@ -605,6 +607,8 @@ export class Client<P extends PluginSet> {
         ...(this.config.stderr ? { rawStderr: this.config.stderr } : {}),
       });
       const started = proc;
+      // `client.pid` names the process being set up while the hooks run (not a spare's: it is not the client's yet).
+      if (!spare) this.proc = started;
       void started.exited.then((exit) => {
         this.lastExitSeen = exit;
         this.log.debug(
@@ -697,7 +701,14 @@ export class Client<P extends PluginSet> {
         try {
           // This process's number: 0 for the first, n for the n-th restart (restarts counts it only once connected).
           const restarts = spare ? this.restarts : this.info ? this.restarts + 1 : 0;
-          await hook({ connection: conn, broker: conn.broker, restarts, standby: spare });
+          const pid = proc?.child.pid;
+          await hook({
+            connection: conn,
+            broker: conn.broker,
+            restarts,
+            standby: spare,
+            ...(pid !== undefined ? { pid } : {}),
+          });
         } catch (err) {
           throw new PodplugError(
             "CONNECT_HOOK_FAILED",
