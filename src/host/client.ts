@@ -749,7 +749,8 @@ export class Client<P extends PluginSet> {
       if (watched) void processGone(watched, this.abort.signal).then(() => finish(`process ${watched.pid} exited`));
       // A dying process drops its connection a moment before its exit is reported: name the exit, the real cause.
       const lost = (why: string): void => {
-        if (!proc) return finish(why);
+        // With a spare ready, calls move at once; naming the exit is not worth their wait.
+        if (!proc || this.standby?.ready) return finish(why);
         const t = setTimeout(() => finish(why), EXIT_AFTER_DROP_MS);
         void proc.exited.then(() => clearTimeout(t));
       };
