@@ -7,6 +7,13 @@ prometheus-deps:
 
 test-deps: prometheus-deps
 
+## prometheus-sd: Prometheus with Kubernetes service discovery, built from the Go proxy into the cache (skips when present)
+.PHONY: prometheus-sd
+prometheus-sd:
+	@tools/build-prometheus.sh >/dev/null
+
+test-deps: prometheus-sd
+
 PLOT_VENV := $(PODPLUG_CACHE)/plot-venv
 .PHONY: dashboard-picture
 ## dashboard-picture: docs/images/dashboard.png from a real run of the demo, the operator and Prometheus (matplotlib in a venv in the cache)

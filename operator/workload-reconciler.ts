@@ -16,6 +16,7 @@ import { pluginContainerName } from "../src/inject/conventions.ts";
 import { InjectError } from "../src/inject/errors.ts";
 import { inject } from "../src/inject/inject.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
+import { checkVersionConstraints, PLUGIN_VERSIONS_ANNOTATION } from "../src/inject/version-constraints.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
 import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
@@ -78,6 +79,8 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
           ref,
           `${kind} ${name}: the host container ${pluginContainerName(p.metadata.name)} uses the name of this plugin's sidecar (the podplug- prefix is podplug's): rename the container`,
         );
+      } else if (!this.versionAccepted(w, ref, p)) {
+        // Reported; the workload does not get (or keeps no longer) a version it refuses.
       } else plugins.push(p);
     }
     const before = injectedNames(w);
@@ -153,14 +156,17 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     const skeleton: V1PodTemplateSpec = {
       spec: { containers: (w.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name })) },
     };
+    // The workload's version constraints are checked by the injection, but stay the workload's own field.
+    const constraint = w.spec?.template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION];
+    if (constraint !== undefined) skeleton.metadata = { annotations: { [PLUGIN_VERSIONS_ANNOTATION]: constraint } };
     try {
-      body.spec = {
-        template: inject(skeleton, plugins as Plugin[], {
-          launcherImage: this.d.launcherImage,
-          autoMTLS: true,
-          scratch: true,
-        }),
-      };
+      const template = inject(skeleton, plugins as Plugin[], {
+        launcherImage: this.d.launcherImage,
+        autoMTLS: true,
+        scratch: true,
+      });
+      delete template.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION];
+      body.spec = { template };
       injectedLabel(body.spec as { template: V1PodTemplateSpec });
     } catch (err) {
       if (!(err instanceof InjectError)) throw err;
@@ -169,6 +175,21 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
     }
     body.metadata = { name, namespace, annotations: { [APPLIED_ANNOTATION]: intentHash(body) } };
     return body;
+  }
+
+  /** False (reported as InjectFailed) when the workload's podplug.io/plugin-versions refuses `p`'s version. */
+  private versionAccepted(w: Readonly<Workload>, ref: WorkloadRef, p: Readonly<Plugin>): boolean {
+    const template = w.spec?.template;
+    if (template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return true;
+    try {
+      checkVersionConstraints(template, [p as Plugin]);
+      return true;
+    } catch (err) {
+      // A malformed annotation fails the whole workload in body(), for every Plugin.
+      if (!(err instanceof InjectError) || err.code !== "INJECT_VERSION_MISMATCH") return true;
+      this.fail(p, ref, `${ref.kind} ${ref.name}: ${err.message}`);
+      return false;
+    }
   }
 
   // The Plugin's status shows the error: its reconcile is queued to write it.

@@ -54,10 +54,11 @@ export const HOST_ENV = {
   /** Where AutoMTLS host certificates are mounted: `<root>/<name>/tls.crt`, `tls.key`. Set only with AutoMTLS. */
   mtlsRoot: "PODPLUG_MTLS_ROOT",
   /**
-   * The Plugins' `spec.calls`, JSON `{"<plugin>":{"deadlineMs":2000,"whenUnavailable":"wait"}}`, for the
-   * host SDK's defaults (sidecarAttach()). Set only when a Plugin of the pod has `spec.calls`.
+   * The Plugins' `spec.version` and `spec.calls`, JSON
+   * `{"<plugin>":{"version":"1.4.2","calls":{"deadlineMs":2000,"whenUnavailable":"wait"}}}`, for the host
+   * SDK (sidecarAttach()). Set only when a Plugin of the pod sets either.
    */
-  callPolicy: "PODPLUG_CALL_POLICY",
+  pluginInfo: "PODPLUG_PLUGIN_INFO",
   /**
    * The pod's plugins with a standby sidecar (`spec.standby`), sorted, joined by `,`: each also serves in
    * `<root>/<name>-standby`, and sidecarAttach() attaches to both. Set only when a Plugin of the pod has one.

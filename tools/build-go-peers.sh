@@ -6,6 +6,7 @@
 #   gohost, gohost-counter      test/go/cmd/gohost (kv, counter): AutoMTLS, reattach, multiplex, logs
 #   goplugin                    test/go/cmd/goplugin: kv plugin that logs at every level
 #   benchhost                   test/go/cmd/benchhost: the Go host of the benchmarks
+#   tlspeer                     test/go/cmd/tlspeer: host with ClientConfig.TLSConfig, plugin with ServeConfig.TLSProvider
 # into $PODPLUG_CACHE/go-peers/<go-plugin version>-<hash of test/go and sdk/go>/
 # and prints that folder. Does nothing but print it when it already exists.
 set -euo pipefail
@@ -57,6 +58,7 @@ build gohost ./cmd/gohost
 build gohost-counter -tags counter ./cmd/gohost
 build goplugin ./cmd/goplugin
 build benchhost ./cmd/benchhost
+build tlspeer ./cmd/tlspeer
 echo "$version" >"$tmp/GO_PLUGIN_VERSION"
 trap - EXIT
 # Older builds (other sources or versions) are dead weight, ~100 MB each.

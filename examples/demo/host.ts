@@ -3,7 +3,8 @@
  * beside it (PODPLUG_SOCKET_ROOT), and calls both every second. Kill a
  * plugin and watch the calls fail fast for a moment, then carry on against
  * the restarted process. Its own metrics are on DEMO_METRICS_PORT (default
- * 9465, 0 = any free port) on 127.0.0.1. It is PID 1 in its container:
+ * 9465, 0 = any free port) on DEMO_METRICS_HOST (default 127.0.0.1; in a pod,
+ * the pod's IP or 0.0.0.0 lets a Prometheus on the pod network scrape it). It is PID 1 in its container:
  * exitOnSignals() makes SIGTERM end it at once, even while it is still
  * waiting for a plugin. A plugin it cannot attach to (a pod that was not
  * injected, a socket it may not open) ends it with the coded error logged.
@@ -30,6 +31,7 @@ if (!/^\d+$/.test(raw) || port > 65535) {
   log.error({ code: "DEMO_CONFIG_INVALID", port: raw }, `DEMO_METRICS_PORT=${raw} is not a port: give 0-65535`);
   process.exit(1);
 }
+const host = process.env.DEMO_METRICS_HOST || "127.0.0.1";
 const server = createServer((req, res) => {
   if (req.url !== "/metrics") return void res.writeHead(404).end();
   void register.metrics().then((text) => res.writeHead(200, { "content-type": register.contentType }).end(text));
@@ -51,23 +53,20 @@ exitOnSignals(
 try {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
+    server.listen(port, host, () => resolve());
   });
 } catch (err) {
   const busy = (err as NodeJS.ErrnoException).code === "EADDRINUSE";
   log.error(
     { code: busy ? "DEMO_METRICS_PORT_IN_USE" : "DEMO_METRICS_LISTEN", port, err: (err as Error).message },
     busy
-      ? `the demo host's metrics port 127.0.0.1:${port} is in use (another demo running?): set DEMO_METRICS_PORT in examples/demo/host.yaml to a free port, or 0 for any`
-      : `the demo host cannot serve metrics on 127.0.0.1:${port}: ${(err as Error).message}`,
+      ? `the demo host's metrics port ${host}:${port} is in use (another demo running?): set DEMO_METRICS_PORT in examples/demo/host.yaml to a free port, or 0 for any`
+      : `the demo host cannot serve metrics on ${host}:${port}: ${(err as Error).message}`,
   );
   process.exit(1);
 }
 const address = server.address();
-log.info(
-  { url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : port}/metrics` },
-  "metrics",
-);
+log.info({ url: `http://${host}:${typeof address === "object" && address ? address.port : port}/metrics` }, "metrics");
 
 const common = { handshake, logger: log, outage: { mode: "fail-fast" as const } };
 // An unmodified Go kv plugin writes no handshake file, so the host must be told the version it

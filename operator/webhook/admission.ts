@@ -121,9 +121,10 @@ export function admit(
   const namespace = req.namespace || pod.metadata?.namespace || "default";
   try {
     const r = injectPod(pod, namespace, plugins, opts);
+    const warnings = r.refused.map((m) => `podplug did not inject: ${m}`);
     if (!r.injected)
       return {
-        response: { uid, allowed: true },
+        response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
         outcome: r.reason === "opted-out" ? "opted-out" : "skipped",
         plugins: [],
       };
@@ -133,6 +134,7 @@ export function admit(
         allowed: true,
         patchType: "JSONPatch",
         patch: Buffer.from(JSON.stringify(r.patch)).toString("base64"),
+        ...(warnings.length > 0 ? { warnings } : {}),
       },
       outcome: "injected",
       plugins: r.plugins,

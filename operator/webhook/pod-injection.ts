@@ -6,9 +6,11 @@
  * exactly what the webhook would do.
  */
 import type { V1ObjectMeta, V1Pod, V1PodSpec, V1PodTemplateSpec } from "@kubernetes/client-node";
+import { InjectError } from "../../src/inject/errors.ts";
 import { inject } from "../../src/inject/inject.ts";
 import { pluginSelects } from "../../src/inject/selector.ts";
 import type { Plugin, WorkloadKind } from "../../src/inject/types.ts";
+import { checkVersionConstraints, PLUGIN_VERSIONS_ANNOTATION } from "../../src/inject/version-constraints.ts";
 import { INJECTED_LABEL } from "../pod-status.ts";
 
 /**
@@ -32,8 +34,8 @@ export interface PatchOp {
 
 /** The outcome for one Pod. */
 export type PodInjection =
-  | { injected: true; plugins: string[]; pod: V1Pod; patch: PatchOp[] }
-  | { injected: false; reason: "opted-out" | "no-plugin" };
+  | { injected: true; plugins: string[]; pod: V1Pod; patch: PatchOp[]; refused: string[] }
+  | { injected: false; reason: "opted-out" | "no-plugin"; refused: string[] };
 
 /**
  * The workload kind a Plugin's `workloadKinds` is compared with, from the Pod's
@@ -108,6 +110,21 @@ export function podPatch(before: V1Pod, after: V1Pod): PatchOp[] {
 }
 
 /**
+ * Why the Pod's `podplug.io/plugin-versions` refuses `plugin`'s version, or
+ * undefined when it does not (a malformed annotation is the injection's to refuse).
+ */
+export function versionRefusal(meta: V1ObjectMeta | undefined, plugin: Readonly<Plugin>): string | undefined {
+  if (meta?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return undefined;
+  try {
+    checkVersionConstraints({ metadata: meta }, [plugin as Plugin]);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InjectError && err.code === "INJECT_VERSION_MISMATCH") return err.message;
+    return undefined;
+  }
+}
+
+/**
  * Injects the Plugins that select `pod` (in `namespace`) into it. Throws
  * InjectError (with its code) when the injection refuses the Pod or a Plugin;
  * the Pod is not mutated.
@@ -118,10 +135,17 @@ export function injectPod(
   plugins: Iterable<Readonly<Plugin>>,
   opts: PodInjectionOptions,
 ): PodInjection {
-  if (optedOut(pod.metadata)) return { injected: false, reason: "opted-out" };
-  const chosen = selectingPlugins(plugins, namespace, pod.metadata);
-  if (chosen.length === 0) return { injected: false, reason: "no-plugin" };
+  if (optedOut(pod.metadata)) return { injected: false, reason: "opted-out", refused: [] };
   const template: V1PodTemplateSpec = { metadata: pod.metadata ?? {}, spec: pod.spec as V1PodSpec };
+  // As in template mode: a Plugin outside the Pod's podplug.io/plugin-versions stays out (said in a
+  // warning), the others are injected.
+  const refused: string[] = [];
+  const chosen = selectingPlugins(plugins, namespace, pod.metadata).filter((p) => {
+    const why = versionRefusal(pod.metadata, p);
+    if (why !== undefined) refused.push(why);
+    return why === undefined;
+  });
+  if (chosen.length === 0) return { injected: false, reason: "no-plugin", refused };
   const out = inject(template, chosen, { launcherImage: opts.launcherImage, autoMTLS: true, scratch: true });
   // The label the operator's Pod watch selects on (operator/pod-status.ts), as template mode applies it.
   const metadata = { ...out.metadata, labels: { ...out.metadata?.labels, [INJECTED_LABEL]: "true" } };
@@ -131,5 +155,6 @@ export function injectPod(
     plugins: chosen.map((p) => p.metadata.name).sort(),
     pod: injected,
     patch: podPatch(pod, injected),
+    refused,
   };
 }

@@ -163,8 +163,8 @@ export class Upgrader {
     this.o = o;
   }
 
-  /** One step for `plugin` over the Pods its selector matched. */
-  async step(plugin: Readonly<Plugin>, pods: readonly V1Pod[]): Promise<void> {
+  /** One step for `plugin` over the Pods its selector matched; returns the upgrade's condition. */
+  async step(plugin: Readonly<Plugin>, pods: readonly V1Pod[]): Promise<UpgradePlan["condition"]> {
     const name = plugin.metadata.name;
     const ns = plugin.metadata.namespace ?? "default";
     const now = Date.now();
@@ -207,7 +207,7 @@ export class Upgrader {
         ),
       );
     }
-    if (have?.status === c.status && have.reason === c.reason && have.message === c.message) return;
+    if (have?.status === c.status && have.reason === c.reason && have.message === c.message) return c;
     const condition: PluginCondition = {
       ...c,
       observedGeneration: plugin.metadata.generation,
@@ -226,5 +226,6 @@ export class Upgrader {
         status: { conditions: [condition] },
       },
     });
+    return c;
   }
 }

@@ -7,16 +7,19 @@
  * matches (a label-selected list, never all Pods) and reports those without
  * the plugin as the Plugin's `SidecarsInjected` condition (its own field
  * manager, so the Plugin reconciler's conditions are untouched) and a Warning
- * Event `SidecarMissing` naming them, each only when the set changes.
+ * Event `SidecarMissing` naming them, each only when the set changes. The
+ * same counts, and whether an in-place upgrade halted, are gauges for the
+ * shipped alerts (docs/observability.md).
  */
 import type { V1LabelSelector, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
 import { PLUGINS_ANNOTATION } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } from "../../src/inject/types.ts";
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
-import { optedOut, selectingPlugins } from "./pod-injection.ts";
+import { optedOut, selectingPlugins, versionRefusal } from "./pod-injection.ts";
 import { planUpgrade, type Upgrader } from "./upgrade.ts";
 
 /** The condition the watchdog owns on each Plugin. */
@@ -46,6 +49,7 @@ export function podsWithoutSidecar(plugin: Readonly<Plugin>, pods: readonly V1Po
     if (!m?.name || m.deletionTimestamp) continue;
     if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed" || optedOut(m)) continue;
     if (selectingPlugins([plugin], m.namespace ?? ns, m).length === 0) continue; // opted out, other kind
+    if (versionRefusal(m, plugin) !== undefined) continue; // left out on purpose: the Pod refuses its version
     const carried = (m.annotations?.[PLUGINS_ANNOTATION] ?? "").split(",");
     if (!carried.includes(name)) out.push(m.name);
   }
@@ -61,6 +65,16 @@ export interface WatchdogOptions {
   periodMs: number;
   /** In-place image upgrades over the same Pod lists; none: report only. */
   upgrader?: Upgrader;
+  /** Where the gauges go (the operator's /metrics); none: no gauges. */
+  registry?: Registry;
+}
+
+/** One Plugin's figures of the last pass. */
+interface PluginFigures {
+  namespace: string;
+  plugin: string;
+  missing: number;
+  halted: boolean;
 }
 
 /** While an upgrade is under way the next look comes this soon, so pacing follows the sidecars' readiness. */
@@ -75,8 +89,36 @@ export class Watchdog {
   /** What was last reported per Plugin uid (or name): the missing pods, joined. */
   private readonly reported = new Map<string, string>();
 
+  /** By Plugin key, from the last pass; the gauges read it when scraped. */
+  private readonly figures = new Map<string, PluginFigures>();
+
   constructor(o: WatchdogOptions) {
     this.o = o;
+    if (!o.registry) return;
+    const gauge = (name: string, help: string, read: (f: PluginFigures) => number): void => {
+      const figures = this.figures;
+      new Gauge({
+        name,
+        help,
+        labelNames: ["namespace", "plugin"],
+        registers: [o.registry!],
+        collect() {
+          this.reset();
+          for (const f of figures.values()) this.set({ namespace: f.namespace, plugin: f.plugin }, read(f));
+        },
+      });
+    };
+    gauge(
+      "podplug_plugin_pods_without_sidecar",
+      "Pods a Plugin selects that run without its sidecar, as the webhook watchdog last counted them",
+      (f) => f.missing,
+    );
+    if (o.upgrader)
+      gauge(
+        "podplug_plugin_upgrade_halted",
+        "1 while a Plugin's in-place sidecar upgrade is halted (condition SidecarsUpgraded reason UpgradeHalted)",
+        (f) => (f.halted ? 1 : 0),
+      );
   }
 
   start(): void {
@@ -112,6 +154,7 @@ export class Watchdog {
   /** One pass over every live Plugin. */
   async check(): Promise<void> {
     let upgrading = false;
+    const seen = new Set<string>();
     for (const p of [...this.o.plugins()]) {
       if (this.stopped) return;
       if (p.metadata.deletionTimestamp) continue;
@@ -122,13 +165,20 @@ export class Watchdog {
         query: { labelSelector: sel, limit: 500 },
       });
       const pods = list.items ?? [];
-      await this.report(p, podsWithoutSidecar(p, pods));
+      const missing = podsWithoutSidecar(p, pods);
+      await this.report(p, missing);
+      let halted = false;
       if (this.o.upgrader) {
         const selected = pods.filter((q) => selectingPlugins([p], ns, q.metadata).length > 0);
-        await this.o.upgrader.step(p, selected);
+        halted = (await this.o.upgrader.step(p, selected)).reason === "UpgradeHalted";
         if (planUpgrade(p, selected, 1).condition.reason === "Upgrading") upgrading = true;
       }
+      const key = `${ns}/${p.metadata.name}`;
+      seen.add(key);
+      this.figures.set(key, { namespace: ns, plugin: p.metadata.name, missing: missing.length, halted });
     }
+    // A deleted Plugin's series go with it.
+    for (const k of this.figures.keys()) if (!seen.has(k)) this.figures.delete(k);
     this.upgrading = upgrading;
   }
 

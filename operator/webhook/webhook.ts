@@ -38,6 +38,7 @@ export class InjectionWebhook {
   private readonly tls: WebhookTls;
   private server: WebhookServer | undefined;
   private watchdog: Watchdog | undefined;
+  private registry: Registry | undefined;
   private listed = false;
 
   constructor(client: KubeClient, opts: WebhookOptions, log: Logger) {
@@ -83,6 +84,7 @@ export class InjectionWebhook {
 
   /** Syncs the TLS material, starts the watches and the server; resolves once it listens. */
   async start(registry: Registry): Promise<void> {
+    this.registry = registry;
     const material = await this.tls.sync();
     for (const w of this.watchers) w.start();
     void Promise.all(this.watchers.map((w) => w.synced)).then(() => {
@@ -117,6 +119,7 @@ export class InjectionWebhook {
       log: this.log,
       plugins: () => this.plugins(),
       periodMs: this.opts.watchdogPeriodMs,
+      registry: this.registry,
       upgrader:
         this.opts.upgradeMaxInFlight > 0
           ? new Upgrader({

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * The `podplug` command:
- *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view]
+ *   podplug run -f <file|folder>... [--metrics-port N] [--state-dir D] [--no-view | --view]
  *   podplug operator [flags]   (the Kubernetes operator; docs/operator.md)
  *   podplug inject -f <file|folder|->... [--plugins F] [-n NS] [--launcher-image I]   (webhook mode's dry-run)
+ *   podplug reload <plugin> [--state-dir D]   (a plugin of a running `podplug run`)
  *   podplug --help | --version, and `--help` after any command
  */
 import { parseArgs } from "node:util";
@@ -22,6 +23,7 @@ options:
       --metrics-port <n>   port of the runtime's /metrics on 127.0.0.1 (default 9464; 0 = any free port; -1 = none)
       --state-dir <dir>    where volumes and sockets live (default: a new temp folder, removed on exit)
       --no-view            JSON log lines on stdout instead of the live view (the default without a terminal)
+      --view               the live view even without a terminal (e.g. piped into a pager or a recording)
       --isolation <mode>   auto (default): as root, each plugin runs as its own user with a 0700 socket folder;
                            uid: that, or fail; none: every process as this user (docs/local-runtime.md)
   -h, --help               this help`;
@@ -48,12 +50,24 @@ options:
 
 Example: podplug inject -f deploy.yaml -p plugins.yaml | kubectl apply -f -`;
 
+const RELOAD_USAGE = `usage: podplug reload <plugin> [--state-dir <dir>] [--timeout <seconds>]
+
+Reloads a plugin of a running \`podplug run\` in every pod that has it: asks it
+to shut down (go-plugin's controller Shutdown), the runtime restarts it, and
+this waits until the new process serves (docs/local-runtime.md).
+
+options:
+      --state-dir <dir>    the run's --state-dir (default: the one running podplug run in the temp folder that has the plugin)
+      --timeout <seconds>  how long to wait for each new process (default 30)
+  -h, --help               this help`;
+
 const USAGE = `usage: podplug <command> [options]
 
 commands:
   run        run Plugin manifests and their host workloads on this machine
   operator   the Kubernetes operator
   inject     print manifests with their plugins injected (dry-run of the webhook)
+  reload     reload a plugin of a running podplug run
 
 options:
   -h, --help       help (also after a command: podplug run --help)
@@ -71,12 +85,14 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) return say(process.stderr, USAGE, 2);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
-    const topic = { run: RUN_USAGE, operator: OPERATOR_USAGE, inject: INJECT_USAGE }[rest[0] ?? ""];
+    const topic = { run: RUN_USAGE, operator: OPERATOR_USAGE, inject: INJECT_USAGE, reload: RELOAD_USAGE }[
+      rest[0] ?? ""
+    ];
     return say(process.stdout, topic ?? USAGE, 0);
   }
   const pkg = podplugPackage();
   if (cmd === "--version" || cmd === "-V") return say(process.stdout, `podplug ${pkg.version}`, 0);
-  if (!["run", "operator", "inject"].includes(cmd))
+  if (!["run", "operator", "inject", "reload"].includes(cmd))
     return say(process.stderr, `podplug: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
   // Before any work: on an old Node, plugins would crash-loop far from the cause.
   if (!nodeSatisfies(process.version, pkg.engines.node))
@@ -87,7 +103,38 @@ async function main(argv: string[]): Promise<number> {
     return operatorCommand(rest, process.env);
   }
   if (cmd === "inject") return injectCommand(rest);
+  if (cmd === "reload") return reloadCommand(rest);
   return runCommand(rest);
+}
+
+async function reloadCommand(args: string[]): Promise<number> {
+  let values: { "state-dir"?: string; timeout?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { "state-dir": { type: "string" }, timeout: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    return say(process.stderr, `podplug reload: ${(err as Error).message} [CLI_USAGE]\n\n${RELOAD_USAGE}`, 2);
+  }
+  if (values.help) return say(process.stdout, RELOAD_USAGE, 0);
+  if (positionals.length !== 1)
+    return say(process.stderr, `podplug reload: name exactly one plugin [CLI_USAGE]\n\n${RELOAD_USAGE}`, 2);
+  const seconds = values.timeout === undefined ? 30 : Number(values.timeout);
+  if (!(Number.isFinite(seconds) && seconds > 0))
+    return say(
+      process.stderr,
+      `podplug reload: --timeout ${JSON.stringify(values.timeout)} is not a number of seconds [CLI_USAGE]`,
+      2,
+    );
+  const { findRun, reloadPlugin } = await import("./reload.ts");
+  const plugin = positionals[0]!;
+  const stateDir = findRun(plugin, values["state-dir"]);
+  const dirs = await reloadPlugin(stateDir, plugin, seconds * 1000);
+  return say(process.stdout, `reloaded ${plugin} in ${dirs.length} pod(s) of ${stateDir}`, 0);
 }
 
 async function injectCommand(args: string[]): Promise<number> {
@@ -135,6 +182,7 @@ async function runCommand(args: string[]): Promise<number> {
     "metrics-port"?: string;
     "state-dir"?: string;
     "no-view"?: boolean;
+    view?: boolean;
     isolation?: string;
     help?: boolean;
   };
@@ -146,6 +194,7 @@ async function runCommand(args: string[]): Promise<number> {
         "metrics-port": { type: "string" },
         "state-dir": { type: "string" },
         "no-view": { type: "boolean" },
+        view: { type: "boolean" },
         isolation: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -156,6 +205,8 @@ async function runCommand(args: string[]): Promise<number> {
     return say(process.stderr, `podplug run: ${(err as Error).message} [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   }
   if (values.help) return say(process.stdout, RUN_USAGE, 0);
+  if (values.view && values["no-view"])
+    return say(process.stderr, `podplug run: give --view or --no-view, not both [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   if (!values.file?.length)
     return say(process.stderr, `podplug run: give at least one -f <file|folder> [CLI_USAGE]\n\n${RUN_USAGE}`, 2);
   const raw = values["metrics-port"];
@@ -178,6 +229,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (port !== undefined) opts.metricsPort = port;
   if (values["state-dir"]) opts.stateDir = values["state-dir"];
   if (values["no-view"]) opts.view = false;
+  if (values.view) opts.view = true;
   const r = await run(opts);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

@@ -19,7 +19,7 @@ import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 import { probeSocket } from "../protocol/socket.ts";
 import { accessDeniedError, isAccessDenied } from "../protocol/socket-access.ts";
-import { type CallPolicy, callPolicyFor } from "./call-policy.ts";
+import { type CallPolicy, pluginInfoFor } from "./plugin-info.ts";
 
 /** How long a bare socket may wait for its handshake file before attaching is refused. */
 const BARE_SOCKET_GRACE_MS = 1000;
@@ -56,8 +56,10 @@ export interface AttachConfig {
    * attaches to both and fails over between them (docs/host-authors.md, "Standby").
    */
   standbyDir?: string;
-  /** The Plugin's `spec.calls` (sidecarAttach() reads them from PODPLUG_CALL_POLICY): the client's defaults. */
+  /** The Plugin's `spec.calls` (sidecarAttach() reads them from PODPLUG_PLUGIN_INFO): the client's defaults. */
   calls?: CallPolicy;
+  /** The Plugin's `spec.version` (from PODPLUG_PLUGIN_INFO), checked against the client's `versionRange`. */
+  version?: string;
 }
 
 /** One look at the folder: the plugin's handshake, or undefined if none is live yet. */
@@ -176,14 +178,15 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
     );
   }
   const mtlsRoot = env[HOST_ENV.mtlsRoot];
-  const calls = callPolicyFor(env[HOST_ENV.callPolicy], name);
+  const info = pluginInfoFor(env[HOST_ENV.pluginInfo], name);
   const standby = (env[HOST_ENV.standby] ?? "").split(",").includes(name);
   return {
     dir: join(root, name),
     plugin: name,
     ...(standby ? { standbyDir: join(root, `${name}${STANDBY_SUFFIX}`) } : {}),
     ...(mtlsRoot ? { certDir: join(mtlsRoot, name) } : {}),
-    ...(calls ? { calls } : {}),
+    ...(info?.calls ? { calls: info.calls } : {}),
+    ...(info?.version ? { version: info.version } : {}),
   };
 }
 

@@ -41,6 +41,7 @@ import { HostBroker } from "./host-broker.ts";
 import { HostStateFile } from "./host-state.ts";
 import { type ClientState, type HostMetrics, hostMetrics, setState } from "./metrics.ts";
 import { claimName } from "./names.ts";
+import { checkPluginVersion, validRange } from "./plugin-info.ts";
 import { type PluginCommand, type StartedProcess, startProcess } from "./process.ts";
 import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
@@ -80,9 +81,10 @@ export interface ClientConfig<P extends PluginSet> {
   /** go-plugin's AutoMTLS: throwaway certificates, mutual TLS on every socket. */
   autoMTLS?: boolean;
   /**
-   * go-plugin's TLSConfig: explicit mutual TLS (cmd and reattach modes, when
-   * not autoMTLS): this host's certificate and key, and the CA the plugin's
-   * certificate must chain to. Its name must be `localhost`, as go-plugin's.
+   * go-plugin's TLSConfig: explicit mutual TLS (every mode, for a plugin that
+   * announces no AutoMTLS certificate): this host's certificate and key, and
+   * the CA the plugin's certificate must chain to. Its name must be
+   * `localhost`, as go-plugin's.
    */
   tls?: { certPem: string; keyPem: string; caPem: string };
   /**
@@ -129,6 +131,13 @@ export interface ClientConfig<P extends PluginSet> {
    * (from sidecarAttach()), else none.
    */
   defaultDeadlineMs?: number;
+  /**
+   * The plugin versions this host accepts, a semver range (`"^1.2.0"`,
+   * `">=1.4 <2"`), checked against the Plugin's `spec.version` (attach mode,
+   * from sidecarAttach()) before any traffic: PLUGIN_VERSION_MISMATCH outside
+   * it, PLUGIN_VERSION_UNKNOWN when the Plugin declares none.
+   */
+  versionRange?: string;
   /** Restart (cmd mode) or re-attach (attach mode) after a failure; default true. go-plugin never does. */
   restart?: boolean;
   /** Back-off between restarts. */
@@ -282,6 +291,17 @@ export class Client<P extends PluginSet> {
           "Client: secureConfig checks the executable this host starts: it needs `cmd` (go-plugin: only one of Reattach or SecureConfig can be set). Pin a sidecar's image by digest instead.",
         );
       validateSecureConfig(config.secureConfig);
+    }
+    if (config.versionRange !== undefined) {
+      // Before anything is claimed or started: a refusal leaves nothing behind.
+      const versionName = config.name ?? (config.attach ? basename(config.attach.dir) : "plugin");
+      const range = validRange(config.versionRange, versionName);
+      if (!config.attach)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          `Client of plugin ${versionName}: versionRange checks the version a Plugin declares (spec.version), so it needs attach mode; a plugin this host starts is the one its command names.`,
+        );
+      checkPluginVersion(versionName, range, config.attach.version);
     }
     if (config.reattach !== undefined) {
       this.reattach =
@@ -662,7 +682,8 @@ export class Client<P extends PluginSet> {
       }
     }
     const explicit = this.config.tls;
-    if (explicit && !handshake.serverCert && !this.config.attach) {
+    // Attach mode too: go-plugin's Reattach dials with TLSConfig, and so does sdk/go's Attach.
+    if (explicit && !handshake.serverCert) {
       security = mtlsTransport({ certPem: explicit.certPem, keyPem: explicit.keyPem }, explicit.caPem);
     }
     this.plugins = versions[handshake.appVersion];
@@ -943,6 +964,43 @@ export class Client<P extends PluginSet> {
     const c = entry.grpcClient(this.broker, this.facade) as ClientOf<P[K]>;
     this.dispensed.set(name, c);
     return c;
+  }
+
+  /**
+   * Reloads the plugin (Smilo's `admin_reloadPlugin`): asks it to shut down
+   * (go-plugin's controller Shutdown) and resolves once the client is
+   * connected to its next process — one this host starts (cmd mode), or the
+   * one the kubelet or `podplug run` restarts (attach mode). The plugin's
+   * in-memory state goes with the old process; `onConnect` hooks run on the
+   * new one before calls reach it. RELOAD_TIMEOUT if no new process is
+   * connected within `timeoutMs`; CONFIG_INVALID for a client that neither
+   * restarts nor re-attaches.
+   */
+  async reload(timeoutMs = 30_000): Promise<void> {
+    if (this.config.restart === false || this.reattach)
+      throw new PodplugError(
+        "CONFIG_INVALID",
+        `plugin ${this.name}: reload() needs a client that restarts or re-attaches its plugin (not restart: false, not reattach).`,
+      );
+    const before = await this.connection();
+    const restarts = this.restarts;
+    this.log.info("reloading the plugin");
+    await before.shutdown(this.config.killTimeoutMs ?? 2000);
+    const deadline = performance.now() + timeoutMs;
+    while (!(this.restarts > restarts && this.conn !== undefined && this.conn !== before && this.state === "ready")) {
+      if (this.killed)
+        throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while reloading.`);
+      if (this.stoppedError) throw this.stoppedError;
+      if (performance.now() >= deadline)
+        throw new PodplugError(
+          "RELOAD_TIMEOUT",
+          `plugin ${this.name} was asked to shut down but no new process was connected within ${timeoutMs} ms (state ${this.state}). ${this.config.cmd ? "Check the plugin's logs for why it does not start." : "Is its container restarted (restartPolicy Always)?"}`,
+          { state: this.state },
+        );
+      // Not unref'd: a caller awaiting the reload (a CLI, say) must not exit while the plugin is down.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.log.info({ restarts: this.restarts }, "plugin reloaded");
   }
 
   /** go-plugin's Ping: a health check of service "plugin". */

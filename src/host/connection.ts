@@ -107,7 +107,11 @@ export class Connection implements PluginConnection {
             ? reject(
                 new PodplugError(
                   "UNAVAILABLE",
-                  `could not connect to plugin at ${this.handshake.address} within ${timeoutMs} ms: ${err.message}`,
+                  `could not connect to plugin at ${this.handshake.address} within ${Math.round(timeoutMs)} ms: ${err.message}` +
+                    // A refused TLS handshake looks like this too: say what to check.
+                    (this.security.pems
+                      ? ". The connection is mutual TLS: check that the plugin trusts this host's certificate and that the CA given for the plugin signed its certificate."
+                      : ""),
                   {},
                   { cause: err },
                 ),

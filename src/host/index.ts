@@ -19,6 +19,14 @@ export {
 export { type AttachConfig, sidecarAttach } from "./attach.ts";
 export { Client, type ClientConfig, type ConnectContext, type LivenessOptions, type PluginInfo } from "./client.ts";
 export type { StdioSinks } from "./connection.ts";
+export {
+  type DiscoveredPlugin,
+  discoverPlugins,
+  type PluginChange,
+  type PluginPresence,
+  requirePlugins,
+  watchPlugins,
+} from "./discovery.ts";
 export { type ClientState, type HostMetrics, hostMetrics } from "./metrics.ts";
 export type { PluginCommand } from "./process.ts";
 export { OUTAGE_METADATA_KEY, type OutageMode, type OutagePolicy } from "./reconnecting-channel.ts";

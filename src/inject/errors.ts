@@ -5,7 +5,8 @@ export type InjectErrorCode =
   | "INJECT_INVALID_TEMPLATE"
   | "INJECT_INVALID_PLUGIN"
   | "INJECT_DUPLICATE_PLUGIN"
-  | "INJECT_NAME_CONFLICT";
+  | "INJECT_NAME_CONFLICT"
+  | "INJECT_VERSION_MISMATCH";
 
 /** A template or Plugin the injection cannot use; `path` points at the bad field (the message starts with it). */
 export class InjectError extends PodplugError<InjectErrorCode> {

@@ -14,6 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import semver from "semver";
 import {
   HANDSHAKE_FILE_NAME,
   HOST_ENV,
@@ -49,6 +50,7 @@ import {
 import { InjectError } from "./errors.ts";
 import { checkStandbyNames, standbyContainer, standbyEnv, standbyVolumes, validateStandby } from "./standby.ts";
 import type { Plugin, PluginCallPolicy, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
+import { checkVersionConstraints } from "./version-constraints.ts";
 
 /** Knobs of the injection that are not part of a Plugin. */
 export interface InjectOptions {
@@ -220,6 +222,13 @@ function validatePlugin(p: Plugin, i: number): void {
     );
   }
   validateCallPolicy(spec.calls, name, `${at}.spec.calls`);
+  if (spec.version !== undefined && (typeof spec.version !== "string" || semver.valid(spec.version) === null)) {
+    throw new InjectError(
+      "INJECT_INVALID_PLUGIN",
+      `plugin ${name}: spec.version ${JSON.stringify(spec.version)} is not a semantic version (e.g. 1.4.2)`,
+      { path: `${at}.spec.version` },
+    );
+  }
   validateStandby(p, at);
   if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
     throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
@@ -259,20 +268,28 @@ function validateCallPolicy(c: PluginCallPolicy | undefined, name: string, path:
     );
 }
 
-/** PODPLUG_CALL_POLICY's value for the Plugins that set `spec.calls` (sorted by name), or undefined when none does. */
-function callPolicyEnv(sorted: readonly Plugin[]): string | undefined {
-  const policy: Record<string, { deadlineMs?: number; whenUnavailable?: "fail-fast" | "wait" }> = {};
+/** PODPLUG_PLUGIN_INFO's value: the Plugins that set `spec.version` or `spec.calls` (sorted by name), or undefined when none does. */
+function pluginInfoEnv(sorted: readonly Plugin[]): string | undefined {
+  const info: Record<
+    string,
+    { version?: string; calls?: { deadlineMs?: number; whenUnavailable?: "fail-fast" | "wait" } }
+  > = {};
   for (const p of sorted) {
     const c = p.spec.calls;
-    if (c?.deadlineMilliseconds === undefined && c?.whenUnavailable === undefined) continue;
-    policy[p.metadata.name] = {
-      ...(c.deadlineMilliseconds !== undefined ? { deadlineMs: c.deadlineMilliseconds } : {}),
-      ...(c.whenUnavailable !== undefined
-        ? { whenUnavailable: c.whenUnavailable === "Wait" ? "wait" : "fail-fast" }
+    const calls = {
+      ...(c?.deadlineMilliseconds !== undefined ? { deadlineMs: c.deadlineMilliseconds } : {}),
+      ...(c?.whenUnavailable !== undefined
+        ? { whenUnavailable: c.whenUnavailable === "Wait" ? ("wait" as const) : ("fail-fast" as const) }
         : {}),
     };
+    const hasCalls = Object.keys(calls).length > 0;
+    if (p.spec.version === undefined && !hasCalls) continue;
+    info[p.metadata.name] = {
+      ...(p.spec.version !== undefined ? { version: p.spec.version } : {}),
+      ...(hasCalls ? { calls } : {}),
+    };
   }
-  return Object.keys(policy).length > 0 ? JSON.stringify(policy) : undefined;
+  return Object.keys(info).length > 0 ? JSON.stringify(info) : undefined;
 }
 
 /**
@@ -390,7 +407,7 @@ const isPodplugEnv = (e: V1EnvVar): boolean =>
   e.name === HOST_ENV.socketRoot ||
   e.name === HOST_ENV.plugins ||
   e.name === HOST_ENV.mtlsRoot ||
-  e.name === HOST_ENV.callPolicy ||
+  e.name === HOST_ENV.pluginInfo ||
   e.name === HOST_ENV.standby;
 // Volumes named podplug-* are podplug's (sockets, certificates, scratch, the Plugins' own), like init containers.
 const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
@@ -408,7 +425,8 @@ function mtlsMounts(names: string[]): V1VolumeMount[] {
  * they have their own, or every Plugin sets `hostReadiness: false`) readiness probe. Whatever podplug injected before is
  * replaced, so the result depends only on the template's own fields.
  * @throws InjectError with a `code` on a template without containers, an
- *   invalid or duplicate Plugin, or a host container named like a sidecar.
+ *   invalid or duplicate Plugin, a host container named like a sidecar, or a
+ *   Plugin outside the template's `podplug.io/plugin-versions` constraint.
  *   Init containers named `podplug-*` are podplug's: they are replaced.
  */
 export function inject(
@@ -434,6 +452,7 @@ export function inject(
       );
     }
   }
+  checkVersionConstraints(template, sorted);
   checkStandbyNames(sorted);
   const out = structuredClone(template);
   const spec = out.spec!;
@@ -497,7 +516,7 @@ export function inject(
         name: `${MTLS_VOLUME_PREFIX}${n}`,
         secret: { secretName: mtlsSecretName(n), defaultMode: 0o444 },
       });
-    const callPolicy = callPolicyEnv(sorted);
+    const pluginInfo = pluginInfoEnv(sorted);
     const seen = new Set<string>();
     for (const v of volumes) {
       if (seen.has(v.name)) {
@@ -515,7 +534,7 @@ export function inject(
         { name: HOST_ENV.socketRoot, value: SOCKET_ROOT },
         { name: HOST_ENV.plugins, value: names.join(",") },
         ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
-        ...(callPolicy !== undefined ? [{ name: HOST_ENV.callPolicy, value: callPolicy }] : []),
+        ...(pluginInfo !== undefined ? [{ name: HOST_ENV.pluginInfo, value: pluginInfo }] : []),
         ...standbyEnv(sorted),
       ];
       c.volumeMounts = [

@@ -81,6 +81,8 @@ export interface PluginSpec {
    * `false` leaves this plugin out of it. Default true.
    */
   hostReadiness?: boolean;
+  /** The plugin's semantic version, which hosts may constrain (their `versionRange`; docs/host-authors.md). */
+  version?: string;
   /**
    * Run a second, pre-started instance beside the plugin (the sidecar
    * `podplug-<name>-standby`, serving in `<root>/<name>-standby`); the host

@@ -41,6 +41,8 @@ export interface ContainerSpec {
   user?: { uid: number; gid: number };
   /** Its umask, when not the runtime's. */
   umask?: number;
+  /** A host's local port named `metrics`: the live view reads its call metrics there. */
+  metricsPort?: number;
 }
 
 export type ContainerState = "waiting" | "running" | "crash-loop" | "terminated";

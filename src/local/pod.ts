@@ -171,6 +171,9 @@ export async function planPod(template: V1PodTemplateSpec, o: PodOptions): Promi
     if (user) s.user = user;
     // The host's broker sockets in a plugin's folder must be group-writable for the plugin to dial them.
     if (isolated && role === "host") s.umask = 0o002;
+    // A host's port named `metrics` (what a PodMonitor selects) feeds the live view's call figures.
+    const metricsPort = c.ports?.find((p) => p.name === "metrics")?.containerPort;
+    if (role === "host" && metricsPort) s.metricsPort = port(metricsPort);
     if (c.startupProbe) s.startupProbe = c.startupProbe;
     if (c.livenessProbe) s.livenessProbe = c.livenessProbe;
     if (c.readinessProbe) s.readinessProbe = c.readinessProbe;

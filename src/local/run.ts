@@ -15,11 +15,12 @@ import { inject } from "../inject/inject.ts";
 import type { Plugin } from "../inject/types.ts";
 import type { BackoffOptions } from "../process/backoff.ts";
 import { LocalError } from "./errors.ts";
+import { HostRedPoller } from "./host-red.ts";
 import { decideIsolation, type Isolation, type IsolationMode } from "./isolation.ts";
 import { type HostManifest, loadManifests } from "./manifests.ts";
 import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { LocalPod, planPod } from "./pod.ts";
-import { LiveView } from "./view.ts";
+import { type HostRed, LiveView } from "./view.ts";
 
 /** Options of {@link run}. */
 export interface RunOptions {
@@ -153,11 +154,13 @@ export async function run(o: RunOptions): Promise<LocalRun> {
   const log = runLogger(o, useView, () => view);
   const metrics = runtimeMetrics();
   const pods: LocalPod[] = [];
+  const pollers: { pod: string; host: string; poller: HostRedPoller }[] = [];
   let server: Server | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info("stopping: hosts first, then plugins");
+      for (const p of pollers) p.poller.stop();
       for (const p of pods) await p.stop();
       server?.close();
       server?.closeAllConnections();
@@ -210,11 +213,19 @@ export async function run(o: RunOptions): Promise<LocalRun> {
     throw err;
   }
   if (useView) {
+    // Each host that serves metrics on a port named `metrics`: its calls per plugin, in the view only.
+    for (const p of pods)
+      for (const c of p.containers)
+        if (c.spec.metricsPort)
+          pollers.push({ pod: p.name, host: c.spec.name, poller: new HostRedPoller(c.spec.metricsPort) });
+    for (const p of pollers) p.poller.start();
+    const red = (): HostRed[] => pollers.map((p) => ({ pod: p.pod, host: p.host, plugins: p.poller.figures() }));
     view = new LiveView(
       pods,
       process.stdout,
       `podplug run (pid ${process.pid}) — ${pods.length} pod(s), state in ${stateDir}${metricsUrl ? `, metrics on ${metricsUrl}` : ""}, ` +
         `${isolation.perPluginUser ? "each plugin as its own user" : "plugins not isolated"}. Ctrl-C stops.`,
+      red,
     );
     view.start();
   }

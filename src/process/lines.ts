@@ -13,7 +13,13 @@ export const MAX_LINE = 64 * 1024;
  * flush() emits what is left after the last newline.
  */
 export class LineSplitter {
-  private buf = "";
+  /**
+   * The current line so far, as the pieces it came in (none holds a newline):
+   * each byte is looked at once, so a long line fed in small chunks costs
+   * linear time, not a rescan (or a re-copy of one joined string) per chunk.
+   */
+  private parts: string[] = [];
+  private partLen = 0;
   private readonly onLine: (line: string) => void;
   private readonly maxLine: number;
   private readonly decoder = new TextDecoder("utf-8");
@@ -25,23 +31,47 @@ export class LineSplitter {
 
   push(chunk: Uint8Array | string): void {
     // stream: true keeps a UTF-8 character split across chunks whole.
-    this.buf += typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
-    for (;;) {
-      const i = this.buf.indexOf("\n");
-      if (i >= 0 && i <= this.maxLine) {
-        this.onLine(this.buf.slice(0, i).replace(/\r$/, ""));
-        this.buf = this.buf.slice(i + 1);
-      } else if (i > this.maxLine || this.buf.length > this.maxLine) {
-        this.onLine(this.buf.slice(0, this.maxLine));
-        this.buf = this.buf.slice(this.maxLine);
-      } else break;
+    const s = typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    let start = 0;
+    let nl = -1;
+    while (start < s.length) {
+      if (nl < start) nl = s.indexOf("\n", start);
+      const end = nl < 0 ? s.length : nl;
+      const room = this.maxLine - this.partLen;
+      if (end - start > room) {
+        // Longer than maxLine: hand on a piece of exactly maxLine, the rest starts the next one.
+        this.add(s.slice(start, start + room));
+        this.emit(false);
+        start += room;
+        continue;
+      }
+      this.add(s.slice(start, end));
+      if (nl < 0) return;
+      this.emit(true);
+      start = nl + 1;
     }
   }
 
   flush(): void {
-    this.buf += this.decoder.decode();
-    if (this.buf !== "") this.onLine(this.buf);
-    this.buf = "";
+    const tail = this.decoder.decode();
+    if (tail !== "") this.push(tail);
+    if (this.partLen > 0) this.emit(false);
+  }
+
+  private add(piece: string): void {
+    if (piece === "") return;
+    this.parts.push(piece);
+    this.partLen += piece.length;
+  }
+
+  /** Hands on the current line (a whole one loses a trailing `\r`) and starts the next. */
+  private emit(whole: boolean): void {
+    const p = this.parts;
+    let line = p.length === 1 ? p[0]! : p.join("");
+    if (whole && line.endsWith("\r")) line = line.slice(0, -1);
+    this.parts = [];
+    this.partLen = 0;
+    this.onLine(line);
   }
 }
 

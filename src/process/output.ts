@@ -20,9 +20,48 @@ const PINO_LEVELS: Record<number, HclogLevel> = {
   60: "error",
 };
 
-/** Carried from line to line of one stream (a Go panic spans lines). */
+/** Carried from line to line of one stream (a Go panic spans lines; the rate bucket). */
 export interface OutputState {
   inPanic: boolean;
+  /** The stream's line-rate bucket, made on its first line ({@link LOG_LINE_RATE}). */
+  rate?: LineRate;
+}
+
+/**
+ * Lines of one stream a plugin may put into the host's log: a burst, then
+ * this many per second. A plugin that prints faster would otherwise fill the
+ * host's log destination (and pino's buffer in front of it) without end;
+ * lines past the rate are counted, not logged, and the count is logged
+ * (`PLUGIN_LOG_RATE`, warn) with the next line the rate lets through.
+ */
+export const LOG_LINE_RATE = { burst: 10_000, perSecond: 2000 } as const;
+
+/** A token bucket of lines. */
+interface LineRate {
+  tokens: number;
+  at: number;
+  dropped: number;
+}
+
+/** Takes a token for one line; false when the stream is over its rate (the line is counted as dropped). */
+function takeLine(log: PinoLogger, stream: "stderr" | "stdout", state: OutputState): boolean {
+  const now = performance.now();
+  const r = (state.rate ??= { tokens: LOG_LINE_RATE.burst, at: now, dropped: 0 });
+  r.tokens = Math.min(LOG_LINE_RATE.burst, r.tokens + ((now - r.at) / 1000) * LOG_LINE_RATE.perSecond);
+  r.at = now;
+  if (r.tokens < 1) {
+    r.dropped++;
+    return false;
+  }
+  r.tokens -= 1;
+  if (r.dropped > 0) {
+    log.warn(
+      { code: "PLUGIN_LOG_RATE", stream, dropped: r.dropped, ...LOG_LINE_RATE },
+      `the plugin wrote more than ${LOG_LINE_RATE.perSecond} lines/s (after a burst of ${LOG_LINE_RATE.burst}) on its ${stream}: ${r.dropped} lines were not logged`,
+    );
+    r.dropped = 0;
+  }
+  return true;
 }
 
 /** A pino JSON line (numeric `level`, string `msg`), as a TypeScript host in a local run writes. */
@@ -75,7 +114,7 @@ export function logOutputLine(
   fallback: HclogLevel,
   channel: OutputChannel = "pipe",
 ): void {
-  if (line === "") return;
+  if (line === "" || !takeLine(log, stream, state)) return;
   const p0 = pinoRecord(line);
   if (p0) {
     const fields: Record<string, unknown> = { stream, source: channel === "pipe" ? "pino" : channel };

@@ -26,6 +26,13 @@ import { bindUnix, dialUnix, newServer, type ServiceRegistrar, type TransportSec
 export const BROKER_TIMEOUT_MS = 5000;
 
 const MAX_ID = 0xffff_ffff;
+/**
+ * Announcements (and, multiplex mode, knocks) the peer may leave waiting for
+ * this side to dial (or serve) them: each is kept 5 s, so without a bound a
+ * peer sending ids in a loop grows the broker without end. A real plugin has
+ * a handful in flight.
+ */
+export const BROKER_MAX_PENDING = 1024;
 
 /** The bidirectional ConnInfo stream, as grpc-js gives it on either side. */
 export interface ConnInfoStream {
@@ -102,6 +109,8 @@ export class GRPCBroker implements Broker {
   private readonly acks = new Map<number, Waiter>();
   /** Multiplex mode: one knock at a time, as go-plugin's dialMutex (the ack routes the next stream). */
   private knocking: Promise<unknown> = Promise.resolve();
+  /** Announcements and knocks dropped past BROKER_MAX_PENDING since the last warning. */
+  private dropped = 0;
   private readonly timeoutMs: number;
   private readonly opts: BrokerOptions;
 
@@ -337,6 +346,7 @@ export class GRPCBroker implements Broker {
       // go-plugin keeps a knock until the id is served; the dialer gives up after its 5 s.
       const old = this.earlyKnocks.get(id);
       if (old) clearTimeout(old);
+      else if (this.overPending(this.earlyKnocks.size, "knocks")) return;
       const t = setTimeout(() => this.earlyKnocks.delete(id), this.timeoutMs);
       t.unref();
       this.earlyKnocks.set(id, t);
@@ -367,12 +377,27 @@ export class GRPCBroker implements Broker {
     }
     const old = this.announced.get(id);
     if (old) clearTimeout(old.timer);
+    else if (this.overPending(this.announced.size, "announcements")) return;
     this.claimed.delete(id);
     const timer = setTimeout(() => {
       if (this.announced.get(id)?.timer === timer) this.announced.delete(id);
     }, this.timeoutMs);
     timer.unref();
     this.announced.set(id, { info: msg, timer });
+  }
+
+  /**
+   * True (the message is dropped) when `size` pending entries already reach
+   * BROKER_MAX_PENDING; the first drop, and every 1000th, logs BROKER_FLOOD.
+   */
+  private overPending(size: number, what: string): boolean {
+    if (size < BROKER_MAX_PENDING) return false;
+    if (this.dropped++ % 1000 === 0)
+      this.opts.logger.warn(
+        `the peer left more than ${BROKER_MAX_PENDING} broker ${what} unclaimed; dropping more until some are used or expire (${this.timeoutMs} ms)`,
+        { code: "BROKER_FLOOD", dropped: this.dropped, pending: size },
+      );
+    return true;
   }
 
   private waitFor(id: number, timeoutMs: number): Promise<ConnInfo> {

@@ -23,6 +23,12 @@ export interface Handshake {
   multiplex?: boolean;
 }
 
+/**
+ * The longest handshake line accepted: go-plugin's longest real one (a unix
+ * socket path and an AutoMTLS certificate in base64) is under 2 KiB.
+ */
+export const MAX_HANDSHAKE_LINE = 16 * 1024;
+
 /** Formats the line exactly as go-plugin's `Serve` prints it (without the newline). */
 export function formatHandshake(h: Handshake): string {
   const line = `${h.core}|${h.appVersion}|${h.network}|${h.address}|${h.protocol}|${h.serverCert}`;
@@ -57,6 +63,15 @@ export function parseHandshake(raw: string, expect: HandshakeExpectations): Hand
         : expect.source;
   const Who = who[0]!.toUpperCase() + who.slice(1);
   const where = ` from ${who}`;
+  if (raw.length > MAX_HANDSHAKE_LINE) {
+    // Line reading hands on at most 64 KiB at a time; a line this long is never a handshake.
+    throw new PodplugError(
+      "HANDSHAKE_MALFORMED",
+      `The first stdout line${where} is longer than ${MAX_HANDSHAKE_LINE} characters (it starts ${JSON.stringify(truncate(raw))}): not a handshake. ` +
+        `A plugin must print "CORE|APP|NETWORK|ADDR|PROTOCOL|CERT" as its first stdout line; check that it calls serve() before writing anything to stdout.`,
+      { length: raw.length },
+    );
+  }
   const line = raw.trim();
   const parts = line.split("|");
   if (parts.length < 4) {

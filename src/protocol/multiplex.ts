@@ -182,11 +182,19 @@ export class Multiplexer {
     for (const b of [...this.bridges]) b.close();
   }
 
+  /** Streams the plugin opened without a knock, all refused. */
+  private unknocked = 0;
+
   private route(stream: YamuxStream): void {
     const target = this.knocked.shift() ?? this.defaultTarget;
     if (!target) {
-      // go-plugin's host side accepts a plugin's stream only after a knock for it.
-      this.logger.warn("plugin opened a multiplexed stream without a knock; refused", { stream: stream.id });
+      // go-plugin's host side accepts a plugin's stream only after a knock for it. Logged once per
+      // 1000 such streams: a plugin opening them in a loop must not flood the host's log.
+      if (this.unknocked++ % 1000 === 0)
+        this.logger.warn("plugin opened a multiplexed stream without a knock; refused", {
+          stream: stream.id,
+          refused: this.unknocked,
+        });
       stream.destroy();
       return;
     }

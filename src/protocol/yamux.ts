@@ -26,6 +26,17 @@ const FLAG_FIN = 4;
 const FLAG_RST = 8;
 const GO_AWAY_NORMAL = 0;
 const GO_AWAY_PROTOCOL_ERROR = 1;
+/**
+ * Streams the peer may have open at once (go-yamux's AcceptBacklog): one
+ * opened past it is reset, as go-yamux resets a stream its backlog has no room
+ * for. Each holds up to its 256 KiB window, so this bounds what a peer can park.
+ */
+export const YAMUX_MAX_PEER_STREAMS = 256;
+/**
+ * Bytes of our answers (ping acks, resets) the connection may hold unwritten:
+ * a peer that sends pings or opens streams but never reads is cut off past it.
+ */
+export const YAMUX_MAX_QUEUED_CONTROL = 1 << 20;
 /** Largest data frame sent at once, so streams interleave fairly on the one socket. */
 const MAX_FRAME_PAYLOAD = 64 * 1024;
 
@@ -205,6 +216,8 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined] }> {
   private closed = false;
   private error: Error | undefined;
   private remoteGoneAway = false;
+  /** Streams the peer has open (its parity), bounded by YAMUX_MAX_PEER_STREAMS. */
+  private peerStreams = 0;
   private drainWaiters: (() => void)[] = [];
 
   constructor(conn: Duplex, role: YamuxRole, opts: YamuxOptions = {}) {
@@ -284,7 +297,25 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined] }> {
 
   /** Drops a finished stream from the table. */
   forget(id: number): void {
-    this.streams.delete(id);
+    const peerOpened = this.role === "client" ? id % 2 === 0 : id % 2 === 1;
+    if (this.streams.delete(id) && peerOpened) this.peerStreams--;
+  }
+
+  /** Writes an answer to the peer's frame, unless the peer left too many unread (then the session ends, MULTIPLEX_FLOOD). */
+  private writeControl(header: Buffer): void {
+    if (this.conn.writableLength > YAMUX_MAX_QUEUED_CONTROL) {
+      if (this.closed) return;
+      this.conn.destroy();
+      this.shutdown(
+        new PodplugError(
+          "MULTIPLEX_FLOOD",
+          `yamux: the peer left more than ${YAMUX_MAX_QUEUED_CONTROL} bytes of answers (ping acks, stream resets) unread; the multiplexed plugin connection is closed.`,
+          { queued: this.conn.writableLength },
+        ),
+      );
+      return;
+    }
+    this.writeFrame(header);
   }
 
   private shutdown(err: Error | undefined): void {
@@ -328,7 +359,7 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined] }> {
   private frame(type: number, flags: number, id: number, length: number, payload: Buffer | undefined): void {
     if (type === TYPE_PING) {
       if (id !== 0) return this.fail(protocolError(`ping on stream ${id}`, { stream: id }));
-      if (flags & FLAG_SYN) this.writeFrame(yamuxHeader(TYPE_PING, FLAG_ACK, 0, length));
+      if (flags & FLAG_SYN) this.writeControl(yamuxHeader(TYPE_PING, FLAG_ACK, 0, length));
       return;
     }
     if (type === TYPE_GO_AWAY) {
@@ -343,8 +374,13 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined] }> {
       // The peer's ids have the other parity: odd from the client, even from the server.
       const peerOpens = this.role === "client" ? id % 2 === 0 : id % 2 === 1;
       if (!peerOpens) return this.fail(protocolError(`stream id ${id} has this side's parity`, { stream: id }));
+      if (this.peerStreams >= YAMUX_MAX_PEER_STREAMS) {
+        this.writeControl(yamuxHeader(TYPE_WINDOW_UPDATE, FLAG_RST, id, 0));
+        return;
+      }
       s = new YamuxStream(this, id, false);
       this.streams.set(id, s);
+      this.peerStreams++;
       s.receive(type, flags, payload, length);
       if (this.onStream) this.onStream(s);
       else s.destroy();

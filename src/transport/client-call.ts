@@ -12,6 +12,7 @@
 import { constants as h2 } from "node:http2";
 import { type experimental, type InterceptingListener, Metadata, type StatusObject, status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
+import { TransportError } from "./errors.ts";
 import { encodeMessage, MessageDecoder } from "./message-framing.ts";
 import { metadataFromHeaders } from "./metadata.ts";
 import { decodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, rstCodeToGrpc } from "./status.ts";
@@ -288,6 +289,12 @@ export class PodplugClientCall implements GrpcCall, WireSink {
         metadata,
       };
     }
+    // A limit of this side's connection ended the stream alone: the error says which and what to do.
+    if (
+      lost instanceof TransportError &&
+      (lost.code === "TRANSPORT_H2_PAUSED_LIMIT" || lost.code === "TRANSPORT_H2_SEND_QUEUE_FULL")
+    )
+      return { code: status.RESOURCE_EXHAUSTED, details: `${lost.message} (${lost.code})`, metadata };
     const why = lost ? `: ${lost.message}` : "";
     if (lost || !this.gotHeaders) {
       return { code: status.UNAVAILABLE, details: `Connection to ${this.host.peer} dropped${why}`, metadata };

@@ -17,7 +17,9 @@ export type TransportErrorCode =
   | "TRANSPORT_H2_FLOW_CONTROL"
   | "TRANSPORT_H2_COMPRESSION"
   | "TRANSPORT_H2_HEADER_LIST_TOO_LARGE"
-  | "TRANSPORT_H2_FLOOD";
+  | "TRANSPORT_H2_FLOOD"
+  | "TRANSPORT_H2_PAUSED_LIMIT"
+  | "TRANSPORT_H2_SEND_QUEUE_FULL";
 
 /** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
 export class TransportError extends PodplugError<TransportErrorCode> {}

@@ -224,17 +224,22 @@ describe("inject (pure)", () => {
     assert.deepEqual(inject(once, [plugin("kv"), plugin("counter")]), once);
   });
 
-  it("spec.calls: host containers get PODPLUG_CALL_POLICY for the Plugins that set it; idempotent, and removed with them", () => {
+  it("spec.calls and spec.version: host containers get PODPLUG_PLUGIN_INFO for the Plugins that set them; idempotent, and removed with them", () => {
     const t = template();
-    const withCalls = plugin("kv", { calls: { deadlineMilliseconds: 2000, whenUnavailable: "Wait" } });
+    const withCalls = plugin("kv", {
+      calls: { deadlineMilliseconds: 2000, whenUnavailable: "Wait" },
+      version: "1.4.2",
+    });
     const out = inject(t, [withCalls, plugin("counter")]);
     for (const c of out.spec!.containers) {
-      const v = c.env?.find((e) => e.name === "PODPLUG_CALL_POLICY")?.value;
-      assert.deepEqual(JSON.parse(v!), { kv: { deadlineMs: 2000, whenUnavailable: "wait" } });
+      const v = c.env?.find((e) => e.name === "PODPLUG_PLUGIN_INFO")?.value;
+      assert.deepEqual(JSON.parse(v!), {
+        kv: { version: "1.4.2", calls: { deadlineMs: 2000, whenUnavailable: "wait" } },
+      });
     }
     assert.deepEqual(inject(out, [withCalls, plugin("counter")]), out);
     const without = inject(out, [plugin("kv"), plugin("counter")]);
-    assert.ok(without.spec!.containers.every((c) => !c.env?.some((e) => e.name === "PODPLUG_CALL_POLICY")));
+    assert.ok(without.spec!.containers.every((c) => !c.env?.some((e) => e.name === "PODPLUG_PLUGIN_INFO")));
     assert.deepEqual(without, inject(t, [plugin("kv"), plugin("counter")]));
   });
 
@@ -414,6 +419,12 @@ describe("inject (pure)", () => {
         () => inject(template(), [plugin("kv", { calls: { deadlineMilliseconds: "2s" as unknown as number } })]),
         "INJECT_INVALID_PLUGIN",
         /not "2s"/,
+      ],
+      [
+        "a version that is not semver",
+        () => inject(template(), [plugin("kv", { version: "v1.2" })]),
+        "INJECT_INVALID_PLUGIN",
+        /spec\.version "v1\.2" is not a semantic version/,
       ],
       [
         "an unknown whenUnavailable",

@@ -200,7 +200,7 @@ describe("interop: GRPCBrokerMultiplex (PLUGIN_MULTIPLEX_GRPC)", () => {
       cmd: { command: process.execPath, args: [`${ROOT}/test/interop/fixtures/mux-rogue.ts`, "garbage"] },
       socketDir: tmp.dir,
       multiplex: true,
-      startTimeoutMs: 5000,
+      startTimeoutMs: 30_000, // a bound, not a wait: the bad frame ends the start long before
       restart: false,
       logger: quiet,
     });

@@ -20,7 +20,8 @@ export type GoPeer =
   | "gohost"
   | "gohost-counter"
   | "goplugin"
-  | "benchhost";
+  | "benchhost"
+  | "tlspeer";
 
 let dir: string | undefined;
 

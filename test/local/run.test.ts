@@ -330,6 +330,41 @@ describe("podplug run", function () {
     assert.match(String(hostCalls().at(-1)!.counter), /^\d+$/);
   });
 
+  it("`podplug reload kv` restarts the kv sidecar of the running pod and waits for it; the host carries on", async () => {
+    const lr = await start();
+    await waitFor(() => hostCalls().length > 0, 30_000, "host calls");
+    const kv = container(lr, "podplug-kv");
+    const first = kv.pid;
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const p = spawn(NODE, [join(ROOT, "src/cli/main.ts"), "reload", ...args], {
+          cwd: ROOT,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        p.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+        p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+        p.once("close", (code) => resolve({ code, out, err }));
+      });
+    const r = await cli("kv", "--state-dir", lr.stateDir);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /reloaded kv in 1 pod\(s\)/);
+    assert.notEqual(kv.pid, first, "a new kv process");
+    assert.equal(kv.restarts, 1);
+    assert.equal(container(lr, "podplug-counter").restarts, 0, "only that plugin");
+    assert.equal(container(lr, "host").restarts, 0, "the host was not restarted");
+    const calls = hostCalls().length;
+    await waitFor(() => hostCalls().length > calls, 30_000, "host calls after the reload");
+    // Bad input: a plugin the run does not have, and no plugin at all.
+    const unknown = await cli("nope", "--state-dir", lr.stateDir);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /no pod of the run in .* has a plugin "nope" serving .*\[PLUGIN_UNKNOWN\]/);
+    const none = await cli("--state-dir", lr.stateDir);
+    assert.equal(none.code, 2);
+    assert.match(none.err, /name exactly one plugin \[CLI_USAGE\]/);
+  });
+
   it("the CLI refuses bad manifests with the file, the field and a code", async () => {
     writeFileSync(
       join(t.dir, "bad.yaml"),
@@ -344,5 +379,31 @@ describe("podplug run", function () {
     const code = await new Promise((res) => p.once("close", res));
     assert.equal(code, 2);
     assert.match(err, /bad\.yaml: Plugin kv: spec\.\w+: .*\[MANIFEST_INVALID\]/);
+  });
+
+  it("refuses to start a pod whose podplug.io/plugin-versions refuses a Plugin's version, before anything runs", async () => {
+    manifests(t.dir, ""); // kv declares no spec.version
+    const host = join(t.dir, "host.yaml");
+    writeFileSync(
+      host,
+      readFileSync(host, "utf8").replace(
+        "    metadata: {labels: {app: demo-host}}",
+        '    metadata: {labels: {app: demo-host}, annotations: {podplug.io/plugin-versions: "kv=^1.0.0"}}',
+      ),
+    );
+    await assert.rejects(
+      run({
+        files: [t.dir],
+        cwd: ROOT,
+        stateDir: join(t.dir, "s"),
+        metricsPort: 0,
+        view: false,
+        logger: pino({ level: "silent" }),
+      }),
+      (e: Error & { code?: string }) =>
+        e.code === "MANIFEST_INVALID" &&
+        /host\.yaml: Deployment demo-host: .*declares no spec\.version/.test(e.message),
+    );
+    assert.equal(existsSync(join(t.dir, "s", "demo-host")), false, "no pod folder was made: nothing started");
   });
 });

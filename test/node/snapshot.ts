@@ -104,10 +104,15 @@ export function hostSnapshot(L: NodeLayout, dir: string): HostSnapshot {
     }
   }
   const noCounters = (l: string): string => l.replace(/\[\d+:\d+\]/g, "");
+  // /run/netns (and its bind mount, which `ip netns add` makes) belongs to every user of named
+  // namespaces: while another run's, or anyone's, namespace is in it, it is not this node's to remove.
+  const namespaces = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
+  const shared = namespaces.some((n) => n !== L.netns);
   const snap: HostSnapshot = {
-    mounts,
+    mounts: shared ? mounts.filter((m) => !m.startsWith("/run/netns ")) : mounts,
     cgroups,
-    netns: existsSync("/run/netns") ? readdirSync("/run/netns") : ["/run/netns absent"],
+    // The folder itself shows in the mount table (`ip netns` bind-mounts it) unless it is shared.
+    netns: namespaces,
     links: cmd("ip", ["-o", "link"]).map((l) => l.replace(/^\d+: /, "")),
     routes: [...cmd("ip", ["route"]), ...cmd("ip", ["-6", "route"])],
     iptables: cmd("iptables-save", [])

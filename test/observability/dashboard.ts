@@ -34,3 +34,89 @@ export function dashboardExpressions(file = DASHBOARD, range = "5m"): DashboardT
     })),
   );
 }
+
+/** PromQL's functions, aggregations and keywords: identifiers that are not metric names. */
+const PROMQL_WORDS = new Set([
+  "sum",
+  "min",
+  "max",
+  "avg",
+  "count",
+  "stddev",
+  "stdvar",
+  "topk",
+  "bottomk",
+  "quantile",
+  "group",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "and",
+  "or",
+  "unless",
+  "bool",
+  "offset",
+  "vector",
+  "scalar",
+  "rate",
+  "irate",
+  "increase",
+  "delta",
+  "idelta",
+  "deriv",
+  "changes",
+  "resets",
+  "abs",
+  "absent",
+  "absent_over_time",
+  "clamp_min",
+  "clamp_max",
+  "histogram_quantile",
+  "label_replace",
+  "label_join",
+  "max_over_time",
+  "min_over_time",
+  "avg_over_time",
+  "sum_over_time",
+  "count_over_time",
+  "last_over_time",
+  "time",
+  "timestamp",
+  "round",
+  "sort",
+  "sort_desc",
+]);
+
+/**
+ * The metric names an expression reads: identifiers outside label matchers,
+ * grouping clauses, strings and ranges, less PromQL's own words; a
+ * histogram's `_bucket`/`_sum`/`_count` series count as the histogram.
+ */
+export function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, " ")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ")
+    .replace(/\[[^\]]*\]/g, " ");
+  const names = new Set<string>();
+  for (const m of bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const w = m[0];
+    if (PROMQL_WORDS.has(w) || /^(e|inf|nan)$/i.test(w)) continue;
+    names.add(w.replace(/_(bucket|sum|count)$/, ""));
+  }
+  return [...names].sort();
+}
+
+/** Every backticked metric name in the tables of docs/observability.md ("`a`, `b`" cells included). */
+export function documentedMetrics(doc: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of doc.split("\n")) {
+    if (!line.startsWith("| `")) continue;
+    const first = line.split("|")[1] ?? "";
+    for (const m of first.matchAll(/`([a-zA-Z_:][a-zA-Z0-9_:]*)`/g)) out.add(m[1]!);
+  }
+  return out;
+}

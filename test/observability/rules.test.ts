@@ -12,6 +12,7 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import { helmBinary } from "../cluster/binaries.ts";
 import { runOk } from "../cluster/kubectl.ts";
 import { ROOT, tempDir } from "../helpers.ts";
+import { dashboardExpressions, documentedMetrics, metricNames } from "./dashboard.ts";
 import { promtool } from "./prometheus.ts";
 
 const RULES = join(ROOT, "charts/podplug/files/prometheus-rules.yaml");
@@ -126,6 +127,38 @@ describe("observability: the shipped rules and dashboard", function () {
     const graphs = d.panels.filter((p) => p.type !== "row");
     assert.ok(graphs.length >= 12);
     for (const p of graphs) assert.ok(p.targets?.length && p.targets.every((t) => t.expr && t.refId), p.title);
+  });
+
+  it("every metric a dashboard panel or a rule reads is one docs/observability.md lists as exported (or a recording rule, or Prometheus's own)", () => {
+    const documented = documentedMetrics(readFileSync(DOC, "utf8"));
+    const recorded = new Set(rules().groups.flatMap((g) => g.rules.flatMap((r) => (r.record ? [r.record] : []))));
+    const own = new Set(["up", "ALERTS", "ALERTS_FOR_STATE"]);
+    assert.ok(
+      documented.has("podplug_host_calls_total") && documented.has("workqueue_depth"),
+      "the doc's tables parse",
+    );
+    const reads = [
+      ...dashboardExpressions().map((e) => ({ where: `dashboard panel "${e.panel}"`, expr: e.expr })),
+      ...rules().groups.flatMap((g) => g.rules.map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr }))),
+    ];
+    const unknown = reads.flatMap(({ where, expr }) =>
+      metricNames(expr)
+        .filter((n) => !documented.has(n) && !recorded.has(n) && !own.has(n))
+        .map((n) => `${where}: ${n}`),
+    );
+    assert.deepEqual(unknown, []);
+  });
+
+  it("metricNames finds the metrics of an expression, not its functions, labels or groupings", () => {
+    assert.deepEqual(
+      metricNames(
+        'histogram_quantile(0.99, sum by (plugin, le) (rate(podplug_host_call_duration_seconds_bucket{namespace=~"a|b",code!="OK"}[5m]))) / on(plugin) group_left up',
+      ),
+      ["podplug_host_call_duration_seconds", "up"],
+    );
+    assert.deepEqual(metricNames('absent(up{job="x"} == 1) or vector(0)'), ["up"]);
+    // A panel renamed to a metric nobody exports is caught.
+    assert.deepEqual(metricNames("sum(rate(podplug_calls_total[1m]))"), ["podplug_calls_total"]);
   });
 
   describe("the chart", () => {

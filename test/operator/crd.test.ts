@@ -84,6 +84,7 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
     /Unsupported value: "Retry": supported values: "FailFast", "Wait"/,
   ],
   ["an unknown field of calls", { calls: { retries: 3 } }, /unknown field "spec\.calls\.retries"/],
+  ["a version that is not semver", { version: "v1.2" }, /spec\.version in body should match/],
   [
     "a standby that is no boolean",
     { standby: "yes" },
@@ -226,15 +227,21 @@ describe("Plugin CRD on the real apiserver", function () {
     ],
     ["with.dots", /must be a DNS-1123 label of at most 50 characters \(no dots\)/],
   ];
-  it("accepts a call policy and keeps it as given", async () => {
+  it("accepts a call policy and a semantic version and keeps them as given", async () => {
     await c.kubectlOk(
       ["apply", "-n", NS, "-f", "-"],
-      yaml(pluginManifest("calls", { calls: { deadlineMilliseconds: 2500, whenUnavailable: "Wait" } })),
+      yaml(
+        pluginManifest("calls", {
+          calls: { deadlineMilliseconds: 2500, whenUnavailable: "Wait" },
+          version: "1.4.2-rc.1+b7",
+        }),
+      ),
     );
     const got = JSON.parse(await c.kubectlOk(["get", "plugin", "calls", "-n", NS, "-o", "json"])) as {
-      spec: { calls: unknown };
+      spec: { calls: unknown; version: string };
     };
     assert.deepEqual(got.spec.calls, { deadlineMilliseconds: 2500, whenUnavailable: "Wait" });
+    assert.equal(got.spec.version, "1.4.2-rc.1+b7");
   });
 
   it("accepts workingDir, volumes, volumeMounts and a scratch size, and refuses a volume name too long for the pod", async () => {

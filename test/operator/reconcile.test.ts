@@ -41,6 +41,25 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     c = fx.cluster();
     op = fx.operator();
   });
+  /** Waits for Plugin `name`'s Injected False/InjectFailed condition; returns its InjectFailed Events' messages. */
+  async function injectFailed(name: string): Promise<string> {
+    const cond = await waitFor("InjectFailed", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", name]);
+      const x = v?.status?.conditions?.find((k) => k.type === "Injected");
+      return x?.reason === "InjectFailed" ? x : undefined;
+    });
+    assert.equal(cond.status, "False");
+    return c.kubectlOk([
+      "get",
+      "events",
+      "-n",
+      NS,
+      "--field-selector",
+      `involvedObject.name=${name},reason=InjectFailed`,
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
+  }
   after(() => assert.equal(fx.exitCode(), 0, `the operator did not exit 0 on SIGTERM:\n${op?.proc.tail(30)}`));
 
   it("injects the examples' Plugins (examples/demo) into their host Deployment: sidecars, volume, env and probes", async () => {
@@ -380,22 +399,7 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
         d,
       ),
     );
-    const cond = await waitFor("InjectFailed", async () => {
-      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "clash"]);
-      const x = v?.status?.conditions?.find((k) => k.type === "Injected");
-      return x?.reason === "InjectFailed" ? x : undefined;
-    });
-    assert.equal(cond.status, "False");
-    const msg = await c.kubectlOk([
-      "get",
-      "events",
-      "-n",
-      NS,
-      "--field-selector",
-      "involvedObject.name=clash,reason=InjectFailed",
-      "-o",
-      "jsonpath={.items[*].message}",
-    ]);
+    const msg = await injectFailed("clash");
     assert.match(msg, /host container podplug-clash uses the name of this plugin's sidecar .*rename the container/);
     const t = await waitTemplate(c, NS, "clash-host", "bystander injected", (x) =>
       initNames(x).includes("podplug-bystander"),
@@ -406,6 +410,41 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     await waitTemplate(c, NS, "clash-host", "clash injected", (x) => initNames(x).includes("podplug-clash"));
     await waitFor("Injected True", async () => {
       const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "clash"]);
+      return v?.status?.conditions?.find((k) => k.type === "Injected")?.status === "True";
+    });
+  });
+
+  it("a workload's podplug.io/plugin-versions refuses a Plugin outside its range (InjectFailed, Warning Event), injects the one inside it, and takes the other once its version moves in", async () => {
+    const d = hostDeployment("versioned-host", { versioned: "yes" }) as {
+      spec: { template: { metadata: { annotations?: Record<string, string> } } };
+    };
+    d.spec.template.metadata.annotations = { "podplug.io/plugin-versions": "vnew=^2.0.0, vok=>=1.0.0" };
+    const sel = { selector: { matchLabels: { versioned: "yes" } } };
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("vnew", { ...sel, version: "1.9.0" }),
+        pluginManifest("vok", { ...sel, version: "1.0.0" }),
+        d,
+      ),
+    );
+    const msg = await injectFailed("vnew");
+    assert.match(msg, /plugin vnew is version 1\.9\.0, outside the range \^2\.0\.0 the workload accepts/);
+    const t = await waitTemplate(c, NS, "versioned-host", "vok injected", (x) => initNames(x).includes("podplug-vok"));
+    assert.deepEqual(initNames(t), ["podplug-launcher", "podplug-vok"]);
+    const applied = await getJson<{ metadata: { managedFields: { manager: string; fieldsV1: unknown }[] } }>(c, [
+      "-n",
+      NS,
+      "deployment",
+      "versioned-host",
+      "--show-managed-fields",
+    ]);
+    const podplugFields = JSON.stringify(applied?.metadata.managedFields.filter((m) => m.manager === "podplug"));
+    assert.doesNotMatch(podplugFields, /plugin-versions/, "the annotation stays the workload's own field");
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest("vnew", { ...sel, version: "2.1.0" })));
+    await waitTemplate(c, NS, "versioned-host", "vnew injected", (x) => initNames(x).includes("podplug-vnew"));
+    await waitFor("Injected True", async () => {
+      const v = await getJson<PluginView>(c, ["-n", NS, "plugin", "vnew"]);
       return v?.status?.conditions?.find((k) => k.type === "Injected")?.status === "True";
     });
   });

@@ -274,6 +274,21 @@ describe("webhook mode against the real apiserver", function () {
     assert.deepEqual(initNames(await getPod(c, "plain")), []);
   });
 
+  it("leaves out a Plugin the Pod's podplug.io/plugin-versions refuses, and says so in a warning kubectl prints", async () => {
+    const r = await c.kubectl(
+      ["create", "-f", "-"],
+      yaml(
+        pod("versioned", { "podplug.io/host": "kv" }, { annotations: { "podplug.io/plugin-versions": "kv=^1.0.0" } }),
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /Warning: podplug did not inject: .*workload accepts plugin kv at versions \^1\.0\.0, but the Plugin declares no spec\.version/,
+    );
+    assert.deepEqual(initNames(await getPod(c, "versioned")), []);
+  });
+
   it("refuses a Pod the injection cannot take, with the injection's code", async () => {
     const r = await c.kubectl(["create", "-f", "-"], yaml(pod("clash", { "podplug.io/host": "kv" }, {}, "podplug-kv")));
     assert.notEqual(r.code, 0);
@@ -664,8 +679,13 @@ describe("webhook mode's pure parts", () => {
       bare("optout", { annotations: { "podplug.io/inject": "false" } }),
       bare("going", { deletionTimestamp: new Date() }),
       { ...bare("done"), status: { phase: "Succeeded" } } as V1Pod,
+      bare("refuses", { annotations: { "podplug.io/plugin-versions": "kv=^9.0.0" } }),
     ];
-    assert.deepEqual(podsWithoutSidecar(kv, pods), ["missing"]);
+    assert.deepEqual(
+      podsWithoutSidecar(kv, pods),
+      ["missing"],
+      "a Pod that refuses the Plugin's version is not missing it",
+    );
   });
 
   it("planUpgrade paces, waits for readiness, halts on a failing new sidecar, and is up to date at the end", async () => {

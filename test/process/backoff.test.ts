@@ -42,6 +42,7 @@ describe("Backoff", () => {
     assert.equal(at(0).next(0).delayMs, 500);
     assert.equal(at(0.5).next(0).delayMs, 1000);
     assert.equal(at(0.999).next(0).delayMs, 1499);
+    assert.equal(at(0.9999999).next(0).delayMs, 1499, "never the excluded upper end");
     const real = new Backoff({ initialMs: 1000, maxMs: 1000, jitter: 0.2 });
     for (let i = 0; i < 50; i++) {
       const d = real.next(0).delayMs;

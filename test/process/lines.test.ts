@@ -27,6 +27,44 @@ describe("LineSplitter", () => {
     assert.deepEqual(split(["abcdefgh", "ij\n"], 4), ["abcd", "efgh", "ij"]);
   });
 
+  it("an 8 MiB line in 64-byte chunks, under an 8 MiB maxLine, is looked at once (not rescanned per chunk)", () => {
+    // The splitter that rescanned (and re-joined) its buffer per chunk did 131,072 scans of up to
+    // 8 MiB here: this test then ran past its timeout.
+    const lines: string[] = [];
+    const max = 8 * 1024 * 1024;
+    const s = new LineSplitter((l) => lines.push(l), max);
+    const chunk = Buffer.alloc(64, "x");
+    for (let i = 0; i < max / 64; i++) s.push(chunk);
+    s.push("y\r\nnext\n");
+    s.flush();
+    assert.deepEqual(
+      lines.map((l) => l.length),
+      [max, 1, 4],
+    );
+    assert.match(lines[0]!, /^x+$/);
+    assert.deepEqual(lines.slice(1), ["y", "next"]);
+  });
+
+  it("one chunk of many lines, and one chunk of one line many times maxLine, split the same as byte by byte", () => {
+    const text = `${"a".repeat(10)}\n${"b".repeat(23)}\r\n\n${"c".repeat(9)}\r${"d".repeat(4)}\ntail`;
+    const bytes = split(
+      [...text].map((c) => Buffer.from(c)),
+      8,
+    );
+    assert.deepEqual(split([text], 8), bytes);
+    assert.deepEqual(bytes, [
+      "aaaaaaaa",
+      "aa",
+      "bbbbbbbb",
+      "bbbbbbbb",
+      "bbbbbbb",
+      "",
+      "ccccccccc\rdddd".slice(0, 8),
+      "c\rdddd",
+      "tail",
+    ]);
+  });
+
   it("readLines reads a stream to its end", async () => {
     const s = new PassThrough();
     const lines: string[] = [];

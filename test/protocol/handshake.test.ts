@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { isPodplugError } from "../../src/errors.ts";
-import { formatHandshake, type Handshake, parseHandshake } from "../../src/protocol/handshake.ts";
+import { Client } from "../../src/host/index.ts";
+import { formatHandshake, type Handshake, MAX_HANDSHAKE_LINE, parseHandshake } from "../../src/protocol/handshake.ts";
+import { captureLogger, NODE } from "../helpers.ts";
 
 const ok = { versions: [1, 2] };
 
@@ -116,5 +119,46 @@ describe("handshake line", () => {
 
   it("accepts multiplex `true` when the host asked for it", () => {
     assert.equal(parseHandshake("1|1|unix|/tmp/p|grpc||true", { ...ok, multiplex: true }).multiplex, true);
+  });
+
+  it("refuses a line over MAX_HANDSHAKE_LINE, even one that starts like a handshake", () => {
+    const long = `1|1|unix|/tmp/p|grpc|${"A".repeat(MAX_HANDSHAKE_LINE)}`;
+    assert.equal(
+      code(() => parseHandshake(long, ok)),
+      "HANDSHAKE_MALFORMED",
+    );
+    assert.throws(() => parseHandshake(long, ok), /longer than 16384 characters/);
+  });
+});
+
+describe("handshake line from a real plugin process", function () {
+  this.timeout(60_000);
+
+  it("a plugin printing an endless first line (64 MiB, no newline) fails HANDSHAKE_MALFORMED, the host bounded", async () => {
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: {
+        command: NODE,
+        args: [
+          "-e",
+          'const b = Buffer.alloc(1 << 20, 65); let n = 0; const w = () => { while (n < 64 && process.stdout.write(b)) n++; if (n++ < 64) process.stdout.once("drain", w); else setTimeout(() => undefined, 30_000); }; w();',
+        ],
+      },
+      name: "endless",
+      logger: captureLogger().logger,
+      startTimeoutMs: 30_000,
+    });
+    const before = process.memoryUsage.rss();
+    try {
+      await assert.rejects(client.dispense("kv"), (e: unknown) => {
+        assert.ok(isPodplugError(e, "HANDSHAKE_MALFORMED"), String(e));
+        assert.match((e as Error).message, /longer than 16384 characters/);
+        return true;
+      });
+      assert.ok(process.memoryUsage.rss() - before < 64 * 1024 * 1024, "the host did not hold the line");
+    } finally {
+      await client.kill();
+    }
   });
 });

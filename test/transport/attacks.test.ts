@@ -17,10 +17,11 @@ import { createGzip } from "node:zlib";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
+import { DEFAULT_H2_LIMITS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
-import { CODE, F, HostilePeer, ping, record, rstStream, Victim } from "./attacks/hostile.ts";
+import { CODE, F, HostilePeer, ping, record, rstStream, Victim, windowUpdate } from "./attacks/hostile.ts";
 import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
-import { frame } from "./raw-h2.ts";
+import { frame, message, settings } from "./raw-h2.ts";
 
 const MB = 1 << 20;
 /** How much a victim may grow under attack (the issue's "generous bound"). */
@@ -286,6 +287,113 @@ describe("attacks on a plugin's server (a hostile host)", function () {
       (p) => p.resets.has(1),
     );
     assert.equal(peer.resets.get(1), CODE.FLOW_CONTROL_ERROR);
+  });
+
+  it("streams whose handlers do not read: the connection window keeps coming back, the paused bytes stop at maxPausedBytes (RST_STREAM ENHANCE_YOUR_CALM), another call on the same connection is answered", async () => {
+    const held = 24;
+    let answered = false;
+    const got: number[] = [];
+    const peer = await attack(
+      "paused streams",
+      async (p) => {
+        // Each Hold stream is offered its whole window (1 MiB), 24 MiB in all: more than the
+        // connection's 16 MiB window, so it only goes through if the victim returns connection
+        // window while those streams are paused; past maxPausedBytes (16 MiB), it resets the stream.
+        const window = p.settings.get(0x4)!;
+        for (let i = 0; i < held; i++) {
+          const id = 1 + 2 * i;
+          p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Hold")));
+          got.push(await p.sendWithinWindows(id, window, messages(id, 2 * window), 5000));
+        }
+        const id = 1 + 2 * held;
+        p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock()));
+        p.send(frame(F.DATA, F.END_STREAM, id, message({ text: "hello" })));
+        await p.until(() => p.requests.filter((r) => r === id).length === 2, CLOSE_WAIT_MS);
+        answered = (p.dataReceived.get(id) ?? 0) > 0 && p.requests.filter((r) => r === id).length === 2;
+      },
+      () => true,
+    );
+    const window = peer.settings.get(0x4)!;
+    assert.equal(peer.goaway, undefined, "the rule-abiding peer keeps its connection");
+    const whole = DEFAULT_H2_LIMITS.maxPausedBytes / window;
+    const full = got.filter((n) => n === window).length;
+    assert.equal(full, whole, `${whole} streams held whole, then resets; sent per stream ${JSON.stringify(got)}`);
+    for (let i = 0; i < held; i++)
+      assert.equal(peer.resets.get(1 + 2 * i), i < whole ? undefined : CODE.ENHANCE_YOUR_CALM, `stream ${1 + 2 * i}`);
+    assert.ok((peer.dataSent.get(0) ?? 0) > 16 * MB, "more than the connection window went through");
+    for (let i = 0; i < whole; i++)
+      assert.equal(peer.granted.get(1 + 2 * i) ?? 0, 0, "a paused stream gets no window back");
+    assert.ok(answered, "a call on the same connection was answered beside the paused streams");
+  });
+
+  it("a host that grants every window and never reads: responses stop at maxSendQueueBytes (RST_STREAM ENHANCE_YOUR_CALM)", async () => {
+    const calls = 400;
+    const size = 256 * 1024;
+    const ids = Array.from({ length: calls }, (_, i) => 1 + 2 * i);
+    const peer = await attack(
+      "never reads, 256 KB responses",
+      async (p) => {
+        // Windows as large as HTTP/2 allows: only the victim's own bound can stop it buffering.
+        p.send(settings([[0x4, 2 ** 31 - 1]]));
+        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+        p.stopReading();
+        const out = ids.map((id) =>
+          Buffer.concat([
+            frame(F.HEADERS, F.END_HEADERS, id, requestBlock()),
+            frame(F.DATA, F.END_STREAM, id, message({ text: "big", size })),
+          ]),
+        );
+        let i = 0;
+        await p.flood(() => out[i++], 64 * MB);
+        // The victim's answers (100 MB asked for) wait unread while it handles the calls; then read them.
+        await victim.mem();
+        p.startReading();
+      },
+      (p) => ids.every((id) => p.resets.has(id) || p.requests.filter((r) => r === id).length === 2),
+    );
+    const reset = ids.filter((id) => peer.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+    const answered = ids.filter((id) => !peer.resets.has(id) && (peer.dataReceived.get(id) ?? 0) > size);
+    assert.equal(peer.goaway, undefined);
+    assert.ok(answered.length >= 64, `calls answered before the bound: ${answered.length}`);
+    assert.ok(reset.length > 0, "calls past the bound were reset ENHANCE_YOUR_CALM");
+    assert.equal(answered.length + reset.length, calls, "every call either answered whole or reset");
+  });
+
+  it("a handler that waits for 'drain', streaming 100 MB to a host that grants every window but reads nothing: it waits (bounded), then all arrives", async () => {
+    interface Flood {
+      writes: number;
+      waiting: boolean;
+      ended: boolean;
+      error?: string;
+    }
+    let stalled: Flood | undefined;
+    const peer = await attack(
+      "well-behaved writer, slow reader",
+      async (p) => {
+        p.send(settings([[0x4, 2 ** 31 - 1]]));
+        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+        p.stopReading();
+        p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Flood")));
+        p.send(frame(F.DATA, F.END_STREAM, 1, Buffer.from([0, 0, 0, 0, 0])));
+        // Until the handler is held back by backpressure (bounded in time; no figure is asserted).
+        const end = Date.now() + CLOSE_WAIT_MS;
+        for (;;) {
+          const f = await victim.command<Flood>("flood");
+          if ((f.waiting && f.writes > 8) || f.ended || Date.now() > end) {
+            stalled = f;
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        p.startReading();
+      },
+      (p) => p.requests.filter((r) => r === 1).length === 2 || p.resets.has(1),
+    );
+    assert.ok(stalled?.waiting, `the handler waited for the reader: ${JSON.stringify(stalled)}`);
+    assert.ok(stalled.writes * 256 * 1024 < 32 * MB, `written before the wait: ${stalled.writes} × 256 KiB`);
+    assert.equal(peer.resets.has(1), false, "no reset: a writer that waits never meets maxSendQueueBytes");
+    assert.equal(peer.dataReceived.get(1), 400 * (256 * 1024 + 5), "every message arrived");
+    assert.equal(peer.goaway, undefined);
   });
 
   it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {

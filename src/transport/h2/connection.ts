@@ -74,6 +74,8 @@ function peerError(code: TransportErrorCode, h2Code: number, message: string, ca
 const STREAM_WINDOW = 1 << 20;
 const CONN_WINDOW = 16 << 20;
 const DEFAULT_WINDOW = 65_535;
+/** Write callbacks wait while the socket holds more than this unwritten (see H2Connection.framed). */
+const SEND_HIGH_WATER = 1 << 20;
 /** A batch this big goes out as one writev (payloads uncopied) instead of one joined buffer; pieces this big stay apart. */
 const BIG_WRITE = 64 * 1024;
 const BIG_PIECE = 8 * 1024;
@@ -116,6 +118,8 @@ export class H2Stream {
   closed = false;
   /** Data waiting for send window, and callbacks to run once each piece is framed. */
   pending: Buffer[] | undefined;
+  /** Bytes in `pending` (they count against the connection's maxSendQueueBytes). */
+  pendingBytes = 0;
   pendingCbs: (WriteCallback | undefined)[] | undefined;
   endQueued = false;
   /** The header block, kept while the stream waits for a slot under MAX_CONCURRENT_STREAMS. */
@@ -139,15 +143,21 @@ export class H2Stream {
       if (cb) process.nextTick(cb, new Error("write after the stream ended"));
       return;
     }
+    if (!this.session.mayQueue(buf.length)) {
+      this.session.sendQueueFull(this, buf.length, cb);
+      return;
+    }
     // The common case (nothing queued, window enough): framed at once, no queue arrays.
     if (this.pending === undefined || this.pending.length === 0) {
       if (this.session.sendData(this, buf)) {
-        if (cb) process.nextTick(cb);
+        this.session.framed(cb);
         return;
       }
     }
     (this.pending ??= []).push(buf);
     (this.pendingCbs ??= []).push(cb);
+    this.pendingBytes += buf.length;
+    this.session.pendingBytes += buf.length;
     this.session.flushStream(this);
   }
 
@@ -183,12 +193,15 @@ export class H2Stream {
 
   /** Stops returning window to the peer (it stops sending once the window is used up). */
   pause(): void {
+    if (this.paused || this.closed) return;
     this.paused = true;
+    this.session.held(this.unacked);
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.session.held(-this.unacked);
     this.session.ackStream(this, true);
   }
 }
@@ -244,6 +257,8 @@ export class H2Connection {
   private ctrlQueued = 0;
   /** Streams we reset lately (insertion order, at most RECENT_RESETS). */
   private readonly recentResets = new Set<number>();
+  /** Bytes received on paused streams and not returned to the peer (bounded by maxPausedBytes). */
+  private pausedBytes = 0;
   /** Empty frames and refused streams so far. */
   private invalidFrames = 0;
   /** The rapid-reset bucket: tokens left, and when it was last refilled. */
@@ -256,6 +271,10 @@ export class H2Connection {
   private peerMaxStreams = Infinity;
   /** Streams waiting for a free slot under the peer's MAX_CONCURRENT_STREAMS. */
   private waiting: H2Stream[] = [];
+  /** Bytes of all streams' `pending` data (waiting for send window). */
+  pendingBytes = 0;
+  /** Write callbacks held until the socket drains below SEND_HIGH_WATER (backpressure on the writers). */
+  private drainCbs: WriteCallback[] | undefined;
   /** Streams with data but no send window. */
   private blocked = new Set<H2Stream>();
   /** A pending HPACK dynamic table size update for our next header block (the peer lowered its table). */
@@ -302,6 +321,7 @@ export class H2Connection {
     this.prefaceLeft = opts.role === "server" ? PREFACE.length : 0;
     this.queue(...frames);
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on("drain", () => this.releaseDrainCbs());
     socket.on("error", (err: Error) => this.destroy(err));
     socket.on("close", () => this.destroy(this.closeError ?? new Error("connection closed")));
   }
@@ -467,10 +487,11 @@ export class H2Connection {
       }
       const lastOfAll = n === buf.length && q.length === 1 && s.endQueued && !s.trailers;
       this.dataFrame(s, n === buf.length ? buf : buf.subarray(0, n), lastOfAll);
+      s.pendingBytes -= n;
+      this.pendingBytes -= n;
       if (n === buf.length) {
         q.shift();
-        const cb = cbs!.shift();
-        if (cb) process.nextTick(cb);
+        this.framed(cbs!.shift());
         if (lastOfAll) {
           this.localEnd(s);
           return;
@@ -531,6 +552,77 @@ export class H2Connection {
     this.finishStream(s, undefined, undefined);
   }
 
+  /**
+   * @internal May `n` more bytes be queued to send? What waits for the peer
+   * (its windows, or the socket's buffer while it reads nothing) stays under
+   * maxSendQueueBytes; one write into an empty queue always goes, so a single
+   * message larger than the bound still can.
+   */
+  mayQueue(n: number): boolean {
+    const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
+    return queued === 0 || queued + n <= this.limits.maxSendQueueBytes;
+  }
+
+  /** @internal A write that would take the queue past maxSendQueueBytes: the stream is reset, its call fails with the coded error. */
+  sendQueueFull(s: H2Stream, n: number, cb: WriteCallback | undefined): void {
+    const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
+    const err = new TransportError(
+      "TRANSPORT_H2_SEND_QUEUE_FULL",
+      `stream ${s.id} reset: ${queued} bytes already wait for the peer to read or grant window, and ${n} more would pass maxSendQueueBytes (${this.limits.maxSendQueueBytes}); the peer is not reading, or writers ignore backpressure (wait for write callbacks)`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, queued },
+    );
+    if (cb) process.nextTick(cb, err);
+    if (s.id !== 0) {
+      const p = Buffer.alloc(4);
+      p.writeUInt32BE(H2_ERROR.ENHANCE_YOUR_CALM, 0);
+      this.push(frameHeader(4, T.RST_STREAM, 0, s.id));
+      this.push(p);
+      this.noteReset(s.id);
+    }
+    this.finishStream(s, H2_ERROR.ENHANCE_YOUR_CALM, err);
+  }
+
+  /**
+   * @internal A write was framed: its callback runs now, or once the socket
+   * has drained if it already holds more than SEND_HIGH_WATER (a writer that
+   * waits for its callbacks then cannot outrun a peer that reads slowly).
+   */
+  framed(cb: WriteCallback | undefined): void {
+    if (cb === undefined) return;
+    if (this.socket.writableLength + this.outBytes <= SEND_HIGH_WATER) process.nextTick(cb);
+    else (this.drainCbs ??= []).push(cb);
+  }
+
+  private releaseDrainCbs(): void {
+    const cbs = this.drainCbs;
+    if (cbs === undefined || this.socket.writableLength > SEND_HIGH_WATER) return;
+    this.drainCbs = undefined;
+    for (const cb of cbs) process.nextTick(cb);
+  }
+
+  /** @internal A paused stream took (or, resumed, gave back) `n` bytes of the connection's paused budget. */
+  held(n: number): void {
+    this.pausedBytes += n;
+  }
+
+  /**
+   * The connection's paused streams hold more than maxPausedBytes: the stream
+   * that took it over is reset (ENHANCE_YOUR_CALM) and its call fails with a
+   * coded error; the other streams, and the connection window, go on.
+   */
+  private overPaused(s: H2Stream): void {
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(H2_ERROR.ENHANCE_YOUR_CALM, 0);
+    this.queue(frameHeader(4, T.RST_STREAM, 0, s.id), p);
+    this.noteReset(s.id);
+    const err = new TransportError(
+      "TRANSPORT_H2_PAUSED_LIMIT",
+      `stream ${s.id} reset: the connection's paused streams hold more than ${this.limits.maxPausedBytes} bytes the application has not read (maxPausedBytes); read calls' messages sooner or raise the limit`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id },
+    );
+    this.finishStream(s, H2_ERROR.ENHANCE_YOUR_CALM, err);
+  }
+
   /** Remembers the last streams we reset: frames the peer had in flight on them are ignored (RFC 9113 §5.1). */
   private noteReset(id: number): void {
     if (this.recentResets.size >= RECENT_RESETS) this.recentResets.delete(this.recentResets.values().next().value!);
@@ -555,6 +647,11 @@ export class H2Connection {
   private finishStream(s: H2Stream, rstCode: number | undefined, lost: Error | undefined): void {
     if (s.closed) return;
     s.closed = true;
+    if (s.paused) this.pausedBytes -= s.unacked;
+    this.pendingBytes -= s.pendingBytes;
+    s.pendingBytes = 0;
+    s.pending = undefined;
+    s.pendingCbs = undefined;
     this.blocked.delete(s);
     if (s.id !== 0) this.streams.delete(s.id);
     else this.waiting = this.waiting.filter((w) => w !== s);
@@ -603,12 +700,16 @@ export class H2Connection {
     if (out.length === 0 || this.socket.destroyed) return;
     if (out.length === 1) {
       this.socket.write(out[0]!);
-      return;
-    }
-    if (bytes < BIG_WRITE) {
+    } else if (bytes < BIG_WRITE) {
       this.socket.write(Buffer.concat(out, bytes));
-      return;
+    } else {
+      this.writeBig(out);
     }
+    // A write that completed at once emits no 'drain': release what waited here.
+    if (this.drainCbs !== undefined) this.releaseDrainCbs();
+  }
+
+  private writeBig(out: Buffer[]): void {
     // Large messages: one writev of the big pieces as they are, small runs between them joined (no copy of the payloads).
     this.socket.cork();
     let run: Buffer[] = [];
@@ -828,6 +929,10 @@ export class H2Connection {
     s.recvWindow -= len;
     if (s.recvWindow < 0) {
       this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
+      return;
+    }
+    if (s.paused && (this.pausedBytes += len) > this.limits.maxPausedBytes) {
+      this.overPaused(s);
       return;
     }
     const last = (flags & END_STREAM) !== 0;

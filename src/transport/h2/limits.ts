@@ -31,6 +31,22 @@ export interface H2Limits {
   resetRate: number;
   /** Entries in one SETTINGS frame. */
   maxSettingsEntries: number;
+  /**
+   * Bytes the peer may leave in streams whose reader paused (received, not yet
+   * read, not returned to its window), over the whole connection. The stream
+   * that goes past it is reset ENHANCE_YOUR_CALM; the connection window keeps
+   * coming back, so the other streams go on.
+   */
+  maxPausedBytes: number;
+  /**
+   * Bytes this end may have waiting to go to the peer (framed but not yet
+   * written by the socket, or waiting for the peer's window), per connection.
+   * A write past it resets its stream (ENHANCE_YOUR_CALM) and fails its call
+   * (`TRANSPORT_H2_SEND_QUEUE_FULL`): a peer that never reads cannot make this
+   * end buffer without end. Writers that wait for their write callbacks never
+   * reach it (the callbacks wait while the socket holds more than 1 MiB).
+   */
+  maxSendQueueBytes: number;
 }
 
 /** The defaults (sources in docs/transport.md). */
@@ -42,6 +58,8 @@ export const DEFAULT_H2_LIMITS: Readonly<H2Limits> = Object.freeze({
   resetBurst: 1000,
   resetRate: 33,
   maxSettingsEntries: 32,
+  maxPausedBytes: 16 << 20,
+  maxSendQueueBytes: 32 << 20,
 });
 
 /** The defaults with `over` applied (undefined fields keep their default). */

@@ -48,6 +48,12 @@ export class HostilePeer {
   readonly settings = new Map<number, number>();
   /** Streams the victim opened with HEADERS (when the victim is a client). */
   readonly requests: number[] = [];
+  /** WINDOW_UPDATE increments the victim granted, per stream (0: the connection). */
+  readonly granted = new Map<number, number>();
+  /** DATA bytes (frame payloads) this peer sent, per stream (0: all). */
+  readonly dataSent = new Map<number, number>();
+  /** DATA bytes the victim sent, per stream. */
+  readonly dataReceived = new Map<number, number>();
   closed = false;
   sent = 0;
   private buf = Buffer.alloc(0);
@@ -72,6 +78,32 @@ export class HostilePeer {
     if (this.closed) return false;
     this.sent += b.length;
     return this.socket.write(b);
+  }
+
+  /**
+   * Sends `total` bytes of DATA on stream `id` as `next()` frames, never beyond
+   * the windows the victim granted (its SETTINGS_INITIAL_WINDOW_SIZE, 65,535 for
+   * the connection, plus its WINDOW_UPDATEs): a peer that keeps the rules. Stops
+   * when the victim resets the stream or grants no more within `ms`.
+   */
+  async sendWithinWindows(id: number, total: number, next: () => Buffer | undefined, ms: number): Promise<number> {
+    const initial = this.settings.get(0x4) ?? 65_535;
+    let sent = 0;
+    while (sent < total && !this.closed && !this.resets.has(id)) {
+      const f = next();
+      if (!f) break;
+      const n = f.length - 9;
+      const fits = (): boolean =>
+        65_535 + (this.granted.get(0) ?? 0) - (this.dataSent.get(0) ?? 0) >= n &&
+        initial + (this.granted.get(id) ?? 0) - (this.dataSent.get(id) ?? 0) >= n;
+      if (!fits()) await this.until(fits, ms);
+      if (!fits()) break;
+      this.dataSent.set(0, (this.dataSent.get(0) ?? 0) + n);
+      this.dataSent.set(id, (this.dataSent.get(id) ?? 0) + n);
+      sent += n;
+      if (!this.send(f)) await new Promise<void>((r) => this.onceDrainOrClose(r));
+    }
+    return sent;
   }
 
   /** Stops reading: what the victim sends stays in its buffers (and the kernel's). */
@@ -149,6 +181,9 @@ export class HostilePeer {
         for (let i = 0; i + 6 <= p.length; i += 6) this.settings.set(p.readUInt16BE(i), p.readUInt32BE(i + 2));
         this.socket.write(frame(F.SETTINGS, 1, 0));
       } else if (type === F.HEADERS) this.requests.push(id);
+      else if (type === F.WINDOW_UPDATE && p.length === 4)
+        this.granted.set(id, (this.granted.get(id) ?? 0) + (p.readUInt32BE(0) & 0x7fffffff));
+      else if (type === F.DATA) this.dataReceived.set(id, (this.dataReceived.get(id) ?? 0) + p.length);
     }
     // Keep only the unparsed tail (a copy, so the big read buffer can go).
     this.buf = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
@@ -202,7 +237,7 @@ export class Victim {
     });
   }
 
-  async command<T>(cmd: "mem" | "call" | "good"): Promise<T> {
+  async command<T>(cmd: "mem" | "call" | "good" | "flood"): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
     return JSON.parse(await p) as T;

@@ -1,9 +1,11 @@
 /**
- * A Plugin's `spec.calls` reaching the host SDK (issue 12: "a per-Plugin
- * default call deadline and failure policy, set in the Plugin spec, reach the
- * host SDK through the injected env"): the injection's PODPLUG_CALL_POLICY
+ * What a Plugin tells its hosts, through the injection's PODPLUG_PLUGIN_INFO
  * read by sidecarAttach(), applied by a client attached to a real plugin
- * process in sidecar mode. Then what a hand-made or broken value does.
+ * process in sidecar mode: `spec.calls` (issue 12: "a per-Plugin default call
+ * deadline and failure policy, set in the Plugin spec, reach the host SDK
+ * through the injected env") and `spec.version` against the host's
+ * `versionRange` (issue 13: refused before any traffic). Then what a
+ * hand-made or broken value does.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
@@ -14,8 +16,8 @@ import { pino } from "pino";
 import { handshake } from "../../examples/kv/shared.ts";
 import { HOST_ENV } from "../../src/constants.ts";
 import { KVClient } from "../../src/gen/examples/kv/kv.ts";
-import { callPolicyFor } from "../../src/host/call-policy.ts";
 import { Client, sidecarAttach } from "../../src/host/index.ts";
+import { pluginInfoFor } from "../../src/host/plugin-info.ts";
 import { inject } from "../../src/inject/inject.ts";
 import type { Plugin } from "../../src/inject/types.ts";
 import type { GRPCPlugin } from "../../src/plugin/index.ts";
@@ -43,7 +45,7 @@ const timedKv = (): GRPCPlugin<TimedKV> => ({
   },
 });
 
-function plugin(calls?: Plugin["spec"]["calls"]): Plugin {
+function plugin(calls?: Plugin["spec"]["calls"], version?: string): Plugin {
   return {
     apiVersion: "podplug.io/v1alpha1",
     kind: "Plugin",
@@ -53,19 +55,20 @@ function plugin(calls?: Plugin["spec"]["calls"]): Plugin {
       handshake: { magicCookieKey: "BASIC_PLUGIN", magicCookieValue: "hello", protocolVersions: [1] },
       selector: { matchLabels: { app: "h" } },
       ...(calls ? { calls } : {}),
+      ...(version ? { version } : {}),
     },
   };
 }
 
 /** The host container's env as the injection leaves it, with the socket root moved to `root`. */
-function injectedEnv(root: string, calls?: Plugin["spec"]["calls"]): NodeJS.ProcessEnv {
-  const out = inject({ spec: { containers: [{ name: "host", image: "h" }] } }, [plugin(calls)]);
+function injectedEnv(root: string, calls?: Plugin["spec"]["calls"], version?: string): NodeJS.ProcessEnv {
+  const out = inject({ spec: { containers: [{ name: "host", image: "h" }] } }, [plugin(calls, version)]);
   const env: NodeJS.ProcessEnv = {};
   for (const e of out.spec!.containers[0]!.env ?? []) env[e.name] = e.value;
   return { ...env, [HOST_ENV.socketRoot]: root };
 }
 
-describe("a Plugin's spec.calls in the host SDK (PODPLUG_CALL_POLICY)", function () {
+describe("a Plugin's spec.calls and spec.version in the host SDK (PODPLUG_PLUGIN_INFO)", function () {
   this.timeout(60_000);
   let t: ReturnType<typeof tempDir>;
   let proc: ChildProcess | undefined;
@@ -91,7 +94,7 @@ describe("a Plugin's spec.calls in the host SDK (PODPLUG_CALL_POLICY)", function
     await waitFor(() => existsSync(join(dir, "handshake")), 20_000, "the plugin's handshake file");
   }
 
-  const connect = (env: NodeJS.ProcessEnv, extra: { defaultDeadlineMs?: number } = {}) => {
+  const connect = (env: NodeJS.ProcessEnv, extra: { defaultDeadlineMs?: number; versionRange?: string } = {}) => {
     client = new Client({
       handshake,
       plugins: { kv: timedKv() },
@@ -102,13 +105,56 @@ describe("a Plugin's spec.calls in the host SDK (PODPLUG_CALL_POLICY)", function
     return client.dispense("kv");
   };
 
-  it("the injection sets it only for Plugins with spec.calls, in the SDK's terms", () => {
-    assert.equal(injectedEnv(t.dir)[HOST_ENV.callPolicy], undefined);
+  it("the injection sets it only for Plugins with spec.calls or spec.version, in the SDK's terms", () => {
+    assert.equal(injectedEnv(t.dir)[HOST_ENV.pluginInfo], undefined);
     assert.deepEqual(
-      JSON.parse(injectedEnv(t.dir, { deadlineMilliseconds: 250, whenUnavailable: "Wait" })[HOST_ENV.callPolicy]!),
+      JSON.parse(injectedEnv(t.dir, { deadlineMilliseconds: 250, whenUnavailable: "Wait" })[HOST_ENV.pluginInfo]!),
       {
-        kv: { deadlineMs: 250, whenUnavailable: "wait" },
+        kv: { calls: { deadlineMs: 250, whenUnavailable: "wait" } },
       },
+    );
+    assert.deepEqual(JSON.parse(injectedEnv(t.dir, undefined, "1.4.2")[HOST_ENV.pluginInfo]!), {
+      kv: { version: "1.4.2" },
+    });
+  });
+
+  it("versionRange: a Plugin version inside it connects and calls", async () => {
+    await startPlugin();
+    const kv = await connect(injectedEnv(t.dir, undefined, "1.4.2"), { versionRange: "^1.2.0" });
+    assert.equal(await kv.get("sleep:0"), "slept");
+  });
+
+  it("versionRange: outside it PLUGIN_VERSION_MISMATCH, with none declared PLUGIN_VERSION_UNKNOWN, when the client is made (no traffic)", () => {
+    // No plugin is even running: the refusal cannot have come from a connection.
+    const make = (env: NodeJS.ProcessEnv, range: string) => () =>
+      new Client({
+        handshake,
+        plugins: { kv: timedKv() },
+        attach: sidecarAttach("kv", env),
+        logger: pino({ level: "silent" }),
+        versionRange: range,
+      });
+    assert.throws(make(injectedEnv(t.dir, undefined, "2.0.0"), "^1.2.0"), (e: Error & { code?: string }) => {
+      return (
+        e.code === "PLUGIN_VERSION_MISMATCH" && /kv is version 2\.0\.0, outside the range \^1\.2\.0/.test(e.message)
+      );
+    });
+    assert.throws(make(injectedEnv(t.dir, undefined, "1.3.0-rc.1"), ">=1.2.0"), { code: "PLUGIN_VERSION_MISMATCH" });
+    assert.throws(make(injectedEnv(t.dir), "^1.2.0"), (e: Error & { code?: string }) => {
+      return e.code === "PLUGIN_VERSION_UNKNOWN" && /declares no version/.test(e.message);
+    });
+    assert.throws(make(injectedEnv(t.dir, undefined, "1.4.2"), "one point two"), (e: Error & { code?: string }) => {
+      return e.code === "CONFIG_INVALID" && /not a semver range/.test(e.message);
+    });
+    assert.throws(
+      () =>
+        new Client({
+          handshake,
+          plugins: { kv: timedKv() },
+          cmd: { command: NODE, args: [fixture("test-plugin.ts")] },
+          versionRange: "^1",
+        }),
+      (e: Error & { code?: string }) => e.code === "CONFIG_INVALID" && /needs attach mode/.test(e.message),
     );
   });
 
@@ -164,20 +210,24 @@ describe("a Plugin's spec.calls in the host SDK (PODPLUG_CALL_POLICY)", function
       ["{", /not JSON/],
       ["[1]", /not a JSON object/],
       ['{"kv":3}', /kv's entry is not an object/],
-      ['{"kv":{"deadlineMs":0}}', /deadlineMs 0 is not a whole number/],
-      ['{"kv":{"deadlineMs":1.5}}', /deadlineMs 1.5/],
-      ['{"kv":{"deadlineMs":"250"}}', /deadlineMs "250"/],
-      ['{"kv":{"whenUnavailable":"Wait"}}', /whenUnavailable "Wait" is neither/],
-      ['{"kv":{"deadline":250}}', /unknown fields deadline/],
+      ['{"kv":{"calls":{"deadlineMs":0}}}', /deadlineMs 0 is not a whole number/],
+      ['{"kv":{"calls":{"deadlineMs":1.5}}}', /deadlineMs 1.5/],
+      ['{"kv":{"calls":{"deadlineMs":"250"}}}', /deadlineMs "250"/],
+      ['{"kv":{"calls":{"whenUnavailable":"Wait"}}}', /whenUnavailable "Wait" is neither/],
+      ['{"kv":{"calls":{"deadline":250}}}', /calls has unknown fields deadline/],
+      ['{"kv":{"calls":[]}}', /calls is not an object/],
+      ['{"kv":{"version":"1.2"}}', /version "1.2" is not a semantic version/],
+      ['{"kv":{"version":12}}', /version 12 is not/],
+      ['{"kv":{"deadlineMs":250}}', /entry has unknown fields deadlineMs/],
     ];
     for (const [raw, msg] of cases)
       assert.throws(
-        () => callPolicyFor(raw, "kv"),
+        () => pluginInfoFor(raw, "kv"),
         (e: Error & { code?: string }) => e.code === "CONFIG_INVALID" && msg.test(e.message),
         raw,
       );
-    assert.equal(callPolicyFor('{"other":{"deadlineMs":5}}', "kv"), undefined, "another plugin's entry is not ours");
-    assert.throws(() => sidecarAttach("kv", { [HOST_ENV.socketRoot]: t.dir, [HOST_ENV.callPolicy]: "{" }), {
+    assert.equal(pluginInfoFor('{"other":{"version":"1.0.0"}}', "kv"), undefined, "another plugin's entry is not ours");
+    assert.throws(() => sidecarAttach("kv", { [HOST_ENV.socketRoot]: t.dir, [HOST_ENV.pluginInfo]: "{" }), {
       code: "CONFIG_INVALID",
     });
   });
