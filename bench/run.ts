@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { goPeersBench } from "./go-peers.ts";
 import { report } from "./lib.ts";
-import { recoveryFigures } from "./recovery.ts";
+import { printRecovery, standbyRecoveryFigures } from "./recovery.ts";
 import { coreFigures } from "./sdk.ts";
 
 console.log(`podplug benchmarks — Node ${process.version}, ${new Date().toISOString()}`);
@@ -17,13 +17,7 @@ report("Protocol core: host → plugin calls over a Unix socket", plain!, [raw!,
 // The go-plugin race (issue 12): every pairing in 3 interleaved rounds, each ratio with its load average.
 await goPeersBench(3);
 
-const rec = await recoveryFigures();
-console.log(
-  `\nRecovery: SIGKILL → first successful call on the same client, over ${rec.kills} kills (back-off 100 ms)`,
-);
-console.log(
-  `  median ${rec.medianMs.toFixed(0)} ms, p99 ${rec.p99Ms.toFixed(0)} ms; a cold start of the same plugin takes ${rec.coldStartMs.toFixed(0)} ms (ratio median/cold ${(rec.medianMs / rec.coldStartMs).toFixed(2)})`,
-);
+printRecovery(await standbyRecoveryFigures());
 
 // The transport and operator benchmarks run in their own processes (they start servers and a test cluster).
 for (const [script, args] of [

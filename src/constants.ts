@@ -59,7 +59,15 @@ export const HOST_ENV = {
    * SDK (sidecarAttach()). Set only when a Plugin of the pod sets either.
    */
   pluginInfo: "PODPLUG_PLUGIN_INFO",
+  /**
+   * The pod's plugins with a standby sidecar (`spec.standby`), sorted, joined by `,`: each also serves in
+   * `<root>/<name>-standby`, and sidecarAttach() attaches to both. Set only when a Plugin of the pod has one.
+   */
+  standby: "PODPLUG_STANDBY",
 } as const;
+
+/** A Plugin with `spec.standby` gets a second sidecar and socket folder named `<name>` + this. */
+export const STANDBY_SUFFIX = "-standby";
 
 /** Switches for operators of either side: which gRPC implementation and which HTTP/2 engine carry calls. */
 export const TRANSPORT_ENV = {

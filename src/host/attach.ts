@@ -6,7 +6,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { HOST_ENV, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
+import { HOST_ENV, STANDBY_SUFFIX, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
 import {
   CORE_PROTOCOL_VERSION,
@@ -50,6 +50,12 @@ export interface AttachConfig {
    * the host container's readiness probe reads (docs/host-authors.md, "Ready").
    */
   plugin?: string;
+  /**
+   * The standby sidecar's folder (`<root>/<name>-standby`, a Plugin with
+   * `spec.standby`; sidecarAttach() sets it from PODPLUG_STANDBY): the client
+   * attaches to both and fails over between them (docs/host-authors.md, "Standby").
+   */
+  standbyDir?: string;
   /** The Plugin's `spec.calls` (sidecarAttach() reads them from PODPLUG_PLUGIN_INFO): the client's defaults. */
   calls?: CallPolicy;
   /** The Plugin's `spec.version` (from PODPLUG_PLUGIN_INFO), checked against the client's `versionRange`. */
@@ -173,9 +179,11 @@ export function sidecarAttach(name: string, env: NodeJS.ProcessEnv = process.env
   }
   const mtlsRoot = env[HOST_ENV.mtlsRoot];
   const info = pluginInfoFor(env[HOST_ENV.pluginInfo], name);
+  const standby = (env[HOST_ENV.standby] ?? "").split(",").includes(name);
   return {
     dir: join(root, name),
     plugin: name,
+    ...(standby ? { standbyDir: join(root, `${name}${STANDBY_SUFFIX}`) } : {}),
     ...(mtlsRoot ? { certDir: join(mtlsRoot, name) } : {}),
     ...(info?.calls ? { calls: info.calls } : {}),
     ...(info?.version ? { version: info.version } : {}),

@@ -46,6 +46,7 @@ import { type PluginCommand, type StartedProcess, startProcess } from "./process
 import { killReattached, processGone, type ReattachedProcess, reattachTo, waitGone } from "./reattach.ts";
 import { type OutagePolicy, ReconnectingChannel } from "./reconnecting-channel.ts";
 import { makeSocketDir, type OwnedSocketDir } from "./socket-dir.ts";
+import { discard, type Instance, otherSlot, type Slot, Standby } from "./standby.ts";
 
 /** go-plugin's ClientConfig, in TypeScript. Give exactly one of `cmd`, `attach`, `reattach`. */
 export interface ClientConfig<P extends PluginSet> {
@@ -147,6 +148,16 @@ export interface ClientConfig<P extends PluginSet> {
   metricsRegistry?: Registry;
   /** When the host state file (attach mode with `attach.plugin`) says the plugin is failing. */
   readiness?: ReadinessOptions;
+  /**
+   * Keep a second, pre-started instance ready (docs/host-authors.md,
+   * "Standby"): a spare process in cmd mode; in attach mode the standby
+   * sidecar in `attach.standbyDir` (default: on when that is set, as
+   * sidecarAttach() does for a Plugin with `spec.standby`). When the active
+   * instance fails, calls go to the spare at once and a new spare is started.
+   * Each instance has its own state: onConnect hooks run on the spare before
+   * it takes calls. Not with `reattach` or `restart: false`.
+   */
+  standby?: boolean;
   /** false: no per-call metrics (`podplug_host_calls_total`, `podplug_host_call_duration_seconds`); the bench's "metrics off". Default true. */
   callMetrics?: boolean;
 }
@@ -190,8 +201,12 @@ export interface ConnectContext {
   connection: PluginConnection;
   /** The new connection's broker: serve callbacks the plugin needs here. */
   broker: GRPCBroker;
-  /** 0 for the first connection, then 1, 2, ... for each restart. */
+  /** 0 for the first connection, then 1, 2, ... for each restart; for a standby instance, the restarts so far. */
   restarts: number;
+  /** True for a standby instance (`standby`): it takes calls only once the active one fails. */
+  standby: boolean;
+  /** The instance's process id (cmd mode). */
+  pid?: number;
 }
 
 /** A connected plugin: what `start()` resolves to. */
@@ -253,6 +268,10 @@ export class Client<P extends PluginSet> {
   /** Reattach mode: the config, and the process it names once checked. */
   private readonly reattach: ReattachConfig | undefined;
   private reattached: ReattachedProcess | undefined;
+  /** The spare instance (`standby`), and the slot the active one uses. */
+  private readonly standby: Standby | undefined;
+  private activeSlot: Slot = 0;
+  private failovers = 0;
 
   constructor(config: ClientConfig<P>) {
     validateHandshakeConfig(config.handshake, "Client");
@@ -308,6 +327,19 @@ export class Client<P extends PluginSet> {
       );
     }
     this.config = config;
+    const standby = config.standby ?? config.attach?.standbyDir !== undefined;
+    if (standby) {
+      if (config.reattach !== undefined || config.restart === false)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          `Client: standby needs a client that replaces its plugin: not with ${config.reattach !== undefined ? "reattach (one process, never restarted)" : "restart: false"}.`,
+        );
+      if (config.attach && config.attach.standbyDir === undefined)
+        throw new PodplugError(
+          "CONFIG_INVALID",
+          "Client: standby in attach mode needs attach.standbyDir, the standby sidecar's folder (sidecarAttach() sets it for a Plugin with spec.standby).",
+        );
+    }
     if (config.cmd) {
       // Each cmd-mode client runs its own instance: its own name. Attach-mode clients of one folder are one plugin.
       const claimed = claimName(
@@ -352,10 +384,24 @@ export class Client<P extends PluginSet> {
       },
     };
     this.backoff = new Backoff(config.backoff);
+    this.standby = standby
+      ? new Standby(
+          {
+            launch: (slot) => this.launch(slot, true),
+            watch: (inst, stop) => this.failure(inst.conn, inst.proc, stop),
+          },
+          this.log,
+          this.abort.signal,
+          config.backoff,
+        )
+      : undefined;
     if (config.attach?.plugin) {
       this.hostState = new HostStateFile(config.attach.dir, config.attach.plugin, this.log);
       const threshold = config.readiness?.failedCalls ?? 3;
-      this.channel.onStatus = (st) => this.callEnded(st.code, st.details, threshold);
+      this.channel.onStatus = (st, on) => {
+        // A call that ran on an instance already replaced (a failover) says nothing about the live one.
+        if (on === undefined || on === this.conn?.channel) this.callEnded(st.code, st.details, threshold);
+      };
     }
     // The series exists from the start: 0 restarts is a fact a dashboard can show.
     this.metrics.restarts.inc({ plugin: this.name }, 0);
@@ -391,9 +437,24 @@ export class Client<P extends PluginSet> {
     return this.stoppedError?.details.reason as string | undefined;
   }
 
-  /** How many times the plugin was restarted (or re-found) after a failure. */
+  /** How many times the plugin was restarted (or re-found) after a failure, failovers to the standby included. */
   get restartCount(): number {
     return this.restarts;
+  }
+
+  /** How many times calls moved to the standby instance (`standby`). */
+  get failoverCount(): number {
+    return this.failovers;
+  }
+
+  /** True while a standby instance is connected and set up, ready to take calls (`standby`). */
+  get standbyReady(): boolean {
+    return this.standby?.ready ?? false;
+  }
+
+  /** The standby instance's process id (cmd mode with `standby`), while one is ready. */
+  get standbyPid(): number | undefined {
+    return this.standby?.pid;
   }
 
   private setState(s: ClientState): void {
@@ -474,6 +535,7 @@ export class Client<P extends PluginSet> {
     this.starting ??= this.connectOnce().then(
       (info) => {
         this.supervising = this.supervise();
+        this.standby?.start(otherSlot(this.activeSlot));
         return info;
       },
       async (err: unknown) => {
@@ -489,6 +551,44 @@ export class Client<P extends PluginSet> {
 
   /** One attempt: start or find the plugin, handshake, connect, run hooks, let calls through. */
   private async connectOnce(): Promise<PluginInfo> {
+    const t0 = performance.now();
+    const inst = await this.launch(this.activeSlot, false);
+    if (this.killed) {
+      await discard(inst);
+      throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while starting.`);
+    }
+    return this.commit(inst, t0);
+  }
+
+  /** Lets calls through to `inst`: it is the active instance from now on. */
+  private commit(inst: Instance, t0: number, handshaken = true): PluginInfo {
+    const conn = inst.conn;
+    const handshake = conn.handshake;
+    this.proc = inst.proc;
+    this.activeSlot = inst.slot;
+    this.conn = conn;
+    this.failedCalls = 0;
+    this.channel.setTarget(conn.channel);
+    this.setState("ready");
+    this.hostState?.set("ready");
+    const secs = (performance.now() - t0) / 1000;
+    // A failover handshakes nothing: the spare's start was before.
+    if (handshaken) this.metrics.handshake.observe({ plugin: this.name }, secs);
+    this.log.debug(
+      { version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) },
+      "plugin connected",
+    );
+    const info: PluginInfo = { handshake, version: handshake.appVersion };
+    this.info = this.proc?.child.pid !== undefined ? { ...info, pid: this.proc.child.pid } : info;
+    return this.info;
+  }
+
+  /**
+   * Starts or finds one instance in `slot`, handshakes, connects and runs the
+   * onConnect hooks; calls reach it only once committed. `spare`: a standby instance.
+   */
+  private async launch(slot: Slot, spare: boolean): Promise<Instance> {
+    let proc: StartedProcess | undefined;
     const versions = this.versions();
     const expect: HostExpectations = {
       versions: Object.keys(versions).map(Number),
@@ -520,20 +620,27 @@ export class Client<P extends PluginSet> {
         const cmd = this.config.cmd;
         await checkExecutable(secure, resolveExecutable(cmd.command, env.PATH, cmd.cwd), this.name);
       }
-      this.proc = await startProcess(this.config.cmd, env, {
+      proc = await startProcess(this.config.cmd, env, {
         timeoutMs,
         name: this.name,
         log: this.log,
         ...(this.config.stderr ? { rawStderr: this.config.stderr } : {}),
       });
-      void this.proc.exited.then((exit) => {
+      const started = proc;
+      // `client.pid` names the process being set up while the hooks run (not a spare's: it is not the client's yet).
+      if (!spare) this.proc = started;
+      void started.exited.then((exit) => {
         this.lastExitSeen = exit;
-        this.log.debug({ code: exit.code, signal: exit.signal }, "plugin process exited");
+        this.log.debug(
+          { code: exit.code, signal: exit.signal, ...(spare ? { standby: true } : {}) },
+          "plugin process exited",
+        );
       });
       try {
-        handshake = parseHandshake(this.proc.line, expect);
+        handshake = parseHandshake(started.line, expect);
       } catch (err) {
-        throw withStderr(err, this.proc.stderrTail());
+        void terminate(started.child, 0, "SIGKILL");
+        throw withStderr(err, started.stderrTail());
       }
       if (own) {
         if (!handshake.serverCert) {
@@ -558,7 +665,8 @@ export class Client<P extends PluginSet> {
           `plugin ${this.name}: PLUGIN_MULTIPLEX_GRPC works only for plugins this host starts (cmd), not with attach; leave \`multiplex\` unset.`,
         );
       }
-      const attach = this.config.attach!;
+      const configured = this.config.attach!;
+      const attach = slot === 1 ? { ...configured, dir: configured.standbyDir! } : configured;
       brokerDir = attach.dir;
       handshake = await waitForPlugin(attach, expect, timeoutMs, this.abort.signal);
       if (handshake.serverCert) {
@@ -613,7 +721,15 @@ export class Client<P extends PluginSet> {
       for (const hook of this.hooks) {
         try {
           // This process's number: 0 for the first, n for the n-th restart (restarts counts it only once connected).
-          await hook({ connection: conn, broker: conn.broker, restarts: this.info ? this.restarts + 1 : 0 });
+          const restarts = spare ? this.restarts : this.info ? this.restarts + 1 : 0;
+          const pid = proc?.child.pid;
+          await hook({
+            connection: conn,
+            broker: conn.broker,
+            restarts,
+            standby: spare,
+            ...(pid !== undefined ? { pid } : {}),
+          });
         } catch (err) {
           throw new PodplugError(
             "CONNECT_HOOK_FAILED",
@@ -625,30 +741,14 @@ export class Client<P extends PluginSet> {
       }
     } catch (err) {
       conn.close();
-      throw this.proc ? withStderr(err, this.proc.stderrTail()) : err;
+      if (proc) void terminate(proc.child, 0, "SIGKILL");
+      throw proc ? withStderr(err, proc.stderrTail()) : err;
     }
-    if (this.killed) {
-      conn.close();
-      throw new PodplugError("CLIENT_CLOSED", `plugin ${this.name}: the client was killed while starting.`);
-    }
-    this.conn = conn;
-    this.failedCalls = 0;
-    this.channel.setTarget(conn.channel);
-    this.setState("ready");
-    this.hostState?.set("ready");
-    const secs = (performance.now() - t0) / 1000;
-    this.metrics.handshake.observe({ plugin: this.name }, secs);
-    this.log.debug(
-      { version: handshake.appVersion, address: handshake.address, ms: Math.round(secs * 1000) },
-      "plugin connected",
-    );
-    const info: PluginInfo = { handshake, version: handshake.appVersion };
-    this.info = this.proc?.child.pid !== undefined ? { ...info, pid: this.proc.child.pid } : info;
-    return this.info;
+    return { conn, proc, slot };
   }
 
   /** Resolves with a reason when the live plugin fails: exit, lost connection, NOT_SERVING or a hang. */
-  private failure(conn: Connection): Promise<string> {
+  private failure(conn: Connection, proc = this.proc, stop?: AbortSignal): Promise<string> {
     return new Promise((resolve) => {
       let done = false;
       const live = this.config.liveness ?? {};
@@ -661,15 +761,17 @@ export class Client<P extends PluginSet> {
         done = true;
         clearInterval(timer);
         this.abort.signal.removeEventListener("abort", onAbort);
+        stop?.removeEventListener("abort", onStop);
         resolve(reason);
       };
-      const proc = this.proc;
+      const onStop = (): void => finish("taken");
       void proc?.exited.then((exit) => finish(`process exited (${describeExit(exit)})`));
       const watched = this.reattached;
       if (watched) void processGone(watched, this.abort.signal).then(() => finish(`process ${watched.pid} exited`));
       // A dying process drops its connection a moment before its exit is reported: name the exit, the real cause.
       const lost = (why: string): void => {
-        if (!proc) return finish(why);
+        // With a spare ready, calls move at once; naming the exit is not worth their wait.
+        if (!proc || this.standby?.ready) return finish(why);
         const t = setTimeout(() => finish(why), EXIT_AFTER_DROP_MS);
         void proc.exited.then(() => clearTimeout(t));
       };
@@ -689,6 +791,7 @@ export class Client<P extends PluginSet> {
       }, period);
       timer.unref();
       this.abort.signal.addEventListener("abort", onAbort, { once: true });
+      stop?.addEventListener("abort", onStop, { once: true });
     });
   }
 
@@ -702,6 +805,7 @@ export class Client<P extends PluginSet> {
       const upSince = performance.now();
       const reason = await this.failure(conn);
       if (this.killed) return;
+      if (this.failover(reason)) continue;
       if (this.config.restart === false || this.reattach) {
         // go-plugin's behaviour: the client is dead with its plugin, and says so.
         const message = this.reattach
@@ -743,6 +847,8 @@ export class Client<P extends PluginSet> {
         }
         await sleep(step.delayMs, this.abort.signal);
         if (this.killed) return;
+        // Both instances were down: a spare that came back meanwhile is taken at once.
+        if (this.failover(reason)) break;
         try {
           await this.connectOnce();
           this.restarts++;
@@ -765,6 +871,30 @@ export class Client<P extends PluginSet> {
         }
       }
     }
+  }
+
+  /**
+   * With a standby ready: re-points calls at it at once (the host state stays
+   * ready: calls work), drops the failed instance, and lets the standby start
+   * a new spare in the freed slot. False when no spare is ready.
+   */
+  private failover(reason: string): boolean {
+    const t0 = performance.now();
+    const spare = this.standby?.take(this.activeSlot);
+    if (!spare) return false;
+    const failed: Instance | undefined = this.conn
+      ? { conn: this.conn, proc: this.proc, slot: this.activeSlot }
+      : undefined;
+    this.commit(spare, t0, false);
+    this.failovers++;
+    this.restarts++;
+    this.metrics.restarts.inc({ plugin: this.name });
+    this.log.warn(
+      { reason, pid: spare.proc?.child.pid, failovers: this.failovers },
+      "plugin failed; calls moved to the standby instance",
+    );
+    if (failed) void discard(failed);
+    return true;
   }
 
   /** Cuts calls off the failed connection and makes sure its process is gone. */
@@ -895,6 +1025,7 @@ export class Client<P extends PluginSet> {
     this.abort.abort();
     await this.starting?.catch(() => undefined);
     await this.supervising;
+    await this.standby?.close(this.config.killTimeoutMs ?? 2000);
     this.channel.close();
     const conn = this.conn;
     const proc = this.proc;

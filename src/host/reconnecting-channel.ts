@@ -39,8 +39,11 @@ export class ReconnectingChannel implements grpc.ChannelInterface {
   private closed = false;
   private stoppedWhy: string | undefined;
   private readonly metrics: HostMetrics | undefined;
-  /** Told every call's final status (with metrics on): the client's readiness counts failures from it. */
-  onStatus: ((s: StatusObject) => void) | undefined;
+  /**
+   * Told every call's final status and the target it ran on (undefined: it never reached one): the
+   * client's readiness counts failures from it, only those of its live target's calls.
+   */
+  onStatus: ((s: StatusObject, on: grpc.ChannelInterface | undefined) => void) | undefined;
 
   /** Deadline given to calls made without one (ms), if any: the Plugin's spec.calls or the client's config. */
   readonly defaultDeadlineMs: number | undefined;
@@ -181,6 +184,8 @@ type HeldOp = (c: Call) => void;
  */
 class PluginCall implements Call, InterceptingListener {
   private real: Call | undefined;
+  /** The target the real call runs on. */
+  private on: grpc.ChannelInterface | undefined;
   private pending: HeldOp[] | undefined;
   private listener: InterceptingListener | undefined;
   private finished = false;
@@ -247,6 +252,7 @@ class PluginCall implements Call, InterceptingListener {
     const a = this.args;
     const real = target.createCall(a.method, a.deadline, a.host, a.parentCall, a.propagateFlags);
     this.real = real;
+    this.on = target;
     real.start(metadata, this);
     const held = this.pending;
     this.pending = undefined;
@@ -263,7 +269,7 @@ class PluginCall implements Call, InterceptingListener {
 
   onReceiveStatus(status: StatusObject): void {
     this.series?.record(status.code, (performance.now() - this.started) / 1000);
-    this.channel.onStatus?.(status);
+    this.channel.onStatus?.(status, this.on);
     this.listener?.onReceiveStatus(status);
   }
 

@@ -2,6 +2,9 @@
  * The names and paths docs/architecture.md fixes for injected pods. The
  * operator, the launcher's injection, the local runtime and the SDKs all read them from here.
  */
+import { STANDBY_SUFFIX } from "../constants.ts";
+
+export { STANDBY_SUFFIX };
 
 /** The shared emptyDir every injected container mounts (plugins: a sub-folder). */
 export const SOCKET_VOLUME = "podplug-sockets";
@@ -36,6 +39,19 @@ export function pluginSocketDir(name: string): string {
 /** The sidecar container name of plugin `name`. */
 export function pluginContainerName(name: string): string {
   return `${CONTAINER_PREFIX}${name}`;
+}
+
+/** Longest name of a Plugin with `spec.standby`: `podplug-<name>-standby` is a container name (63 at most). */
+export const STANDBY_NAME_MAX = 63 - CONTAINER_PREFIX.length - STANDBY_SUFFIX.length;
+
+/** The folder of plugin `name`'s standby instance: `<root>/<name>-standby`. */
+export function standbySocketDir(name: string): string {
+  return pluginSocketDir(`${name}${STANDBY_SUFFIX}`);
+}
+
+/** The standby sidecar's container name: `podplug-<name>-standby`. */
+export function standbyContainerName(name: string): string {
+  return pluginContainerName(`${name}${STANDBY_SUFFIX}`);
 }
 
 /** Where host containers and the agent find each AutoMTLS plugin's host certificate. */

@@ -45,8 +45,10 @@ import {
   SCRATCH_VOLUME_PREFIX,
   SOCKET_ROOT,
   SOCKET_VOLUME,
+  standbyContainerName,
 } from "./conventions.ts";
 import { InjectError } from "./errors.ts";
+import { checkStandbyNames, standbyContainer, standbyEnv, standbyVolumes, validateStandby } from "./standby.ts";
 import type { Plugin, PluginCallPolicy, PluginLivenessSettings, PluginProbeSettings } from "./types.ts";
 import { checkVersionConstraints } from "./version-constraints.ts";
 
@@ -227,6 +229,7 @@ function validatePlugin(p: Plugin, i: number): void {
       { path: `${at}.spec.version` },
     );
   }
+  validateStandby(p, at);
   if (spec.workingDir !== undefined && (typeof spec.workingDir !== "string" || !spec.workingDir.startsWith("/"))) {
     throw new InjectError("INJECT_INVALID_PLUGIN", `plugin ${name}: workingDir must be an absolute path`, {
       path: `${at}.spec.workingDir`,
@@ -404,7 +407,8 @@ const isPodplugEnv = (e: V1EnvVar): boolean =>
   e.name === HOST_ENV.socketRoot ||
   e.name === HOST_ENV.plugins ||
   e.name === HOST_ENV.mtlsRoot ||
-  e.name === HOST_ENV.pluginInfo;
+  e.name === HOST_ENV.pluginInfo ||
+  e.name === HOST_ENV.standby;
 // Volumes named podplug-* are podplug's (sockets, certificates, scratch, the Plugins' own), like init containers.
 const isPodplugVolume = (name: string): boolean => name.startsWith(CONTAINER_PREFIX);
 const isPodplugMount = (m: V1VolumeMount): boolean => isPodplugVolume(m.name);
@@ -449,9 +453,11 @@ export function inject(
     }
   }
   checkVersionConstraints(template, sorted);
+  checkStandbyNames(sorted);
   const out = structuredClone(template);
   const spec = out.spec!;
   const sidecarNames = new Set([LAUNCHER_CONTAINER, ...sorted.map((p) => pluginContainerName(p.metadata.name))]);
+  for (const p of sorted) if (p.spec.standby === true) sidecarNames.add(standbyContainerName(p.metadata.name));
   for (const c of spec.containers) {
     if (sorted.length > 0 && sidecarNames.has(c.name)) {
       throw new InjectError(
@@ -485,8 +491,11 @@ export function inject(
     if (launcher) injected.push(launcherContainer(image, options.launcherImagePullPolicy));
     const scratch = options.scratch === true;
     const fsGroup = spec.securityContext?.fsGroup;
-    for (const p of sorted)
-      injected.push(pluginContainer(p, launcher, mtls.includes(p.metadata.name), scratch, fsGroup));
+    for (const p of sorted) {
+      const c = pluginContainer(p, launcher, mtls.includes(p.metadata.name), scratch, fsGroup);
+      injected.push(c);
+      if (p.spec.standby === true) injected.push(standbyContainer(c, p));
+    }
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     if (launcher) volumes.push({ name: LAUNCHER_VOLUME, emptyDir: { sizeLimit: "64Mi" } });
@@ -498,6 +507,7 @@ export function inject(
           name: `${SCRATCH_VOLUME_PREFIX}${n}`,
           emptyDir: { sizeLimit: p.spec.scratch?.sizeLimit ?? DEFAULT_SCRATCH_SIZE_LIMIT },
         });
+      volumes.push(...standbyVolumes(p, scratch));
       for (const v of p.spec.volumes ?? []) volumes.push({ ...structuredClone(v), name: pluginVolumeName(n, v.name) });
     }
     // 0444: non-root containers of any UID in the pod read the host key; it never leaves the pod.
@@ -525,6 +535,7 @@ export function inject(
         { name: HOST_ENV.plugins, value: names.join(",") },
         ...(mtls.length > 0 ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
         ...(pluginInfo !== undefined ? [{ name: HOST_ENV.pluginInfo, value: pluginInfo }] : []),
+        ...standbyEnv(sorted),
       ];
       c.volumeMounts = [
         ...(c.volumeMounts ?? []),

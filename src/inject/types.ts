@@ -83,6 +83,13 @@ export interface PluginSpec {
   hostReadiness?: boolean;
   /** The plugin's semantic version, which hosts may constrain (their `versionRange`; docs/host-authors.md). */
   version?: string;
+  /**
+   * Run a second, pre-started instance beside the plugin (the sidecar
+   * `podplug-<name>-standby`, serving in `<root>/<name>-standby`); the host
+   * SDK fails over to it when the active one dies (docs/host-authors.md,
+   * "Standby"). Each instance has its own state. Default false.
+   */
+  standby?: boolean;
   /** The host's defaults for calls to this plugin (docs/host-authors.md, "Call policy"); code may override them. */
   calls?: PluginCallPolicy;
   /** The plugin's working directory; default: the image's WORKDIR. `/tmp` is the writable scratch folder. */

@@ -86,6 +86,11 @@ const INVALID: [string, Record<string, unknown>, RegExp][] = [
   ["an unknown field of calls", { calls: { retries: 3 } }, /unknown field "spec\.calls\.retries"/],
   ["a version that is not semver", { version: "v1.2" }, /spec\.version in body should match/],
   [
+    "a standby that is no boolean",
+    { standby: "yes" },
+    /spec\.standby: Invalid value: "string": spec\.standby in body must be of type boolean/,
+  ],
+  [
     "a probe timeout longer than its period",
     { probes: { liveness: { periodSeconds: 5, timeoutSeconds: 6 } } },
     /probe timeoutSeconds must not exceed periodSeconds/,
@@ -254,6 +259,21 @@ describe("Plugin CRD on the real apiserver", function () {
       r.stderr,
       /spec\.volumes: Invalid value: "object": spec\.volumes: the plugin's name and a volume's name together/,
     );
+  });
+
+  it("standby: defaults to false, takes a 47-character name, refuses a 48-character one (podplug-<name>-standby must fit in 63)", async () => {
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest("s".repeat(48))));
+    const off = await c.kubectlOk(["get", "plugin", "s".repeat(48), "-n", NS, "-o", "jsonpath={.spec.standby}"]);
+    assert.equal(off, "false");
+    await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest("s".repeat(47), { standby: true })));
+    const r = await c.kubectl(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest("t".repeat(48), { standby: true })));
+    assert.notEqual(r.code, 0, `accepted: ${r.stdout}`);
+    assert.match(
+      r.stderr,
+      /metadata\.name: Invalid value: "object": metadata\.name may have at most 47 characters with spec\.standby/,
+    );
+    const gone = await c.kubectl(["get", "plugin", "t".repeat(48), "-n", NS]);
+    assert.notEqual(gone.code, 0, "the refused Plugin was stored");
   });
 
   for (const [name, message] of BAD_NAMES) {
