@@ -13,6 +13,7 @@ import { Client } from "../../src/host/index.ts";
 import type { LocalContainer } from "../../src/local/container.ts";
 import { type LocalRun, run } from "../../src/local/run.ts";
 import { captureLogger, ROOT, tempDir, waitFor } from "../helpers.ts";
+import { testPluginYaml } from "./manifests.ts";
 
 describe("podplug run: spec.standby", function () {
   this.timeout(120_000);
@@ -29,19 +30,7 @@ describe("podplug run: spec.standby", function () {
   });
 
   it("runs podplug-kv and podplug-kv-standby in their own folders; the host fails over between them as the runtime restarts the dead one", async () => {
-    writeFileSync(
-      join(t.dir, "plugins.yaml"),
-      `apiVersion: podplug.io/v1alpha1
-kind: Plugin
-metadata: {name: kv}
-spec:
-  image: example/kv:1
-  command: [node, test/fixtures/test-plugin.ts]
-  standby: true
-  handshake: {magicCookieKey: BASIC_PLUGIN, magicCookieValue: hello, protocolVersions: [1]}
-  selector: {matchLabels: {app: sleeper}}
-`,
-    );
+    writeFileSync(join(t.dir, "plugins.yaml"), testPluginYaml("sleeper", { extra: ["standby: true"] }));
     writeFileSync(
       join(t.dir, "host.yaml"),
       `apiVersion: apps/v1

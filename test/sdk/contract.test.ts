@@ -16,6 +16,7 @@ import { Client } from "../../src/host/index.ts";
 import { type LocalRun, run } from "../../src/local/run.ts";
 import { findPluginEndpoint } from "../../src/protocol/sidecar.ts";
 import { captureLogger, ROOT, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
+import { idlePodYaml, testPluginYaml } from "../local/manifests.ts";
 
 const sidecar = (dir: string, env: Record<string, string>): ChildProcess =>
   startSidecar(dir, { PODPLUG_PLUGIN_NAME: "kv", ...env });
@@ -110,25 +111,7 @@ describe("the protocol-version contract in sidecar mode", function () {
   });
 
   it("podplug run shows the plugin's refusal as a coded error", async () => {
-    writeFileSync(
-      join(t.dir, "pods.yaml"),
-      `apiVersion: podplug.io/v1alpha1
-kind: Plugin
-metadata: {name: kv}
-spec:
-  image: example/kv:1
-  command: [node, test/fixtures/test-plugin.ts]
-  handshake: {magicCookieKey: BASIC_PLUGIN, magicCookieValue: hello, protocolVersions: [2, 3]}
-  selector: {matchLabels: {app: h}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: h, labels: {app: h}}
-spec:
-  containers:
-    - {name: host, image: example/host:1, command: [node, -e, "setInterval(() => {}, 1000)"]}
-`,
-    );
+    writeFileSync(join(t.dir, "pods.yaml"), `${testPluginYaml("h", { versions: [2, 3] })}---\n${idlePodYaml("h")}`);
     const { cap, r } = await runLocal(t.dir);
     try {
       const rec = await waitFor(

@@ -14,6 +14,7 @@ import { Client } from "../../src/host/index.ts";
 import { type LocalRun, run } from "../../src/local/run.ts";
 import { alive, fixture, NODE, ROOT, tempDir } from "../helpers.ts";
 import { goPeer, goPeersDir } from "../interop/peers.ts";
+import { idlePodYaml, testPluginYaml } from "../local/manifests.ts";
 
 const quiet = pino({ level: "silent" });
 
@@ -60,24 +61,7 @@ describe("client.reload()", function () {
   it("attach mode under podplug run: the runtime restarts the sidecar and the client re-attaches to it", async () => {
     const t = tempDir("rla-");
     chmodSync(t.dir, 0o711);
-    writeFileSync(
-      join(t.dir, "plugins.yaml"),
-      `apiVersion: podplug.io/v1alpha1
-kind: Plugin
-metadata: {name: kv}
-spec:
-  image: example/kv:1
-  command: [node, test/fixtures/test-plugin.ts]
-  handshake: {magicCookieKey: BASIC_PLUGIN, magicCookieValue: hello, protocolVersions: [1]}
-  selector: {matchLabels: {app: h}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: h, labels: {app: h}}
-spec:
-  containers: [{name: host, image: h, command: [node, -e, "setInterval(() => {}, 1000)"]}]
-`,
-    );
+    writeFileSync(join(t.dir, "plugins.yaml"), `${testPluginYaml("h")}---\n${idlePodYaml("h")}`);
     let lr: LocalRun | undefined;
     let client: Client<{ kv: ReturnType<typeof kvPlugin> }> | undefined;
     try {
