@@ -152,12 +152,20 @@ try {
 
   // Issue 19 (bench/pod-timings.ts): a hung plugin and deleting an idle host, beside their baselines.
   const hang = await hangFigures(c, HANGS);
-  console.log("  SIGSTOP (a hung plugin) of a plugin process in a pod, default injected probes:");
+  console.log("  SIGSTOP of a whole plugin container (a frozen cgroup: launcher and plugin), default injected probes:");
   line("  → the host's first failed call to it (keepalive)", hang.failed);
   line("  → kubelet has it running again", hang.restarted);
   line("  → the host's calls succeed again", hang.recovered);
   console.log(
     `    ratio of medians to the SIGKILL → running again baseline above: kubelet ${(pct(hang.restarted, 50) / pct(restart, 50)).toFixed(2)}, host ${(pct(hang.recovered, 50) / pct(restart, 50)).toFixed(2)}${hang.cut ? ` (${hang.cut})` : ""}${hang.stuck ? `; ${hang.stuck} hang(s) not undone by the kubelet within 90 s, left out` : ""}`,
+  );
+  // The plugin process alone hung under its live launcher, which kills it on the kubelet's SIGTERM (no 2 s floor).
+  const alone = await hangFigures(c, HANGS, Math.min(HANGS, 10), 300_000, "plugin");
+  console.log("  SIGSTOP of the plugin process alone (its launcher running), default injected probes:");
+  line("  → kubelet has it running again", alone.restarted);
+  line("  → the host's calls succeed again", alone.recovered);
+  console.log(
+    `    ratio of medians to the whole-container hang above: kubelet ${(pct(alone.restarted, 50) / pct(hang.restarted, 50)).toFixed(2)}, host ${(pct(alone.recovered, 50) / pct(hang.recovered, 50)).toFixed(2)}${alone.stuck ? `; ${alone.stuck} not undone within 90 s, left out` : ""}`,
   );
   const del = await deleteFigures(c);
   console.log("  kubectl delete pod --wait=true (default 30 s grace):");

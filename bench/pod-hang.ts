@@ -2,7 +2,8 @@
  * Hang → back on the harness's node, alone (issue 19): the demo's Plugins with
  * the injected default probes (BENCH_HANG_PROBES=demo keeps the demo's own),
  * two demo hosts, BENCH_HANG_N SIGSTOPs (default 10) of a whole plugin
- * container, and where each hang's time went (bench/pod-timings.ts), read
+ * container and of the plugin process alone under its launcher
+ * (BENCH_HANG_HOW=container,plugin), and where each hang's time went (bench/pod-timings.ts), read
  * from the kubelet's log, the plugin's and the host's. bench/node.ts runs the
  * same hangs among its other figures. Needs root.
  *
@@ -49,18 +50,25 @@ try {
   await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(plugins));
   await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], restrictedHost());
   await hostPods(c, ["podplug-kv", "podplug-counter"]);
-  const hang = await hangFigures(c, N, Math.min(N, 5));
-  const step = (k: keyof HangSteps): number[] => hang.steps.map((x) => x[k]);
-  console.log(`  SIGSTOP of a whole plugin container (every process in it) →`);
-  line("the host's first failed call to it", hang.failed);
-  line("the kubelet logs a failed liveness probe", step("probeFailed"));
-  line("the kubelet kills it (Killing container with a grace period)", step("killing"));
-  line("the restarted container's first output", step("started"));
-  line("its plugin serves (handshake line)", step("serving"));
-  line("the API shows it running again", hang.restarted);
-  line("the host logs re-attached", step("reattached"));
-  line("the host's calls succeed again", hang.recovered);
-  if (hang.cut || hang.stuck) console.log(`  ${hang.cut ?? ""} ${hang.stuck ? `${hang.stuck} stuck` : ""}`);
+  const modes = (process.env.BENCH_HANG_HOW ?? "container,plugin").split(",") as ("container" | "plugin")[];
+  for (const how of modes) {
+    const hang = await hangFigures(c, N, Math.min(N, 5), 300_000, how);
+    const step = (k: keyof HangSteps): number[] => hang.steps.map((x) => x[k]);
+    console.log(
+      how === "container"
+        ? "  SIGSTOP of a whole plugin container (every process in it, the launcher too) →"
+        : "  SIGSTOP of the plugin process alone (its launcher running, which kills it on the kubelet's SIGTERM) →",
+    );
+    line("the host's first failed call to it", hang.failed);
+    line("the kubelet logs a failed liveness probe", step("probeFailed"));
+    line("the kubelet kills it (Killing container with a grace period)", step("killing"));
+    line("the restarted container's first output", step("started"));
+    line("its plugin serves (handshake line)", step("serving"));
+    line("the API shows it running again", hang.restarted);
+    line("the host logs re-attached", step("reattached"));
+    line("the host's calls succeed again", hang.recovered);
+    if (hang.cut || hang.stuck) console.log(`  ${hang.cut ?? ""} ${hang.stuck ? `${hang.stuck} stuck` : ""}`);
+  }
   console.log(`  load average after: ${load()}`);
 } finally {
   await node.down();

@@ -48,7 +48,20 @@ export interface HangFigures {
  * pods between rounds, until `want` hangs or `budgetMs` has passed with at
  * least `least` hangs.
  */
-export async function hangFigures(c: E2ECluster, want = 20, least = 10, budgetMs = 300_000): Promise<HangFigures> {
+export async function hangFigures(
+  c: E2ECluster,
+  want = 20,
+  least = 10,
+  budgetMs = 300_000,
+  how: "container" | "plugin" = "container",
+): Promise<HangFigures> {
+  // "container": every process of the container stopped (a frozen cgroup; the launcher cannot act);
+  // "plugin": the plugin process alone, under a live launcher (a plugin that hangs on its own).
+  const hang = async (node: string, id: string, signal: "SIGSTOP" | "SIGCONT"): Promise<void> => {
+    if (how === "container") return c.signalContainer(node, id, signal);
+    if (!(c instanceof NodeCluster)) throw new Error("a hang of the plugin alone needs the harness's own node");
+    await c.node.signalChildren(id, signal);
+  };
   const out: HangFigures = { restarted: [], recovered: [], failed: [], steps: [], stuck: 0 };
   const start = Date.now();
   const over = (): boolean =>
@@ -61,7 +74,7 @@ export async function hangFigures(c: E2ECluster, want = 20, least = 10, budgetMs
         const s = status(p, name);
         if (s.restartCount !== 0 || !s.containerID) continue;
         const t0 = Date.now();
-        await c.signalContainer(p.spec.nodeName, s.containerID, "SIGSTOP");
+        await hang(p.spec.nodeName, s.containerID, "SIGSTOP");
         try {
           await waitFor(
             `${name} running again after its hang`,
@@ -74,7 +87,7 @@ export async function hangFigures(c: E2ECluster, want = 20, least = 10, budgetMs
           );
         } catch {
           out.stuck++;
-          await c.signalContainer(p.spec.nodeName, s.containerID, "SIGCONT");
+          await hang(p.spec.nodeName, s.containerID, "SIGCONT");
           continue;
         }
         out.restarted.push((Date.now() - t0) / 1000);

@@ -362,6 +362,25 @@ export class RealNode {
     await this.ctr(["tasks", "kill", ...all, "--signal", signal, containerID.replace(/^containerd:\/\//, "")]);
   }
 
+  /**
+   * Signals the processes of a container other than its first (under the launcher: the plugin
+   * alone, its launcher left running), as a plugin that hangs on its own would be.
+   */
+  async signalChildren(containerID: string, signal: string): Promise<number[]> {
+    const id = containerID.replace(/^containerd:\/\//, "");
+    const init = (await this.ctr(["tasks", "ls"]))
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[0] === id)?.[1];
+    const pids = (await this.ctr(["tasks", "ps", id]))
+      .split("\n")
+      .slice(1)
+      .map((l) => Number(l.trim().split(/\s+/)[0]))
+      .filter((pid) => Number.isInteger(pid) && pid > 0 && String(pid) !== init);
+    for (const pid of pids) process.kill(pid, signal as NodeJS.Signals);
+    return pids;
+  }
+
   /** Stops everything and removes every trace: processes, cgroups, namespace, mounts (with the box), files. */
   async down(): Promise<void> {
     const t0 = Date.now();
