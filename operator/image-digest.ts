@@ -25,9 +25,16 @@ export function imageDigest(image: string): ImageDigest {
   return { pinned: true, digest };
 }
 
-/** The digest in a container status's imageID (`repo@sha256:…`, `docker-pullable://…@sha256:…` or `sha256:…`); undefined when it has none. */
+/**
+ * The repository digest in a container status's imageID (`repo@sha256:…`,
+ * `docker-pullable://…@sha256:…`); undefined when it has none. A bare
+ * `sha256:…` is the image's config digest (containerd reports it for an image
+ * imported without a repository digest, as `kind load` and `ctr import` make):
+ * another hash than the manifest digest a Plugin pins, so it says nothing
+ * about the pin and is not taken for a mismatch.
+ */
 export function runningDigest(imageID: string | undefined): string | undefined {
-  const m = /(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.exec(imageID ?? "");
+  const m = /@(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.exec(imageID ?? "");
   return m?.[1];
 }
 
