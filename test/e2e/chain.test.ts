@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
-import { imageRef } from "../node/images.ts";
+import { digestRef, imageRef } from "../node/images.ts";
 import { kubectlOk } from "./cluster.ts";
 import {
   callsSucceedAfter,
@@ -31,6 +31,8 @@ const cluster = useE2ECluster();
 const SYSTEM = "podplug-e2e-system";
 /** The Go plugin case's namespace: its Plugin is named kv like the demo's TS one. */
 const GO_NS = "podplug-e2e-go";
+/** The pinned-digest case's namespace. */
+const PIN_NS = "podplug-e2e-pinned";
 
 describe("e2e: the chain on a real node", function () {
   this.timeout(300_000);
@@ -179,6 +181,46 @@ describe("e2e: the chain on a real node", function () {
       assert.equal(tick.kv, String(tick.tick));
     } finally {
       await c.kubectl(["delete", "namespace", GO_NS, "--wait=false"]);
+    }
+  });
+
+  it("a Plugin pinned by digest (issue 11): the kubelet runs image@sha256, and the Plugin's status shows the digest its pod runs", async () => {
+    const c = await cluster();
+    const image = c.images.find((i) => i.ref === imageRef(c.images, "ghcr.io/podplug/example-go-kv:"))!;
+    const pinned = digestRef(image);
+    const digest = image.digest;
+    assert.ok(pinned && digest, "images.json records the image's digest");
+    await freshNamespace(c, PIN_NS, { "pod-security.kubernetes.io/enforce": "restricted" });
+    try {
+      const kv = demoPlugins().find((d) => d.metadata.name === "kv")!;
+      kv.spec.image = pinned;
+      kv.spec.command = ["/grpc-plugin"];
+      kv.spec.selector = { matchLabels: { app: "pinned" } };
+      delete kv.spec.env;
+      kv.spec.workingDir = "/tmp";
+      await kubectlOk(c, ["-n", PIN_NS, "apply", "-f", "-"], yamlOf([kv]));
+      await kubectlOk(c, ["-n", PIN_NS, "apply", "-f", "-"], sleepingHost(c, "pinned"));
+      const st = await waitFor(
+        "the pinned Plugin's status to report the digest its pod runs",
+        async () => {
+          const v = JSON.parse(await kubectlOk(c, ["-n", PIN_NS, "get", "plugin", "kv", "-o", "json"])) as {
+            status?: {
+              imageDigest?: string;
+              workloads?: { name: string; digests?: string[] }[];
+              conditions?: { type: string; status: string; reason: string }[];
+            };
+          };
+          return v.status?.workloads?.some((w) => (w.digests ?? []).length > 0) ? v.status : undefined;
+        },
+        120_000,
+        500,
+      );
+      assert.equal(st.imageDigest, digest);
+      assert.deepEqual(st.workloads?.find((w) => w.name === "pinned")?.digests, [digest], "from the pod's imageID");
+      const cond = st.conditions?.find((k) => k.type === "ImageDigest");
+      assert.deepEqual([cond?.status, cond?.reason], ["True", "PinnedDigestRunning"]);
+    } finally {
+      await c.kubectl(["delete", "namespace", PIN_NS, "--wait=false"]);
     }
   });
 

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { helmBinary, kubectlBinary } from "../cluster/binaries.ts";
 import { HarnessError } from "../cluster/errors.ts";
 import { type CommandResult, run } from "../cluster/kubectl.ts";
+import { digestRef } from "../node/images.ts";
 import type { ImageArchive, RealNode } from "../node/node.ts";
 
 /** What every e2e test may do to its cluster. */
@@ -118,6 +119,16 @@ export class ExternalCluster implements E2ECluster {
           `loading ${i.ref} with \`${loader.join(" ")} ${i.archive}\` failed (set PODPLUG_E2E_LOAD to your cluster's loader):\n${r.stderr}`,
         );
     }
+    // A loaded archive is known by its tag only; a registry pull also leaves the repository digest, which a
+    // Plugin pinned by digest names. Each node's containerd gets that name too (through PODPLUG_E2E_NODE_EXEC).
+    const nodes = (await this.kubectl(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).stdout.split(
+      /\s+/,
+    );
+    for (const n of nodes.filter(Boolean))
+      for (const i of this.images) {
+        const ref = digestRef(i);
+        if (ref) await this.onNode(n, ["ctr", "-n", "k8s.io", "images", "tag", "--force", i.ref, ref], `naming ${ref}`);
+      }
   }
 
   kubectl(args: string[], stdin?: string, timeoutMs?: number): Promise<CommandResult> {

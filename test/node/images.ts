@@ -14,10 +14,11 @@ import type { ImageArchive } from "./node.ts";
 const REPO = resolve(import.meta.dirname, "..", "..");
 
 function entry(path: string, v: unknown, where: string): ImageArchive {
-  const o = v as { ref?: unknown; archive?: unknown };
+  const o = v as { ref?: unknown; archive?: unknown; digest?: unknown };
   if (typeof o?.ref !== "string" || typeof o.archive !== "string")
     throw new HarnessError("CLUSTER_START_FAILED", `${where}: want {"ref": string, "archive": string}`);
-  return { ref: o.ref, archive: resolve(dirname(path), o.archive) };
+  const a: ImageArchive = { ref: o.ref, archive: resolve(dirname(path), o.archive) };
+  return typeof o.digest === "string" && /^sha256:[a-f0-9]{64}$/.test(o.digest) ? { ...a, digest: o.digest } : a;
 }
 
 /** Parses an index in either format; a missing file names the command that builds it. */
@@ -61,6 +62,11 @@ export function nodeImages(): ImageArchive[] {
 /** Where the images target writes its index (PODPLUG_IMAGE_INDEX wins). */
 export function projectImageIndex(): string {
   return process.env.PODPLUG_IMAGE_INDEX ?? join(REPO, "dist", "images", "images.json");
+}
+
+/** `image`'s reference by digest (`repo@sha256:…`), as a Plugin pinned to it names it; undefined without a digest. */
+export function digestRef(image: ImageArchive): string | undefined {
+  return image.digest ? `${image.ref.replace(/:[^:/]+$/, "")}@${image.digest}` : undefined;
 }
 
 /** The image whose ref starts with `prefix` (e.g. "localhost/podplug/e2e-tools:"). */

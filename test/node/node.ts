@@ -32,6 +32,8 @@ import { type NodeLayout, nodeLayout } from "./layout.ts";
 export interface ImageArchive {
   ref: string;
   archive: string;
+  /** The manifest digest the archive's index names (images.json has it), for a reference by digest. */
+  digest?: string;
 }
 
 /** Seconds from up() to each milestone, for the benchmarks and the docs. */
@@ -147,7 +149,7 @@ export class RealNode {
     return runOk("ctr", ["-a", this.paths.containerdSock, "-n", CONTAINERD_NS, ...args], { timeoutMs });
   }
 
-  /** Imports OCI archives into the node's containerd, as `kind load image-archive` does; checks each name landed. */
+  /** Imports OCI archives into the node's containerd, as `kind load image-archive` does; checks each name landed; names each by digest too. */
   async importImages(images: ImageArchive[]): Promise<void> {
     // Two at a time: the import is mostly unpacking, and the machine has two cores.
     const queue = [...images];
@@ -156,14 +158,30 @@ export class RealNode {
       for (let i = queue.shift(); i; i = queue.shift()) await this.ctr(["images", "import", i.archive], 300_000);
     };
     await Promise.all([worker(), worker()]);
-    const have = new Set((await this.ctr(["images", "ls", "-q"])).split("\n"));
-    const lost = images.filter((i) => !have.has(i.ref));
+    // REF TYPE DIGEST …: the digest each name points at.
+    const listed = new Map(
+      (await this.ctr(["images", "ls"]))
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 3)
+        .map((f) => [f[0]!, f[2]!] as const),
+    );
+    const lost = images.filter((i) => !listed.has(i.ref));
     if (lost.length > 0)
       throw new HarnessError(
         "CLUSTER_START_FAILED",
         `containerd imported ${lost.map((i) => i.archive).join(", ")} but not under ${lost.map((i) => i.ref).join(", ")}: ` +
           "the archive's index.json must name the image in io.containerd.image.name (tools/node/oci-archive.sh)",
       );
+    // Also by digest, as a registry pull leaves an image: a Pod may name repo@sha256:… (a Plugin pinned
+    // by digest), and the kubelet then reports that repository digest as the container's imageID.
+    for (const i of images) {
+      const digest = listed.get(i.ref);
+      if (!digest?.startsWith("sha256:")) continue;
+      const byDigest = `${i.ref.replace(/:[^:/]+$/, "")}@${digest}`;
+      if (!listed.has(byDigest)) await this.ctr(["images", "tag", "--force", i.ref, byDigest]);
+    }
   }
 
   /** Starts the node and resolves once it is Ready with `images` imported. */
