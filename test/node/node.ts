@@ -395,8 +395,18 @@ export class RealNode {
       .slice(1)
       .map((l) => Number(l.trim().split(/\s+/)[0]))
       .filter((pid) => Number.isInteger(pid) && pid > 0 && String(pid) !== init);
-    for (const pid of pids) process.kill(pid, signal as NodeJS.Signals);
-    return pids;
+    const signalled: number[] = [];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal as NodeJS.Signals);
+        signalled.push(pid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err; // exited since the listing
+      }
+    }
+    if (signalled.length === 0)
+      throw new Error(`container ${id} has no process besides its first (pids ${pids.join(", ") || "none"})`);
+    return signalled;
   }
 
   /** Stops everything and removes every trace: processes, cgroups, namespace, mounts (with the box), files. */
