@@ -278,8 +278,10 @@ describe("e2e: the chain on a real node", function () {
       "jsonpath={.items[*].message}",
     ]);
     assert.match(events, /Liveness probe failed/);
-    // The exec probe's own reason reaches the event (an httpGet probe's body never did).
-    assert.match(events, /LAUNCHER_PROBE_FAILED/);
+    // The exec probe's own reason reaches the event (an httpGet probe's body never did) when the probe ends
+    // inside its 1 s: its check gives up at 800 ms, and runc's exec takes the rest, so a loaded node may show
+    // the kubelet's "command timed out" for the probe instead.
+    assert.match(events, /LAUNCHER_PROBE_FAILED|command timed out/);
     await callsSucceedAfter(c, p.metadata.name, t0, ["kv", "counter"]);
   });
 
