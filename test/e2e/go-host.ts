@@ -88,7 +88,8 @@ export async function goOutageAfter(
   return waitFor(
     `the Go host's kv calls in ${ns}/${pod} failing after ${new Date(since).toISOString()}, then succeeding`,
     async () => {
-      const calls = await goCalls(c, ns, pod);
+      // The host logs a call every 100 ms: a long tail, so that the failure is still in it after a slow restart.
+      const calls = await goCalls(c, ns, pod, 5000);
       const failed = calls.find((k) => k.time > since && !k.ok);
       const back = failed && calls.find((k) => k.time > failed.time && good(k));
       return failed && back ? { failed, back } : undefined;

@@ -105,13 +105,13 @@ export function hostSnapshot(L: NodeLayout, dir: string): HostSnapshot {
   }
   const noCounters = (l: string): string => l.replace(/\[\d+:\d+\]/g, "");
   // /run/netns (and its bind mount, which `ip netns add` makes) belongs to every user of named
-  // namespaces: while another run's, or anyone's, namespace is in it, it is not this node's to remove.
+  // namespaces, another run's node included: only the namespaces in it are this node's to compare.
   const namespaces = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
-  const shared = namespaces.some((n) => n !== L.netns);
   const snap: HostSnapshot = {
-    mounts: shared ? mounts.filter((m) => !m.startsWith("/run/netns ")) : mounts,
+    // Its bind mount is the folder's, whoever made it; the namespaces mounted in it are compared below.
+    mounts: mounts.filter((m) => !m.startsWith("/run/netns ")),
     cgroups,
-    // The folder itself shows in the mount table (`ip netns` bind-mounts it) unless it is shared.
+    // The namespaces in /run/netns (the folder and its bind mount are left out of the mounts above).
     netns: namespaces,
     links: cmd("ip", ["-o", "link"]).map((l) => l.replace(/^\d+: /, "")),
     routes: [...cmd("ip", ["route"]), ...cmd("ip", ["-6", "route"])],
