@@ -16,7 +16,7 @@ import { pluginContainerName } from "../src/inject/conventions.ts";
 import { InjectError } from "../src/inject/errors.ts";
 import { inject } from "../src/inject/inject.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin } from "../src/inject/types.ts";
-import { checkVersionConstraints, PLUGIN_VERSIONS_ANNOTATION } from "../src/inject/version-constraints.ts";
+import { PLUGIN_VERSIONS_ANNOTATION, versionRefusal } from "../src/inject/version-constraints.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
 import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
@@ -238,17 +238,9 @@ export class WorkloadReconciler implements Reconciler<WorkloadRef> {
 
   /** False (reported as InjectFailed) when the workload's podplug.io/plugin-versions refuses `p`'s version. */
   private versionAccepted(w: Readonly<Workload>, ref: WorkloadRef, p: Readonly<Plugin>): boolean {
-    const template = w.spec?.template;
-    if (template?.metadata?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return true;
-    try {
-      checkVersionConstraints(template, [p as Plugin]);
-      return true;
-    } catch (err) {
-      // A malformed annotation fails the whole workload in body(), for every Plugin.
-      if (!(err instanceof InjectError) || err.code !== "INJECT_VERSION_MISMATCH") return true;
-      this.fail(p, ref, `${ref.kind} ${ref.name}: ${err.message}`);
-      return false;
-    }
+    const why = versionRefusal(w.spec?.template?.metadata, p);
+    if (why !== undefined) this.fail(p, ref, `${ref.kind} ${ref.name}: ${why}`);
+    return why === undefined;
   }
 
   // The Plugin's status shows the error: its reconcile is queued to write it.

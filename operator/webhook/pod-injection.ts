@@ -6,11 +6,10 @@
  * exactly what the webhook would do.
  */
 import type { V1ObjectMeta, V1Pod, V1PodSpec, V1PodTemplateSpec } from "@kubernetes/client-node";
-import { InjectError } from "../../src/inject/errors.ts";
 import { inject } from "../../src/inject/inject.ts";
 import { pluginSelects } from "../../src/inject/selector.ts";
 import type { Plugin, WorkloadKind } from "../../src/inject/types.ts";
-import { checkVersionConstraints, PLUGIN_VERSIONS_ANNOTATION } from "../../src/inject/version-constraints.ts";
+import { versionRefusal } from "../../src/inject/version-constraints.ts";
 import { INJECTED_LABEL } from "../pod-status.ts";
 
 /**
@@ -107,21 +106,6 @@ export function podPatch(before: V1Pod, after: V1Pod): PatchOp[] {
     else ops.push({ op: "add", path: f.path, value: b });
   }
   return ops;
-}
-
-/**
- * Why the Pod's `podplug.io/plugin-versions` refuses `plugin`'s version, or
- * undefined when it does not (a malformed annotation is the injection's to refuse).
- */
-export function versionRefusal(meta: V1ObjectMeta | undefined, plugin: Readonly<Plugin>): string | undefined {
-  if (meta?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return undefined;
-  try {
-    checkVersionConstraints({ metadata: meta }, [plugin as Plugin]);
-    return undefined;
-  } catch (err) {
-    if (err instanceof InjectError && err.code === "INJECT_VERSION_MISMATCH") return err.message;
-    return undefined;
-  }
 }
 
 /**

@@ -16,10 +16,11 @@ import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import { PLUGINS_ANNOTATION } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } from "../../src/inject/types.ts";
+import { versionRefusal } from "../../src/inject/version-constraints.ts";
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
-import { optedOut, selectingPlugins, versionRefusal } from "./pod-injection.ts";
+import { optedOut, selectingPlugins } from "./pod-injection.ts";
 import { planUpgrade, type Upgrader } from "./upgrade.ts";
 
 /** The condition the watchdog owns on each Plugin. */

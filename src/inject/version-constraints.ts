@@ -6,7 +6,7 @@
  * Plugin's status, the webhook refuses the Pod, `podplug run` the manifest.
  */
 
-import type { V1PodTemplateSpec } from "@kubernetes/client-node";
+import type { V1ObjectMeta, V1PodTemplateSpec } from "@kubernetes/client-node";
 import semver from "semver";
 import { InjectError } from "./errors.ts";
 import type { Plugin } from "./types.ts";
@@ -60,5 +60,21 @@ export function checkVersionConstraints(template: V1PodTemplateSpec, plugins: re
         `plugin ${name} is version ${v}, outside the range ${range} the workload accepts: deploy a Plugin version in that range, or change the annotation`,
         { path: PATH, plugin: name, range, version: v },
       );
+  }
+}
+
+/**
+ * Why `meta`'s `podplug.io/plugin-versions` refuses `plugin`'s version, or
+ * undefined when it does not. A malformed annotation is not this function's
+ * to report: the injection itself refuses it, for every Plugin.
+ */
+export function versionRefusal(meta: V1ObjectMeta | undefined, plugin: Readonly<Plugin>): string | undefined {
+  if (meta?.annotations?.[PLUGIN_VERSIONS_ANNOTATION] === undefined) return undefined;
+  try {
+    checkVersionConstraints({ metadata: meta }, [plugin as Plugin]);
+    return undefined;
+  } catch (err) {
+    if (err instanceof InjectError && err.code === "INJECT_VERSION_MISMATCH") return err.message;
+    return undefined;
   }
 }

@@ -97,19 +97,17 @@ describe("plugin discovery and required plugins", function () {
   it("requirePlugins fails at once, naming each, for a plugin the pod was not given and an invalid one", async () => {
     mkdirSync(join(t.dir, "broken"));
     writeFileSync(join(t.dir, "broken", "handshake"), "1|1|unix\n");
-    const t0 = performance.now();
     await assert.rejects(
       requirePlugins(["kv", "broken"], {
         env: { [HOST_ENV.socketRoot]: t.dir, [HOST_ENV.plugins]: "broken" },
-        timeoutMs: 60_000,
+        // Far beyond the test's own timeout: only failing at once, without the wait, lets it pass.
+        timeoutMs: 600_000,
       }),
       (e: Error & { code?: string }) =>
         e.code === "PLUGIN_REQUIRED_MISSING" &&
         /kv: not injected into this pod \(PODPLUG_PLUGINS=broken\)/.test(e.message) &&
         /broken: /.test(e.message),
     );
-    // "At once": it did not wait out the 60 s it was given (a condition on the outcome, not a timing bound).
-    assert.ok(performance.now() - t0 < 60_000);
   });
 
   it("requirePlugins waits for a plugin that is starting, and fails naming one that never serves", async () => {
