@@ -13,7 +13,7 @@ import { constants as h2 } from "node:http2";
 import { type experimental, type InterceptingListener, Metadata, type StatusObject, status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { TransportError } from "./errors.ts";
-import { encodeMessage, MessageDecoder } from "./message-framing.ts";
+import { encodeMessage, MessageDecoder, messageHeader, SEPARATE_PAYLOAD_BYTES } from "./message-framing.ts";
 import { metadataFromHeaders } from "./metadata.ts";
 import { decodeGrpcMessage, formatTimeout, httpStatusToGrpc, parseGrpcStatus, rstCodeToGrpc } from "./status.ts";
 import type { RequestSpec, WireHeaders, WireSink, WireStream } from "./wire.ts";
@@ -142,6 +142,16 @@ export class PodplugClientCall implements GrpcCall, WireSink {
     if (max >= 0 && message.length > max) {
       this.cancelWithStatus(status.RESOURCE_EXHAUSTED, `Sent message larger than max (${message.length} vs. ${max})`);
       if (cb) process.nextTick(cb);
+      return;
+    }
+    if (message.length >= SEPARATE_PAYLOAD_BYTES) {
+      // A large payload goes out as it is, after its header: no copy.
+      const head = messageHeader(message.length);
+      if (this.held) this.held.push({ frame: head, cb: undefined }, { frame: message, cb });
+      else {
+        this.write(head, undefined);
+        this.write(message, cb);
+      }
       return;
     }
     const frame = encodeMessage(message);

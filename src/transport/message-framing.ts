@@ -7,18 +7,35 @@
 /** Bytes before each message's payload. */
 export const MESSAGE_HEADER_BYTES = 5;
 
-/** Frames one serialized message (uncompressed). One allocation: header and payload together. */
-export function encodeMessage(payload: Buffer): Buffer {
-  // Byte stores and TypedArray.set: Buffer's writeUInt32BE and copy validate their arguments on every call.
-  const n = payload.length;
-  const out = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + n);
+/**
+ * Payloads from this size are sent after a header of their own instead of
+ * copied behind it: the copy would cost more than the extra 5-byte write, and
+ * a peer that stops reading would hold a second copy of every large message.
+ */
+export const SEPARATE_PAYLOAD_BYTES = 16 * 1024;
+
+function writeHeader(out: Buffer, n: number): void {
+  // Byte stores: Buffer's writeUInt32BE validates its arguments on every call.
   out[0] = 0;
   out[1] = n >>> 24;
   out[2] = (n >>> 16) & 0xff;
   out[3] = (n >>> 8) & 0xff;
   out[4] = n & 0xff;
+}
+
+/** Frames one serialized message (uncompressed). One allocation: header and payload together. */
+export function encodeMessage(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES + payload.length);
+  writeHeader(out, payload.length);
   out.set(payload, MESSAGE_HEADER_BYTES);
   return out;
+}
+
+/** The 5-byte header alone, for a payload of {@link SEPARATE_PAYLOAD_BYTES} or more written after it as it is (so it must not change once written). */
+export function messageHeader(n: number): Buffer {
+  const head = Buffer.allocUnsafe(MESSAGE_HEADER_BYTES);
+  writeHeader(head, n);
+  return head;
 }
 
 /** Why a {@link MessageDecoder} gave up. */

@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { Duplex, Readable, Writable } from "node:stream";
 import { Metadata, status } from "@grpc/grpc-js";
-import { encodeMessage } from "./message-framing.ts";
+import { encodeMessage, messageHeader, SEPARATE_PAYLOAD_BYTES } from "./message-framing.ts";
 import { metadataFromHeaders } from "./metadata.ts";
 import { encodeGrpcMessage } from "./status.ts";
 import type { OutHeaders, ServerWireStream, WireHeaders } from "./wire.ts";
@@ -136,24 +136,24 @@ export class ServerCallCore {
 
   /** Serializes and sends one message; false when the call failed instead (status already sent). */
   sendMessage(value: unknown, cb?: (err?: Error | null) => void): boolean {
-    const frame = this.encode(value);
-    if (!frame) {
+    const payload = this.serialize(value);
+    if (!payload) {
       if (cb) process.nextTick(cb);
       return false;
     }
     if (!this.headersSent) this.sendMetadata(undefined);
-    this.wire.write(frame, cb);
+    this.wire.write(this.frame(payload), cb);
     return true;
   }
 
   /** A unary response: headers, the message and the OK status in as few writes as the engine allows. */
   sendResponse(value: unknown, trailer: Metadata | undefined): void {
-    const frame = this.encode(value);
-    if (!frame) return;
+    const payload = this.serialize(value);
+    if (!payload) return;
     if (!this.headersSent) this.sendMetadata(undefined);
     this.done = true;
     this.clearTimer();
-    this.wire.finish(this.trailers(status.OK, "", trailer), true, frame);
+    this.wire.finish(this.trailers(status.OK, "", trailer), true, this.frame(payload));
   }
 
   /** Ends the call with a status (Trailers-Only when nothing was sent yet). */
@@ -192,7 +192,17 @@ export class ServerCallCore {
     this.wire.cancel();
   }
 
-  private encode(value: unknown): Buffer | undefined {
+  /**
+   * The bytes to write last for one message: header and payload joined when
+   * small; a large payload as it is, its header written here first (no copy).
+   */
+  private frame(payload: Buffer): Buffer {
+    if (payload.length < SEPARATE_PAYLOAD_BYTES) return encodeMessage(payload);
+    this.wire.write(messageHeader(payload.length));
+    return payload;
+  }
+
+  private serialize(value: unknown): Buffer | undefined {
     if (this.done) return undefined;
     let payload: Buffer;
     try {
@@ -206,7 +216,7 @@ export class ServerCallCore {
       this.sendStatus(status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${max})`);
       return undefined;
     }
-    return encodeMessage(payload);
+    return payload;
   }
 
   private trailers(code: status, details: string, md: Metadata | undefined): OutHeaders {

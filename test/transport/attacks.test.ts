@@ -316,8 +316,10 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     const window = peer.settings.get(0x4)!;
     assert.equal(peer.goaway, undefined, "the rule-abiding peer keeps its connection");
     const whole = DEFAULT_H2_LIMITS.maxPausedBytes / window;
-    const full = got.filter((n) => n === window).length;
-    assert.equal(full, whole, `${whole} streams held whole, then resets; sent per stream ${JSON.stringify(got)}`);
+    // The first `whole` streams fit the budget and go through whole. What a later stream gets out before
+    // its RST_STREAM reaches this peer depends on scheduling (up to its whole window on a busy machine);
+    // that the victim reset it is what counts.
+    assert.deepEqual(got.slice(0, whole), Array(whole).fill(window), `sent per stream ${JSON.stringify(got)}`);
     for (let i = 0; i < held; i++)
       assert.equal(peer.resets.get(1 + 2 * i), i < whole ? undefined : CODE.ENHANCE_YOUR_CALM, `stream ${1 + 2 * i}`);
     assert.ok((peer.dataSent.get(0) ?? 0) > 16 * MB, "more than the connection window went through");
@@ -339,8 +341,8 @@ describe("attacks on a plugin's server (a hostile host)", function () {
         p.stopReading();
         const out = ids.map((id) =>
           Buffer.concat([
-            frame(F.HEADERS, F.END_HEADERS, id, requestBlock()),
-            frame(F.DATA, F.END_STREAM, id, message({ text: "big", size })),
+            frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Big")),
+            frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
           ]),
         );
         let i = 0;
