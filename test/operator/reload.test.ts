@@ -103,6 +103,7 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
   this.timeout(120_000);
   let c: TestCluster;
   let op: OperatorHandle | undefined;
+  let restart: () => Promise<void> = async () => {};
 
   before(async function () {
     this.timeout(180_000);
@@ -121,24 +122,31 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
         }),
       ),
     );
-    op = await startOperator(
-      c,
-      [
-        "--leader-elect=false",
-        `--watch-namespaces=${NS}`,
-        "--injection-mode=webhook",
-        `--webhook-bind-address=127.0.0.1:${port}`,
-        "--webhook-cert-hosts=127.0.0.1,localhost",
-        `--webhook-configuration-name=${CONFIG}`,
-        `--leader-election-namespace=${SYSTEM}`,
-        "--launcher-image=example/podplug:1",
-        "--watchdog-period-seconds=1",
-        "--upgrade-max-in-flight=1",
-        "--upgrade-progress-deadline-seconds=60",
-      ],
-      c.kubeconfig,
-      "operator-reload",
-    );
+    const start = () =>
+      startOperator(
+        c,
+        [
+          "--leader-elect=false",
+          `--watch-namespaces=${NS}`,
+          "--injection-mode=webhook",
+          `--webhook-bind-address=127.0.0.1:${port}`,
+          "--webhook-cert-hosts=127.0.0.1,localhost",
+          `--webhook-configuration-name=${CONFIG}`,
+          `--leader-election-namespace=${SYSTEM}`,
+          "--launcher-image=example/podplug:1",
+          "--watchdog-period-seconds=1",
+          "--upgrade-max-in-flight=1",
+          "--upgrade-progress-deadline-seconds=60",
+        ],
+        c.kubeconfig,
+        "operator-reload",
+      );
+    restart = async () => {
+      await op?.stop();
+      op = await start();
+      await waitFor("the webhook ready again", async () => (await fetch(`${op!.healthUrl}/readyz`)).ok, 30_000, 100);
+    };
+    op = await start();
     await waitFor("the webhook ready", async () => (await fetch(`${op!.healthUrl}/readyz`)).ok, 30_000, 100);
     await waitFor("the webhook knows Plugin rk", async () => {
       await c.kubectl(["-n", NS, "delete", "pod", "rk-probe", "--wait=false", "--ignore-not-found"]);
@@ -286,6 +294,25 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(await annotated(), ["rk-a=t2", "rk-b=t1", "rk-c=t1", "rk-old=-"]);
     assert.equal((await getJson<Plugin>(c, ["-n", NS, "plugin", PLUGIN]))?.status?.reload?.state, "Halted");
+  });
+
+  it("an operator restarted mid-reload goes on from the status: the same start time, the Pods left reloaded in turn", async () => {
+    const long = Date.now() - 120_000;
+    for (const n of ["rk-a", "rk-b", "rk-c"]) await setSidecar(n, sidecarStatus(long, 3));
+    await c.kubectlOk(["-n", NS, "annotate", "--overwrite", "plugin", PLUGIN, "podplug.io/reload=t3"]);
+    await waitFor("rk-a annotated t3", async () => (await annotated()).includes("rk-a=t3"), 30_000, 200);
+    const first = await reloadStatus((x) => x.token === "t3", "the t3 reload under way");
+    await restart();
+    // The kubelet's restart of rk-a lands while the new operator starts.
+    await setSidecar("rk-a", sidecarStatus(Date.now() + 1000, 4));
+    await waitFor("rk-b annotated t3", async () => (await annotated()).includes("rk-b=t3"), 30_000, 200);
+    await setSidecar("rk-b", sidecarStatus(Date.now() + 1000, 4));
+    await waitFor("rk-c annotated t3", async () => (await annotated()).includes("rk-c=t3"), 30_000, 200);
+    await setSidecar("rk-c", sidecarStatus(Date.now() + 1000, 4));
+    const s = await reloadStatus((x) => x.token === "t3" && x.state !== "Reloading", "the t3 reload done");
+    assert.equal(s.state, "Reloaded", s.message);
+    assert.equal(s.startTime, first.startTime, "the new operator kept the reload's start");
+    assert.deepEqual(s.reloadedPods, ["rk-a", "rk-b", "rk-c"]);
   });
 });
 
