@@ -17,6 +17,7 @@ import { SIDECAR_ENV } from "../../src/constants.ts";
 import { pluginContainerName, podReloadAnnotation, RELOAD_ANNOTATION } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginReloadStatus } from "../../src/inject/types.ts";
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
+import { KubeApiError } from "../errors.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
 import { FAILING, lastWord } from "./upgrade.ts";
@@ -24,6 +25,8 @@ import { FAILING, lastWord } from "./upgrade.ts";
 const FIELD_MANAGER = "podplug-webhook-reload";
 /** Names listed in `reloadedPods`: the count is exact, the list bounded. */
 const LISTED = 100;
+/** Longest token taken: it is copied onto every Pod, into the status and an Event. */
+export const MAX_TOKEN_LENGTH = 256;
 
 /** The reload `plugin` asks for: its annotation's value, trimmed; undefined when none. */
 export function reloadToken(plugin: Readonly<Plugin>): string | undefined {
@@ -34,7 +37,7 @@ export function reloadToken(plugin: Readonly<Plugin>): string | undefined {
 /** Where one Pod stands in a reload. */
 export type PodReloadState =
   | { state: "absent" }
-  | { state: "unreachable"; message: string }
+  | { state: "unreachable"; reason?: string; message: string }
   | { state: "pending" }
   | { state: "reloading" }
   | { state: "done" }
@@ -57,6 +60,7 @@ export function podReloadState(
   deadlineMs: number,
   nowMs: number,
   patchedMs?: number,
+  annotateError?: string,
 ): PodReloadState {
   const name = pluginContainerName(plugin);
   const c = (pod.spec?.initContainers ?? []).find((x) => x.name === name);
@@ -71,7 +75,10 @@ export function podReloadState(
   const started = st?.state?.running?.startedAt;
   // A sidecar started since the reload was asked runs the plugin as it is now: nothing to do.
   if (st?.ready && started !== undefined && seconds(started) >= seconds(new Date(startMs))) return { state: "done" };
-  if (pod.metadata?.annotations?.[podReloadAnnotation(plugin)] !== token) return { state: "pending" };
+  if (pod.metadata?.annotations?.[podReloadAnnotation(plugin)] !== token)
+    return annotateError === undefined
+      ? { state: "pending" }
+      : { state: "unreachable", reason: "AnnotateFailed", message: annotateError };
   const waiting = st?.state?.waiting;
   if (waiting?.reason && FAILING.has(waiting.reason))
     return { state: "failed", reason: waiting.reason, message: waiting.message ?? lastWord(pod, name) };
@@ -111,7 +118,8 @@ export function planReload(
     if (s.state === "done") reloaded.push(n);
     else if (s.state === "pending") pending.push(n);
     else if (s.state === "reloading") inFlight++;
-    else if (s.state === "unreachable") failed.push({ name: n, reason: "NotReloadable", message: s.message });
+    else if (s.state === "unreachable")
+      failed.push({ name: n, reason: s.reason ?? "NotReloadable", message: s.message });
     else if (s.state === "failed") {
       failed.push({ name: n, reason: s.reason, message: s.message });
       halting = true;
@@ -137,7 +145,7 @@ export function planReload(
         ...base,
         state: "Halted",
         message: `the reloaded sidecar podplug-${name} fails in ${failed
-          .filter((f) => f.reason !== "NotReloadable")
+          .filter((f) => f.reason !== "NotReloadable" && f.reason !== "AnnotateFailed")
           .map((f) => `${f.name}: ${f.reason}`)
           .join("; ")}: no further pod is reloaded until the annotation ${RELOAD_ANNOTATION} changes (${counts})`,
       },
@@ -147,6 +155,22 @@ export function planReload(
   return {
     patch: pending.slice(0, Math.max(0, maxInFlight - inFlight)),
     status: { ...base, state: "Reloading", message: counts },
+  };
+}
+
+/** The plan for a token too long to copy onto every Pod: nothing touched, the status says why. */
+function refusedToken(token: string): ReloadPlan {
+  return {
+    patch: [],
+    status: {
+      token: `${token.slice(0, 64)}…`,
+      state: "Halted",
+      podCount: 0,
+      reloadedCount: 0,
+      reloadedPods: [],
+      failedPods: [],
+      message: `the ${RELOAD_ANNOTATION} value is ${token.length} characters, more than ${MAX_TOKEN_LENGTH}: no pod was reloaded; set a shorter one (a timestamp, a counter)`,
+    },
   };
 }
 
@@ -166,7 +190,10 @@ const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d
 export class Reloader {
   private readonly o: ReloaderOptions;
   /** By Plugin uid: the token under way, when it was first seen, and when each Pod (uid) was annotated. */
-  private readonly runs = new Map<string, { token: string; startMs: number; patched: Map<string, number> }>();
+  private readonly runs = new Map<
+    string,
+    { token: string; startMs: number; patched: Map<string, number>; errors: Map<string, string> }
+  >();
   /** By Plugin uid/token: how reloads whose ending Event was posted ended (the status may not show it yet). */
   private readonly ended = new Map<string, PluginReloadStatus["state"]>();
 
@@ -189,25 +216,52 @@ export class Reloader {
     let run = this.runs.get(key);
     if (run?.token !== token) {
       const known = have?.token === token ? Date.parse(have.startTime) : Number.NaN;
-      run = { token, startMs: Number.isNaN(known) ? Date.now() : known, patched: new Map() };
+      run = { token, startMs: Number.isNaN(known) ? Date.now() : known, patched: new Map(), errors: new Map() };
       this.runs.set(key, run);
       this.o.log.info({ plugin: name, namespace: ns, token }, "reload asked");
     }
     const now = Date.now();
     const r = run;
-    const plan = planReload(plugin, token, pods, this.o.maxInFlight, (p) =>
-      podReloadState(p, name, token, r.startMs, this.o.progressDeadlineMs, now, r.patched.get(p.metadata?.uid ?? "")),
-    );
+    const uidOf = (p: V1Pod): string => p.metadata?.uid ?? "";
+    const plan =
+      token.length > MAX_TOKEN_LENGTH
+        ? refusedToken(token)
+        : planReload(plugin, token, pods, this.o.maxInFlight, (p) =>
+            podReloadState(
+              p,
+              name,
+              token,
+              r.startMs,
+              this.o.progressDeadlineMs,
+              now,
+              r.patched.get(uidOf(p)),
+              r.errors.get(uidOf(p)),
+            ),
+          );
     const byName = new Map(pods.map((p) => [p.metadata?.name ?? "", p]));
     for (const podName of plan.patch) {
-      await this.o.client.write("PATCH", `/api/v1/namespaces/${ns}/pods/${podName}`, {
-        contentType: "application/merge-patch+json",
-        body: { metadata: { annotations: { [podReloadAnnotation(name)]: token } } },
-      });
-      r.patched.set(byName.get(podName)?.metadata?.uid ?? "", Date.now());
+      const uid = uidOf(byName.get(podName) ?? {});
+      try {
+        await this.o.client.write("PATCH", `/api/v1/namespaces/${ns}/pods/${podName}`, {
+          contentType: "application/merge-patch+json",
+          body: { metadata: { annotations: { [podReloadAnnotation(name)]: token } } },
+        });
+      } catch (err) {
+        // One Pod refusing (gone, its annotations full) must not stop the others: it is named, not retried.
+        if (err instanceof KubeApiError && err.status === 404) continue;
+        r.errors.set(uid, `its annotation podplug.io/reload-${name} could not be set: ${(err as Error).message}`);
+        this.o.log.warn(
+          { plugin: name, namespace: ns, pod: podName, err: (err as Error).message },
+          "reload: annotate failed",
+        );
+        continue;
+      }
+      r.patched.set(uid, Date.now());
       this.o.log.info({ plugin: name, namespace: ns, pod: podName, token }, "sidecar reload asked");
     }
-    const ending = plan.status.state !== "Reloading";
+    // A Pod whose annotation failed in this pass: its state is shown in the next pass's plan.
+    const ending =
+      plan.status.state !== "Reloading" && plan.patch.every((n) => !r.errors.has(uidOf(byName.get(n) ?? {})));
     const status: PluginReloadStatus = {
       ...plan.status,
       startTime: rfc3339(r.startMs),

@@ -314,6 +314,46 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
     assert.equal(s.startTime, first.startTime, "the new operator kept the reload's start");
     assert.deepEqual(s.reloadedPods, ["rk-a", "rk-b", "rk-c"]);
   });
+
+  it("refuses a token over 256 characters; a Pod that cannot take the annotation is named, not retried, and the others reload", async () => {
+    const long = Date.now() - 120_000;
+    const huge = "x".repeat(300);
+    await c.kubectlOk(["-n", NS, "annotate", "--overwrite", "plugin", PLUGIN, `podplug.io/reload=${huge}`]);
+    const refused = await reloadStatus((x) => x.token.startsWith("xxxx"), "the long token refused");
+    assert.equal(refused.state, "Halted");
+    assert.match(refused.message, /is 300 characters, more than 256: no pod was reloaded/);
+    assert.ok(!(await annotated()).some((a) => a.includes("xxx")));
+    // A Pod whose annotations are at the apiserver's 256 KiB limit: one more is refused (422).
+    const big = pod("rk-big");
+    (big.metadata as { annotations?: Record<string, string> }).annotations = {
+      big: "y".repeat(262_144 - "big".length - "podplug.io/plugins".length - PLUGIN.length - 10),
+    };
+    await c.kubectlOk(["create", "-f", "-"], yaml(big));
+    for (const n of ["rk-a", "rk-b", "rk-big", "rk-c"]) await setSidecar(n, sidecarStatus(long, 5));
+    await c.kubectlOk(["-n", NS, "annotate", "--overwrite", "plugin", PLUGIN, "podplug.io/reload=t4"]);
+    await waitFor("rk-a annotated t4", async () => (await annotated()).includes("rk-a=t4"), 30_000, 200);
+    await setSidecar("rk-a", sidecarStatus(Date.now() + 1000, 6));
+    await waitFor("rk-b annotated t4", async () => (await annotated()).includes("rk-b=t4"), 30_000, 200);
+    await setSidecar("rk-b", sidecarStatus(Date.now() + 1000, 6));
+    // rk-big comes next by name and is refused by the apiserver: rk-c follows anyway.
+    await waitFor("rk-c annotated t4", async () => (await annotated()).includes("rk-c=t4"), 30_000, 200);
+    await setSidecar("rk-c", sidecarStatus(Date.now() + 1000, 6));
+    const s = await reloadStatus((x) => x.token === "t4" && x.state !== "Reloading", "the t4 reload done");
+    assert.equal(s.state, "Reloaded", s.message);
+    assert.deepEqual(s.reloadedPods, ["rk-a", "rk-b", "rk-c"]);
+    assert.deepEqual(
+      s.failedPods.map((f) => `${f.name}/${f.reason}`),
+      ["rk-big/AnnotateFailed", "rk-old/NotReloadable"],
+    );
+    assert.match(s.failedPods[0]!.message, /could not be set: .*HTTP 422/);
+    assert.equal((await getPod("rk-big")).metadata?.annotations?.[POD_ANNOTATION], undefined);
+    // Asked once: the operator's log has one refused annotation for rk-big, not one per pass.
+    const { readFileSync } = await import("node:fs");
+    const refusals = readFileSync(op!.proc.logFile, "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"reload: annotate failed"') && l.includes('"pod":"rk-big"'));
+    assert.equal(refusals.length, 1, refusals.join("\n"));
+  });
 });
 
 describe("cluster reload's pure parts", () => {
