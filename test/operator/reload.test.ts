@@ -188,6 +188,13 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
       out.push(`${n}=${(await getPod(n)).metadata?.annotations?.[POD_ANNOTATION] ?? "-"}`);
     return out;
   };
+  /** The kubelet's part for each of `names` in turn: once the operator annotated it, its sidecar restarted and ready. */
+  const kubeletReloads = async (token: string, names: string[], restarts: number): Promise<void> => {
+    for (const n of names) {
+      await waitFor(`${n} annotated ${token}`, async () => (await annotated()).includes(`${n}=${token}`), 30_000, 200);
+      await setSidecar(n, sidecarStatus(Date.now() + 1000, restarts));
+    }
+  };
   const reloadStatus = (want: (s: PluginReloadStatus) => boolean, what: string): Promise<PluginReloadStatus> =>
     waitFor(
       what,
@@ -305,10 +312,7 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
     await restart();
     // The kubelet's restart of rk-a lands while the new operator starts.
     await setSidecar("rk-a", sidecarStatus(Date.now() + 1000, 4));
-    await waitFor("rk-b annotated t3", async () => (await annotated()).includes("rk-b=t3"), 30_000, 200);
-    await setSidecar("rk-b", sidecarStatus(Date.now() + 1000, 4));
-    await waitFor("rk-c annotated t3", async () => (await annotated()).includes("rk-c=t3"), 30_000, 200);
-    await setSidecar("rk-c", sidecarStatus(Date.now() + 1000, 4));
+    await kubeletReloads("t3", ["rk-b", "rk-c"], 4);
     const s = await reloadStatus((x) => x.token === "t3" && x.state !== "Reloading", "the t3 reload done");
     assert.equal(s.state, "Reloaded", s.message);
     assert.equal(s.startTime, first.startTime, "the new operator kept the reload's start");
@@ -331,13 +335,8 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
     await c.kubectlOk(["create", "-f", "-"], yaml(big));
     for (const n of ["rk-a", "rk-b", "rk-big", "rk-c"]) await setSidecar(n, sidecarStatus(long, 5));
     await c.kubectlOk(["-n", NS, "annotate", "--overwrite", "plugin", PLUGIN, "podplug.io/reload=t4"]);
-    await waitFor("rk-a annotated t4", async () => (await annotated()).includes("rk-a=t4"), 30_000, 200);
-    await setSidecar("rk-a", sidecarStatus(Date.now() + 1000, 6));
-    await waitFor("rk-b annotated t4", async () => (await annotated()).includes("rk-b=t4"), 30_000, 200);
-    await setSidecar("rk-b", sidecarStatus(Date.now() + 1000, 6));
-    // rk-big comes next by name and is refused by the apiserver: rk-c follows anyway.
-    await waitFor("rk-c annotated t4", async () => (await annotated()).includes("rk-c=t4"), 30_000, 200);
-    await setSidecar("rk-c", sidecarStatus(Date.now() + 1000, 6));
+    // rk-big comes after rk-b by name and is refused by the apiserver: rk-c follows anyway.
+    await kubeletReloads("t4", ["rk-a", "rk-b", "rk-c"], 6);
     const s = await reloadStatus((x) => x.token === "t4" && x.state !== "Reloading", "the t4 reload done");
     assert.equal(s.state, "Reloaded", s.message);
     assert.deepEqual(s.reloadedPods, ["rk-a", "rk-b", "rk-c"]);
