@@ -8,6 +8,7 @@
  * workload reconciled before the Plugin list arrived would lose its sidecars).
  */
 import type { Logger } from "pino";
+import { RELOAD_ANNOTATION } from "../src/inject/conventions.ts";
 import { PLUGIN_GROUP, PLUGIN_VERSION, type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
 import type { Tracing } from "../src/tracing/tracer.ts";
 import { ApplyErrors } from "./apply-errors.ts";
@@ -68,10 +69,14 @@ const sameLabels = (a: Record<string, string> = {}, b: Record<string, string> = 
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 };
 
-/** A Plugin without what the operator never reads (field ownership, kubectl's last-applied copy). */
+/** A Plugin without what the operator never reads (field ownership, kubectl's last-applied copy); a reload ask stays. */
 function trimPlugin(p: Plugin): Plugin {
-  const { managedFields: _m, annotations: _a, ...metadata } = p.metadata;
-  return { ...p, metadata };
+  const { managedFields: _m, annotations, ...metadata } = p.metadata;
+  const reload = annotations?.[RELOAD_ANNOTATION];
+  return {
+    ...p,
+    metadata: reload === undefined ? metadata : { ...metadata, annotations: { [RELOAD_ANNOTATION]: reload } },
+  };
 }
 
 /** The operator's watches and controllers. */

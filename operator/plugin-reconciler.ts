@@ -34,6 +34,7 @@ import {
   type WorkloadView,
   withDigests,
 } from "./status.ts";
+import { answerUnsupportedReload, unsupportedReload } from "./template-reload.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
 
@@ -182,6 +183,10 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       pinned.pinned ? pinned.digest : undefined,
       digestRefusal(p, this.d.requireImageDigests ?? false),
     );
+    if (!this.d.countPods) {
+      const reload = unsupportedReload(p as Plugin, at);
+      if (reload) await answerUnsupportedReload(this.d.client, this.d.events, p as Plugin, reload);
+    }
     if (sameStatus(p.status, status)) return awaitChange;
     await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
       query: { fieldManager: FIELD_MANAGER, force: true },

@@ -148,8 +148,11 @@ export interface PluginStatus {
 export interface PluginReloadStatus {
   /** The `podplug.io/reload` value it is for. */
   token: string;
-  /** Reloading (pods left), Reloaded (every reloadable pod done), Halted (a reloaded sidecar failed: no further pod). */
-  state: "Reloading" | "Reloaded" | "Halted";
+  /**
+   * Reloading (pods left), Reloaded (every reloadable pod done), Halted (a reloaded sidecar failed: no further pod),
+   * Unsupported (template mode: no pod touched).
+   */
+  state: "Reloading" | "Reloaded" | "Halted" | "Unsupported";
   /** When the operator first saw the token; a sidecar started since counts as reloaded. */
   startTime: string;
   completionTime?: string;

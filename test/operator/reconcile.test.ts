@@ -500,6 +500,57 @@ describe("operator reconciles Plugins into workloads on the real apiserver", fun
     );
   });
 
+  it("a cluster reload asked in template mode (podplug.io/reload) is answered Unsupported with one Warning per ask, and rolls nothing", async () => {
+    await c.kubectlOk(
+      ["apply", "-n", NS, "-f", "-"],
+      yaml(
+        pluginManifest("reloadme", { selector: { matchLabels: { reloadme: "yes" } } }),
+        hostDeployment("reload-host", { reloadme: "yes" }),
+      ),
+    );
+    await waitTemplate(c, NS, "reload-host", "the reloadme sidecar", (t) => initNames(t).includes("podplug-reloadme"));
+    const generation = async (): Promise<number> =>
+      (await getJson<{ metadata: { generation: number } }>(c, ["-n", NS, "deployment", "reload-host"]))!.metadata
+        .generation;
+    const before = await generation();
+    type Reload = { token: string; state: string; message: string };
+    const reloadOf = async (): Promise<Reload | undefined> =>
+      (await getJson<{ status?: { reload?: Reload } }>(c, ["-n", NS, "plugin", "reloadme"]))?.status?.reload;
+    const warnings = async (): Promise<string[]> =>
+      (await getJson<{ items: { type: string; message: string }[] }>(c, [
+        "-n",
+        NS,
+        "events",
+        "--field-selector",
+        "involvedObject.name=reloadme,reason=ReloadUnsupported",
+      ]))!.items.map((e) => `${e.type}: ${e.message}`);
+    for (const [i, token] of ["first", "second"].entries()) {
+      await c.kubectlOk(["annotate", "-n", NS, "plugin", "reloadme", "--overwrite", `podplug.io/reload=${token}`]);
+      const r = await waitFor(`status.reload for ${token}`, async () => {
+        const x = await reloadOf();
+        return x?.token === token ? x : undefined;
+      });
+      assert.equal(r.state, "Unsupported");
+      assert.match(
+        r.message,
+        new RegExp(`^reload "${token}" not done: .*template mode.*no Pod was touched.*webhook mode`),
+      );
+      const w = await waitFor(`${i + 1} ReloadUnsupported Event(s)`, async () => {
+        const l = await warnings();
+        return l.length === i + 1 ? l : undefined;
+      });
+      assert.ok(
+        w.every((m) => m.startsWith("Warning: reload ")),
+        w.join("\n"),
+      );
+    }
+    // Another change of the Plugin reconciles it again: no second answer to the same ask; nothing rolled the workload.
+    await c.kubectlOk(["annotate", "-n", NS, "plugin", "reloadme", "--overwrite", "podplug.io/touch=1"]);
+    await waitQuiet(op, 1);
+    assert.equal((await warnings()).length, 2, "one Warning per ask");
+    assert.equal(await generation(), before, "the Deployment was not rolled");
+  });
+
   it("reports an apply the apiserver refuses (422) once, as a terminal error, and recovers when the Plugin changes", async () => {
     const retries = (): Promise<number> => metric(op, 'workqueue_retries_total{name="workload"');
     const terminal = (): Promise<number> =>
