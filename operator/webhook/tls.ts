@@ -81,9 +81,14 @@ export class WebhookTls {
     return this.current;
   }
 
-  /** How often to look: a tenth of the serving certificate's life, at most an hour, at least a second. */
+  /**
+   * How often to look: a tenth of the serving certificate's life, at most an hour, at least a second;
+   * with an external source at most 10 s, since cert-manager reissues at any time (cmctl renew, a new
+   * key) and cainjector moves the caBundle at once.
+   */
   get periodMs(): number {
-    return Math.max(1000, Math.min(3_600_000, Math.floor(this.opts.certValidityMs / 10)));
+    const most = this.opts.source === "external" ? 10_000 : 3_600_000;
+    return Math.max(1000, Math.min(most, Math.floor(this.opts.certValidityMs / 10)));
   }
 
   private async read(): Promise<SecretObject | undefined> {

@@ -11,6 +11,7 @@ import {
   CRD_FILE,
   createNamespace,
   getJson,
+  helmEnv,
   hostDeployment,
   initNames,
   type OperatorHandle,
@@ -25,17 +26,6 @@ const cluster = useSharedCluster();
 const CHART = join(ROOT, "charts", "podplug");
 const RELEASE_NS = "podplug-system";
 const SA = `system:serviceaccount:${RELEASE_NS}:podplug`;
-
-function helmEnv(c: TestCluster | undefined): NodeJS.ProcessEnv {
-  const base = c ? c.env() : { ...process.env };
-  const dir = c ? c.ctx.dir : "/tmp";
-  return {
-    ...base,
-    HELM_CACHE_HOME: join(dir, "helm-cache"),
-    HELM_CONFIG_HOME: join(dir, "helm-config"),
-    HELM_DATA_HOME: join(dir, "helm-data"),
-  };
-}
 
 const helm = (args: string[], c?: TestCluster): ReturnType<typeof run> => run(helmBinary(), args, { env: helmEnv(c) });
 

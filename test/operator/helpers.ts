@@ -3,6 +3,7 @@
  * as a real child process (`node operator/main.ts`) with its ports known.
  */
 
+import { request } from "node:https";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
@@ -307,5 +308,52 @@ export function useNamespace(
       return op;
     },
     exitCode: () => code,
+  };
+}
+
+/**
+ * One HTTPS request to 127.0.0.1:`port` `path`; resolves with status and text. With `ca` the server must
+ * present a certificate for `servername` from it; without, any certificate is taken.
+ */
+export function httpsLoopback(
+  port: number,
+  body: string | Buffer,
+  o: { path?: string; method?: string; headers?: Record<string, string>; ca?: string; servername?: string } = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: o.path ?? "/",
+        method: o.method ?? "POST",
+        headers: o.headers ?? { "Content-Type": "application/json" },
+        ...(o.ca ? { ca: o.ca, servername: o.servername } : { rejectUnauthorized: false }),
+        timeout: 10_000,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`HTTPS request to 127.0.0.1:${port}${o.path ?? "/"} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The environment of a helm run against `c` (or none), with helm's folders in the cluster's (or a temp) folder. */
+export function helmEnv(c: TestCluster | undefined): NodeJS.ProcessEnv {
+  const base = c ? c.env() : { ...process.env };
+  const dir = c ? c.ctx.dir : "/tmp";
+  return {
+    ...base,
+    HELM_CACHE_HOME: join(dir, "helm-cache"),
+    HELM_CONFIG_HOME: join(dir, "helm-config"),
+    HELM_DATA_HOME: join(dir, "helm-data"),
   };
 }

@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -27,6 +26,7 @@ import {
   createNamespace,
   getJson,
   hostDeployment,
+  httpsLoopback,
   installCrd,
   type OperatorHandle,
   pluginManifest,
@@ -85,29 +85,12 @@ async function getPod(c: TestCluster, name: string): Promise<V1Pod> {
 const initNames = (p: V1Pod): string[] => (p.spec?.initContainers ?? []).map((c) => c.name);
 
 /** POSTs `body` to the webhook with `headers`; resolves with status and text. Trusts any certificate (the CA is the operator's). */
-function post(
+const post = (
   port: number,
   body: string | Buffer,
   headers: Record<string, string> = { "Content-Type": "application/json" },
   method = "POST",
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/inject", method, headers, rejectUnauthorized: false, timeout: 10_000 },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          text += d;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("webhook request timed out")));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+): Promise<{ status: number; text: string }> => httpsLoopback(port, body, { path: "/inject", method, headers });
 
 /** The PEM certificate the webhook serves right now. */
 function servedCert(port: number): Promise<string> {
