@@ -105,9 +105,14 @@ export async function goOutageAfter(
     const after = seen.filter((k) => k.time > since);
     const runs: string[] = [];
     for (const k of after) {
-      const what = k.ok ? (good(k) ? "ok" : `ok but value ${JSON.stringify(k.value?.slice(0, 40))}`) : `failed: ${k.error ?? "?"}`;
+      const what = k.ok
+        ? good(k)
+          ? "ok"
+          : `ok but value ${JSON.stringify(k.value?.slice(0, 40))}`
+        : `failed: ${k.error ?? "?"}`;
       const last = runs.at(-1);
-      if (last?.endsWith(` ${what}`)) runs[runs.length - 1] = last.replace(/^(\d+)×/, (_, n: string) => `${Number(n) + 1}×`);
+      if (last?.endsWith(` ${what}`))
+        runs[runs.length - 1] = last.replace(/^(\d+)×/, (_, n: string) => `${Number(n) + 1}×`);
       else runs.push(`1× ${new Date(k.time).toISOString()} ${what}`);
     }
     (err as Error).message +=
