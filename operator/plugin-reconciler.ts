@@ -128,7 +128,13 @@ export class PluginReconciler implements Reconciler<PluginRef> {
         const ready = workloadReady(kind, w);
         const problem = ready
           ? undefined
-          : workloadProblem(name, kind, w.metadata.name, this.d.cache.podsOf(ns, kind, w.metadata.name));
+          : workloadProblem(
+              name,
+              kind,
+              w.metadata.name,
+              this.d.cache.podsOf(ns, kind, w.metadata.name),
+              p.spec.standby === true,
+            );
         views.push({ kind, name: w.metadata.name, injected: true, ready, problem });
       }
       for (const w of this.d.cache.selectedBy(p, kind)) {
@@ -257,7 +263,8 @@ export class PluginReconciler implements Reconciler<PluginRef> {
         name: owner,
         pods: pods.length,
         readyPods,
-        problem: readyPods < pods.length ? workloadProblem(name, kind, owner, pods) : undefined,
+        problem:
+          readyPods < pods.length ? workloadProblem(name, kind, owner, pods, p.spec.standby === true) : undefined,
       });
     }
     return out;

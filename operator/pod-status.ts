@@ -12,6 +12,7 @@ import {
   LAUNCHER_CONTAINER,
   PLUGINS_ANNOTATION,
   pluginContainerName,
+  standbyContainerName,
 } from "../src/inject/conventions.ts";
 import type { PluginStatus } from "../src/inject/types.ts";
 import type { EventRecorder, EventTarget } from "./events.ts";
@@ -200,22 +201,26 @@ export function sameCount(a: Readonly<Pod> | undefined, b: Readonly<Pod> | undef
 /**
  * The problem that explains why plugin `plugin`'s workload `kind/name` is not
  * ready, from its pods: the pod cannot schedule, its or the agent's image
- * cannot be got, or its own container crashes. Another plugin's or the host's
- * failure is not this Plugin's reason.
+ * cannot be got, or its own container crashes (with `standby`, its standby
+ * container too). Another plugin's or the host's failure is not this Plugin's
+ * reason.
  */
 export function workloadProblem(
   plugin: string,
   kind: string,
   name: string,
   pods: Iterable<Readonly<Pod>>,
+  standby = false,
 ): PodProblem | undefined {
   const own = pluginContainerName(plugin);
+  const spare = standby ? standbyContainerName(plugin) : undefined;
   let best: PodProblem | undefined;
   for (const pod of pods)
     for (const p of pod.problems ?? []) {
       const mine =
         p.reason === "Unschedulable" ||
         p.container === own ||
+        (spare !== undefined && p.container === spare) ||
         (p.reason === "ImagePullFailed" && p.container === LAUNCHER_CONTAINER);
       if (!mine) continue;
       if (!best || POD_REASONS.indexOf(p.reason) < POD_REASONS.indexOf(best.reason)) best = p;

@@ -318,6 +318,33 @@ func TestLocate(t *testing.T) {
 			t.Fatalf("Locate = %+v, %v", h, err)
 		}
 	})
+	// A plugin killed outright leaves its handshake file; its restart binds the same socket path
+	// before it writes the new line. The old line (an old AutoMTLS certificate) is never taken.
+	t.Run("handshake file older than its socket", func(t *testing.T) {
+		dir := t.TempDir()
+		_, line := startSidecar(t, dir)
+		h, _ := ParseHandshake(line)
+		file := filepath.Join(dir, HandshakeFileName)
+		stale := strings.Replace(line, "|1|", "|5|", 1)
+		if err := os.WriteFile(file, []byte(stale+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(file, old, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Locate(context.Background(), dir, Options{Timeout: 500 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "older than the socket "+h.Addr) {
+			t.Fatalf("a stale handshake file was taken: err = %v", err)
+		}
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = os.WriteFile(file, []byte(strings.Replace(line, "|1|", "|6|", 1)+"\n"), 0o644)
+		}()
+		got, err := Locate(context.Background(), dir, Options{Timeout: 5 * time.Second})
+		if err != nil || got.AppVersion != 6 {
+			t.Fatalf("Locate = %+v, %v (want the rewritten line, version 6)", got, err)
+		}
+	})
 	t.Run("version not offered", func(t *testing.T) {
 		dir := t.TempDir()
 		_, line := startSidecar(t, dir)

@@ -116,15 +116,21 @@ func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
 }
 
 func locateOnce(dir string, opts Options) (Handshake, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, HandshakeFileName))
+	file := filepath.Join(dir, HandshakeFileName)
+	raw, err := os.ReadFile(file)
 	switch {
 	case err == nil:
 		h, err := ParseHandshake(string(raw))
 		if err != nil {
 			return Handshake{}, err
 		}
-		if h.Network == "unix" && !alive(h.Addr) {
-			return Handshake{}, fmt.Errorf("handshake file names %s, which refuses connections", h.Addr)
+		if h.Network == "unix" {
+			if !alive(h.Addr) {
+				return Handshake{}, fmt.Errorf("handshake file names %s, which refuses connections", h.Addr)
+			}
+			if err := announcedAfter(file, h.Addr); err != nil {
+				return Handshake{}, err
+			}
 		}
 		return h, nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -177,6 +183,27 @@ func liveSocket(dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no plugin* socket in %s accepts connections", dir)
+}
+
+// announcedAfter fails while the handshake file is older than the socket it
+// names: a plugin killed outright leaves its file behind, and its restart binds
+// the same path before it writes its own line. Attaching with the old line
+// would take the old AutoMTLS certificate and fail every call on a connection
+// that looks alive. Both writers, serve() and the launcher, write the file
+// after the socket exists.
+func announcedAfter(file, sock string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	si, err := os.Stat(sock)
+	if err != nil {
+		return err
+	}
+	if fi.ModTime().Before(si.ModTime()) {
+		return fmt.Errorf("handshake file %s is older than the socket %s: the restarted plugin has not announced itself yet", file, sock)
+	}
+	return nil
 }
 
 func alive(path string) bool {

@@ -85,18 +85,40 @@ export async function goOutageAfter(
   pod: string,
   since: number,
 ): Promise<{ failed: GoCall; back: GoCall }> {
-  return waitFor(
-    `the Go host's kv calls in ${ns}/${pod} failing after ${new Date(since).toISOString()}, then succeeding`,
-    async () => {
-      // The host logs a call every 100 ms: a long tail, so that the failure is still in it after a slow restart.
-      const calls = await goCalls(c, ns, pod, 5000);
-      const failed = calls.find((k) => k.time > since && !k.ok);
-      const back = failed && calls.find((k) => k.time > failed.time && good(k));
-      return failed && back ? { failed, back } : undefined;
-    },
-    60_000,
-    200,
-  );
+  let seen: GoCall[] = [];
+  try {
+    return await waitFor(
+      `the Go host's kv calls in ${ns}/${pod} failing after ${new Date(since).toISOString()}, then succeeding`,
+      async () => {
+        // The host logs a call every 100 ms: a long tail, so that the failure is still in it after a slow restart.
+        const calls = await goCalls(c, ns, pod, 5000);
+        seen = calls;
+        const failed = calls.find((k) => k.time > since && !k.ok);
+        const back = failed && calls.find((k) => k.time > failed.time && good(k));
+        return failed && back ? { failed, back } : undefined;
+      },
+      60_000,
+      200,
+    );
+  } catch (err) {
+    // What the host logged instead: the outcomes since the kill, runs of the same outcome folded.
+    const after = seen.filter((k) => k.time > since);
+    const runs: string[] = [];
+    for (const k of after) {
+      const what = k.ok
+        ? good(k)
+          ? "ok"
+          : `ok but value ${JSON.stringify(k.value?.slice(0, 40))}`
+        : `failed: ${k.error ?? "?"}`;
+      const last = runs.at(-1);
+      if (last?.endsWith(` ${what}`))
+        runs[runs.length - 1] = last.replace(/^(\d+)×/, (_, n: string) => `${Number(n) + 1}×`);
+      else runs.push(`1× ${new Date(k.time).toISOString()} ${what}`);
+    }
+    (err as Error).message +=
+      `\n${seen.length} outcome records in the tail, ${after.length} after the kill (the first of each run):\n  ${runs.slice(0, 40).join("\n  ")}`;
+    throw err;
+  }
 }
 
 /** The go-host pods of `ns` once `replicas` of them run with the host and the kv sidecar ready. */

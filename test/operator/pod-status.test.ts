@@ -146,6 +146,10 @@ describe("operator pod status", () => {
     const sched = trimPod(
       pod({ conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "m" }] }),
     );
+    // kv's standby sidecar crashing is kv's reason only when kv runs one (another Plugin may be named kv-standby).
+    const spare = [trimPod(pod({ initContainerStatuses: [waiting("podplug-kv-standby", "k:1", "CrashLoopBackOff")] }))];
+    assert.equal(workloadProblem("kv", "Deployment", "web", spare), undefined);
+    assert.equal(workloadProblem("kv", "Deployment", "web", spare, true)?.reason, "PluginCrashing");
     const got = workloadProblem("kv", "Deployment", "web", [agent, sched]);
     assert.equal(got?.reason, "Unschedulable");
     assert.match(got!.message, /^Deployment web: a pod cannot be scheduled: m$/);
