@@ -65,6 +65,8 @@ export class HostilePeer {
     this.socket = socket;
     this.prefaceLeft = role === "server" ? PREFACE.length : 0;
     socket.on("error", () => undefined);
+    // Several streams may wait for 'drain' at once (sendWithinWindows on each).
+    socket.setMaxListeners(0);
     socket.on("data", (d: Buffer) => this.read(d));
     socket.on("close", () => {
       this.closed = true;
@@ -237,7 +239,9 @@ export class Victim {
     });
   }
 
-  async command<T>(cmd: "mem" | "call" | "good" | "flood"): Promise<T> {
+  async command<T>(
+    cmd: "mem" | "call" | "good" | "flood" | "errors" | "hold" | "read" | "held" | "send" | "sent",
+  ): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
     return JSON.parse(await p) as T;
