@@ -25,6 +25,7 @@ case "$version" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "build-go-peers: GO_PLUGIN_
 hash=$(source_hash test/go sdk/go tools/build-go-peers.sh)
 dir=$cache/go-peers/$version-$hash
 if [ -d "$dir" ]; then
+  hit "$dir"
   echo "$dir"
   exit 0
 fi

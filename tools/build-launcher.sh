@@ -11,6 +11,7 @@ cache=${PODPLUG_CACHE:-$HOME/.cache/podplug}
 hash=$(source_hash sdk/launcher tools/build-launcher.sh)
 dir=$cache/launcher/$hash
 if [ -x "$dir/podplug-launcher" ] && [ -x "$dir/podplug-probe" ]; then
+  hit "$dir"
   echo "$dir/podplug-launcher"
   exit 0
 fi

@@ -8,9 +8,15 @@ source_hash() {
       | LC_ALL=C sort -u | xargs sha256sum | sha256sum | cut -c1-12)
 }
 
+# hit DIR: a build found in the cache is marked used now, so that publish (below) never drops
+# a build that a running test still uses because it was made long ago.
+hit() {
+  touch "$1" 2>/dev/null || true
+}
+
 # publish TMP DIR: moves the finished build TMP to DIR (another build may have won the race;
-# either copy is complete), then drops older builds beside it, keeping the last hour's,
-# which a test run may still be using.
+# either copy is complete), then drops the builds beside it not used for an hour (a test run
+# may still be using the others).
 publish() {
   chmod 755 "$1"
   mv -T "$1" "$2" 2>/dev/null || true
