@@ -135,6 +135,9 @@ export function loadManifests(paths: readonly string[]): Manifests {
         fail("MANIFEST_INVALID", file, `${where}: metadata.name`, "is required");
       const namespace = typeof o.metadata.namespace === "string" ? o.metadata.namespace : "default";
       if (o.kind === PLUGIN_KIND && o.apiVersion === PLUGIN_API_VERSION) {
+        // The schema check passes a null spec as absent; everything below reads it.
+        if (typeof o.spec !== "object" || o.spec === null || Array.isArray(o.spec))
+          fail("MANIFEST_INVALID", file, `Plugin ${o.metadata.name}: spec`, "is required (a map)");
         const violations = checkSchema(o, pluginSchema(), "");
         if (violations.length > 0) {
           const v = violations[0]!;
