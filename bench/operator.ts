@@ -25,21 +25,26 @@
  *    limiter ratio = converge without / converge with (1.0 = it costs nothing),
  *    and the seconds the default run's requests waited for a token;
  *  - the load average of the machine (1 min) at the start and end of each converge;
- *  - a restart with nothing changed: objects written (resourceVersion moved).
+ *  - a restart with nothing changed: requests other than GET the restarted operator sent until quiet, and
+ *    objects whose resourceVersion moved;
+ *  - first the issue's scale table (N, converge, ratio, RSS peak, CPU until quiet), then the goals of issue 18
+ *    met or not per N, then every figure.
  * PODPLUG_OPERATOR_MAIN runs another build (e.g. the previous operator);
  * BENCH_OPERATOR_CONCURRENCY (default 4) sets --concurrency and the baseline's;
  * BENCH_OPERATOR_ARGS adds operator flags (e.g. "--kube-api-qps=0 --kube-api-burst=1");
- * BENCH_OPERATOR_NODE_OPTIONS is the operators' NODE_OPTIONS (the chart's: "--max-semi-space-size=2");
+ * BENCH_OPERATOR_NODE_OPTIONS is the operators' NODE_OPTIONS (default: the chart's nodeOptions, read from
+ * charts/podplug/values.yaml, so the RSS is that of the operator as the chart runs it; "" for Node's defaults);
  * BENCH_PROFILE=1 writes a CPU profile of the largest N and prints its top frames.
  * Every wait is bounded (BENCH_OPERATOR_TIMEOUT_S, default 240 s per phase).
  * Prints a table; asserts nothing (timing belongs here, not in tests).
  */
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { V1PodTemplateSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
+import { parse as parseYaml } from "yaml";
 import { APPLY_PATCH, FIELD_MANAGER, KubeClient } from "../operator/client.ts";
 import { kubeconfigCredentials } from "../operator/kubeconfig.ts";
 import { Watcher } from "../operator/watcher.ts";
@@ -72,8 +77,16 @@ const TIMEOUT_MS = Number(process.env.BENCH_OPERATOR_TIMEOUT_S ?? 240) * 1000;
 const PROFILE = process.env.BENCH_PROFILE === "1";
 /** More operator flags, space-separated (e.g. BENCH_OPERATOR_ARGS="--kube-api-qps=0"). */
 const EXTRA_ARGS = (process.env.BENCH_OPERATOR_ARGS ?? "").split(" ").filter(Boolean);
-/** NODE_OPTIONS of the operators only (e.g. the chart's "--max-semi-space-size=2"). */
-const OPERATOR_NODE_OPTIONS = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? "";
+/** NODE_OPTIONS of the operators only: by default the chart's (as the chart runs it), "" for Node's defaults. */
+const OPERATOR_NODE_OPTIONS =
+  process.env.BENCH_OPERATOR_NODE_OPTIONS ??
+  String(
+    (
+      parseYaml(readFileSync(new URL("../charts/podplug/values.yaml", import.meta.url), "utf8")) as {
+        nodeOptions?: string;
+      }
+    ).nodeOptions ?? "",
+  );
 const OPERATOR_ENV = OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : {};
 const silent = pino({ level: "silent" });
 
@@ -148,7 +161,10 @@ interface Row {
   newP99Ms: number;
   healthP99Ms: number;
   healthMaxMs: number;
+  /** Objects whose resourceVersion moved across a restart with nothing changed. */
   restartWrites: number;
+  /** Requests other than GET the restarted operator sent until quiet. */
+  restartSent: number;
   /** Requests other than GET the operator sent from its start until quiet (its rest_client_requests_total). */
   writes: number;
   timedOut: boolean;
@@ -160,7 +176,10 @@ async function writesSent(op: OperatorHandle): Promise<number> {
   let sum = Number.NaN;
   for (const line of text.split("\n")) {
     const m = /^rest_client_requests_total\{(.*)\} (\S+)$/.exec(line);
-    if (m && !/method="GET"/.test(m[1]!)) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[2]);
+    if (!m) continue;
+    // A series of GETs only: the operator counts requests and sent no other.
+    if (Number.isNaN(sum)) sum = 0;
+    if (!/method="GET"/.test(m[1]!)) sum += Number(m[2]);
   }
   return sum;
 }
@@ -437,6 +456,7 @@ try {
     op = await startOperator(c, args, c.kubeconfig, `operator-bench-${n}-restart`, OPERATOR_ENV);
     await waitFor("restarted operator ready", async () => (await fetch(`${op.healthUrl}/readyz`)).ok, TIMEOUT_MS, 50);
     await waitQuiet(op, 0, TIMEOUT_MS).catch(() => undefined);
+    const restartSent = await writesSent(op);
     const after = await versions();
     const restartWrites = [...before].filter(([k, v]) => after.get(k) !== v).length;
     await op.stop();
@@ -461,6 +481,7 @@ try {
       healthP99Ms: pct(health, 99),
       healthMaxMs: Math.max(...health),
       restartWrites,
+      restartSent,
       writes,
       timedOut,
     });
@@ -472,16 +493,36 @@ try {
 }
 
 const f = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : "—");
+const loadOf = (r: Row): string => `${f(r.load[0])}→${f(r.load[1])}`;
 console.log(
-  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge`,
+  `\nOperator at scale — ${process.env.PODPLUG_OPERATOR_MAIN ?? "operator/main.ts"}, NODE_OPTIONS ${JSON.stringify(OPERATOR_NODE_OPTIONS)}, concurrency ${CONCURRENCY}${EXTRA_ARGS.length ? ` ${EXTRA_ARGS.join(" ")}` : ""}, kube-apiserver ${KUBE_VERSION}; baseline = the operator's apply bodies sent straight to the apiserver; ratio = baseline / converge; load = 1-min load average (start→end of the converge) on ${cpus().length} cores`,
 );
+// The issue's scale table first.
+console.log("\n| N | converge | ratio to baseline | RSS peak | operator CPU until quiet | load |");
+console.log("|---|---|---|---|---|---|");
+for (const r of rows)
+  console.log(
+    `| ${r.n} | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${loadOf(r)} |`,
+  );
+// Issue 18's goals, met or not (each a figure of this run).
+const goal = (v: number, ok: boolean, text: string): string => `${text} ${Number.isFinite(v) && ok ? "✓" : "✗"}`;
 console.log(
-  "| N | Plugins | load (start→end) | baseline | converge (of which lists) | ratio | limiter: waited; off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart writes |",
+  "\n| N | converge ≥ 0.8× baseline | apply → patched p99 ≤ 250 ms | new → patched ≤ 150 ms | RSS ≤ 150 MiB | restart: 0 writes sent (objects changed) | /healthz p99 ≤ 100 ms | /metrics p99 ≤ 100 ms |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  const ratio = r.baselineS / r.convergeS;
+  console.log(
+    `| ${r.n} | ${goal(ratio, ratio >= 0.8, f(ratio, 2))} | ${goal(r.applyP99Ms, r.applyP99Ms <= 250, `${f(r.applyP99Ms, 0)} ms`)} | ${goal(r.newP99Ms, r.newP99Ms <= 150, `${f(r.newP99Ms, 0)} ms`)} | ${goal(r.rssPeakMiB, r.rssPeakMiB <= 150, `${f(r.rssPeakMiB, 0)} MiB`)} | ${goal(r.restartSent, r.restartSent === 0 && r.restartWrites === 0, `${f(r.restartSent, 0)} (${r.restartWrites})`)} | ${goal(r.healthP99Ms, r.healthP99Ms <= 100, `${f(r.healthP99Ms, 0)} ms`)} | ${goal(r.metricsP99Ms, r.metricsP99Ms <= 100, `${f(r.metricsP99Ms, 0)} ms`)} |`,
+  );
+}
+console.log(
+  "\n| N | Plugins | load (start→end) | baseline | converge (of which lists) | ratio | limiter: waited; off: converge, ratio off/on | RSS peak | CPU until quiet | kubectl apply → patched p99 | new workload → patched p99 | /healthz p99 (max) | /metrics p99 (max) | writes until quiet | Events per Plugin | restart: writes sent (objects changed) |",
 );
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.n} | ${r.plugins} | ${f(r.load[0])}→${f(r.load[1])} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s (${f(r.listS, 2)} s) | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.waitedS, 2)} s; ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${r.restartWrites} |`,
+    `| ${r.n} | ${r.plugins} | ${loadOf(r)} | ${f(r.baselineS, 2)} s | ${r.timedOut ? "> " : ""}${f(r.convergeS, 2)} s (${f(r.listS, 2)} s) | ${f(r.baselineS / r.convergeS, 2)} | ${f(r.waitedS, 2)} s; ${f(r.convergeOffS, 2)} s, ${f(r.convergeOffS / r.convergeS, 2)} | ${f(r.rssPeakMiB, 0)} MiB | ${f(r.cpuS)} s | ${f(r.applyP99Ms, 0)} ms | ${f(r.newP99Ms, 0)} ms | ${f(r.healthP99Ms, 0)} ms (${f(r.healthMaxMs, 0)}) | ${f(r.metricsP99Ms, 0)} ms (${f(r.metricsMaxMs, 0)}) | ${f(r.writes, 0)} | ${f(r.eventsPerPlugin, 2)} | ${f(r.restartSent, 0)} (${r.restartWrites}) |`,
   );
 }
 

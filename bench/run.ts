@@ -29,6 +29,7 @@ for (const [script, args] of [
   ["tracing.ts", []],
   ["node.ts", []],
   ["kubelet-restart.ts", []],
+  ["upgrade-outage.ts", []],
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });

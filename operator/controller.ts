@@ -11,9 +11,8 @@
  * Workers yield to the event loop between reconciles, so a long queue of
  * reconciles that do no I/O never starves /healthz, /metrics or the watches.
  */
-import { SpanStatusCode } from "@opentelemetry/api";
 import type { Logger } from "pino";
-import { podplugTracing, type Tracing } from "../src/tracing/tracer.ts";
+import type { Tracing } from "../src/tracing/tracer.ts";
 import { isRetriable, TerminalError } from "./errors.ts";
 import { describeRef, type ObjectRef, refId } from "./keys.ts";
 import type { OperatorMetrics } from "./metrics.ts";
@@ -43,7 +42,12 @@ export interface Reconciler<R extends ObjectRef> {
 export interface ControllerOptions {
   /** Workers (parallel reconciles; never two for one reference). */
   concurrency: number;
+  /** Each reconcile as a span (OTEL_*; docs/observability.md); none when tracing is off. */
+  tracing?: Tracing;
 }
+
+/** OpenTelemetry's SpanStatusCode.ERROR (the API package is loaded only when tracing is on). */
+const SPAN_STATUS_ERROR = 2;
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -57,16 +61,13 @@ export class Controller<R extends ObjectRef> {
   private readonly opts: ControllerOptions;
   private workers: Promise<void>[] = [];
   private running = false;
-  /** Each reconcile as a span, when tracing is on (OTEL_*; docs/observability.md). */
   private readonly tracing: Tracing | undefined;
 
   constructor(name: string, reconciler: Reconciler<R>, log: Logger, metrics: OperatorMetrics, opts: ControllerOptions) {
     this.name = name;
     this.reconciler = reconciler;
     this.log = log.child({ controller: name });
-    this.tracing = podplugTracing("podplug-operator", (w) =>
-      this.log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`),
-    );
+    this.tracing = opts.tracing;
     this.metrics = metrics;
     this.opts = opts;
     this.queue = new WorkQueue<R>(metrics.queueHooks(name), 5, 30_000, refId);
@@ -136,7 +137,7 @@ export class Controller<R extends ObjectRef> {
         this.metrics.reconcileTime.observe(c, (performance.now() - started) / 1000);
         if (span) {
           span.setAttribute("podplug.result", result);
-          if (result === "error") span.setStatus({ code: SpanStatusCode.ERROR });
+          if (result === "error") span.setStatus({ code: SPAN_STATUS_ERROR });
           span.end();
         }
         this.queue.done(ref);

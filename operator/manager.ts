@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import { PLUGIN_GROUP, PLUGIN_VERSION, type Plugin, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
+import type { Tracing } from "../src/tracing/tracer.ts";
 import { ApplyErrors } from "./apply-errors.ts";
 import { Cache, pluginIndexers } from "./cache.ts";
 import type { KubeClient } from "./client.ts";
@@ -52,6 +53,8 @@ export interface ManagerOptions {
   injectTemplates?: boolean;
   /** Inject only Plugins whose spec.image pins a digest (operator/image-digest.ts). */
   requireImageDigests?: boolean;
+  /** Reconciles as spans; none when tracing is off. */
+  tracing?: Tracing;
 }
 
 /**
@@ -100,6 +103,7 @@ export class Manager {
     });
     this.workloads = new Controller("workload", this.workloadReconciler, log, metrics, {
       concurrency: opts.concurrency,
+      tracing: opts.tracing,
     });
     this.plugins = new Controller(
       "plugin",
@@ -118,7 +122,7 @@ export class Manager {
       }),
       log,
       metrics,
-      { concurrency: opts.concurrency },
+      { concurrency: opts.concurrency, tracing: opts.tracing },
     );
     const scopes: (string | undefined)[] = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
     const pluginsPath = (ns?: string): string =>

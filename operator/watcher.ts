@@ -38,6 +38,11 @@ export interface WatcherOptions<T> {
   firstListDelayMs?: number;
 }
 
+/** Changes of a list handed to the handler between two turns of the event loop. */
+const EMIT_BATCH = 100;
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 interface ListResponse<T> {
   metadata?: { resourceVersion?: string; continue?: string };
   items?: T[];
@@ -169,7 +174,13 @@ export class Watcher<T extends KubeObject> {
     }
     for (const k of this.store.keys()) if (!fresh.has(k)) changes.push([k, undefined, this.store.delete(k)]);
     this.rv = rv;
-    for (const [k, next, prev] of changes) this.emit(k, next, prev);
+    // The handlers of 1,000 objects run for tens of milliseconds: in batches, with the event loop's
+    // turn between them (/healthz, /metrics and other watches answer meanwhile; the store is already whole).
+    for (let i = 0; i < changes.length; i++) {
+      if (i > 0 && i % EMIT_BATCH === 0) await yieldToLoop();
+      const [k, next, prev] = changes[i]!;
+      this.emit(k, next, prev);
+    }
     this.markSynced();
   }
 

@@ -34,6 +34,8 @@ export const SIDECAR_ENV = {
   pluginName: "PODPLUG_PLUGIN_NAME",
   /** hclog level of a TypeScript plugin's logger; overrides `serve({ logLevel })`. */
   logLevel: "PODPLUG_LOG_LEVEL",
+  /** The file podplug-launcher watches: a change of its content stops the plugin for the kubelet to restart (a reload). */
+  reloadFile: "PODPLUG_RELOAD_FILE",
 } as const;
 
 /**

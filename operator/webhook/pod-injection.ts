@@ -130,7 +130,12 @@ export function injectPod(
     return why === undefined;
   });
   if (chosen.length === 0) return { injected: false, reason: "no-plugin", refused };
-  const out = inject(template, chosen, { launcherImage: opts.launcherImage, autoMTLS: true, scratch: true });
+  const out = inject(template, chosen, {
+    launcherImage: opts.launcherImage,
+    autoMTLS: true,
+    scratch: true,
+    reload: true,
+  });
   // The label the operator's Pod watch selects on (operator/pod-status.ts), as template mode applies it.
   const metadata = { ...out.metadata, labels: { ...out.metadata?.labels, [INJECTED_LABEL]: "true" } };
   const injected: V1Pod = { ...pod, metadata, spec: out.spec };

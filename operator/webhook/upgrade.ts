@@ -23,7 +23,8 @@ import { pluginPath } from "../finalizer.ts";
 export const UPGRADE_CONDITION = "SidecarsUpgraded";
 const FIELD_MANAGER = "podplug-webhook-upgrade";
 
-const FAILING = new Set([
+/** Waiting reasons of a container that will not come up by itself. */
+export const FAILING = new Set([
   "ErrImagePull",
   "ImagePullBackOff",
   "ErrImageNeverPull",
@@ -74,7 +75,7 @@ export interface UpgradePlan {
 }
 
 /** The kubelet's last word on a container, for a message. */
-function lastWord(pod: V1Pod, container: string): string {
+export function lastWord(pod: V1Pod, container: string): string {
   const st = (pod.status?.initContainerStatuses ?? []).find((s) => s.name === container);
   const s = st?.state;
   if (s?.waiting) return `waiting${s.waiting.reason ? ` ${s.waiting.reason}` : ""}`;

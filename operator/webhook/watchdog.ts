@@ -21,6 +21,7 @@ import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { pluginPath } from "../finalizer.ts";
 import { optedOut, selectingPlugins } from "./pod-injection.ts";
+import type { Reloader } from "./reload.ts";
 import { planUpgrade, type Upgrader } from "./upgrade.ts";
 
 /** The condition the watchdog owns on each Plugin. */
@@ -66,6 +67,8 @@ export interface WatchdogOptions {
   periodMs: number;
   /** In-place image upgrades over the same Pod lists; none: report only. */
   upgrader?: Upgrader;
+  /** Cluster reloads (`podplug.io/reload`) over the same Pod lists while no upgrade is under way; none: ignored. */
+  reloader?: Reloader;
   /** Where the gauges go (the operator's /metrics); none: no gauges. */
   registry?: Registry;
 }
@@ -171,8 +174,12 @@ export class Watchdog {
       let halted = false;
       if (this.o.upgrader) {
         const selected = pods.filter((q) => selectingPlugins([p], ns, q.metadata).length > 0);
-        halted = (await this.o.upgrader.step(p, selected)).reason === "UpgradeHalted";
+        const reason = (await this.o.upgrader.step(p, selected)).reason;
+        halted = reason === "UpgradeHalted";
         if (planUpgrade(p, selected, 1).condition.reason === "Upgrading") upgrading = true;
+        // A reload waits while Pods are being upgraded (a crash-looping sidecar reads as a halted upgrade too).
+        if (this.o.reloader && reason !== "Upgrading" && (await this.o.reloader.step(p, selected)) === "Reloading")
+          upgrading = true;
       }
       const key = `${ns}/${p.metadata.name}`;
       seen.add(key);

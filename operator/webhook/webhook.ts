@@ -6,11 +6,13 @@
  */
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { RELOAD_ANNOTATION } from "../../src/inject/conventions.ts";
 import { PLUGIN_GROUP, PLUGIN_VERSION, type Plugin } from "../../src/inject/types.ts";
 import type { KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
 import { digestRefusal } from "../image-digest.ts";
 import { Watcher } from "../watcher.ts";
+import { Reloader, reloadToken } from "./reload.ts";
 import { startWebhookServer, type WebhookServer } from "./server.ts";
 import { WebhookTls, type WebhookTlsOptions } from "./tls.ts";
 import { Upgrader } from "./upgrade.ts";
@@ -58,12 +60,18 @@ export class InjectionWebhook {
           // A Plugin change (its image) is looked at at once, not at the next period.
           (_k, next, prev) => {
             if (next?.metadata.generation !== prev?.metadata.generation) this.watchdog?.poke();
+            else if (next && reloadToken(next) !== (prev && reloadToken(prev))) this.watchdog?.poke();
           },
           {
-            transform: ({ metadata: { managedFields: _m, annotations: _a, ...metadata }, ...p }) => ({
-              ...p,
-              metadata,
-            }),
+            // Of the annotations only the reload's is read (operator/webhook/reload.ts).
+            transform: ({ metadata: { managedFields: _m, annotations, ...metadata }, ...p }) => {
+              const reload = annotations?.[RELOAD_ANNOTATION];
+              return {
+                ...p,
+                metadata:
+                  reload === undefined ? metadata : { ...metadata, annotations: { [RELOAD_ANNOTATION]: reload } },
+              };
+            },
           },
         ),
       );
@@ -127,6 +135,17 @@ export class InjectionWebhook {
       upgrader:
         this.opts.upgradeMaxInFlight > 0
           ? new Upgrader({
+              client: this.client,
+              events,
+              log: this.log,
+              maxInFlight: this.opts.upgradeMaxInFlight,
+              progressDeadlineMs: this.opts.upgradeProgressDeadlineMs,
+            })
+          : undefined,
+      // Reloads patch Pods as upgrades do (the same RBAC, the same pacing): off with them.
+      reloader:
+        this.opts.upgradeMaxInFlight > 0
+          ? new Reloader({
               client: this.client,
               events,
               log: this.log,

@@ -30,6 +30,8 @@ func run(argv []string) int {
 		fail("NO_HANDSHAKE_FILE", envHandshakeFile+" is not set: the launcher runs plugins in podplug sidecar mode, with the injected environment")
 		return 2
 	}
+	// What the reload file said when this plugin started: only a later change reloads it.
+	reloadBase := readReload(os.Getenv(envReloadFile))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = os.Stdin
 	cmd.Stderr = os.Stderr
@@ -100,6 +102,11 @@ func run(argv []string) int {
 	}
 	announced = text
 	announcedFlag.Store(true)
+	var reloading atomic.Bool
+	go watchReload(reloadBase, copied, func(token string) {
+		reloading.Store(true)
+		stopForReload(cmd, token)
+	})
 	go func() {
 		_, _ = io.Copy(os.Stdout, r)
 		close(copied)
@@ -107,6 +114,10 @@ func run(argv []string) int {
 	<-copied // stdout closes when the plugin exits
 	status := wait(cmd)
 	removeIfOurs(file, announced)
+	if reloading.Load() {
+		// Asked for: Completed, not Error, in the container's last state.
+		return 0
+	}
 	return status
 }
 

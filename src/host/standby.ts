@@ -65,7 +65,7 @@ export class Standby {
     this.hooks = hooks;
     this.log = log.child({ instance: "standby" });
     this.signal = signal;
-    this.backoff = new Backoff(backoff);
+    this.backoff = new Backoff({ firstMs: 0, ...backoff });
     this.slot = 1;
   }
 

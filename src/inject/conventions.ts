@@ -31,6 +31,23 @@ export const CONTAINER_PREFIX = "podplug-";
 /** Template annotation listing the injected plugins, sorted, joined by `,`. */
 export const PLUGINS_ANNOTATION = "podplug.io/plugins";
 
+/**
+ * Cluster reloads (webhook mode, docs/lifecycle.md): a Plugin annotated
+ * `podplug.io/reload: <token>` makes the operator set the Pod annotation
+ * `podplug.io/reload-<plugin>: <token>` on each Pod; the kubelet projects it
+ * into the downward API volume below, and the plugin's launcher, seeing the
+ * file change, stops the plugin so the kubelet restarts only that sidecar.
+ */
+export const RELOAD_ANNOTATION = "podplug.io/reload";
+/** The Pod annotation the launcher of plugin `name` watches (through the reload volume). */
+export function podReloadAnnotation(name: string): string {
+  return `${RELOAD_ANNOTATION}-${name}`;
+}
+/** The downward API volume of those annotations, one file per plugin, mounted whole (a subPath is never updated). */
+export const RELOAD_VOLUME = "podplug-reload";
+/** Where each launcher-run sidecar sees the reload volume, read-only. */
+export const RELOAD_DIR = "/podplug/reload";
+
 /** The folder of plugin `name`, the same path in the host and the plugin. */
 export function pluginSocketDir(name: string): string {
   return `${SOCKET_ROOT}/${name}`;

@@ -41,6 +41,9 @@ import {
   pluginContainerName,
   pluginSocketDir,
   pluginVolumeName,
+  podReloadAnnotation,
+  RELOAD_DIR,
+  RELOAD_VOLUME,
   RESERVED_PLUGIN_NAMES,
   SCRATCH_VOLUME_PREFIX,
   SOCKET_ROOT,
@@ -78,6 +81,14 @@ export interface InjectOptions {
    * the machine's own folders.
    */
   scratch?: boolean;
+  /**
+   * Let the operator reload launcher-run sidecars in place (webhook mode,
+   * docs/lifecycle.md): the downward API volume `podplug-reload` of the Pod
+   * annotations `podplug.io/reload-<plugin>`, mounted at /podplug/reload, and
+   * PODPLUG_RELOAD_FILE naming the plugin's file. Off by default: templates
+   * (template mode) and the local runtime (its own `podplug reload`) do not use it.
+   */
+  reload?: boolean;
 }
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -303,6 +314,7 @@ function pluginContainer(
   mtls: boolean,
   scratch: boolean,
   fsGroup: number | undefined,
+  reload: boolean,
 ): V1Container {
   const name = p.metadata.name;
   const hs = p.spec.handshake;
@@ -326,6 +338,7 @@ function pluginContainer(
       : []),
     // The probe checks health as the host does, with the host's certificate.
     ...(mtls && launcher ? [{ name: HOST_ENV.mtlsRoot, value: MTLS_ROOT }] : []),
+    ...(reload ? [{ name: SIDECAR_ENV.reloadFile, value: `${RELOAD_DIR}/${name}` }] : []),
     ...(p.spec.env ?? []).map((e) => structuredClone(e)),
   ];
   const c: V1Container = {
@@ -344,6 +357,7 @@ function pluginContainer(
       }),
       ...(launcher ? [launcherMount()] : []),
       ...(launcher && mtls ? mtlsMounts([name]) : []),
+      ...(reload ? [{ name: RELOAD_VOLUME, mountPath: RELOAD_DIR, readOnly: true }] : []),
     ],
     securityContext: restrictedSecurityContext(),
     // The launcher's (and serve()'s) coded one-line reason when it stops a plugin; else the log's tail.
@@ -491,14 +505,27 @@ export function inject(
     if (launcher) injected.push(launcherContainer(image, options.launcherImagePullPolicy));
     const scratch = options.scratch === true;
     const fsGroup = spec.securityContext?.fsGroup;
+    // Only a plugin the launcher runs (its Plugin names a command) can act on a reload.
+    const reloadable = (p: Plugin): boolean => options.reload === true && launcher && (p.spec.command?.length ?? 0) > 0;
     for (const p of sorted) {
-      const c = pluginContainer(p, launcher, mtls.includes(p.metadata.name), scratch, fsGroup);
+      const c = pluginContainer(p, launcher, mtls.includes(p.metadata.name), scratch, fsGroup, reloadable(p));
       injected.push(c);
       if (p.spec.standby === true) injected.push(standbyContainer(c, p));
     }
     initContainers.unshift(...injected);
     volumes.push({ name: SOCKET_VOLUME, emptyDir: {} });
     if (launcher) volumes.push({ name: LAUNCHER_VOLUME, emptyDir: { sizeLimit: "64Mi" } });
+    const reloads = sorted.filter(reloadable).map((p) => p.metadata.name);
+    if (reloads.length > 0)
+      volumes.push({
+        name: RELOAD_VOLUME,
+        downwardAPI: {
+          items: reloads.map((n) => ({
+            path: n,
+            fieldRef: { fieldPath: `metadata.annotations['${podReloadAnnotation(n)}']` },
+          })),
+        },
+      });
     const readyFor = launcher ? sorted.filter((p) => p.spec.hostReadiness !== false).map((p) => p.metadata.name) : [];
     for (const p of sorted) {
       const n = p.metadata.name;

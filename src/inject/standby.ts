@@ -9,6 +9,7 @@ import { HANDSHAKE_FILE_NAME, HOST_ENV, PLUGIN_ENV, SIDECAR_ENV } from "../const
 import {
   DEFAULT_SCRATCH_SIZE_LIMIT,
   pluginSocketDir,
+  RELOAD_VOLUME,
   SCRATCH_VOLUME_PREFIX,
   SOCKET_VOLUME,
   STANDBY_NAME_MAX,
@@ -64,7 +65,10 @@ export function standbyContainer(primary: V1Container, p: Plugin): V1Container {
   const c = structuredClone(primary);
   c.name = standbyContainerName(name);
   const dir = standbySocketDir(name);
-  c.env = (c.env ?? []).map((e): V1EnvVar => {
+  // A cluster reload restarts the primary only: the standby serves meanwhile (reloading both at once is an outage).
+  c.env = (c.env ?? []).filter((e) => e.name !== SIDECAR_ENV.reloadFile);
+  c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.name !== RELOAD_VOLUME);
+  c.env = c.env.map((e): V1EnvVar => {
     if (e.name === PLUGIN_ENV.unixSocketDir) return { name: e.name, value: dir };
     if (e.name === SIDECAR_ENV.handshakeFile) return { name: e.name, value: `${dir}/${HANDSHAKE_FILE_NAME}` };
     return e;

@@ -139,7 +139,28 @@ export interface PluginStatus {
   /** The digest spec.image pins (`sha256:…`), if it pins one. */
   imageDigest?: string;
   workloads?: PluginWorkloadRef[];
+  /** Webhook mode: the last cluster reload asked by the annotation `podplug.io/reload` (docs/lifecycle.md). */
+  reload?: PluginReloadStatus;
   conditions?: PluginCondition[];
+}
+
+/** Where a cluster reload of a Plugin's sidecars stands. */
+export interface PluginReloadStatus {
+  /** The `podplug.io/reload` value it is for. */
+  token: string;
+  /** Reloading (pods left), Reloaded (every reloadable pod done), Halted (a reloaded sidecar failed: no further pod). */
+  state: "Reloading" | "Reloaded" | "Halted";
+  /** When the operator first saw the token; a sidecar started since counts as reloaded. */
+  startTime: string;
+  completionTime?: string;
+  /** Live Pods carrying the sidecar. */
+  podCount: number;
+  reloadedCount: number;
+  /** Pods whose sidecar restarted and is ready again (the first 100 by name). */
+  reloadedPods: string[];
+  /** Pods it failed in, or cannot reach (created without the reload volume), and why. */
+  failedPods: { name: string; reason: string; message: string }[];
+  message: string;
 }
 
 /** A Plugin object. `metadata.name` names the sidecar and the socket sub-folder. */

@@ -9,6 +9,7 @@ import type { V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { SIDECAR_ENV } from "../constants.ts";
 import { Backoff, type BackoffOptions } from "../process/backoff.ts";
+import { defaultCompileCacheDir, useCompileCache } from "../process/compile-cache.ts";
 import { describeExit, exitOf, hasExited, type ProcessExit, terminate } from "../process/exit.ts";
 import { readLines } from "../process/lines.ts";
 import { logOutputLine } from "../process/output.ts";
@@ -64,6 +65,7 @@ export class LocalContainer extends EventEmitter {
   private probes: ProbeRunner[] = [];
   private stopping = false;
   private readonly backoff: Backoff;
+  private cacheEnv: Record<string, string> | undefined;
   private readonly log: Logger;
   private readonly metrics: RuntimeMetrics;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -84,12 +86,25 @@ export class LocalContainer extends EventEmitter {
     return { pod: this.pod, container: this.spec.name };
   }
 
+  /**
+   * The container's environment, plus V8's compile cache for a Node process that runs as this user
+   * (a restart then starts warm); one under a uid of its own could not write this user's folder.
+   */
+  private env(): Record<string, string> {
+    if (this.spec.user) return this.spec.env;
+    if (this.cacheEnv === undefined) {
+      this.cacheEnv = { ...this.spec.env };
+      useCompileCache(this.cacheEnv, defaultCompileCacheDir());
+    }
+    return this.cacheEnv;
+  }
+
   /** Starts the process (again). */
   start(): void {
     if (this.stopping) return;
     const [cmd, ...args] = this.spec.command;
     const child = spawnGuarded(cmd!, args, {
-      env: this.spec.env,
+      env: this.env(),
       cwd: this.spec.cwd,
       detached: true,
       ...(this.spec.user ? { user: this.spec.user } : {}),

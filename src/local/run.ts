@@ -192,7 +192,13 @@ export async function run(o: RunOptions): Promise<LocalRun> {
       server = m.server;
       metricsUrl = m.url;
     }
-    const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000, crashLoopAfter: 3 };
+    const backoff = o.backoff ?? {
+      firstMs: 0,
+      initialMs: 1000,
+      maxMs: 30_000,
+      resetAfterMs: 60_000,
+      crashLoopAfter: 3,
+    };
     for (const host of manifests.hosts) {
       const plugins = manifests.matches.get(host) ?? [];
       const template = injectInto(host, plugins);

@@ -5,7 +5,9 @@
  * podplug's sidecar mode, where the line is also written to a file for a host
  * in another container.
  */
+
 import { writeSync } from "node:fs";
+import { flushCompileCache, getCompileCacheDir } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PLUGIN_ENV, SIDECAR_ENV, SIDECAR_SOCKET_NAME } from "../constants.ts";
@@ -298,6 +300,9 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
 
   // From here on, what the plugin's code prints goes to the host over GRPCStdio.
   stdio.install(sidecar);
+  // What V8 compiled to get here goes to the compile cache now, not only at a clean exit: the next
+  // start, after a SIGKILL too, is warm (NODE_COMPILE_CACHE, which the host SDK sets by default).
+  if (getCompileCacheDir() !== undefined) setImmediate(flushCompileCache).unref();
 
   if (!sidecar) watchParent(stopAndExit);
 

@@ -9,8 +9,15 @@
 
 /** Back-off settings. */
 export interface BackoffOptions {
-  /** First delay (default 100 ms). */
+  /** First delay (default 100 ms); later ones grow from it. */
   initialMs?: number;
+  /**
+   * The delay of the first attempt after a quiet period, in place of
+   * `initialMs` (default `initialMs`). The host SDK and `podplug run` use 0:
+   * a plugin that ran well and died once is restarted at once, and only a
+   * second failure in a row waits.
+   */
+  firstMs?: number;
   /** Cap of the delay before jitter (default 10 s). */
   maxMs?: number;
   /** Growth per consecutive failure (default 2). */
@@ -47,7 +54,8 @@ export interface BackoffSources {
 export class Backoff {
   private count = 0;
   private lastFailureAt: number | undefined;
-  private readonly o: Required<BackoffOptions>;
+  private readonly o: Required<Omit<BackoffOptions, "firstMs">>;
+  private readonly firstMs: number | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -61,6 +69,7 @@ export class Backoff {
       crashLoopAfter: 3,
       ...options,
     };
+    this.firstMs = options.firstMs;
     if (!(this.o.jitter >= 0 && this.o.jitter <= 1))
       throw new RangeError(`Backoff: jitter ${this.o.jitter} is not in [0, 1]`);
     this.now = sources.now ?? Date.now;
@@ -79,7 +88,10 @@ export class Backoff {
     this.lastFailureAt = now;
     if (quiet >= this.o.resetAfterMs) this.count = 0;
     this.count++;
-    const capped = Math.min(this.o.maxMs, this.o.initialMs * this.o.factor ** (this.count - 1));
+    const capped =
+      this.count === 1 && this.firstMs !== undefined
+        ? Math.min(this.o.maxMs, this.firstMs)
+        : Math.min(this.o.maxMs, this.o.initialMs * this.o.factor ** (this.count - 1));
     const j = this.o.jitter;
     // floor, not round: rounding reached the excluded 1 + j end (1 time in 800 at j 0.2, a flaky test).
     const delayMs = j === 0 ? capped : Math.floor(capped * (1 - j + 2 * j * this.random()));

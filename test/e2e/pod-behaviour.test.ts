@@ -429,7 +429,7 @@ describe("e2e: pod behaviour (issue 19)", function () {
       "podplug-kv to be restarted by its liveness probe",
       async () => {
         const s = status(await pod(c, UIDS, p.metadata.name), "podplug-kv");
-        return s.restartCount === before.kv.restartCount + 1 && s.ready;
+        return s.restartCount > before.kv.restartCount && s.ready;
       },
       90_000,
       250,
@@ -491,7 +491,7 @@ describe("e2e: pod behaviour (issue 19)", function () {
       "podplug-kv restarted by its liveness probe",
       async () => {
         const s = status(await pod(c, HANG, p.metadata.name), "podplug-kv");
-        return s.restartCount === before.kv.restartCount + 1 && s.ready;
+        return s.restartCount > before.kv.restartCount && s.ready;
       },
       90_000,
       250,

@@ -169,6 +169,36 @@ describe("podplug-launcher", function () {
     });
   });
 
+  describe("reload (PODPLUG_RELOAD_FILE: the Pod annotation podplug.io/reload-<plugin>, by the downward API)", () => {
+    it("stops the plugin and exits 0 once the file's content changes; the same content or an empty file does not", async () => {
+      const file = join(t.dir, "reload-kv");
+      writeFileSync(file, "t0");
+      const l = goPlugin({ PODPLUG_RELOAD_FILE: file });
+      await waitFor(() => existsSync(handshakeFile()), 20_000, "the handshake file");
+      const child = childOf(l.p.pid!);
+      // The kubelet rewrites the file with the same value on other Pod changes, and "" when the annotation goes.
+      writeFileSync(file, "t0\n");
+      await new Promise((r) => setTimeout(r, 1200));
+      writeFileSync(file, "");
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(alive(child), true, "same token, then none: still serving");
+      writeFileSync(file, "t1");
+      assert.equal(await l.exit, 0, "asked for: the container ends Completed and the kubelet starts it again");
+      assert.equal(alive(child), false);
+      assert.match(l.stderr(), /reload "t1" asked .*\[LAUNCHER_RELOAD\]/);
+      assert.equal(existsSync(handshakeFile()), false, "the new process announces itself");
+    });
+
+    it("a file missing at start (no annotation yet) reloads when a token appears", async () => {
+      const file = join(t.dir, "reload-new");
+      const l = goPlugin({ PODPLUG_RELOAD_FILE: file });
+      await waitFor(() => existsSync(handshakeFile()), 20_000, "the handshake file");
+      writeFileSync(file, "first");
+      assert.equal(await l.exit, 0);
+      assert.match(l.stderr(), /LAUNCHER_RELOAD/);
+    });
+  });
+
   describe("a hung plugin on SIGTERM (the kubelet's liveness kill)", () => {
     it("a SIGSTOPped plugin is SIGKILLed at once, not left to the kubelet's grace: exit 137, LAUNCHER_HUNG_KILLED", async () => {
       const l = goPlugin();

@@ -17,6 +17,20 @@ describe("Backoff", () => {
     assert.equal(b.failures, 5);
   });
 
+  it("firstMs replaces only the first delay after a quiet period: 0 restarts at once, a second failure in a row waits", () => {
+    const b = new Backoff({ firstMs: 0, initialMs: 100, maxMs: 400, resetAfterMs: 30_000 });
+    assert.deepEqual(
+      [0, 0, 0, 0].map(() => b.next(0).delayMs),
+      [0, 200, 400, 400],
+    );
+    assert.deepEqual(
+      b.next(30_000),
+      { delayMs: 0, failures: 1, crashLoop: false },
+      "after a quiet period: at once again",
+    );
+    assert.equal(new Backoff({ firstMs: 5000, maxMs: 400 }).next(0).delayMs, 400, "capped at maxMs like any delay");
+  });
+
   it("starts again when the run before the failure lasted resetAfterMs (the kubelet's rule)", () => {
     const b = new Backoff({ initialMs: 100, resetAfterMs: 30_000 });
     b.next(0);
