@@ -105,13 +105,20 @@ export function loadManifests(paths: readonly string[]): Manifests {
   const hosts: HostManifest[] = [];
   const skipped: string[] = [];
   for (const file of manifestFiles(paths).map((f) => resolve(f))) {
-    const docs = parseAllDocuments(readFileSync(file, "utf8"));
+    // logLevel "error": yaml's warnings (a collection as a key, ...) would reach stderr as Node warnings.
+    const docs = parseAllDocuments(readFileSync(file, "utf8"), { logLevel: "error" });
     docs.forEach((doc, i) => {
       if (doc.errors.length > 0) {
         const e = doc.errors[0]!;
         fail("MANIFEST_INVALID", file, `document ${i + 1}`, `not valid YAML: ${e.message.split("\n")[0]}`);
       }
-      const obj: unknown = doc.toJS();
+      let obj: unknown;
+      try {
+        obj = doc.toJS();
+      } catch (err) {
+        // toJS refuses an alias to no anchor and an alias "bomb" (yaml's maxAliasCount) with a ReferenceError.
+        fail("MANIFEST_INVALID", file, `document ${i + 1}`, `not valid YAML: ${(err as Error).message}`);
+      }
       if (obj === null || obj === undefined) return;
       if (typeof obj !== "object" || Array.isArray(obj))
         fail("MANIFEST_INVALID", file, `document ${i + 1}`, "is not a Kubernetes object");
@@ -128,6 +135,9 @@ export function loadManifests(paths: readonly string[]): Manifests {
         fail("MANIFEST_INVALID", file, `${where}: metadata.name`, "is required");
       const namespace = typeof o.metadata.namespace === "string" ? o.metadata.namespace : "default";
       if (o.kind === PLUGIN_KIND && o.apiVersion === PLUGIN_API_VERSION) {
+        // The schema check passes a null spec as absent; everything below reads it.
+        if (typeof o.spec !== "object" || o.spec === null || Array.isArray(o.spec))
+          fail("MANIFEST_INVALID", file, `Plugin ${o.metadata.name}: spec`, "is required (a map)");
         const violations = checkSchema(o, pluginSchema(), "");
         if (violations.length > 0) {
           const v = violations[0]!;
@@ -168,6 +178,15 @@ export function loadManifests(paths: readonly string[]): Manifests {
         if (!template?.spec || !Array.isArray(template.spec.containers) || template.spec.containers.length === 0)
           fail("MANIFEST_INVALID", file, `${where}: ${field}`, "needs at least one container");
         template.spec.containers.forEach((c, ci) => {
+          if (typeof c !== "object" || c === null || Array.isArray(c))
+            fail(
+              "MANIFEST_INVALID",
+              file,
+              `${where}: ${field}[${ci}]`,
+              "is not a container (a map with name and command)",
+            );
+          if (c.command !== undefined && !(Array.isArray(c.command) && c.command.every((a) => typeof a === "string")))
+            fail("MANIFEST_INVALID", file, `${where}: ${field}[${ci}].command`, "must be a list of strings");
           if (!c.command || c.command.length === 0)
             fail(
               "MANIFEST_INVALID",
@@ -176,11 +195,19 @@ export function loadManifests(paths: readonly string[]): Manifests {
               `container ${c.name} has no command; podplug run starts containers by their command`,
             );
         });
+        const labels: unknown = o.metadata.labels ?? {};
+        if (
+          typeof labels !== "object" ||
+          labels === null ||
+          Array.isArray(labels) ||
+          !Object.values(labels).every((v) => typeof v === "string")
+        )
+          fail("MANIFEST_INVALID", file, `${where}: metadata.labels`, "must be a map of strings");
         hosts.push({
           kind: o.kind as HostManifest["kind"],
           name: o.metadata.name,
           namespace,
-          labels: o.metadata.labels ?? {},
+          labels: labels as Record<string, string>,
           template,
           file,
         });

@@ -19,7 +19,9 @@ export type TransportErrorCode =
   | "TRANSPORT_H2_HEADER_LIST_TOO_LARGE"
   | "TRANSPORT_H2_FLOOD"
   | "TRANSPORT_H2_PAUSED_LIMIT"
-  | "TRANSPORT_H2_SEND_QUEUE_FULL";
+  | "TRANSPORT_H2_SEND_QUEUE_FULL"
+  | "TRANSPORT_TOO_MANY_CONNECTIONS"
+  | "TRANSPORT_OPTION_INVALID";
 
 /** An error of the transport, with a machine-readable {@link TransportErrorCode}. */
 export class TransportError extends PodplugError<TransportErrorCode> {}

@@ -45,6 +45,12 @@ export interface PodplugServerOptions {
   "podplug.h2Limits"?: Partial<H2Limits>;
   /** Called when a client broke HTTP/2 or one of the limits and its connection is closed for it (for logs). */
   "podplug.onPeerError"?: (err: TransportError) => void;
+  /**
+   * podplug's engine: connections open at a time (default DEFAULT_MAX_CONNECTIONS, 100). Past it a new
+   * connection gets GOAWAY ENHANCE_YOUR_CALM and is closed; `podplug.onPeerError` hears
+   * TRANSPORT_TOO_MANY_CONNECTIONS, at most once per 10 s.
+   */
+  "podplug.maxConnections"?: number;
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
@@ -69,7 +75,11 @@ export class PodplugServer implements ServiceRegistrar {
 
   constructor(options: PodplugServerOptions = {}) {
     this.useNodeHttp2 = (options["podplug.engine"] ?? defaultEngine()) === "node-http2";
-    this.h2Options = { limits: options["podplug.h2Limits"], onPeerError: options["podplug.onPeerError"] };
+    this.h2Options = {
+      limits: options["podplug.h2Limits"],
+      onPeerError: options["podplug.onPeerError"],
+      maxConnections: positiveOption(options["podplug.maxConnections"], "podplug.maxConnections"),
+    };
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
   }
@@ -319,6 +329,13 @@ function unaryCallback(core: ServerCallCore): UnaryCallback {
     if (err) core.sendError(err, trailer);
     else core.sendResponse(value, trailer);
   };
+}
+
+/** A count option: undefined, or a positive integer (anything else is a coded error, not ignored). */
+function positiveOption(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "number" && Number.isInteger(v) && v > 0) return v;
+  throw new TransportError("TRANSPORT_OPTION_INVALID", `${name} must be a positive integer, got ${String(v)}.`);
 }
 
 function numberOption(v: unknown, dflt: number): number {

@@ -15,10 +15,7 @@ import { LineSplitter } from "../../src/process/lines.ts";
 import { formatHandshake, type Handshake, parseHandshake } from "../../src/protocol/handshake.ts";
 import { formatLine, type HclogLevel, parseLine } from "../../src/protocol/hclog.ts";
 import { YAMUX_INITIAL_WINDOW, YamuxSession, type YamuxStream, yamuxHeader } from "../../src/protocol/yamux.ts";
-
-const RUNS = Number(process.env.PODPLUG_FUZZ_RUNS ?? 300);
-const SEED = process.env.PODPLUG_FUZZ_SEED === undefined ? undefined : Number(process.env.PODPLUG_FUZZ_SEED);
-const params = (numRuns = RUNS): fc.Parameters<unknown> => ({ numRuns, ...(SEED === undefined ? {} : { seed: SEED }) });
+import { check, RUNS } from "../fuzz/runs.ts";
 
 const LEVELS: HclogLevel[] = ["trace", "debug", "info", "warn", "error"];
 
@@ -35,7 +32,7 @@ class MemorySocket extends Duplex {
 describe("fuzzing go-plugin's protocol parsers", function () {
   this.timeout(600_000);
 
-  it("the handshake parser: any line parses or fails with a HANDSHAKE_*/MULTIPLEX_* code", () => {
+  it("the handshake parser: any line parses or fails with a HANDSHAKE_*/MULTIPLEX_* code", async () => {
     const field = fc.oneof(
       fc.constantFrom(
         "1",
@@ -58,7 +55,7 @@ describe("fuzzing go-plugin's protocol parsers", function () {
       fc.array(field, { maxLength: 9 }).map((f) => f.join("|")),
       fc.string({ maxLength: 80 }),
     );
-    fc.assert(
+    await check(
       fc.property(line, fc.boolean(), (l, multiplex) => {
         try {
           const h = parseHandshake(l, { versions: [1, 2], multiplex });
@@ -68,11 +65,11 @@ describe("fuzzing go-plugin's protocol parsers", function () {
           assert.match(err.code, /^(HANDSHAKE|MULTIPLEX)_/);
         }
       }),
-      params(),
+      RUNS,
     );
   });
 
-  it("the handshake: what formatHandshake writes parses back to the same fields", () => {
+  it("the handshake: what formatHandshake writes parses back to the same fields", async () => {
     const h = fc.record({
       core: fc.constant(1),
       appVersion: fc.integer({ min: 1, max: 1000 }),
@@ -82,15 +79,15 @@ describe("fuzzing go-plugin's protocol parsers", function () {
       // go-plugin reads field 6 as a certificate only when it is longer than 50 characters.
       serverCert: fc.oneof(fc.constant(""), fc.stringMatching(/^[A-Za-z0-9+/]{51,120}$/)),
     });
-    fc.assert(
+    await check(
       fc.property(h, (x: Handshake) => {
         assert.deepEqual(parseHandshake(formatHandshake(x), { versions: [x.appVersion] }), { ...x });
       }),
-      params(),
+      RUNS,
     );
   });
 
-  it("hclog lines: any line (JSON or not) parses to a level and a message, never throws", () => {
+  it("hclog lines: any line (JSON or not) parses to a level and a message, never throws", async () => {
     const value = fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.boolean(), fc.constant(null));
     const line = fc.oneof(
       fc.string({ maxLength: 120 }),
@@ -109,7 +106,7 @@ describe("fuzzing go-plugin's protocol parsers", function () {
         .map(([a, b]) => `${a} ${b}`),
       fc.string({ maxLength: 30 }).map((s) => `{${s}`),
     );
-    fc.assert(
+    await check(
       fc.property(fc.array(line, { maxLength: 6 }), (lines) => {
         const state = { inPanic: false };
         for (const l of lines) {
@@ -118,12 +115,12 @@ describe("fuzzing go-plugin's protocol parsers", function () {
           assert.equal(typeof p.message, "string");
         }
       }),
-      params(),
+      RUNS,
     );
   });
 
-  it("hclog: what formatLine writes parses back to its level, message and fields", () => {
-    fc.assert(
+  it("hclog: what formatLine writes parses back to its level, message and fields", async () => {
+    await check(
       fc.property(
         fc.constantFrom(...LEVELS),
         fc.string({ maxLength: 40 }),
@@ -136,11 +133,11 @@ describe("fuzzing go-plugin's protocol parsers", function () {
           for (const [k, v] of Object.entries(fields)) assert.deepEqual(p.fields[k], v);
         },
       ),
-      params(),
+      RUNS,
     );
   });
 
-  it("yamux frames: any byte stream keeps the session, or ends it with a MULTIPLEX_* code; what it keeps stays under a frame", () => {
+  it("yamux frames: any byte stream keeps the session, or ends it with a MULTIPLEX_* code; what it keeps stays under a frame", async () => {
     const frameArb = fc
       .record({
         type: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 })),
@@ -159,7 +156,7 @@ describe("fuzzing go-plugin's protocol parsers", function () {
         h[0] = type > 3 ? type & 1 : 0; // now and then a bad version
         return type === 0 ? Buffer.concat([h, p]) : h;
       });
-    fc.assert(
+    await check(
       fc.property(
         fc.array(
           fc.oneof(
@@ -201,15 +198,15 @@ describe("fuzzing go-plugin's protocol parsers", function () {
           session.close();
         },
       ),
-      params(),
+      RUNS,
     );
   });
 
-  it("line splitting: output cut into chunks anywhere splits into the same lines as in one piece", () => {
+  it("line splitting: output cut into chunks anywhere splits into the same lines as in one piece", async () => {
     const text = fc
       .array(fc.oneof(fc.constantFrom("\n", "\r\n", "\r", "é", "😀"), fc.string({ maxLength: 12 })), { maxLength: 30 })
       .map((a) => a.join(""));
-    fc.assert(
+    await check(
       fc.property(
         text,
         fc.array(fc.integer({ min: 1, max: 20 }), { maxLength: 10 }),
@@ -237,7 +234,7 @@ describe("fuzzing go-plugin's protocol parsers", function () {
             assert.deepEqual(whole, t === "" ? [] : t.split("\n").filter((_, i, a) => i < a.length - 1 || a[i] !== ""));
         },
       ),
-      params(),
+      RUNS,
     );
   });
 });

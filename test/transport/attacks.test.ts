@@ -17,7 +17,7 @@ import { createGzip } from "node:zlib";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
-import { DEFAULT_H2_LIMITS } from "../../src/transport/h2/limits.ts";
+import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
 import { CODE, F, HostilePeer, ping, record, rstStream, Victim, windowUpdate } from "./attacks/hostile.ts";
 import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
@@ -398,6 +398,48 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     assert.equal(peer.goaway, undefined);
   });
 
+  it("a host opening connections without end: past maxConnections each gets GOAWAY ENHANCE_YOUR_CALM, few reports, a connection opened before still answered", async () => {
+    // The well-behaved peer connects first: a server at its connection limit refuses new ones, whoever opens them.
+    const good = makeClient("podplug", sock);
+    try {
+      const deadline = (): { deadline: number } => ({ deadline: Date.now() + 30_000 });
+      assert.equal((await unary(good, "unary", { text: "hello" }, undefined, deadline())).res?.text, "hello");
+      const base = (await victim.mem()).rss;
+      const t0 = performance.now();
+      const attempts = 2000;
+      const peers: HostilePeer[] = [];
+      for (let i = 0; i < attempts; i++) {
+        const p = new HostilePeer(net.connect(sock), "client");
+        peers.push(p);
+        // Waves of 100, each answered (SETTINGS or GOAWAY) before the next: bounded and steady, never all at once.
+        if (i % 100 === 99)
+          for (const q of peers.slice(-100))
+            await q.until(() => q.goaway !== undefined || q.settings.size > 0, CLOSE_WAIT_MS);
+      }
+      const refused = peers.filter((p) => p.goaway?.code === CODE.ENHANCE_YOUR_CALM);
+      const accepted = peers.filter((p) => p.goaway === undefined && p.settings.has(0x3));
+      const others = peers.filter((p) => !accepted.includes(p));
+      for (const p of others) await p.until(() => false, CLOSE_WAIT_MS);
+      const open = others.filter((p) => !p.closed).length;
+      const errors = await victim.command<string[]>("errors");
+      const last = refused.at(-1)!;
+      const neighbour = async (): Promise<string | undefined> =>
+        (await unary(good, "unary", { text: "hello" }, undefined, deadline())).res?.text;
+      for (const p of peers) if (p !== last) p.destroy();
+      await survived("host → plugin server", "connection flood", victim, { peer: last, base }, t0, neighbour);
+      assert.equal(accepted.length, DEFAULT_MAX_CONNECTIONS - 1, "the limit less the good peer's connection");
+      // Past the limit a connection gets GOAWAY; with 1000 more being refused at once (each lingers up to 1 s
+      // for its GOAWAY to be read), node drops one unanswered. How many of each is scheduling: both are closed.
+      assert.ok(refused.length > 0, "connections past the limit are refused with GOAWAY");
+      assert.equal(open, 0, "every other connection was closed");
+      assert.match(last.goaway!.debug, /too many connections/);
+      assert.ok(errors.length > 0 && errors.every((c) => c === "TRANSPORT_TOO_MANY_CONNECTIONS"), String(errors));
+      assert.ok(errors.length * 100 < refused.length, `${errors.length} reports: at most one per 10 s, not one each`);
+    } finally {
+      good.close();
+    }
+  });
+
   it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {
     const peer = await attack("16 MB frame", async (p) => {
       p.send(frame(F.HEADERS, F.END_HEADERS, 1, requestBlock("/podplug.test.Victim/Hold")));
@@ -441,23 +483,38 @@ describe("attacks on a host's channel (a hostile plugin)", function () {
   const neighbour = async (): Promise<string | undefined> =>
     (await victim.command<{ code: number; text?: string }>("good")).text;
 
-  /** Has the victim call the hostile plugin, then answers its request with `run`. */
+  /** How the victim's batch of calls ended so far (null: still open). */
+  type Ended = { code: number; details: string } | null;
+  const ended = (cmd: "held" | "sent"): Promise<Ended[]> => victim.command(cmd);
+
+  /**
+   * Has the victim call the hostile plugin (`start`: one unary call, or the
+   * victim's `hold`/`send` batches, once `requests` of them arrived), then
+   * answers with `run`.
+   */
   async function attack(
     name: string,
     run: (peer: HostilePeer, id: number) => Promise<void>,
     done: (peer: HostilePeer, id: number) => boolean = () => false,
-  ): Promise<{ peer: HostilePeer; call: { code: number; details?: string } }> {
+    start: "call" | "hold" | "send" = "call",
+    requests = 1,
+    collect: (peer: HostilePeer) => Promise<Ended[]> = async () => [],
+  ): Promise<{ peer: HostilePeer; call: { code: number; details?: string }; batch: Ended[] }> {
     const base = (await victim.mem()).rss;
-    const call = victim.command<{ code: number; details?: string }>("call");
-    while (peers.length === 0 || peers[0]!.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const call = victim.command<{ code: number; details?: string }>(start);
+    const end = Date.now() + CLOSE_WAIT_MS;
+    while ((peers.length === 0 || peers[0]!.requests.length < requests) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 10));
     const peer = peers[0]!;
     const id = peer.requests[0]!;
     const t0 = performance.now();
     await run(peer, id);
     await peer.until(() => done(peer, id), CLOSE_WAIT_MS);
     const outcome = await call;
+    // How the batch's calls ended, asked before survived() stops the victim.
+    const batch = await collect(peer);
     await survived("plugin → host channel", name, victim, { peer, base }, t0, neighbour);
-    return { peer, call: outcome };
+    return { peer, call: outcome, batch };
   }
 
   it("an endless CONTINUATION sequence in the response headers: GOAWAY ENHANCE_YOUR_CALM", async () => {
@@ -541,6 +598,101 @@ describe("attacks on a host's channel (a hostile plugin)", function () {
     assert.equal(call.code, 8, `RESOURCE_EXHAUSTED, got ${JSON.stringify(call)}`);
     assert.match(call.details ?? "", /after decompression/);
   });
+
+  it("a plugin that fills every stream the host does not read: the paused bytes stop at maxPausedBytes (RST_STREAM ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED), the connection window keeps coming back", async () => {
+    const calls = 24;
+    let unread = -1;
+    const { peer, batch: results } = await attack(
+      "paused streams",
+      async (p) => {
+        // A plugin that keeps the rules: every byte each stream's window allows, on all 24 at once; 24 MiB
+        // is more than the connection's 16 MiB window, so it only goes through if the victim returns it.
+        const window = p.settings.get(0x4)!;
+        const ids = p.requests.slice(0, calls);
+        for (const id of ids) p.send(frame(F.HEADERS, F.END_HEADERS, id, responseBlock()));
+        await Promise.all(ids.map((id) => p.sendWithinWindows(id, 2 * window, messages(id, 4 * window), 1000)));
+      },
+      () => true,
+      "hold",
+      calls,
+      async (p) => {
+        // What the victim holds unread, before its readers read: on every stream it did not reset, the
+        // bytes it took and never granted back (after a round trip, so nothing is still in flight).
+        await p.roundTrip(CLOSE_WAIT_MS);
+        unread = p.requests
+          .slice(0, calls)
+          .filter((id) => !p.resets.has(id))
+          .reduce((n, id) => n + (p.dataSent.get(id) ?? 0) - (p.granted.get(id) ?? 0), 0);
+        // The host's readers read now: a reset call's status comes after the messages it had received.
+        await victim.command("read");
+        const resets = (): number => p.requests.slice(0, calls).filter((id) => p.resets.has(id)).length;
+        const end = Date.now() + CLOSE_WAIT_MS;
+        for (;;) {
+          const r = await ended("held");
+          if (r.filter((x) => x !== null).length >= resets() || Date.now() > end) return r;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      },
+    );
+    const ids = peer.requests.slice(0, calls);
+    const reset = ids.filter((id) => peer.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+    assert.equal(peer.goaway, undefined, "the rule-abiding plugin keeps its connection");
+    assert.ok(reset.length > 0, "streams past the budget are reset ENHANCE_YOUR_CALM");
+    for (const id of ids) assert.ok(!peer.resets.has(id) || peer.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+    const window = peer.settings.get(0x4)!;
+    assert.ok(unread <= DEFAULT_H2_LIMITS.maxPausedBytes, `${unread} bytes held on paused streams`);
+    assert.ok(unread > DEFAULT_H2_LIMITS.maxPausedBytes - window, `${unread} bytes held: the budget was used`);
+    assert.ok((peer.dataSent.get(0) ?? 0) > 16 * MB, "more than the connection window went through");
+    const failed = results.filter((r) => r?.code === 8);
+    assert.equal(failed.length, reset.length, `each reset call failed RESOURCE_EXHAUSTED: ${JSON.stringify(results)}`);
+    for (const r of failed) assert.match(r!.details, /TRANSPORT_H2_PAUSED_LIMIT/);
+  });
+
+  for (const variant of ["grants every window, never reads", "reads, never grants window"] as const) {
+    it(`a plugin that ${variant}: the host's requests stop at maxSendQueueBytes (RST_STREAM ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED)`, async () => {
+      const calls = 400;
+      const { peer, batch: results } = await attack(
+        `${variant}, 256 KB requests`,
+        async (p) => {
+          if (variant.startsWith("grants")) {
+            // Windows as large as HTTP/2 allows: only the victim's own bound can stop it buffering.
+            p.send(settings([[0x4, 2 ** 31 - 1]]));
+            p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+            p.stopReading();
+          }
+          // 100 MB of requests are asked for; the victim's calls past the bound fail at once.
+          const end = Date.now() + CLOSE_WAIT_MS;
+          for (;;) {
+            const r = await ended("sent");
+            if (r.filter((x) => x !== null).length > 0 || Date.now() > end) break;
+            await new Promise((res) => setTimeout(res, 50));
+          }
+          p.startReading();
+        },
+        (p) => p.resets.size > 0,
+        "send",
+        1,
+        () => ended("sent"),
+      );
+      assert.equal(results.length, calls);
+      const full = results.filter((r) => r?.code === 8);
+      assert.ok(
+        full.length > 0,
+        `calls past the bound failed RESOURCE_EXHAUSTED: ${JSON.stringify(results.slice(-3))}`,
+      );
+      for (const r of full) assert.match(r!.details, /TRANSPORT_H2_SEND_QUEUE_FULL/);
+      assert.equal(
+        results.filter((r) => r !== null && r.code !== 8).length,
+        0,
+        "no call failed otherwise (the rest still wait for the plugin)",
+      );
+      assert.ok(
+        [...peer.resets.values()].every((c) => c === CODE.ENHANCE_YOUR_CALM),
+        "the plugin sees those streams reset ENHANCE_YOUR_CALM",
+      );
+      assert.equal(peer.goaway, undefined);
+    });
+  }
 
   it("a frame larger than SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR before it is buffered", async () => {
     const { peer } = await attack("16 MB frame", async (p, id) => {

@@ -15,14 +15,11 @@ import { TransportError } from "../../src/transport/errors.ts";
 import { H2Connection, type StreamSink } from "../../src/transport/h2/connection.ts";
 import { encodeHeaders, HpackDecoder, HpackError } from "../../src/transport/h2/hpack.ts";
 import { encodeMessage, MessageDecoder } from "../../src/transport/message-framing.ts";
+import { check, RUNS } from "../fuzz/runs.ts";
 import { frame, PREFACE, settings } from "./raw-h2.ts";
 
 const DATA = 0x0;
 const HEADERS = 0x1;
-
-const RUNS = Number(process.env.PODPLUG_FUZZ_RUNS ?? 300);
-const SEED = process.env.PODPLUG_FUZZ_SEED === undefined ? undefined : Number(process.env.PODPLUG_FUZZ_SEED);
-const params = (numRuns = RUNS): fc.Parameters<unknown> => ({ numRuns, ...(SEED === undefined ? {} : { seed: SEED }) });
 
 /** A socket in memory: the connection is the real code, the bytes it writes are counted and dropped. */
 class MemorySocket extends Duplex {
@@ -115,26 +112,26 @@ function feed(role: "client" | "server", bytes: Buffer, cuts: number[]): void {
 describe("fuzzing the parsers a peer feeds", function () {
   this.timeout(600_000);
 
-  it("the HTTP/2 frame reader of a server: any bytes after the preface", () => {
-    fc.assert(
+  it("the HTTP/2 frame reader of a server: any bytes after the preface", async () => {
+    await check(
       fc.property(streamArb, ({ parts, cuts }) => feed("server", Buffer.concat([PREFACE, settings(), ...parts]), cuts)),
-      params(),
+      RUNS,
     );
   });
 
-  it("the HTTP/2 frame reader of a client with a call open: any bytes after the server's SETTINGS", () => {
-    fc.assert(
+  it("the HTTP/2 frame reader of a client with a call open: any bytes after the server's SETTINGS", async () => {
+    await check(
       fc.property(streamArb, ({ parts, cuts }) => feed("client", Buffer.concat([settings(), ...parts]), cuts)),
-      params(),
+      RUNS,
     );
   });
 
-  it("the frame reader: DATA frames cut anywhere across reads reach the stream byte for byte", () => {
+  it("the frame reader: DATA frames cut anywhere across reads reach the stream byte for byte", async () => {
     const payloads = fc.array(
       fc.integer({ min: 1, max: 16_384 }).map((n) => Buffer.alloc(n, n % 251)),
       { minLength: 1, maxLength: 4 },
     );
-    fc.assert(
+    await check(
       fc.property(payloads, fc.array(fc.integer({ min: 1, max: 40_000 }), { maxLength: 10 }), (datas, cuts) => {
         const sock = new MemorySocket();
         const got: Buffer[] = [];
@@ -164,21 +161,21 @@ describe("fuzzing the parsers a peer feeds", function () {
         assert.equal((conn as unknown as { inBytes: number }).inBytes, 0, "nothing left half-read");
         conn.destroy(new Error("connection closed"));
       }),
-      params(100),
+      100,
     );
   });
 
-  it("the frame reader on raw bytes (no structure at all)", () => {
-    fc.assert(
+  it("the frame reader on raw bytes (no structure at all)", async () => {
+    await check(
       fc.property(fc.uint8Array({ maxLength: 512 }), fc.array(fc.integer({ min: 1, max: 64 })), (raw, cuts) => {
         feed("server", Buffer.concat([PREFACE, Buffer.from(raw)]), cuts);
         feed("client", Buffer.from(raw), cuts);
       }),
-      params(),
+      RUNS,
     );
   });
 
-  it("the HPACK decoder: any block decodes or throws HpackError, within the list size", () => {
+  it("the HPACK decoder: any block decodes or throws HpackError, within the list size", async () => {
     // Blocks built of HPACK's representations (indexes, literals, size updates) and raw bytes.
     const rep = fc.oneof(
       fc.integer({ min: 0x80, max: 0xff }).map((b) => [b]),
@@ -188,7 +185,7 @@ describe("fuzzing the parsers a peer feeds", function () {
       fc.integer({ min: 0x20, max: 0x3f }).map((b) => [b]),
       fc.uint8Array({ maxLength: 6 }).map((u) => [...u]),
     );
-    fc.assert(
+    await check(
       fc.property(
         fc.array(fc.array(rep, { maxLength: 16 }), { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 64, max: 4096 }),
@@ -209,27 +206,27 @@ describe("fuzzing the parsers a peer feeds", function () {
           }
         },
       ),
-      params(),
+      RUNS,
     );
   });
 
-  it("HPACK: what encodeHeaders writes decodes to the same fields", () => {
+  it("HPACK: what encodeHeaders writes decodes to the same fields", async () => {
     const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/);
     const value = fc.string({
       maxLength: 40,
       unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
     });
-    fc.assert(
+    await check(
       fc.property(fc.uniqueArray(fc.tuple(name, value), { selector: ([n]) => n, maxLength: 12 }), (fields) => {
         const h = new HpackDecoder().decode(encodeHeaders(fields));
         assert.deepEqual(h, Object.fromEntries(fields));
       }),
-      params(),
+      RUNS,
     );
   });
 
-  it("the gRPC message deframer: messages cut anywhere come out whole; bad bytes fail with a reason", () => {
-    fc.assert(
+  it("the gRPC message deframer: messages cut anywhere come out whole; bad bytes fail with a reason", async () => {
+    await check(
       fc.property(
         fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
         fc.array(fc.integer({ min: 1, max: 97 }), { maxLength: 12 }),
@@ -251,7 +248,7 @@ describe("fuzzing the parsers a peer feeds", function () {
           if (d.failure) assert.ok(d.failure === "too-large" || d.failure === "bad-flag");
         },
       ),
-      params(),
+      RUNS,
     );
   });
 });

@@ -6,10 +6,10 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { TransportError } from "../errors.ts";
+import { TransportError } from "../errors.ts";
 import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "../h2/connection.ts";
 import { encodeHeaders } from "../h2/hpack.ts";
-import type { H2Limits } from "../h2/limits.ts";
+import { DEFAULT_MAX_CONNECTIONS, type H2Limits } from "../h2/limits.ts";
 import type {
   OutHeaders,
   ServerEngine,
@@ -24,6 +24,8 @@ import type {
 export interface PeerOptions {
   limits?: Partial<H2Limits> | undefined;
   onPeerError?: ((err: TransportError) => void) | undefined;
+  /** Connections open at a time (default {@link DEFAULT_MAX_CONNECTIONS}); past it new ones are refused. */
+  maxConnections?: number | undefined;
 }
 
 /** Creates the podplug HTTP/2 engine of a server. */
@@ -38,6 +40,25 @@ export function podplugH2ServerEngine(
 /** `:status: 200` (static entry 8) and the gRPC content-type. */
 const RESPONSE = Buffer.concat([Buffer.from([0x88]), encodeHeaders([["content-type", "application/grpc"]])]);
 const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
+
+/** Sockets beyond the connection limit that may be in their TLS handshake or being refused at once (a few KB each). */
+const PENDING_SOCKETS = 1000;
+/** How long a refused socket stays half-closed for its GOAWAY to be read (Go's http2 goAwayTimeout: 1 s). */
+const REFUSAL_LINGER_MS = 1000;
+
+/** The least time between two reports of refused connections. */
+const REPORT_EVERY_MS = 10_000;
+
+/** A refused connection's answer: the server preface (empty SETTINGS), then GOAWAY ENHANCE_YOUR_CALM naming why. */
+function refusal(limit: number): Buffer {
+  const debug = Buffer.from(`podplug: too many connections (this server keeps at most ${limit})`);
+  const goaway = Buffer.alloc(17 + debug.length);
+  goaway.writeUIntBE(8 + debug.length, 0, 3);
+  goaway[3] = 0x7; // GOAWAY, stream 0, last stream 0
+  goaway.writeUInt32BE(H2_ERROR.ENHANCE_YOUR_CALM, 13);
+  debug.copy(goaway, 17);
+  return Buffer.concat([Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]), goaway]);
+}
 
 function pairs(h: OutHeaders): [string, string][] {
   const out: [string, string][] = [];
@@ -65,10 +86,14 @@ class PodplugH2ServerEngine implements ServerEngine {
   private onConnClosed: (() => void) | undefined;
 
   private readonly peer: PeerOptions;
+  private readonly maxConnections: number;
+  /** When refusals were last reported: at most one report per REPORT_EVERY_MS, not one per connection. */
+  private reportedAt = Number.NEGATIVE_INFINITY;
 
   constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher, peer: PeerOptions) {
     this.dispatch = dispatch;
     this.peer = peer;
+    this.maxConnections = peer.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.server = pems
       ? tls.createServer(
           {
@@ -82,6 +107,9 @@ class PodplugH2ServerEngine implements ServerEngine {
           (socket) => this.accept(socket, true),
         )
       : net.createServer((socket) => this.accept(socket, false));
+    // Sockets before HTTP/2 (TLS handshakes, refusals being written) are bounded too: node drops those past it.
+    this.server.maxConnections = this.maxConnections + PENDING_SOCKETS;
+    this.server.on("drop", () => this.refuse(undefined));
   }
 
   listen(path: string, cb: (err: Error | null) => void): void {
@@ -125,6 +153,10 @@ class PodplugH2ServerEngine implements ServerEngine {
       socket.destroy();
       return;
     }
+    if (this.conns.size >= this.maxConnections) {
+      this.refuse(socket);
+      return;
+    }
     const conn: H2Connection = new H2Connection(socket, {
       role: "server",
       ...(this.peer.limits ? { limits: this.peer.limits } : {}),
@@ -138,6 +170,32 @@ class PodplugH2ServerEngine implements ServerEngine {
       },
     });
     this.conns.add(conn);
+  }
+
+  /**
+   * Refuses a connection past {@link maxConnections}: SETTINGS and GOAWAY
+   * ENHANCE_YOUR_CALM (a gRPC client fails its calls UNAVAILABLE with the
+   * reason), then the socket closes once written. The owner hears of it once
+   * per {@link REPORT_EVERY_MS} at most (a flood of connections must not flood the log).
+   */
+  private refuse(socket: net.Socket | undefined): void {
+    if (socket) {
+      // Half-closed, reading and dropping what the client sends for up to 1 s (as after any GOAWAY): closing
+      // with its preface unread would reset the socket, and the client would never read why.
+      socket.on("data", () => undefined);
+      socket.end(refusal(this.maxConnections));
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+    }
+    const now = performance.now();
+    if (now - this.reportedAt < REPORT_EVERY_MS) return;
+    this.reportedAt = now;
+    this.peer.onPeerError?.(
+      new TransportError(
+        "TRANSPORT_TOO_MANY_CONNECTIONS",
+        `refused a connection: ${this.conns.size} are open, the most this server keeps (podplug.maxConnections ${this.maxConnections}); a peer opening connections without end, or raise the limit`,
+        { limit: this.maxConnections, open: this.conns.size, h2Code: H2_ERROR.ENHANCE_YOUR_CALM },
+      ),
+    );
   }
 
   private onStream(s: H2Stream, headers: WireHeaders): StreamSink {

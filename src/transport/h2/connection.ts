@@ -1178,7 +1178,8 @@ export class H2Connection {
     // `last` counts streams this side opened: a client's streams the server never processed may be
     // retried elsewhere (report them refused); a server opens none, so its peer's streams go on.
     if (this.opts.role === "client") {
-      const refused = new Error("stream refused by GOAWAY");
+      // The server's reason (its GOAWAY debug data) goes with the calls it refused: "too many connections", ...
+      const refused = new Error(`stream refused by GOAWAY${this.closeError ? `: ${this.closeError.message}` : ""}`);
       for (const s of [...this.streams.values()])
         if (s.id > last) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);
       for (const s of [...this.waiting]) this.finishStream(s, H2_ERROR.REFUSED_STREAM, refused);

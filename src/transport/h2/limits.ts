@@ -68,3 +68,12 @@ export function h2Limits(over: Partial<H2Limits> | undefined): H2Limits {
   if (over) for (const k of Object.keys(over) as (keyof H2Limits)[]) if (over[k] !== undefined) out[k] = over[k]!;
   return out;
 }
+
+/**
+ * Connections one server keeps open at a time (a plugin's server has one host,
+ * a broker server one plugin; reconnects and probes add a few). Past it a new
+ * connection gets SETTINGS and GOAWAY ENHANCE_YOUR_CALM and is closed, and the
+ * server reports `TRANSPORT_TOO_MANY_CONNECTIONS`: a peer that opens
+ * connections without end holds at most this many, each under the limits above.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 100;

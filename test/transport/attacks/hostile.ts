@@ -54,6 +54,8 @@ export class HostilePeer {
   readonly dataSent = new Map<number, number>();
   /** DATA bytes the victim sent, per stream. */
   readonly dataReceived = new Map<number, number>();
+  /** PING acknowledgements the victim sent. */
+  pingAcks = 0;
   closed = false;
   sent = 0;
   private buf = Buffer.alloc(0);
@@ -65,6 +67,8 @@ export class HostilePeer {
     this.socket = socket;
     this.prefaceLeft = role === "server" ? PREFACE.length : 0;
     socket.on("error", () => undefined);
+    // Several streams may wait for 'drain' at once (sendWithinWindows on each).
+    socket.setMaxListeners(0);
     socket.on("data", (d: Buffer) => this.read(d));
     socket.on("close", () => {
       this.closed = true;
@@ -104,6 +108,16 @@ export class HostilePeer {
       if (!this.send(f)) await new Promise<void>((r) => this.onceDrainOrClose(r));
     }
     return sent;
+  }
+
+  /**
+   * A PING and its ACK: once it is back, the victim has read everything sent
+   * before it, and what that made it send (resets, window) has arrived.
+   */
+  async roundTrip(ms: number): Promise<void> {
+    const before = this.pingAcks;
+    this.send(ping());
+    await this.until(() => this.pingAcks > before, ms);
   }
 
   /** Stops reading: what the victim sends stays in its buffers (and the kernel's). */
@@ -184,6 +198,7 @@ export class HostilePeer {
       else if (type === F.WINDOW_UPDATE && p.length === 4)
         this.granted.set(id, (this.granted.get(id) ?? 0) + (p.readUInt32BE(0) & 0x7fffffff));
       else if (type === F.DATA) this.dataReceived.set(id, (this.dataReceived.get(id) ?? 0) + p.length);
+      else if (type === F.PING && flags & 1) this.pingAcks++;
     }
     // Keep only the unparsed tail (a copy, so the big read buffer can go).
     this.buf = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
@@ -237,7 +252,9 @@ export class Victim {
     });
   }
 
-  async command<T>(cmd: "mem" | "call" | "good" | "flood"): Promise<T> {
+  async command<T>(
+    cmd: "mem" | "call" | "good" | "flood" | "errors" | "hold" | "read" | "held" | "send" | "sent",
+  ): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
     return JSON.parse(await p) as T;
