@@ -68,9 +68,14 @@ export function standbyContainer(primary: V1Container, p: Plugin): V1Container {
   // A cluster reload restarts the primary only: the standby serves meanwhile (reloading both at once is an outage).
   c.env = (c.env ?? []).filter((e) => e.name !== SIDECAR_ENV.reloadFile);
   c.volumeMounts = (c.volumeMounts ?? []).filter((m) => m.name !== RELOAD_VOLUME);
+  const primaryDir = pluginSocketDir(name);
   c.env = c.env.map((e): V1EnvVar => {
     if (e.name === PLUGIN_ENV.unixSocketDir) return { name: e.name, value: dir };
     if (e.name === SIDECAR_ENV.handshakeFile) return { name: e.name, value: `${dir}/${HANDSHAKE_FILE_NAME}` };
+    // A value naming the plugin's own folder (examples/demo's KV_DIR) names the standby's: the primary's
+    // folder is not mounted in it, and each instance keeps its own state there.
+    if (e.value !== undefined && (e.value === primaryDir || e.value.startsWith(`${primaryDir}/`)))
+      return { ...e, value: dir + e.value.slice(primaryDir.length) };
     return e;
   });
   c.volumeMounts = (c.volumeMounts ?? []).map((m) => {

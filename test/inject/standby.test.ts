@@ -62,6 +62,22 @@ describe("inject: spec.standby", () => {
     assert.deepEqual(host.readinessProbe?.exec?.command?.slice(1), ["ready", "counter", "kv"]);
   });
 
+  it("an env value naming the plugin's own folder (examples/demo's KV_DIR) names the standby's own folder in the standby", () => {
+    const env = [
+      { name: "KV_DIR", value: "/var/run/podplug/kv" },
+      { name: "KV_FILE", value: "/var/run/podplug/kv/data/store" },
+      { name: "SIBLING", value: "/var/run/podplug/kv2" },
+      { name: "OTHER", value: "/var/run/podplug/counter" },
+    ];
+    const out = inject(template(), [plugin("kv", { standby: true, env })], { launcherImage: "p:1" });
+    const spare = byName(out, "podplug-kv-standby");
+    assert.equal(envOf(spare, "KV_DIR"), "/var/run/podplug/kv-standby");
+    assert.equal(envOf(spare, "KV_FILE"), "/var/run/podplug/kv-standby/data/store");
+    assert.equal(envOf(spare, "SIBLING"), "/var/run/podplug/kv2", "only the folder itself and what is inside it");
+    assert.equal(envOf(spare, "OTHER"), "/var/run/podplug/counter");
+    assert.equal(envOf(byName(out, "podplug-kv"), "KV_DIR"), "/var/run/podplug/kv", "the primary keeps its own");
+  });
+
   it("is idempotent, and turning standby off removes the second sidecar and PODPLUG_STANDBY", () => {
     const once = inject(template(), [plugin("kv", { standby: true })]);
     assert.deepEqual(inject(once, [plugin("kv", { standby: true })]), once);

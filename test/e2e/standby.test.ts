@@ -1,0 +1,160 @@
+/**
+ * Standby in a real pod (issue 12, docs/host-authors.md "Standby"): a Plugin
+ * with `spec.standby: true` runs a second native sidecar, `podplug-kv-standby`,
+ * in its own folder; the host's client (sidecarAttach) keeps it handshaken as
+ * a spare. A SIGKILL of the primary sidecar moves the host's calls to the
+ * spare at once, while the kubelet restarts the primary, which becomes the
+ * next spare. Timing is the benchmarks' (bench/recovery.ts); here only what
+ * happened is checked.
+ */
+import assert from "node:assert/strict";
+import { stringify } from "yaml";
+import { waitFor } from "../cluster/wait.ts";
+import { kubectlOk } from "./cluster.ts";
+import { demoPlugins, ensureOperator, type PodJson, pod, pods, shippedHost, status, yamlOf } from "./demo.ts";
+import { freshNamespace } from "./pods.ts";
+import { useE2ECluster } from "./shared.ts";
+
+const cluster = useE2ECluster();
+const NS = "podplug-e2e-standby";
+const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
+
+/** A host calling kv one call at a time every 50 ms; each record says whether the client had a ready spare. */
+const CALLER = `
+import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
+import { handshake } from "/app/dist/examples/counter/shared.js";
+import { kvPlugin } from "/app/dist/examples/kv/shared.js";
+const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
+exitOnSignals(() => client.kill());
+const kv = await client.dispense("kv");
+const log = (r) => console.log(JSON.stringify({ msg: "call", time: Date.now(), standby: client.standbyReady, failovers: client.failoverCount, ...r }));
+let lastOk = 0, failing = true;
+for (const end = Date.now() + 600_000; Date.now() < end; ) {
+  const started = Date.now();
+  try {
+    await kv.put("k", Buffer.from(String(started)));
+    if (failing || Date.now() - lastOk > 500) { log({ ok: true, started }); lastOk = Date.now(); }
+    failing = false;
+  } catch (e) {
+    failing = true;
+    log({ ok: false, started, code: e.code, details: e.details });
+  }
+  await new Promise((r) => setTimeout(r, 50));
+}
+process.exit(0);
+`;
+
+interface CallRecord {
+  time: number;
+  started: number;
+  ok: boolean;
+  standby: boolean;
+  failovers: number;
+  code?: number;
+  details?: string;
+}
+
+async function hostLog(name: string): Promise<string> {
+  return kubectlOk(await cluster(), ["-n", NS, "logs", name, "-c", "host", "--tail=3000"]);
+}
+
+function records(log: string): CallRecord[] {
+  return log
+    .split("\n")
+    .filter((l) => l.startsWith('{"msg":"call"'))
+    .map((l) => JSON.parse(l) as CallRecord);
+}
+
+describe("e2e: a standby sidecar in a real pod", function () {
+  this.timeout(300_000);
+
+  before(async () => {
+    const c = await cluster();
+    await ensureOperator(c);
+    await freshNamespace(c, NS, RESTRICTED);
+    const kv = demoPlugins().filter((d) => d.metadata.name === "kv");
+    kv[0]!.spec.standby = true;
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(kv));
+    const host = shippedHost();
+    host.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", CALLER];
+    await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], stringify(host));
+  });
+
+  it("SIGKILL of the primary kv sidecar: calls move to the standby sidecar, the kubelet restarts only the primary, and it becomes the next spare", async () => {
+    const c = await cluster();
+    const p: PodJson = await waitFor(
+      "a demo-host pod with podplug-kv and podplug-kv-standby ready",
+      async () => {
+        const [q] = (await pods(c, NS, "app=demo-host")).filter((x) => !x.metadata.deletionTimestamp);
+        return q && status(q, "podplug-kv").ready && status(q, "podplug-kv-standby").ready ? q : undefined;
+      },
+      180_000,
+      500,
+    );
+    const name = p.metadata.name;
+    await waitFor(
+      "a call with the spare ready",
+      async () => records(await hostLog(name)).find((r) => r.ok && r.standby),
+      90_000,
+      500,
+    );
+    const before = { kv: status(p, "podplug-kv"), spare: status(p, "podplug-kv-standby"), host: status(p, "host") };
+    assert.ok(before.kv.containerID);
+    const t0 = Date.now();
+    await c.signalContainer(p.spec.nodeName, before.kv.containerID, "SIGKILL");
+    // The client's own word, then a call that succeeded after it.
+    await waitFor(
+      "the host's client moving calls to the standby instance",
+      async () =>
+        (await hostLog(name))
+          .split("\n")
+          .some(
+            (l) => l.includes("calls moved to the standby instance") && (JSON.parse(l) as { time: number }).time > t0,
+          ),
+      60_000,
+      250,
+    );
+    await waitFor(
+      "podplug-kv restarted and ready, and the host's client with a ready spare again",
+      async () => {
+        const s = status(await pod(c, NS, name), "podplug-kv");
+        const spareAgain = records(await hostLog(name)).some(
+          (r) => r.time > t0 && r.ok && r.standby && r.failovers >= 1,
+        );
+        return s.restartCount > before.kv.restartCount && s.ready && spareAgain;
+      },
+      120_000,
+      500,
+    ).catch(async (err: Error) => {
+      const q = await pod(c, NS, name);
+      const kv = status(q, "podplug-kv");
+      const all = await hostLog(name);
+      const other = all
+        .split("\n")
+        .filter((l) => !l.startsWith('{"msg":"call"'))
+        .slice(-40);
+      err.message += `\npodplug-kv: restarts ${kv.restartCount} (before ${before.kv.restartCount}), ready ${kv.ready}; last records: ${JSON.stringify(records(all).slice(-3))}\nthe host's other log lines:\n${other.join("\n")}`;
+      throw err;
+    });
+    const after = await pod(c, NS, name);
+    assert.equal(status(after, "host").restartCount, before.host.restartCount, "the host did not restart");
+    assert.equal(
+      status(after, "podplug-kv-standby").restartCount,
+      before.spare.restartCount,
+      "the standby sidecar did not restart",
+    );
+    // Calls are made one at a time: only the one in flight at the kill may fail; the next goes to the spare.
+    const since = records(await hostLog(name)).filter((r) => r.started > t0 - 100);
+    const failed = since.filter((r) => !r.ok);
+    assert.ok(failed.length <= 1, `calls failed after the kill: ${JSON.stringify(failed)}`);
+    assert.ok(
+      since.some((r) => r.ok && r.failovers >= 1),
+      "calls succeeded after the failover",
+    );
+  });
+
+  after(async () => {
+    const c = await cluster();
+    await c.kubectl(["delete", "namespace", NS, "--wait=false"]);
+  });
+});
