@@ -20,13 +20,11 @@
  *   node bench/upgrade-outage.ts     BENCH_UPGRADE_REPLICAS (default 3)
  */
 import { loadavg } from "node:os";
-import { resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { waitFor } from "../test/cluster/wait.ts";
 import { type E2ECluster, kubectlOk, NodeCluster } from "../test/e2e/cluster.ts";
-import { type PodJson, pods, REPO } from "../test/e2e/demo.ts";
+import { installChart, type PodJson, pods } from "../test/e2e/demo.ts";
 import { goCalls, goHost, goHostPlugin, goHostPods, goOutageAfter, KV_CONTAINER } from "../test/e2e/go-host.ts";
-import { freshNamespace } from "../test/e2e/pods.ts";
 import { imageRef, nodeImages, projectImageIndex, readImageIndex } from "../test/node/images.ts";
 import { RealNode } from "../test/node/node.ts";
 import { percentile } from "./lib.ts";
@@ -53,30 +51,7 @@ function plugin(image: string): string {
 }
 
 async function install(c: E2ECluster, mode: "webhook" | "template", ns: string): Promise<void> {
-  await freshNamespace(c, SYSTEM);
-  await freshNamespace(c, ns, { "pod-security.kubernetes.io/enforce": "restricted" });
-  const r = await c.helm(
-    [
-      "install",
-      RELEASE,
-      resolve(REPO, "charts/podplug"),
-      "-n",
-      SYSTEM,
-      "--set",
-      `injection.mode=${mode}`,
-      "--set",
-      "replicaCount=1",
-      "--set",
-      `watchNamespaces={${ns}}`,
-      "--set",
-      "injection.webhook.watchdogPeriodSeconds=2",
-      "--wait",
-      "--timeout",
-      "150s",
-    ],
-    180_000,
-  );
-  if (r.code !== 0) throw new Error(r.stderr);
+  await installChart(c, { release: RELEASE, system: SYSTEM, ns, mode, timeoutS: 150 });
 }
 
 async function uninstall(c: E2ECluster, ns: string): Promise<void> {

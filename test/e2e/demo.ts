@@ -158,6 +158,31 @@ export async function ensureOperator(c: E2ECluster): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
+/**
+ * Installs the chart as `release` into `system`, watching only `ns` (both made fresh, `ns` under the restricted
+ * standard): one replica, the webhook watchdog every 2 s, and `sets` as more `--set` values.
+ */
+export async function installChart(
+  c: E2ECluster,
+  o: { release: string; system: string; ns: string; mode: "webhook" | "template"; sets?: string[]; timeoutS?: number },
+): Promise<void> {
+  await freshNamespace(c, o.system);
+  await freshNamespace(c, o.ns, { "pod-security.kubernetes.io/enforce": "restricted" });
+  const sets = [
+    `injection.mode=${o.mode}`,
+    "replicaCount=1",
+    `watchNamespaces={${o.ns}}`,
+    "injection.webhook.watchdogPeriodSeconds=2",
+    ...(o.sets ?? []),
+  ].flatMap((v) => ["--set", v]);
+  const t = o.timeoutS ?? 120;
+  const r = await c.helm(
+    ["install", o.release, resolve(REPO, "charts/podplug"), "-n", o.system, ...sets, "--wait", "--timeout", `${t}s`],
+    (t + 30) * 1000,
+  );
+  assert.equal(r.code, 0, r.stderr);
+}
+
 /** examples/demo/host.yaml as shipped, parsed. */
 export function shippedHost(): {
   spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
@@ -186,4 +211,56 @@ export function loneHost(c: E2ECluster, name: string, env: Record<string, string
       ],
     },
   });
+}
+
+/**
+ * A host for the demo host's image that calls kv alone: the host SDK's Client attached to kv
+ * (sidecarAttach, so with a standby when the Plugin has one), one kv put every 50 ms for at most
+ * 10 min, a JSON line per failed call, per first success after one, and one every `okEveryMs` otherwise.
+ * Each line carries the client's `standbyReady` and `failoverCount`.
+ */
+export function kvCaller(okEveryMs = 1000): string {
+  return `
+import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
+import { handshake } from "/app/dist/examples/counter/shared.js";
+import { kvPlugin } from "/app/dist/examples/kv/shared.js";
+const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
+exitOnSignals(() => client.kill());
+const kv = await client.dispense("kv");
+const log = (r) => console.log(JSON.stringify({ msg: "call", time: Date.now(), standby: client.standbyReady, failovers: client.failoverCount, ...r }));
+let lastOk = 0, failing = true;
+for (const end = Date.now() + 600_000; Date.now() < end; ) {
+  const started = Date.now();
+  try {
+    await kv.put("k", Buffer.from(String(started)));
+    if (failing || Date.now() - lastOk > ${okEveryMs}) { log({ ok: true, started }); lastOk = Date.now(); }
+    failing = false;
+  } catch (e) {
+    failing = true;
+    log({ ok: false, started, code: e.code, details: e.details, message: e.message });
+  }
+  await new Promise((r) => setTimeout(r, 50));
+}
+process.exit(0);
+`;
+}
+
+/** One line of {@link kvCaller}. */
+export interface CallRecord {
+  time: number;
+  started: number;
+  ok: boolean;
+  standby: boolean;
+  failovers: number;
+  code?: number;
+  details?: string;
+  message?: string;
+}
+
+/** {@link kvCaller}'s records in `log` (a host container's log). */
+export function callRecordsOf(log: string): CallRecord[] {
+  return log
+    .split("\n")
+    .filter((l) => l.startsWith('{"msg":"call"'))
+    .map((l) => JSON.parse(l) as CallRecord);
 }

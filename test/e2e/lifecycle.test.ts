@@ -8,14 +8,12 @@
  * host containers and the Pods stay, and the hosts' calls recover.
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import type { PluginReloadStatus, PluginStatus } from "../../src/inject/types.ts";
 import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
-import { demoPlugins, type PodJson, pods, REPO, restrictedHost, status, ticks, yamlOf } from "./demo.ts";
-import { freshNamespace } from "./pods.ts";
+import { demoPlugins, installChart, type PodJson, pods, restrictedHost, status, ticks, yamlOf } from "./demo.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
@@ -47,32 +45,13 @@ describe("plugin lifecycle in webhook mode on the real node", function () {
     imageRef(c.images, "ghcr.io/podplug/podplug:");
     // A template-mode operator of the other e2e files watches every namespace: it would patch this one's templates.
     await c.helm(["uninstall", "podplug", "-n", "podplug-e2e-system", "--wait"]);
-    await freshNamespace(c, SYSTEM);
-    await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
-    const r = await c.helm(
-      [
-        "install",
-        RELEASE,
-        resolve(REPO, "charts/podplug"),
-        "-n",
-        SYSTEM,
-        "--set",
-        "injection.mode=webhook",
-        "--set",
-        "replicaCount=1",
-        "--set",
-        `watchNamespaces={${NS}}`,
-        "--set",
-        "injection.webhook.watchdogPeriodSeconds=2",
-        "--set",
-        "injection.webhook.upgradeProgressDeadlineSeconds=90",
-        "--wait",
-        "--timeout",
-        "120s",
-      ],
-      150_000,
-    );
-    assert.equal(r.code, 0, r.stderr);
+    await installChart(c, {
+      release: RELEASE,
+      system: SYSTEM,
+      ns: NS,
+      mode: "webhook",
+      sets: ["injection.webhook.upgradeProgressDeadlineSeconds=90"],
+    });
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(demoPlugins()));
   });
 

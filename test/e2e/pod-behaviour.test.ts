@@ -17,9 +17,12 @@ import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
 import {
+  type CallRecord,
+  callRecordsOf,
   callsSucceedAfter,
   demoPlugins,
   ensureOperator,
+  kvCaller,
   loneHost,
   type PodJson,
   pod,
@@ -42,53 +45,12 @@ const UIDS = "podplug-e2e-uids";
 const NOCONN = "podplug-e2e-noconn";
 /** The demo with go-plugin's kv in its read-only image folder: every kv call fails. */
 const FAILING = "podplug-e2e-failing";
-/** The demo's kv Plugin, with a host that calls it every 50 ms (CALLER): a call is in flight whenever the plugin stops. */
+/** The demo's kv Plugin, with a host that calls it every 50 ms (kvCaller()): a call is in flight whenever the plugin stops. */
 const HANG = "podplug-e2e-hang";
 
-/**
- * The host of HANG, in the demo host's image: the host SDK's Client attached to kv, one kv put every 50 ms for
- * at most 10 min, one JSON line per failed call and per first success after one (and one a second otherwise).
- */
-const CALLER = `
-import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
-import { handshake } from "/app/dist/examples/counter/shared.js";
-import { kvPlugin } from "/app/dist/examples/kv/shared.js";
-const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
-exitOnSignals(() => client.kill());
-const kv = await client.dispense("kv");
-const log = (r) => console.log(JSON.stringify({ msg: "call", time: Date.now(), ...r }));
-let lastOk = 0, failing = true;
-for (const end = Date.now() + 600_000; Date.now() < end; ) {
-  const started = Date.now();
-  try {
-    await kv.put("k", Buffer.from(String(started)));
-    if (failing || Date.now() - lastOk > 1000) { log({ ok: true, started }); lastOk = Date.now(); }
-    failing = false;
-  } catch (e) {
-    failing = true;
-    log({ ok: false, started, code: e.code, details: e.details, message: e.message });
-  }
-  await new Promise((r) => setTimeout(r, 50));
-}
-process.exit(0);
-`;
-
-interface CallRecord {
-  time: number;
-  started: number;
-  ok: boolean;
-  code?: number;
-  details?: string;
-  message?: string;
-}
-
-/** CALLER's records in pod `name` of HANG. */
+/** The caller's records in pod `name` of HANG. */
 async function callRecords(c: E2ECluster, name: string): Promise<CallRecord[]> {
-  const out = await kubectlOk(c, ["-n", HANG, "logs", name, "-c", "host", "--tail=2000"]);
-  return out
-    .split("\n")
-    .filter((l) => l.startsWith('{"msg":"call"'))
-    .map((l) => JSON.parse(l) as CallRecord);
+  return callRecordsOf(await kubectlOk(c, ["-n", HANG, "logs", name, "-c", "host", "--tail=2000"]));
 }
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
 
@@ -227,13 +189,13 @@ describe("e2e: pod behaviour (issue 19)", function () {
       ["-n", FAILING, "apply", "-f", "-"],
       readFileSync(resolve(REPO, "examples/demo/host.yaml"), "utf8"),
     );
-    // The demo's Plugins with the injected default probes, and CALLER as the host.
-    // kv alone: CALLER attaches to nothing else, and the host readiness probe covers every Plugin of the pod.
+    // The demo's Plugins with the injected default probes, and kvCaller() as the host.
+    // kv alone: the caller attaches to nothing else, and the host readiness probe covers every Plugin of the pod.
     const hang = demoPlugins().filter((d) => d.metadata.name === "kv");
     for (const d of hang) delete d.spec.probes;
     await kubectlOk(c, ["-n", HANG, "apply", "-f", "-"], yamlOf(hang));
     const caller = shippedHost();
-    caller.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", CALLER];
+    caller.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", kvCaller()];
     await kubectlOk(c, ["-n", HANG, "apply", "-f", "-"], stringify(caller));
   });
 

@@ -11,7 +11,18 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { kubectlOk } from "./cluster.ts";
-import { demoPlugins, ensureOperator, type PodJson, pod, pods, shippedHost, status, yamlOf } from "./demo.ts";
+import {
+  callRecordsOf,
+  demoPlugins,
+  ensureOperator,
+  kvCaller,
+  type PodJson,
+  pod,
+  pods,
+  shippedHost,
+  status,
+  yamlOf,
+} from "./demo.ts";
 import { freshNamespace } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
@@ -19,51 +30,11 @@ const cluster = useE2ECluster();
 const NS = "podplug-e2e-standby";
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted" };
 
-/** A host calling kv one call at a time every 50 ms; each record says whether the client had a ready spare. */
-const CALLER = `
-import { Client, exitOnSignals, sidecarAttach } from "/app/dist/src/host/index.js";
-import { handshake } from "/app/dist/examples/counter/shared.js";
-import { kvPlugin } from "/app/dist/examples/kv/shared.js";
-const client = new Client({ name: "kv", handshake, plugins: { kv: kvPlugin() }, attach: sidecarAttach("kv"), outage: { mode: "fail-fast" } });
-exitOnSignals(() => client.kill());
-const kv = await client.dispense("kv");
-const log = (r) => console.log(JSON.stringify({ msg: "call", time: Date.now(), standby: client.standbyReady, failovers: client.failoverCount, ...r }));
-let lastOk = 0, failing = true;
-for (const end = Date.now() + 600_000; Date.now() < end; ) {
-  const started = Date.now();
-  try {
-    await kv.put("k", Buffer.from(String(started)));
-    if (failing || Date.now() - lastOk > 500) { log({ ok: true, started }); lastOk = Date.now(); }
-    failing = false;
-  } catch (e) {
-    failing = true;
-    log({ ok: false, started, code: e.code, details: e.details });
-  }
-  await new Promise((r) => setTimeout(r, 50));
-}
-process.exit(0);
-`;
-
-interface CallRecord {
-  time: number;
-  started: number;
-  ok: boolean;
-  standby: boolean;
-  failovers: number;
-  code?: number;
-  details?: string;
-}
-
 async function hostLog(name: string): Promise<string> {
   return kubectlOk(await cluster(), ["-n", NS, "logs", name, "-c", "host", "--tail=3000"]);
 }
 
-function records(log: string): CallRecord[] {
-  return log
-    .split("\n")
-    .filter((l) => l.startsWith('{"msg":"call"'))
-    .map((l) => JSON.parse(l) as CallRecord);
-}
+const records = callRecordsOf;
 
 describe("e2e: a standby sidecar in a real pod", function () {
   this.timeout(300_000);
@@ -76,7 +47,7 @@ describe("e2e: a standby sidecar in a real pod", function () {
     kv[0]!.spec.standby = true;
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(kv));
     const host = shippedHost();
-    host.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", CALLER];
+    host.spec.template.spec.containers[0]!.command = ["node", "--input-type=module", "-e", kvCaller(500)];
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], stringify(host));
   });
 

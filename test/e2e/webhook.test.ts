@@ -8,13 +8,12 @@
  * a second rollout — is gone); the host's calls to its plugins succeed.
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { parse, stringify } from "yaml";
 import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";
-import { demoPlugins, type PodJson, REPO, restrictedHost, status, yamlOf } from "./demo.ts";
-import { freshNamespace, RESTRICTED_IMAGE_USER } from "./pods.ts";
+import { demoPlugins, installChart, type PodJson, restrictedHost, status, yamlOf } from "./demo.ts";
+import { RESTRICTED_IMAGE_USER } from "./pods.ts";
 import { useE2ECluster } from "./shared.ts";
 
 const cluster = useE2ECluster();
@@ -63,32 +62,13 @@ describe("webhook mode on the real node", function () {
     // A template-mode operator of the other e2e files watches every namespace: it would patch this one's templates.
     await c.helm(["uninstall", "podplug", "-n", "podplug-e2e-system", "--wait"]);
     await c.helm(["uninstall", RELEASE, "-n", SYSTEM, "--wait"]);
-    await freshNamespace(c, SYSTEM);
-    await freshNamespace(c, NS, { "pod-security.kubernetes.io/enforce": "restricted" });
-    const r = await c.helm(
-      [
-        "install",
-        RELEASE,
-        resolve(REPO, "charts/podplug"),
-        "-n",
-        SYSTEM,
-        "--set",
-        "injection.mode=webhook",
-        "--set",
-        "replicaCount=1",
-        "--set",
-        `watchNamespaces={${NS}}`,
-        "--set",
-        "injection.webhook.watchdogPeriodSeconds=2",
-        "--set",
-        "injection.webhook.upgradeProgressDeadlineSeconds=45",
-        "--wait",
-        "--timeout",
-        "120s",
-      ],
-      150_000,
-    );
-    assert.equal(r.code, 0, r.stderr);
+    await installChart(c, {
+      release: RELEASE,
+      system: SYSTEM,
+      ns: NS,
+      mode: "webhook",
+      sets: ["injection.webhook.upgradeProgressDeadlineSeconds=45"],
+    });
     await kubectlOk(c, ["-n", NS, "apply", "-f", "-"], yamlOf(demoPlugins()));
   });
 
