@@ -6,12 +6,11 @@
  * mode answers the ask instead of ignoring it: status.reload says Unsupported
  * and why, and one Warning Event tells `kubectl describe`.
  */
-import { RELOAD_ANNOTATION } from "../src/inject/conventions.ts";
+import { RELOAD_ANNOTATION, RELOAD_TOKEN_MAX } from "../src/inject/conventions.ts";
 import type { Plugin, PluginReloadStatus } from "../src/inject/types.ts";
 import { APPLY_PATCH, type KubeClient } from "./client.ts";
 import type { EventRecorder } from "./events.ts";
 import { pluginPath } from "./finalizer.ts";
-import { MAX_TOKEN_LENGTH } from "./webhook/reload.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 
 /** Its own field manager: the Plugin reconciler's status applies never remove it. */
@@ -24,7 +23,7 @@ export const RELOAD_UNSUPPORTED = "ReloadUnsupported";
 export function unsupportedReload(p: Readonly<Plugin>, at: string): PluginReloadStatus | undefined {
   const asked = p.metadata.annotations?.[RELOAD_ANNOTATION]?.trim();
   if (!asked) return undefined;
-  const token = asked.slice(0, MAX_TOKEN_LENGTH);
+  const token = asked.slice(0, RELOAD_TOKEN_MAX);
   if (p.status?.reload?.token === token) return undefined;
   return {
     token,

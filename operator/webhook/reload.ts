@@ -14,7 +14,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { SIDECAR_ENV } from "../../src/constants.ts";
-import { pluginContainerName, podReloadAnnotation, RELOAD_ANNOTATION } from "../../src/inject/conventions.ts";
+import {
+  pluginContainerName,
+  podReloadAnnotation,
+  RELOAD_ANNOTATION,
+  RELOAD_TOKEN_MAX,
+} from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginReloadStatus } from "../../src/inject/types.ts";
 import { APPLY_PATCH, type KubeClient } from "../client.ts";
 import { KubeApiError } from "../errors.ts";
@@ -25,8 +30,8 @@ import { FAILING, lastWord } from "./upgrade.ts";
 const FIELD_MANAGER = "podplug-webhook-reload";
 /** Names listed in `reloadedPods`: the count is exact, the list bounded. */
 const LISTED = 100;
-/** Longest token taken: it is copied onto every Pod, into the status and an Event. */
-export const MAX_TOKEN_LENGTH = 256;
+/** Longest token taken (src/inject/conventions.ts, shared with template mode's answer). */
+export const MAX_TOKEN_LENGTH = RELOAD_TOKEN_MAX;
 
 /** The reload `plugin` asks for: its annotation's value, trimmed; undefined when none. */
 export function reloadToken(plugin: Readonly<Plugin>): string | undefined {

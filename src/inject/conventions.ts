@@ -39,6 +39,8 @@ export const PLUGINS_ANNOTATION = "podplug.io/plugins";
  * file change, stops the plugin so the kubelet restarts only that sidecar.
  */
 export const RELOAD_ANNOTATION = "podplug.io/reload";
+/** Longest `podplug.io/reload` token taken: it is copied onto every Pod, into the status and an Event. */
+export const RELOAD_TOKEN_MAX = 256;
 /** The Pod annotation the launcher of plugin `name` watches (through the reload volume). */
 export function podReloadAnnotation(name: string): string {
   return `${RELOAD_ANNOTATION}-${name}`;
