@@ -181,6 +181,25 @@ export async function installChart(
     (t + 30) * 1000,
   );
   assert.equal(r.code, 0, r.stderr);
+  if (o.mode !== "webhook") return;
+  // Ready to inject only once the operator has patched its CA into the webhook configuration: a Pod created
+  // before that would pass the webhook (its failure policy) without its sidecars.
+  await waitFor(
+    `the ${o.release} MutatingWebhookConfiguration's caBundle`,
+    async () =>
+      (
+        await kubectlOk(c, [
+          "get",
+          "mutatingwebhookconfiguration",
+          "-l",
+          `app.kubernetes.io/instance=${o.release}`,
+          "-o",
+          "jsonpath={.items[*].webhooks[*].clientConfig.caBundle}",
+        ])
+      ).trim().length > 100,
+    60_000,
+    250,
+  );
 }
 
 /** examples/demo/host.yaml as shipped, parsed. */

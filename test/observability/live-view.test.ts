@@ -34,7 +34,7 @@ describe("observability: podplug run's live view shows per-plugin rate, errors a
     t.remove();
   });
 
-  it("from the host's /metrics, and a killed plugin's errors show in its row only", async () => {
+  it("from the host's /metrics, and a hung plugin's errors show in its row only", async () => {
     const port = await freePort();
     const demo = join(t.dir, "demo");
     mkdirSync(demo);
@@ -71,7 +71,9 @@ describe("observability: podplug run's live view shows per-plugin rate, errors a
     // READY may still say no: calls flow before the sidecar's first readiness probe has run.
     const pid = Number(/^demo-host\s+podplug-kv\s+plugin\s+running\s+(?:yes|no)\s+\d+\s+(\d+)/m.exec(first.f)?.[1]);
     assert.ok(Number.isInteger(pid), first.f);
-    process.kill(pid, "SIGKILL");
+    // Stopped, not killed: a killed plugin is back (warm, at once) before the host's next call, while a hung one
+    // fails the calls made to it (keepalive, deadlines) until the runtime's liveness probe restarts it.
+    process.kill(pid, "SIGSTOP");
     const after = await waitFor(
       () => {
         const f = lastFrame(out);
@@ -83,6 +85,11 @@ describe("observability: podplug run's live view shows per-plugin rate, errors a
     ).catch((err: Error) => {
       throw new Error(`${err.message}; last frame:\n${lastFrame(out)}`);
     });
+    try {
+      process.kill(pid, "SIGCONT");
+    } catch {
+      // already restarted by the runtime
+    }
     assert.equal(after.counter?.errors, 0, after.f);
   });
 });
