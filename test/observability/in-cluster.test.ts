@@ -224,12 +224,24 @@ describe("observability: a Prometheus on the test node discovers podplug through
   it("a plugin SIGKILLed in its pod: restarts, up, errors and the unavailable alert move in Prometheus", async () => {
     const sel = `namespace="${NS}",pod="${hostPod.metadata.name}",plugin="kv"`;
     const errors = `sum(podplug_host_calls_total{${sel},code!="OK"}) or vector(0)`;
+    let killed: string | undefined;
+    // The apiserver learns of a restart after the kubelet has made it: wait for a running container other than
+    // the one last killed, or the kill names a task that is gone.
     const kill = async (): Promise<void> => {
-      const p = (await pods(c, NS, "app=demo-host")).find((x) => x.metadata.name === hostPod.metadata.name);
-      assert.ok(p);
-      const id = status(p, "podplug-kv").containerID;
-      assert.ok(id);
+      const [p, id] = await waitFor(
+        "a running podplug-kv container other than the one killed",
+        async () => {
+          const q = (await pods(c, NS, "app=demo-host")).find((x) => x.metadata.name === hostPod.metadata.name);
+          const s = q && status(q, "podplug-kv");
+          return q && s?.containerID && s.containerID !== killed && s.state?.running
+            ? ([q, s.containerID] as const)
+            : undefined;
+        },
+        60_000,
+        500,
+      );
       await c.signalContainer(p.spec.nodeName, id, "SIGKILL");
+      killed = id;
     };
     await kill();
     await prom!.waitFor(`podplug_plugin_restarts_total{${sel}}`, (s) => value(s) >= 1, 60_000);
