@@ -12,6 +12,7 @@
  */
 import type { Logger } from "pino";
 import type { KubeClient } from "./client.ts";
+import { rfc3339Seconds } from "./rfc3339.ts";
 import { settleWithin } from "./settle.ts";
 
 /** The object an Event is about. */
@@ -142,7 +143,7 @@ export class EventRecorder {
     if ((this.recent.get(dedupe) ?? 0) > now - 300_000) return;
     this.recent.set(dedupe, now);
     if (this.recent.size > 5000) this.recent.clear();
-    const ts = new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const ts = rfc3339Seconds(now);
     try {
       await this.client.write("POST", `/api/v1/namespaces/${target.namespace}/events`, {
         body: {

@@ -8,24 +8,18 @@
  */
 import type { Logger } from "pino";
 import { pluginContainerName } from "../src/inject/conventions.ts";
-import {
-  PLUGIN_API_VERSION,
-  PLUGIN_KIND,
-  type Plugin,
-  type PluginStatus,
-  WORKLOAD_KINDS,
-  type WorkloadKind,
-} from "../src/inject/types.ts";
+import { type Plugin, type PluginStatus, WORKLOAD_KINDS, type WorkloadKind } from "../src/inject/types.ts";
 import type { ApplyErrors } from "./apply-errors.ts";
 import type { Cache } from "./cache.ts";
-import { APPLY_PATCH, FIELD_MANAGER, type KubeClient } from "./client.ts";
+import { FIELD_MANAGER, type KubeClient } from "./client.ts";
 import { type Action, awaitChange, type Reconciler, requeueAfter } from "./controller.ts";
 import type { EventRecorder } from "./events.ts";
-import { addFinalizer, hasFinalizer, pluginPath, removeFinalizer } from "./finalizer.ts";
+import { addFinalizer, hasFinalizer, removeFinalizer } from "./finalizer.ts";
 import { digestRefusal, imageDigest } from "./image-digest.ts";
 import { objectRef, type PluginRef, type WorkloadRef } from "./keys.ts";
 import { ensureHostCertificate } from "./mtls.ts";
 import { announceProblem, type Pod, workloadProblem } from "./pod-status.ts";
+import { rfc3339Seconds } from "./rfc3339.ts";
 import {
   computePodStatus,
   computeStatus,
@@ -34,6 +28,7 @@ import {
   type WorkloadView,
   withDigests,
 } from "./status.ts";
+import { applyPluginStatus } from "./status-apply.ts";
 import { answerUnsupportedReload, unsupportedReload } from "./template-reload.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 import { injectedNames, workloadReady } from "./workloads.ts";
@@ -175,7 +170,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       ref,
       views.map((v) => objectRef(v.kind, ns, v.name)),
     );
-    const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const at = rfc3339Seconds();
     const groups = this.d.countPods ? this.podGroups(p) : [];
     const base = this.d.countPods
       ? computePodStatus(p as Plugin, groups, at)
@@ -194,11 +189,7 @@ export class PluginReconciler implements Reconciler<PluginRef> {
       if (reload) await answerUnsupportedReload(this.d.client, this.d.events, p as Plugin, reload);
     }
     if (sameStatus(p.status, status)) return awaitChange;
-    await this.d.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
-      query: { fieldManager: FIELD_MANAGER, force: true },
-      contentType: APPLY_PATCH,
-      body: { apiVersion: PLUGIN_API_VERSION, kind: PLUGIN_KIND, metadata: { name, namespace: ns }, status },
-    });
+    await applyPluginStatus(this.d.client, FIELD_MANAGER, { name, namespace: ns }, status);
     log.debug({ workloads: status.workloadCount, ready: status.readyWorkloadCount }, "status updated");
     announceProblem(this.d.events, pluginTarget(p), p.status, status, this.d.countPods ? groups : views);
     const was = p.status?.conditions?.find((c) => c.type === "Injected")?.reason;

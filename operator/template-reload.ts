@@ -8,9 +8,9 @@
  */
 import { RELOAD_ANNOTATION, RELOAD_TOKEN_MAX } from "../src/inject/conventions.ts";
 import type { Plugin, PluginReloadStatus } from "../src/inject/types.ts";
-import { APPLY_PATCH, type KubeClient } from "./client.ts";
+import type { KubeClient } from "./client.ts";
 import type { EventRecorder } from "./events.ts";
-import { pluginPath } from "./finalizer.ts";
+import { applyPluginStatus } from "./status-apply.ts";
 import { pluginTarget } from "./workload-reconciler.ts";
 
 /** Its own field manager: the Plugin reconciler's status applies never remove it. */
@@ -47,10 +47,6 @@ export async function answerUnsupportedReload(
 ): Promise<void> {
   const { name } = p.metadata;
   const namespace = p.metadata.namespace ?? "default";
-  await client.write("PATCH", `${pluginPath(namespace, name)}/status`, {
-    query: { fieldManager: FIELD_MANAGER, force: true },
-    contentType: APPLY_PATCH,
-    body: { apiVersion: p.apiVersion, kind: p.kind, metadata: { name, namespace }, status: { reload } },
-  });
+  await applyPluginStatus(client, FIELD_MANAGER, { name, namespace }, { reload });
   events.track(events.record(pluginTarget(p), "Warning", RELOAD_UNSUPPORTED, reload.message));
 }

@@ -21,10 +21,11 @@ import {
   RELOAD_TOKEN_MAX,
 } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginReloadStatus } from "../../src/inject/types.ts";
-import { APPLY_PATCH, type KubeClient } from "../client.ts";
+import type { KubeClient } from "../client.ts";
 import { KubeApiError } from "../errors.ts";
 import type { EventRecorder } from "../events.ts";
-import { pluginPath } from "../finalizer.ts";
+import { rfc3339Seconds } from "../rfc3339.ts";
+import { applyPluginStatus } from "../status-apply.ts";
 import { FAILING, lastWord } from "./upgrade.ts";
 
 const FIELD_MANAGER = "podplug-webhook-reload";
@@ -189,8 +190,6 @@ export interface ReloaderOptions {
   progressDeadlineMs: number;
 }
 
-const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-
 /** Applies reload plans: annotates Pods, writes `status.reload` when it changes, posts the closing Event. */
 export class Reloader {
   private readonly o: ReloaderOptions;
@@ -269,22 +268,13 @@ export class Reloader {
       plan.status.state !== "Reloading" && plan.patch.every((n) => !r.errors.has(uidOf(byName.get(n) ?? {})));
     const status: PluginReloadStatus = {
       ...plan.status,
-      startTime: rfc3339(r.startMs),
-      ...(ending ? { completionTime: rfc3339(now) } : {}),
+      startTime: rfc3339Seconds(r.startMs),
+      ...(ending ? { completionTime: rfc3339Seconds(now) } : {}),
     };
     const { completionTime: _c, ...was } = have ?? ({} as Partial<PluginReloadStatus>);
     const { completionTime: _n, ...is } = status;
     if (JSON.stringify(was) !== JSON.stringify(is))
-      await this.o.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
-        query: { fieldManager: FIELD_MANAGER, force: true },
-        contentType: APPLY_PATCH,
-        body: {
-          apiVersion: PLUGIN_API_VERSION,
-          kind: PLUGIN_KIND,
-          metadata: { name, namespace: ns },
-          status: { reload: status },
-        },
-      });
+      await applyPluginStatus(this.o.client, FIELD_MANAGER, { name, namespace: ns }, { reload: status });
     if (ending) {
       this.ended.set(`${key}/${token}`, status.state);
       this.runs.delete(key);

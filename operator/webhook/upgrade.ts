@@ -15,9 +15,10 @@ import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { pluginContainerName } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } from "../../src/inject/types.ts";
-import { APPLY_PATCH, type KubeClient } from "../client.ts";
+import type { KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
-import { pluginPath } from "../finalizer.ts";
+import { rfc3339Seconds } from "../rfc3339.ts";
+import { applyPluginStatus } from "../status-apply.ts";
 
 /** The condition the upgrader owns on each Plugin. */
 export const UPGRADE_CONDITION = "SidecarsUpgraded";
@@ -213,20 +214,9 @@ export class Upgrader {
       ...c,
       observedGeneration: plugin.metadata.generation,
       lastTransitionTime:
-        have?.status === c.status && have.lastTransitionTime
-          ? have.lastTransitionTime
-          : new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+        have?.status === c.status && have.lastTransitionTime ? have.lastTransitionTime : rfc3339Seconds(),
     };
-    await this.o.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
-      query: { fieldManager: FIELD_MANAGER, force: true },
-      contentType: APPLY_PATCH,
-      body: {
-        apiVersion: PLUGIN_API_VERSION,
-        kind: PLUGIN_KIND,
-        metadata: { name, namespace: ns },
-        status: { conditions: [condition] },
-      },
-    });
+    await applyPluginStatus(this.o.client, FIELD_MANAGER, { name, namespace: ns }, { conditions: [condition] });
     return c;
   }
 }

@@ -17,9 +17,10 @@ import { Gauge, type Registry } from "prom-client";
 import { PLUGINS_ANNOTATION } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } from "../../src/inject/types.ts";
 import { versionRefusal } from "../../src/inject/version-constraints.ts";
-import { APPLY_PATCH, type KubeClient } from "../client.ts";
+import type { KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
-import { pluginPath } from "../finalizer.ts";
+import { rfc3339Seconds } from "../rfc3339.ts";
+import { applyPluginStatus } from "../status-apply.ts";
 import { optedOut, selectingPlugins } from "./pod-injection.ts";
 import type { Reloader } from "./reload.ts";
 import { planUpgrade, type Upgrader } from "./upgrade.ts";
@@ -207,22 +208,12 @@ export class Watchdog {
       type: WATCHDOG_CONDITION,
       status: statusNow,
       observedGeneration: p.metadata.generation,
-      lastTransitionTime:
-        have?.status === statusNow ? have.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      lastTransitionTime: have?.status === statusNow ? have.lastTransitionTime : rfc3339Seconds(),
       reason: missing.length > 0 ? "PodsWithoutSidecar" : "AllPodsInjected",
       message,
     };
     if (have?.status !== statusNow || have.message !== message) {
-      await this.o.client.write("PATCH", `${pluginPath(ns, name)}/status`, {
-        query: { fieldManager: FIELD_MANAGER, force: true },
-        contentType: APPLY_PATCH,
-        body: {
-          apiVersion: PLUGIN_API_VERSION,
-          kind: PLUGIN_KIND,
-          metadata: { name, namespace: ns },
-          status: { conditions: [condition] },
-        },
-      });
+      await applyPluginStatus(this.o.client, FIELD_MANAGER, { name, namespace: ns }, { conditions: [condition] });
     }
     if (missing.length > 0 && this.reported.get(key) !== now) {
       this.o.log.warn({ plugin: name, namespace: ns, pods: missing }, "pods without their sidecar");

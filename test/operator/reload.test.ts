@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import { rfc3339Seconds as iso } from "../../operator/rfc3339.ts";
 import { planReload, podReloadState, reloadToken } from "../../operator/webhook/reload.ts";
 import type { Plugin, PluginReloadStatus } from "../../src/inject/types.ts";
 import type { TestCluster } from "../cluster/cluster.ts";
@@ -80,8 +81,6 @@ function oldPod(name: string): Record<string, unknown> {
     },
   };
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** The sidecar's status as the kubelet writes it: running since `startedMs`, ready, or waiting for `reason`. */
 function sidecarStatus(startedMs: number, restarts: number, waiting?: string): V1ContainerStatus {
