@@ -8,26 +8,16 @@
  * session with a MULTIPLEX_* code and never grows what it keeps past a frame.
  */
 import assert from "node:assert/strict";
-import { Duplex } from "node:stream";
 import fc from "fast-check";
 import { isPodplugError } from "../../src/errors.ts";
 import { LineSplitter } from "../../src/process/lines.ts";
 import { formatHandshake, type Handshake, parseHandshake } from "../../src/protocol/handshake.ts";
 import { formatLine, type HclogLevel, parseLine } from "../../src/protocol/hclog.ts";
 import { YAMUX_INITIAL_WINDOW, YamuxSession, type YamuxStream, yamuxHeader } from "../../src/protocol/yamux.ts";
+import { MemorySocket } from "../fuzz/jazzer/crash.ts";
 import { check, RUNS } from "../fuzz/runs.ts";
 
 const LEVELS: HclogLevel[] = ["trace", "debug", "info", "warn", "error"];
-
-/** A socket in memory: the session is the real code; what it writes is counted and dropped. */
-class MemorySocket extends Duplex {
-  written = 0;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.written += chunk.length;
-    cb();
-  }
-}
 
 describe("fuzzing go-plugin's protocol parsers", function () {
   this.timeout(600_000);

@@ -9,37 +9,19 @@
  * Inputs that once broke a property are kept below as regression cases.
  */
 import assert from "node:assert/strict";
-import { Duplex } from "node:stream";
 import fc from "fast-check";
-import { TransportError } from "../../src/transport/errors.ts";
 import { H2Connection, type StreamSink } from "../../src/transport/h2/connection.ts";
 import { encodeHeaders, HpackDecoder, HpackError } from "../../src/transport/h2/hpack.ts";
 import { encodeMessage, MessageDecoder } from "../../src/transport/message-framing.ts";
+import { cutAt, MemorySocket } from "../fuzz/jazzer/crash.ts";
+import { feed as feedPieces, REQUEST } from "../fuzz/jazzer/h2-feed.ts";
 import { check, RUNS } from "../fuzz/runs.ts";
 import { frame, PREFACE, settings } from "./raw-h2.ts";
 
 const DATA = 0x0;
 const HEADERS = 0x1;
 
-/** A socket in memory: the connection is the real code, the bytes it writes are counted and dropped. */
-class MemorySocket extends Duplex {
-  written = 0;
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.written += chunk.length;
-    cb();
-  }
-}
-
 const SINK: StreamSink = { onHeaders() {}, onData() {}, onEnd() {}, onClose() {} };
-const REQUEST = encodeHeaders([
-  [":method", "POST"],
-  [":scheme", "http"],
-  [":path", "/p.S/M"],
-  [":authority", "x"],
-  ["content-type", "application/grpc"],
-  ["te", "trailers"],
-]);
 
 /** A frame with fields fast-check chooses: any type (known ones more often), flags, a small stream id, a payload. */
 const frameArb = fc
@@ -70,44 +52,8 @@ const streamArb = fc.record({
   cuts: fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 8 }),
 });
 
-/** Feeds `bytes` to a fresh connection of `role`; checks what must hold whatever the bytes were. */
-function feed(role: "client" | "server", bytes: Buffer, cuts: number[]): void {
-  const sock = new MemorySocket();
-  let closedWith: Error | undefined | null = null;
-  const conn = new H2Connection(sock, {
-    role,
-    onStream: (s, _h, end) => {
-      // Answer some calls at once, leave others open, as a server does.
-      if (end) s.respond(encodeHeaders([[":status", "200"]]), true);
-      return SINK;
-    },
-    onReady() {},
-    onDraining() {},
-    onClosed(err) {
-      closedWith = err;
-    },
-  });
-  if (role === "client") conn.request(REQUEST, SINK);
-  let off = 0;
-  for (const n of [...cuts, bytes.length]) {
-    if (off >= bytes.length) break;
-    sock.emit("data", bytes.subarray(off, off + n));
-    off += n;
-  }
-  if (off < bytes.length) sock.emit("data", bytes.subarray(off));
-  if (closedWith !== null && closedWith !== undefined) {
-    const err = closedWith as Error;
-    assert.ok(
-      (err instanceof TransportError && typeof err.details.h2Code === "number") ||
-        /connection closed/.test(err.message),
-      `closed with an uncoded error: ${err.stack}`,
-    );
-  }
-  // What is kept of a half-read frame stays under one frame (16 KiB payload + 9).
-  const kept = (conn as unknown as { inBytes: number }).inBytes;
-  assert.ok(kept <= 16_384 + 9, `${kept} bytes kept of a half-read frame`);
-  conn.destroy(new Error("connection closed"));
-}
+/** Feeds `bytes` cut at `cuts` to a fresh connection of `role`: the jazzer target's property (test/fuzz/jazzer/h2-feed.ts). */
+const feed = (role: "client" | "server", bytes: Buffer, cuts: number[]): void => feedPieces(role, cutAt(bytes, cuts));
 
 describe("fuzzing the parsers a peer feeds", function () {
   this.timeout(600_000);

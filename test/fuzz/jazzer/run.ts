@@ -1,0 +1,148 @@
+/**
+ * Runs one jazzer.js target (tools/jazzer.sh) to completion and reads its
+ * result from libFuzzer's output: the inputs run, exec/s, the coverage
+ * counters (`cov`: edges of src/ reached, `ft`: features) and the files of any
+ * finding (crash-, timeout-, oom-, leak-, slow-unit-). Bounded by count
+ * (-runs), never by time; the fuzzer touches nothing but memory and a temp file.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..", "..", "..");
+/** The targets, each test/fuzz/jazzer/<name>.ts with its corpus in test/fuzz/corpus/<name>/. */
+export const TARGETS = [
+  "h2-server",
+  "h2-client",
+  "hpack-decoder",
+  "message-decoder",
+  "handshake",
+  "hclog",
+  "manifests",
+] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** The committed corpus of `target`. */
+export const corpusDir = (target: Target): string => join(ROOT, "test", "fuzz", "corpus", target);
+
+export interface FuzzResult {
+  target: Target;
+  /** Inputs run (libFuzzer's #N on its DONE line), the corpus included. */
+  runs: number;
+  execPerSec: number;
+  /** Coverage counters of src/ reached (libFuzzer's cov) and features (ft). */
+  cov: number;
+  ft: number;
+  /** The corpus libFuzzer held at the end: entries and bytes. */
+  corpusEntries: number;
+  seconds: number;
+  /** The input files of findings, with their first line of explanation. */
+  findings: { file: string; bytes: Buffer }[];
+  /** libFuzzer's and jazzer's whole output (stderr), for a failure message. */
+  output: string;
+  exitCode: number | null;
+  /** Where new inputs that added coverage went (a temp folder, or `newInputs` if given). */
+  newInputs: string;
+}
+
+export interface FuzzOptions {
+  runs: number;
+  /** Where libFuzzer writes the inputs it finds; a fresh temp folder if absent (removed by `remove()`). */
+  newInputs?: string;
+  /** Extra libFuzzer options. */
+  libfuzzer?: string[];
+}
+
+/** Runs `target` for `runs` inputs, starting from its committed corpus. */
+export async function fuzzTarget(target: Target, opts: FuzzOptions): Promise<FuzzResult & { remove: () => void }> {
+  const work = mkdtempSync(join(tmpdir(), `pfz-${target}-`));
+  const artifacts = join(work, "artifacts");
+  const newInputs = opts.newInputs ?? join(work, "new");
+  mkdirSync(artifacts);
+  mkdirSync(newInputs, { recursive: true });
+  const args = [
+    join(ROOT, "test", "fuzz", "jazzer", `${target}.ts`),
+    newInputs,
+    corpusDir(target),
+    "-i",
+    `${join(ROOT, "src")}/`,
+    // A hang is a finding; the bound is generous because the machine may be loaded.
+    "--timeout=30000",
+    "--",
+    `-runs=${opts.runs}`,
+    `-artifact_prefix=${artifacts}/`,
+    "-print_final_stats=1",
+    ...(opts.libfuzzer ?? []),
+  ];
+  const started = Date.now();
+  const child = spawn(join(ROOT, "tools", "jazzer.sh"), args, {
+    cwd: work,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PODPLUG_FUZZ_TMP: work, NODE_OPTIONS: "" },
+  });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code));
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const done = /#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)\/\S+ .*?exec\/s: (\d+)/.exec(output);
+  const findings = readdirSync(artifacts)
+    .filter((f) => /^(crash|timeout|oom|leak|slow-unit)-/.test(f))
+    .map((f) => ({ file: join(artifacts, f), bytes: readFileSync(join(artifacts, f)) }));
+  return {
+    target,
+    runs: done ? Number(done[1]) : 0,
+    cov: done ? Number(done[2]) : 0,
+    ft: done ? Number(done[3]) : 0,
+    corpusEntries: done ? Number(done[4]) : 0,
+    execPerSec: done ? Number(done[5]) : 0,
+    seconds,
+    findings,
+    output,
+    exitCode,
+    newInputs,
+    remove: () => rmSync(work, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Merges the inputs in `from` that add coverage into `target`'s committed corpus
+ * (libFuzzer's -merge=1 keeps only those, minimal first).
+ */
+export async function mergeInto(target: Target, from: string): Promise<string> {
+  const child = spawn(
+    join(ROOT, "tools", "jazzer.sh"),
+    [
+      join(ROOT, "test", "fuzz", "jazzer", `${target}.ts`),
+      corpusDir(target),
+      from,
+      "-i",
+      `${join(ROOT, "src")}/`,
+      "--",
+      "-merge=1",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } },
+  );
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) throw new Error(`merging into ${corpusDir(target)} failed (exit ${code}):\n${output}`);
+  return output;
+}
+
+/** Why a run did not start, coded, with the make target that fixes it; undefined when it ran. */
+export function notStarted(r: FuzzResult): string | undefined {
+  if (r.exitCode === 97 || /FUZZ_LIBC_MISSING/.test(r.output))
+    return `FUZZ_LIBC_MISSING: jazzer.js cannot start without glibc >= 2.38: run 'make fuzz-deps' (tools/fetch-fuzz-libc.sh; make test-deps runs it)\n${r.output}`;
+  if (!/INITED/.test(r.output))
+    return `FUZZ_NOT_STARTED: jazzer.js did not start fuzzing ${r.target} (exit ${r.exitCode}); run 'make fuzz-deps' and 'npm ci'. Its output:\n${r.output}`;
+  return undefined;
+}
