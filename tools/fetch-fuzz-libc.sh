@@ -16,7 +16,7 @@ CACHE="${PODPLUG_CACHE:-$HOME/.cache/podplug}"
 SUITE="$PODPLUG_FUZZ_LIBC_SUITE"
 LIBC="$PODPLUG_FUZZ_LIBC6_VERSION"
 GCC="$PODPLUG_FUZZ_GCC_VERSION"
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+KEYRING=${PODPLUG_FUZZ_LIBC_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 OUT="$CACHE/fuzz-libc/$SUITE-$LIBC-$GCC"
 LIB="$OUT/usr/lib/x86_64-linux-gnu"
 
@@ -31,6 +31,9 @@ fi
 tmp="$(mktemp -d "$CACHE/fuzz-libc.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE" && mktemp -d "$CACHE/fuzz-libc.tmp.XXXXXX"; })"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/deb" "$tmp/root"
+# apt downloads as its _apt user when run as root: let it write there (else it warns and downloads as root).
+chmod 755 "$tmp"
+if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/deb"; fi
 echo "deb [signed-by=$KEYRING] http://deb.debian.org/debian $SUITE main" >"$tmp/sources.list"
 : >"$tmp/status"
 apt_opts=(
@@ -39,9 +42,16 @@ apt_opts=(
   -o "Dir::State::status=$tmp/status" -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
   -o APT::Architectures=amd64 -o Acquire::Languages=none -o Debug::NoLocking=1
 )
-apt-get "${apt_opts[@]}" -qq update
+apt-get "${apt_opts[@]}" -qq update || {
+  echo "fetch-fuzz-libc.sh: apt-get update of Debian $SUITE failed: no route to deb.debian.org, or its Release is not signed by a key in $KEYRING" >&2
+  exit 1
+}
 # apt-get download fetches into the current folder and checks each file against the signed index.
-(cd "$tmp/deb" && apt-get "${apt_opts[@]}" -qq download "libc6=$LIBC" "libstdc++6=$GCC" "libgcc-s1=$GCC")
+(cd "$tmp/deb" && apt-get "${apt_opts[@]}" -qq download "libc6=$LIBC" "libstdc++6=$GCC" "libgcc-s1=$GCC") || {
+  echo "fetch-fuzz-libc.sh: Debian $SUITE no longer has libc6 $LIBC or libstdc++6/libgcc-s1 $GCC (a point release replaced them?):" \
+    "see 'apt-cache policy' against $SUITE and set PODPLUG_FUZZ_LIBC6_VERSION / PODPLUG_FUZZ_GCC_VERSION in mk/versions.env" >&2
+  exit 1
+}
 for d in "$tmp"/deb/*.deb; do dpkg-deb -x "$d" "$tmp/root"; done
 l="$tmp/root/usr/lib/x86_64-linux-gnu"
 [ -x "$l/ld-linux-x86-64.so.2" ] && [ -f "$l/libstdc++.so.6" ] || { echo "fetch-fuzz-libc.sh: the packages lack ld-linux-x86-64.so.2 or libstdc++.so.6" >&2; exit 1; }

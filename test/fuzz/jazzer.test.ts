@@ -9,12 +9,32 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { corpusDir, fuzzTarget, notStarted, TARGETS } from "./jazzer/run.ts";
 
 const RUNS = Number(process.env.PODPLUG_JAZZER_RUNS ?? 5000);
 
 describe("coverage-guided fuzzing (jazzer.js), a short run of each target", function () {
   this.timeout(600_000);
+
+  it("the harness: coverage guidance finds the canary's one crashing input, and the run reports its file", async () => {
+    // A fixed seed: the same mutations each run, so the bound on inputs is never luck.
+    const r = await fuzzTarget("canary", {
+      runs: 200_000,
+      includes: [join(import.meta.dirname, "jazzer", "canary.ts")],
+      libfuzzer: ["-seed=1"],
+    });
+    try {
+      const why = notStarted(r);
+      if (why) assert.fail(why);
+      assert.equal(r.findings.length, 1, `no finding reported:\n${r.output.slice(-4000)}`);
+      assert.match(r.findings[0]!.bytes.toString("latin1"), /^FUZZ/);
+      assert.match(r.output, /the canary: input starts FUZZ/);
+      assert.notEqual(r.exitCode, 0);
+    } finally {
+      r.remove();
+    }
+  });
 
   for (const target of TARGETS) {
     it(`${target}: the corpus and ${RUNS} inputs, no finding`, async () => {

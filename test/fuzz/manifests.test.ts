@@ -5,7 +5,7 @@
  * broke the property, minimized) mutated by YAML-aware edits, objects of any
  * shape written as YAML, and alias "bombs". PODPLUG_FUZZ_RUNS inputs in all
  * for the target (40 % mutations, 30 % shapes, 20 % hosts, 10 % bombs): `make test` 300
- * and the corpus replayed, `make fuzz` 1,000,000. Property: loadManifests
+ * and the corpus replayed, `make fuzz-properties` 1,000,000. Property: loadManifests
  * returns, or throws its own coded error (MANIFEST_*), never another exception.
  */
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
  * How the fuzz targets run their properties: PODPLUG_FUZZ_RUNS inputs (300 in
- * `make test`, 1,000,000 in `make fuzz`), in batches of 10,000 with the event
+ * `make test`, 1,000,000 in `make fuzz-properties`), in batches of 10,000 with the event
  * loop let run between them. One synchronous fc.assert of a million inputs
  * never lets the timers and nextTick callbacks of the connections it made run,
  * so their garbage piles up until V8 runs out of heap (it did, at 4 GB).

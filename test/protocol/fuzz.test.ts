@@ -2,7 +2,7 @@
  * Fuzzing go-plugin's protocol parsers with fast-check, as
  * test/transport/fuzz.test.ts does for HTTP/2: the handshake line, hclog
  * lines, yamux frames and line splitting. `make test` runs PODPLUG_FUZZ_RUNS
- * (300) inputs per target, `make fuzz` 1,000,000. Properties: a parser gives
+ * (300) inputs per target, `make fuzz-properties` 1,000,000. Properties: a parser gives
  * its result or its own coded error, never another exception; what a valid
  * input means survives a round trip; a hostile byte stream ends a yamux
  * session with a MULTIPLEX_* code and never grows what it keeps past a frame.

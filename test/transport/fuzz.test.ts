@@ -2,7 +2,7 @@
  * Fuzzing the parsers a peer feeds: the HTTP/2 frame reader (both roles), the
  * HPACK decoder and the gRPC message deframer, with fast-check (property-based,
  * shrinking each failure to a minimal input). `make test` runs a bounded number
- * of inputs per target; `make fuzz` runs PODPLUG_FUZZ_RUNS (default 1,000,000)
+ * of inputs per target; `make fuzz-properties` runs PODPLUG_FUZZ_RUNS (default 1,000,000)
  * each. Properties: nothing a peer sends makes a parser throw anything but its
  * own coded error, the connection either stays open or closes with a coded
  * HTTP/2 error, and what it keeps of a half-read frame stays under one frame.

@@ -22,12 +22,14 @@ export const TARGETS = [
   "manifests",
 ] as const;
 export type Target = (typeof TARGETS)[number];
+/** canary.ts: a target whose one crash the harness must find (test/fuzz/jazzer.test.ts). */
+export type AnyTarget = Target | "canary";
 
 /** The committed corpus of `target`. */
 export const corpusDir = (target: Target): string => join(ROOT, "test", "fuzz", "corpus", target);
 
 export interface FuzzResult {
-  target: Target;
+  target: AnyTarget;
   /** Inputs run (libFuzzer's #N on its DONE line), the corpus included. */
   runs: number;
   execPerSec: number;
@@ -50,12 +52,14 @@ export interface FuzzOptions {
   runs: number;
   /** Where libFuzzer writes the inputs it finds; a fresh temp folder if absent (removed by `remove()`). */
   newInputs?: string;
+  /** The canary target instruments itself too (it is the code under test there). */
+  includes?: string[];
   /** Extra libFuzzer options. */
   libfuzzer?: string[];
 }
 
 /** Runs `target` for `runs` inputs, starting from its committed corpus. */
-export async function fuzzTarget(target: Target, opts: FuzzOptions): Promise<FuzzResult & { remove: () => void }> {
+export async function fuzzTarget(target: AnyTarget, opts: FuzzOptions): Promise<FuzzResult & { remove: () => void }> {
   const work = mkdtempSync(join(tmpdir(), `pfz-${target}-`));
   const artifacts = join(work, "artifacts");
   const newInputs = opts.newInputs ?? join(work, "new");
@@ -64,9 +68,8 @@ export async function fuzzTarget(target: Target, opts: FuzzOptions): Promise<Fuz
   const args = [
     join(ROOT, "test", "fuzz", "jazzer", `${target}.ts`),
     newInputs,
-    corpusDir(target),
-    "-i",
-    `${join(ROOT, "src")}/`,
+    ...(target === "canary" ? [] : [corpusDir(target)]),
+    ...(opts.includes ?? [`${join(ROOT, "src")}/`]).flatMap((i) => ["-i", i]),
     // A hang is a finding; the bound is generous because the machine may be loaded.
     "--timeout=30000",
     "--",
@@ -79,7 +82,8 @@ export async function fuzzTarget(target: Target, opts: FuzzOptions): Promise<Fuz
   const child = spawn(join(ROOT, "tools", "jazzer.sh"), args, {
     cwd: work,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PODPLUG_FUZZ_TMP: work, NODE_OPTIONS: "" },
+    // TMPDIR: what jazzer.js makes (its dictionary, wrapper scripts) goes where remove() clears.
+    env: { ...process.env, PODPLUG_FUZZ_TMP: work, TMPDIR: work, NODE_OPTIONS: "" },
   });
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString()));
@@ -134,7 +138,9 @@ export async function mergeInto(target: Target, from: string): Promise<string> {
     child.on("error", reject);
     child.on("close", resolve);
   });
-  if (code !== 0) throw new Error(`merging into ${corpusDir(target)} failed (exit ${code}):\n${output}`);
+  // libFuzzer retries a merge whose subprocess died, and ends with "successful" only when one ran.
+  if (code !== 0 || !/MERGE-OUTER: successful/.test(output))
+    throw new Error(`merging into ${corpusDir(target)} failed (exit ${code}):\n${output}`);
   return output;
 }
 

@@ -1,2 +1,0 @@
-import { register } from "node:module";
-register("./strip-types-hook.mjs", import.meta.url);
