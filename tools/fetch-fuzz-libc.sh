@@ -25,11 +25,13 @@ if [ -x "$LIB/ld-linux-x86-64.so.2" ] && [ -f "$LIB/libstdc++.so.6" ]; then
   touch "$OUT"
   exit 0
 fi
+for c in apt-get dpkg-deb; do command -v "$c" >/dev/null || { echo "fetch-fuzz-libc.sh: $c not found: this script fetches Debian packages (the project's machines are Debian 12)" >&2; exit 1; }; done
 [ "$(dpkg --print-architecture)" = amd64 ] || { echo "fetch-fuzz-libc.sh: only amd64 is supported (jazzer.js ships linux-x64)" >&2; exit 1; }
 [ -r "$KEYRING" ] || { echo "fetch-fuzz-libc.sh: $KEYRING missing: install the debian-archive-keyring package" >&2; exit 1; }
 
-tmp="$(mktemp -d "$CACHE/fuzz-libc.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE" && mktemp -d "$CACHE/fuzz-libc.tmp.XXXXXX"; })"
-trap 'rm -rf "$tmp"' EXIT
+# Downloaded in the system's temp folder: apt's _apt user can reach it there (not under a 0700 home).
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp" "$OUT.tmp.$$"' EXIT
 mkdir -p "$tmp/lists/partial" "$tmp/archives/partial" "$tmp/deb" "$tmp/root"
 # apt downloads as its _apt user when run as root: let it write there (else it warns and downloads as root).
 chmod 755 "$tmp"
@@ -58,6 +60,7 @@ l="$tmp/root/usr/lib/x86_64-linux-gnu"
 # The loader must run a program against these libraries (here: itself listing its version).
 "$l/ld-linux-x86-64.so.2" --library-path "$l" --version | head -1 | grep -q '2\.4' || { echo "fetch-fuzz-libc.sh: $l/ld-linux-x86-64.so.2 does not run" >&2; exit 1; }
 mkdir -p "$(dirname "$OUT")"
+mv "$tmp/root" "$OUT.tmp.$$"
 rm -rf "$OUT"
-mv "$tmp/root" "$OUT"
+mv -T "$OUT.tmp.$$" "$OUT"
 echo "fetch-fuzz-libc.sh: glibc $LIBC and libstdc++ $GCC ($SUITE) in $LIB"
