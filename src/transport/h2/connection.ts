@@ -14,6 +14,7 @@
  */
 import type { Duplex } from "node:stream";
 import { TransportError, type TransportErrorCode } from "../errors.ts";
+import { BUDGET_RESERVE, type ServerBudgets } from "./byte-budget.ts";
 import { type HeaderMap, HpackDecoder, HpackError } from "./hpack.ts";
 import { type H2Limits, h2Limits } from "./limits.ts";
 import { requestProblem, trailerProblem } from "./validate.ts";
@@ -201,6 +202,8 @@ export class H2Stream {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    // A closed stream gave its bytes back when it closed (or its connection did).
+    if (this.closed) return;
     this.session.held(-this.unacked);
     this.session.ackStream(this, true);
   }
@@ -216,6 +219,8 @@ export interface SessionOptions {
   limits?: Partial<H2Limits>;
   /** The peer broke HTTP/2 or one of our limits: the connection is closing with GOAWAY (for logs). */
   onPeerError?(err: TransportError): void;
+  /** Server: the budgets shared by all the server's connections (paused bytes, bytes to send), charged beside this connection's own. */
+  budgets?: ServerBudgets | undefined;
   /** Server: a new stream; returns the sink for its request side. */
   onStream?(stream: H2Stream, headers: HeaderMap, endStream: boolean): StreamSink;
   /** Called once the peer's SETTINGS arrived (the connection speaks HTTP/2). */
@@ -231,6 +236,9 @@ export class H2Connection {
   readonly opts: SessionOptions;
   private readonly socket: Duplex;
   private readonly limits: H2Limits;
+  private readonly budgets: ServerBudgets | undefined;
+  /** What this connection has charged to the server's send budget (refreshed from its own count, see chargeSend). */
+  private sendCharged = 0;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2Stream>();
   private nextId = 1;
@@ -299,6 +307,7 @@ export class H2Connection {
     this.socket = socket;
     this.opts = opts;
     this.limits = h2Limits(opts.limits);
+    this.budgets = opts.budgets;
     this.resetTokens = this.limits.resetBurst;
     // Preface, our SETTINGS (no push, our stream window, our limits), and a bigger connection window.
     const pairs: [number, number][] = [
@@ -324,9 +333,16 @@ export class H2Connection {
     this.prefaceLeft = opts.role === "server" ? PREFACE.length : 0;
     this.queue(...frames);
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
-    socket.on("drain", () => this.releaseDrainCbs());
+    socket.on("drain", () => {
+      if (this.budgets !== undefined) this.chargeSend(0);
+      this.releaseDrainCbs();
+    });
     socket.on("error", (err: Error) => this.destroy(err));
-    socket.on("close", () => this.destroy(this.closeError ?? new Error("connection closed")));
+    socket.on("close", () => {
+      // A connection that ended while its socket still held unwritten bytes gives back its charge only now.
+      this.releaseBudgets();
+      this.destroy(this.closeError ?? new Error("connection closed"));
+    });
   }
 
   /** Streams open or waiting. */
@@ -402,6 +418,7 @@ export class H2Connection {
       this.opts.onDraining();
     }
     this.closeError ??= err;
+    this.releaseBudgets();
     const all = [...this.streams.values(), ...this.waiting];
     this.streams.clear();
     this.waiting = [];
@@ -425,6 +442,9 @@ export class H2Connection {
     this.flush();
     this.closed = true;
     this.socket.end();
+    // What the socket still holds stays charged until it is written or the socket closes.
+    if (this.socket.writableLength === 0) this.releaseBudgets();
+    else if (this.budgets !== undefined) this.chargeSend(0);
     this.opts.onClosed(undefined);
   }
 
@@ -563,16 +583,51 @@ export class H2Connection {
    */
   mayQueue(n: number): boolean {
     const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
-    return queued === 0 || queued + n <= this.limits.maxSendQueueBytes;
+    if (queued !== 0 && queued + n > this.limits.maxSendQueueBytes) return false;
+    const b = this.budgets?.sendQueue;
+    if (b === undefined) return true;
+    this.chargeSend(n);
+    // The server's budget: past it, only a connection holding less than its reserve may still queue.
+    if (queued === 0 || queued + n <= BUDGET_RESERVE || !b.over) return true;
+    this.chargeSend(0);
+    return false;
+  }
+
+  /**
+   * Brings this connection's charge to the server's send budget to what it
+   * holds now plus `extra` (bytes about to be queued). Called when the count
+   * moves (a write, a flush, 'drain', a stream dropping its queue): between
+   * calls the charge may exceed the truth by what the socket wrote since (at
+   * most its high-water mark), never fall short of it; on close it is given back whole.
+   */
+  private chargeSend(extra: number): void {
+    const now = this.outBytes + this.socket.writableLength + this.pendingBytes + extra;
+    this.budgets!.sendQueue.charge(now - this.sendCharged);
+    this.sendCharged = now;
+  }
+
+  /** The connection is over: everything it charged to the server's budgets goes back. */
+  private releaseBudgets(): void {
+    const b = this.budgets;
+    if (b === undefined) return;
+    b.paused.charge(-this.pausedBytes);
+    this.pausedBytes = 0;
+    b.sendQueue.charge(-this.sendCharged);
+    this.sendCharged = 0;
   }
 
   /** @internal A write that would take the queue past maxSendQueueBytes: the stream is reset, its call fails with the coded error. */
   sendQueueFull(s: H2Stream, n: number, cb: WriteCallback | undefined): void {
     const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
+    const b = this.budgets?.sendQueue;
+    const mine = queued + n > this.limits.maxSendQueueBytes || b === undefined;
+    const bound = mine
+      ? `maxSendQueueBytes (${this.limits.maxSendQueueBytes})`
+      : `the server's budget for all its connections (podplug.serverBudget maxSendQueueBytes ${b.limit}; ${b.used} bytes held)`;
     const err = new TransportError(
       "TRANSPORT_H2_SEND_QUEUE_FULL",
-      `stream ${s.id} reset: ${queued} bytes already wait for the peer to read or grant window, and ${n} more would pass maxSendQueueBytes (${this.limits.maxSendQueueBytes}); the peer is not reading, or writers ignore backpressure (wait for write callbacks)`,
-      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, queued },
+      `stream ${s.id} reset: ${queued} bytes already wait for the peer to read or grant window, and ${n} more would pass ${bound}; the peer is not reading, or writers ignore backpressure (wait for write callbacks)`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, queued, scope: mine ? "connection" : "server" },
     );
     if (cb) process.nextTick(cb, err);
     if (s.id !== 0) {
@@ -606,6 +661,7 @@ export class H2Connection {
   /** @internal A paused stream took (or, resumed, gave back) `n` bytes of the connection's paused budget. */
   held(n: number): void {
     this.pausedBytes += n;
+    this.budgets?.paused.charge(n);
   }
 
   /**
@@ -618,10 +674,14 @@ export class H2Connection {
     p.writeUInt32BE(H2_ERROR.ENHANCE_YOUR_CALM, 0);
     this.queue(frameHeader(4, T.RST_STREAM, 0, s.id), p);
     this.noteReset(s.id);
+    const mine = this.pausedBytes > this.limits.maxPausedBytes;
+    const what = mine
+      ? `the connection's paused streams hold more than ${this.limits.maxPausedBytes} bytes the application has not read (maxPausedBytes)`
+      : `the paused streams of all the server's connections hold more than ${this.budgets!.paused.limit} bytes the application has not read (podplug.serverBudget maxPausedBytes)`;
     const err = new TransportError(
       "TRANSPORT_H2_PAUSED_LIMIT",
-      `stream ${s.id} reset: the connection's paused streams hold more than ${this.limits.maxPausedBytes} bytes the application has not read (maxPausedBytes); read calls' messages sooner or raise the limit`,
-      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id },
+      `stream ${s.id} reset: ${what}; read calls' messages sooner or raise the limit`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, scope: mine ? "connection" : "server" },
     );
     this.finishStream(s, H2_ERROR.ENHANCE_YOUR_CALM, err);
   }
@@ -650,9 +710,11 @@ export class H2Connection {
   private finishStream(s: H2Stream, rstCode: number | undefined, lost: Error | undefined): void {
     if (s.closed) return;
     s.closed = true;
-    if (s.paused) this.pausedBytes -= s.unacked;
-    this.pendingBytes -= s.pendingBytes;
+    if (s.paused) this.held(-s.unacked);
+    const dropped = s.pendingBytes;
+    this.pendingBytes -= dropped;
     s.pendingBytes = 0;
+    if (dropped > 0 && this.budgets !== undefined && !this.closed) this.chargeSend(0);
     s.pending = undefined;
     s.pendingCbs = undefined;
     this.blocked.delete(s);
@@ -708,6 +770,7 @@ export class H2Connection {
     } else {
       this.writeBig(out);
     }
+    if (this.budgets !== undefined && !this.closed) this.chargeSend(0);
     // A write that completed at once emits no 'drain': release what waited here.
     if (this.drainCbs !== undefined) this.releaseDrainCbs();
   }
@@ -979,9 +1042,17 @@ export class H2Connection {
       this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
       return;
     }
-    if (s.paused && (this.pausedBytes += len) > this.limits.maxPausedBytes) {
-      this.overPaused(s);
-      return;
+    if (s.paused) {
+      this.held(len);
+      // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
+      const b = this.budgets?.paused;
+      if (
+        this.pausedBytes > this.limits.maxPausedBytes ||
+        (b !== undefined && b.over && this.pausedBytes > BUDGET_RESERVE)
+      ) {
+        this.overPaused(s);
+        return;
+      }
     }
     const last = (flags & END_STREAM) !== 0;
     if (last) s.remoteEnded = true; // before the sink hears it: a call finishing now must see it
