@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
+import type { BudgetUse } from "../../src/transport/engines/podplug-h2-server.ts";
+import { BUDGET_RESERVE } from "../../src/transport/h2/byte-budget.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
@@ -153,6 +155,14 @@ async function survived(
   assert.ok(terminated, "the victim still ends on SIGTERM (its event loop is free)");
 }
 
+/** A well-behaved host's call to the server on `sock`, on a connection of its own: the answer's text. */
+async function hello(sock: string): Promise<string | undefined> {
+  const c = makeClient("podplug", sock);
+  const r = await unary(c, "unary", { text: "hello" }, undefined, { deadline: Date.now() + 30_000 });
+  c.close();
+  return r.res?.text;
+}
+
 describe("attacks on a plugin's server (a hostile host)", function () {
   this.timeout(120_000);
   let tmp: ReturnType<typeof tempDir>;
@@ -169,12 +179,7 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     tmp.remove();
   });
 
-  const neighbour = async (): Promise<string | undefined> => {
-    const c = makeClient("podplug", sock);
-    const r = await unary(c, "unary", { text: "hello" }, undefined, { deadline: Date.now() + 30_000 });
-    c.close();
-    return r.res?.text;
-  };
+  const neighbour = (): Promise<string | undefined> => hello(sock);
 
   /** Runs `attack` on a fresh connection; waits (bounded) until `done` or the victim closes it. */
   async function attack(
@@ -451,6 +456,143 @@ describe("attacks on a plugin's server (a hostile host)", function () {
       await p.flood(() => (n++ < 16 ? chunk : undefined), 32 * MB);
     });
     assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
+  });
+});
+
+describe("attacks on a plugin's server over many connections (the server's shared budget)", function () {
+  this.timeout(180_000);
+  /** Hostile connections at once, each filling its own bounds: their sum is far past the server's budget. */
+  const K = 8;
+  /** The victim's budget, below K × each connection's bound (8 × 16 MiB paused, 8 × 32 MiB to send). */
+  const BUDGET = { maxPausedBytes: 16 * MB, maxSendQueueBytes: 16 * MB };
+  let tmp: ReturnType<typeof tempDir>;
+  let victim: Victim;
+  let sock: string;
+
+  beforeEach(async () => {
+    tmp = tempDir("ptx-atk-");
+    sock = join(tmp.dir, "v.sock");
+    victim = await Victim.start("server", sock, undefined, { "podplug.serverBudget": BUDGET });
+  });
+  afterEach(async () => {
+    await victim.stop();
+    tmp.remove();
+  });
+
+  /**
+   * Opens K connections, has `fill` fill each in turn, then `drain` end what they started; returns what
+   * the victim's connections held together meanwhile, whether a well-behaved connection was answered while
+   * they held it, and the budget once the hostile connections are closed (every release made: 0).
+   */
+  async function many(
+    name: string,
+    fill: (p: HostilePeer) => Promise<void>,
+    drain: (peers: HostilePeer[]) => Promise<void>,
+  ): Promise<{ peers: HostilePeer[]; held: BudgetUse; answer: string | undefined; after: BudgetUse }> {
+    const base = (await victim.mem()).rss;
+    const peers: HostilePeer[] = [];
+    for (let i = 0; i < K; i++) {
+      const p = new HostilePeer(net.connect(sock), "client");
+      await p.until(() => p.settings.size > 0, CLOSE_WAIT_MS);
+      peers.push(p);
+    }
+    const t0 = performance.now();
+    for (const p of peers) await fill(p);
+    const held = await victim.command<BudgetUse>("budget");
+    const answer = await hello(sock);
+    await drain(peers);
+    for (const p of peers) p.destroy();
+    for (const p of peers) await p.until(() => false, CLOSE_WAIT_MS);
+    let after = await victim.command<BudgetUse>("budget");
+    for (let end = Date.now() + CLOSE_WAIT_MS; after.pausedBytes + after.sendQueueBytes > 0 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await victim.command<BudgetUse>("budget");
+    }
+    await survived("host → plugin server", name, victim, { peer: peers[0]!, base }, t0, () => hello(sock));
+    return { peers, held, answer, after };
+  }
+
+  it(`${K} connections, each filling its paused bound (16 MiB): past the server's budget the streams are reset ENHANCE_YOUR_CALM, a well-behaved connection is answered, the budget is back at 0 after`, async () => {
+    let window = 0;
+    const { peers, held, answer, after } = await many(
+      `${K} connections × paused streams`,
+      async (p) => {
+        // 16 Hold streams (whose handlers never read), each offered its whole window: the connection's own bound.
+        window = p.settings.get(0x4)!;
+        for (let i = 0; i < DEFAULT_H2_LIMITS.maxPausedBytes / window; i++) {
+          const id = 1 + 2 * i;
+          p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Hold")));
+          await p.sendWithinWindows(id, window, messages(id, 2 * window), 5000);
+        }
+        // The victim has read all of it before the next connection starts: the budget fills in this order.
+        await p.roundTrip(CLOSE_WAIT_MS);
+      },
+      async () => undefined,
+    );
+    const streams = DEFAULT_H2_LIMITS.maxPausedBytes / window;
+    const ids = Array.from({ length: streams }, (_, i) => 1 + 2 * i);
+    const kept = peers.flatMap((p) => ids.filter((id) => !p.resets.has(id)));
+    for (const p of peers) {
+      assert.equal(p.goaway, undefined, "a rule-abiding connection keeps going");
+      for (const id of ids) assert.ok(!p.resets.has(id) || p.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+    }
+    assert.ok(kept.length * window <= BUDGET.maxPausedBytes, `${kept.length} streams of ${K * streams} kept whole`);
+    assert.ok(
+      held.pausedBytes <= BUDGET.maxPausedBytes + K * (BUDGET_RESERVE + 16_384),
+      `held ${held.pausedBytes}: the budget, and at most a reserve per connection`,
+    );
+    assert.ok(held.pausedBytes > BUDGET.maxPausedBytes - window, `held ${held.pausedBytes}: the budget was used`);
+    assert.equal(answer, "hello", "a well-behaved connection is answered while the budget is full");
+    assert.deepEqual(after, { pausedBytes: 0, sendQueueBytes: 0 }, "every byte given back once they closed");
+  });
+
+  it(`${K} connections that grant every window and never read: past the server's send budget the responses' streams are reset ENHANCE_YOUR_CALM, a well-behaved connection is answered, the budget is back at 0 after`, async () => {
+    // 160 calls of 256 KiB answers each: 40 MiB, past a connection's own bound (32 MiB).
+    const calls = 160;
+    const size = 256 * 1024;
+    const ids = Array.from({ length: calls }, (_, i) => 1 + 2 * i);
+    const whole = (p: HostilePeer): number[] =>
+      ids.filter((id) => !p.resets.has(id) && p.requests.filter((r) => r === id).length === 2);
+    const { peers, held, answer, after } = await many(
+      `${K} connections × never reads`,
+      async (p) => {
+        p.send(settings([[0x4, 2 ** 31 - 1]]));
+        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+        p.stopReading();
+        const out = ids.map((id) =>
+          Buffer.concat([
+            frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Big")),
+            frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
+          ]),
+        );
+        let i = 0;
+        await p.flood(() => out[i++], 64 * MB);
+        await victim.mem();
+      },
+      async (all) => {
+        // Now they read: every call ends, answered whole or reset.
+        for (const p of all) p.startReading();
+        for (const p of all)
+          await p.until(() => ids.every((id) => p.resets.has(id) || whole(p).includes(id)), CLOSE_WAIT_MS);
+      },
+    );
+    let answered = 0;
+    for (const p of peers) {
+      assert.equal(p.goaway, undefined);
+      const reset = ids.filter((id) => p.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+      assert.equal(reset.length + whole(p).length, calls, "every call either answered whole or reset");
+      answered += whole(p).length;
+    }
+    // What got out whole: the budget, one message per connection whose queue was empty, and what the
+    // kernel's socket buffers took (well under 1 MiB each); without the budget, K × 32 MiB.
+    assert.ok(
+      answered * size <= BUDGET.maxSendQueueBytes + K * (MB + size),
+      `${answered} of ${K * calls} answered whole`,
+    );
+    assert.ok(held.sendQueueBytes <= BUDGET.maxSendQueueBytes + K * MB, `held ${held.sendQueueBytes}`);
+    assert.ok(held.sendQueueBytes > BUDGET.maxSendQueueBytes / 2, `held ${held.sendQueueBytes}: the budget was used`);
+    assert.equal(answer, "hello", "a well-behaved connection is answered while the budget is full");
+    assert.deepEqual(after, { pausedBytes: 0, sendQueueBytes: 0 }, "every byte given back once they closed");
   });
 });
 

@@ -230,11 +230,22 @@ export class Victim {
     this.lines.on("line", (l) => this.queue.shift()?.(l));
   }
 
-  /** Starts a victim: a plugin's server on `socket`, or a host dialing `socket` (hostile) and `good`. */
-  static async start(mode: "server" | "client", socket: string, good?: string): Promise<Victim> {
+  /**
+   * Starts a victim: a plugin's server on `socket`, or a host dialing `socket` (hostile) and `good`;
+   * `serverOptions` are added to the server's PodplugServer options.
+   */
+  static async start(
+    mode: "server" | "client",
+    socket: string,
+    good?: string,
+    serverOptions?: Record<string, unknown>,
+  ): Promise<Victim> {
     const args = [join(ROOT, "test/transport/fixtures/victim.ts"), mode, socket];
     if (good) args.push(good);
-    const v = new Victim(spawn(NODE, args, { stdio: ["pipe", "pipe", "inherit"] }));
+    const env = serverOptions
+      ? { ...process.env, PODPLUG_VICTIM_SERVER_OPTIONS: JSON.stringify(serverOptions) }
+      : process.env;
+    const v = new Victim(spawn(NODE, args, { stdio: ["pipe", "pipe", "inherit"], env }));
     const first = await v.next();
     if (first !== '"ready"') throw new Error(`victim said ${first}`);
     return v;
@@ -253,7 +264,7 @@ export class Victim {
   }
 
   async command<T>(
-    cmd: "mem" | "call" | "good" | "flood" | "errors" | "hold" | "read" | "held" | "send" | "sent",
+    cmd: "mem" | "call" | "good" | "flood" | "errors" | "budget" | "hold" | "read" | "held" | "send" | "sent",
   ): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
