@@ -21,7 +21,18 @@ import { BUDGET_RESERVE } from "../../src/transport/h2/byte-budget.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
-import { CODE, F, HostilePeer, ping, record, rstStream, Victim, windowUpdate } from "./attacks/hostile.ts";
+import {
+  CODE,
+  F,
+  HostilePeer,
+  messages,
+  ping,
+  record,
+  requestBlock,
+  rstStream,
+  Victim,
+  windowUpdate,
+} from "./attacks/hostile.ts";
 import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
 import { frame, message, settings } from "./raw-h2.ts";
 
@@ -31,15 +42,6 @@ const BOUND = 64 * MB;
 /** The longest a test waits for the victim to close a hostile connection (a guard, not a measure). */
 const CLOSE_WAIT_MS = 20_000;
 
-const requestBlock = (path = "/podplug.test.Echo/Unary"): Buffer =>
-  encodeHeaders([
-    [":method", "POST"],
-    [":scheme", "http"],
-    [":path", path],
-    [":authority", "victim"],
-    ["content-type", "application/grpc"],
-    ["te", "trailers"],
-  ]);
 const responseBlock = (extra: [string, string][] = []): Buffer =>
   encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...extra]);
 
@@ -102,18 +104,6 @@ async function gzipOfZeros(size: number): Promise<Buffer> {
   for (let i = 0; i < size / MB; i++) if (!gz.write(zero)) await new Promise((r) => gz.once("drain", r));
   await new Promise<void>((r) => gz.end(r));
   return Buffer.concat(parts);
-}
-
-/** Messages of the gRPC framing, 16 KB DATA frames, until `total` bytes. */
-function messages(id: number, total: number): () => Buffer | undefined {
-  const payload = Buffer.alloc(16_384 - 5, 1);
-  const msg = Buffer.concat([Buffer.from([0, 0, 0, 0x3f, 0xfb]), payload]);
-  let sent = 0;
-  return () => {
-    if (sent >= total) return undefined;
-    sent += msg.length;
-    return frame(F.DATA, 0, id, msg);
-  };
 }
 
 interface Outcome {

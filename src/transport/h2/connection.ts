@@ -239,6 +239,8 @@ export class H2Connection {
   private readonly budgets: ServerBudgets | undefined;
   /** What this connection has charged to the server's send budget (refreshed from its own count, see chargeSend). */
   private sendCharged = 0;
+  /** The socket closed: nothing it held is charged any more. */
+  private socketGone = false;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2Stream>();
   private nextId = 1;
@@ -333,13 +335,11 @@ export class H2Connection {
     this.prefaceLeft = opts.role === "server" ? PREFACE.length : 0;
     this.queue(...frames);
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
-    socket.on("drain", () => {
-      if (this.budgets !== undefined) this.chargeSend(0);
-      this.releaseDrainCbs();
-    });
+    socket.on("drain", () => this.releaseDrainCbs());
     socket.on("error", (err: Error) => this.destroy(err));
     socket.on("close", () => {
       // A connection that ended while its socket still held unwritten bytes gives back its charge only now.
+      this.socketGone = true;
       this.releaseBudgets();
       this.destroy(this.closeError ?? new Error("connection closed"));
     });
@@ -418,6 +418,7 @@ export class H2Connection {
       this.opts.onDraining();
     }
     this.closeError ??= err;
+    this.pendingBytes = 0; // the streams' queues go with them
     this.releaseBudgets();
     const all = [...this.streams.values(), ...this.waiting];
     this.streams.clear();
@@ -596,9 +597,9 @@ export class H2Connection {
   /**
    * Brings this connection's charge to the server's send budget to what it
    * holds now plus `extra` (bytes about to be queued). Called when the count
-   * moves (a write, a flush, 'drain', a stream dropping its queue): between
-   * calls the charge may exceed the truth by what the socket wrote since (at
-   * most its high-water mark), never fall short of it; on close it is given back whole.
+   * moves (a write queued, a flush, a socket write completed, a stream
+   * dropping its queue), so the charge never falls short of what is held and
+   * is exact once writes complete; on close it is given back whole.
    */
   private chargeSend(extra: number): void {
     const now = this.outBytes + this.socket.writableLength + this.pendingBytes + extra;
@@ -763,24 +764,27 @@ export class H2Connection {
     this.out = [];
     this.outBytes = 0;
     if (out.length === 0 || this.socket.destroyed) return;
+    // With a server's send budget, each write's completion brings the charge down to what is still unwritten.
+    const done = this.budgets === undefined ? undefined : this.onWritten;
     if (out.length === 1) {
-      this.socket.write(out[0]!);
+      this.socket.write(out[0]!, done);
     } else if (bytes < BIG_WRITE) {
-      this.socket.write(Buffer.concat(out, bytes));
+      this.socket.write(Buffer.concat(out, bytes), done);
     } else {
-      this.writeBig(out);
+      this.writeBig(out, done);
     }
-    if (this.budgets !== undefined && !this.closed) this.chargeSend(0);
+    if (done !== undefined && !this.closed) this.chargeSend(0);
     // A write that completed at once emits no 'drain': release what waited here.
     if (this.drainCbs !== undefined) this.releaseDrainCbs();
   }
 
-  private writeBig(out: Buffer[]): void {
+  private writeBig(out: Buffer[], done: WriteCallback | undefined): void {
     // Large messages: one writev of the big pieces as they are, small runs between them joined (no copy of the payloads).
     this.socket.cork();
     let run: Buffer[] = [];
     let runBytes = 0;
-    for (const b of out) {
+    for (let i = 0; i < out.length; i++) {
+      const b = out[i]!;
       if (b.length < BIG_PIECE) {
         run.push(b);
         runBytes += b.length;
@@ -789,11 +793,16 @@ export class H2Connection {
       if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
       run = [];
       runBytes = 0;
-      this.socket.write(b);
+      this.socket.write(b, i === out.length - 1 ? done : undefined);
     }
-    if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+    if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes), done);
     this.socket.uncork();
   }
+
+  /** A write completed: the send budget's charge follows what the socket still holds (until the socket is gone). */
+  private readonly onWritten = (): void => {
+    if (!this.socketGone) this.chargeSend(0);
+  };
 
   private onSocketData(chunk: Buffer): void {
     if (this.closed) return;

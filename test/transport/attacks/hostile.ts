@@ -10,6 +10,7 @@ import { appendFileSync } from "node:fs";
 import type * as net from "node:net";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
+import { encodeHeaders } from "../../../src/transport/h2/hpack.ts";
 import { NODE, ROOT } from "../../helpers.ts";
 import { frame, PREFACE, settings, u32 } from "../raw-h2.ts";
 
@@ -204,6 +205,29 @@ export class HostilePeer {
     this.buf = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
     this.wake();
   }
+}
+
+/** A gRPC request's header block for `path`. */
+export const requestBlock = (path = "/podplug.test.Echo/Unary"): Buffer =>
+  encodeHeaders([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "victim"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+  ]);
+
+/** Messages of the gRPC framing, 16 KB DATA frames on stream `id`, until `total` bytes. */
+export function messages(id: number, total: number): () => Buffer | undefined {
+  const payload = Buffer.alloc(16_384 - 5, 1);
+  const msg = Buffer.concat([Buffer.from([0, 0, 0, 0x3f, 0xfb]), payload]);
+  let sent = 0;
+  return () => {
+    if (sent >= total) return undefined;
+    sent += msg.length;
+    return frame(F.DATA, 0, id, msg);
+  };
 }
 
 /** A WINDOW_UPDATE, RST_STREAM or PING frame. */
