@@ -529,6 +529,7 @@ describe("attacks on a plugin's server over many connections (the server's share
     );
     const streams = DEFAULT_H2_LIMITS.maxPausedBytes / window;
     const kept = peers.flatMap((p) => (opened.get(p) ?? []).filter((id) => !p.resets.has(id)));
+    record({ attack: `${K} connections × paused streams: held together`, ...held, keptStreams: kept.length });
     for (const p of peers) {
       assert.equal(p.goaway, undefined, "a rule-abiding connection keeps going");
       for (const code of p.resets.values()) assert.equal(code, CODE.ENHANCE_YOUR_CALM);
@@ -588,6 +589,7 @@ describe("attacks on a plugin's server over many connections (the server's share
       assert.equal(reset.length + whole(p).length, calls, "every call either answered whole or reset");
       answered += whole(p).length;
     }
+    record({ attack: `${K} connections × never reads: held together`, ...held, answeredWhole: answered });
     // What got out whole: the budget, one message per connection whose queue was empty, and what the
     // kernel's socket buffers took (well under 1 MiB each); without the budget, K × 32 MiB.
     assert.ok(
