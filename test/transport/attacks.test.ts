@@ -22,6 +22,7 @@ import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
 import {
+  askUnread,
   CODE,
   F,
   HostilePeer,
@@ -331,18 +332,7 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     const peer = await attack(
       "never reads, 256 KB responses",
       async (p) => {
-        // Windows as large as HTTP/2 allows: only the victim's own bound can stop it buffering.
-        p.send(settings([[0x4, 2 ** 31 - 1]]));
-        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
-        p.stopReading();
-        const out = ids.map((id) =>
-          Buffer.concat([
-            frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Big")),
-            frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
-          ]),
-        );
-        let i = 0;
-        await p.flood(() => out[i++], 64 * MB);
+        await askUnread(p, ids, "/podplug.test.Victim/Big");
         // The victim's answers (100 MB asked for) wait unread while it handles the calls; then read them.
         await victim.mem();
         p.startReading();
@@ -448,27 +438,12 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     });
     assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
   });
-});
 
-describe("attacks on a plugin's server over many connections (the server's shared budget)", function () {
-  this.timeout(180_000);
+  // Over many connections: the server's shared budget.
   /** Hostile connections at once, each filling its own bounds: their sum is far past the server's budget. */
   const K = 8;
   /** The victim's budget, below K × each connection's bound (8 × 16 MiB paused, 8 × 32 MiB to send). */
   const BUDGET = { maxPausedBytes: 24 * MB, maxSendQueueBytes: 16 * MB };
-  let tmp: ReturnType<typeof tempDir>;
-  let victim: Victim;
-  let sock: string;
-
-  beforeEach(async () => {
-    tmp = tempDir("ptx-atk-");
-    sock = join(tmp.dir, "v.sock");
-    victim = await Victim.start("server", sock, undefined, { "podplug.serverBudget": BUDGET });
-  });
-  afterEach(async () => {
-    await victim.stop();
-    tmp.remove();
-  });
 
   /**
    * Opens K connections, has `fill` fill each in turn, then `drain` end what they started; returns what
@@ -481,6 +456,10 @@ describe("attacks on a plugin's server over many connections (the server's share
     drain: (peers: HostilePeer[]) => Promise<void>,
     bound: number,
   ): Promise<{ peers: HostilePeer[]; held: BudgetUse; answer: string | undefined; after: BudgetUse }> {
+    // A victim of its own, with the lower budget (on a socket of its own: a victim ended leaves its file).
+    await victim.stop();
+    sock = join(tmp.dir, "budget.sock");
+    victim = await Victim.start("server", sock, undefined, { "podplug.serverBudget": BUDGET });
     const base = (await victim.mem()).rss;
     const peers: HostilePeer[] = [];
     for (let i = 0; i < K; i++) {
@@ -559,17 +538,7 @@ describe("attacks on a plugin's server over many connections (the server's share
     const { peers, held, answer, after } = await many(
       `${K} connections × never reads`,
       async (p) => {
-        p.send(settings([[0x4, 2 ** 31 - 1]]));
-        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
-        p.stopReading();
-        const out = ids.map((id) =>
-          Buffer.concat([
-            frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Big")),
-            frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
-          ]),
-        );
-        let i = 0;
-        await p.flood(() => out[i++], 64 * MB);
+        await askUnread(p, ids, "/podplug.test.Victim/Big");
         await victim.mem();
       },
       async (all) => {

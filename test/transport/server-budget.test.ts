@@ -15,8 +15,8 @@ import type * as grpc from "@grpc/grpc-js";
 import { DEFAULT_H2_LIMITS } from "../../src/transport/h2/limits.ts";
 import { PodplugServer } from "../../src/transport/server.ts";
 import { tempDir } from "../helpers.ts";
-import { CODE, F, HostilePeer, messages, requestBlock, rstStream, windowUpdate } from "./attacks/hostile.ts";
-import { frame, settings } from "./raw-h2.ts";
+import { askUnread, CODE, F, HostilePeer, messages, requestBlock, rstStream } from "./attacks/hostile.ts";
+import { frame } from "./raw-h2.ts";
 
 const MB = 1 << 20;
 const WAIT_MS = 20_000;
@@ -170,18 +170,9 @@ describe("transport: the budget a server's connections share", function () {
   it("bytes to send come back exactly: once the peer reads them (connection still open), and when a connection that never read closes", async () => {
     const calls = 24;
     const ids = Array.from({ length: calls }, (_, i) => 1 + 2 * i);
-    const asked = async (p: HostilePeer): Promise<void> => {
-      p.send(settings([[0x4, 2 ** 31 - 1]]));
-      p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
-      p.stopReading();
-      for (const id of ids) {
-        p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Budget/Big")));
-        p.send(frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])));
-      }
-    };
     const readers = [await connect(), await connect()];
     const never = [await connect(), await connect()];
-    for (const p of [...readers, ...never]) await asked(p);
+    for (const p of [...readers, ...never]) await askUnread(p, ids, "/podplug.test.Budget/Big");
     // Until the server has framed every answer (6 MiB per connection, under both bounds): the count stops moving.
     let last = -1;
     for (let end = Date.now() + WAIT_MS; Date.now() < end && use().sendQueueBytes !== last; ) {

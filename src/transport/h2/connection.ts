@@ -1054,10 +1054,9 @@ export class H2Connection {
     if (s.paused) {
       this.held(len);
       // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
-      const b = this.budgets?.paused;
       if (
         this.pausedBytes > this.limits.maxPausedBytes ||
-        (b !== undefined && b.over && this.pausedBytes > BUDGET_RESERVE)
+        (this.budgets?.paused.over && this.pausedBytes > BUDGET_RESERVE)
       ) {
         this.overPaused(s);
         return;

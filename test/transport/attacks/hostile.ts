@@ -230,6 +230,25 @@ export function messages(id: number, total: number): () => Buffer | undefined {
   };
 }
 
+/**
+ * A host that grants every window as large as HTTP/2 allows (so only the
+ * victim's own bounds can stop it buffering), stops reading, and asks for
+ * unary calls to `path` on streams `ids`, each with one empty message.
+ */
+export async function askUnread(p: HostilePeer, ids: number[], path: string): Promise<void> {
+  p.send(settings([[0x4, 2 ** 31 - 1]]));
+  p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+  p.stopReading();
+  const out = ids.map((id) =>
+    Buffer.concat([
+      frame(F.HEADERS, F.END_HEADERS, id, requestBlock(path)),
+      frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
+    ]),
+  );
+  let i = 0;
+  await p.flood(() => out[i++], 64 * (1 << 20));
+}
+
 /** A WINDOW_UPDATE, RST_STREAM or PING frame. */
 export const windowUpdate = (id: number, inc: number): Buffer => frame(F.WINDOW_UPDATE, 0, id, u32(inc));
 export const rstStream = (id: number, code: number): Buffer => frame(F.RST_STREAM, 0, id, u32(code));
