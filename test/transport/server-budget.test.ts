@@ -2,9 +2,9 @@
  * The budget a PodplugServer's connections share (podplug.serverBudget,
  * h2/byte-budget.ts): its option is checked, and every byte a connection
  * charges comes back on every path, while the connection lives (a stream
- * reset by the peer or at the connection's own bound, a handler that reads
- * again, a peer that reads its answers) and when it goes (the peer's socket
- * closes, the server shuts down). Raw HTTP/2 peers over real Unix sockets
+ * reset by the peer, at the connection's own bound or past its window, a
+ * handler that reads again, a peer that reads its answers) and when it goes
+ * (the peer's socket closes, the server shuts down). Raw HTTP/2 peers over real Unix sockets
  * against a server in this process, so the test reads the server's own count.
  * What the budget does under attack is in attacks.test.ts.
  */
@@ -96,7 +96,7 @@ describe("transport: the budget a server's connections share", function () {
     assert.deepEqual(use(), { pausedBytes: 0, sendQueueBytes: 0 });
   });
 
-  it("paused bytes come back exactly on every path: the peer's reset, the connection's own bound, a handler that reads again, the peer's socket closing, the server's shutdown", async () => {
+  it("paused bytes come back exactly on every path: the peer's reset, the connection's own bound, a handler that reads again, DATA past a stream's window, the peer's socket closing, the server's shutdown", async () => {
     const conns = 20;
     const perStream = 512 * 1024;
     for (let i = 0; i < conns; i++) {
@@ -154,10 +154,19 @@ describe("transport: the budget a server's connections share", function () {
     );
     await settles({ pausedBytes: held, sendQueueBytes: 0 }, "a stream read to its end gives its bytes back");
 
-    // Group 4: the peers' sockets close.
+    // Group 4: DATA past a paused stream's window (RST_STREAM FLOW_CONTROL_ERROR).
+    const abuser = peers[11]!;
+    const beyond = messages(1, 2 * window);
+    for (let f = beyond(); f; f = beyond()) abuser.send(f);
+    await abuser.until(() => abuser.resets.has(1), WAIT_MS);
+    assert.equal(abuser.resets.get(1), CODE.FLOW_CONTROL_ERROR);
+    held -= abuser.dataSent.get(1)!;
+    await settles({ pausedBytes: held, sendQueueBytes: 0 }, "a stream reset past its window gives its bytes back");
+
+    // Group 5: the peers' sockets close.
     for (const p of peers.slice(11, 16)) {
       p.destroy();
-      held -= sent(p);
+      held -= p === abuser ? abuser.dataSent.get(3)! : sent(p);
     }
     await settles({ pausedBytes: held, sendQueueBytes: 0 }, "a closed connection gives back all it held");
     assert.ok(held > 0, "the rest still hold theirs");

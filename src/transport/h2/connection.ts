@@ -1047,20 +1047,20 @@ export class H2Connection {
     if (s.contentLeft >= 0 && !this.contentCounts(s, data.length, (flags & END_STREAM) !== 0)) return;
     s.unacked += len;
     s.recvWindow -= len;
+    // Counted with unacked, before any reset below gives the stream's unacked bytes back.
+    if (s.paused) this.held(len);
     if (s.recvWindow < 0) {
       this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
       return;
     }
-    if (s.paused) {
-      this.held(len);
-      // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
-      if (
-        this.pausedBytes > this.limits.maxPausedBytes ||
-        (this.budgets?.paused.over && this.pausedBytes > BUDGET_RESERVE)
-      ) {
-        this.overPaused(s);
-        return;
-      }
+    // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
+    if (
+      s.paused &&
+      (this.pausedBytes > this.limits.maxPausedBytes ||
+        (this.budgets?.paused.over && this.pausedBytes > BUDGET_RESERVE))
+    ) {
+      this.overPaused(s);
+      return;
     }
     const last = (flags & END_STREAM) !== 0;
     if (last) s.remoteEnded = true; // before the sink hears it: a call finishing now must see it
