@@ -55,11 +55,6 @@ export class ByteBudget {
   get over(): boolean {
     return this.held > this.limit;
   }
-
-  /** True when `n` more bytes would take the connections past the limit. */
-  wouldPass(n: number): boolean {
-    return this.held + n > this.limit;
-  }
 }
 
 /** The two budgets of one server. */
