@@ -18,7 +18,14 @@ import { Agent, request } from "node:https";
 import { TestCluster } from "../test/cluster/cluster.ts";
 import { freePort } from "../test/cluster/ports.ts";
 import { waitFor } from "../test/cluster/wait.ts";
-import { createNamespace, installCrd, pluginManifest, startOperator, yaml } from "../test/operator/helpers.ts";
+import {
+  createNamespace,
+  installCrd,
+  pluginManifest,
+  startOperator,
+  webhookConfiguration,
+  yaml,
+} from "../test/operator/helpers.ts";
 
 const N = Math.min(5000, Number(process.argv[2] ?? 300) || 300);
 
@@ -38,26 +45,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     await c.kubectlOk(
       ["apply", "-f", "-"],
-      yaml({
-        apiVersion: "admissionregistration.k8s.io/v1",
-        kind: "MutatingWebhookConfiguration",
-        metadata: { name: "podplug-bench" },
-        webhooks: [
-          {
-            name: "inject.podplug.io",
-            admissionReviewVersions: ["v1"],
-            clientConfig: { url: `https://127.0.0.1:${port}/inject` },
-            rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
-            failurePolicy: "Fail",
-            sideEffects: "None",
-            reinvocationPolicy: "IfNeeded",
-            timeoutSeconds: 5,
-            namespaceSelector: {
-              matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["bench-wh"] }],
-            },
-          },
-        ],
-      }),
+      yaml(webhookConfiguration({ name: "podplug-bench", port, namespace: "bench-wh", reinvocation: true })),
     );
     await c.kubectlOk(["apply", "-n", "bench-wh", "-f", "-"], yaml(pluginManifest("kv")));
     const op = await startOperator(

@@ -20,7 +20,7 @@ export async function ensureHostCertificate(client: KubeClient, p: Plugin): Prom
   const seen = `${uid}/${p.metadata.generation ?? 0}`;
   if (uid && ensured.has(seen)) return false;
   // Loaded on first use: the certificate code is not needed by operators without AutoMTLS plugins.
-  const { generateCertificate } = await import("../src/protocol/mtls.ts");
+  const { generateCertificate } = await import("../src/protocol/self-signed.ts");
   const pair = await generateCertificate();
   const ns = p.metadata.namespace ?? "default";
   try {

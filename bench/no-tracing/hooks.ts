@@ -1,7 +1,6 @@
-/** Module resolve hooks: src/tracing/{tracer,grpc}.ts → the stubs beside this file. */
+/** Module resolve hook: src/tracing/tracer.ts → the stub beside this file (the rest of src/tracing loads only through it). */
 const stubs: Record<string, string> = {
   "/src/tracing/tracer.ts": new URL("./tracer.ts", import.meta.url).href,
-  "/src/tracing/grpc.ts": new URL("./grpc.ts", import.meta.url).href,
 };
 
 type Next = (specifier: string, context: unknown) => Promise<{ url: string }>;

@@ -1,7 +1,7 @@
 /**
  * `--import` this (bench/tracing.ts puts it in NODE_OPTIONS, so the plugin
- * process gets it too) and src/tracing's two modules resolve to stubs: no
- * OpenTelemetry code is loaded at all. The baseline that "tracing off" is
+ * process gets it too) and src/tracing/tracer.ts resolves to a stub: no
+ * podplug tracing code is loaded at all. The baseline that "tracing off" is
  * compared with, to show off costs nothing beside having no tracing code.
  */
 import { register } from "node:module";

@@ -7,7 +7,8 @@
 import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { toPem, usePkijsEngine } from "../../src/protocol/mtls.ts";
+import { toPem } from "../../src/protocol/mtls.ts";
+import { usePkijsEngine } from "../../src/protocol/self-signed.ts";
 import { OperatorError } from "../errors.ts";
 
 /** A certificate and its PKCS#8 key, PEM. */

@@ -20,7 +20,7 @@ import type { GRPCBroker } from "../protocol/broker.ts";
 import { type HandshakeConfig, validateHandshakeConfig } from "../protocol/env.ts";
 import { type Handshake, parseHandshake } from "../protocol/handshake.ts";
 import { fromPino } from "../protocol/logger.ts";
-import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../protocol/mtls.ts";
+import { type CertificatePair, handshakeFieldToCert } from "../protocol/mtls.ts";
 import { dialMultiplexed, type MainBridge, type Multiplexer } from "../protocol/multiplex.ts";
 import type { ClientConstructor, ClientOf, PluginConnection, PluginSet } from "../protocol/plugin.ts";
 import { parseReattachConfig, type ReattachConfig, validateReattachConfig } from "../protocol/reattach.ts";
@@ -33,7 +33,6 @@ import {
 import { applySocketGroup, resolveGroup, setGroupWritable } from "../protocol/socket.ts";
 import { shareSocket } from "../protocol/socket-access.ts";
 import { insecureTransport, mtlsTransport, type TransportSecurity } from "../protocol/transport.ts";
-import { tracedChannel } from "../tracing/grpc.ts";
 import { podplugTracing, type Tracing } from "../tracing/tracer.ts";
 import { directClient } from "../transport/unary-client.ts";
 import { type AttachConfig, type HostExpectations, readCertDir, waitForPlugin } from "./attach.ts";
@@ -380,9 +379,7 @@ export class Client<P extends PluginSet> {
     this.broker = new HostBroker(this.name, () => this.conn?.broker);
     // Tracing (off unless OTEL_TRACES_EXPORTER asks, or the application registered an SDK): calls carry trace context.
     this.tracing = podplugTracing("podplug-host", (w) => this.log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`));
-    const channel = this.tracing
-      ? tracedChannel(this.channel, this.tracing, { "podplug.plugin": this.name })
-      : this.channel;
+    const channel = this.tracing ? this.tracing.channel(this.channel, { "podplug.plugin": this.name }) : this.channel;
     const interceptors = config.interceptors;
     this.facade = {
       channel,
@@ -623,7 +620,9 @@ export class Client<P extends PluginSet> {
           setGroupWritable(this.socketDir, this.config.socketGroup);
       }
       brokerDir = this.socketDir;
-      const own = this.config.autoMTLS ? await generateCertificate() : undefined;
+      const own = this.config.autoMTLS
+        ? await (await import("../protocol/self-signed.ts")).generateCertificate()
+        : undefined;
       const env = this.pluginEnv(expect.versions, own);
       const secure = this.config.secureConfig;
       if (secure) {

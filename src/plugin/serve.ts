@@ -29,7 +29,7 @@ import { CORE_PROTOCOL_VERSION, formatHandshake, type Handshake } from "../proto
 import type { HclogLevel } from "../protocol/hclog.ts";
 import { PluginHealth } from "../protocol/health.ts";
 import { hclogLogger, type Logger } from "../protocol/logger.ts";
-import { certToHandshakeField, checkCertPem, generateCertificate } from "../protocol/mtls.ts";
+import { certToHandshakeField, checkCertPem } from "../protocol/mtls.ts";
 import { listenMultiplexed, Multiplexer, newMuxSocketPath } from "../protocol/multiplex.ts";
 import type { PluginSet } from "../protocol/plugin.ts";
 import { removeHandshakeFile, writeHandshakeFile } from "../protocol/sidecar.ts";
@@ -43,7 +43,6 @@ import {
   newServer,
   type TransportSecurity,
 } from "../protocol/transport.ts";
-import { tracedRegistrar } from "../tracing/grpc.ts";
 import { podplugTracing } from "../tracing/tracer.ts";
 import { intercepted, type ServerInterceptor } from "./interceptors.ts";
 import { writeTerminationMessage } from "./termination-log.ts";
@@ -182,7 +181,8 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
   let serverCert = "";
   if (penv.clientCertPem) {
     checkCertPem(penv.clientCertPem, PLUGIN_ENV.clientCert);
-    const own = await generateCertificate();
+    // pkijs only with AutoMTLS: a plugin without it starts (and restarts) without loading it.
+    const own = await (await import("../protocol/self-signed.ts")).generateCertificate();
     security = mtlsTransport(own, penv.clientCertPem);
     serverCert = certToHandshakeField(own.certPem);
   } else if (config.tls) {
@@ -271,7 +271,7 @@ async function start(config: ServeConfig, env: NodeJS.ProcessEnv): Promise<Serve
         `plugin ${JSON.stringify(name)} has no grpcServer(); podplug serves gRPC plugins only.`,
       );
     const registrar = tracing
-      ? tracedRegistrar(server, tracing, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
+      ? tracing.registrar(server, { ...spanAttributes, "podplug.plugin": penv.pluginName ?? name })
       : server;
     await p.grpcServer(broker, intercepted(registrar, config.interceptors ?? []));
   }

@@ -15,7 +15,6 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Attributes } from "@opentelemetry/api";
 import { PodplugError } from "../errors.ts";
 import type { ConnInfo } from "../gen/plugin/grpc_broker.ts";
-import { tracedChannel, tracedRegistrar } from "../tracing/grpc.ts";
 import type { Tracing } from "../tracing/tracer.ts";
 import type { Logger } from "./logger.ts";
 import { type Multiplexer, newMuxSocketPath } from "./multiplex.ts";
@@ -161,7 +160,7 @@ export class GRPCBroker implements Broker {
     }
     const server = newServer(64 * 1024 * 1024);
     const t = this.opts.tracing;
-    register(t ? tracedRegistrar(server, t.tracing, t.attributes) : server);
+    register(t ? t.tracing.registrar(server, t.attributes) : server);
     const mux = this.opts.mux;
     const address = mux ? newMuxSocketPath(this.opts.socketDir) : newSocketPath(this.opts.socketDir);
     await bindUnix(server, address, this.opts.security);
@@ -213,7 +212,7 @@ export class GRPCBroker implements Broker {
         first?.destroy();
         bridge.close();
       });
-      return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
+      return t ? t.tracing.channel(channel, t.attributes) : channel;
     }
     const info = await this.waitFor(id, timeoutMs);
     if (info.network !== "unix") {
@@ -226,7 +225,7 @@ export class GRPCBroker implements Broker {
     checkSocketPath(info.address);
     const channel = dialUnix(info.address, this.opts.security);
     const t = this.opts.tracing;
-    return t ? tracedChannel(channel, t.tracing, t.attributes) : channel;
+    return t ? t.tracing.channel(channel, t.attributes) : channel;
   }
 
   /** {@link dial}, then wraps the channel in a generated client class. */

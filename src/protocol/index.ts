@@ -14,5 +14,6 @@ export * from "./health.ts";
 export * from "./logger.ts";
 export * from "./mtls.ts";
 export * from "./plugin.ts";
+export * from "./self-signed.ts";
 export * from "./socket.ts";
 export * from "./transport.ts";

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { parse, stringify } from "yaml";
-import { generateCertificate } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { waitFor } from "../cluster/wait.ts";
 import { imageRef } from "../node/images.ts";
 import { type E2ECluster, kubectlOk } from "./cluster.ts";

@@ -14,7 +14,7 @@ import { handshake as counterHandshake, counterPlugin } from "../../examples/cou
 import { handshake as kvHandshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
 import { spawnGuarded } from "../../src/process/spawn.ts";
-import { generateCertificate } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { alive, tempDir, waitFor } from "../helpers.ts";
 import { eventsOf, explain, type GoPeer, goPeer, goPeersDir, ROOT, runPeer } from "./peers.ts";
 

@@ -15,7 +15,8 @@ import { dirname } from "node:path";
 import { pino } from "pino";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, isPodplugError } from "../../src/host/index.ts";
-import { type CertificatePair, generateCertificate } from "../../src/protocol/mtls.ts";
+import type { CertificatePair } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { eventsOf, explain, goPeer, goPeersDir, nodeCommand, type PeerResult, runPeer, startPlugin } from "./peers.ts";
 
 const quiet = pino({ level: "silent" });

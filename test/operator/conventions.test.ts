@@ -56,7 +56,7 @@ async function podInABox(autoMTLS: boolean): Promise<{
   mkdirSync(join(dir, "sockets", "kv"), { recursive: true });
   const secrets: Record<string, string> = {};
   if (autoMTLS) {
-    const { generateCertificate } = await import("../../src/protocol/mtls.ts");
+    const { generateCertificate } = await import("../../src/protocol/self-signed.ts");
     const host = await generateCertificate();
     mkdirSync(join(dir, "mtls", "kv"), { recursive: true });
     writeFileSync(join(dir, "mtls", "kv", "tls.crt"), host.certPem);

@@ -39,6 +39,41 @@ export function yaml(...objs: unknown[]): string {
   return objs.map((o) => stringify(o, { version: "1.1" })).join("---\n");
 }
 
+/**
+ * A MutatingWebhookConfiguration that sends Pod creations in `namespace` to an
+ * operator's webhook on loopback `port` (the test apiserver reaches it there),
+ * as the chart's does: pods labelled `podplug.io/inject: "false"` skip it.
+ */
+export function webhookConfiguration(o: {
+  name: string;
+  port: number;
+  namespace: string;
+  failurePolicy?: "Fail" | "Ignore";
+  reinvocation?: boolean;
+}): Record<string, unknown> {
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: { name: o.name },
+    webhooks: [
+      {
+        name: "inject.podplug.io",
+        admissionReviewVersions: ["v1"],
+        clientConfig: { url: `https://127.0.0.1:${o.port}/inject` },
+        rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+        failurePolicy: o.failurePolicy ?? "Fail",
+        sideEffects: "None",
+        ...(o.reinvocation ? { reinvocationPolicy: "IfNeeded" } : {}),
+        timeoutSeconds: 5,
+        namespaceSelector: {
+          matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [o.namespace] }],
+        },
+        objectSelector: { matchExpressions: [{ key: "podplug.io/inject", operator: "NotIn", values: ["false"] }] },
+      },
+    ],
+  };
+}
+
 /** A Plugin manifest. */
 export function pluginManifest(name: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
   return {

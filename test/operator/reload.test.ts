@@ -22,6 +22,7 @@ import {
   type OperatorHandle,
   pluginManifest,
   startOperator,
+  webhookConfiguration,
   yaml,
 } from "./helpers.ts";
 
@@ -32,27 +33,6 @@ const CONFIG = "podplug-reload-test";
 const PLUGIN = "rk";
 const SIDECAR = `podplug-${PLUGIN}`;
 const POD_ANNOTATION = `podplug.io/reload-${PLUGIN}`;
-
-function webhookConfiguration(port: number): Record<string, unknown> {
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
-    metadata: { name: CONFIG },
-    webhooks: [
-      {
-        name: "inject.podplug.io",
-        admissionReviewVersions: ["v1"],
-        clientConfig: { url: `https://127.0.0.1:${port}/inject` },
-        rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
-        failurePolicy: "Fail",
-        sideEffects: "None",
-        timeoutSeconds: 5,
-        namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [NS] }] },
-        objectSelector: { matchExpressions: [{ key: "podplug.io/inject", operator: "NotIn", values: ["false"] }] },
-      },
-    ],
-  };
-}
 
 function pod(name: string, labels: Record<string, string> = { reload: "yes" }): Record<string, unknown> {
   return {
@@ -111,7 +91,7 @@ describe("cluster reload (podplug.io/reload) against the real apiserver", functi
     await createNamespace(c, NS);
     await createNamespace(c, SYSTEM);
     const port = await freePort();
-    await c.kubectlOk(["apply", "-f", "-"], yaml(webhookConfiguration(port)));
+    await c.kubectlOk(["apply", "-f", "-"], yaml(webhookConfiguration({ name: CONFIG, port, namespace: NS })));
     await c.kubectlOk(
       ["apply", "-n", NS, "-f", "-"],
       yaml(

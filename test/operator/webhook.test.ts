@@ -32,6 +32,7 @@ import {
   pluginManifest,
   ROOT,
   startOperator,
+  webhookConfiguration,
   yaml,
 } from "./helpers.ts";
 
@@ -41,28 +42,6 @@ const SYSTEM = "wh-system";
 const CONFIG = "podplug-webhook-test";
 const SECRET = "podplug-webhook-tls";
 const AGENT = "example/podplug:1";
-
-function webhookConfiguration(port: number, failurePolicy: "Fail" | "Ignore"): Record<string, unknown> {
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
-    metadata: { name: CONFIG },
-    webhooks: [
-      {
-        name: "inject.podplug.io",
-        admissionReviewVersions: ["v1"],
-        clientConfig: { url: `https://127.0.0.1:${port}/inject` },
-        rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
-        failurePolicy,
-        sideEffects: "None",
-        reinvocationPolicy: "IfNeeded",
-        timeoutSeconds: 5,
-        namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [NS] }] },
-        objectSelector: { matchExpressions: [{ key: "podplug.io/inject", operator: "NotIn", values: ["false"] }] },
-      },
-    ],
-  };
-}
 
 function pod(name: string, labels: Record<string, string>, extra: Record<string, unknown> = {}, container = "host") {
   return {
@@ -137,7 +116,10 @@ describe("webhook mode against the real apiserver", function () {
     await createNamespace(c, NS);
     await createNamespace(c, SYSTEM);
     port = await freePort();
-    await c.kubectlOk(["apply", "-f", "-"], yaml(webhookConfiguration(port, "Fail")));
+    await c.kubectlOk(
+      ["apply", "-f", "-"],
+      yaml(webhookConfiguration({ name: CONFIG, port, namespace: NS, reinvocation: true })),
+    );
     await c.kubectlOk(["apply", "-n", NS, "-f", "-"], yaml(pluginManifest("kv")));
     op = await startOperator(c, args(), c.kubeconfig, "operator-webhook");
     await waitFor("the webhook ready", async () => (await fetch(`${op!.healthUrl}/readyz`)).ok, 30_000, 100);
@@ -504,7 +486,13 @@ describe("webhook mode against the real apiserver", function () {
     const refused = await c.kubectl(["create", "-f", "-"], yaml(pod("while-down", { "podplug.io/host": "kv" })));
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /failed calling webhook "inject\.podplug\.io"/);
-    const cfg = webhookConfiguration(port, "Ignore") as { webhooks: { clientConfig: Record<string, string> }[] };
+    const cfg = webhookConfiguration({
+      name: CONFIG,
+      port,
+      namespace: NS,
+      failurePolicy: "Ignore",
+      reinvocation: true,
+    }) as { webhooks: { clientConfig: Record<string, string> }[] };
     const bundle = await getJson<{ webhooks: { clientConfig: { caBundle: string } }[] }>(c, [
       "mutatingwebhookconfiguration",
       CONFIG,

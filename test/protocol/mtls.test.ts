@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import {
-  certToHandshakeField,
-  checkCertPem,
-  generateCertificate,
-  handshakeFieldToCert,
-} from "../../src/protocol/mtls.ts";
+import { certToHandshakeField, checkCertPem, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 
 describe("AutoMTLS certificates", () => {
   it("match go-plugin's profile: P-521, CN/SAN localhost, CA, client+server auth", async () => {

@@ -12,7 +12,8 @@ import { Client, isPodplugError } from "../../src/host/index.ts";
 import { exitOf } from "../../src/process/exit.ts";
 import { spawnGuarded } from "../../src/process/spawn.ts";
 import { parseHandshake } from "../../src/protocol/handshake.ts";
-import { generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { dialUnix, insecureTransport, mtlsTransport, type TransportSecurity } from "../../src/protocol/transport.ts";
 import { alive, captureLogger, fixture, NODE, tempDir, waitFor } from "../helpers.ts";
 

@@ -7,7 +7,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, sidecarAttach } from "../../src/host/index.ts";
-import { generateCertificate } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { alive, captureLogger, startSidecar, stopProcess, tempDir, waitFor } from "../helpers.ts";
 
 describe("sidecar mode", function () {

@@ -11,7 +11,8 @@ import { type HealthCheckResponse, HealthClient } from "../../src/gen/grpc/healt
 import { type ConnInfo, GRPCBrokerClient } from "../../src/gen/plugin/grpc_broker.ts";
 import { GRPCControllerClient } from "../../src/gen/plugin/grpc_controller.ts";
 import { GRPCStdioClient, type StdioData, StdioData_Channel } from "../../src/gen/plugin/grpc_stdio.ts";
-import { type CertificatePair, generateCertificate, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { type CertificatePair, handshakeFieldToCert } from "../../src/protocol/mtls.ts";
+import { generateCertificate } from "../../src/protocol/self-signed.ts";
 import { PodplugChannel } from "../../src/transport/channel.ts";
 import { tempDir } from "../helpers.ts";
 import {
