@@ -7,13 +7,15 @@
  * the next Pod is patched only once one of them is ready. A new sidecar that
  * fails (its image cannot be pulled, it crash-loops) halts the upgrade: no
  * further Pod is patched until the Plugin changes, so the other Pods keep
- * their old, working sidecar. Progress and a halt are the Plugin's
+ * their old, working sidecar. Only the Pods the upgrader patched (annotated
+ * `podplug.io/upgraded-<plugin>: <image>` by the same patch) count: a sidecar
+ * failing on the image its Pod was created with is no upgrade's failure. Progress and a halt are the Plugin's
  * `SidecarsUpgraded` condition. Only the image can change in place: other
  * changes (env, volumes, probes) reach new Pods only (docs/injection-modes.md).
  */
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { pluginContainerName } from "../../src/inject/conventions.ts";
+import { pluginContainerName, podUpgradedAnnotation } from "../../src/inject/conventions.ts";
 import { PLUGIN_API_VERSION, PLUGIN_KIND, type Plugin, type PluginCondition } from "../../src/inject/types.ts";
 import type { KubeClient } from "../client.ts";
 import type { EventRecorder } from "../events.ts";
@@ -52,6 +54,8 @@ export function podUpgradeState(pod: V1Pod, plugin: string, image: string): PodU
   if (index < 0) return { state: "absent" };
   const specImage = pod.spec!.initContainers![index]!.image ?? "";
   if (specImage !== image) return { state: "old", index, image: specImage };
+  // Created with this image (not patched to it): whatever its sidecar does, no upgrade is under way in it.
+  if (pod.metadata?.annotations?.[podUpgradedAnnotation(plugin)] !== image) return { state: "done" };
   const st: V1ContainerStatus | undefined = (pod.status?.initContainerStatuses ?? []).find((s) => s.name === name);
   const waiting = st?.state?.waiting;
   if (waiting?.reason && FAILING.has(waiting.reason))
@@ -71,7 +75,8 @@ function sameImage(reported: string | undefined, wanted: string): boolean {
 
 /** What to do for one Plugin now: the Pods to patch, and the condition to show. */
 export interface UpgradePlan {
-  patch: { pod: string; index: number; from: string }[];
+  /** `annotated`: the Pod has an annotations map (the patch adds a key to it, or the map). */
+  patch: { pod: string; index: number; from: string; annotated: boolean }[];
   condition: Omit<PluginCondition, "lastTransitionTime" | "observedGeneration">;
 }
 
@@ -101,7 +106,7 @@ export function planUpgrade(
 ): UpgradePlan {
   const image = plugin.spec.image;
   const name = plugin.metadata.name;
-  const old: { pod: string; index: number; from: string }[] = [];
+  const old: UpgradePlan["patch"] = [];
   let done = 0;
   let progressing = 0;
   const failed: string[] = [];
@@ -109,7 +114,13 @@ export function planUpgrade(
     if (!p.metadata?.name || p.metadata.deletionTimestamp) continue;
     if (p.status?.phase === "Succeeded" || p.status?.phase === "Failed") continue;
     const s = podUpgradeState(p, name, image);
-    if (s.state === "old") old.push({ pod: p.metadata.name, index: s.index, from: s.image });
+    if (s.state === "old")
+      old.push({
+        pod: p.metadata.name,
+        index: s.index,
+        from: s.image,
+        annotated: p.metadata.annotations !== undefined,
+      });
     else if (s.state === "done") done++;
     else if (s.state === "progressing") {
       const late = overdue(p);
@@ -189,6 +200,13 @@ export class Upgrader {
         body: [
           { op: "test", path: `/spec/initContainers/${p.index}/name`, value: pluginContainerName(name) },
           { op: "replace", path: `/spec/initContainers/${p.index}/image`, value: plugin.spec.image },
+          p.annotated
+            ? {
+                op: "add",
+                path: `/metadata/annotations/${podUpgradedAnnotation(name).replace("/", "~1")}`,
+                value: plugin.spec.image,
+              }
+            : { op: "add", path: "/metadata/annotations", value: { [podUpgradedAnnotation(name)]: plugin.spec.image } },
         ],
       });
       this.o.log.info(

@@ -85,8 +85,19 @@ export class Connection implements PluginConnection {
 
   /** Waits until the socket accepts gRPC (TLS included), then opens broker and stdio streams. */
   async open(deadlineMs: number, log: PinoLogger, sinks: StdioSinks): Promise<void> {
-    const ready = this.check(deadlineMs, true);
-    await (this.mux ? this.mux.race(ready) : ready);
+    const end = Date.now() + deadlineMs;
+    // A plugin just started can be starved of CPU (a cold start on a loaded node) for longer than the
+    // keepalive's timeout. While it opens, the start timeout judges it: a keepalive drop is tried again.
+    for (;;) {
+      const ready = this.check(Math.max(1, end - Date.now()), true);
+      try {
+        await (this.mux ? this.mux.race(ready) : ready);
+        break;
+      } catch (err) {
+        if (!keepaliveDrop(err) || Date.now() >= end || this.closed) throw err;
+        log.debug({ reason: (err as Error).message }, "plugin slow to answer its first health check; trying again");
+      }
+    }
     const brokerClient = this.client(GRPCBrokerClient);
     const call = brokerClient.startStream();
     call.on("error", (err: grpc.ServiceError) => {
@@ -202,4 +213,10 @@ export class Connection implements PluginConnection {
     this.channel.close();
     this.mux?.close();
   }
+}
+
+/** True when `err` is a call failed by the channel's own keepalive verdict (TRANSPORT_KEEPALIVE_TIMEOUT in its details). */
+function keepaliveDrop(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown; details?: unknown } }).cause;
+  return cause?.code === grpc.status.UNAVAILABLE && String(cause.details).includes("TRANSPORT_KEEPALIVE_TIMEOUT");
 }

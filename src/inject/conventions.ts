@@ -45,6 +45,15 @@ export const RELOAD_TOKEN_MAX = 256;
 export function podReloadAnnotation(name: string): string {
   return `${RELOAD_ANNOTATION}-${name}`;
 }
+/**
+ * The Pod annotation webhook mode's in-place upgrader sets when it patches
+ * plugin `name`'s sidecar to an image (the value). An upgrade judges only the
+ * Pods it patched: a sidecar that fails on an image it was created with is not
+ * an upgrade's failure.
+ */
+export function podUpgradedAnnotation(name: string): string {
+  return `podplug.io/upgraded-${name}`;
+}
 /** The downward API volume of those annotations, one file per plugin, mounted whole (a subPath is never updated). */
 export const RELOAD_VOLUME = "podplug-reload";
 /** Where each launcher-run sidecar sees the reload volume, read-only. */

@@ -638,9 +638,17 @@ describe("webhook certificates", () => {
 describe("webhook mode's pure parts", () => {
   const kv = pluginManifest("kv", { selector: { matchLabels: { app: "web" } } }) as unknown as Plugin;
   kv.metadata.namespace = "ns";
-  const sidecarPod = (name: string, image: string, status?: Record<string, unknown>): V1Pod =>
+  const sidecarPod = (name: string, image: string, status?: Record<string, unknown>, upgradedTo?: string): V1Pod =>
     ({
-      metadata: { name, namespace: "ns", labels: { app: "web" }, annotations: { "podplug.io/plugins": "kv" } },
+      metadata: {
+        name,
+        namespace: "ns",
+        labels: { app: "web" },
+        annotations: {
+          "podplug.io/plugins": "kv",
+          ...(upgradedTo ? { "podplug.io/upgraded-kv": upgradedTo } : {}),
+        },
+      },
       spec: {
         containers: [{ name: "host" }],
         initContainers: [{ name: "podplug-launcher" }, { name: "podplug-kv", image }],
@@ -737,7 +745,8 @@ describe("webhook mode's pure parts", () => {
     );
     assert.equal(p1.condition.reason, "Upgrading");
     // p0 patched, its new sidecar not ready yet: nothing more.
-    const step2 = [sidecarPod("p0", "example/kv:2", running("example/kv:1")), ...old.slice(1)];
+    // The upgrader's patch annotates the Pod with the image it patched in.
+    const step2 = [sidecarPod("p0", "example/kv:2", running("example/kv:1"), "example/kv:2"), ...old.slice(1)];
     assert.deepEqual(planUpgrade(want, step2, 1).patch, []);
     assert.equal(planUpgrade(want, step2, 2).patch.length, 1);
     // Past the progress deadline the pod on its way counts as failed.
@@ -746,7 +755,7 @@ describe("webhook mode's pure parts", () => {
     assert.match(late.condition.message, /fails in p0: not ready in time \(running example\/kv:1\)/);
     assert.deepEqual(late.patch, []);
     // p0 ready on the new image: the next one.
-    const step3 = [sidecarPod("p0", "example/kv:2", running("example/kv:2")), ...old.slice(1)];
+    const step3 = [sidecarPod("p0", "example/kv:2", running("example/kv:2"), "example/kv:2"), ...old.slice(1)];
     assert.deepEqual(
       planUpgrade(want, step3, 1).patch.map((x) => x.pod),
       ["p1"],
@@ -757,18 +766,35 @@ describe("webhook mode's pure parts", () => {
     );
     // A failing new sidecar halts everything.
     const failing = [
-      sidecarPod("p0", "example/kv:2", {
-        ready: false,
-        state: { waiting: { reason: "ImagePullBackOff", message: "no such image" } },
-      }),
+      sidecarPod(
+        "p0",
+        "example/kv:2",
+        { ready: false, state: { waiting: { reason: "ImagePullBackOff", message: "no such image" } } },
+        "example/kv:2",
+      ),
       ...old.slice(1),
     ];
     const halted = planUpgrade(want, failing, 3);
     assert.deepEqual(halted.patch, []);
     assert.equal(halted.condition.reason, "UpgradeHalted");
     assert.match(halted.condition.message, /fails in p0: ImagePullBackOff \(no such image\)/);
+    // Pods created with the image (never patched): a crash-looping sidecar there is no upgrade's failure.
+    const crashing = { ready: false, state: { waiting: { reason: "CrashLoopBackOff", message: "back-off" } } };
+    const fresh = planUpgrade(want, [sidecarPod("n0", "example/kv:2", crashing), sidecarPod("n1", "example/kv:2")], 1);
+    assert.equal(fresh.condition.reason, "UpToDate");
+    assert.deepEqual(fresh.patch, []);
+    // The same sidecar in a Pod the upgrader patched to that image halts the upgrade.
+    const patched = planUpgrade(want, [sidecarPod("n0", "example/kv:2", crashing, "example/kv:2")], 1);
+    assert.equal(patched.condition.reason, "UpgradeHalted");
+    // What a patch of an old Pod carries: where its annotations go.
+    assert.deepEqual(
+      planUpgrade(want, old, 3).patch.map((x) => x.annotated),
+      [true, true, true],
+    );
     // All on the new image and ready.
-    const done = [0, 1, 2].map((i) => sidecarPod(`p${i}`, "example/kv:2", running("docker.io/example/kv:2")));
+    const done = [0, 1, 2].map((i) =>
+      sidecarPod(`p${i}`, "example/kv:2", running("docker.io/example/kv:2"), "example/kv:2"),
+    );
     const end = planUpgrade(want, done, 1);
     assert.deepEqual(end.patch, []);
     assert.equal(end.condition.status, "True");

@@ -167,6 +167,26 @@ describe("auto-recovery of plugin clients", function () {
     }
   });
 
+  it("a plugin that answers nothing for 2 s right after its handshake still starts: the start timeout judges it, not the keepalive", async () => {
+    const { logger, records } = captureLogger("debug");
+    const client = new Client({
+      handshake,
+      plugins: { kv: kvPlugin() },
+      cmd: { ...testPlugin, env: { TEST_STALL_MS: "2000" } },
+      logger,
+      backoff: fastBackoff,
+    });
+    try {
+      const kv = await client.dispense("kv");
+      assert.equal(await pidOf(kv), client.pid, "the process that printed the handshake answers");
+      assert.equal(client.restartCount, 0);
+      // The keepalive (≈0.85 s) did drop the silent connection at least once; the start went on.
+      assert.ok(records.some((r) => r.msg === "plugin slow to answer its first health check; trying again"));
+    } finally {
+      await client.kill();
+    }
+  });
+
   it("a plugin reporting NOT_SERVING is restarted at once (health Watch, not polling)", async () => {
     const { logger, records } = captureLogger();
     // Liveness polling effectively off: only the Watch stream can notice.
