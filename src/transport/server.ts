@@ -315,8 +315,8 @@ class IncomingCall implements ServerWireSink {
       return;
     }
     if (this.reader) {
-      // The handler's stream is full: stop reading so HTTP/2 flow control pushes back.
-      if (!this.reader.push(msg)) this.core.wire.pause();
+      // Held until the handler reads it; a full stream stops reading so HTTP/2 flow control pushes back.
+      this.reader.offerRequest(msg, payload.length);
       return;
     }
     this.count++;

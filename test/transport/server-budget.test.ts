@@ -202,4 +202,43 @@ describe("transport: the budget a server's connections share", function () {
       "the readers' connections are still open",
     );
   });
+
+  it("a handler that reads nothing: the messages its stream took count as paused bytes, so big messages cannot pile up past the connection's bound", async () => {
+    // 1 MiB messages in 16 KiB DATA frames: each message is worth two WINDOW_UPDATEs, so before the held
+    // messages were counted a stream took 16 of them (its readable's high-water mark) with its window coming back.
+    const msg = 1 << 20;
+    const bigMessages = (id: number): (() => Buffer | undefined) => {
+      const body = Buffer.alloc(msg + 5, 2);
+      body.writeUInt8(0, 0);
+      body.writeUInt32BE(msg, 1);
+      let at = 0;
+      return () => {
+        const chunk = body.subarray(at % body.length, Math.min(body.length, (at % body.length) + 16_384));
+        at += chunk.length;
+        return frame(F.DATA, 0, id, chunk);
+      };
+    };
+    const p = await connect();
+    // Each stream pauses once its handler holds 2 messages (over HELD_PAUSE_BYTES) and the peer has used the window
+    // it had: ≈3 MiB a stream, 2 MiB of them counted. The ninth stream or so takes the count over the bound.
+    const ids = Array.from({ length: 12 }, (_, i) => 1 + 2 * i);
+    for (const id of ids) {
+      p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Budget/Hold")));
+      await p.sendWithinWindows(id, 8 * msg, bigMessages(id), 1000);
+    }
+    await p.roundTrip(WAIT_MS);
+    const bound = DEFAULT_H2_LIMITS.maxPausedBytes;
+    const reset = ids.filter((id) => p.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+    assert.ok(reset.length > 0, `some stream was reset ENHANCE_YOUR_CALM: ${JSON.stringify([...p.resets])}`);
+    const kept = ids.filter((id) => !p.resets.has(id)).reduce((n, id) => n + (p.dataSent.get(id) ?? 0), 0);
+    // The count stays under the bound; what the live streams hold beyond it is each one's message in the making
+    // (at most its window). Before, each stream took 16 MiB here and the count showed almost nothing.
+    assert.ok(use().pausedBytes <= bound, `counted ${use().pausedBytes}, over ${bound}`);
+    assert.ok(use().pausedBytes >= kept / 2, `counted ${use().pausedBytes} of the ${kept} bytes the live streams hold`);
+    assert.ok(kept <= 2 * bound, `the live streams hold ${kept} bytes`);
+    // The handlers read again: the bytes come back.
+    for (const call of holding) call.resume();
+    p.startReading();
+    await settles({ pausedBytes: 0, sendQueueBytes: 0 }, "read, nothing is held");
+  });
 });

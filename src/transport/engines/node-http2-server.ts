@@ -212,4 +212,7 @@ class NodeHttp2ServerStream implements ServerWireStream {
   resume(): void {
     if (this.stream.isPaused()) this.stream.resume();
   }
+
+  /** node:http2 returns window as its stream is read: messages the handler holds are not counted here. */
+  hold(_bytes: number): void {}
 }

@@ -265,4 +265,8 @@ class PodplugH2ServerStream implements ServerWireStream, StreamSink {
   resume(): void {
     this.s.resume();
   }
+
+  hold(bytes: number): void {
+    this.s.holdRead(bytes);
+  }
 }

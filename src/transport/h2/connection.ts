@@ -114,6 +114,15 @@ export class H2Stream {
   /** Server: DATA bytes still due under the request's content-length, if it sent one (-1: none). */
   contentLeft = -1;
   paused = false;
+  /** Server: bytes of messages the handler holds unread (see holdRead). */
+  heldRead = 0;
+  /**
+   * What this stream counts in the connection's paused bytes: the larger of
+   * its unacked bytes while paused (what the peer sent since window stopped
+   * coming back) and the messages the handler holds unread (they may have
+   * been acked: a handler's stream takes 16 before it pauses).
+   */
+  charged = 0;
   localEnded = false;
   remoteEnded = false;
   closed = false;
@@ -196,7 +205,28 @@ export class H2Stream {
   pause(): void {
     if (this.paused || this.closed) return;
     this.paused = true;
-    this.session.held(this.unacked);
+    this.recharge();
+  }
+
+  /** @internal Brings `charged` to what the stream holds now (see {@link charged}). */
+  recharge(): void {
+    const want = this.closed ? 0 : Math.max(this.paused ? this.unacked : 0, this.heldRead);
+    if (want !== this.charged) this.session.held(want - this.charged);
+    this.charged = want;
+  }
+
+  /**
+   * The application holds `n` more bytes of this stream's messages unread
+   * (negative: it read them): they count as paused bytes, so a handler that
+   * never reads cannot make the connection take more than maxPausedBytes
+   * (nor the server more than its budget); past either, the stream is reset.
+   */
+  holdRead(n: number): void {
+    // A closed stream gave its held bytes back when it closed.
+    if (this.closed || n === 0) return;
+    this.heldRead = Math.max(0, this.heldRead + n);
+    this.recharge();
+    if (n > 0) this.session.checkPaused(this);
   }
 
   resume(): void {
@@ -204,8 +234,8 @@ export class H2Stream {
     this.paused = false;
     // A closed stream gave its bytes back when it closed (or its connection did).
     if (this.closed) return;
-    this.session.held(-this.unacked);
     this.session.ackStream(this, true);
+    this.recharge();
   }
 }
 
@@ -665,6 +695,18 @@ export class H2Connection {
     this.budgets?.paused.charge(n);
   }
 
+  private pausedOver(): boolean {
+    return (
+      this.pausedBytes > this.limits.maxPausedBytes ||
+      (this.budgets?.paused.over === true && this.pausedBytes > BUDGET_RESERVE)
+    );
+  }
+
+  /** @internal A stream's held bytes grew: past the bounds, it is reset as a paused stream would be. */
+  checkPaused(s: H2Stream): void {
+    if (!s.closed && this.pausedOver()) this.overPaused(s);
+  }
+
   /**
    * The connection's paused streams hold more than maxPausedBytes: the stream
    * that took it over is reset (ENHANCE_YOUR_CALM) and its call fails with a
@@ -711,7 +753,8 @@ export class H2Connection {
   private finishStream(s: H2Stream, rstCode: number | undefined, lost: Error | undefined): void {
     if (s.closed) return;
     s.closed = true;
-    if (s.paused) this.held(-s.unacked);
+    s.heldRead = 0;
+    s.recharge();
     const dropped = s.pendingBytes;
     this.pendingBytes -= dropped;
     s.pendingBytes = 0;
@@ -1048,17 +1091,13 @@ export class H2Connection {
     s.unacked += len;
     s.recvWindow -= len;
     // Counted with unacked, before any reset below gives the stream's unacked bytes back.
-    if (s.paused) this.held(len);
+    if (s.paused) s.recharge();
     if (s.recvWindow < 0) {
       this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
       return;
     }
     // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
-    if (
-      s.paused &&
-      (this.pausedBytes > this.limits.maxPausedBytes ||
-        (this.budgets?.paused.over && this.pausedBytes > BUDGET_RESERVE))
-    ) {
+    if (s.paused && this.pausedOver()) {
       this.overPaused(s);
       return;
     }
