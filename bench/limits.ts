@@ -5,7 +5,7 @@
  * rounds interleaved (each round runs every side once, the order alternating
  * round by round so neither side always goes first):
  *   - "limits on": every limit at its default (DEFAULT_H2_LIMITS, 4 MiB
- *     messages, 100 connections);
+ *     messages, 100 connections, the server's budget DEFAULT_SERVER_BUDGET);
  *   - "no limits": the same tree and engine with every limit at its most
  *     permissive (no count, size or rate can be reached; messages unlimited);
  *   - with `--baseline <git ref>`, also that commit's tree (a git worktree),
@@ -79,6 +79,10 @@ async function serve(mode: Mode, path: string): Promise<void> {
           "podplug.engine": "podplug",
           "podplug.h2Limits": PERMISSIVE,
           "podplug.maxConnections": Number.MAX_SAFE_INTEGER,
+          "podplug.serverBudget": {
+            maxPausedBytes: Number.MAX_SAFE_INTEGER,
+            maxSendQueueBytes: Number.MAX_SAFE_INTEGER,
+          },
           "grpc.max_receive_message_length": -1,
         },
   );

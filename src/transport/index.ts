@@ -18,6 +18,8 @@
  */
 export { type ChannelTlsOptions, PodplugChannel, type PodplugChannelOptions } from "./channel.ts";
 export { defaultEngine, type Engine } from "./engines/dial.ts";
+export type { BudgetUse } from "./engines/podplug-h2-server.ts";
 export { TransportError, type TransportErrorCode } from "./errors.ts";
+export { DEFAULT_SERVER_BUDGET, type ServerBudget } from "./h2/byte-budget.ts";
 export { DEFAULT_H2_LIMITS, type H2Limits } from "./h2/limits.ts";
 export { PodplugServer, type PodplugServerOptions, type ServerTlsOptions, type ServiceRegistrar } from "./server.ts";

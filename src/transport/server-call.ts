@@ -268,6 +268,65 @@ function surface<B extends Ctor<EventEmitter>>(Base: B) {
   };
 }
 
+/**
+ * Request messages a handler holds unread past this many bytes: the stream
+ * stops taking data (one stream window), so a fast client meets flow control
+ * before the paused bound would reset it.
+ */
+export const HELD_PAUSE_BYTES = 1 << 20;
+
+/**
+ * Adds the request side to a handler's readable stream: each message it holds
+ * unread counts against the connection's paused bytes (ServerWireStream.hold)
+ * until the handler reads it, and past {@link HELD_PAUSE_BYTES} (or the
+ * stream's own high-water mark) the stream stops taking data.
+ */
+function requests<B extends Ctor<Readable & { core: ServerCallCore }>>(Base: B) {
+  return class extends Base {
+    /** @internal Sizes of the messages in the readable buffer, oldest first. */
+    held: number[] = [];
+    /** @internal */
+    heldBytes = 0;
+    /** @internal A request message for the handler, `bytes` long on the wire. */
+    offerRequest(msg: unknown, bytes: number): void {
+      const before = this.readableLength;
+      const more = this.push(msg);
+      // A message handed straight to a 'data' listener is not held.
+      if (this.readableLength > before) {
+        this.held.push(bytes);
+        this.heldBytes += bytes;
+        this.core.wire.hold(bytes);
+      }
+      if (!more || this.heldBytes > HELD_PAUSE_BYTES) this.core.wire.pause();
+    }
+    override read(size?: number): unknown {
+      const m = super.read(size);
+      this.settle();
+      return m;
+    }
+    override _read(): void {
+      this.settle();
+      if (this.heldBytes <= HELD_PAUSE_BYTES) this.core.wire.resume();
+    }
+    override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+      this.core.wire.hold(-this.heldBytes);
+      this.held = [];
+      this.heldBytes = 0;
+      super._destroy(err, cb);
+    }
+    /** @internal Gives back what the handler has read since (the buffer keeps the newest `readableLength`). */
+    settle(): void {
+      let freed = 0;
+      while (this.held.length > this.readableLength) freed += this.held.shift()!;
+      if (freed === 0) return;
+      this.heldBytes -= freed;
+      this.core.wire.hold(-freed);
+      if (this.heldBytes <= HELD_PAUSE_BYTES && this.readableLength < this.readableHighWaterMark)
+        this.core.wire.resume();
+    }
+  };
+}
+
 /** Adds grpc-js's response-stream behaviour (write, end(trailers), 'error' as status) to a surface class. */
 function sink<B extends Ctor<Writable & { core: ServerCallCore }>>(Base: B) {
   return class extends Base {
@@ -311,13 +370,10 @@ export class PodplugServerUnaryCall extends surface(EventEmitter) {
 }
 
 /** Handler-side client-streaming call (grpc-js ServerReadableStream). */
-export class PodplugServerReadableStream extends surface(Readable) {
+export class PodplugServerReadableStream extends requests(surface(Readable)) {
   constructor(core: ServerCallCore) {
     super({ objectMode: true });
     this.core = core;
-  }
-  override _read(): void {
-    resumeRequests(this.core);
   }
 }
 
@@ -331,18 +387,11 @@ export class PodplugServerWritableStream extends sink(surface(Writable)) {
 }
 
 /** Handler-side bidirectional call (grpc-js ServerDuplexStream). */
-export class PodplugServerDuplexStream extends sink(surface(Duplex)) {
+export class PodplugServerDuplexStream extends requests(sink(surface(Duplex))) {
   constructor(core: ServerCallCore) {
     super({ objectMode: true });
     this.core = core;
   }
-  override _read(): void {
-    resumeRequests(this.core);
-  }
-}
-
-function resumeRequests(core: ServerCallCore): void {
-  core.wire.resume();
 }
 
 /** Metadata as header fields (binary values base64), grpc-js's own conversion. */

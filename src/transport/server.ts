@@ -10,8 +10,14 @@ import { status } from "@grpc/grpc-js";
 import { inflate } from "./compression.ts";
 import { defaultEngine, type Engine } from "./engines/dial.ts";
 import { nodeHttp2ServerEngine } from "./engines/node-http2-server.ts";
-import { type PeerOptions, podplugH2ServerEngine } from "./engines/podplug-h2-server.ts";
+import {
+  type BudgetedServerEngine,
+  type BudgetUse,
+  type PeerOptions,
+  podplugH2ServerEngine,
+} from "./engines/podplug-h2-server.ts";
 import { TransportError, unixPath } from "./errors.ts";
+import type { ServerBudget } from "./h2/byte-budget.ts";
 import type { H2Limits } from "./h2/limits.ts";
 import { MessageDecoder } from "./message-framing.ts";
 import {
@@ -46,11 +52,17 @@ export interface PodplugServerOptions {
   /** Called when a client broke HTTP/2 or one of the limits and its connection is closed for it (for logs). */
   "podplug.onPeerError"?: (err: TransportError) => void;
   /**
-   * podplug's engine: connections open at a time (default DEFAULT_MAX_CONNECTIONS, 100). Past it a new
+   * Connections open at a time, on either engine (default DEFAULT_MAX_CONNECTIONS, 100). Past it a new
    * connection gets GOAWAY ENHANCE_YOUR_CALM and is closed; `podplug.onPeerError` hears
    * TRANSPORT_TOO_MANY_CONNECTIONS, at most once per 10 s.
    */
   "podplug.maxConnections"?: number;
+  /**
+   * podplug's engine: what all connections hold together (defaults DEFAULT_SERVER_BUDGET: 64 MiB paused,
+   * 64 MiB to send). Past it the stream that would go over is reset ENHANCE_YOUR_CALM, as at the
+   * per-connection bounds of `podplug.h2Limits` (TRANSPORT_H2_PAUSED_LIMIT, TRANSPORT_H2_SEND_QUEUE_FULL).
+   */
+  "podplug.serverBudget"?: Partial<ServerBudget>;
   /** Other grpc-js options are accepted and ignored. */
   [other: string]: unknown;
 }
@@ -71,6 +83,7 @@ export class PodplugServer implements ServiceRegistrar {
   private readonly useNodeHttp2: boolean;
   private readonly h2Options: PeerOptions;
   private h2: ServerEngine | undefined;
+  private budgeted: BudgetedServerEngine | undefined;
   private ctx: ServerCallContext = { maxSendMessageLength: -1, peer: "" };
 
   constructor(options: PodplugServerOptions = {}) {
@@ -79,6 +92,7 @@ export class PodplugServer implements ServiceRegistrar {
       limits: options["podplug.h2Limits"],
       onPeerError: options["podplug.onPeerError"],
       maxConnections: positiveOption(options["podplug.maxConnections"], "podplug.maxConnections"),
+      budget: budgetOption(options["podplug.serverBudget"]),
     };
     this.maxReceive = numberOption(options["grpc.max_receive_message_length"], 4 * 1024 * 1024);
     this.ctx = { maxSendMessageLength: numberOption(options["grpc.max_send_message_length"], -1), peer: "" };
@@ -141,13 +155,14 @@ export class PodplugServer implements ServiceRegistrar {
     };
     const dispatch = (wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined =>
       this.onStream(wire, headers);
-    const engine = this.useNodeHttp2
-      ? nodeHttp2ServerEngine(pems, dispatch)
-      : podplugH2ServerEngine(pems, dispatch, this.h2Options);
+    const budgeted = this.useNodeHttp2 ? undefined : podplugH2ServerEngine(pems, dispatch, this.h2Options);
+    const engine = budgeted ?? nodeHttp2ServerEngine(pems, dispatch, this.h2Options);
     this.h2 = engine;
+    this.budgeted = budgeted;
     engine.listen(path, (err) => {
       if (!err) return callback(null, 1);
       this.h2 = undefined;
+      this.budgeted = undefined;
       callback(
         new TransportError("TRANSPORT_BIND_FAILED", `cannot listen on ${path}: ${err.message}`, { cause: err }),
         0,
@@ -168,6 +183,16 @@ export class PodplugServer implements ServiceRegistrar {
   /** Closes the socket and every connection at once; calls in flight see a cancellation. */
   forceShutdown(): void {
     this.h2?.forceShutdown();
+  }
+
+  /**
+   * What the connections hold together now against `podplug.serverBudget`
+   * (podplug's engine, once bound; undefined otherwise). Read-only: every
+   * stream's end, reset and connection's close gives its bytes back, so with
+   * no connection open both are 0.
+   */
+  budgetUse(): BudgetUse | undefined {
+    return this.budgeted?.budgetUse();
   }
 
   private onStream(wire: ServerWireStream, headers: WireHeaders): ServerWireSink | undefined {
@@ -290,8 +315,8 @@ class IncomingCall implements ServerWireSink {
       return;
     }
     if (this.reader) {
-      // The handler's stream is full: stop reading so HTTP/2 flow control pushes back.
-      if (!this.reader.push(msg)) this.core.wire.pause();
+      // Held until the handler reads it; a full stream stops reading so HTTP/2 flow control pushes back.
+      this.reader.offerRequest(msg, payload.length);
       return;
     }
     this.count++;
@@ -336,6 +361,26 @@ function positiveOption(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === "number" && Number.isInteger(v) && v > 0) return v;
   throw new TransportError("TRANSPORT_OPTION_INVALID", `${name} must be a positive integer, got ${String(v)}.`);
+}
+
+/** `podplug.serverBudget`: undefined, or an object whose given fields are positive integers. */
+function budgetOption(v: unknown): Partial<ServerBudget> | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "object" || v === null)
+    throw new TransportError("TRANSPORT_OPTION_INVALID", `podplug.serverBudget must be an object, got ${String(v)}.`);
+  const b = v as Record<string, unknown>;
+  for (const k of Object.keys(b))
+    if (k !== "maxPausedBytes" && k !== "maxSendQueueBytes")
+      throw new TransportError(
+        "TRANSPORT_OPTION_INVALID",
+        `podplug.serverBudget has no field ${k} (it takes maxPausedBytes and maxSendQueueBytes).`,
+      );
+  const out: Partial<ServerBudget> = {};
+  for (const k of ["maxPausedBytes", "maxSendQueueBytes"] as const) {
+    const n = positiveOption(b[k], `podplug.serverBudget.${k}`);
+    if (n !== undefined) out[k] = n;
+  }
+  return out;
 }
 
 function numberOption(v: unknown, dflt: number): number {

@@ -79,6 +79,13 @@ export interface ServerWireStream {
   /** Stop taking request data (flow control pushes back on the client); resume() undoes it. */
   pause(): void;
   resume(): void;
+  /**
+   * `bytes` of request messages the handler holds unread (negative: it read
+   * them). podplug's engine counts them as paused bytes, under the
+   * connection's maxPausedBytes and the server's budget (past either, the
+   * stream is reset ENHANCE_YOUR_CALM); node:http2 keeps its own accounting.
+   */
+  hold(bytes: number): void;
 }
 
 /** The call side of a server stream: the engine reports the request here. */

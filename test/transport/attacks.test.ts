@@ -16,10 +16,24 @@ import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client } from "../../src/host/index.ts";
+import type { BudgetUse } from "../../src/transport/engines/podplug-h2-server.ts";
+import { BUDGET_RESERVE } from "../../src/transport/h2/byte-budget.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
-import { CODE, F, HostilePeer, ping, record, rstStream, Victim, windowUpdate } from "./attacks/hostile.ts";
+import {
+  askUnread,
+  CODE,
+  F,
+  HostilePeer,
+  messages,
+  ping,
+  record,
+  requestBlock,
+  rstStream,
+  Victim,
+  windowUpdate,
+} from "./attacks/hostile.ts";
 import { makeClient, type ServerProcess, startServer, unary } from "./harness.ts";
 import { frame, message, settings } from "./raw-h2.ts";
 
@@ -29,15 +43,6 @@ const BOUND = 64 * MB;
 /** The longest a test waits for the victim to close a hostile connection (a guard, not a measure). */
 const CLOSE_WAIT_MS = 20_000;
 
-const requestBlock = (path = "/podplug.test.Echo/Unary"): Buffer =>
-  encodeHeaders([
-    [":method", "POST"],
-    [":scheme", "http"],
-    [":path", path],
-    [":authority", "victim"],
-    ["content-type", "application/grpc"],
-    ["te", "trailers"],
-  ]);
 const responseBlock = (extra: [string, string][] = []): Buffer =>
   encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...extra]);
 
@@ -102,18 +107,6 @@ async function gzipOfZeros(size: number): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Messages of the gRPC framing, 16 KB DATA frames, until `total` bytes. */
-function messages(id: number, total: number): () => Buffer | undefined {
-  const payload = Buffer.alloc(16_384 - 5, 1);
-  const msg = Buffer.concat([Buffer.from([0, 0, 0, 0x3f, 0xfb]), payload]);
-  let sent = 0;
-  return () => {
-    if (sent >= total) return undefined;
-    sent += msg.length;
-    return frame(F.DATA, 0, id, msg);
-  };
-}
-
 interface Outcome {
   peer: HostilePeer;
   base: number;
@@ -127,6 +120,7 @@ async function survived(
   o: Outcome,
   t0: number,
   neighbour: () => Promise<string | undefined>,
+  bound = BOUND,
 ): Promise<void> {
   const since = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.round(t - t0));
   const mem = await victim.mem();
@@ -147,10 +141,18 @@ async function survived(
   o.peer.destroy();
   assert.equal(answer, "hello", "a well-behaved peer on another connection still gets answers");
   assert.ok(
-    mem.maxRss - o.base < BOUND,
-    `the victim grew by ${Math.round((mem.maxRss - o.base) / MB)} MB (bound ${BOUND / MB} MB)`,
+    mem.maxRss - o.base < bound,
+    `the victim grew by ${Math.round((mem.maxRss - o.base) / MB)} MB (bound ${bound / MB} MB)`,
   );
   assert.ok(terminated, "the victim still ends on SIGTERM (its event loop is free)");
+}
+
+/** A well-behaved host's call to the server on `sock`, on a connection of its own: the answer's text. */
+async function hello(sock: string): Promise<string | undefined> {
+  const c = makeClient("podplug", sock);
+  const r = await unary(c, "unary", { text: "hello" }, undefined, { deadline: Date.now() + 30_000 });
+  c.close();
+  return r.res?.text;
 }
 
 describe("attacks on a plugin's server (a hostile host)", function () {
@@ -169,12 +171,7 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     tmp.remove();
   });
 
-  const neighbour = async (): Promise<string | undefined> => {
-    const c = makeClient("podplug", sock);
-    const r = await unary(c, "unary", { text: "hello" }, undefined, { deadline: Date.now() + 30_000 });
-    c.close();
-    return r.res?.text;
-  };
+  const neighbour = (): Promise<string | undefined> => hello(sock);
 
   /** Runs `attack` on a fresh connection; waits (bounded) until `done` or the victim closes it. */
   async function attack(
@@ -335,18 +332,7 @@ describe("attacks on a plugin's server (a hostile host)", function () {
     const peer = await attack(
       "never reads, 256 KB responses",
       async (p) => {
-        // Windows as large as HTTP/2 allows: only the victim's own bound can stop it buffering.
-        p.send(settings([[0x4, 2 ** 31 - 1]]));
-        p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
-        p.stopReading();
-        const out = ids.map((id) =>
-          Buffer.concat([
-            frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Big")),
-            frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
-          ]),
-        );
-        let i = 0;
-        await p.flood(() => out[i++], 64 * MB);
+        await askUnread(p, ids, "/podplug.test.Victim/Big");
         // The victim's answers (100 MB asked for) wait unread while it handles the calls; then read them.
         await victim.mem();
         p.startReading();
@@ -451,6 +437,138 @@ describe("attacks on a plugin's server (a hostile host)", function () {
       await p.flood(() => (n++ < 16 ? chunk : undefined), 32 * MB);
     });
     assert.equal(peer.goaway?.code, CODE.FRAME_SIZE_ERROR);
+  });
+
+  // Over many connections: the server's shared budget.
+  /** Hostile connections at once, each filling its own bounds: their sum is far past the server's budget. */
+  const K = 8;
+  /** The victim's budget, below K × each connection's bound (8 × 16 MiB paused, 8 × 32 MiB to send). */
+  const BUDGET = { maxPausedBytes: 24 * MB, maxSendQueueBytes: 16 * MB };
+
+  /**
+   * Opens K connections, has `fill` fill each in turn, then `drain` end what they started; returns what
+   * the victim's connections held together meanwhile, whether a well-behaved connection was answered while
+   * they held it, and the budget once the hostile connections are closed (every release made: 0).
+   */
+  async function many(
+    name: string,
+    fill: (p: HostilePeer) => Promise<void>,
+    drain: (peers: HostilePeer[]) => Promise<void>,
+    bound: number,
+  ): Promise<{ peers: HostilePeer[]; held: BudgetUse; answer: string | undefined; after: BudgetUse }> {
+    // A victim of its own, with the lower budget (on a socket of its own: a victim ended leaves its file).
+    await victim.stop();
+    sock = join(tmp.dir, "budget.sock");
+    victim = await Victim.start("server", sock, undefined, { "podplug.serverBudget": BUDGET });
+    const base = (await victim.mem()).rss;
+    const peers: HostilePeer[] = [];
+    for (let i = 0; i < K; i++) {
+      const p = new HostilePeer(net.connect(sock), "client");
+      await p.until(() => p.settings.size > 0, CLOSE_WAIT_MS);
+      peers.push(p);
+    }
+    const t0 = performance.now();
+    for (const p of peers) await fill(p);
+    const held = await victim.command<BudgetUse>("budget");
+    const answer = await hello(sock);
+    await drain(peers);
+    for (const p of peers) p.destroy();
+    for (const p of peers) await p.until(() => false, CLOSE_WAIT_MS);
+    let after = await victim.command<BudgetUse>("budget");
+    for (let end = Date.now() + CLOSE_WAIT_MS; after.pausedBytes + after.sendQueueBytes > 0 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await victim.command<BudgetUse>("budget");
+    }
+    await survived("host → plugin server", name, victim, { peer: peers[0]!, base }, t0, () => hello(sock), bound);
+    return { peers, held, answer, after };
+  }
+
+  it(`${K} connections, each filling its paused bound (16 MiB): past the server's budget the streams are reset ENHANCE_YOUR_CALM, a well-behaved connection is answered, the budget is back at 0 after`, async () => {
+    let window = 0;
+    const opened = new Map<HostilePeer, number[]>();
+    const { peers, held, answer, after } = await many(
+      `${K} connections × paused streams`,
+      async (p) => {
+        // Up to 16 Hold streams (whose handlers never read), each offered its whole window: the connection's
+        // own bound. Each is read by the victim before the next (a round trip), so the budget fills in this
+        // order; once the victim resets one, more would only be bytes it reads and drops (garbage its RSS
+        // would show until V8 collects it, not memory it holds), so this connection stops there.
+        window = p.settings.get(0x4)!;
+        for (let i = 0; i < DEFAULT_H2_LIMITS.maxPausedBytes / window && p.resets.size === 0; i++) {
+          const id = 1 + 2 * i;
+          opened.set(p, [...(opened.get(p) ?? []), id]);
+          p.send(frame(F.HEADERS, F.END_HEADERS, id, requestBlock("/podplug.test.Victim/Hold")));
+          await p.sendWithinWindows(id, window, messages(id, 2 * window), 5000);
+          await p.roundTrip(CLOSE_WAIT_MS);
+        }
+      },
+      async () => undefined,
+      // What the budget lets the connections hold, and a margin; without it they would hold K × 16 MiB.
+      BUDGET.maxPausedBytes + 32 * MB,
+    );
+    const streams = DEFAULT_H2_LIMITS.maxPausedBytes / window;
+    const kept = peers.flatMap((p) => (opened.get(p) ?? []).filter((id) => !p.resets.has(id)));
+    record({ attack: `${K} connections × paused streams: held together`, ...held, keptStreams: kept.length });
+    for (const p of peers) {
+      assert.equal(p.goaway, undefined, "a rule-abiding connection keeps going");
+      for (const code of p.resets.values()) assert.equal(code, CODE.ENHANCE_YOUR_CALM);
+    }
+    assert.ok(kept.length * window <= BUDGET.maxPausedBytes, `${kept.length} streams kept whole`);
+    assert.ok(kept.length >= streams, "the first connection's whole bound fits the budget");
+    assert.ok(
+      peers.slice(1).every((p) => [...p.resets.values()].includes(CODE.ENHANCE_YOUR_CALM)),
+      "every connection past the budget has a stream reset",
+    );
+    assert.ok(
+      held.pausedBytes <= BUDGET.maxPausedBytes + K * (BUDGET_RESERVE + 16_384),
+      `held ${held.pausedBytes}: the budget, and at most a reserve per connection`,
+    );
+    assert.ok(held.pausedBytes > BUDGET.maxPausedBytes - window, `held ${held.pausedBytes}: the budget was used`);
+    assert.equal(answer, "hello", "a well-behaved connection is answered while the budget is full");
+    assert.deepEqual(after, { pausedBytes: 0, sendQueueBytes: 0 }, "every byte given back once they closed");
+  });
+
+  it(`${K} connections that grant every window and never read: past the server's send budget the responses' streams are reset ENHANCE_YOUR_CALM, a well-behaved connection is answered, the budget is back at 0 after`, async () => {
+    // 160 calls of 256 KiB answers each: 40 MiB, past a connection's own bound (32 MiB).
+    const calls = 160;
+    const size = 256 * 1024;
+    const ids = Array.from({ length: calls }, (_, i) => 1 + 2 * i);
+    const whole = (p: HostilePeer): number[] =>
+      ids.filter((id) => !p.resets.has(id) && p.requests.filter((r) => r === id).length === 2);
+    const { peers, held, answer, after } = await many(
+      `${K} connections × never reads`,
+      async (p) => {
+        await askUnread(p, ids, "/podplug.test.Victim/Big");
+        await victim.mem();
+      },
+      async (all) => {
+        // Now they read: every call ends, answered whole or reset.
+        for (const p of all) p.startReading();
+        for (const p of all)
+          await p.until(() => ids.every((id) => p.resets.has(id) || whole(p).includes(id)), CLOSE_WAIT_MS);
+      },
+      // The victim answers every call from one shared buffer, so its RSS shows the engine's own costs, not
+      // the queued bytes (which are references to that buffer): those are what `held` and `answered` count.
+      BOUND,
+    );
+    let answered = 0;
+    for (const p of peers) {
+      assert.equal(p.goaway, undefined);
+      const reset = ids.filter((id) => p.resets.get(id) === CODE.ENHANCE_YOUR_CALM);
+      assert.equal(reset.length + whole(p).length, calls, "every call either answered whole or reset");
+      answered += whole(p).length;
+    }
+    record({ attack: `${K} connections × never reads: held together`, ...held, answeredWhole: answered });
+    // What got out whole: the budget, one message per connection whose queue was empty, and what the
+    // kernel's socket buffers took (well under 1 MiB each); without the budget, K × 32 MiB.
+    assert.ok(
+      answered * size <= BUDGET.maxSendQueueBytes + K * (MB + size),
+      `${answered} of ${K * calls} answered whole`,
+    );
+    assert.ok(held.sendQueueBytes <= BUDGET.maxSendQueueBytes + K * MB, `held ${held.sendQueueBytes}`);
+    assert.ok(held.sendQueueBytes > BUDGET.maxSendQueueBytes / 2, `held ${held.sendQueueBytes}: the budget was used`);
+    assert.equal(answer, "hello", "a well-behaved connection is answered while the budget is full");
+    assert.deepEqual(after, { pausedBytes: 0, sendQueueBytes: 0 }, "every byte given back once they closed");
   });
 });
 

@@ -119,44 +119,46 @@ describe("transport: PodplugServer life and limits", () => {
     assert.equal(existsSync(`${tmp.dir}/tls.sock`), false);
   });
 
-  for (const kind of ["podplug", "grpcjs"] as const)
-    it(`past podplug.maxConnections a new client's calls fail, naming the limit; an open client keeps working; the owner hears TRANSPORT_TOO_MANY_CONNECTIONS (${kind} clients)`, async () => {
-      const heard: string[] = [];
-      const limited = new PodplugServer({
-        "podplug.maxConnections": 1,
-        "podplug.onPeerError": (e) => heard.push(e.code),
+  for (const engine of ["podplug", "node-http2"] as const)
+    for (const kind of ["podplug", "grpcjs"] as const)
+      it(`past podplug.maxConnections a new client's calls fail, naming the limit; an open client keeps working; the owner hears TRANSPORT_TOO_MANY_CONNECTIONS (${engine} engine, ${kind} clients)`, async () => {
+        const heard: string[] = [];
+        const limited = new PodplugServer({
+          "podplug.engine": engine,
+          "podplug.maxConnections": 1,
+          "podplug.onPeerError": (e) => heard.push(e.code),
+        });
+        limited.addService(EchoService, echoImplementation());
+        const path = join(tmp.dir, "limited.sock");
+        await bind(limited, path);
+        try {
+          // grpc-js shares a connection between channels to one target unless told not to.
+          const channel = (): grpc.ChannelInterface =>
+            kind === "podplug"
+              ? makeChannel(kind, path)
+              : new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {
+                  "grpc.use_local_subchannel_pool": 1,
+                });
+          const first = client(kind, channel());
+          assert.equal((await unary(first, "unary", { text: "one" })).res?.text, "one");
+          const o = await unary(client(kind, channel()), "unary", { text: "two" }, undefined, {
+            deadline: Date.now() + 5000,
+          });
+          // grpc-js reads GOAWAY ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED; podplug's channel as a connection lost.
+          const expected = kind === "podplug" ? grpc.status.UNAVAILABLE : grpc.status.RESOURCE_EXHAUSTED;
+          assert.equal(o.err?.code, expected, String(o.err));
+          if (kind === "podplug") assert.match(o.err!.details, /too many connections/);
+          assert.equal((await unary(first, "unary", { text: "three" })).res?.text, "three");
+          assert.deepEqual(heard, ["TRANSPORT_TOO_MANY_CONNECTIONS"]);
+        } finally {
+          limited.forceShutdown();
+        }
+        // From JavaScript, or options read from elsewhere, any value can come.
+        for (const bad of [0, -1, 1.5, "2"] as unknown[])
+          assert.throws(() => new PodplugServer({ "podplug.maxConnections": bad as number }), {
+            code: "TRANSPORT_OPTION_INVALID",
+          });
       });
-      limited.addService(EchoService, echoImplementation());
-      const path = join(tmp.dir, "limited.sock");
-      await bind(limited, path);
-      try {
-        // grpc-js shares a connection between channels to one target unless told not to.
-        const channel = (): grpc.ChannelInterface =>
-          kind === "podplug"
-            ? makeChannel(kind, path)
-            : new grpc.Channel(`unix://${path}`, grpc.credentials.createInsecure(), {
-                "grpc.use_local_subchannel_pool": 1,
-              });
-        const first = client(kind, channel());
-        assert.equal((await unary(first, "unary", { text: "one" })).res?.text, "one");
-        const o = await unary(client(kind, channel()), "unary", { text: "two" }, undefined, {
-          deadline: Date.now() + 5000,
-        });
-        // grpc-js reads GOAWAY ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED; podplug's channel as a connection lost.
-        const expected = kind === "podplug" ? grpc.status.UNAVAILABLE : grpc.status.RESOURCE_EXHAUSTED;
-        assert.equal(o.err?.code, expected, String(o.err));
-        if (kind === "podplug") assert.match(o.err!.details, /too many connections/);
-        assert.equal((await unary(first, "unary", { text: "three" })).res?.text, "three");
-        assert.deepEqual(heard, ["TRANSPORT_TOO_MANY_CONNECTIONS"]);
-      } finally {
-        limited.forceShutdown();
-      }
-      // From JavaScript, or options read from elsewhere, any value can come.
-      for (const bad of [0, -1, 1.5, "2"] as unknown[])
-        assert.throws(() => new PodplugServer({ "podplug.maxConnections": bad as number }), {
-          code: "TRANSPORT_OPTION_INVALID",
-        });
-    });
 
   it("refuses a network address rather than creating a socket file named after it", async () => {
     const cwd = process.cwd();

@@ -1,9 +1,11 @@
 /**
  * PodplugServer's node:http2 engine (`engine: "node-http2"`): an Http2Server
  * (or Http2SecureServer) on the Unix socket, each stream behind the
- * ServerWireStream seam.
+ * ServerWireStream seam. node keeps its own HTTP/2 limits; the connection
+ * limit (`podplug.maxConnections`) is podplug's, as on its own engine.
  */
 import * as http2 from "node:http2";
+import type { TransportError } from "../errors.ts";
 import type {
   OutHeaders,
   ServerEngine,
@@ -12,21 +14,36 @@ import type {
   ServerWireStream,
   StreamDispatcher,
 } from "../wire.ts";
+import { ConnectionLimit, PENDING_SOCKETS, REFUSAL_LINGER_MS } from "./connection-limit.ts";
 
 /** Streams must always have an error listener; failures show up as 'close'. */
 function ignoreError(): void {}
 
+/** What the node:http2 engine takes of a server's peer options: its connection limit, and who hears of refusals. */
+export interface NodePeerOptions {
+  maxConnections?: number | undefined;
+  onPeerError?: ((err: TransportError) => void) | undefined;
+}
+
 /** Creates the node:http2 engine. */
-export function nodeHttp2ServerEngine(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher): ServerEngine {
-  return new NodeHttp2ServerEngine(pems, dispatch);
+export function nodeHttp2ServerEngine(
+  pems: ServerTlsPems | undefined,
+  dispatch: StreamDispatcher,
+  peer: NodePeerOptions = {},
+): ServerEngine {
+  return new NodeHttp2ServerEngine(pems, dispatch, peer);
 }
 
 class NodeHttp2ServerEngine implements ServerEngine {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Sessions past the limit, lingering for their GOAWAY to be read: their streams are refused. */
+  private readonly refusedSessions = new WeakSet<http2.Http2Session>();
+  private readonly limit: ConnectionLimit;
   private shuttingDown = false;
 
-  constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher) {
+  constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher, peer: NodePeerOptions) {
+    this.limit = new ConnectionLimit(peer.maxConnections, peer.onPeerError);
     const common = {
       // Default flow-control windows, as grpc-js (see node-http2-client.ts on larger ones).
       settings: { enablePush: false },
@@ -50,17 +67,39 @@ class NodeHttp2ServerEngine implements ServerEngine {
         session.destroy();
         return;
       }
-      this.sessions.add(session);
       session.on("error", ignoreError);
+      if (this.sessions.size >= this.limit.max) {
+        this.refuse(session);
+        return;
+      }
+      this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
     this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
       stream.on("error", ignoreError);
+      if (this.refusedSessions.has(stream.session!)) {
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       const wire = new NodeHttp2ServerStream(stream);
       const sink = dispatch(wire, headers);
       if (sink) wire.attach(sink);
     });
     this.server.on("unknownProtocol", (socket: { destroy(): void }) => socket.destroy());
+    // Sockets before HTTP/2 (TLS handshakes, refusals lingering) are bounded too: node drops those past it.
+    this.server.maxConnections = this.limit.max + PENDING_SOCKETS;
+    this.server.on("drop", () => this.limit.refused(this.sessions.size));
+  }
+
+  /**
+   * A session past the limit: GOAWAY ENHANCE_YOUR_CALM naming it, after node's
+   * SETTINGS, then closed once the client had REFUSAL_LINGER_MS to read why.
+   */
+  private refuse(session: http2.ServerHttp2Session): void {
+    this.refusedSessions.add(session);
+    session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from(this.limit.reason));
+    setTimeout(() => session.destroy(), REFUSAL_LINGER_MS).unref();
+    this.limit.refused(this.sessions.size);
   }
 
   listen(path: string, cb: (err: Error | null) => void): void {
@@ -173,4 +212,7 @@ class NodeHttp2ServerStream implements ServerWireStream {
   resume(): void {
     if (this.stream.isPaused()) this.stream.resume();
   }
+
+  /** node:http2 returns window as its stream is read: messages the handler holds are not counted here. */
+  hold(_bytes: number): void {}
 }

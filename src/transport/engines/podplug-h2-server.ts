@@ -6,10 +6,11 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { TransportError } from "../errors.ts";
+import type { TransportError } from "../errors.ts";
+import { type ServerBudget, type ServerBudgets, serverBudgets } from "../h2/byte-budget.ts";
 import { H2_ERROR, H2Connection, type H2Stream, type StreamSink } from "../h2/connection.ts";
 import { encodeHeaders } from "../h2/hpack.ts";
-import { DEFAULT_MAX_CONNECTIONS, type H2Limits } from "../h2/limits.ts";
+import type { H2Limits } from "../h2/limits.ts";
 import type {
   OutHeaders,
   ServerEngine,
@@ -19,13 +20,27 @@ import type {
   StreamDispatcher,
   WireHeaders,
 } from "../wire.ts";
+import { ConnectionLimit, PENDING_SOCKETS, REFUSAL_LINGER_MS } from "./connection-limit.ts";
 
 /** What a server's connections accept from clients, and who hears of a client that broke the rules. */
 export interface PeerOptions {
   limits?: Partial<H2Limits> | undefined;
   onPeerError?: ((err: TransportError) => void) | undefined;
-  /** Connections open at a time (default {@link DEFAULT_MAX_CONNECTIONS}); past it new ones are refused. */
+  /** Connections open at a time (default DEFAULT_MAX_CONNECTIONS); past it new ones are refused. */
   maxConnections?: number | undefined;
+  /** What all connections hold together (defaults: DEFAULT_SERVER_BUDGET). */
+  budget?: Partial<ServerBudget> | undefined;
+}
+
+/** Bytes all connections of a server engine hold now, against its budget. */
+export interface BudgetUse {
+  pausedBytes: number;
+  sendQueueBytes: number;
+}
+
+/** podplug's engine: a server engine that can also tell what its connections hold against the server's budget. */
+export interface BudgetedServerEngine extends ServerEngine {
+  budgetUse(): BudgetUse;
 }
 
 /** Creates the podplug HTTP/2 engine of a server. */
@@ -33,7 +48,7 @@ export function podplugH2ServerEngine(
   pems: ServerTlsPems | undefined,
   dispatch: StreamDispatcher,
   peer: PeerOptions = {},
-): ServerEngine {
+): BudgetedServerEngine {
   return new PodplugH2ServerEngine(pems, dispatch, peer);
 }
 
@@ -41,17 +56,9 @@ export function podplugH2ServerEngine(
 const RESPONSE = Buffer.concat([Buffer.from([0x88]), encodeHeaders([["content-type", "application/grpc"]])]);
 const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
 
-/** Sockets beyond the connection limit that may be in their TLS handshake or being refused at once (a few KB each). */
-const PENDING_SOCKETS = 1000;
-/** How long a refused socket stays half-closed for its GOAWAY to be read (Go's http2 goAwayTimeout: 1 s). */
-const REFUSAL_LINGER_MS = 1000;
-
-/** The least time between two reports of refused connections. */
-const REPORT_EVERY_MS = 10_000;
-
 /** A refused connection's answer: the server preface (empty SETTINGS), then GOAWAY ENHANCE_YOUR_CALM naming why. */
-function refusal(limit: number): Buffer {
-  const debug = Buffer.from(`podplug: too many connections (this server keeps at most ${limit})`);
+function refusal(reason: string): Buffer {
+  const debug = Buffer.from(reason);
   const goaway = Buffer.alloc(17 + debug.length);
   goaway.writeUIntBE(8 + debug.length, 0, 3);
   goaway[3] = 0x7; // GOAWAY, stream 0, last stream 0
@@ -78,7 +85,7 @@ function trailerBlock(t: OutHeaders): Buffer {
   return encodeHeaders(pairs(t));
 }
 
-class PodplugH2ServerEngine implements ServerEngine {
+class PodplugH2ServerEngine implements BudgetedServerEngine {
   private readonly server: net.Server;
   private readonly conns = new Set<H2Connection>();
   private readonly dispatch: StreamDispatcher;
@@ -86,14 +93,15 @@ class PodplugH2ServerEngine implements ServerEngine {
   private onConnClosed: (() => void) | undefined;
 
   private readonly peer: PeerOptions;
-  private readonly maxConnections: number;
-  /** When refusals were last reported: at most one report per REPORT_EVERY_MS, not one per connection. */
-  private reportedAt = Number.NEGATIVE_INFINITY;
+  private readonly limit: ConnectionLimit;
+  /** Shared by every connection of this server. */
+  private readonly budgets: ServerBudgets;
 
   constructor(pems: ServerTlsPems | undefined, dispatch: StreamDispatcher, peer: PeerOptions) {
     this.dispatch = dispatch;
     this.peer = peer;
-    this.maxConnections = peer.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.limit = new ConnectionLimit(peer.maxConnections, peer.onPeerError);
+    this.budgets = serverBudgets(peer.budget);
     this.server = pems
       ? tls.createServer(
           {
@@ -108,8 +116,13 @@ class PodplugH2ServerEngine implements ServerEngine {
         )
       : net.createServer((socket) => this.accept(socket, false));
     // Sockets before HTTP/2 (TLS handshakes, refusals being written) are bounded too: node drops those past it.
-    this.server.maxConnections = this.maxConnections + PENDING_SOCKETS;
+    this.server.maxConnections = this.limit.max + PENDING_SOCKETS;
     this.server.on("drop", () => this.refuse(undefined));
+  }
+
+  /** What the connections hold together now (a read-only view, for tests and metrics). */
+  budgetUse(): BudgetUse {
+    return { pausedBytes: this.budgets.paused.used, sendQueueBytes: this.budgets.sendQueue.used };
   }
 
   listen(path: string, cb: (err: Error | null) => void): void {
@@ -153,7 +166,7 @@ class PodplugH2ServerEngine implements ServerEngine {
       socket.destroy();
       return;
     }
-    if (this.conns.size >= this.maxConnections) {
+    if (this.conns.size >= this.limit.max) {
       this.refuse(socket);
       return;
     }
@@ -161,6 +174,7 @@ class PodplugH2ServerEngine implements ServerEngine {
       role: "server",
       ...(this.peer.limits ? { limits: this.peer.limits } : {}),
       ...(this.peer.onPeerError ? { onPeerError: this.peer.onPeerError } : {}),
+      budgets: this.budgets,
       onStream: (s, headers) => this.onStream(s, headers),
       onReady: () => undefined,
       onDraining: () => undefined,
@@ -173,29 +187,19 @@ class PodplugH2ServerEngine implements ServerEngine {
   }
 
   /**
-   * Refuses a connection past {@link maxConnections}: SETTINGS and GOAWAY
+   * Refuses a connection past the limit: SETTINGS and GOAWAY
    * ENHANCE_YOUR_CALM (a gRPC client fails its calls UNAVAILABLE with the
-   * reason), then the socket closes once written. The owner hears of it once
-   * per {@link REPORT_EVERY_MS} at most (a flood of connections must not flood the log).
+   * reason), then the socket closes once written.
    */
   private refuse(socket: net.Socket | undefined): void {
     if (socket) {
       // Half-closed, reading and dropping what the client sends for up to 1 s (as after any GOAWAY): closing
       // with its preface unread would reset the socket, and the client would never read why.
       socket.on("data", () => undefined);
-      socket.end(refusal(this.maxConnections));
+      socket.end(refusal(this.limit.reason));
       setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
     }
-    const now = performance.now();
-    if (now - this.reportedAt < REPORT_EVERY_MS) return;
-    this.reportedAt = now;
-    this.peer.onPeerError?.(
-      new TransportError(
-        "TRANSPORT_TOO_MANY_CONNECTIONS",
-        `refused a connection: ${this.conns.size} are open, the most this server keeps (podplug.maxConnections ${this.maxConnections}); a peer opening connections without end, or raise the limit`,
-        { limit: this.maxConnections, open: this.conns.size, h2Code: H2_ERROR.ENHANCE_YOUR_CALM },
-      ),
-    );
+    this.limit.refused(this.conns.size);
   }
 
   private onStream(s: H2Stream, headers: WireHeaders): StreamSink {
@@ -260,5 +264,9 @@ class PodplugH2ServerStream implements ServerWireStream, StreamSink {
 
   resume(): void {
     this.s.resume();
+  }
+
+  hold(bytes: number): void {
+    this.s.holdRead(bytes);
   }
 }

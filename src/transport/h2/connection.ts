@@ -14,6 +14,7 @@
  */
 import type { Duplex } from "node:stream";
 import { TransportError, type TransportErrorCode } from "../errors.ts";
+import { BUDGET_RESERVE, type ServerBudgets } from "./byte-budget.ts";
 import { type HeaderMap, HpackDecoder, HpackError } from "./hpack.ts";
 import { type H2Limits, h2Limits } from "./limits.ts";
 import { requestProblem, trailerProblem } from "./validate.ts";
@@ -113,6 +114,15 @@ export class H2Stream {
   /** Server: DATA bytes still due under the request's content-length, if it sent one (-1: none). */
   contentLeft = -1;
   paused = false;
+  /** Server: bytes of messages the handler holds unread (see holdRead). */
+  heldRead = 0;
+  /**
+   * What this stream counts in the connection's paused bytes: the larger of
+   * its unacked bytes while paused (what the peer sent since window stopped
+   * coming back) and the messages the handler holds unread (they may have
+   * been acked: a handler's stream takes 16 before it pauses).
+   */
+  charged = 0;
   localEnded = false;
   remoteEnded = false;
   closed = false;
@@ -195,14 +205,37 @@ export class H2Stream {
   pause(): void {
     if (this.paused || this.closed) return;
     this.paused = true;
-    this.session.held(this.unacked);
+    this.recharge();
+  }
+
+  /** @internal Brings `charged` to what the stream holds now (see {@link charged}). */
+  recharge(): void {
+    const want = this.closed ? 0 : Math.max(this.paused ? this.unacked : 0, this.heldRead);
+    if (want !== this.charged) this.session.held(want - this.charged);
+    this.charged = want;
+  }
+
+  /**
+   * The application holds `n` more bytes of this stream's messages unread
+   * (negative: it read them): they count as paused bytes, so a handler that
+   * never reads cannot make the connection take more than maxPausedBytes
+   * (nor the server more than its budget); past either, the stream is reset.
+   */
+  holdRead(n: number): void {
+    // A closed stream gave its held bytes back when it closed.
+    if (this.closed || n === 0) return;
+    this.heldRead = Math.max(0, this.heldRead + n);
+    this.recharge();
+    if (n > 0) this.session.checkPaused(this);
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.session.held(-this.unacked);
+    // A closed stream gave its bytes back when it closed (or its connection did).
+    if (this.closed) return;
     this.session.ackStream(this, true);
+    this.recharge();
   }
 }
 
@@ -216,6 +249,8 @@ export interface SessionOptions {
   limits?: Partial<H2Limits>;
   /** The peer broke HTTP/2 or one of our limits: the connection is closing with GOAWAY (for logs). */
   onPeerError?(err: TransportError): void;
+  /** Server: the budgets shared by all the server's connections (paused bytes, bytes to send), charged beside this connection's own. */
+  budgets?: ServerBudgets | undefined;
   /** Server: a new stream; returns the sink for its request side. */
   onStream?(stream: H2Stream, headers: HeaderMap, endStream: boolean): StreamSink;
   /** Called once the peer's SETTINGS arrived (the connection speaks HTTP/2). */
@@ -231,6 +266,11 @@ export class H2Connection {
   readonly opts: SessionOptions;
   private readonly socket: Duplex;
   private readonly limits: H2Limits;
+  private readonly budgets: ServerBudgets | undefined;
+  /** What this connection has charged to the server's send budget (refreshed from its own count, see chargeSend). */
+  private sendCharged = 0;
+  /** The socket closed: nothing it held is charged any more. */
+  private socketGone = false;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, H2Stream>();
   private nextId = 1;
@@ -299,6 +339,7 @@ export class H2Connection {
     this.socket = socket;
     this.opts = opts;
     this.limits = h2Limits(opts.limits);
+    this.budgets = opts.budgets;
     this.resetTokens = this.limits.resetBurst;
     // Preface, our SETTINGS (no push, our stream window, our limits), and a bigger connection window.
     const pairs: [number, number][] = [
@@ -326,7 +367,12 @@ export class H2Connection {
     socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
     socket.on("drain", () => this.releaseDrainCbs());
     socket.on("error", (err: Error) => this.destroy(err));
-    socket.on("close", () => this.destroy(this.closeError ?? new Error("connection closed")));
+    socket.on("close", () => {
+      // A connection that ended while its socket still held unwritten bytes gives back its charge only now.
+      this.socketGone = true;
+      this.releaseBudgets();
+      this.destroy(this.closeError ?? new Error("connection closed"));
+    });
   }
 
   /** Streams open or waiting. */
@@ -402,6 +448,8 @@ export class H2Connection {
       this.opts.onDraining();
     }
     this.closeError ??= err;
+    this.pendingBytes = 0; // the streams' queues go with them
+    this.releaseBudgets();
     const all = [...this.streams.values(), ...this.waiting];
     this.streams.clear();
     this.waiting = [];
@@ -425,6 +473,9 @@ export class H2Connection {
     this.flush();
     this.closed = true;
     this.socket.end();
+    // What the socket still holds stays charged until it is written or the socket closes.
+    if (this.socket.writableLength === 0) this.releaseBudgets();
+    else if (this.budgets !== undefined) this.chargeSend(0);
     this.opts.onClosed(undefined);
   }
 
@@ -563,16 +614,51 @@ export class H2Connection {
    */
   mayQueue(n: number): boolean {
     const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
-    return queued === 0 || queued + n <= this.limits.maxSendQueueBytes;
+    if (queued !== 0 && queued + n > this.limits.maxSendQueueBytes) return false;
+    const b = this.budgets?.sendQueue;
+    if (b === undefined) return true;
+    this.chargeSend(n);
+    // The server's budget: past it, only a connection holding less than its reserve may still queue.
+    if (queued === 0 || queued + n <= BUDGET_RESERVE || !b.over) return true;
+    this.chargeSend(0);
+    return false;
+  }
+
+  /**
+   * Brings this connection's charge to the server's send budget to what it
+   * holds now plus `extra` (bytes about to be queued). Called when the count
+   * moves (a write queued, a flush, a socket write completed, a stream
+   * dropping its queue), so the charge never falls short of what is held and
+   * is exact once writes complete; on close it is given back whole.
+   */
+  private chargeSend(extra: number): void {
+    const now = this.outBytes + this.socket.writableLength + this.pendingBytes + extra;
+    this.budgets!.sendQueue.charge(now - this.sendCharged);
+    this.sendCharged = now;
+  }
+
+  /** The connection is over: everything it charged to the server's budgets goes back. */
+  private releaseBudgets(): void {
+    const b = this.budgets;
+    if (b === undefined) return;
+    b.paused.charge(-this.pausedBytes);
+    this.pausedBytes = 0;
+    b.sendQueue.charge(-this.sendCharged);
+    this.sendCharged = 0;
   }
 
   /** @internal A write that would take the queue past maxSendQueueBytes: the stream is reset, its call fails with the coded error. */
   sendQueueFull(s: H2Stream, n: number, cb: WriteCallback | undefined): void {
     const queued = this.outBytes + this.socket.writableLength + this.pendingBytes;
+    const b = this.budgets?.sendQueue;
+    const mine = queued + n > this.limits.maxSendQueueBytes || b === undefined;
+    const bound = mine
+      ? `maxSendQueueBytes (${this.limits.maxSendQueueBytes})`
+      : `the server's budget for all its connections (podplug.serverBudget maxSendQueueBytes ${b.limit}; ${b.used} bytes held)`;
     const err = new TransportError(
       "TRANSPORT_H2_SEND_QUEUE_FULL",
-      `stream ${s.id} reset: ${queued} bytes already wait for the peer to read or grant window, and ${n} more would pass maxSendQueueBytes (${this.limits.maxSendQueueBytes}); the peer is not reading, or writers ignore backpressure (wait for write callbacks)`,
-      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, queued },
+      `stream ${s.id} reset: ${queued} bytes already wait for the peer to read or grant window, and ${n} more would pass ${bound}; the peer is not reading, or writers ignore backpressure (wait for write callbacks)`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, queued, scope: mine ? "connection" : "server" },
     );
     if (cb) process.nextTick(cb, err);
     if (s.id !== 0) {
@@ -606,6 +692,19 @@ export class H2Connection {
   /** @internal A paused stream took (or, resumed, gave back) `n` bytes of the connection's paused budget. */
   held(n: number): void {
     this.pausedBytes += n;
+    this.budgets?.paused.charge(n);
+  }
+
+  private pausedOver(): boolean {
+    return (
+      this.pausedBytes > this.limits.maxPausedBytes ||
+      (this.budgets?.paused.over === true && this.pausedBytes > BUDGET_RESERVE)
+    );
+  }
+
+  /** @internal A stream's held bytes grew: past the bounds, it is reset as a paused stream would be. */
+  checkPaused(s: H2Stream): void {
+    if (!s.closed && this.pausedOver()) this.overPaused(s);
   }
 
   /**
@@ -618,10 +717,14 @@ export class H2Connection {
     p.writeUInt32BE(H2_ERROR.ENHANCE_YOUR_CALM, 0);
     this.queue(frameHeader(4, T.RST_STREAM, 0, s.id), p);
     this.noteReset(s.id);
+    const mine = this.pausedBytes > this.limits.maxPausedBytes;
+    const what = mine
+      ? `the connection's paused streams hold more than ${this.limits.maxPausedBytes} bytes the application has not read (maxPausedBytes)`
+      : `the paused streams of all the server's connections hold more than ${this.budgets!.paused.limit} bytes the application has not read (podplug.serverBudget maxPausedBytes)`;
     const err = new TransportError(
       "TRANSPORT_H2_PAUSED_LIMIT",
-      `stream ${s.id} reset: the connection's paused streams hold more than ${this.limits.maxPausedBytes} bytes the application has not read (maxPausedBytes); read calls' messages sooner or raise the limit`,
-      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id },
+      `stream ${s.id} reset: ${what}; read calls' messages sooner or raise the limit`,
+      { h2Code: H2_ERROR.ENHANCE_YOUR_CALM, stream: s.id, scope: mine ? "connection" : "server" },
     );
     this.finishStream(s, H2_ERROR.ENHANCE_YOUR_CALM, err);
   }
@@ -650,9 +753,12 @@ export class H2Connection {
   private finishStream(s: H2Stream, rstCode: number | undefined, lost: Error | undefined): void {
     if (s.closed) return;
     s.closed = true;
-    if (s.paused) this.pausedBytes -= s.unacked;
-    this.pendingBytes -= s.pendingBytes;
+    s.heldRead = 0;
+    s.recharge();
+    const dropped = s.pendingBytes;
+    this.pendingBytes -= dropped;
     s.pendingBytes = 0;
+    if (dropped > 0 && this.budgets !== undefined && !this.closed) this.chargeSend(0);
     s.pending = undefined;
     s.pendingCbs = undefined;
     this.blocked.delete(s);
@@ -701,23 +807,27 @@ export class H2Connection {
     this.out = [];
     this.outBytes = 0;
     if (out.length === 0 || this.socket.destroyed) return;
+    // With a server's send budget, each write's completion brings the charge down to what is still unwritten.
+    const done = this.budgets === undefined ? undefined : this.onWritten;
     if (out.length === 1) {
-      this.socket.write(out[0]!);
+      this.socket.write(out[0]!, done);
     } else if (bytes < BIG_WRITE) {
-      this.socket.write(Buffer.concat(out, bytes));
+      this.socket.write(Buffer.concat(out, bytes), done);
     } else {
-      this.writeBig(out);
+      this.writeBig(out, done);
     }
+    if (done !== undefined && !this.closed) this.chargeSend(0);
     // A write that completed at once emits no 'drain': release what waited here.
     if (this.drainCbs !== undefined) this.releaseDrainCbs();
   }
 
-  private writeBig(out: Buffer[]): void {
+  private writeBig(out: Buffer[], done: WriteCallback | undefined): void {
     // Large messages: one writev of the big pieces as they are, small runs between them joined (no copy of the payloads).
     this.socket.cork();
     let run: Buffer[] = [];
     let runBytes = 0;
-    for (const b of out) {
+    for (let i = 0; i < out.length; i++) {
+      const b = out[i]!;
       if (b.length < BIG_PIECE) {
         run.push(b);
         runBytes += b.length;
@@ -726,11 +836,16 @@ export class H2Connection {
       if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
       run = [];
       runBytes = 0;
-      this.socket.write(b);
+      this.socket.write(b, i === out.length - 1 ? done : undefined);
     }
-    if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+    if (run.length > 0) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes), done);
     this.socket.uncork();
   }
+
+  /** A write completed: the send budget's charge follows what the socket still holds (until the socket is gone). */
+  private readonly onWritten = (): void => {
+    if (!this.socketGone) this.chargeSend(0);
+  };
 
   private onSocketData(chunk: Buffer): void {
     if (this.closed) return;
@@ -975,11 +1090,14 @@ export class H2Connection {
     if (s.contentLeft >= 0 && !this.contentCounts(s, data.length, (flags & END_STREAM) !== 0)) return;
     s.unacked += len;
     s.recvWindow -= len;
+    // Counted with unacked, before any reset below gives the stream's unacked bytes back.
+    if (s.paused) s.recharge();
     if (s.recvWindow < 0) {
       this.resetStream(s, H2_ERROR.FLOW_CONTROL_ERROR);
       return;
     }
-    if (s.paused && (this.pausedBytes += len) > this.limits.maxPausedBytes) {
+    // Past its own bound, or past the server's (where it holds more than its reserve): this stream is reset.
+    if (s.paused && this.pausedOver()) {
       this.overPaused(s);
       return;
     }

@@ -10,6 +10,7 @@ import { appendFileSync } from "node:fs";
 import type * as net from "node:net";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
+import { encodeHeaders } from "../../../src/transport/h2/hpack.ts";
 import { NODE, ROOT } from "../../helpers.ts";
 import { frame, PREFACE, settings, u32 } from "../raw-h2.ts";
 
@@ -206,6 +207,48 @@ export class HostilePeer {
   }
 }
 
+/** A gRPC request's header block for `path`. */
+export const requestBlock = (path = "/podplug.test.Echo/Unary"): Buffer =>
+  encodeHeaders([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "victim"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+  ]);
+
+/** Messages of the gRPC framing, 16 KB DATA frames on stream `id`, until `total` bytes. */
+export function messages(id: number, total: number): () => Buffer | undefined {
+  const payload = Buffer.alloc(16_384 - 5, 1);
+  const msg = Buffer.concat([Buffer.from([0, 0, 0, 0x3f, 0xfb]), payload]);
+  let sent = 0;
+  return () => {
+    if (sent >= total) return undefined;
+    sent += msg.length;
+    return frame(F.DATA, 0, id, msg);
+  };
+}
+
+/**
+ * A host that grants every window as large as HTTP/2 allows (so only the
+ * victim's own bounds can stop it buffering), stops reading, and asks for
+ * unary calls to `path` on streams `ids`, each with one empty message.
+ */
+export async function askUnread(p: HostilePeer, ids: number[], path: string): Promise<void> {
+  p.send(settings([[0x4, 2 ** 31 - 1]]));
+  p.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+  p.stopReading();
+  const out = ids.map((id) =>
+    Buffer.concat([
+      frame(F.HEADERS, F.END_HEADERS, id, requestBlock(path)),
+      frame(F.DATA, F.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0])),
+    ]),
+  );
+  let i = 0;
+  await p.flood(() => out[i++], 64 * (1 << 20));
+}
+
 /** A WINDOW_UPDATE, RST_STREAM or PING frame. */
 export const windowUpdate = (id: number, inc: number): Buffer => frame(F.WINDOW_UPDATE, 0, id, u32(inc));
 export const rstStream = (id: number, code: number): Buffer => frame(F.RST_STREAM, 0, id, u32(code));
@@ -230,11 +273,22 @@ export class Victim {
     this.lines.on("line", (l) => this.queue.shift()?.(l));
   }
 
-  /** Starts a victim: a plugin's server on `socket`, or a host dialing `socket` (hostile) and `good`. */
-  static async start(mode: "server" | "client", socket: string, good?: string): Promise<Victim> {
+  /**
+   * Starts a victim: a plugin's server on `socket`, or a host dialing `socket` (hostile) and `good`;
+   * `serverOptions` are added to the server's PodplugServer options.
+   */
+  static async start(
+    mode: "server" | "client",
+    socket: string,
+    good?: string,
+    serverOptions?: Record<string, unknown>,
+  ): Promise<Victim> {
     const args = [join(ROOT, "test/transport/fixtures/victim.ts"), mode, socket];
     if (good) args.push(good);
-    const v = new Victim(spawn(NODE, args, { stdio: ["pipe", "pipe", "inherit"] }));
+    const env = serverOptions
+      ? { ...process.env, PODPLUG_VICTIM_SERVER_OPTIONS: JSON.stringify(serverOptions) }
+      : process.env;
+    const v = new Victim(spawn(NODE, args, { stdio: ["pipe", "pipe", "inherit"], env }));
     const first = await v.next();
     if (first !== '"ready"') throw new Error(`victim said ${first}`);
     return v;
@@ -253,7 +307,7 @@ export class Victim {
   }
 
   async command<T>(
-    cmd: "mem" | "call" | "good" | "flood" | "errors" | "hold" | "read" | "held" | "send" | "sent",
+    cmd: "mem" | "call" | "good" | "flood" | "errors" | "budget" | "hold" | "read" | "held" | "send" | "sent",
   ): Promise<T> {
     const p = this.next();
     this.proc.stdin!.write(`${cmd}\n`);
