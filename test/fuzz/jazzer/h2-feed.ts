@@ -2,9 +2,12 @@
  * The HTTP/2 frame reader (H2Connection) of either role fed a peer's bytes:
  * the property of test/transport/fuzz.test.ts. The connection stays open or
  * closes with a coded HTTP/2 error, and what it keeps of a half-read frame
- * stays under one frame.
+ * stays under one frame. A server charges the budgets a PodplugServer shares
+ * among its connections (small here, so the fuzzer reaches them), and once the
+ * connection is gone it has given every byte back.
  */
 import { TransportError } from "../../../src/transport/errors.ts";
+import { serverBudgets } from "../../../src/transport/h2/byte-budget.ts";
 import { H2Connection, type StreamSink } from "../../../src/transport/h2/connection.ts";
 import { encodeHeaders } from "../../../src/transport/h2/hpack.ts";
 import { expect, MemorySocket } from "./crash.ts";
@@ -30,11 +33,19 @@ export const SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
 export function feed(role: "client" | "server", pieces: Iterable<Buffer>): void {
   const sock = new MemorySocket();
   let closedWith: Error | undefined | null = null;
+  const budgets =
+    role === "server" ? serverBudgets({ maxPausedBytes: 32 * 1024, maxSendQueueBytes: 32 * 1024 }) : undefined;
   const conn = new H2Connection(sock, {
     role,
+    budgets,
     onStream: (s, _h, end) => {
       // Answer some calls at once, leave others open, as a server does.
       if (end) s.respond(encodeHeaders([[":status", "200"]]), true);
+      // And, as a handler that reads slowly does, pause every other stream and hold what it sent unread.
+      if (((s.id >> 1) & 1) === 1) {
+        s.pause();
+        return { ...SINK, onData: (d) => s.holdRead(d.length) };
+      }
       return SINK;
     },
     onReady() {},
@@ -59,5 +70,12 @@ export function feed(role: "client" | "server", pieces: Iterable<Buffer>): void 
     expect(kept <= 16_384 + 9, () => `${kept} bytes kept of a half-read frame`);
   } finally {
     conn.destroy(new Error("connection closed"));
+  }
+  if (budgets) {
+    const { paused, sendQueue } = budgets;
+    expect(
+      paused.used === 0 && sendQueue.used === 0,
+      () => `closed, still charged: paused ${paused.used}, send queue ${sendQueue.used}`,
+    );
   }
 }
