@@ -9,18 +9,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeHeaders } from "../../../src/transport/h2/hpack.ts";
 import { encodeMessage } from "../../../src/transport/message-framing.ts";
+import { frame } from "../../transport/raw-h2.ts";
 import { REQUEST } from "./h2-feed.ts";
 
 const CORPUS = join(import.meta.dirname, "..", "corpus");
 
-function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
 const u32 = (n: number): Buffer => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
 const setting = (k: number, v: number): Buffer => Buffer.concat([Buffer.from([k >> 8, k & 255]), u32(v)]);
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
