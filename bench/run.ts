@@ -23,6 +23,7 @@ printRecovery(await standbyRecoveryFigures());
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["limits.ts", ["--runs", "3"]],
+  ["attacks.ts", []],
   ["operator.ts", []],
   ["webhook.ts", []],
   ["launcher.ts", []],

@@ -21,6 +21,7 @@ import { BUDGET_RESERVE } from "../../src/transport/h2/byte-budget.ts";
 import { encodeHeaders } from "../../src/transport/h2/hpack.ts";
 import { DEFAULT_H2_LIMITS, DEFAULT_MAX_CONNECTIONS } from "../../src/transport/h2/limits.ts";
 import { captureLogger, NODE, ROOT, tempDir } from "../helpers.ts";
+import { blockFrames, bomb, hugeHeader, repeated } from "./attacks/frames.ts";
 import {
   askUnread,
   CODE,
@@ -45,56 +46,6 @@ const CLOSE_WAIT_MS = 20_000;
 
 const responseBlock = (extra: [string, string][] = []): Buffer =>
   encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...extra]);
-
-/** An HPACK integer with an `n`-bit prefix under `first`. */
-function hpackInt(first: number, n: number, v: number): Buffer {
-  const max = (1 << n) - 1;
-  if (v < max) return Buffer.from([first | v]);
-  const out = [first | max];
-  v -= max;
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-/** A header block sent as HEADERS then CONTINUATION frames of 16 KB, `total` bytes in all: first `head`, then `fill()`. */
-function blockFrames(id: number, head: Buffer, total: number, fill: (n: number) => Buffer): () => Buffer | undefined {
-  let off = 0;
-  return () => {
-    if (off >= total) return undefined;
-    const n = Math.min(16_384, total - off);
-    const payload = off === 0 ? Buffer.concat([head, fill(n - head.length)]) : fill(n);
-    const type = off === 0 ? F.HEADERS : F.CONTINUATION;
-    off += n;
-    return frame(type, off >= total ? F.END_HEADERS : 0, id, payload);
-  };
-}
-
-/** A header block whose first field adds a 4000-byte entry to the table, then `refs` one-byte references to it. */
-function bomb(id: number, head: Buffer, refs: number): () => Buffer | undefined {
-  const entry = Buffer.concat([
-    Buffer.from([0x40, 6]),
-    Buffer.from("x-bomb"),
-    hpackInt(0, 7, 4000),
-    Buffer.alloc(4000, 97),
-  ]);
-  return blockFrames(id, Buffer.concat([head, entry]), head.length + entry.length + refs, (n) => Buffer.alloc(n, 0xbe));
-}
-
-/** One literal field `x-huge` whose value is `size` bytes. */
-function hugeHeader(id: number, head: Buffer, size: number): () => Buffer | undefined {
-  const field = Buffer.concat([Buffer.from([0x00, 6]), Buffer.from("x-huge"), hpackInt(0, 7, size)]);
-  return blockFrames(id, Buffer.concat([head, field]), head.length + field.length + size, (n) => Buffer.alloc(n, 97));
-}
-
-/** `count` copies of one frame per write. */
-function repeated(f: Buffer, count: number): () => Buffer {
-  const batch = Buffer.concat(Array.from({ length: count }, () => f));
-  return () => batch;
-}
 
 /** Gzip of `size` zero bytes, made in pieces (the test never holds the inflated size). */
 async function gzipOfZeros(size: number): Promise<Buffer> {
