@@ -21,6 +21,10 @@ const RUN_TMP = mkdtempSync(join(tmpdir(), "podplug-test-"));
 // As /tmp is: the local runtime's per-plugin users must pass through it (mkdtemp makes it 0700).
 chmodSync(RUN_TMP, 0o1777);
 process.env.TMPDIR = RUN_TMP;
+// kubectl's and helm's discovery and HTTP caches (cli-runtime's KUBECACHEDIR; default ~/.kube/cache): the
+// run's, so that a run leaves nothing in the user's home (test/node/teardown.test.ts compares it).
+const KUBE_CACHE = "kube-cache";
+process.env.KUBECACHEDIR = join(RUN_TMP, KUBE_CACHE);
 
 /** Resource types that are a test's to close (timers are left to their owners: unref'd ones do not hold the run). */
 const HANDLE_TYPES = new Set([
@@ -61,8 +65,8 @@ function children(): Map<number, string> {
   return out;
 }
 
-/** Caches programs keep in the temp folder by design, not a test's to remove (Node's module compile cache). */
-const CACHES = new Set(["node-compile-cache"]);
+/** Caches programs keep in the temp folder by design, not a test's to remove (Node's module compile cache, kubectl's). */
+const CACHES = new Set(["node-compile-cache", KUBE_CACHE]);
 
 function tempEntries(): Set<string> {
   try {
