@@ -5,10 +5,9 @@
  * logs pino JSON; SIGTERM stops the controllers within the grace period,
  * releases the Lease so a standby takes over at once, and exits 0.
  */
-import { type Logger, pino } from "pino";
+import { pino } from "pino";
 import { isPodplugError } from "../src/errors.ts";
-import { tracingSettings } from "../src/tracing/config.ts";
-import type { Tracing } from "../src/tracing/tracer.ts";
+import { podplugTracing } from "../src/tracing/tracer.ts";
 import { KubeClient } from "./client.ts";
 import { type OperatorConfig, parseConfig, usage, wantsHelp } from "./config.ts";
 import { EventRecorder } from "./events.ts";
@@ -19,17 +18,6 @@ import { OperatorMetrics } from "./metrics.ts";
 import { serve } from "./server.ts";
 
 const SERVICE_NAME = "podplug-operator";
-
-/**
- * The operator's tracing, or undefined when the OTEL_* variables leave it off:
- * OpenTelemetry's SDK (some 20 MiB of modules) is loaded only when asked for.
- */
-async function operatorTracing(env: NodeJS.ProcessEnv, log: Logger): Promise<Tracing | undefined> {
-  const s = tracingSettings(env, SERVICE_NAME);
-  if (!s.config && s.warnings.length === 0) return undefined;
-  const { podplugTracing } = await import("../src/tracing/tracer.ts");
-  return podplugTracing(SERVICE_NAME, (w) => log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`));
-}
 
 /** Runs the operator until SIGTERM/SIGINT (exit 0) or a fatal error (1); resolves with the exit code. */
 export async function runOperator(cfg: OperatorConfig): Promise<number> {
@@ -50,7 +38,8 @@ export async function runOperator(cfg: OperatorConfig): Promise<number> {
     pluginListDelayMs: cfg.pluginListDelayMs,
     injectTemplates: cfg.injectionMode === "template",
     requireImageDigests: cfg.requireImageDigests,
-    tracing: await operatorTracing(process.env, log),
+    // Loads OpenTelemetry's SDK (some 20 MiB of modules) only when OTEL_* turns tracing on.
+    tracing: podplugTracing(SERVICE_NAME, (w) => log.warn({ code: "TRACING_CONFIG" }, `tracing: ${w}`)),
   });
   // Webhook mode: every replica serves the webhook (the leader and the standby); the leader runs its watchdog.
   const webhook =

@@ -48,9 +48,9 @@ describe("operator: modules loaded at start", () => {
     ])
       assert.deepEqual(pkg(name), [], `${name} is not loaded at start`);
     assert.deepEqual(
-      urls.filter((u) => u.includes("/src/tracing/tracer.ts") || u.includes("/operator/webhook/")),
+      urls.filter((u) => u.includes("/src/tracing/sdk.ts") || u.includes("/operator/webhook/")),
       [],
-      "the tracer and the webhook are not loaded at start",
+      "podplug's tracing SDK and the webhook are not loaded at start",
     );
   });
 });
