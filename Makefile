@@ -44,7 +44,8 @@ test-deps: $(NODE_DEPS)
 test: lint test-deps build
 	mocha 'test/**/*.test.ts'
 
-bench: $(NODE_DEPS) cluster-deps
+# The benchmarks run what the tests run (Go peers, images, the real node): the same prerequisites.
+bench: test-deps
 	node bench/run.ts
 
 demo: $(NODE_DEPS)
