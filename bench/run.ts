@@ -20,6 +20,8 @@ await goPeersBench(3);
 printRecovery(await standbyRecoveryFigures());
 
 // The transport and operator benchmarks run in their own processes (they start servers and a test cluster).
+// One that fails does not stop the others, but fails the run.
+const failed: string[] = [];
 for (const [script, args] of [
   ["transport.ts", ["--runs", "1"]],
   ["limits.ts", ["--runs", "3"]],
@@ -34,5 +36,12 @@ for (const [script, args] of [
 ] as const) {
   console.log("");
   const r = spawnSync(process.execPath, [join(import.meta.dirname, script), ...args], { stdio: "inherit" });
-  if (r.status !== 0) console.log(`(bench/${script} exited ${r.status ?? r.signal})`);
+  if (r.status !== 0) {
+    console.log(`(bench/${script} exited ${r.status ?? r.signal})`);
+    failed.push(script);
+  }
+}
+if (failed.length > 0) {
+  console.log(`\nmake bench: ${failed.length} benchmark(s) failed: ${failed.map((s) => `bench/${s}`).join(", ")}`);
+  process.exitCode = 1;
 }

@@ -121,16 +121,19 @@ export function hostDeployment(
 
 /**
  * The scale scenario of the tests and the benchmark: N Deployments `w<i>` and
- * N/5 Plugins `p<j>` (at least one); workload i is selected by 1-3 Plugins
+ * `pluginCount` Plugins `p<j>` (N/5 unless given; at least one); workload i is selected by 1-3 Plugins
  * (labels `sel-p<j>=yes`). `expected` maps each workload to its Plugins, sorted.
  */
-export function scaleScenario(n: number): {
+export function scaleScenario(
+  n: number,
+  pluginCount = Math.floor(n / 5),
+): {
   plugins: Record<string, unknown>[];
   workloads: Record<string, unknown>[];
   objects: Record<string, unknown>[];
   expected: Map<string, string[]>;
 } {
-  const count = Math.max(1, Math.floor(n / 5));
+  const count = Math.max(1, pluginCount);
   const plugins: Record<string, unknown>[] = [];
   const workloads: Record<string, unknown>[] = [];
   const expected = new Map<string, string[]>();
