@@ -21,7 +21,7 @@ import { goPeer } from "../test/interop/peers.ts";
 import { blockFrames, bomb, hugeHeader, repeated } from "../test/transport/attacks/frames.ts";
 import { F, HostilePeer, ping, requestBlock, rstStream } from "../test/transport/attacks/hostile.ts";
 import { frame, settings } from "../test/transport/raw-h2.ts";
-import { percentile } from "./lib.ts";
+import { cpuSeconds, percentile, procStatusKiB } from "./lib.ts";
 
 const MB = 1 << 20;
 /** The longest an attack runs (then the hostile connection is dropped). */
@@ -29,7 +29,6 @@ const ATTACK_MS = 8000;
 /** How long the bench goes on measuring after the attack's last byte (or the victim's close). */
 const AFTER_MS = 500;
 const PROBE_EVERY_MS = 50;
-const TICKS_PER_S = 100;
 
 interface Attack {
   name: string;
@@ -135,16 +134,7 @@ function firstLine(stream: NodeJS.ReadableStream, ms: number): Promise<string> {
   });
 }
 
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICKS_PER_S; // utime, stime
-}
+const rssBytes = (pid: number): number => procStatusKiB(pid, "VmRSS") * 1024;
 
 interface Cost {
   rssGrowthMB: number;

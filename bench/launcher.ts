@@ -15,12 +15,12 @@ import { join } from "node:path";
 import { launcherExec } from "../src/local/launcher.ts";
 import { goPeer } from "../test/interop/peers.ts";
 import { launcherPath } from "../test/launcher/launcher.ts";
+import { procStatusKiB } from "./lib.ts";
 
 const at = process.argv.indexOf("--probes");
 const PROBES = at > 0 ? Number(process.argv[at + 1]) : 30;
 
-const rssKiB = (pid: number): number =>
-  Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+const rssKiB = (pid: number): number => procStatusKiB(pid, "VmRSS");
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {

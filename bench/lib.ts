@@ -3,6 +3,8 @@
  * fixed number of calls in flight, for any async call. Figures are only
  * meaningful as ratios to a baseline measured in the same run.
  */
+import { readFileSync } from "node:fs";
+
 export interface Figures {
   name: string;
   medianUs: number;
@@ -78,4 +80,21 @@ export function report(title: string, base: Figures, rows: Figures[]): void {
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+/** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM, ...) in KiB; NaN when the kernel gives none. */
+export function procStatusKiB(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/** The kernel's clock ticks per second in /proc (USER_HZ). */
+const CLOCK_TICKS_PER_S = 100;
+
+/** The CPU seconds (user + system) process `pid` has spent, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ")".
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_S; // utime, stime
 }

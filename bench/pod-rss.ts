@@ -8,9 +8,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { PodJson } from "../test/e2e/demo.ts";
 import type { RealNode } from "../test/node/node.ts";
+import { procStatusKiB } from "./lib.ts";
 
-const rssKiB = (pid: number): number =>
-  Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+const rssKiB = (pid: number): number => procStatusKiB(pid, "VmRSS");
 const childrenOf = (pid: number): number[] =>
   readdirSync(`/proc/${pid}/task`)
     .flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/))
