@@ -318,6 +318,24 @@ func TestLocate(t *testing.T) {
 			t.Fatalf("Locate = %+v, %v", h, err)
 		}
 	})
+	// The watch, not the poll: with the poll an hour apart, only the folder's change can wake Locate.
+	t.Run("handshake file seen by the watch", func(t *testing.T) {
+		dir := t.TempDir()
+		_, line := startSidecar(t, dir)
+		defer func(p time.Duration) { locatePoll = p }(locatePoll)
+		locatePoll = time.Hour
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			// As serve() writes it: a temp file renamed into place.
+			tmp := filepath.Join(dir, ".handshake.tmp")
+			_ = os.WriteFile(tmp, []byte(strings.Replace(line, "|1|", "|8|", 1)+"\n"), 0o644)
+			_ = os.Rename(tmp, filepath.Join(dir, HandshakeFileName))
+		}()
+		h, err := Locate(context.Background(), dir, Options{Timeout: 20 * time.Second})
+		if err != nil || h.AppVersion != 8 {
+			t.Fatalf("Locate = %+v, %v", h, err)
+		}
+	})
 	// A plugin killed outright leaves its handshake file; its restart binds the same socket path
 	// before it writes the new line. The old line (an old AutoMTLS certificate) is never taken.
 	t.Run("handshake file older than its socket", func(t *testing.T) {

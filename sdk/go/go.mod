@@ -3,6 +3,7 @@ module github.com/podplug/podplug/sdk/go
 go 1.24
 
 require (
+	github.com/fsnotify/fsnotify v1.9.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	google.golang.org/grpc v1.61.0

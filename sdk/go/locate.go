@@ -81,18 +81,28 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// locatePoll is how often Locate looks again without a change seen in dir:
+// the folder may not exist yet, or its filesystem may not report changes.
+var locatePoll = 100 * time.Millisecond
+
 // Locate finds the plugin serving in dir: the line in dir/handshake when the
 // plugin wrote one, else the newest plugin* socket that accepts a connection
 // (an unmodified Go plugin names its socket plugin<random>), whose version is
-// opts.ProtocolVersion. It retries until opts.Timeout or ctx ends; a live
-// socket without a handshake file and without opts.ProtocolVersion fails with
-// CodeVersionUnknown once the file has had bareSocketGrace to appear.
+// opts.ProtocolVersion. It looks again on every change in dir (inotify,
+// through fsnotify) and at least every 100 ms, until opts.Timeout or ctx
+// ends; a live socket without a handshake file and without
+// opts.ProtocolVersion fails with CodeVersionUnknown once the file has had
+// bareSocketGrace to appear.
 func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	w := newDirWatch(dir)
+	defer w.close()
 	var bareSince time.Time
 	for {
+		// Watched before each look, so that a change made while looking is not missed.
+		w.ensure()
 		h, err := locateOnce(dir, opts)
 		if err == nil {
 			return h, nil
@@ -110,7 +120,8 @@ func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
 		select {
 		case <-ctx.Done():
 			return Handshake{}, fmt.Errorf("podplug: no live plugin in %s after %s: %w", dir, opts.Timeout, err)
-		case <-time.After(100 * time.Millisecond):
+		case <-w.changed():
+		case <-time.After(locatePoll):
 		}
 	}
 }

@@ -19,6 +19,7 @@ import type { CertificatePair } from "../protocol/mtls.ts";
 import { findPluginEndpoint } from "../protocol/sidecar.ts";
 import { probeSocket } from "../protocol/socket.ts";
 import { accessDeniedError, isAccessDenied } from "../protocol/socket-access.ts";
+import { FolderWatch } from "./folder-watch.ts";
 import { type CallPolicy, pluginInfoFor } from "./plugin-info.ts";
 
 /** How long a bare socket may wait for its handshake file before attaching is refused. */
@@ -101,8 +102,12 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
 /** How long a permission refusal may last before it is reported (a socket is chmodded just after it appears). */
 const PERMISSION_SETTLE_MS = 500;
 
+/** How often the folder is looked at again without a change seen in it. */
+const POLL_MS = 100;
+
 /**
- * Polls the folder until a live plugin appears, or throws SOCKET_NOT_FOUND
+ * Looks in the folder on every change in it and at least every
+ * {@link POLL_MS} until a live plugin appears, or throws SOCKET_NOT_FOUND
  * after `timeoutMs`, SOCKET_PERMISSION as soon as access is refused for
  * {@link PERMISSION_SETTLE_MS}.
  */
@@ -112,10 +117,27 @@ export async function waitForPlugin(
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<Handshake> {
+  const changes = new FolderWatch(cfg.dir);
+  try {
+    return await lookUntilFound(cfg, expect, timeoutMs, changes, signal);
+  } finally {
+    changes.close();
+  }
+}
+
+async function lookUntilFound(
+  cfg: AttachConfig,
+  expect: HostExpectations,
+  timeoutMs: number,
+  changes: FolderWatch,
+  signal?: AbortSignal,
+): Promise<Handshake> {
   const deadline = Date.now() + timeoutMs;
   let bareSince: number | undefined;
   let deniedSince: number | undefined;
   for (;;) {
+    // Watched before each look, so that a change made while looking is not missed.
+    changes.ensure();
     let h: Handshake | undefined;
     try {
       h = await locatePlugin(cfg, expect);
@@ -147,7 +169,7 @@ export async function waitForPlugin(
         { dir: cfg.dir },
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await changes.next(POLL_MS, signal);
   }
 }
 
