@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { NODE, ROOT } from "../helpers.ts";
 import { KUBE_VERSION, kubeBinary } from "./binaries.ts";
 import { TestCluster } from "./cluster.ts";
+import { run } from "./kubectl.ts";
 import { useSharedCluster } from "./shared.ts";
 import { waitFor } from "./wait.ts";
 
@@ -70,6 +71,33 @@ describe("the test cluster harness", function () {
       assert.deepEqual(holders(), [], "no process of that cluster is left");
       assert.equal(existsSync(dir), false, "its run folder is removed");
     });
+
+  it("run() streams a command's lines as they come and ends it when aborted", async () => {
+    const lines: string[] = [];
+    const stop = new AbortController();
+    // Two whole lines, one without its newline yet, then a command that would run for a minute.
+    const r = await run("sh", ["-c", "printf 'one\\ntwo\\nthr'; sleep 0.2; printf 'ee\\n'; exec sleep 60"], {
+      onLine: (l) => {
+        lines.push(l);
+        if (l === "three") stop.abort();
+      },
+      signal: stop.signal,
+      timeoutMs: 120_000,
+    });
+    assert.deepEqual(lines, ["one", "two", "three"], "whole lines, a line split across reads joined");
+    assert.equal(r.stdout, "one\ntwo\nthree\n");
+    assert.notEqual(r.code, 0, "killed by the abort (sleep would have exited 0)");
+  });
+
+  it("run() gives a last line that has no newline, and kills a command whose signal was aborted before it started", async () => {
+    const lines: string[] = [];
+    const r = await run("sh", ["-c", "printf 'last'"], { onLine: (l) => lines.push(l) });
+    assert.deepEqual(lines, ["last"]);
+    assert.equal(r.code, 0);
+    const aborted = AbortSignal.abort();
+    const k = await run("sh", ["-c", "exec sleep 60"], { signal: aborted, timeoutMs: 120_000 });
+    assert.notEqual(k.code, 0, "killed, not left to sleep");
+  });
 
   it("waitFor names what it waited for on timeout", async () => {
     await assert.rejects(

@@ -283,3 +283,28 @@ export function callRecordsOf(log: string): CallRecord[] {
     .filter((l) => l.startsWith('{"msg":"call"'))
     .map((l) => JSON.parse(l) as CallRecord);
 }
+
+/**
+ * Waits for {@link kvCaller}'s outage after `since` in pod `pod` of `ns`: its first failed call logged
+ * after `since` and the first successful one after that (a kill seen by its effect, as goOutageAfter;
+ * `everyMs` as there).
+ */
+export async function callerOutageAfter(
+  c: E2ECluster,
+  ns: string,
+  pod: string,
+  since: number,
+  everyMs = 200,
+): Promise<{ failed: CallRecord; back: CallRecord }> {
+  return waitFor(
+    `the TS caller's kv calls in ${ns}/${pod} failing after ${new Date(since).toISOString()}, then succeeding`,
+    async () => {
+      const rs = callRecordsOf(await kubectlOk(c, ["-n", ns, "logs", pod, "-c", "host", "--tail=2000"]));
+      const failed = rs.find((r) => r.time > since && !r.ok);
+      const back = failed && rs.find((r) => r.time > failed.time && r.ok);
+      return failed && back ? { failed, back } : undefined;
+    },
+    60_000,
+    everyMs,
+  );
+}

@@ -78,12 +78,14 @@ export async function goCallSucceedsAfter(c: E2ECluster, ns: string, pod: string
 /**
  * Waits for the host's outage after `since`: its first failed call logged after `since`, and the first
  * successful one after that (the plugin back). A kill is seen by its effect, not by when the command returned.
+ * The times are the host's own, so `everyMs`, how often its log is read, changes only when this returns.
  */
 export async function goOutageAfter(
   c: E2ECluster,
   ns: string,
   pod: string,
   since: number,
+  everyMs = 200,
 ): Promise<{ failed: GoCall; back: GoCall }> {
   let seen: GoCall[] = [];
   try {
@@ -98,7 +100,7 @@ export async function goOutageAfter(
         return failed && back ? { failed, back } : undefined;
       },
       60_000,
-      200,
+      everyMs,
     );
   } catch (err) {
     // What the host logged instead: the outcomes since the kill, runs of the same outcome folded.
@@ -121,12 +123,31 @@ export async function goOutageAfter(
   }
 }
 
+/**
+ * When the kv sidecar now running in pod `pod` of `ns` started serving: the CRI timestamp of its handshake
+ * line (serve() writes it to stdout once its socket listens, just before the handshake file). Undefined while
+ * the current container has not announced itself.
+ */
+export async function kvServedAt(c: E2ECluster, ns: string, pod: string): Promise<number | undefined> {
+  const out = await kubectlOk(c, ["-n", ns, "logs", pod, "-c", KV_CONTAINER, "--timestamps"]);
+  for (const l of out.split("\n")) {
+    const m = /^(\S+) \d+\|\d+\|unix\|/.exec(l);
+    if (m) return Date.parse(m[1] as string);
+  }
+  return undefined;
+}
+
 /** The go-host pods of `ns` once `replicas` of them run with the host and the kv sidecar ready. */
-export async function goHostPods(c: E2ECluster, ns: string, replicas: number): Promise<PodJson[]> {
+export function goHostPods(c: E2ECluster, ns: string, replicas: number): Promise<PodJson[]> {
+  return kvHostPods(c, ns, "app=go-host", replicas);
+}
+
+/** The pods of `selector` in `ns` once `replicas` of them run with their `host` and kv sidecar ready. */
+export async function kvHostPods(c: E2ECluster, ns: string, selector: string, replicas: number): Promise<PodJson[]> {
   return waitFor(
-    `${replicas} go-host pods with ${KV_CONTAINER} ready in ${ns}`,
+    `${replicas} pods ${selector} with host and ${KV_CONTAINER} ready in ${ns}`,
     async () => {
-      const ps = (await pods(c, ns, "app=go-host")).filter((p) => !p.metadata.deletionTimestamp);
+      const ps = (await pods(c, ns, selector)).filter((p) => !p.metadata.deletionTimestamp);
       const ready = (p: PodJson): boolean =>
         [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])].filter(
           (s) => (s.name === KV_CONTAINER || s.name === "host") && s.ready,

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { etcdBinary, kubeBinary, kubectlBinary } from "../cluster/binaries.ts";
 import { HarnessError } from "../cluster/errors.ts";
 import { writeKubeconfig } from "../cluster/kubeconfig.ts";
-import { type CommandResult, run, runOk } from "../cluster/kubectl.ts";
+import { type CommandResult, type RunOptions, run, runOk } from "../cluster/kubectl.ts";
 import { ManagedProcess } from "../cluster/process.ts";
 import { waitFor } from "../cluster/wait.ts";
 import { NodeBox } from "./box.ts";
@@ -130,18 +130,32 @@ export class RealNode {
   }
 
   /** Runs argv inside the node's network namespace. */
-  inNet(bin: string, args: string[], opts: { stdin?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+  inNet(bin: string, args: string[], opts: RunOptions = {}) {
     const [nsenter, ...pre] = this.box.netPrefix();
     return run(nsenter as string, [...pre, bin, ...args], opts);
   }
 
+  /** kubectl's arguments as admin of this node. */
+  private adminArgs(args: string[]): string[] {
+    return ["--kubeconfig", this.kubeconfig, "--cache-dir", join(this.dir, "kubectl-cache"), ...args];
+  }
+
   /** kubectl as admin, from inside the node's network namespace. */
   kubectl(args: string[], stdin?: string, timeoutMs?: number): Promise<CommandResult> {
-    return this.inNet(
-      kubectlBinary(),
-      ["--kubeconfig", this.kubeconfig, "--cache-dir", join(this.dir, "kubectl-cache"), ...args],
-      { stdin, timeoutMs },
-    );
+    return this.inNet(kubectlBinary(), this.adminArgs(args), { stdin, timeoutMs });
+  }
+
+  /**
+   * A streaming kubectl (`get --watch`, `logs -f`) as admin: each stdout line to `onLine` as it comes,
+   * until `signal` aborts it or `timeoutMs` passes.
+   */
+  kubectlLines(
+    args: string[],
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<CommandResult> {
+    return this.inNet(kubectlBinary(), this.adminArgs(args), { onLine, signal, timeoutMs });
   }
 
   /** ctr against the node's containerd (a Unix socket: no network). */
