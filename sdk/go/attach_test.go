@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -361,6 +362,40 @@ func TestLocate(t *testing.T) {
 		got, err := Locate(context.Background(), dir, Options{Timeout: 5 * time.Second})
 		if err != nil || got.AppVersion != 6 {
 			t.Fatalf("Locate = %+v, %v (want the rewritten line, version 6)", got, err)
+		}
+	})
+	// The restarted plugin renames its line into place between Locate's read of the old file and its
+	// check: the check must judge the file that was read, not the one now at that name.
+	t.Run("a line renamed in while the old one is judged", func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, HandshakeFileName)
+		sock := filepath.Join(dir, "plugin.sock")
+		line := func(v int) string { return fmt.Sprintf("1|%d|unix|%s|grpc|\n", v, sock) }
+		if err := os.WriteFile(file, []byte(line(5)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(file, old, old); err != nil {
+			t.Fatal(err)
+		}
+		// The new process's socket: listening (the backlog answers a dial), newer than the old line.
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		var once sync.Once
+		defer func(f func()) { afterHandshakeRead = f }(afterHandshakeRead)
+		afterHandshakeRead = func() {
+			once.Do(func() {
+				tmp := filepath.Join(dir, ".handshake.tmp")
+				_ = os.WriteFile(tmp, []byte(line(6)), 0o644)
+				_ = os.Rename(tmp, file)
+			})
+		}
+		h, err := Locate(context.Background(), dir, Options{Timeout: 5 * time.Second})
+		if err != nil || h.AppVersion != 6 {
+			t.Fatalf("Locate = %+v, %v (want the renamed-in line, version 6, never the old one)", h, err)
 		}
 	})
 	t.Run("version not offered", func(t *testing.T) {

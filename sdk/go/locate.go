@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -126,11 +127,16 @@ func Locate(ctx context.Context, dir string, opts Options) (Handshake, error) {
 	}
 }
 
+// afterHandshakeRead runs between reading the handshake file and judging it:
+// a test's seam for a plugin that renames its new line into place just then.
+var afterHandshakeRead = func() {}
+
 func locateOnce(dir string, opts Options) (Handshake, error) {
 	file := filepath.Join(dir, HandshakeFileName)
-	raw, err := os.ReadFile(file)
+	raw, info, err := readHandshakeFile(file)
 	switch {
 	case err == nil:
+		afterHandshakeRead()
 		h, err := ParseHandshake(string(raw))
 		if err != nil {
 			return Handshake{}, err
@@ -139,7 +145,7 @@ func locateOnce(dir string, opts Options) (Handshake, error) {
 			if !alive(h.Addr) {
 				return Handshake{}, fmt.Errorf("handshake file names %s, which refuses connections", h.Addr)
 			}
-			if err := announcedAfter(file, h.Addr); err != nil {
+			if err := announcedAfter(file, info, h.Addr); err != nil {
 				return Handshake{}, err
 			}
 		}
@@ -196,22 +202,36 @@ func liveSocket(dir string) (string, error) {
 	return "", fmt.Errorf("no plugin* socket in %s accepts connections", dir)
 }
 
-// announcedAfter fails while the handshake file is older than the socket it
-// names: a plugin killed outright leaves its file behind, and its restart binds
-// the same path before it writes its own line. Attaching with the old line
-// would take the old AutoMTLS certificate and fail every call on a connection
-// that looks alive. Both writers, serve() and the launcher, write the file
-// after the socket exists.
-func announcedAfter(file, sock string) error {
-	fi, err := os.Stat(file)
+// readHandshakeFile reads the handshake file and the mtime of what it read:
+// both from one open file. A stat by name after the read could see the
+// restarted plugin's file renamed in meanwhile, and vouch for the old line.
+func readHandshakeFile(file string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A handshake line is well under 4 KiB even with a certificate; 64 KiB bounds a hostile file.
+	raw, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	return raw, info, err
+}
+
+// announcedAfter fails while the handshake file read (info) is older than
+// the socket it names: a plugin killed outright leaves its file behind, and
+// its restart binds the same path before it writes its own line. Attaching
+// with the old line would take the old AutoMTLS certificate and fail every
+// call on a connection that looks alive. Both writers, serve() and the
+// launcher, write the file after the socket exists.
+func announcedAfter(file string, info fs.FileInfo, sock string) error {
 	si, err := os.Stat(sock)
 	if err != nil {
 		return err
 	}
-	if fi.ModTime().Before(si.ModTime()) {
+	if info.ModTime().Before(si.ModTime()) {
 		return fmt.Errorf("handshake file %s is older than the socket %s: the restarted plugin has not announced itself yet", file, sock)
 	}
 	return nil

@@ -5,6 +5,7 @@
  * or more `plugin*` sockets, of which the newest live one is the plugin.
  */
 import { readdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { HOST_ENV, STANDBY_SUFFIX, TLS_CERT_FILE, TLS_KEY_FILE } from "../constants.ts";
 import { isPodplugError, PodplugError } from "../errors.ts";
@@ -70,9 +71,14 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
   if (ep.kind === "file") {
     const h = parseHandshake(ep.line, { ...expect, source: ep.file });
     const probe = await probeSocket(h.address);
-    if (probe.live) return h;
-    if (probe.error && isAccessDenied(probe.error)) throw accessDeniedError(h.address, "connect to", probe.error);
-    return undefined;
+    if (!probe.live) {
+      if (probe.error && isAccessDenied(probe.error)) throw accessDeniedError(h.address, "connect to", probe.error);
+      return undefined;
+    }
+    // A plugin killed outright leaves its file; its restart binds the same socket before it writes
+    // its own line. The old line (an old AutoMTLS certificate) would fail every call on a live
+    // connection: it counts only once it is not older than the socket it names.
+    return h.network !== "unix" || !(await newerThan(h.address, ep.mtimeMs)) ? h : undefined;
   }
   const version = cfg.protocolVersion;
   if (version === undefined) {
@@ -97,6 +103,15 @@ export async function locatePlugin(cfg: AttachConfig, expect: HostExpectations):
     protocol: "grpc",
     serverCert: "",
   };
+}
+
+/** Whether `path` changed after `mtimeMs` (false when it cannot be read: the probe just reached it). */
+async function newerThan(path: string, mtimeMs: number): Promise<boolean> {
+  try {
+    return (await stat(path)).mtimeMs > mtimeMs;
+  } catch {
+    return false;
+  }
 }
 
 /** How long a permission refusal may last before it is reported (a socket is chmodded just after it appears). */

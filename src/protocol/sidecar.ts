@@ -7,7 +7,7 @@
  * unmodified Go plugin, which writes none, its newest live `plugin*` socket.
  */
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { HANDSHAKE_FILE_NAME, PLUGIN_SOCKET_PREFIX, SIDECAR_SOCKET_NAME } from "../constants.ts";
 import { probeSocket } from "./socket.ts";
@@ -31,8 +31,11 @@ export function removeHandshakeFile(path: string, line: string): void {
 
 /** Where a plugin in a socket folder announced itself. */
 export type PluginEndpoint =
-  /** A podplug plugin's handshake file (its line, unparsed: the reader knows what to expect). */
-  | { kind: "file"; file: string; line: string }
+  /**
+   * A podplug plugin's handshake file: its line, unparsed (the reader knows what to expect), and
+   * the mtime of the file that line was read from.
+   */
+  | { kind: "file"; file: string; line: string; mtimeMs: number }
   /** No file: the newest `plugin*` socket that accepts a connection. */
   | { kind: "socket"; socket: string };
 
@@ -51,7 +54,15 @@ export interface NoEndpoint {
 export async function findPluginEndpoint(dir: string, connectTimeoutMs = 500): Promise<PluginEndpoint | NoEndpoint> {
   const file = join(dir, HANDSHAKE_FILE_NAME);
   try {
-    return { kind: "file", file, line: await readFile(file, "utf8") };
+    // The line and its mtime from one open file: a stat by name after the read could see a restarted
+    // plugin's file renamed in meanwhile, and vouch for the old line.
+    const fh = await open(file, "r");
+    try {
+      const { mtimeMs } = await fh.stat();
+      return { kind: "file", file, line: await fh.readFile("utf8"), mtimeMs };
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     if (isAccessDenied(err)) throw accessDeniedError(file, "read", err);
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

@@ -3,7 +3,7 @@
  * runtime) announces itself through a handshake file; the host attaches.
  */
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { handshake, kvPlugin } from "../../examples/kv/shared.ts";
 import { Client, sidecarAttach } from "../../src/host/index.ts";
@@ -64,6 +64,37 @@ describe("sidecar mode", function () {
     } finally {
       await client.kill();
       await stopProcess(second);
+    }
+  });
+
+  it("a handshake file older than the socket it names is not taken until the plugin writes its own", async () => {
+    const plugin = startSidecar(t.dir);
+    const file = join(t.dir, "handshake");
+    await waitFor(() => existsSync(file), 10_000, "handshake");
+    // As a SIGKILLed plugin leaves it, with its restart already listening on the same socket.
+    const line = readFileSync(file, "utf8");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old);
+    const attach = (startTimeoutMs: number) =>
+      new Client({
+        handshake,
+        plugins: { kv: kvPlugin() },
+        attach: { dir: t.dir },
+        logger: captureLogger().logger,
+        startTimeoutMs,
+      });
+    try {
+      await assert.rejects(attach(500).start(), (err: Error & { code?: string }) => err.code === "SOCKET_NOT_FOUND");
+      writeFileSync(file, line);
+      const client = attach(10_000);
+      try {
+        const kv = await client.dispense("kv");
+        assert.equal(Number((await kv.get("pid")).toString()), plugin.pid);
+      } finally {
+        await client.kill();
+      }
+    } finally {
+      await stopProcess(plugin);
     }
   });
 
